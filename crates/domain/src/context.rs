@@ -1,0 +1,173 @@
+//! Context variables: named values on a conversation that routing rules and agents read (at most 100).
+
+use std::{collections::BTreeMap, fmt};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    error::Code,
+    limits,
+    str_enum,
+    text::{VariableValue, coded},
+};
+
+str_enum!(
+    VariableKind {
+        Text = "text",
+        Number = "number",
+    }
+);
+
+/// A context variable's value: text (≤ 4,000 characters) or a number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ContextValue {
+    Number(f64),
+    Text(VariableValue),
+}
+
+impl ContextValue {
+    pub fn kind(&self) -> VariableKind {
+        match self {
+            ContextValue::Number(_) => VariableKind::Number,
+            ContextValue::Text(_) => VariableKind::Text,
+        }
+    }
+
+    /// The value as stored: numbers in their shortest round-tripping form.
+    pub fn to_stored(&self) -> String {
+        match self {
+            ContextValue::Number(n) => n.to_string(),
+            ContextValue::Text(t) => t.as_str().to_string(),
+        }
+    }
+
+    pub fn from_stored(kind: VariableKind, s: String) -> Self {
+        match kind {
+            VariableKind::Number => s.parse().map(ContextValue::Number).unwrap_or(ContextValue::Number(f64::NAN)),
+            VariableKind::Text => ContextValue::Text(VariableValue::from_stored(s)),
+        }
+    }
+}
+
+/// A context variable's name: 1 to 100 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schema(value_type = String)]
+pub struct VariableName(String);
+
+impl VariableName {
+    pub fn parse(s: impl Into<String>) -> Result<Self, String> {
+        let s: String = s.into();
+        let n = s.chars().count();
+        if n == 0 || s.trim() != s || s.chars().any(char::is_control) {
+            return Err(coded(Code::InvalidField, "a variable name must be non-empty, with no control characters or surrounding spaces"));
+        }
+        if n > limits::MAX_VARIABLE_NAME {
+            return Err(coded(Code::FieldTooLong, format_args!("a variable name must be at most {} characters", limits::MAX_VARIABLE_NAME)));
+        }
+        Ok(Self(s))
+    }
+
+    /// For names read back from our own store, which were parsed on the way in.
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for VariableName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(s)
+    }
+}
+
+impl From<VariableName> for String {
+    fn from(v: VariableName) -> String {
+        v.0
+    }
+}
+
+impl fmt::Display for VariableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One variable as a client sets it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContextVariableIn {
+    pub value: ContextValue,
+    /// Whether agents see the value. Hidden variables still drive routing.
+    #[serde(default)]
+    pub displayable: bool,
+}
+
+/// A set of variables, at most 100, keyed by name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(try_from = "BTreeMap<VariableName, ContextVariableIn>")]
+#[schema(value_type = BTreeMap<String, ContextVariableIn>)]
+pub struct ContextMap(pub BTreeMap<VariableName, ContextVariableIn>);
+
+impl TryFrom<BTreeMap<VariableName, ContextVariableIn>> for ContextMap {
+    type Error = String;
+    fn try_from(m: BTreeMap<VariableName, ContextVariableIn>) -> Result<Self, String> {
+        if m.len() > limits::MAX_CONTEXT_VARIABLES {
+            return Err(coded(
+                Code::TooManyContextVariables,
+                format_args!("{} variables given; a conversation holds at most {}", m.len(), limits::MAX_CONTEXT_VARIABLES),
+            ));
+        }
+        Ok(Self(m))
+    }
+}
+
+/// A partial update: each name maps to a new variable, or to `null` to remove it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(try_from = "BTreeMap<VariableName, Option<ContextVariableIn>>")]
+#[schema(value_type = Object, example = json!({"product": {"value": "XBox", "displayable": true}, "obsolete": null}))]
+pub struct ContextPatch(pub BTreeMap<VariableName, Option<ContextVariableIn>>);
+
+impl TryFrom<BTreeMap<VariableName, Option<ContextVariableIn>>> for ContextPatch {
+    type Error = String;
+    fn try_from(m: BTreeMap<VariableName, Option<ContextVariableIn>>) -> Result<Self, String> {
+        if m.len() > limits::MAX_CONTEXT_VARIABLES {
+            return Err(coded(
+                Code::TooManyContextVariables,
+                format_args!("{} variables given; a conversation holds at most {}", m.len(), limits::MAX_CONTEXT_VARIABLES),
+            ));
+        }
+        Ok(Self(m))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_text_or_numbers() {
+        let m: ContextMap =
+            serde_json::from_str(r#"{"product":{"value":"XBox","displayable":true},"age":{"value":-10.5}}"#).unwrap();
+        assert_eq!(m.0.len(), 2);
+        let age = &m.0[&VariableName::parse("age").unwrap()];
+        assert_eq!(age.value, ContextValue::Number(-10.5));
+        assert!(!age.displayable);
+        assert_eq!(ContextValue::from_stored(VariableKind::Number, "-10.5".into()), ContextValue::Number(-10.5));
+    }
+
+    #[test]
+    fn at_most_one_hundred() {
+        let body: String = format!(
+            "{{{}}}",
+            (0..101).map(|i| format!(r#""v{i}":{{"value":"x"}}"#)).collect::<Vec<_>>().join(",")
+        );
+        let err = serde_json::from_str::<ContextMap>(&body).unwrap_err().to_string();
+        assert!(err.starts_with("too_many_context_variables"), "{err}");
+    }
+}

@@ -1,0 +1,140 @@
+//! The one error catalogue. Every failure a client can see has a stable `code` here, with its HTTP status;
+//! the server renders it as RFC 9457 problem+json in exactly one place.
+
+use std::fmt;
+
+macro_rules! codes {
+    ($($variant:ident => ($code:literal, $status:literal, $title:literal)),+ $(,)?) => {
+        /// A stable, documented error code. The string form never changes once released.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code { $($variant),+ }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code),+ }
+            }
+
+            /// The HTTP status this code is answered with.
+            pub fn status(self) -> u16 {
+                match self { $(Code::$variant => $status),+ }
+            }
+
+            /// A short, human title (the problem's `title`).
+            pub fn title(self) -> &'static str {
+                match self { $(Code::$variant => $title),+ }
+            }
+        }
+    };
+}
+
+codes! {
+    InvalidJson => ("invalid_json", 400, "The body is not valid JSON"),
+    InvalidBody => ("invalid_body", 400, "The body does not match the expected shape"),
+    UnknownField => ("unknown_field", 400, "The body has a field this endpoint does not accept"),
+    MissingField => ("missing_field", 400, "A required field is missing"),
+    InvalidField => ("invalid_field", 400, "A field has an invalid value"),
+    FieldTooLong => ("field_too_long", 400, "A field is longer than its limit"),
+    MessageTooLong => ("message_too_long", 400, "The message text is longer than 6,000 characters"),
+    EmptyMessage => ("empty_message", 400, "A message needs text or at least one attachment"),
+    TooManyContextVariables => ("too_many_context_variables", 400, "A conversation holds at most 100 context variables"),
+    TooManyAttachments => ("too_many_attachments", 400, "Too many attachments on one message"),
+    InvalidQuery => ("invalid_query", 400, "A query parameter is invalid"),
+    InvalidCursor => ("invalid_cursor", 400, "The pagination cursor is invalid"),
+    InvalidIdempotencyKey => ("invalid_idempotency_key", 400, "The Idempotency-Key header is invalid"),
+    UnsupportedMediaType => ("unsupported_media_type", 415, "The body must be application/json"),
+    PayloadTooLarge => ("payload_too_large", 413, "The body is larger than the limit"),
+    Unauthenticated => ("unauthenticated", 401, "Credentials are missing or invalid"),
+    TokenExpired => ("token_expired", 401, "The bearer token has expired"),
+    InvalidClient => ("invalid_client", 401, "Client authentication failed"),
+    UnsupportedGrantType => ("unsupported_grant_type", 400, "Only the client_credentials grant is supported"),
+    Forbidden => ("forbidden", 403, "Your role does not allow this"),
+    RouteNotFound => ("route_not_found", 404, "No such endpoint"),
+    MethodNotAllowed => ("method_not_allowed", 405, "This endpoint does not accept that method"),
+    OrganizationNotFound => ("organization_not_found", 404, "Organization not found"),
+    UserNotFound => ("user_not_found", 404, "User not found"),
+    ApiKeyNotFound => ("api_key_not_found", 404, "API key not found"),
+    ClientNotFound => ("client_not_found", 404, "Client not found"),
+    ContactNotFound => ("contact_not_found", 404, "Contact not found"),
+    ChannelNotFound => ("channel_not_found", 404, "Channel not found"),
+    WorkstreamNotFound => ("workstream_not_found", 404, "Workstream not found"),
+    QueueNotFound => ("queue_not_found", 404, "Queue not found"),
+    ConversationNotFound => ("conversation_not_found", 404, "Conversation not found"),
+    AgentNotFound => ("agent_not_found", 404, "Agent not found"),
+    InvalidStateTransition => ("invalid_state_transition", 409, "The conversation's state does not allow this"),
+    ConversationClosed => ("conversation_closed", 409, "The conversation is closed"),
+    NotAssignedAgent => ("not_assigned_agent", 403, "Only the assigned agent may do this"),
+    AlreadyExists => ("already_exists", 409, "An object with that key already exists"),
+    IdempotencyKeyReused => ("idempotency_key_reused", 422, "The Idempotency-Key was used with a different request"),
+    Internal => ("internal", 500, "Internal error"),
+    Unavailable => ("unavailable", 503, "A dependency is unavailable"),
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error a client can be told about: a stable code, a sentence that says what went wrong, and where.
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {detail}")]
+pub struct Error {
+    pub code: Code,
+    pub detail: String,
+    /// The JSON path or parameter the error is about, when there is one.
+    pub field: Option<String>,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: Code, detail: impl Into<String>) -> Self {
+        Self { code, detail: detail.into(), field: None, source: None }
+    }
+
+    pub fn field(code: Code, field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self { code, detail: detail.into(), field: Some(field.into()), source: None }
+    }
+
+    /// A 500 whose cause is logged, never shown.
+    pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self { code: Code::Internal, detail: "internal error".into(), field: None, source: Some(source.into()) }
+    }
+
+    pub fn not_found(code: Code) -> Self {
+        Self::new(code, code.title())
+    }
+
+    /// Prefixes the field path, so that a nested value's error names its full path.
+    pub fn at(mut self, prefix: &str) -> Self {
+        self.field = Some(match self.field.take() {
+            Some(inner) if !inner.is_empty() => format!("{prefix}.{inner}"),
+            _ => prefix.to_string(),
+        });
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_snake_case_and_client_errors_are_4xx() {
+        let mut seen = HashSet::new();
+        for code in Code::ALL {
+            assert!(seen.insert(code.as_str()), "duplicate code {code}");
+            assert!(code.as_str().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            let status = code.status();
+            assert!((400..600).contains(&status));
+            if !matches!(code, Code::Internal | Code::Unavailable) {
+                assert!(status < 500, "{code} must be a client error");
+            }
+        }
+    }
+}

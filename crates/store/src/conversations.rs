@@ -1,0 +1,462 @@
+//! Conversations: creation (with the persistent-conversation key and contact matching), the state actions of
+//! §6.6, messages in per-conversation order, and context variables. Every change writes its event in the same
+//! transaction.
+
+use serde_json::json;
+use switchboard_domain::{
+    Code, Error, Timestamp,
+    context::{ContextMap, ContextPatch, ContextValue, ContextVariableIn, VariableKind, VariableName},
+    contact::CustomerIn,
+    conversation::{Action, ConversationState, transition},
+    ids::*,
+    limits::MAX_CONTEXT_VARIABLES,
+    message::{Attachment, SenderKind},
+    role::Role,
+    setup::{ChannelType, WorkstreamType},
+};
+
+use crate::{
+    access, contacts, events,
+    model::{ContextVariable, Conversation, Message, Sender},
+    params, setup,
+    sql::{Row, Tx},
+};
+
+const COLUMNS: &str = "c.id, c.org_id, c.channel_id, c.workstream_id, c.queue_id, c.contact_id, c.customer_key, c.state, \
+     c.agent_id, c.priority, c.subject, c.last_seq, c.created_at, c.updated_at, c.state_changed_at, c.closed_at, \
+     c.closure_reason";
+
+fn from_row(r: &Row) -> Result<Conversation, Error> {
+    Ok(Conversation {
+        id: r.parse(0)?,
+        org_id: r.parse(1)?,
+        channel_id: r.parse(2)?,
+        workstream_id: r.parse(3)?,
+        queue_id: r.opt_parse(4)?,
+        contact_id: r.opt_parse(5)?,
+        customer_key: r.opt_string(6)?,
+        state: r.enumeration(7, ConversationState::parse)?,
+        agent_id: r.opt_parse(8)?,
+        priority: r.i64(9)?,
+        subject: r.opt_string(10)?,
+        message_count: r.i64(11)?,
+        created_at: r.ts(12)?,
+        updated_at: r.ts(13)?,
+        state_changed_at: r.ts(14)?,
+        closed_at: r.opt_ts(15)?,
+        closure_reason: r.opt_string(16)?,
+    })
+}
+
+/// A message as a caller hands it in.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub sender_kind: SenderKind,
+    pub sender_id: Option<String>,
+    pub sender_name: Option<String>,
+    pub text: Option<String>,
+    pub attachments: Vec<Attachment>,
+    pub automated: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    pub channel_id: ChannelId,
+    /// Matched to a contact (created if none matches); its customer id is the persistent-conversation key.
+    pub customer: CustomerIn,
+    /// An existing contact, instead of `customer`.
+    pub contact_id: Option<ContactId>,
+    pub context: ContextMap,
+    pub subject: Option<String>,
+    pub priority: i64,
+    /// Only used when a new conversation starts.
+    pub start_message: Option<NewMessage>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub conversation: Conversation,
+    /// False when the customer's live conversation on this channel was returned instead.
+    pub is_new: bool,
+    pub start_message: Option<Message>,
+}
+
+pub fn create(tx: &mut Tx<'_>, org: OrgId, new: NewConversation) -> Result<Created, Error> {
+    let channel = setup::get_channel(tx, org, new.channel_id).map_err(|e| e.at("channel_id"))?;
+    let workstream = setup::get_workstream(tx, org, channel.workstream_id)?;
+    let customer_key = new.customer.customer_id.as_ref().map(|k| k.as_str().to_string());
+    if let Some(key) = &customer_key {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM conversations c WHERE c.channel_id = $1 AND c.customer_key = $2 AND c.org_id = $3
+             AND c.state IN ('open', 'active', 'waiting')"
+        );
+        if let Some(row) = tx.query_opt(&sql, params![channel.id, key, org])? {
+            return Ok(Created { conversation: from_row(&row)?, is_new: false, start_message: None });
+        }
+    }
+    let contact = match new.contact_id {
+        Some(id) => Some(contacts::get(tx, org, id).map_err(|e| e.at("contact_id"))?),
+        None if !new.customer.is_empty() => Some(contacts::match_or_create(tx, org, &new.customer)?),
+        None => None,
+    };
+    let now = Timestamp::now();
+    let conversation = Conversation {
+        id: ConversationId::new(),
+        org_id: org,
+        channel_id: channel.id,
+        workstream_id: workstream.id,
+        queue_id: workstream.fallback_queue_id,
+        contact_id: contact.as_ref().map(|c| c.id),
+        customer_key,
+        state: ConversationState::Open,
+        agent_id: None,
+        priority: new.priority,
+        subject: new.subject,
+        message_count: 0,
+        created_at: now,
+        updated_at: now,
+        state_changed_at: now,
+        closed_at: None,
+        closure_reason: None,
+    };
+    tx.execute(
+        "INSERT INTO conversations (id, org_id, channel_id, workstream_id, queue_id, contact_id, customer_key, state,
+           priority, subject, last_seq, created_at, updated_at, state_changed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $11, $11)",
+        params![
+            conversation.id,
+            org,
+            conversation.channel_id,
+            conversation.workstream_id,
+            conversation.queue_id,
+            conversation.contact_id,
+            conversation.customer_key.as_deref(),
+            conversation.state.as_str(),
+            conversation.priority,
+            conversation.subject.as_deref(),
+            now
+        ],
+    )?;
+    for (name, var) in &new.context.0 {
+        upsert_variable(tx, org, conversation.id, name, var, now)?;
+    }
+    events::append(tx, org, "conversation.created", Some(conversation.id), &conversation, now)?;
+    let start_message = match new.start_message {
+        Some(m) => Some(send_message(tx, org, conversation.id, m)?),
+        None => None,
+    };
+    let conversation = get(tx, org, conversation.id)?;
+    Ok(Created { conversation, is_new: true, start_message })
+}
+
+pub fn get(tx: &mut Tx<'_>, org: OrgId, id: ConversationId) -> Result<Conversation, Error> {
+    let row = tx
+        .query_opt(&format!("SELECT {COLUMNS} FROM conversations c WHERE c.id = $1 AND c.org_id = $2"), params![id, org])?
+        .ok_or_else(|| Error::not_found(Code::ConversationNotFound))?;
+    from_row(&row)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub state: Option<ConversationState>,
+    pub channel_id: Option<ChannelId>,
+    pub queue_id: Option<QueueId>,
+    pub agent_id: Option<UserId>,
+    pub contact_id: Option<ContactId>,
+}
+
+pub fn list(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    f: &ConversationFilter,
+    after: Option<ConversationId>,
+    limit: usize,
+) -> Result<Vec<Conversation>, Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM conversations c WHERE c.org_id = $1
+           AND (CAST($2 AS TEXT) IS NULL OR c.state = $2)
+           AND (CAST($3 AS TEXT) IS NULL OR c.channel_id = $3)
+           AND (CAST($4 AS TEXT) IS NULL OR c.queue_id = $4)
+           AND (CAST($5 AS TEXT) IS NULL OR c.agent_id = $5)
+           AND (CAST($6 AS TEXT) IS NULL OR c.contact_id = $6)
+           AND c.id > $7 ORDER BY c.id LIMIT $8"
+    );
+    let after = after.map(|a| a.to_string()).unwrap_or_default();
+    tx.query(
+        &sql,
+        params![org, f.state.map(ConversationState::as_str), f.channel_id, f.queue_id, f.agent_id, f.contact_id, after, limit],
+    )?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+/// Who asks for a state change. When `agent` is set the caller is that agent and may only act on their own work.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// How the caller appears in events: `api_key:<id>`, `client:<id>`, `user:<id>`.
+    pub label: String,
+    pub agent: Option<UserId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActionRequest {
+    pub action: Action,
+    /// For `accept` by an admin or supervisor: the agent to assign.
+    pub agent_id: Option<UserId>,
+    /// For `close`: why (the session closure reason).
+    pub reason: Option<String>,
+}
+
+pub fn apply(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    id: ConversationId,
+    actor: &Actor,
+    req: ActionRequest,
+) -> Result<Conversation, Error> {
+    let sql = format!(
+        "SELECT {COLUMNS}, ch.channel_type, w.workstream_type FROM conversations c
+         JOIN channels ch ON ch.id = c.channel_id JOIN workstreams w ON w.id = c.workstream_id
+         WHERE c.id = $1 AND c.org_id = $2"
+    );
+    let row = tx.query_opt(&sql, params![id, org])?.ok_or_else(|| Error::not_found(Code::ConversationNotFound))?;
+    let before = from_row(&row)?;
+    let channel_type = row.enumeration(17, ChannelType::parse)?;
+    let workstream_type = row.enumeration(18, WorkstreamType::parse)?;
+    let to = transition(before.state, req.action, channel_type, workstream_type)?;
+
+    let agent_id = match req.action {
+        Action::Accept => {
+            let agent = match (actor.agent, req.agent_id) {
+                (Some(me), Some(other)) if me != other => {
+                    return Err(Error::field(Code::Forbidden, "agent_id", "an agent can only accept for themselves"));
+                }
+                (Some(me), _) => me,
+                (None, Some(agent)) => agent,
+                (None, None) => {
+                    return Err(Error::field(Code::MissingField, "agent_id", "`agent_id` names the agent to assign"));
+                }
+            };
+            let user = access::get_user(tx, org, agent)
+                .map_err(|_| Error::field(Code::AgentNotFound, "agent_id", "no agent with this id"))?;
+            if user.role != Role::Agent {
+                return Err(Error::field(Code::AgentNotFound, "agent_id", "this user is not an agent"));
+            }
+            Some(agent)
+        }
+        _ => {
+            if let Some(me) = actor.agent
+                && before.agent_id != Some(me)
+            {
+                return Err(Error::new(Code::NotAssignedAgent, "only the agent assigned to this conversation can do this"));
+            }
+            match to {
+                ConversationState::Open => None,
+                _ => before.agent_id,
+            }
+        }
+    };
+    let now = Timestamp::now();
+    let closed_at = (to == ConversationState::Closed).then_some(now);
+    let reason = if to == ConversationState::Closed { req.reason.clone() } else { None };
+    tx.execute(
+        "UPDATE conversations SET state = $3, agent_id = $4, updated_at = $5, state_changed_at = $5,
+           closed_at = $6, closure_reason = $7
+         WHERE id = $1 AND org_id = $2",
+        params![id, org, to.as_str(), agent_id, now, closed_at, reason],
+    )?;
+    let after = get(tx, org, id)?;
+    events::append(
+        tx,
+        org,
+        "conversation.state_changed",
+        Some(id),
+        &json!({ "conversation": after, "from": before.state, "to": to, "action": req.action, "by": actor.label }),
+        now,
+    )?;
+    Ok(after)
+}
+
+const MESSAGE_COLUMNS: &str =
+    "id, conversation_id, seq, sender_kind, sender_id, sender_name, body, attachments, automated, created_at";
+
+fn message_from_row(r: &Row) -> Result<Message, Error> {
+    Ok(Message {
+        id: r.parse(0)?,
+        conversation_id: r.parse(1)?,
+        sequence: r.i64(2)?,
+        sender: Sender { kind: r.enumeration(3, SenderKind::parse)?, id: r.opt_string(4)?, name: r.opt_string(5)? },
+        text: r.opt_string(6)?,
+        attachments: r.json(7)?,
+        automated: r.bool(8)?,
+        created_at: r.ts(9)?,
+    })
+}
+
+/// Appends a message. A customer's message revives a Waiting conversation (Waiting → Open); an agent may only
+/// write into a conversation assigned to them.
+pub fn send_message(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, m: NewMessage) -> Result<Message, Error> {
+    if m.text.as_deref().is_none_or(str::is_empty) && m.attachments.is_empty() {
+        return Err(Error::new(Code::EmptyMessage, "a message needs `text` or at least one attachment"));
+    }
+    let now = Timestamp::now();
+    // Taking the next sequence number locks the conversation row on PostgreSQL, so concurrent senders on any
+    // node get distinct, gap-free numbers.
+    let bumped = tx.query_opt(
+        "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $3
+         WHERE id = $1 AND org_id = $2 AND state <> 'closed' RETURNING last_seq, state, agent_id",
+        params![id, org, now],
+    )?;
+    let Some(bumped) = bumped else {
+        let existing = get(tx, org, id)?;
+        return Err(Error::new(Code::ConversationClosed, format!("conversation {} is closed", existing.id)));
+    };
+    let seq = bumped.i64(0)?;
+    let state = bumped.enumeration(1, ConversationState::parse)?;
+    let agent: Option<String> = bumped.opt_string(2)?;
+    if m.sender_kind == SenderKind::Agent && agent.is_none_or(|a| Some(a) != m.sender_id) {
+        return Err(Error::new(Code::NotAssignedAgent, "only the agent assigned to this conversation can write in it"));
+    }
+    if m.sender_kind == SenderKind::Customer && state == ConversationState::Waiting {
+        revive(tx, org, id, now)?;
+    }
+    let message = Message {
+        id: MessageId::new(),
+        conversation_id: id,
+        sequence: seq,
+        sender: Sender { kind: m.sender_kind, id: m.sender_id, name: m.sender_name },
+        text: m.text,
+        attachments: m.attachments,
+        automated: m.automated,
+        created_at: now,
+    };
+    tx.execute(
+        &format!(
+            "INSERT INTO messages (org_id, {MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ),
+        params![
+            org,
+            message.id,
+            id,
+            seq,
+            message.sender.kind.as_str(),
+            message.sender.id.as_deref(),
+            message.sender.name.as_deref(),
+            message.text.as_deref(),
+            serde_json::to_string(&message.attachments).map_err(Error::internal)?,
+            message.automated,
+            now
+        ],
+    )?;
+    events::append(tx, org, "message.created", Some(id), &message, now)?;
+    Ok(message)
+}
+
+/// Waiting → Open on the customer's reply; the agent who had it is named in the event for affinity routing.
+fn revive(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, now: Timestamp) -> Result<(), Error> {
+    let before = get(tx, org, id)?;
+    tx.execute(
+        "UPDATE conversations SET state = 'open', agent_id = NULL, state_changed_at = $3 WHERE id = $1 AND org_id = $2",
+        params![id, org, now],
+    )?;
+    let after = get(tx, org, id)?;
+    events::append(
+        tx,
+        org,
+        "conversation.state_changed",
+        Some(id),
+        &json!({ "conversation": after, "from": before.state, "to": ConversationState::Open,
+                 "action": Action::CustomerReply, "by": "customer", "affinity_agent_id": before.agent_id }),
+        now,
+    )
+}
+
+pub fn list_messages(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    id: ConversationId,
+    after_seq: i64,
+    limit: usize,
+) -> Result<Vec<Message>, Error> {
+    get(tx, org, id)?;
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND org_id = $2 AND seq > $3 ORDER BY seq LIMIT $4"
+    );
+    tx.query(&sql, params![id, org, after_seq, limit])?.iter().map(message_from_row).collect()
+}
+
+fn upsert_variable(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    id: ConversationId,
+    name: &VariableName,
+    var: &ContextVariableIn,
+    now: Timestamp,
+) -> Result<(), Error> {
+    tx.execute(
+        "INSERT INTO context_variables (conversation_id, name, org_id, kind, value, displayable, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (conversation_id, name) DO UPDATE SET kind = excluded.kind, value = excluded.value,
+           displayable = excluded.displayable, updated_at = excluded.updated_at",
+        params![id, name.as_str(), org, var.value.kind().as_str(), var.value.to_stored(), var.displayable, now],
+    )?;
+    Ok(())
+}
+
+pub fn context(tx: &mut Tx<'_>, org: OrgId, id: ConversationId) -> Result<Vec<ContextVariable>, Error> {
+    get(tx, org, id)?;
+    tx.query(
+        "SELECT name, kind, value, displayable, updated_at FROM context_variables
+         WHERE conversation_id = $1 AND org_id = $2 ORDER BY name",
+        params![id, org],
+    )?
+    .iter()
+    .map(|r| {
+        let kind = r.enumeration(1, VariableKind::parse)?;
+        Ok(ContextVariable {
+            name: VariableName::from_stored(r.string(0)?),
+            value: ContextValue::from_stored(kind, r.string(2)?),
+            displayable: r.bool(3)?,
+            updated_at: r.ts(4)?,
+        })
+    })
+    .collect()
+}
+
+/// Sets and removes variables; refuses (changing nothing) if the result would hold more than 100.
+pub fn patch_context(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    id: ConversationId,
+    patch: &ContextPatch,
+) -> Result<Vec<ContextVariable>, Error> {
+    let conversation = get(tx, org, id)?;
+    if conversation.state == ConversationState::Closed {
+        return Err(Error::new(Code::ConversationClosed, "the conversation is closed"));
+    }
+    let now = Timestamp::now();
+    for (name, var) in &patch.0 {
+        match var {
+            Some(var) => upsert_variable(tx, org, id, name, var, now)?,
+            None => {
+                tx.execute(
+                    "DELETE FROM context_variables WHERE conversation_id = $1 AND name = $2 AND org_id = $3",
+                    params![id, name.as_str(), org],
+                )?;
+            }
+        }
+    }
+    let count = tx
+        .query_one("SELECT COUNT(*) FROM context_variables WHERE conversation_id = $1", params![id])?
+        .i64(0)?;
+    if count > MAX_CONTEXT_VARIABLES as i64 {
+        return Err(Error::new(
+            Code::TooManyContextVariables,
+            format!("the conversation would hold {count} context variables; at most {MAX_CONTEXT_VARIABLES}"),
+        ));
+    }
+    let variables = context(tx, org, id)?;
+    events::append(tx, org, "conversation.context_updated", Some(id), &json!({ "conversation_id": id, "changed": patch, "variables": variables }), now)?;
+    Ok(variables)
+}

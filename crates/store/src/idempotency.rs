@@ -1,0 +1,70 @@
+//! `Idempotency-Key`: the first response to a key is saved in the same transaction as the effect, so a retry
+//! gets that response back and nothing happens twice.
+
+use switchboard_domain::{Code, Error, Timestamp, ids::OrgId};
+
+use crate::{params, sql::Tx};
+
+/// A client's key, scoped to who sent it, with a fingerprint of the request it was first used for.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub principal: String,
+    pub key: String,
+    pub fingerprint: String,
+}
+
+/// The response to return: the fresh one, or the one saved when the key was first used.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status: u16,
+    pub body: serde_json::Value,
+    pub replayed: bool,
+}
+
+/// Runs `effect` once per key: a repeat with the same request returns the saved response, a repeat with another
+/// request is refused, and a failed effect saves nothing (so the client may retry it).
+pub fn run(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    key: Option<&IdempotencyKey>,
+    effect: impl FnOnce(&mut Tx<'_>) -> Result<(u16, serde_json::Value), Error>,
+) -> Result<Outcome, Error> {
+    let Some(key) = key else {
+        let (status, body) = effect(tx)?;
+        return Ok(Outcome { status, body, replayed: false });
+    };
+    let saved = tx.query_opt(
+        "SELECT fingerprint, status, response FROM idempotency_keys WHERE org_id = $1 AND principal = $2 AND idem_key = $3",
+        params![org, &key.principal, &key.key],
+    )?;
+    if let Some(row) = saved {
+        if row.str(0)? != key.fingerprint {
+            return Err(Error::new(
+                Code::IdempotencyKeyReused,
+                "this Idempotency-Key was first used with a different request; use a new key for a new request",
+            ));
+        }
+        let status = u16::try_from(row.i64(1)?).map_err(Error::internal)?;
+        return Ok(Outcome { status, body: row.json(2)?, replayed: true });
+    }
+    let (status, body) = effect(tx)?;
+    tx.execute(
+        "INSERT INTO idempotency_keys (org_id, principal, idem_key, fingerprint, status, response, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        params![
+            org,
+            &key.principal,
+            &key.key,
+            &key.fingerprint,
+            i64::from(status),
+            serde_json::to_string(&body).map_err(Error::internal)?,
+            Timestamp::now()
+        ],
+    )
+    .map_err(|e| match e.code {
+        // Only on PostgreSQL, where two nodes can run the same key at once: the other one won and committed.
+        Code::AlreadyExists => Error::new(Code::AlreadyExists, "a request with this Idempotency-Key is in progress; retry it"),
+        _ => e,
+    })?;
+    Ok(Outcome { status, body, replayed: false })
+}

@@ -1,0 +1,106 @@
+//! One `Store` over SQLite (the embedded default) and PostgreSQL (to scale out).
+//!
+//! Store logic lives in the modules named after what they hold (`conversations`, `contacts`, `setup`, `access`,
+//! `events`, `idempotency`) as plain functions over a [`sql::Tx`]; the `Store` runs them in a transaction on
+//! whichever backend is configured. A write returns only once it is committed.
+
+pub mod access;
+pub mod contacts;
+pub mod conversations;
+pub mod events;
+pub mod idempotency;
+mod migrate;
+pub mod model;
+mod postgres;
+pub mod sql;
+mod sqlite;
+pub mod setup;
+
+use std::path::Path;
+
+pub use idempotency::{IdempotencyKey, Outcome};
+use switchboard_domain::{Error, ids::OrgId};
+pub use sql::{Backend, Tx};
+
+/// Where the data lives.
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    /// A SQLite database file (created if missing).
+    Sqlite { path: std::path::PathBuf },
+    /// A PostgreSQL URL; `schema` isolates tests that share one server.
+    Postgres { url: String, schema: Option<String>, pool_size: usize },
+}
+
+pub enum Store {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+impl Store {
+    /// Opens the store and brings its schema up to date.
+    pub async fn open(config: &StoreConfig) -> Result<Self, Error> {
+        let store = Self::connect(config).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens the store without touching its schema.
+    pub async fn connect(config: &StoreConfig) -> Result<Self, Error> {
+        Ok(match config {
+            StoreConfig::Sqlite { path } => Store::Sqlite(sqlite::SqliteStore::open(Path::new(path))?),
+            StoreConfig::Postgres { url, schema, pool_size } => {
+                Store::Postgres(postgres::PgStore::connect(url, schema.as_deref(), *pool_size).await?)
+            }
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Store::Sqlite(_) => Backend::Sqlite,
+            Store::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies the migrations not yet applied; returns how many ran.
+    pub async fn migrate(&self) -> Result<usize, Error> {
+        self.write(migrate::run).await
+    }
+
+    /// Runs `f` in a transaction that commits when it returns `Ok` and changes nothing when it returns `Err`.
+    /// Returns after the commit is durable.
+    pub async fn write<R, F>(&self, f: F) -> Result<R, Error>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<R, Error> + Send + 'static,
+    {
+        match self {
+            Store::Sqlite(s) => s.write(f).await,
+            Store::Postgres(p) => p.run(f).await,
+        }
+    }
+
+    /// Runs `f` on a consistent snapshot.
+    pub async fn read<R, F>(&self, f: F) -> Result<R, Error>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<R, Error> + Send + 'static,
+    {
+        match self {
+            Store::Sqlite(s) => s.read(f).await,
+            Store::Postgres(p) => p.run(f).await,
+        }
+    }
+
+    /// A write that happens at most once per idempotency key: see [`idempotency::run`].
+    pub async fn write_once<F>(&self, org: OrgId, key: Option<IdempotencyKey>, effect: F) -> Result<Outcome, Error>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<(u16, serde_json::Value), Error> + Send + 'static,
+    {
+        self.write(move |tx| idempotency::run(tx, org, key.as_ref(), effect)).await
+    }
+
+    /// Whether the database answers (readiness).
+    pub async fn ping(&self) -> Result<(), Error> {
+        self.read(|tx| tx.query_one("SELECT 1", params![]).map(|_| ())).await
+    }
+}

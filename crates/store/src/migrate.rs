@@ -1,0 +1,46 @@
+//! Schema migrations: numbered SQL files per backend, embedded in the binary, applied in order, once.
+
+use switchboard_domain::{Error, Timestamp};
+
+use crate::{
+    params,
+    sql::{Backend, Tx},
+};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "core",
+    sqlite: include_str!("../migrations/sqlite/0001_core.sql"),
+    postgres: include_str!("../migrations/postgres/0001_core.sql"),
+}];
+
+pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {
+    if tx.backend() == Backend::Postgres {
+        // Nodes starting together must not both apply the same migration.
+        tx.execute("SELECT pg_advisory_xact_lock(7368720)", params![])?;
+    }
+    tx.batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )?;
+    let current = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", params![])?.i64(0)?;
+    let mut applied = 0;
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        tx.batch(match tx.backend() {
+            Backend::Sqlite => m.sqlite,
+            Backend::Postgres => m.postgres,
+        })?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            params![m.version, m.name, Timestamp::now()],
+        )?;
+        applied += 1;
+    }
+    Ok(applied)
+}

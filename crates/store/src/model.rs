@@ -1,0 +1,190 @@
+//! What the store hands back. These records are also the API's output shapes and the payloads of events, so a
+//! webhook receiver, an API client and the timeline all see one form of each object.
+
+use serde::{Deserialize, Serialize};
+use switchboard_domain::{
+    Timestamp,
+    context::{ContextValue, VariableName},
+    conversation::ConversationState,
+    ids::*,
+    message::{Attachment, SenderKind},
+    role::Role,
+    setup::{ChannelType, Distribution, QueueType, WorkstreamType},
+};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Org {
+    pub id: OrgId,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+/// A person: admin, supervisor or agent.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub id: UserId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub created_at: Timestamp,
+}
+
+/// An API key as listed: the secret itself is shown once, at creation, and only its hash is kept.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub role: Role,
+    /// The user this key acts as (agents' keys).
+    pub user_id: Option<UserId>,
+    /// The first characters of the key, to tell keys apart.
+    pub prefix: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// An OAuth2 client for the client-credentials grant.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct OAuthClient {
+    pub id: ClientId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub role: Role,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A customer record.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Contact {
+    pub id: ContactId,
+    pub org_id: OrgId,
+    pub customer_id: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub preferred_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Queue {
+    pub id: QueueId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub queue_type: QueueType,
+    /// Lower numbers are served first when an agent belongs to several queues.
+    pub priority: i64,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Workstream {
+    pub id: WorkstreamId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub workstream_type: WorkstreamType,
+    pub distribution: Distribution,
+    /// Where conversations go when no routing rule matches.
+    pub fallback_queue_id: Option<QueueId>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Channel {
+    pub id: ChannelId,
+    pub org_id: OrgId,
+    pub channel_type: ChannelType,
+    pub name: String,
+    pub workstream_id: WorkstreamId,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub org_id: OrgId,
+    pub channel_id: ChannelId,
+    pub workstream_id: WorkstreamId,
+    pub queue_id: Option<QueueId>,
+    pub contact_id: Option<ContactId>,
+    /// The persistent-conversation key (the customer id given at creation).
+    pub customer_key: Option<String>,
+    pub state: ConversationState,
+    /// The agent working on it (Active, Waiting and Wrap-up keep the agent for affinity).
+    pub agent_id: Option<UserId>,
+    pub priority: i64,
+    pub subject: Option<String>,
+    /// The number of messages so far; the sequence number of the latest.
+    pub message_count: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub state_changed_at: Timestamp,
+    pub closed_at: Option<Timestamp>,
+    pub closure_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Sender {
+    pub kind: SenderKind,
+    /// The agent's user id, or the caller's own id for customers and bots.
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Message {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    /// 1, 2, 3, … within the conversation: the order every reader sees.
+    pub sequence: i64,
+    pub sender: Sender,
+    pub text: Option<String>,
+    pub attachments: Vec<Attachment>,
+    /// Sent by automation rather than typed by a person.
+    pub automated: bool,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ContextVariable {
+    pub name: VariableName,
+    pub value: ContextValue,
+    pub displayable: bool,
+    pub updated_at: Timestamp,
+}
+
+/// Something that happened, written in the same transaction as the change it describes.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    /// Increases with every event of the deployment.
+    pub id: i64,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub conversation_id: Option<ConversationId>,
+    pub data: serde_json::Value,
+    pub created_at: Timestamp,
+}
+
+/// One page of a list, and the cursor that continues it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from `limit + 1` fetched rows: the extra row only says that more exist.
+    pub fn from_rows(mut rows: Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> String) -> Self {
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_cursor = if more { rows.last().map(cursor_of) } else { None };
+        Self { data: rows, next_cursor }
+    }
+}

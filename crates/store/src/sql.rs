@@ -1,0 +1,396 @@
+//! The thin layer that lets one piece of store logic run on both backends: parameter values, rows, and a `Tx`
+//! that executes the same SQL (written with `$1` placeholders, epoch-millisecond integers and TEXT ids) on a
+//! SQLite connection or a PostgreSQL transaction.
+
+use std::{borrow::Cow, error::Error as StdError};
+
+use bytes::{BufMut, BytesMut};
+use switchboard_domain::{Code, Error, Timestamp};
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+/// A parameter bound to a statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Bool(bool),
+    Text(Cow<'a, str>),
+}
+
+impl From<i64> for Value<'_> {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<usize> for Value<'_> {
+    fn from(v: usize) -> Self {
+        Value::Int(i64::try_from(v).unwrap_or(i64::MAX))
+    }
+}
+impl From<f64> for Value<'_> {
+    fn from(v: f64) -> Self {
+        Value::Real(v)
+    }
+}
+impl From<bool> for Value<'_> {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(v: &'a str) -> Self {
+        Value::Text(Cow::Borrowed(v))
+    }
+}
+impl<'a> From<&'a String> for Value<'a> {
+    fn from(v: &'a String) -> Self {
+        Value::Text(Cow::Borrowed(v))
+    }
+}
+impl From<String> for Value<'_> {
+    fn from(v: String) -> Self {
+        Value::Text(Cow::Owned(v))
+    }
+}
+impl From<Timestamp> for Value<'_> {
+    fn from(v: Timestamp) -> Self {
+        Value::Int(v.millis())
+    }
+}
+impl<'a, T: Into<Value<'a>>> From<Option<T>> for Value<'a> {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+macro_rules! id_values {
+    ($($t:ty),+) => {$(
+        impl From<$t> for Value<'_> {
+            fn from(v: $t) -> Self {
+                Value::Text(Cow::Owned(v.to_string()))
+            }
+        }
+        impl From<&$t> for Value<'_> {
+            fn from(v: &$t) -> Self {
+                Value::Text(Cow::Owned(v.to_string()))
+            }
+        }
+    )+};
+}
+use switchboard_domain::ids::*;
+id_values!(OrgId, UserId, ApiKeyId, ClientId, ContactId, ChannelId, WorkstreamId, QueueId, ConversationId, MessageId);
+
+/// Builds a parameter list: `params![org_id, name, now]`.
+#[macro_export]
+macro_rules! params {
+    ($($v:expr),* $(,)?) => { &[$($crate::sql::Value::from($v)),*][..] };
+}
+
+impl rusqlite::ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match self {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Value::Real(f) => ToSqlOutput::Borrowed(ValueRef::Real(*f)),
+            Value::Bool(b) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*b))),
+            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        })
+    }
+}
+
+impl ToSql for Value<'_> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        match self {
+            Value::Null => return Ok(IsNull::Yes),
+            Value::Int(i) => match *ty {
+                Type::INT2 => i16::try_from(*i)?.to_sql(ty, out)?,
+                Type::INT4 => i32::try_from(*i)?.to_sql(ty, out)?,
+                Type::BOOL => (*i != 0).to_sql(ty, out)?,
+                Type::FLOAT8 => (*i as f64).to_sql(ty, out)?,
+                _ => i.to_sql(ty, out)?,
+            },
+            Value::Real(f) => f.to_sql(ty, out)?,
+            Value::Bool(b) => match *ty {
+                Type::INT2 | Type::INT4 | Type::INT8 => Value::Int(i64::from(*b)).to_sql(ty, out)?,
+                _ => b.to_sql(ty, out)?,
+            },
+            Value::Text(s) => match *ty {
+                Type::JSONB => {
+                    out.put_u8(1);
+                    out.put_slice(s.as_bytes());
+                    IsNull::No
+                }
+                _ => {
+                    out.put_slice(s.as_bytes());
+                    IsNull::No
+                }
+            },
+        };
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// A value read back from a row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl<'a> tokio_postgres::types::FromSql<'a> for Cell {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
+        Ok(match *ty {
+            Type::INT8 => Cell::Int(i64::from_sql(ty, raw)?),
+            Type::INT4 => Cell::Int(i64::from(i32::from_sql(ty, raw)?)),
+            Type::INT2 => Cell::Int(i64::from(i16::from_sql(ty, raw)?)),
+            Type::BOOL => Cell::Int(i64::from(bool::from_sql(ty, raw)?)),
+            Type::FLOAT8 => Cell::Real(f64::from_sql(ty, raw)?),
+            Type::FLOAT4 => Cell::Real(f64::from(f32::from_sql(ty, raw)?)),
+            Type::NUMERIC => return Err("NUMERIC columns are not used; store integers or float8".into()),
+            Type::JSONB => Cell::Text(std::str::from_utf8(raw.get(1..).unwrap_or_default())?.to_string()),
+            _ => Cell::Text(std::str::from_utf8(raw)?.to_string()),
+        })
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Self, Box<dyn StdError + Sync + Send>> {
+        Ok(Cell::Null)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+/// One result row, decoded eagerly so that both backends hand the same thing to the store logic.
+#[derive(Debug, Clone)]
+pub struct Row(Vec<Cell>);
+
+fn decode(idx: usize, want: &str) -> Error {
+    Error::internal(format!("column {idx}: expected {want}"))
+}
+
+impl Row {
+    pub fn i64(&self, idx: usize) -> Result<i64, Error> {
+        match self.0.get(idx) {
+            Some(Cell::Int(i)) => Ok(*i),
+            _ => Err(decode(idx, "integer")),
+        }
+    }
+
+    pub fn opt_i64(&self, idx: usize) -> Result<Option<i64>, Error> {
+        match self.0.get(idx) {
+            Some(Cell::Null) => Ok(None),
+            _ => self.i64(idx).map(Some),
+        }
+    }
+
+    pub fn f64(&self, idx: usize) -> Result<f64, Error> {
+        match self.0.get(idx) {
+            Some(Cell::Real(f)) => Ok(*f),
+            Some(Cell::Int(i)) => Ok(*i as f64),
+            _ => Err(decode(idx, "real")),
+        }
+    }
+
+    pub fn bool(&self, idx: usize) -> Result<bool, Error> {
+        self.i64(idx).map(|i| i != 0)
+    }
+
+    pub fn ts(&self, idx: usize) -> Result<Timestamp, Error> {
+        self.i64(idx).map(Timestamp::from_millis)
+    }
+
+    pub fn opt_ts(&self, idx: usize) -> Result<Option<Timestamp>, Error> {
+        Ok(self.opt_i64(idx)?.map(Timestamp::from_millis))
+    }
+
+    pub fn str(&self, idx: usize) -> Result<&str, Error> {
+        match self.0.get(idx) {
+            Some(Cell::Text(s)) => Ok(s),
+            _ => Err(decode(idx, "text")),
+        }
+    }
+
+    pub fn string(&self, idx: usize) -> Result<String, Error> {
+        self.str(idx).map(str::to_string)
+    }
+
+    pub fn opt_string(&self, idx: usize) -> Result<Option<String>, Error> {
+        match self.0.get(idx) {
+            Some(Cell::Null) => Ok(None),
+            _ => self.string(idx).map(Some),
+        }
+    }
+
+    /// A value stored by its string form: ids and closed enums.
+    pub fn parse<T: std::str::FromStr>(&self, idx: usize) -> Result<T, Error> {
+        self.str(idx)?.parse().map_err(|_| decode(idx, std::any::type_name::<T>()))
+    }
+
+    pub fn opt_parse<T: std::str::FromStr>(&self, idx: usize) -> Result<Option<T>, Error> {
+        match self.0.get(idx) {
+            Some(Cell::Null) => Ok(None),
+            _ => self.parse(idx).map(Some),
+        }
+    }
+
+    /// A closed enum stored as its snake_case name.
+    pub fn enumeration<T>(&self, idx: usize, parse: fn(&str) -> Option<T>) -> Result<T, Error> {
+        parse(self.str(idx)?).ok_or_else(|| decode(idx, std::any::type_name::<T>()))
+    }
+
+    pub fn json<T: serde::de::DeserializeOwned>(&self, idx: usize) -> Result<T, Error> {
+        serde_json::from_str(self.str(idx)?).map_err(Error::internal)
+    }
+}
+
+/// Which database a transaction runs on; some statements (row claims, upserts of sequences) differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// An open transaction on either backend. Store logic takes `&mut Tx` and never knows which.
+pub enum Tx<'a> {
+    Sqlite(&'a rusqlite::Connection),
+    Postgres { tx: &'a deadpool_postgres::Transaction<'a>, rt: &'a tokio::runtime::Handle },
+}
+
+/// Rewrites `$N` placeholders as SQLite's `?N`: SQLite reads `$1` as a *named* parameter whose index is its order
+/// of first appearance, which silently misbinds `SET a = $2 WHERE id = $1`.
+fn sqlite_sql(sql: &str) -> Cow<'_, str> {
+    if !sql.contains('$') {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn sqlite_error(e: rusqlite::Error) -> Error {
+    if let rusqlite::Error::SqliteFailure(f, ref msg) = e
+        && f.code == rusqlite::ErrorCode::ConstraintViolation
+        && matches!(
+            f.extended_code,
+            rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        )
+    {
+        return Error::new(Code::AlreadyExists, msg.clone().unwrap_or_else(|| "unique constraint".into()));
+    }
+    Error::internal(e)
+}
+
+fn pg_error(e: tokio_postgres::Error) -> Error {
+    if let Some(db) = e.as_db_error()
+        && *db.code() == tokio_postgres::error::SqlState::UNIQUE_VIOLATION
+    {
+        return Error::new(Code::AlreadyExists, db.message().to_string());
+    }
+    Error::internal(e)
+}
+
+impl Tx<'_> {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Postgres { .. } => Backend::Postgres,
+        }
+    }
+
+    /// Runs a statement; returns the number of rows it changed.
+    pub fn execute(&mut self, sql: &str, params: &[Value<'_>]) -> Result<u64, Error> {
+        match self {
+            Tx::Sqlite(conn) => {
+                let mut stmt = conn.prepare_cached(&sqlite_sql(sql)).map_err(sqlite_error)?;
+                let n = stmt.execute(rusqlite::params_from_iter(params.iter())).map_err(sqlite_error)?;
+                Ok(n as u64)
+            }
+            Tx::Postgres { tx, rt } => rt.block_on(async {
+                let stmt = tx.prepare_cached(sql).await.map_err(pg_error)?;
+                let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                tx.execute(&stmt, &refs).await.map_err(pg_error)
+            }),
+        }
+    }
+
+    pub fn query(&mut self, sql: &str, params: &[Value<'_>]) -> Result<Vec<Row>, Error> {
+        match self {
+            Tx::Sqlite(conn) => {
+                let mut stmt = conn.prepare_cached(&sqlite_sql(sql)).map_err(sqlite_error)?;
+                let width = stmt.column_count();
+                let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).map_err(sqlite_error)?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next().map_err(sqlite_error)? {
+                    let mut cells = Vec::with_capacity(width);
+                    for i in 0..width {
+                        use rusqlite::types::ValueRef;
+                        cells.push(match r.get_ref(i).map_err(sqlite_error)? {
+                            ValueRef::Null => Cell::Null,
+                            ValueRef::Integer(i) => Cell::Int(i),
+                            ValueRef::Real(f) => Cell::Real(f),
+                            ValueRef::Text(t) | ValueRef::Blob(t) => {
+                                Cell::Text(String::from_utf8_lossy(t).into_owned())
+                            }
+                        });
+                    }
+                    out.push(Row(cells));
+                }
+                Ok(out)
+            }
+            Tx::Postgres { tx, rt } => rt.block_on(async {
+                let stmt = tx.prepare_cached(sql).await.map_err(pg_error)?;
+                let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                let rows = tx.query(&stmt, &refs).await.map_err(pg_error)?;
+                rows.iter()
+                    .map(|r| (0..r.len()).map(|i| r.try_get::<_, Cell>(i).map_err(pg_error)).collect())
+                    .map(|cells: Result<Vec<Cell>, Error>| cells.map(Row))
+                    .collect()
+            }),
+        }
+    }
+
+    pub fn query_opt(&mut self, sql: &str, params: &[Value<'_>]) -> Result<Option<Row>, Error> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+
+    pub fn query_one(&mut self, sql: &str, params: &[Value<'_>]) -> Result<Row, Error> {
+        self.query_opt(sql, params)?.ok_or_else(|| Error::internal("expected a row"))
+    }
+
+    /// Runs a script of statements with no parameters (migrations).
+    pub fn batch(&mut self, script: &str) -> Result<(), Error> {
+        match self {
+            Tx::Sqlite(conn) => conn.execute_batch(script).map_err(sqlite_error),
+            Tx::Postgres { tx, rt } => rt.block_on(tx.batch_execute(script)).map_err(pg_error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_explicit_sqlite_indexes() {
+        assert_eq!(sqlite_sql("UPDATE t SET a = $2 WHERE id = $1"), "UPDATE t SET a = ?2 WHERE id = ?1");
+        assert_eq!(sqlite_sql("SELECT 1"), "SELECT 1");
+    }
+}
