@@ -1,1 +1,137 @@
+//! Switchboard's server: the HTTP API, authentication, the web pages, and the benchmark. The binary in
+//! `crates/cli` is a thin shell over [`Server`].
 
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod bench;
+pub mod config;
+pub mod demo;
+mod docs;
+pub mod error;
+pub mod extract;
+mod ops;
+
+use std::{future::Future, net::SocketAddr, ops::Deref, sync::Arc, time::Duration};
+
+use anyhow::Context;
+pub use config::Config;
+use switchboard_store::{Store, access};
+use tokio::net::TcpListener;
+
+/// Everything a request handler needs.
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+pub struct AppInner {
+    pub store: Arc<Store>,
+    pub auth: auth::Auth,
+    pub config: Config,
+}
+
+impl Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+/// Opens the configured store, applying migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::open(&config.store()).await.map_err(|e| anyhow::anyhow!("{e} ({:?})", e.source))?;
+    Ok(store)
+}
+
+/// Loads (creating on first start) the signing key and builds the shared state.
+pub async fn build_state(config: Config, store: Arc<Store>, public_url: String) -> anyhow::Result<AppState> {
+    // reqwest is built without a default TLS provider so that no C crypto library is compiled; choose ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let secrets = auth::secrets::SecretBox::load(config.secret_key.as_deref(), &config.data_dir)?;
+    let candidate = auth::tokens::generate(&secrets)?;
+    let keys = store
+        .write(move |tx| access::ensure_signing_key(tx, candidate))
+        .await
+        .map_err(|e| anyhow::anyhow!("loading signing keys: {e}"))?;
+    let signer = auth::tokens::Signer::new(public_url, &keys, &secrets).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let external = auth::oidc::ExternalIssuers::new(&config.trusted_issuers)?;
+    let auth = auth::Auth::new(
+        signer,
+        external,
+        secrets,
+        Duration::from_secs(config.auth_cache_seconds),
+        Duration::from_secs(config.token_ttl_seconds),
+    );
+    Ok(AppState(Arc::new(AppInner { store, auth, config })))
+}
+
+/// A bound, ready server.
+pub struct Server {
+    state: AppState,
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+impl Server {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = Arc::new(open_store(&config).await?);
+        Self::with_store(config, store).await
+    }
+
+    pub async fn with_store(config: Config, store: Arc<Store>) -> anyhow::Result<Self> {
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let public_url = config.public_url.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| format!("http://{addr}"));
+        let state = build_state(config, store, public_url.trim_end_matches('/').to_string()).await?;
+        Ok(Self { state, listener, addr })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and finishes the requests in flight.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let app = api::app(self.state.clone());
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.context("serving")?;
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Installs the log subscriber (once per process).
+pub fn init_tracing(format: config::LogFormat) {
+    use tracing_subscriber::{EnvFilter, fmt};
+    let filter = EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let result = match format {
+        config::LogFormat::Json => fmt().json().with_env_filter(filter).with_current_span(true).try_init(),
+        config::LogFormat::Text => fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init(),
+    };
+    drop(result);
+}

@@ -1,0 +1,127 @@
+//! The HTTP surface: the native `/v1` API (one module per resource), OAuth2, the OpenAPI document, the docs page
+//! and the operational endpoints, with the layers every request passes through.
+
+mod access;
+mod contacts;
+mod conversations;
+mod events;
+mod oauth;
+mod org;
+mod setup;
+
+use std::time::Duration;
+
+use axum::{
+    Json, Router,
+    extract::DefaultBodyLimit,
+    http::{HeaderName, Request},
+    routing::get,
+};
+use switchboard_domain::{Code, limits};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{AppState, docs, error::ApiError, ops};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Switchboard API",
+        description = "The native REST API of Switchboard, an open-source omnichannel contact center engine. \
+            Authenticate with `Authorization: Bearer <API key or access token>`. Errors are RFC 9457 \
+            `application/problem+json` with a stable `code` (see /docs/errors). Lists are cursor-paginated. \
+            Every create and send accepts an `Idempotency-Key` header.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "organization"), (name = "access", description = "Users, API keys and OAuth2 clients"),
+        (name = "contacts"), (name = "setup", description = "Queues, workstreams and channels"),
+        (name = "conversations"), (name = "events"), (name = "oauth2")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key (`sbk_…`) or an access token from `POST /oauth2/token`"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The documented routes and the OpenAPI document generated from them.
+pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let mut openapi = ApiDoc::openapi();
+    openapi.openapi = utoipa::openapi::OpenApiVersion::Version31;
+    OpenApiRouter::with_openapi(openapi)
+        .merge(org::router())
+        .merge(access::router())
+        .merge(contacts::router())
+        .merge(setup::router())
+        .merge(conversations::router())
+        .merge(events::router())
+        .merge(oauth::router())
+        .split_for_parts()
+}
+
+/// The OpenAPI document as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented().1
+}
+
+async fn route_not_found() -> ApiError {
+    ApiError::new(Code::RouteNotFound, "no endpoint at this path; see /docs")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(Code::MethodNotAllowed, "this endpoint does not accept that method; see /docs")
+}
+
+/// The whole application with its layers.
+pub fn app(state: AppState) -> Router {
+    ops::metrics_handle();
+    let (api, openapi) = documented();
+    let openapi = std::sync::Arc::new(openapi);
+    let request_id = HeaderName::from_static("x-request-id");
+    let timeout = Duration::from_secs(state.config.request_timeout_seconds);
+    api.route("/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }))
+        .route("/docs", get(docs::page))
+        .route("/docs/errors", get(docs::errors))
+        .route("/docs/assets/swagger-ui-bundle.js", get(docs::swagger_js))
+        .route("/docs/assets/swagger-ui.css", get(docs::swagger_css))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(ops::track))
+        .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::SERVICE_UNAVAILABLE, timeout))
+        .layer(CatchPanicLayer::new())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}

@@ -1,0 +1,211 @@
+//! Queues, workstreams and channels. Admins configure them; everyone in the organization may read them.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use serde::{Deserialize, Serialize};
+use switchboard_domain::{
+    Code,
+    ids::*,
+    role::Role,
+    setup::{ChannelType, Distribution, QueueType, WorkstreamType},
+    text::Name,
+};
+use switchboard_store::{
+    model::{Channel, Page, Queue, Workstream},
+    setup,
+};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    AppState,
+    auth::Principal,
+    error::ApiResult,
+    extract::{ApiJson, ApiQuery, IdemKey, PageQuery, Written, body, path_id},
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_queue, list_queues))
+        .routes(routes!(get_queue))
+        .routes(routes!(create_workstream, list_workstreams))
+        .routes(routes!(get_workstream))
+        .routes(routes!(create_channel, list_channels))
+        .routes(routes!(get_channel))
+}
+
+const READERS: &[Role] = &[Role::Admin, Role::Supervisor, Role::Agent, Role::Integration];
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueueIn {
+    pub name: Name,
+    #[serde(default = "default_queue_type")]
+    pub queue_type: QueueType,
+    /// Lower numbers are served first (default 100).
+    #[serde(default = "default_priority")]
+    pub priority: i64,
+}
+
+fn default_queue_type() -> QueueType {
+    QueueType::Messaging
+}
+
+fn default_priority() -> i64 {
+    100
+}
+
+#[utoipa::path(post, path = "/v1/queues", tag = "setup", security(("bearer" = [])), request_body = QueueIn,
+    params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = Queue)))]
+async fn create_queue(
+    State(app): State<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    ApiJson(input): ApiJson<QueueIn>,
+) -> ApiResult<Written> {
+    who.require(&[Role::Admin])?;
+    let org = who.org_id;
+    let key = idem.scoped(&who, "POST /v1/queues", &input);
+    let out = app
+        .store
+        .write_once(org, key, move |tx| {
+            body(StatusCode::CREATED, &setup::create_queue(tx, org, input.name.as_str(), input.queue_type, input.priority)?)
+        })
+        .await?;
+    Ok(Written(out))
+}
+
+#[utoipa::path(get, path = "/v1/queues", tag = "setup", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = Page<Queue>)))]
+async fn list_queues(State(app): State<AppState>, who: Principal, ApiQuery(page): ApiQuery<PageQuery>) -> ApiResult<Json<Page<Queue>>> {
+    who.require(READERS)?;
+    let (limit, after, org) = (page.limit()?, page.cursor::<QueueId>()?, who.org_id);
+    let rows = app.store.read(move |tx| setup::list_queues(tx, org, after, limit + 1)).await?;
+    Ok(Json(Page::from_rows(rows, limit, |q| q.id.to_string())))
+}
+
+#[utoipa::path(get, path = "/v1/queues/{id}", tag = "setup", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = Queue), (status = 404)))]
+async fn get_queue(State(app): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<Json<Queue>> {
+    who.require(READERS)?;
+    let (id, org) = (path_id(&id, Code::QueueNotFound)?, who.org_id);
+    Ok(Json(app.store.read(move |tx| setup::get_queue(tx, org, id)).await?))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkstreamIn {
+    pub name: Name,
+    #[serde(default = "default_workstream_type")]
+    pub workstream_type: WorkstreamType,
+    #[serde(default = "default_distribution")]
+    pub distribution: Distribution,
+    /// Where conversations go when no routing rule matches.
+    #[serde(default)]
+    pub fallback_queue_id: Option<QueueId>,
+}
+
+fn default_workstream_type() -> WorkstreamType {
+    WorkstreamType::Messaging
+}
+
+fn default_distribution() -> Distribution {
+    Distribution::Push
+}
+
+#[utoipa::path(post, path = "/v1/workstreams", tag = "setup", security(("bearer" = [])), request_body = WorkstreamIn,
+    params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = Workstream), (status = 404)))]
+async fn create_workstream(
+    State(app): State<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    ApiJson(input): ApiJson<WorkstreamIn>,
+) -> ApiResult<Written> {
+    who.require(&[Role::Admin])?;
+    let org = who.org_id;
+    let key = idem.scoped(&who, "POST /v1/workstreams", &input);
+    let out = app
+        .store
+        .write_once(org, key, move |tx| {
+            let w = setup::create_workstream(
+                tx,
+                org,
+                input.name.as_str(),
+                input.workstream_type,
+                input.distribution,
+                input.fallback_queue_id,
+            )?;
+            body(StatusCode::CREATED, &w)
+        })
+        .await?;
+    Ok(Written(out))
+}
+
+#[utoipa::path(get, path = "/v1/workstreams", tag = "setup", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = Page<Workstream>)))]
+async fn list_workstreams(
+    State(app): State<AppState>,
+    who: Principal,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<Workstream>>> {
+    who.require(READERS)?;
+    let (limit, after, org) = (page.limit()?, page.cursor::<WorkstreamId>()?, who.org_id);
+    let rows = app.store.read(move |tx| setup::list_workstreams(tx, org, after, limit + 1)).await?;
+    Ok(Json(Page::from_rows(rows, limit, |w| w.id.to_string())))
+}
+
+#[utoipa::path(get, path = "/v1/workstreams/{id}", tag = "setup", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = Workstream), (status = 404)))]
+async fn get_workstream(State(app): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<Json<Workstream>> {
+    who.require(READERS)?;
+    let (id, org) = (path_id(&id, Code::WorkstreamNotFound)?, who.org_id);
+    Ok(Json(app.store.read(move |tx| setup::get_workstream(tx, org, id)).await?))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelIn {
+    pub name: Name,
+    pub channel_type: ChannelType,
+    pub workstream_id: WorkstreamId,
+}
+
+#[utoipa::path(post, path = "/v1/channels", tag = "setup", security(("bearer" = [])), request_body = ChannelIn,
+    params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = Channel), (status = 404)))]
+async fn create_channel(
+    State(app): State<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    ApiJson(input): ApiJson<ChannelIn>,
+) -> ApiResult<Written> {
+    who.require(&[Role::Admin])?;
+    let org = who.org_id;
+    let key = idem.scoped(&who, "POST /v1/channels", &input);
+    let out = app
+        .store
+        .write_once(org, key, move |tx| {
+            body(StatusCode::CREATED, &setup::create_channel(tx, org, input.channel_type, input.name.as_str(), input.workstream_id)?)
+        })
+        .await?;
+    Ok(Written(out))
+}
+
+#[utoipa::path(get, path = "/v1/channels", tag = "setup", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = Page<Channel>)))]
+async fn list_channels(State(app): State<AppState>, who: Principal, ApiQuery(page): ApiQuery<PageQuery>) -> ApiResult<Json<Page<Channel>>> {
+    who.require(READERS)?;
+    let (limit, after, org) = (page.limit()?, page.cursor::<ChannelId>()?, who.org_id);
+    let rows = app.store.read(move |tx| setup::list_channels(tx, org, after, limit + 1)).await?;
+    Ok(Json(Page::from_rows(rows, limit, |c| c.id.to_string())))
+}
+
+#[utoipa::path(get, path = "/v1/channels/{id}", tag = "setup", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = Channel), (status = 404)))]
+async fn get_channel(State(app): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<Json<Channel>> {
+    who.require(READERS)?;
+    let (id, org) = (path_id(&id, Code::ChannelNotFound)?, who.org_id);
+    Ok(Json(app.store.read(move |tx| setup::get_channel(tx, org, id)).await?))
+}

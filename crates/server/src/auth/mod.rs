@@ -1,0 +1,155 @@
+//! Who is calling: API keys, our own OAuth2 access tokens, and tokens of trusted external issuers, each resolved
+//! to a [`Principal`] with an organization and a role. Verified credentials are cached briefly, so the check
+//! costs a hash lookup on the hot path.
+
+pub mod oidc;
+pub mod secrets;
+pub mod tokens;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{extract::FromRequestParts, http::request::Parts};
+use sha2::{Digest, Sha256};
+use switchboard_domain::{Code, Error, Timestamp, ids::*, role::Role};
+use switchboard_store::{Store, access};
+
+use crate::{AppState, error::ApiError};
+
+pub const API_KEY_PREFIX: &str = "sbk_";
+pub const CLIENT_SECRET_PREFIX: &str = "sbs_";
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub org_id: OrgId,
+    pub role: Role,
+    pub subject: Subject,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    ApiKey { id: ApiKeyId, user_id: Option<UserId> },
+    Client(ClientId),
+    External { subject: String },
+}
+
+impl Principal {
+    /// How the caller is named in events and idempotency records.
+    pub fn label(&self) -> String {
+        match &self.subject {
+            Subject::ApiKey { id, .. } => format!("api_key:{id}"),
+            Subject::Client(id) => format!("client:{id}"),
+            Subject::External { subject } => format!("external:{subject}"),
+        }
+    }
+
+    /// The agent this caller is, when it acts as one.
+    pub fn agent(&self) -> Option<UserId> {
+        match (&self.subject, self.role) {
+            (Subject::ApiKey { user_id: Some(user), .. }, Role::Agent) => Some(*user),
+            _ => None,
+        }
+    }
+
+    pub fn require(&self, allowed: &[Role]) -> Result<(), ApiError> {
+        if allowed.contains(&self.role) {
+            Ok(())
+        } else {
+            let names: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
+            Err(ApiError(Error::new(
+                Code::Forbidden,
+                format!("this needs the role {}; the caller is {}", names.join(" or "), self.role),
+            )))
+        }
+    }
+}
+
+pub struct Auth {
+    pub signer: tokens::Signer,
+    pub external: oidc::ExternalIssuers,
+    pub secrets: secrets::SecretBox,
+    cache: quick_cache::sync::Cache<[u8; 32], (Principal, i64)>,
+    cache_ttl: Duration,
+    pub token_ttl: Duration,
+}
+
+impl Auth {
+    pub fn new(
+        signer: tokens::Signer,
+        external: oidc::ExternalIssuers,
+        secrets: secrets::SecretBox,
+        cache_ttl: Duration,
+        token_ttl: Duration,
+    ) -> Self {
+        Self { signer, external, secrets, cache: quick_cache::sync::Cache::new(100_000), cache_ttl, token_ttl }
+    }
+
+    /// Forgets every cached credential (after a revocation on this node).
+    pub fn forget(&self) {
+        self.cache.clear();
+    }
+
+    pub async fn authenticate(&self, store: &Arc<Store>, bearer: &str) -> Result<Principal, Error> {
+        let digest: [u8; 32] = Sha256::digest(bearer.as_bytes()).into();
+        let now = Timestamp::now().millis();
+        if let Some((principal, until)) = self.cache.get(&digest)
+            && until > now
+        {
+            return Ok(principal);
+        }
+        let (principal, until) = if bearer.starts_with(API_KEY_PREFIX) {
+            let hash = hex::encode(digest);
+            let key = store
+                .read(move |tx| access::find_api_key(tx, &hash))
+                .await?
+                .ok_or_else(|| tokens::unauthenticated("unknown or revoked API key"))?;
+            let ttl = i64::try_from(self.cache_ttl.as_millis()).unwrap_or(i64::MAX);
+            let principal =
+                Principal { org_id: key.org_id, role: key.role, subject: Subject::ApiKey { id: key.id, user_id: key.user_id } };
+            (principal, now.saturating_add(ttl))
+        } else {
+            let iss = tokens::peek_issuer(bearer).ok_or_else(|| tokens::unauthenticated("the bearer token is neither an API key nor a JWT"))?;
+            if iss == self.signer.issuer() {
+                let claims = self.signer.verify(bearer)?;
+                let org_id = claims.org.parse().map_err(|_| tokens::unauthenticated("bad org claim"))?;
+                let role = claims.role.parse().map_err(|_| tokens::unauthenticated("bad role claim"))?;
+                let client = claims.sub.parse().map_err(|_| tokens::unauthenticated("bad sub claim"))?;
+                // A revoked client's tokens stop working at once, not when they expire.
+                let live = store.read(move |tx| access::find_client(tx, client)).await?.is_some();
+                if !live {
+                    return Err(tokens::unauthenticated("the client of this token was revoked"));
+                }
+                (Principal { org_id, role, subject: Subject::Client(client) }, claims.exp.saturating_mul(1000))
+            } else if self.external.is_trusted(&iss) {
+                let who = self.external.verify(&iss, bearer).await?;
+                let principal =
+                    Principal { org_id: who.org_id, role: who.role, subject: Subject::External { subject: who.subject } };
+                (principal, who.expires_at.saturating_mul(1000))
+            } else {
+                return Err(tokens::unauthenticated("the token's issuer is not trusted"));
+            }
+        };
+        let ttl_end = now.saturating_add(i64::try_from(self.cache_ttl.as_millis()).unwrap_or(i64::MAX));
+        self.cache.insert(digest, (principal.clone(), until.min(ttl_end)));
+        Ok(principal)
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ApiError::new(Code::Unauthenticated, "send `Authorization: Bearer <API key or access token>`"))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::new(Code::Unauthenticated, "the Authorization header must be `Bearer <token>`"))?;
+        Ok(state.auth.authenticate(&state.store, token).await?)
+    }
+}

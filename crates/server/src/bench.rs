@@ -1,0 +1,360 @@
+//! `switchboard bench`: the project's load generator. It starts its own server on a temporary database (unless
+//! given `--target`), drives it over HTTP with N concurrent keep-alive clients, and prints one JSON line with
+//! throughput and latency, beside the same client against a trivial handler in the same process (`baseline`,
+//! this machine's HTTP ceiling).
+
+use std::{
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use axum::{Json, Router, body::Bytes, routing::post};
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+use serde_json::{Value, json};
+
+use crate::{Config, Server, admin};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// Customers sending messages into open conversations (`POST /v1/conversations/{id}/messages`).
+    Messages,
+    /// The same client against a handler that only parses and answers JSON.
+    Baseline,
+    /// Time from process start to `listening` on an existing data directory, and idle memory.
+    Startup,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    pub scenario: Scenario,
+    /// Concurrent clients, each with its own keep-alive connection.
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
+    /// Seconds measured.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Seconds run before measuring.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: u64,
+    /// Open conversations the messages are spread over.
+    #[arg(long, default_value_t = 1_000)]
+    pub conversations: usize,
+    /// A running server to measure instead of an in-process one (needs --api-key, an admin key).
+    #[arg(long)]
+    pub target: Option<String>,
+    #[arg(long)]
+    pub api_key: Option<String>,
+    /// Run the in-process server on this PostgreSQL database instead of a temporary SQLite one.
+    #[arg(long)]
+    pub database_url: Option<String>,
+}
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+fn client(connections: usize) -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(connections).build(connector)
+}
+
+async fn call(
+    http: &HttpClient,
+    method: Method,
+    url: &str,
+    key: Option<&str>,
+    body: Option<&Value>,
+) -> anyhow::Result<(StatusCode, Bytes)> {
+    let mut req = Request::builder().method(method).uri(url);
+    if let Some(key) = key {
+        req = req.header("authorization", format!("Bearer {key}"));
+    }
+    let payload = match body {
+        Some(b) => {
+            req = req.header("content-type", "application/json");
+            Bytes::from(serde_json::to_vec(b)?)
+        }
+        None => Bytes::new(),
+    };
+    let response = http.request(req.body(Full::new(payload))?).await?;
+    let status = response.status();
+    let bytes = response.into_body().collect().await?.to_bytes();
+    Ok((status, bytes))
+}
+
+async fn post_json(http: &HttpClient, url: &str, key: &str, body: Value) -> anyhow::Result<Value> {
+    let (status, bytes) = call(http, Method::POST, url, Some(key), Some(&body)).await?;
+    if !status.is_success() {
+        bail!("POST {url}: {status} {}", String::from_utf8_lossy(&bytes));
+    }
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+/// What one measured run produced.
+#[derive(Debug)]
+struct Measured {
+    requests: u64,
+    errors: u64,
+    seconds: f64,
+    latency_us: Histogram<u64>,
+}
+
+impl Measured {
+    fn throughput(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+
+    fn ms(&self, q: f64) -> f64 {
+        self.latency_us.value_at_quantile(q) as f64 / 1000.0
+    }
+}
+
+/// Runs `clients` loops, each sending `request(i, n)` back to back, for warm-up then the measured period.
+async fn drive(
+    args: &BenchArgs,
+    make: Arc<dyn Fn(usize, u64) -> (String, Value) + Send + Sync>,
+    key: Option<String>,
+    expect: StatusCode,
+) -> anyhow::Result<Measured> {
+    let http = client(args.clients);
+    let started = Instant::now();
+    let measure_from = started + Duration::from_secs(args.warmup);
+    let until = measure_from + Duration::from_secs(args.duration);
+    let mut tasks = Vec::with_capacity(args.clients);
+    for worker in 0..args.clients {
+        let (http, make, key) = (http.clone(), make.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+            let (mut ok, mut errors, mut n) = (0u64, 0u64, 0u64);
+            loop {
+                let sent = Instant::now();
+                if sent >= until {
+                    break;
+                }
+                let (url, body) = make(worker, n);
+                n += 1;
+                let result = call(&http, Method::POST, &url, key.as_deref(), Some(&body)).await;
+                if sent < measure_from {
+                    continue;
+                }
+                match result {
+                    Ok((status, _)) if status == expect => {
+                        ok += 1;
+                        hist.saturating_record(sent.elapsed().as_micros() as u64);
+                    }
+                    _ => errors += 1,
+                }
+            }
+            anyhow::Ok((ok, errors, hist))
+        }));
+    }
+    let mut total = Measured {
+        requests: 0,
+        errors: 0,
+        seconds: args.duration as f64,
+        latency_us: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+    };
+    for task in tasks {
+        let (ok, errors, hist) = task.await??;
+        total.requests += ok;
+        total.errors += errors;
+        total.latency_us.add(hist)?;
+    }
+    Ok(total)
+}
+
+async fn baseline(args: &BenchArgs) -> anyhow::Result<Measured> {
+    let app = Router::new().route("/echo", post(|Json(v): Json<Value>| async move { (StatusCode::CREATED, Json(v)) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/echo", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let body = json!({ "text": "Hello, I need help with my order." });
+    let measured = drive(args, Arc::new(move |_, _| (url.clone(), body.clone())), None, StatusCode::CREATED).await;
+    let _ = stop.send(());
+    server.await??;
+    measured
+}
+
+/// Creates a queue, workstream, channel and `n` open conversations over the API; returns their ids.
+async fn seed(base: &str, key: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    let http = client(16);
+    let queue = post_json(&http, &format!("{base}/v1/queues"), key, json!({ "name": "Bench" })).await?;
+    let workstream = post_json(
+        &http,
+        &format!("{base}/v1/workstreams"),
+        key,
+        json!({ "name": "Bench", "fallback_queue_id": queue["id"] }),
+    )
+    .await?;
+    let channel = post_json(
+        &http,
+        &format!("{base}/v1/channels"),
+        key,
+        json!({ "name": "Bench", "channel_type": "messaging_api", "workstream_id": workstream["id"] }),
+    )
+    .await?;
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let created = post_json(
+            &http,
+            &format!("{base}/v1/conversations"),
+            key,
+            json!({ "channel_id": channel["id"], "customer": { "customer_id": format!("bench-{}-{i}", uuid::Uuid::now_v7()) } }),
+        )
+        .await?;
+        let id = created["conversation"]["id"].as_str().context("conversation id")?.to_string();
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+async fn messages(args: &BenchArgs) -> anyhow::Result<(Measured, String)> {
+    let mut _keep_dir = None;
+    let mut stop = None;
+    let (base, key, backend) = match &args.target {
+        Some(target) => {
+            let key = args.api_key.clone().context("--target needs --api-key (an admin key of the target)")?;
+            (target.trim_end_matches('/').to_string(), key, "target".to_string())
+        }
+        None => {
+            let dir = tempfile::tempdir()?;
+            let mut config = Config::for_data_dir(dir.path().to_path_buf())?;
+            config.database_url = args.database_url.clone();
+            let backend = if config.database_url.is_some() { "postgres" } else { "sqlite" }.to_string();
+            let server = Server::build(config).await?;
+            let (_, created) = admin::create_org(&server.state().store, "bench").await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let base = format!("http://{}", server.local_addr());
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            stop = Some((tx, tokio::spawn(server.run(async {
+                let _ = rx.await;
+            }))));
+            _keep_dir = Some(dir);
+            (base, created.api_key, backend)
+        }
+    };
+    let conversations = Arc::new(seed(&base, &key, args.conversations.max(1)).await?);
+    let text = "Hello, I need help with my order.";
+    let clients = args.clients;
+    let make = Arc::new(move |worker: usize, n: u64| {
+        // Each client walks its own stride through the conversations, so messages spread evenly.
+        let i = (worker + (n as usize).wrapping_mul(clients)) % conversations.len();
+        (format!("{base}/v1/conversations/{}/messages", conversations[i]), json!({ "text": text }))
+    });
+    let measured = drive(args, make, Some(key), StatusCode::CREATED).await?;
+    if let Some((tx, handle)) = stop {
+        let _ = tx.send(());
+        handle.await??;
+    }
+    Ok((measured, backend))
+}
+
+fn rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Starts `switchboard serve` on `dir` and returns the process and the time until it printed `listening`.
+fn start_server(dir: &std::path::Path) -> anyhow::Result<(std::process::Child, Duration)> {
+    use std::io::{BufRead, BufReader};
+    let exe = std::env::current_exe()?;
+    let started = Instant::now();
+    let mut child = std::process::Command::new(exe)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().context("stdout")?;
+    for line in BufReader::new(stdout).lines() {
+        if line?.starts_with("listening on ") {
+            return Ok((child, started.elapsed()));
+        }
+    }
+    let _ = child.kill();
+    bail!("the server exited before listening")
+}
+
+fn startup() -> anyhow::Result<Value> {
+    let dir = tempfile::tempdir()?;
+    let data: PathBuf = dir.path().join("data");
+    // The first start creates the database; the figure is for starts on an existing data directory.
+    let (mut first, _) = start_server(&data)?;
+    first.kill()?;
+    first.wait()?;
+    let mut times = Vec::new();
+    let mut rss = Vec::new();
+    for _ in 0..5 {
+        let (mut child, took) = start_server(&data)?;
+        times.push(took.as_secs_f64() * 1000.0);
+        // Idle memory: measured after the server has settled with no traffic.
+        std::thread::sleep(Duration::from_millis(500));
+        rss.extend(rss_mb(child.id()));
+        child.kill()?;
+        child.wait()?;
+    }
+    times.sort_by(f64::total_cmp);
+    rss.sort_by(f64::total_cmp);
+    Ok(json!({
+        "scenario": "startup",
+        "runs": times.len(),
+        "start_to_listening_ms_median": round(times[times.len() / 2]),
+        "start_to_listening_ms_max": round(times[times.len() - 1]),
+        "idle_rss_mb_median": rss.get(rss.len() / 2).copied().map(round),
+    }))
+}
+
+fn round(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn report(scenario: &str, backend: &str, args: &BenchArgs, m: &Measured, base: Option<&Measured>) -> Value {
+    let mut out = json!({
+        "scenario": scenario,
+        "backend": backend,
+        "clients": args.clients,
+        "duration_s": args.duration,
+        "requests": m.requests,
+        "errors": m.errors,
+        "throughput_per_s": round(m.throughput()),
+        "p50_ms": m.ms(0.5),
+        "p99_ms": m.ms(0.99),
+        "p999_ms": m.ms(0.999),
+        "max_ms": m.latency_us.max() as f64 / 1000.0,
+    });
+    if let Some(b) = base {
+        out["baseline_per_s"] = round(b.throughput()).into();
+        out["baseline_p99_ms"] = b.ms(0.99).into();
+        out["ratio_to_baseline"] = round(m.throughput() / b.throughput()).into();
+    }
+    out
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let line = match args.scenario {
+        Scenario::Baseline => report("baseline", "none", &args, &baseline(&args).await?, None),
+        Scenario::Messages => {
+            let base = baseline(&args).await?;
+            let (m, backend) = messages(&args).await?;
+            report("messages", &backend, &args, &m, Some(&base))
+        }
+        Scenario::Startup => tokio::task::spawn_blocking(startup).await??,
+    };
+    println!("{line}");
+    Ok(())
+}

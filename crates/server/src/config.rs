@@ -1,0 +1,139 @@
+//! Layered configuration: built-in defaults, then an optional TOML file, then `SWITCHBOARD_*` environment
+//! variables (`__` separates nested keys), then command-line flags.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use anyhow::{Context, bail};
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+const DEFAULTS: &str = include_str!("../config.default.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where the embedded database, the secret key and demo.json live.
+    pub data_dir: PathBuf,
+    /// A `postgres://` URL; when empty, SQLite under `data_dir`.
+    pub database_url: Option<String>,
+    /// Connections per node when on PostgreSQL.
+    pub database_pool_size: usize,
+    /// The URL clients reach this server at: the issuer of its tokens. Defaults to `http://{listen}`.
+    pub public_url: Option<String>,
+    /// Base64 of 32 bytes that encrypts secrets at rest; when empty, `data_dir/secret.key` is created and used.
+    /// Every node of a PostgreSQL deployment needs the same one.
+    pub secret_key: Option<String>,
+    /// `text` or `json` log lines.
+    pub log_format: LogFormat,
+    /// Seconds an issued access token lives.
+    pub token_ttl_seconds: u64,
+    /// Seconds a verified API key is trusted before it is looked up again (how long a revocation takes to reach
+    /// other nodes).
+    pub auth_cache_seconds: u64,
+    /// Seconds a request may take before it is answered 503.
+    pub request_timeout_seconds: u64,
+    /// Identity providers whose tokens are accepted besides our own.
+    #[serde(default)]
+    pub trusted_issuers: Vec<TrustedIssuer>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// An external OpenID Connect issuer whose access tokens act in one organization.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuer {
+    /// The `iss` claim its tokens carry.
+    pub issuer: String,
+    /// Where its signing keys are published.
+    pub jwks_url: String,
+    /// The `aud` its tokens must carry.
+    pub audience: String,
+    /// The organization its tokens act in.
+    pub org_id: String,
+    /// The claim that holds the role (a string or a list of strings); defaults to `role`.
+    #[serde(default = "default_role_claim")]
+    pub role_claim: String,
+}
+
+fn default_role_claim() -> String {
+    "role".into()
+}
+
+/// Overrides from the command line; `None` leaves the layered value alone.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+}
+
+impl Config {
+    pub fn load(overrides: &Overrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(file) = &overrides.config_file {
+            if !file.exists() {
+                bail!("config file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("SWITCHBOARD_").split("__"));
+        if let Some(v) = overrides.listen {
+            figment = figment.merge(Serialized::default("listen", v));
+        }
+        if let Some(v) = &overrides.data_dir {
+            figment = figment.merge(Serialized::default("data_dir", v));
+        }
+        if let Some(v) = &overrides.database_url {
+            figment = figment.merge(Serialized::default("database_url", v));
+        }
+        let config: Config = figment.extract().context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The defaults with a few fields set: what tests and the benchmark start from.
+    pub fn for_data_dir(data_dir: PathBuf) -> anyhow::Result<Self> {
+        let mut config: Config = Figment::from(Toml::string(DEFAULTS)).extract().context("built-in defaults")?;
+        config.data_dir = data_dir;
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(url) = self.database_url.as_deref().filter(|u| !u.is_empty())
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            bail!("database_url must be a postgres:// URL (leave it empty for the embedded SQLite database)");
+        }
+        if self.token_ttl_seconds == 0 || self.token_ttl_seconds > 86_400 {
+            bail!("token_ttl_seconds must be between 1 and 86400");
+        }
+        if self.database_pool_size == 0 {
+            bail!("database_pool_size must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn store(&self) -> switchboard_store::StoreConfig {
+        match self.database_url.as_deref().filter(|u| !u.is_empty()) {
+            Some(url) => switchboard_store::StoreConfig::Postgres {
+                url: url.to_string(),
+                schema: None,
+                pool_size: self.database_pool_size,
+            },
+            None => switchboard_store::StoreConfig::Sqlite { path: self.data_dir.join("switchboard.db") },
+        }
+    }
+}

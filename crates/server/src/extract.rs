@@ -1,0 +1,211 @@
+//! Request extractors that turn every malformed input into an error with a stable code and the failing path.
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Request, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode, header, request::Parts},
+    response::{IntoResponse, Response},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use sha2::{Digest, Sha256};
+use switchboard_domain::{Code, Error, limits, text::split_coded};
+use switchboard_store::{IdempotencyKey, Outcome};
+
+use crate::{auth::Principal, error::ApiError};
+
+/// A JSON body: `application/json`, at most 1 MiB, unknown fields refused by the target type.
+pub struct ApiJson<T>(pub T);
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+        .is_some_and(|m| m.eq_ignore_ascii_case("application/json") || m.ends_with("+json"))
+}
+
+/// Maps a serde failure at `path` to its code: syntax → invalid_json, unknown or missing field, or the code a
+/// validated type put at the front of its message.
+pub fn json_error(path: &str, err: &serde_json::Error) -> Error {
+    use serde_json::error::Category;
+    let msg = err.to_string();
+    // serde_json appends " at line L column C"; the path says where more usefully.
+    let msg = msg.rsplit_once(" at line ").map_or(msg.as_str(), |(m, _)| m);
+    match err.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            return Error::new(Code::InvalidJson, format!("the body is not valid JSON: {err}"));
+        }
+        Category::Data => {}
+    }
+    let at = |field: String| if path.is_empty() || path == "." { field } else { format!("{path}.{field}") };
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        // The path already ends at the unknown key.
+        let name = rest.split('`').next().unwrap_or_default().to_string();
+        let field = if path.is_empty() || path == "." { name } else { path.to_string() };
+        return Error::field(Code::UnknownField, field.clone(), format!("`{field}` is not a field of this request"));
+    }
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or_default().to_string();
+        let field = at(name);
+        return Error::field(Code::MissingField, field.clone(), format!("`{field}` is required"));
+    }
+    let field = if path.is_empty() || path == "." { "body".to_string() } else { path.to_string() };
+    match split_coded(msg) {
+        Some((code, detail)) => Error::field(code, field.clone(), format!("`{field}` {detail}")),
+        None => Error::field(Code::InvalidField, field.clone(), format!("`{field}`: {msg}")),
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(de).map_err(|e| json_error(&e.path().to_string(), e.inner()))?;
+    Ok(value)
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(Code::UnsupportedMediaType, "send the body as `Content-Type: application/json`"));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(Code::PayloadTooLarge, format!("the body is larger than {} bytes", limits::MAX_BODY_BYTES))
+            } else {
+                ApiError::new(Code::InvalidBody, e.body_text())
+            }
+        })?;
+        Ok(ApiJson(parse_json(&bytes)?))
+    }
+}
+
+/// Query parameters, refused with `invalid_query` when they do not parse.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.inner().to_string();
+            match split_coded(&inner) {
+                Some((code, detail)) => ApiError(Error::field(code, field.clone(), format!("`{field}` {detail}"))),
+                None => ApiError(Error::field(Code::InvalidQuery, field, format!("invalid query: {inner}"))),
+            }
+        })
+    }
+}
+
+/// Parses an id from the path. An id that cannot exist is simply not found.
+pub fn path_id<T: std::str::FromStr>(raw: &str, not_found: Code) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError(Error::not_found(not_found)))
+}
+
+/// `?limit=&cursor=` on list endpoints.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Items per page, 1 to 250 (default 50).
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        match self.limit {
+            None => Ok(limits::DEFAULT_PAGE_SIZE),
+            Some(n) if (1..=limits::MAX_PAGE_SIZE).contains(&n) => Ok(n),
+            Some(n) => Err(ApiError(Error::field(
+                Code::InvalidQuery,
+                "limit",
+                format!("`limit` must be between 1 and {}, got {n}", limits::MAX_PAGE_SIZE),
+            ))),
+        }
+    }
+
+    /// The cursor decoded as the id type the list is ordered by.
+    pub fn cursor<T: std::str::FromStr>(&self) -> Result<Option<T>, ApiError> {
+        self.cursor
+            .as_deref()
+            .map(|c| c.parse().map_err(|_| ApiError(Error::field(Code::InvalidCursor, "cursor", "this cursor was not issued by this list"))))
+            .transpose()
+    }
+}
+
+/// The `Idempotency-Key` header, when the client sent one.
+pub struct IdemKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdemKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Some(raw) = parts.headers.get("idempotency-key") else { return Ok(IdemKey(None)) };
+        let key = raw.to_str().ok().filter(|k| {
+            (1..=limits::MAX_IDEMPOTENCY_KEY).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic())
+        });
+        match key {
+            Some(k) => Ok(IdemKey(Some(k.to_string()))),
+            None => Err(ApiError(Error::field(
+                Code::InvalidIdempotencyKey,
+                "Idempotency-Key",
+                format!("the key must be 1 to {} visible ASCII characters", limits::MAX_IDEMPOTENCY_KEY),
+            ))),
+        }
+    }
+}
+
+impl IdemKey {
+    /// Scopes the key to the caller and fingerprints the request (route and canonical body), so that the same key
+    /// with another request is told apart from a retry.
+    pub fn scoped(&self, principal: &Principal, route: &str, body: &impl Serialize) -> Option<IdempotencyKey> {
+        let key = self.0.as_ref()?;
+        let mut hash = Sha256::new();
+        hash.update(route.as_bytes());
+        hash.update([0]);
+        hash.update(serde_json::to_vec(body).unwrap_or_default());
+        Some(IdempotencyKey { principal: principal.label(), key: key.clone(), fingerprint: hex::encode(hash.finalize()) })
+    }
+}
+
+/// A write's response: its status and body, marked when it is the saved response to an earlier request.
+pub struct Written(pub Outcome);
+
+impl IntoResponse for Written {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::OK);
+        let mut response = (status, axum::Json(self.0.body)).into_response();
+        if self.0.replayed {
+            response.headers_mut().insert("idempotent-replayed", header::HeaderValue::from_static("true"));
+        }
+        response
+    }
+}
+
+/// Serializes a written object as the response body of a write.
+pub fn body(status: StatusCode, value: &impl Serialize) -> Result<(u16, serde_json::Value), Error> {
+    Ok((status.as_u16(), serde_json::to_value(value).map_err(Error::internal)?))
+}
+
+/// A JSON body that may be left out entirely (actions whose fields are all optional).
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let empty = req.headers().get(header::CONTENT_LENGTH).is_some_and(|v| v == "0")
+            || (!req.headers().contains_key(header::CONTENT_TYPE)
+                && !req.headers().contains_key(header::TRANSFER_ENCODING)
+                && !req.headers().contains_key(header::CONTENT_LENGTH));
+        if empty {
+            return Ok(OptionalJson(T::default()));
+        }
+        ApiJson::<T>::from_request(req, state).await.map(|ApiJson(v)| OptionalJson(v))
+    }
+}
