@@ -1,0 +1,288 @@
+use switchboard_domain::{
+    Code, Error,
+    contact::CustomerIn,
+    context::{ContextMap, ContextPatch},
+    conversation::{Action, ConversationState},
+    ids::*,
+    message::SenderKind,
+    role::Role,
+    setup::{ChannelType, Distribution, QueueType, WorkstreamType},
+};
+use switchboard_store::{
+    IdempotencyKey, Store, access, contacts,
+    conversations::{self, ActionRequest, Actor, ConversationFilter, NewConversation, NewMessage},
+    events, params, setup,
+};
+
+crate::conformance!(
+    migrations_apply_once,
+    tenants_cannot_see_each_other,
+    messages_are_numbered_without_gaps_under_concurrency,
+    a_failed_write_changes_nothing_and_spares_its_batch,
+    idempotency_keys_replay_and_refuse_other_requests,
+    persistent_key_returns_the_live_conversation,
+    context_variables_stop_at_one_hundred,
+    state_changes_follow_the_table_and_write_events,
+    contacts_match_by_customer_id_email_or_phone,
+    closed_conversations_refuse_messages,
+);
+
+struct Fixture {
+    org: OrgId,
+    channel: ChannelId,
+    agent: UserId,
+}
+
+async fn fixture(store: &Store) -> Fixture {
+    store
+        .write(|tx| {
+            let org = access::create_org(tx, "acme")?;
+            let queue = setup::create_queue(tx, org.id, "General", QueueType::Messaging, 100)?;
+            let ws = setup::create_workstream(tx, org.id, "Chat", WorkstreamType::Messaging, Distribution::Push, Some(queue.id))?;
+            let channel = setup::create_channel(tx, org.id, ChannelType::MessagingApi, "Web", ws.id)?;
+            let agent = access::create_user(tx, org.id, "Ada", Some("ada@acme.test"), Role::Agent)?;
+            Ok(Fixture { org: org.id, channel: channel.id, agent: agent.id })
+        })
+        .await
+        .unwrap()
+}
+
+fn customer(id: &str) -> CustomerIn {
+    serde_json::from_value(serde_json::json!({ "customer_id": id })).unwrap()
+}
+
+fn new_conversation(channel: ChannelId, customer_id: &str) -> NewConversation {
+    NewConversation {
+        channel_id: channel,
+        customer: customer(customer_id),
+        contact_id: None,
+        context: ContextMap::default(),
+        subject: None,
+        priority: 0,
+        start_message: None,
+    }
+}
+
+fn text(t: &str) -> NewMessage {
+    NewMessage {
+        sender_kind: SenderKind::Customer,
+        sender_id: None,
+        sender_name: None,
+        text: Some(t.into()),
+        attachments: vec![],
+        automated: false,
+    }
+}
+
+async fn start(store: &Store, f: &Fixture, customer_id: &str) -> ConversationId {
+    let (org, new) = (f.org, new_conversation(f.channel, customer_id));
+    store.write(move |tx| conversations::create(tx, org, new)).await.unwrap().conversation.id
+}
+
+async fn count(store: &Store, sql: &'static str) -> i64 {
+    store.read(move |tx| tx.query_one(sql, params![])?.i64(0)).await.unwrap()
+}
+
+async fn migrations_apply_once(store: &Store) {
+    assert_eq!(store.migrate().await.unwrap(), 0, "a second run applies nothing");
+    store.ping().await.unwrap();
+}
+
+async fn tenants_cannot_see_each_other(store: &Store) {
+    let a = fixture(store).await;
+    let b = fixture(store).await;
+    let conv = start(store, &a, "c1").await;
+    let (borg, bchannel) = (b.org, a.channel);
+    let err = store.read(move |tx| conversations::get(tx, borg, conv)).await.unwrap_err();
+    assert_eq!(err.code, Code::ConversationNotFound);
+    let err = store.write(move |tx| conversations::send_message(tx, borg, conv, text("hi"))).await.unwrap_err();
+    assert_eq!(err.code, Code::ConversationNotFound);
+    // Another tenant's channel cannot receive a conversation either.
+    let err = store.write(move |tx| conversations::create(tx, borg, new_conversation(bchannel, "x"))).await.unwrap_err();
+    assert_eq!((err.code, err.field.as_deref()), (Code::ChannelNotFound, Some("channel_id")));
+    let listed = store.read(move |tx| conversations::list(tx, borg, &ConversationFilter::default(), None, 50)).await.unwrap();
+    assert!(listed.is_empty());
+    assert_eq!(count(store, "SELECT COUNT(*) FROM messages").await, 0);
+}
+
+async fn messages_are_numbered_without_gaps_under_concurrency(store: &Store) {
+    let f = fixture(store).await;
+    let conv = start(store, &f, "c1").await;
+    let org = f.org;
+    let sends = (0..40).map(|i| store.write(move |tx| conversations::send_message(tx, org, conv, text(&format!("m{i}")))));
+    let mut seqs: Vec<i64> = futures::future::join_all(sends).await.into_iter().map(|m| m.unwrap().sequence).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
+    let listed = store.read(move |tx| conversations::list_messages(tx, org, conv, 0, 100)).await.unwrap();
+    assert_eq!(listed.iter().map(|m| m.sequence).collect::<Vec<_>>(), (1..=40).collect::<Vec<_>>());
+    let conversation = store.read(move |tx| conversations::get(tx, org, conv)).await.unwrap();
+    assert_eq!(conversation.message_count, 40);
+    let page = store.read(move |tx| conversations::list_messages(tx, org, conv, 38, 100)).await.unwrap();
+    assert_eq!(page.len(), 2, "reading after a sequence number continues there");
+}
+
+async fn a_failed_write_changes_nothing_and_spares_its_batch(store: &Store) {
+    let f = fixture(store).await;
+    let conv = start(store, &f, "c1").await;
+    let org = f.org;
+    let before = count(store, "SELECT COUNT(*) FROM contacts").await;
+    let (failing, succeeding) = tokio::join!(
+        store.write(move |tx| {
+            contacts::create(tx, org, &customer("ghost"))?;
+            Err::<(), _>(Error::new(Code::InvalidField, "refused after writing"))
+        }),
+        store.write(move |tx| conversations::send_message(tx, org, conv, text("kept"))),
+    );
+    assert_eq!(failing.unwrap_err().code, Code::InvalidField);
+    assert_eq!(succeeding.unwrap().sequence, 1);
+    assert_eq!(count(store, "SELECT COUNT(*) FROM contacts").await, before, "the failed write left nothing");
+    assert_eq!(count(store, "SELECT COUNT(*) FROM messages").await, 1);
+}
+
+async fn idempotency_keys_replay_and_refuse_other_requests(store: &Store) {
+    let f = fixture(store).await;
+    let conv = start(store, &f, "c1").await;
+    let org = f.org;
+    let key = |fingerprint: &str| IdempotencyKey { principal: "api_key:x".into(), key: "k1".into(), fingerprint: fingerprint.into() };
+    let send = |k: IdempotencyKey, t: &'static str| {
+        store.write_once(org, Some(k), move |tx| {
+            let m = conversations::send_message(tx, org, conv, text(t))?;
+            Ok((201, serde_json::to_value(m).map_err(Error::internal)?))
+        })
+    };
+    let first = send(key("a"), "once").await.unwrap();
+    let again = send(key("a"), "once").await.unwrap();
+    assert!(!first.replayed && again.replayed);
+    assert_eq!(first.body, again.body);
+    assert_eq!(again.status, 201);
+    let other = send(key("b"), "other").await.unwrap_err();
+    assert_eq!(other.code, Code::IdempotencyKeyReused);
+    assert_eq!(count(store, "SELECT COUNT(*) FROM messages").await, 1);
+    // The same key from another caller is another key.
+    let theirs = IdempotencyKey { principal: "api_key:y".into(), ..key("b") };
+    assert!(!send(theirs, "theirs").await.unwrap().replayed);
+}
+
+async fn persistent_key_returns_the_live_conversation(store: &Store) {
+    let f = fixture(store).await;
+    let (org, channel) = (f.org, f.channel);
+    let first = store.write(move |tx| conversations::create(tx, org, new_conversation(channel, "jdoe"))).await.unwrap();
+    let second = store.write(move |tx| conversations::create(tx, org, new_conversation(channel, "jdoe"))).await.unwrap();
+    assert!(first.is_new && !second.is_new);
+    assert_eq!(first.conversation.id, second.conversation.id);
+    assert_eq!(first.conversation.contact_id, second.conversation.contact_id);
+    let id = first.conversation.id;
+    let actor = Actor { label: "test".into(), agent: None };
+    store
+        .write(move |tx| conversations::apply(tx, org, id, &actor, ActionRequest { action: Action::Close, agent_id: None, reason: None }))
+        .await
+        .unwrap();
+    let third = store.write(move |tx| conversations::create(tx, org, new_conversation(channel, "jdoe"))).await.unwrap();
+    assert!(third.is_new);
+    assert_ne!(third.conversation.id, id);
+    assert_eq!(third.conversation.contact_id, first.conversation.contact_id, "same customer, same contact");
+}
+
+fn vars(range: std::ops::Range<usize>) -> serde_json::Value {
+    range.map(|i| (format!("v{i}"), serde_json::json!({ "value": i as f64 }))).collect::<serde_json::Map<_, _>>().into()
+}
+
+async fn context_variables_stop_at_one_hundred(store: &Store) {
+    let f = fixture(store).await;
+    let conv = start(store, &f, "c1").await;
+    let org = f.org;
+    let patch: ContextPatch = serde_json::from_value(vars(0..60)).unwrap();
+    assert_eq!(store.write(move |tx| conversations::patch_context(tx, org, conv, &patch)).await.unwrap().len(), 60);
+    let too_many: ContextPatch = serde_json::from_value(vars(60..101)).unwrap();
+    let err = store.write(move |tx| conversations::patch_context(tx, org, conv, &too_many)).await.unwrap_err();
+    assert_eq!(err.code, Code::TooManyContextVariables);
+    let now = store.read(move |tx| conversations::context(tx, org, conv)).await.unwrap();
+    assert_eq!(now.len(), 60, "the refused update changed nothing");
+    // Removing some makes room.
+    let mut swap = vars(60..100);
+    swap["v0"] = serde_json::Value::Null;
+    let swap: ContextPatch = serde_json::from_value(swap).unwrap();
+    assert_eq!(store.write(move |tx| conversations::patch_context(tx, org, conv, &swap)).await.unwrap().len(), 99);
+}
+
+async fn state_changes_follow_the_table_and_write_events(store: &Store) {
+    let f = fixture(store).await;
+    let conv = start(store, &f, "c1").await;
+    let (org, agent) = (f.org, f.agent);
+    let act = |action: Action, agent_id: Option<UserId>, by_agent: Option<UserId>| {
+        let actor = Actor { label: "test".into(), agent: by_agent };
+        store.write(move |tx| conversations::apply(tx, org, conv, &actor, ActionRequest { action, agent_id, reason: Some("resolved".into()) }))
+    };
+    assert_eq!(act(Action::End, None, None).await.unwrap_err().code, Code::InvalidStateTransition);
+    let active = act(Action::Accept, Some(agent), None).await.unwrap();
+    assert_eq!((active.state, active.agent_id), (ConversationState::Active, Some(agent)));
+    // Another agent may not act on it.
+    let other = UserId::new();
+    assert_eq!(act(Action::End, None, Some(other)).await.unwrap_err().code, Code::NotAssignedAgent);
+    let waiting = act(Action::Park, None, Some(agent)).await.unwrap();
+    assert_eq!(waiting.state, ConversationState::Waiting);
+    // The customer's reply revives it into the queue.
+    store.write(move |tx| conversations::send_message(tx, org, conv, text("still there?"))).await.unwrap();
+    let revived = store.read(move |tx| conversations::get(tx, org, conv)).await.unwrap();
+    assert_eq!((revived.state, revived.agent_id), (ConversationState::Open, None));
+    act(Action::Accept, Some(agent), None).await.unwrap();
+    act(Action::End, None, Some(agent)).await.unwrap();
+    let closed = act(Action::Close, None, Some(agent)).await.unwrap();
+    assert_eq!(closed.state, ConversationState::Closed);
+    assert_eq!(closed.closure_reason.as_deref(), Some("resolved"));
+    assert!(closed.closed_at.is_some());
+    let timeline = store.read(move |tx| events::timeline(tx, org, conv, 0, 100)).await.unwrap();
+    let kinds: Vec<&str> = timeline.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "conversation.created",
+            "conversation.state_changed",
+            "conversation.state_changed",
+            "conversation.state_changed",
+            "message.created",
+            "conversation.state_changed",
+            "conversation.state_changed",
+            "conversation.state_changed",
+        ]
+    );
+    let tos: Vec<&str> = timeline.iter().filter_map(|e| e.data.get("to")?.as_str()).collect();
+    assert_eq!(tos, ["active", "waiting", "open", "active", "wrap_up", "closed"]);
+}
+
+async fn contacts_match_by_customer_id_email_or_phone(store: &Store) {
+    let f = fixture(store).await;
+    let org = f.org;
+    let by = |v: serde_json::Value| serde_json::from_value::<CustomerIn>(v).unwrap();
+    let first = by(serde_json::json!({ "email": "John.Doe@Example.com", "phone": "+1 (425) 555-0100", "first_name": "John" }));
+    let a = store.write(move |tx| contacts::match_or_create(tx, org, &first)).await.unwrap();
+    let by_phone = by(serde_json::json!({ "phone": "+14255550100", "first_name": "Johnny", "customer_id": "jd-1" }));
+    let b = store.write(move |tx| contacts::match_or_create(tx, org, &by_phone)).await.unwrap();
+    assert_eq!(a.id, b.id);
+    assert_eq!(b.first_name.as_deref(), Some("John"), "stored values win");
+    assert_eq!(b.customer_id.as_deref(), Some("jd-1"), "a missing customer id is recorded");
+    let by_id = by(serde_json::json!({ "customer_id": "jd-1", "email": "other@example.com" }));
+    let c = store.write(move |tx| contacts::match_or_create(tx, org, &by_id)).await.unwrap();
+    assert_eq!(c.id, a.id);
+    let stranger = by(serde_json::json!({ "email": "stranger@example.com" }));
+    let d = store.write(move |tx| contacts::match_or_create(tx, org, &stranger)).await.unwrap();
+    assert_ne!(d.id, a.id);
+    let dup = by(serde_json::json!({ "customer_id": "jd-1" }));
+    assert_eq!(store.write(move |tx| contacts::create(tx, org, &dup)).await.unwrap_err().code, Code::AlreadyExists);
+}
+
+async fn closed_conversations_refuse_messages(store: &Store) {
+    let f = fixture(store).await;
+    let conv = start(store, &f, "c1").await;
+    let org = f.org;
+    let actor = Actor { label: "test".into(), agent: None };
+    store
+        .write(move |tx| conversations::apply(tx, org, conv, &actor, ActionRequest { action: Action::Close, agent_id: None, reason: None }))
+        .await
+        .unwrap();
+    let err = store.write(move |tx| conversations::send_message(tx, org, conv, text("late"))).await.unwrap_err();
+    assert_eq!(err.code, Code::ConversationClosed);
+    assert_eq!(count(store, "SELECT COUNT(*) FROM messages").await, 0);
+    let after = store.read(move |tx| conversations::get(tx, org, conv)).await.unwrap();
+    assert_eq!(after.message_count, 0, "the refused message did not take a sequence number");
+}
