@@ -19,11 +19,38 @@ str_enum!(
 );
 
 /// A context variable's value: text (≤ 4,000 characters) or a number.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum ContextValue {
     Number(f64),
     Text(VariableValue),
+}
+
+// Written by hand rather than derived `untagged`, which would replace a too-long text's own error (and its code)
+// with "did not match any variant".
+impl<'de> Deserialize<'de> for ContextValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ContextValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("text or a number")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ContextValue, E> {
+                Ok(ContextValue::Number(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ContextValue, E> {
+                Ok(ContextValue::Number(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ContextValue, E> {
+                Ok(ContextValue::Number(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ContextValue, E> {
+                VariableValue::parse(v).map(ContextValue::Text).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 impl ContextValue {

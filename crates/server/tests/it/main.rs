@@ -1,0 +1,171 @@
+//! HTTP-level tests: each starts the real server on 127.0.0.1:0 and talks to it as a client would. The backend is
+//! SQLite, or PostgreSQL (a fresh schema per test) when `SWITCHBOARD_TEST_BACKEND=postgres`.
+
+mod api;
+mod auth;
+mod bad_input;
+mod ops;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use switchboard_domain::role::Role;
+use switchboard_server::{Config, Server, admin, config::TrustedIssuer};
+use switchboard_store::{Store, StoreConfig};
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub admin_key: String,
+    pub org_id: String,
+    pub state: switchboard_server::AppState,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Options {
+    /// An identity provider to trust for the test's organization (its `org_id` is filled in).
+    pub trusted_issuer: Option<TrustedIssuer>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(options: Options) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::for_data_dir(dir.path().to_path_buf()).expect("config");
+        let store_config = match std::env::var("SWITCHBOARD_TEST_BACKEND").as_deref() {
+            Ok("postgres") => StoreConfig::Postgres {
+                url: std::env::var("SWITCHBOARD_TEST_PG_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
+                schema: Some(format!("t_{}", uuid::Uuid::now_v7().simple())),
+                pool_size: 8,
+            },
+            _ => config.store(),
+        };
+        let store = std::sync::Arc::new(Store::open(&store_config).await.expect("open store"));
+        let (_, created) = admin::create_org(&store, "acme").await.expect("org");
+        if let Some(mut issuer) = options.trusted_issuer {
+            issuer.org_id = created.org_id.to_string();
+            config.trusted_issuers.push(issuer);
+        }
+        let server = Server::with_store(config, store).await.expect("server");
+        let base = format!("http://{}", server.local_addr());
+        let state = server.state().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server.run(async {
+            let _ = rx.await;
+        }));
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+            admin_key: created.api_key,
+            org_id: created.org_id.to_string(),
+            state,
+            stop: Some(tx),
+            _dir: dir,
+        }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let response = req.send().await.expect("request");
+        let status = response.status();
+        let bytes = response.bytes().await.expect("body");
+        let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(key), None).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(key), Some(body)).await
+    }
+
+    /// Posts and insists on `expect`, returning the body.
+    pub async fn post_ok(&self, path: &str, key: &str, body: Value, expect: StatusCode) -> Value {
+        let (status, value) = self.post(path, key, body).await;
+        assert_eq!(status, expect, "POST {path}: {value}");
+        value
+    }
+
+    /// A queue, workstream and messaging channel; returns the channel id.
+    pub async fn channel(&self) -> String {
+        let queue = self.post_ok("/v1/queues", &self.admin_key, json!({ "name": "General" }), StatusCode::CREATED).await;
+        let ws = self
+            .post_ok("/v1/workstreams", &self.admin_key, json!({ "name": "Chat", "fallback_queue_id": queue["id"] }), StatusCode::CREATED)
+            .await;
+        let channel = self
+            .post_ok(
+                "/v1/channels",
+                &self.admin_key,
+                json!({ "name": "Web", "channel_type": "messaging_api", "workstream_id": ws["id"] }),
+                StatusCode::CREATED,
+            )
+            .await;
+        channel["id"].as_str().expect("channel id").to_string()
+    }
+
+    /// A key with `role` (for agents, a new agent's own key); returns (key, user id if any).
+    pub async fn key(&self, role: Role) -> (String, Option<String>) {
+        if role == Role::Agent || role == Role::Supervisor {
+            let org = self.org_id.parse().expect("org id");
+            let name = format!("{role} {}", uuid::Uuid::now_v7().simple());
+            let (_, user) = admin::create_user(&self.state.store, org, &name, None, role).await.expect("user");
+            return (user.api_key, Some(user.user_id.to_string()));
+        }
+        let created = self
+            .post_ok("/v1/api-keys", &self.admin_key, json!({ "name": "k", "role": role }), StatusCode::CREATED)
+            .await;
+        (created["key"].as_str().expect("key").to_string(), None)
+    }
+
+    /// Starts a conversation as an integration; returns its id.
+    pub async fn conversation(&self, key: &str, channel: &str, customer_id: &str) -> String {
+        let body = json!({ "channel_id": channel, "customer": { "customer_id": customer_id } });
+        let created = self.post_ok("/v1/conversations", key, body, StatusCode::CREATED).await;
+        created["conversation"]["id"].as_str().expect("conversation id").to_string()
+    }
+
+    /// How many events the organization has: a change of anything writes one.
+    pub async fn event_count(&self) -> usize {
+        let mut total = 0;
+        let mut cursor = String::new();
+        loop {
+            let path = format!("/v1/events?limit=250{cursor}");
+            let (status, page) = self.get(&path, &self.admin_key).await;
+            assert_eq!(status, StatusCode::OK);
+            total += page["data"].as_array().map_or(0, Vec::len);
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => return total,
+            }
+        }
+    }
+}
+
+/// Asserts a problem+json error with this status and code; returns the body.
+pub fn assert_problem(status: StatusCode, body: &Value, expect_status: StatusCode, code: &str) {
+    assert_eq!(status, expect_status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], expect_status.as_u16(), "{body}");
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+}
