@@ -1,0 +1,239 @@
+//! Tests of the `switchboard` binary as an operator runs it: real processes, real signals.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use serde_json::{Value, json};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_switchboard"))
+}
+
+/// reqwest is built without a default TLS provider (no C crypto to compile); tests pick ring, as the server does.
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+fn run_json(args: &[&str], data_dir: &Path) -> Value {
+    let out = bin().args(args).arg("--data-dir").arg(data_dir).output().expect("run switchboard");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Starts `serve` and waits for its `listening on` line; returns the process and the base URL.
+fn serve(data_dir: &Path, extra: &[&str]) -> (Child, String, Vec<String>) {
+    let mut child = bin()
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut before = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        if let Some(url) = line.strip_prefix("listening on ") {
+            let url = url.to_string();
+            // Keep draining stdout so the server never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            return (child, url, before);
+        }
+        before.push(line);
+    }
+    panic!("serve exited before listening: {before:?}");
+}
+
+#[test]
+fn admin_commands_create_what_they_print() {
+    let dir = tempfile::tempdir().unwrap();
+    let org = run_json(&["admin", "org", "create", "--name", "Acme"], dir.path());
+    let org_id = org["org_id"].as_str().expect("org_id");
+    assert!(org["api_key"].as_str().is_some_and(|k| k.starts_with("sbk_")));
+    let client = run_json(&["admin", "client", "create", "--org", org_id, "--role", "integration"], dir.path());
+    assert!(client["client_id"].is_string() && client["client_secret"].as_str().is_some_and(|s| s.starts_with("sbs_")));
+    let agent = run_json(&["admin", "user", "create", "--org", org_id, "--name", "Ada", "--role", "agent"], dir.path());
+    assert_eq!(agent["role"], "agent");
+    assert!(agent["user_id"].is_string() && agent["api_key"].is_string());
+
+    let bad = bin().args(["admin", "user", "create", "--org", "nope", "--name", "X"]).arg("--data-dir").arg(dir.path()).output().unwrap();
+    assert!(!bad.status.success());
+    let bad_role = bin()
+        .args(["admin", "client", "create", "--org", org_id, "--role", "wizard"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!bad_role.status.success());
+    assert!(String::from_utf8_lossy(&bad_role.stderr).contains("unknown role"));
+}
+
+#[tokio::test]
+async fn serve_with_demo_seeds_once_and_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, printed) = serve(dir.path(), &["--demo"]);
+    assert!(printed.iter().any(|l| l.contains("demo.json")), "{printed:?}");
+    let demo: Value = serde_json::from_slice(&std::fs::read(dir.path().join("demo.json")).unwrap()).unwrap();
+    for key in ["org_id", "admin_api_key", "client_id", "client_secret", "workstream_id", "queue_id", "channel_id", "agents"] {
+        assert!(!demo[key].is_null(), "demo.json lacks {key}");
+    }
+    assert_eq!(demo["agents"].as_array().unwrap().len(), 2);
+    let http = http();
+    let agent_key = demo["agents"][0]["api_key"].as_str().unwrap();
+    let org = http.get(format!("{base}/v1/org")).bearer_auth(agent_key).send().await.unwrap();
+    assert_eq!(org.status(), 200);
+    let token: Value = http
+        .post(format!("{base}/oauth2/token"))
+        .basic_auth(demo["client_id"].as_str().unwrap(), demo["client_secret"].as_str())
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let created = http
+        .post(format!("{base}/v1/conversations"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .json(&json!({ "channel_id": demo["channel_id"], "start_message": { "text": "hello" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    // SIGTERM: the server stops accepting, finishes, and exits cleanly.
+    let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+
+    // A second start keeps the same demo organization.
+    let (mut again, base, _) = serve(dir.path(), &["--demo"]);
+    let demo_again: Value = serde_json::from_slice(&std::fs::read(dir.path().join("demo.json")).unwrap()).unwrap();
+    assert_eq!(demo_again["org_id"], demo["org_id"]);
+    let ready = http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    again.kill().unwrap();
+    again.wait().unwrap();
+}
+
+#[tokio::test]
+async fn acknowledged_messages_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base, _) = serve(dir.path(), &["--demo"]);
+    let demo: Value = serde_json::from_slice(&std::fs::read(dir.path().join("demo.json")).unwrap()).unwrap();
+    let key = demo["admin_api_key"].as_str().unwrap().to_string();
+    let http = http();
+    let mut conversations = Vec::new();
+    for i in 0..16 {
+        let created: Value = http
+            .post(format!("{base}/v1/conversations"))
+            .bearer_auth(&key)
+            .json(&json!({ "channel_id": demo["channel_id"], "customer": { "customer_id": format!("c{i}") } }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        conversations.push(created["conversation"]["id"].as_str().unwrap().to_string());
+    }
+    let conversations = Arc::new(conversations);
+    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let count = Arc::new(AtomicUsize::new(0));
+    let (enough_tx, enough_rx) = tokio::sync::watch::channel(false);
+    let mut senders = Vec::new();
+    for worker in 0..32 {
+        let (http, base, key, conversations, acked, count, enough_tx) =
+            (http.clone(), base.clone(), key.clone(), conversations.clone(), acked.clone(), count.clone(), enough_tx.clone());
+        senders.push(tokio::spawn(async move {
+            for n in 0.. {
+                let conv = &conversations[(worker + n) % conversations.len()];
+                let sent = http
+                    .post(format!("{base}/v1/conversations/{conv}/messages"))
+                    .bearer_auth(&key)
+                    .json(&json!({ "text": format!("w{worker} n{n}") }))
+                    .send()
+                    .await;
+                let Ok(response) = sent else { return };
+                if response.status() != 201 {
+                    return;
+                }
+                let Ok(message) = response.json::<Value>().await else { return };
+                acked.lock().unwrap().push((conv.clone(), message["id"].as_str().unwrap().to_string()));
+                if count.fetch_add(1, Ordering::SeqCst) + 1 == 2_000 {
+                    let _ = enough_tx.send(true);
+                }
+            }
+        }));
+    }
+    drop(enough_tx);
+    let mut enough_rx = enough_rx;
+    enough_rx.wait_for(|v| *v).await.expect("the senders reached 2,000 acknowledged messages");
+    child.kill().unwrap(); // SIGKILL, mid-load.
+    child.wait().unwrap();
+    futures::future::join_all(senders).await;
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 2_000);
+
+    let (mut restarted, base, _) = serve(dir.path(), &[]);
+    let mut stored = std::collections::HashMap::new();
+    for conv in conversations.iter() {
+        let mut cursor = String::new();
+        let mut expected_seq = 1;
+        loop {
+            let page: Value = http
+                .get(format!("{base}/v1/conversations/{conv}/messages?limit=250{cursor}"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            for m in page["data"].as_array().unwrap() {
+                assert_eq!(m["sequence"], expected_seq, "sequences stay gap-free after a crash");
+                expected_seq += 1;
+                *stored.entry(m["id"].as_str().unwrap().to_string()).or_insert(0) += 1;
+            }
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = format!("&cursor={c}"),
+                None => break,
+            }
+        }
+    }
+    for (_, id) in &acked {
+        assert_eq!(stored.get(id), Some(&1), "acknowledged message {id} is stored exactly once");
+    }
+    // Each stored message has its event: the outbox lost nothing either.
+    let mut events = 0;
+    let mut cursor = String::new();
+    loop {
+        let page: Value = http
+            .get(format!("{base}/v1/events?limit=250{cursor}"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        events += page["data"].as_array().unwrap().iter().filter(|e| e["type"] == "message.created").count();
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(events, stored.len());
+    restarted.kill().unwrap();
+    restarted.wait().unwrap();
+}
