@@ -6,8 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     error::Code,
-    limits,
-    str_enum,
+    limits, str_enum,
     text::{VariableValue, coded},
 };
 
@@ -88,10 +87,16 @@ impl VariableName {
         let s: String = s.into();
         let n = s.chars().count();
         if n == 0 || s.trim() != s || s.chars().any(char::is_control) {
-            return Err(coded(Code::InvalidField, "a variable name must be non-empty, with no control characters or surrounding spaces"));
+            return Err(coded(
+                Code::InvalidField,
+                "a variable name must be non-empty, with no control characters or surrounding spaces",
+            ));
         }
         if n > limits::MAX_VARIABLE_NAME {
-            return Err(coded(Code::FieldTooLong, format_args!("a variable name must be at most {} characters", limits::MAX_VARIABLE_NAME)));
+            return Err(coded(
+                Code::FieldTooLong,
+                format_args!("a variable name must be at most {} characters", limits::MAX_VARIABLE_NAME),
+            ));
         }
         Ok(Self(s))
     }
@@ -147,7 +152,11 @@ impl TryFrom<BTreeMap<VariableName, ContextVariableIn>> for ContextMap {
         if m.len() > limits::MAX_CONTEXT_VARIABLES {
             return Err(coded(
                 Code::TooManyContextVariables,
-                format_args!("{} variables given; a conversation holds at most {}", m.len(), limits::MAX_CONTEXT_VARIABLES),
+                format_args!(
+                    "{} variables given; a conversation holds at most {}",
+                    m.len(),
+                    limits::MAX_CONTEXT_VARIABLES
+                ),
             ));
         }
         Ok(Self(m))
@@ -166,7 +175,11 @@ impl TryFrom<BTreeMap<VariableName, Option<ContextVariableIn>>> for ContextPatch
         if m.len() > limits::MAX_CONTEXT_VARIABLES {
             return Err(coded(
                 Code::TooManyContextVariables,
-                format_args!("{} variables given; a conversation holds at most {}", m.len(), limits::MAX_CONTEXT_VARIABLES),
+                format_args!(
+                    "{} variables given; a conversation holds at most {}",
+                    m.len(),
+                    limits::MAX_CONTEXT_VARIABLES
+                ),
             ));
         }
         Ok(Self(m))
@@ -190,10 +203,8 @@ mod tests {
 
     #[test]
     fn at_most_one_hundred() {
-        let body: String = format!(
-            "{{{}}}",
-            (0..101).map(|i| format!(r#""v{i}":{{"value":"x"}}"#)).collect::<Vec<_>>().join(",")
-        );
+        let body: String =
+            format!("{{{}}}", (0..101).map(|i| format!(r#""v{i}":{{"value":"x"}}"#)).collect::<Vec<_>>().join(","));
         let err = serde_json::from_str::<ContextMap>(&body).unwrap_err().to_string();
         assert!(err.starts_with("too_many_context_variables"), "{err}");
     }

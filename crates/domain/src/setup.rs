@@ -1,7 +1,5 @@
 //! The configured objects conversations run through: channels, workstreams and queues.
 
-
-
 /// Declares a closed set of snake_case values with `as_str`/`parse`, for the API and for the database column.
 #[macro_export]
 macro_rules! str_enum {
@@ -76,4 +74,3 @@ str_enum!(
         Record = "record",
     }
 );
-

@@ -54,7 +54,12 @@ pub struct CreatedClient {
     pub role: Role,
 }
 
-pub async fn create_client(store: &Store, org: OrgId, name: &str, role: Role) -> Result<(OAuthClient, CreatedClient), Error> {
+pub async fn create_client(
+    store: &Store,
+    org: OrgId,
+    name: &str,
+    role: Role,
+) -> Result<(OAuthClient, CreatedClient), Error> {
     if role == Role::Agent {
         return Err(Error::field(Code::InvalidField, "role", "a client cannot act as an agent"));
     }

@@ -236,12 +236,16 @@ async fn messages(args: &BenchArgs) -> anyhow::Result<(Measured, String)> {
             config.database_url = args.database_url.clone();
             let backend = if config.database_url.is_some() { "postgres" } else { "sqlite" }.to_string();
             let server = Server::build(config).await?;
-            let (_, created) = admin::create_org(&server.state().store, "bench").await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (_, created) =
+                admin::create_org(&server.state().store, "bench").await.map_err(|e| anyhow::anyhow!("{e}"))?;
             let base = format!("http://{}", server.local_addr());
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            stop = Some((tx, tokio::spawn(server.run(async {
-                let _ = rx.await;
-            }))));
+            stop = Some((
+                tx,
+                tokio::spawn(server.run(async {
+                    let _ = rx.await;
+                })),
+            ));
             _keep_dir = Some(dir);
             (base, created.api_key, backend)
         }

@@ -60,8 +60,14 @@ pub async fn ensure(store: &Store, data_dir: &Path) -> anyhow::Result<Demo> {
     let (queue, workstream, channel) = store
         .write(move |tx| {
             let queue = setup::create_queue(tx, org, "General", QueueType::Messaging, 100)?;
-            let workstream =
-                setup::create_workstream(tx, org, "Messaging", WorkstreamType::Messaging, Distribution::Push, Some(queue.id))?;
+            let workstream = setup::create_workstream(
+                tx,
+                org,
+                "Messaging",
+                WorkstreamType::Messaging,
+                Distribution::Push,
+                Some(queue.id),
+            )?;
             let channel = setup::create_channel(tx, org, ChannelType::MessagingApi, "Demo channel", workstream.id)?;
             Ok((queue, workstream, channel))
         })

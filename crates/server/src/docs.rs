@@ -28,7 +28,14 @@ pub async fn swagger_css() -> Response {
 pub async fn errors() -> Html<String> {
     let rows: String = Code::ALL
         .iter()
-        .map(|c| format!("<tr id=\"{0}\"><td><code>{0}</code></td><td>{1}</td><td>{2}</td></tr>\n", c.as_str(), c.status(), c.title()))
+        .map(|c| {
+            format!(
+                "<tr id=\"{0}\"><td><code>{0}</code></td><td>{1}</td><td>{2}</td></tr>\n",
+                c.as_str(),
+                c.status(),
+                c.title()
+            )
+        })
         .collect();
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Switchboard error codes</title>\

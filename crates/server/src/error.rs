@@ -51,9 +51,7 @@ impl IntoResponse for ApiError {
             body["field"] = field.into();
         }
         let mut response = (status, Json(body)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
@@ -80,8 +78,7 @@ impl IntoResponse for OAuthError {
             Code::Internal | Code::Unavailable => return ApiError(e).into_response(),
             _ => (StatusCode::BAD_REQUEST, "invalid_request"),
         };
-        let mut response =
-            (status, Json(json!({ "error": error, "error_description": e.detail }))).into_response();
+        let mut response = (status, Json(json!({ "error": error, "error_description": e.detail }))).into_response();
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));

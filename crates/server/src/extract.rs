@@ -9,7 +9,7 @@ use axum::{
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 use switchboard_domain::{Code, Error, limits, text::split_coded};
-use switchboard_store::{IdempotencyKey, Outcome};
+use switchboard_store::{Body, IdempotencyKey, Outcome};
 
 use crate::{auth::Principal, error::ApiError};
 
@@ -72,7 +72,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(Code::PayloadTooLarge, format!("the body is larger than {} bytes", limits::MAX_BODY_BYTES))
+                ApiError::new(
+                    Code::PayloadTooLarge,
+                    format!("the body is larger than {} bytes", limits::MAX_BODY_BYTES),
+                )
             } else {
                 ApiError::new(Code::InvalidBody, e.body_text())
             }
@@ -133,7 +136,11 @@ impl PageQuery {
     pub fn cursor<T: std::str::FromStr>(&self) -> Result<Option<T>, ApiError> {
         self.cursor
             .as_deref()
-            .map(|c| c.parse().map_err(|_| ApiError(Error::field(Code::InvalidCursor, "cursor", "this cursor was not issued by this list"))))
+            .map(|c| {
+                c.parse().map_err(|_| {
+                    ApiError(Error::field(Code::InvalidCursor, "cursor", "this cursor was not issued by this list"))
+                })
+            })
             .transpose()
     }
 }
@@ -169,17 +176,28 @@ impl IdemKey {
         hash.update(route.as_bytes());
         hash.update([0]);
         hash.update(serde_json::to_vec(body).unwrap_or_default());
-        Some(IdempotencyKey { principal: principal.label(), key: key.clone(), fingerprint: hex::encode(hash.finalize()) })
+        Some(IdempotencyKey {
+            principal: principal.label(),
+            key: key.clone(),
+            fingerprint: hex::encode(hash.finalize()),
+        })
     }
 }
 
 /// A write's response: its status and body, marked when it is the saved response to an earlier request.
-pub struct Written(pub Outcome);
+pub struct Written<R>(pub Outcome<R>);
 
-impl IntoResponse for Written {
+impl<R: Serialize> IntoResponse for Written<R> {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::OK);
-        let mut response = (status, axum::Json(self.0.body)).into_response();
+        let json = match self.0.body {
+            Body::Value(v) => serde_json::to_vec(&v),
+            Body::Json(s) => Ok(s.into_bytes()),
+        };
+        let Ok(json) = json else {
+            return ApiError(Error::internal("serializing a response failed")).into_response();
+        };
+        let mut response = (status, [(header::CONTENT_TYPE, "application/json")], json).into_response();
         if self.0.replayed {
             response.headers_mut().insert("idempotent-replayed", header::HeaderValue::from_static("true"));
         }
@@ -187,9 +205,21 @@ impl IntoResponse for Written {
     }
 }
 
-/// Serializes a written object as the response body of a write.
-pub fn body(status: StatusCode, value: &impl Serialize) -> Result<(u16, serde_json::Value), Error> {
-    Ok((status.as_u16(), serde_json::to_value(value).map_err(Error::internal)?))
+/// The status and value a write answers with.
+pub fn body<R>(status: StatusCode, value: R) -> Result<(u16, R), Error> {
+    Ok((status.as_u16(), value))
+}
+
+/// Adds a secret to a written object's response, unless it is a replay (secrets are never saved for replays).
+pub fn reveal<R: Serialize>(out: Outcome<R>, field: &str, secret: String) -> Result<Outcome<serde_json::Value>, Error> {
+    let mut value: serde_json::Value = match out.body {
+        Body::Value(v) => serde_json::to_value(v).map_err(Error::internal)?,
+        Body::Json(s) => serde_json::from_str(&s).map_err(Error::internal)?,
+    };
+    if !out.replayed {
+        value[field] = secret.into();
+    }
+    Ok(Outcome { status: out.status, body: Body::Value(value), replayed: out.replayed })
 }
 
 /// A JSON body that may be left out entirely (actions whose fields are all optional).

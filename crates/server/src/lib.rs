@@ -78,10 +78,10 @@ impl Server {
     }
 
     pub async fn with_store(config: Config, store: Arc<Store>) -> anyhow::Result<Self> {
-        let listener =
-            TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
-        let public_url = config.public_url.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| format!("http://{addr}"));
+        let public_url =
+            config.public_url.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| format!("http://{addr}"));
         let state = build_state(config, store, public_url.trim_end_matches('/').to_string()).await?;
         Ok(Self { state, listener, addr })
     }

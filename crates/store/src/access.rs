@@ -11,7 +11,10 @@ use crate::{
 
 pub fn create_org(tx: &mut Tx<'_>, name: &str) -> Result<Org, Error> {
     let org = Org { id: OrgId::new(), name: name.to_string(), created_at: Timestamp::now() };
-    tx.execute("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)", params![org.id, &org.name, org.created_at])?;
+    tx.execute(
+        "INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)",
+        params![org.id, &org.name, org.created_at],
+    )?;
     events::append(tx, org.id, "organization.created", None, &org, org.created_at)?;
     Ok(org)
 }
@@ -23,7 +26,8 @@ pub fn get_org(tx: &mut Tx<'_>, id: OrgId) -> Result<Org, Error> {
 }
 
 pub fn find_org_by_name(tx: &mut Tx<'_>, name: &str) -> Result<Option<Org>, Error> {
-    let row = tx.query_opt("SELECT id, name, created_at FROM orgs WHERE name = $1 ORDER BY id LIMIT 1", params![name])?;
+    let row =
+        tx.query_opt("SELECT id, name, created_at FROM orgs WHERE name = $1 ORDER BY id LIMIT 1", params![name])?;
     row.map(|r| Ok(Org { id: r.parse(0)?, name: r.string(1)?, created_at: r.ts(2)? })).transpose()
 }
 
@@ -167,9 +171,21 @@ fn client_from_row(r: &Row) -> Result<OAuthClient, Error> {
     })
 }
 
-pub fn create_client(tx: &mut Tx<'_>, org: OrgId, name: &str, role: Role, secret_hash: &str) -> Result<OAuthClient, Error> {
-    let client =
-        OAuthClient { id: ClientId::new(), org_id: org, name: name.to_string(), role, created_at: Timestamp::now(), revoked_at: None };
+pub fn create_client(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    name: &str,
+    role: Role,
+    secret_hash: &str,
+) -> Result<OAuthClient, Error> {
+    let client = OAuthClient {
+        id: ClientId::new(),
+        org_id: org,
+        name: name.to_string(),
+        role,
+        created_at: Timestamp::now(),
+        revoked_at: None,
+    };
     tx.execute(
         "INSERT INTO oauth_clients (id, org_id, name, role, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         params![client.id, org, &client.name, role.as_str(), secret_hash, client.created_at],
@@ -186,7 +202,12 @@ pub fn find_client(tx: &mut Tx<'_>, id: ClientId) -> Result<Option<(OAuthClient,
     }
 }
 
-pub fn list_clients(tx: &mut Tx<'_>, org: OrgId, after: Option<ClientId>, limit: usize) -> Result<Vec<OAuthClient>, Error> {
+pub fn list_clients(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    after: Option<ClientId>,
+    limit: usize,
+) -> Result<Vec<OAuthClient>, Error> {
     let sql = format!("SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3");
     let after = after.map(|a| a.to_string()).unwrap_or_default();
     tx.query(&sql, params![org, after, limit])?.iter().map(client_from_row).collect()

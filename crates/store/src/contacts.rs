@@ -61,7 +61,9 @@ pub fn create(tx: &mut Tx<'_>, org: OrgId, c: &CustomerIn) -> Result<Contact, Er
         ],
     )
     .map_err(|e| match e.code {
-        Code::AlreadyExists => Error::field(Code::AlreadyExists, "customer_id", "a contact with this customer_id exists"),
+        Code::AlreadyExists => {
+            Error::field(Code::AlreadyExists, "customer_id", "a contact with this customer_id exists")
+        }
         _ => e,
     })?;
     events::append(tx, org, "contact.created", None, &contact, now)?;
@@ -130,7 +132,9 @@ pub fn update(tx: &mut Tx<'_>, org: OrgId, id: ContactId, c: &CustomerIn) -> Res
             ],
         )
         .map_err(|e| match e.code {
-            Code::AlreadyExists => Error::field(Code::AlreadyExists, "customer_id", "a contact with this customer_id exists"),
+            Code::AlreadyExists => {
+                Error::field(Code::AlreadyExists, "customer_id", "a contact with this customer_id exists")
+            }
             _ => e,
         })?;
     if n == 0 {

@@ -5,8 +5,8 @@
 use serde_json::json;
 use switchboard_domain::{
     Code, Error, Timestamp,
-    context::{ContextMap, ContextPatch, ContextValue, ContextVariableIn, VariableKind, VariableName},
     contact::CustomerIn,
+    context::{ContextMap, ContextPatch, ContextValue, ContextVariableIn, VariableKind, VariableName},
     conversation::{Action, ConversationState, transition},
     ids::*,
     limits::MAX_CONTEXT_VARIABLES,
@@ -151,7 +151,10 @@ pub fn create(tx: &mut Tx<'_>, org: OrgId, new: NewConversation) -> Result<Creat
 
 pub fn get(tx: &mut Tx<'_>, org: OrgId, id: ConversationId) -> Result<Conversation, Error> {
     let row = tx
-        .query_opt(&format!("SELECT {COLUMNS} FROM conversations c WHERE c.id = $1 AND c.org_id = $2"), params![id, org])?
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM conversations c WHERE c.id = $1 AND c.org_id = $2"),
+            params![id, org],
+        )?
         .ok_or_else(|| Error::not_found(Code::ConversationNotFound))?;
     from_row(&row)
 }
@@ -184,7 +187,16 @@ pub fn list(
     let after = after.map(|a| a.to_string()).unwrap_or_default();
     tx.query(
         &sql,
-        params![org, f.state.map(ConversationState::as_str), f.channel_id, f.queue_id, f.agent_id, f.contact_id, after, limit],
+        params![
+            org,
+            f.state.map(ConversationState::as_str),
+            f.channel_id,
+            f.queue_id,
+            f.agent_id,
+            f.contact_id,
+            after,
+            limit
+        ],
     )?
     .iter()
     .map(from_row)
@@ -249,7 +261,10 @@ pub fn apply(
             if let Some(me) = actor.agent
                 && before.agent_id != Some(me)
             {
-                return Err(Error::new(Code::NotAssignedAgent, "only the agent assigned to this conversation can do this"));
+                return Err(Error::new(
+                    Code::NotAssignedAgent,
+                    "only the agent assigned to this conversation can do this",
+                ));
             }
             match to {
                 ConversationState::Open => None,
@@ -447,9 +462,8 @@ pub fn patch_context(
             }
         }
     }
-    let count = tx
-        .query_one("SELECT COUNT(*) FROM context_variables WHERE conversation_id = $1", params![id])?
-        .i64(0)?;
+    let count =
+        tx.query_one("SELECT COUNT(*) FROM context_variables WHERE conversation_id = $1", params![id])?.i64(0)?;
     if count > MAX_CONTEXT_VARIABLES as i64 {
         return Err(Error::new(
             Code::TooManyContextVariables,
@@ -457,6 +471,13 @@ pub fn patch_context(
         ));
     }
     let variables = context(tx, org, id)?;
-    events::append(tx, org, "conversation.context_updated", Some(id), &json!({ "conversation_id": id, "changed": patch, "variables": variables }), now)?;
+    events::append(
+        tx,
+        org,
+        "conversation.context_updated",
+        Some(id),
+        &json!({ "conversation_id": id, "changed": patch, "variables": variables }),
+        now,
+    )?;
     Ok(variables)
 }

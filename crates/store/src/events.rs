@@ -3,7 +3,11 @@
 use serde::Serialize;
 use switchboard_domain::{Error, Timestamp, ids::*};
 
-use crate::{model::Event, params, sql::{Row, Tx}};
+use crate::{
+    model::Event,
+    params,
+    sql::{Row, Tx},
+};
 
 /// Records that something happened; call it inside the transaction that made it happen.
 pub fn append(

@@ -12,15 +12,15 @@ pub mod idempotency;
 mod migrate;
 pub mod model;
 mod postgres;
+pub mod setup;
 pub mod sql;
 mod sqlite;
-pub mod setup;
 
 use std::path::Path;
 
-pub use idempotency::{IdempotencyKey, Outcome};
-use switchboard_domain::{Error, ids::OrgId};
+pub use idempotency::{Body, IdempotencyKey, Outcome};
 pub use sql::{Backend, Tx};
+use switchboard_domain::{Error, ids::OrgId};
 
 /// Where the data lives.
 #[derive(Debug, Clone)]
@@ -92,9 +92,10 @@ impl Store {
     }
 
     /// A write that happens at most once per idempotency key: see [`idempotency::run`].
-    pub async fn write_once<F>(&self, org: OrgId, key: Option<IdempotencyKey>, effect: F) -> Result<Outcome, Error>
+    pub async fn write_once<R, F>(&self, org: OrgId, key: Option<IdempotencyKey>, effect: F) -> Result<Outcome<R>, Error>
     where
-        F: FnOnce(&mut Tx<'_>) -> Result<(u16, serde_json::Value), Error> + Send + 'static,
+        R: serde::Serialize + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<(u16, R), Error> + Send + 'static,
     {
         self.write(move |tx| idempotency::run(tx, org, key.as_ref(), effect)).await
     }

@@ -31,8 +31,11 @@ impl PgStore {
             let _ = driver.await;
             config.options(format!("-c search_path=\"{schema}\""));
         }
-        let manager =
-            Manager::from_config(config, tokio_postgres::NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
         let pool = Pool::builder(manager).max_size(pool_size).build().map_err(Error::internal)?;
         // Fail now, with the cause, rather than on the first request.
         drop(pool.get().await.map_err(Error::internal)?);

@@ -26,8 +26,21 @@ fn queue_from_row(r: &Row) -> Result<Queue, Error> {
     })
 }
 
-pub fn create_queue(tx: &mut Tx<'_>, org: OrgId, name: &str, queue_type: QueueType, priority: i64) -> Result<Queue, Error> {
-    let q = Queue { id: QueueId::new(), org_id: org, name: name.into(), queue_type, priority, created_at: Timestamp::now() };
+pub fn create_queue(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    name: &str,
+    queue_type: QueueType,
+    priority: i64,
+) -> Result<Queue, Error> {
+    let q = Queue {
+        id: QueueId::new(),
+        org_id: org,
+        name: name.into(),
+        queue_type,
+        priority,
+        created_at: Timestamp::now(),
+    };
     tx.execute(
         &format!("INSERT INTO queues ({QUEUE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"),
         params![q.id, org, &q.name, queue_type.as_str(), priority, q.created_at],
@@ -93,13 +106,22 @@ pub fn create_workstream(
 
 pub fn get_workstream(tx: &mut Tx<'_>, org: OrgId, id: WorkstreamId) -> Result<Workstream, Error> {
     let row = tx
-        .query_opt(&format!("SELECT {WORKSTREAM_COLUMNS} FROM workstreams WHERE id = $1 AND org_id = $2"), params![id, org])?
+        .query_opt(
+            &format!("SELECT {WORKSTREAM_COLUMNS} FROM workstreams WHERE id = $1 AND org_id = $2"),
+            params![id, org],
+        )?
         .ok_or_else(|| Error::not_found(Code::WorkstreamNotFound))?;
     workstream_from_row(&row)
 }
 
-pub fn list_workstreams(tx: &mut Tx<'_>, org: OrgId, after: Option<WorkstreamId>, limit: usize) -> Result<Vec<Workstream>, Error> {
-    let sql = format!("SELECT {WORKSTREAM_COLUMNS} FROM workstreams WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3");
+pub fn list_workstreams(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    after: Option<WorkstreamId>,
+    limit: usize,
+) -> Result<Vec<Workstream>, Error> {
+    let sql =
+        format!("SELECT {WORKSTREAM_COLUMNS} FROM workstreams WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3");
     let after = after.map(|a| a.to_string()).unwrap_or_default();
     tx.query(&sql, params![org, after, limit])?.iter().map(workstream_from_row).collect()
 }
@@ -125,7 +147,14 @@ pub fn create_channel(
     workstream_id: WorkstreamId,
 ) -> Result<Channel, Error> {
     get_workstream(tx, org, workstream_id).map_err(|e| e.at("workstream_id"))?;
-    let c = Channel { id: ChannelId::new(), org_id: org, channel_type, name: name.into(), workstream_id, created_at: Timestamp::now() };
+    let c = Channel {
+        id: ChannelId::new(),
+        org_id: org,
+        channel_type,
+        name: name.into(),
+        workstream_id,
+        created_at: Timestamp::now(),
+    };
     tx.execute(
         &format!("INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"),
         params![c.id, org, channel_type.as_str(), &c.name, workstream_id, c.created_at],
@@ -141,7 +170,12 @@ pub fn get_channel(tx: &mut Tx<'_>, org: OrgId, id: ChannelId) -> Result<Channel
     channel_from_row(&row)
 }
 
-pub fn list_channels(tx: &mut Tx<'_>, org: OrgId, after: Option<ChannelId>, limit: usize) -> Result<Vec<Channel>, Error> {
+pub fn list_channels(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    after: Option<ChannelId>,
+    limit: usize,
+) -> Result<Vec<Channel>, Error> {
     let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3");
     let after = after.map(|a| a.to_string()).unwrap_or_default();
     tx.query(&sql, params![org, after, limit])?.iter().map(channel_from_row).collect()

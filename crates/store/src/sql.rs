@@ -267,6 +267,26 @@ pub enum Tx<'a> {
     Postgres { tx: &'a deadpool_postgres::Transaction<'a>, rt: &'a tokio::runtime::Handle },
 }
 
+thread_local! {
+    static TRANSLATED: std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<str>>> = Default::default();
+}
+
+/// [`sqlite_sql`], remembered per thread: the same few statements run on every write.
+fn sqlite_sql_cached(sql: &str) -> std::rc::Rc<str> {
+    TRANSLATED.with(|cache| {
+        if let Some(hit) = cache.borrow().get(sql) {
+            return hit.clone();
+        }
+        let translated: std::rc::Rc<str> = sqlite_sql(sql).into();
+        let mut cache = cache.borrow_mut();
+        // Statements are few and fixed; the bound only guards against a caller building SQL from data.
+        if cache.len() < 1_024 {
+            cache.insert(sql.to_string(), translated.clone());
+        }
+        translated
+    })
+}
+
 /// Rewrites `$N` placeholders as SQLite's `?N`: SQLite reads `$1` as a *named* parameter whose index is its order
 /// of first appearance, which silently misbinds `SET a = $2 WHERE id = $1`.
 fn sqlite_sql(sql: &str) -> Cow<'_, str> {
@@ -319,7 +339,7 @@ impl Tx<'_> {
     pub fn execute(&mut self, sql: &str, params: &[Value<'_>]) -> Result<u64, Error> {
         match self {
             Tx::Sqlite(conn) => {
-                let mut stmt = conn.prepare_cached(&sqlite_sql(sql)).map_err(sqlite_error)?;
+                let mut stmt = conn.prepare_cached(&sqlite_sql_cached(sql)).map_err(sqlite_error)?;
                 let n = stmt.execute(rusqlite::params_from_iter(params.iter())).map_err(sqlite_error)?;
                 Ok(n as u64)
             }
@@ -334,7 +354,7 @@ impl Tx<'_> {
     pub fn query(&mut self, sql: &str, params: &[Value<'_>]) -> Result<Vec<Row>, Error> {
         match self {
             Tx::Sqlite(conn) => {
-                let mut stmt = conn.prepare_cached(&sqlite_sql(sql)).map_err(sqlite_error)?;
+                let mut stmt = conn.prepare_cached(&sqlite_sql_cached(sql)).map_err(sqlite_error)?;
                 let width = stmt.column_count();
                 let mut rows = stmt.query(rusqlite::params_from_iter(params.iter())).map_err(sqlite_error)?;
                 let mut out = Vec::new();

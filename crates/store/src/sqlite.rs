@@ -1,7 +1,13 @@
 //! The embedded backend. One writer thread owns the only write connection and commits jobs in batches (group
-//! commit): every job runs in its own savepoint, so a failing job changes nothing, and no caller hears back
-//! until the batch's COMMIT has been synced to the WAL (`synchronous=FULL`). Readers use a small pool of
-//! read-only connections, which WAL lets run beside the writer.
+//! commit): every job runs in its own savepoint, so a failing job changes nothing. Durability is pipelined: the
+//! writer commits with `synchronous=NORMAL` (no fsync in COMMIT) and hands the batch's replies to a syncer
+//! thread, which `fdatasync`s the WAL and only then answers the callers, while the writer already runs the next
+//! batch. So a reply still means the write is on disk, but the writer never waits for the disk. Readers use a
+//! small pool of read-only connections, which WAL lets run beside the writer.
+//!
+//! A reader may see a batch between its COMMIT and its sync (for the length of one fsync). Anything that acts
+//! on stored rows outside the request that wrote them (the outbox) must wait for [`SqliteStore::synced_batches`]
+//! to pass the batch that wrote them.
 
 use std::{
     path::{Path, PathBuf},
@@ -28,9 +34,12 @@ pub struct SqliteStore {
     path: PathBuf,
     readers: Arc<Mutex<Vec<rusqlite::Connection>>>,
     writer: Mutex<Option<thread::JoinHandle<()>>>,
+    syncer: Mutex<Option<thread::JoinHandle<()>>>,
+    synced: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn open(path: &Path, read_only: bool) -> Result<rusqlite::Connection, Error> {
+    // NORMAL: COMMIT does not fsync; the syncer thread does, before any caller is answered.
     use rusqlite::OpenFlags as F;
     let flags = if read_only {
         F::SQLITE_OPEN_READ_ONLY | F::SQLITE_OPEN_NO_MUTEX | F::SQLITE_OPEN_URI
@@ -38,10 +47,9 @@ fn open(path: &Path, read_only: bool) -> Result<rusqlite::Connection, Error> {
         F::SQLITE_OPEN_READ_WRITE | F::SQLITE_OPEN_CREATE | F::SQLITE_OPEN_NO_MUTEX | F::SQLITE_OPEN_URI
     };
     let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(Error::internal)?;
-    // FULL makes every COMMIT fsync the WAL: an acknowledged write survives a crash or power loss.
     conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;
-         PRAGMA cache_size=-32000; PRAGMA temp_store=MEMORY;",
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;
+         PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=0;",
     )
     .map_err(Error::internal)?;
     conn.set_prepared_statement_cache_capacity(128);
@@ -52,8 +60,32 @@ fn exec(conn: &rusqlite::Connection, sql: &str) -> Result<(), Error> {
     conn.execute_batch(sql).map_err(Error::internal)
 }
 
-fn writer_loop(conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>) {
+/// Runs a statement prepared once per connection (savepoints run for every job; re-parsing them adds up).
+fn step(conn: &rusqlite::Connection, sql: &str) -> Result<(), Error> {
+    conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(drop).map_err(Error::internal)
+}
+
+/// Past this many frames the writer checkpoints itself, so that the WAL can start over; below it the
+/// checkpointer thread copies frames into the database in the background.
+const WAL_RESTART_FRAMES: u64 = 65_536;
+/// Frames written between nudges to the checkpointer.
+const CHECKPOINT_EVERY_FRAMES: u64 = 10_000;
+
+/// Replies of committed batches, answered once the WAL holding them is synced.
+struct Committed {
+    replies: Vec<Reply>,
+}
+
+fn writer_loop(
+    conn: rusqlite::Connection,
+    mut rx: mpsc::Receiver<Job>,
+    synced: std::sync::mpsc::Sender<Committed>,
+    checkpoint: std::sync::mpsc::SyncSender<()>,
+    wal_frames: Arc<std::sync::atomic::AtomicU64>,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut nudged_at = 0u64;
+    let mut last_frames = 0u64;
     let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -63,30 +95,105 @@ fn writer_loop(conn: rusqlite::Connection, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
+        let jobs = batch.len();
+        let mut executed = started;
         let outcome = (|| -> Result<(), Error> {
             exec(&conn, "BEGIN IMMEDIATE")?;
             for job in batch.drain(..) {
-                exec(&conn, "SAVEPOINT job")?;
+                step(&conn, "SAVEPOINT job")?;
                 let (ok, reply) = job(&mut Tx::Sqlite(&conn));
                 if !ok {
-                    exec(&conn, "ROLLBACK TO job")?;
+                    step(&conn, "ROLLBACK TO job")?;
                 }
-                exec(&conn, "RELEASE job")?;
+                step(&conn, "RELEASE job")?;
                 replies.push(reply);
             }
+            executed = std::time::Instant::now();
             exec(&conn, "COMMIT")
         })();
-        if let Err(e) = &outcome {
-            tracing::error!(error = %e, source = ?e.source, "sqlite batch failed; rolling back");
-            let _ = conn.execute_batch("ROLLBACK");
-            batch.clear();
+        metrics::histogram!("switchboard_store_batch_jobs").record(jobs as f64);
+        metrics::histogram!("switchboard_store_batch_execute_seconds").record((executed - started).as_secs_f64());
+        metrics::histogram!("switchboard_store_commit_seconds").record(executed.elapsed().as_secs_f64());
+        // The WAL file is reused in place after a restart, so its size says nothing; SQLite's own count does.
+        let frames = wal_frames.load(std::sync::atomic::Ordering::Relaxed);
+        if frames >= last_frames && outcome.is_ok() {
+            metrics::counter!("switchboard_store_wal_frames_total").increment(frames - last_frames);
         }
-        for reply in replies.drain(..) {
-            reply(outcome.as_ref().err());
+        last_frames = frames;
+        if frames >= WAL_RESTART_FRAMES {
+            // The background checkpoints have copied nearly everything; finishing here lets the next
+            // transaction start the WAL over instead of growing it.
+            let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+            nudged_at = 0;
+        } else if frames >= nudged_at + CHECKPOINT_EVERY_FRAMES || frames < nudged_at {
+            let _ = checkpoint.try_send(());
+            nudged_at = frames;
+        }
+        match &outcome {
+            Ok(()) => {
+                let committed = Committed { replies: std::mem::replace(&mut replies, Vec::with_capacity(MAX_BATCH)) };
+                if let Err(unsent) = synced.send(committed) {
+                    let e = Error::new(switchboard_domain::Code::Unavailable, "store syncer stopped");
+                    unsent.0.replies.into_iter().for_each(|reply| reply(Some(&e)));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, source = ?e.source, "sqlite batch failed; rolling back");
+                let _ = conn.execute_batch("ROLLBACK");
+                batch.clear();
+                replies.drain(..).for_each(|reply| reply(Some(e)));
+            }
         }
     }
     // Every sender is gone: the store is shutting down. Checkpoint so the WAL does not outgrow the database.
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+/// Copies WAL frames into the database file when nudged, on its own connection, so that the writer does not.
+fn checkpointer_loop(path: PathBuf, rx: std::sync::mpsc::Receiver<()>) {
+    let conn = match open(&path, false) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "the checkpointer cannot open the database; the writer will checkpoint");
+            return;
+        }
+    };
+    while rx.recv().is_ok() {
+        if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+            tracing::warn!(error = %e, "background checkpoint failed");
+        }
+    }
+}
+
+/// Makes committed batches durable and answers their callers. Batches that committed while a sync ran are
+/// covered by the next one, so under load one fsync answers many batches.
+fn syncer_loop(wal: PathBuf, rx: std::sync::mpsc::Receiver<Committed>, synced: Arc<std::sync::atomic::AtomicU64>) {
+    let mut file: Option<std::fs::File> = None;
+    while let Ok(first) = rx.recv() {
+        let mut pending = vec![first];
+        pending.extend(rx.try_iter());
+        let started = std::time::Instant::now();
+        let result = (|| -> std::io::Result<()> {
+            if file.is_none() {
+                file = Some(std::fs::File::open(&wal)?);
+            }
+            file.as_ref().map_or(Ok(()), std::fs::File::sync_data)
+        })();
+        let error = result.err().map(|e| {
+            tracing::error!(error = %e, "syncing the WAL failed");
+            file = None;
+            Error::internal(e)
+        });
+        metrics::histogram!("switchboard_store_sync_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("switchboard_store_sync_batches").record(pending.len() as f64);
+        if error.is_none() {
+            synced.fetch_add(pending.len() as u64, std::sync::atomic::Ordering::Release);
+        }
+        for reply in pending.into_iter().flat_map(|c| c.replies) {
+            reply(error.as_ref());
+        }
+    }
 }
 
 fn clone_error(e: &Error) -> Error {
@@ -100,18 +207,50 @@ impl SqliteStore {
         {
             std::fs::create_dir_all(dir).map_err(Error::internal)?;
         }
-        let conn = open(path, false)?;
+        let mut conn = open(path, false)?;
+        let wal_frames = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let frames_seen = wal_frames.clone();
+        conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, frames: std::ffi::c_int| {
+            frames_seen.store(u64::try_from(frames).unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }))
+        .map_err(Error::internal)?;
+        // The WAL exists from here on; the syncer keeps its own handle to it.
+        conn.execute_batch("BEGIN IMMEDIATE; COMMIT;").map_err(Error::internal)?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let (committed_tx, committed_rx) = std::sync::mpsc::channel();
+        let (checkpoint_tx, checkpoint_rx) = std::sync::mpsc::sync_channel(1);
+        let checkpoint_path = path.to_path_buf();
+        thread::Builder::new()
+            .name("sqlite-checkpointer".into())
+            .spawn(move || checkpointer_loop(checkpoint_path, checkpoint_rx))
+            .map_err(Error::internal)?;
+        let wal = PathBuf::from(wal);
+        let synced = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let synced_counter = synced.clone();
+        let syncer = thread::Builder::new()
+            .name("sqlite-syncer".into())
+            .spawn(move || syncer_loop(wal, committed_rx, synced_counter))
+            .map_err(Error::internal)?;
         let writer = thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, committed_tx, checkpoint_tx, wal_frames))
             .map_err(Error::internal)?;
         Ok(Self {
             jobs: tx,
             path: path.to_path_buf(),
             readers: Arc::new(Mutex::new(Vec::new())),
             writer: Mutex::new(Some(writer)),
+            syncer: Mutex::new(Some(syncer)),
+            synced,
         })
+    }
+
+    /// How many committed batches are on disk so far.
+    pub fn synced_batches(&self) -> u64 {
+        self.synced.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub async fn write<R, F>(&self, f: F) -> Result<R, Error>
@@ -131,8 +270,12 @@ impl SqliteStore {
             });
             (ok, reply)
         });
+        let started = std::time::Instant::now();
         self.jobs.send(job).await.map_err(|_| Error::new(switchboard_domain::Code::Unavailable, "store closed"))?;
-        reply_rx.await.map_err(|_| Error::new(switchboard_domain::Code::Unavailable, "store writer stopped"))?
+        let result =
+            reply_rx.await.map_err(|_| Error::new(switchboard_domain::Code::Unavailable, "store writer stopped"))?;
+        metrics::histogram!("switchboard_store_write_seconds").record(started.elapsed().as_secs_f64());
+        result
     }
 
     pub async fn read<R, F>(&self, f: F) -> Result<R, Error>
@@ -169,8 +312,11 @@ impl Drop for SqliteStore {
     fn drop(&mut self) {
         let (closed, _) = mpsc::channel(1);
         drop(std::mem::replace(&mut self.jobs, closed));
-        if let Some(handle) = self.writer.lock().ok().and_then(|mut w| w.take()) {
-            let _ = handle.join();
+        // The writer finishes first; its end closes the syncer's queue, and the syncer answers what is left.
+        for slot in [&self.writer, &self.syncer] {
+            if let Some(handle) = slot.lock().ok().and_then(|mut w| w.take()) {
+                let _ = handle.join();
+            }
         }
     }
 }

@@ -25,7 +25,8 @@ fn http() -> reqwest::Client {
 fn run_json(args: &[&str], data_dir: &Path) -> Value {
     let out = bin().args(args).arg("--data-dir").arg(data_dir).output().expect("run switchboard");
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 /// Starts `serve` and waits for its `listening on` line; returns the process and the base URL.
@@ -65,7 +66,12 @@ fn admin_commands_create_what_they_print() {
     assert_eq!(agent["role"], "agent");
     assert!(agent["user_id"].is_string() && agent["api_key"].is_string());
 
-    let bad = bin().args(["admin", "user", "create", "--org", "nope", "--name", "X"]).arg("--data-dir").arg(dir.path()).output().unwrap();
+    let bad = bin()
+        .args(["admin", "user", "create", "--org", "nope", "--name", "X"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(!bad.status.success());
     let bad_role = bin()
         .args(["admin", "client", "create", "--org", org_id, "--role", "wizard"])
@@ -83,7 +89,9 @@ async fn serve_with_demo_seeds_once_and_shuts_down_gracefully() {
     let (mut child, base, printed) = serve(dir.path(), &["--demo"]);
     assert!(printed.iter().any(|l| l.contains("demo.json")), "{printed:?}");
     let demo: Value = serde_json::from_slice(&std::fs::read(dir.path().join("demo.json")).unwrap()).unwrap();
-    for key in ["org_id", "admin_api_key", "client_id", "client_secret", "workstream_id", "queue_id", "channel_id", "agents"] {
+    for key in
+        ["org_id", "admin_api_key", "client_id", "client_secret", "workstream_id", "queue_id", "channel_id", "agents"]
+    {
         assert!(!demo[key].is_null(), "demo.json lacks {key}");
     }
     assert_eq!(demo["agents"].as_array().unwrap().len(), 2);
@@ -153,8 +161,15 @@ async fn acknowledged_messages_survive_kill_9() {
     let (enough_tx, enough_rx) = tokio::sync::watch::channel(false);
     let mut senders = Vec::new();
     for worker in 0..32 {
-        let (http, base, key, conversations, acked, count, enough_tx) =
-            (http.clone(), base.clone(), key.clone(), conversations.clone(), acked.clone(), count.clone(), enough_tx.clone());
+        let (http, base, key, conversations, acked, count, enough_tx) = (
+            http.clone(),
+            base.clone(),
+            key.clone(),
+            conversations.clone(),
+            acked.clone(),
+            count.clone(),
+            enough_tx.clone(),
+        );
         senders.push(tokio::spawn(async move {
             for n in 0.. {
                 let conv = &conversations[(worker + n) % conversations.len()];

@@ -1,6 +1,7 @@
 //! Users (agents, supervisors, admins), API keys and OAuth2 clients. Only admins manage them.
 
 use axum::{
+    response::{IntoResponse, Response},
     Json,
     extract::{Path, State},
     http::StatusCode,
@@ -23,7 +24,7 @@ use crate::{
     AppState,
     auth::{API_KEY_PREFIX, CLIENT_SECRET_PREFIX, Principal, secrets},
     error::ApiResult,
-    extract::{ApiJson, ApiQuery, IdemKey, PageQuery, Written, body, path_id},
+    extract::{ApiJson, ApiQuery, IdemKey, PageQuery, Written, body, path_id, reveal},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -55,7 +56,7 @@ async fn create_user(
     who: Principal,
     idem: IdemKey,
     ApiJson(input): ApiJson<UserIn>,
-) -> ApiResult<Written> {
+) -> ApiResult<Response> {
     who.require(&[Role::Admin])?;
     let org = who.org_id;
     let key = idem.scoped(&who, "POST /v1/users", &input);
@@ -64,10 +65,10 @@ async fn create_user(
         .write_once(org, key, move |tx| {
             let user =
                 access::create_user(tx, org, input.name.as_str(), input.email.as_ref().map(Email::as_str), input.role)?;
-            body(StatusCode::CREATED, &user)
+            body(StatusCode::CREATED, user)
         })
         .await?;
-    Ok(Written(out))
+    Ok(Written(out).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -128,7 +129,7 @@ async fn create_api_key(
     who: Principal,
     idem: IdemKey,
     ApiJson(input): ApiJson<ApiKeyIn>,
-) -> ApiResult<Written> {
+) -> ApiResult<Response> {
     who.require(&[Role::Admin])?;
     if input.role == Role::Agent && input.user_id.is_none() {
         return Err(switchboard_domain::Error::field(
@@ -143,22 +144,25 @@ async fn create_api_key(
     let secret = secrets::random_token(API_KEY_PREFIX);
     let hash = secrets::hash(&secret);
     let prefix: String = secret.chars().take(12).collect();
-    let mut out = app
+    let out = app
         .store
         .write_once(org, key, move |tx| {
             let api_key = access::create_api_key(
                 tx,
                 org,
-                NewApiKey { name: input.name.as_str(), role: input.role, user_id: input.user_id, key_hash: &hash, prefix: &prefix },
+                NewApiKey {
+                    name: input.name.as_str(),
+                    role: input.role,
+                    user_id: input.user_id,
+                    key_hash: &hash,
+                    prefix: &prefix,
+                },
             )?;
-            body(StatusCode::CREATED, &CreatedApiKey { api_key, key: None })
+            body(StatusCode::CREATED, CreatedApiKey { api_key, key: None })
         })
         .await?;
     // The secret goes to the caller but never into the saved idempotent response.
-    if !out.replayed {
-        out.body["key"] = secret.into();
-    }
-    Ok(Written(out))
+    Ok(Written(reveal(out, "key", secret)?).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/api-keys", tag = "access", security(("bearer" = [])), params(PageQuery),
@@ -177,7 +181,11 @@ async fn list_api_keys(
 /// Revokes an API key at once on this node, and within `auth_cache_seconds` on others.
 #[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "access", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = ApiKey), (status = 404)))]
-async fn revoke_api_key(State(app): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<Json<ApiKey>> {
+async fn revoke_api_key(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ApiKey>> {
     who.require(&[Role::Admin])?;
     let (id, org) = (path_id(&id, Code::ApiKeyNotFound)?, who.org_id);
     let key = app.store.write(move |tx| access::revoke_api_key(tx, org, id)).await?;
@@ -211,26 +219,25 @@ async fn create_client(
     who: Principal,
     idem: IdemKey,
     ApiJson(input): ApiJson<ClientIn>,
-) -> ApiResult<Written> {
+) -> ApiResult<Response> {
     who.require(&[Role::Admin])?;
     if input.role == Role::Agent {
-        return Err(switchboard_domain::Error::field(Code::InvalidField, "role", "a client cannot act as an agent").into());
+        return Err(
+            switchboard_domain::Error::field(Code::InvalidField, "role", "a client cannot act as an agent").into()
+        );
     }
     let org = who.org_id;
     let key = idem.scoped(&who, "POST /v1/clients", &input);
     let secret = secrets::random_token(CLIENT_SECRET_PREFIX);
     let hash = secrets::hash(&secret);
-    let mut out = app
+    let out = app
         .store
         .write_once(org, key, move |tx| {
             let client = access::create_client(tx, org, input.name.as_str(), input.role, &hash)?;
-            body(StatusCode::CREATED, &CreatedClient { client_id: client.id, client, client_secret: None })
+            body(StatusCode::CREATED, CreatedClient { client_id: client.id, client, client_secret: None })
         })
         .await?;
-    if !out.replayed {
-        out.body["client_secret"] = secret.into();
-    }
-    Ok(Written(out))
+    Ok(Written(reveal(out, "client_secret", secret)?).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/clients", tag = "access", security(("bearer" = [])), params(PageQuery),
@@ -249,7 +256,11 @@ async fn list_clients(
 /// Revokes a client; its tokens stop working at once.
 #[utoipa::path(delete, path = "/v1/clients/{id}", tag = "access", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = OAuthClient), (status = 404)))]
-async fn revoke_client(State(app): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<Json<OAuthClient>> {
+async fn revoke_client(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OAuthClient>> {
     who.require(&[Role::Admin])?;
     let (id, org) = (path_id(&id, Code::ClientNotFound)?, who.org_id);
     let client = app.store.write(move |tx| access::revoke_client(tx, org, id)).await?;

@@ -1,6 +1,7 @@
 //! Customer records.
 
 use axum::{
+    response::{IntoResponse, Response},
     Json,
     extract::{Path, State},
     http::StatusCode,
@@ -41,7 +42,7 @@ async fn create_contact(
     who: Principal,
     idem: IdemKey,
     ApiJson(input): ApiJson<CustomerIn>,
-) -> ApiResult<Written> {
+) -> ApiResult<Response> {
     who.require(WRITERS)?;
     if input.is_empty() {
         return Err(Error::new(Code::MissingField, "give at least one of customer_id, names, email or phone").into());
@@ -50,9 +51,9 @@ async fn create_contact(
     let key = idem.scoped(&who, "POST /v1/contacts", &input);
     let out = app
         .store
-        .write_once(org, key, move |tx| body(StatusCode::CREATED, &contacts::create(tx, org, &input)?))
+        .write_once(org, key, move |tx| body(StatusCode::CREATED, contacts::create(tx, org, &input)?))
         .await?;
-    Ok(Written(out))
+    Ok(Written(out).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

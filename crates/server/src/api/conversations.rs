@@ -2,6 +2,7 @@
 //! timeline.
 
 use axum::{
+    response::{IntoResponse, Response},
     Json,
     extract::{Path, State},
     http::StatusCode,
@@ -121,7 +122,7 @@ async fn create_conversation(
     who: Principal,
     idem: IdemKey,
     ApiJson(input): ApiJson<ConversationIn>,
-) -> ApiResult<Written> {
+) -> ApiResult<Response> {
     who.require(STARTERS)?;
     if input.customer.is_some() && input.contact_id.is_some() {
         return Err(Error::field(Code::InvalidField, "contact_id", "give `customer` or `contact_id`, not both").into());
@@ -158,7 +159,7 @@ async fn create_conversation(
             let status = if created.is_new { StatusCode::CREATED } else { StatusCode::OK };
             body(
                 status,
-                &ConversationCreated {
+                ConversationCreated {
                     conversation: created.conversation,
                     is_new: created.is_new,
                     start_message: created.start_message,
@@ -166,7 +167,7 @@ async fn create_conversation(
             )
         })
         .await?;
-    Ok(Written(out))
+    Ok(Written(out).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -204,7 +205,11 @@ async fn list_conversations(
 
 #[utoipa::path(get, path = "/v1/conversations/{id}", tag = "conversations", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = Conversation), (status = 404)))]
-async fn get_conversation(State(app): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<Json<Conversation>> {
+async fn get_conversation(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Conversation>> {
     who.require(EVERYONE)?;
     let (id, org) = (conversation_id(&id)?, who.org_id);
     Ok(Json(app.store.read(move |tx| conversations::get(tx, org, id)).await?))
@@ -238,7 +243,7 @@ async fn act(
     action: Action,
     agent_id: Option<UserId>,
     reason: Option<ShortText>,
-) -> ApiResult<Written> {
+) -> ApiResult<Response> {
     who.require(&[Role::Admin, Role::Supervisor, Role::Agent])?;
     let (id, org) = (conversation_id(raw_id)?, who.org_id);
     let route = format!("POST /v1/conversations/{id}/{action}");
@@ -247,9 +252,9 @@ async fn act(
     let req = ActionRequest { action, agent_id, reason: reason.map(ShortText::into_inner) };
     let out = app
         .store
-        .write_once(org, key, move |tx| body(StatusCode::OK, &conversations::apply(tx, org, id, &actor, req)?))
+        .write_once(org, key, move |tx| body(StatusCode::OK, conversations::apply(tx, org, id, &actor, req)?))
         .await?;
-    Ok(Written(out))
+    Ok(Written(out).into_response())
 }
 
 /// Assigns the conversation to an agent: Open or Waiting → Active. An agent accepts for themselves; an admin
@@ -263,7 +268,7 @@ async fn accept(
     idem: IdemKey,
     Path(id): Path<String>,
     OptionalJson(input): OptionalJson<AcceptIn>,
-) -> ApiResult<Written> {
+) -> ApiResult<Response> {
     act(app, who, idem, &id, Action::Accept, input.agent_id, None).await
 }
 
@@ -277,7 +282,7 @@ async fn release(
     idem: IdemKey,
     Path(id): Path<String>,
     OptionalJson(_): OptionalJson<NoBody>,
-) -> ApiResult<Written> {
+) -> ApiResult<Response> {
     act(app, who, idem, &id, Action::Release, None, None).await
 }
 
@@ -291,7 +296,7 @@ async fn park(
     idem: IdemKey,
     Path(id): Path<String>,
     OptionalJson(_): OptionalJson<NoBody>,
-) -> ApiResult<Written> {
+) -> ApiResult<Response> {
     act(app, who, idem, &id, Action::Park, None, None).await
 }
 
@@ -305,7 +310,7 @@ async fn end(
     idem: IdemKey,
     Path(id): Path<String>,
     OptionalJson(_): OptionalJson<NoBody>,
-) -> ApiResult<Written> {
+) -> ApiResult<Response> {
     act(app, who, idem, &id, Action::End, None, None).await
 }
 
@@ -319,7 +324,7 @@ async fn close(
     idem: IdemKey,
     Path(id): Path<String>,
     OptionalJson(input): OptionalJson<CloseIn>,
-) -> ApiResult<Written> {
+) -> ApiResult<Response> {
     act(app, who, idem, &id, Action::Close, None, input.reason).await
 }
 
@@ -381,7 +386,7 @@ async fn send_message(
     idem: IdemKey,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<MessageIn>,
-) -> ApiResult<Written> {
+) -> ApiResult<Response> {
     who.require(EVERYONE)?;
     check_attachments(&input.attachments, "attachments")?;
     let (id, org) = (conversation_id(&id)?, who.org_id);
@@ -397,10 +402,10 @@ async fn send_message(
     };
     let out = app
         .store
-        .write_once(org, key, move |tx| body(StatusCode::CREATED, &conversations::send_message(tx, org, id, new)?))
+        .write_once(org, key, move |tx| body(StatusCode::CREATED, conversations::send_message(tx, org, id, new)?))
         .await?;
     metrics::counter!("switchboard_messages_total").increment(u64::from(!out.replayed));
-    Ok(Written(out))
+    Ok(Written(out).into_response())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

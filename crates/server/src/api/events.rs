@@ -30,23 +30,30 @@ pub fn numbered_page(limit: Option<usize>, cursor: Option<&str>) -> Result<(usiz
         None => limits::DEFAULT_PAGE_SIZE,
         Some(n) if (1..=limits::MAX_PAGE_SIZE).contains(&n) => n,
         Some(n) => {
-            return Err(Error::field(Code::InvalidQuery, "limit", format!("`limit` must be between 1 and {}, got {n}", limits::MAX_PAGE_SIZE)));
+            return Err(Error::field(
+                Code::InvalidQuery,
+                "limit",
+                format!("`limit` must be between 1 and {}, got {n}", limits::MAX_PAGE_SIZE),
+            ));
         }
     };
-    let after = match cursor {
-        None => 0,
-        Some(c) => c
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| Error::field(Code::InvalidCursor, "cursor", "this cursor was not issued by this list"))?,
-    };
+    let after =
+        match cursor {
+            None => 0,
+            Some(c) => c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                Error::field(Code::InvalidCursor, "cursor", "this cursor was not issued by this list")
+            })?,
+        };
     Ok((limit, after))
 }
 
 #[utoipa::path(get, path = "/v1/events", tag = "events", security(("bearer" = [])), params(EventQuery),
     responses((status = 200, body = Page<Event>)))]
-async fn list_events(State(app): State<AppState>, who: Principal, ApiQuery(q): ApiQuery<EventQuery>) -> ApiResult<Json<Page<Event>>> {
+async fn list_events(
+    State(app): State<AppState>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<EventQuery>,
+) -> ApiResult<Json<Page<Event>>> {
     who.require(&[Role::Admin, Role::Supervisor, Role::Integration])?;
     let (limit, after) = numbered_page(q.limit, q.cursor.as_deref())?;
     let org = who.org_id;

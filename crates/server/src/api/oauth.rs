@@ -87,7 +87,8 @@ async fn token(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> 
         _ => return Err(Error::new(Code::InvalidClient, "send client_id and client_secret").into()),
     };
     let id: ClientId = id.parse().map_err(|_| invalid_client())?;
-    let (client, stored_hash) = app.store.read(move |tx| access::find_client(tx, id)).await?.ok_or_else(invalid_client)?;
+    let (client, stored_hash) =
+        app.store.read(move |tx| access::find_client(tx, id)).await?.ok_or_else(invalid_client)?;
     if !bool::from(secrets::hash(&secret).as_bytes().ct_eq(stored_hash.as_bytes())) {
         return Err(invalid_client().into());
     }

@@ -1,6 +1,7 @@
 //! Queues, workstreams and channels. Admins configure them; everyone in the organization may read them.
 
 use axum::{
+    response::{IntoResponse, Response},
     Json,
     extract::{Path, State},
     http::StatusCode,
@@ -65,22 +66,29 @@ async fn create_queue(
     who: Principal,
     idem: IdemKey,
     ApiJson(input): ApiJson<QueueIn>,
-) -> ApiResult<Written> {
+) -> ApiResult<Response> {
     who.require(&[Role::Admin])?;
     let org = who.org_id;
     let key = idem.scoped(&who, "POST /v1/queues", &input);
     let out = app
         .store
         .write_once(org, key, move |tx| {
-            body(StatusCode::CREATED, &setup::create_queue(tx, org, input.name.as_str(), input.queue_type, input.priority)?)
+            body(
+                StatusCode::CREATED,
+                setup::create_queue(tx, org, input.name.as_str(), input.queue_type, input.priority)?,
+            )
         })
         .await?;
-    Ok(Written(out))
+    Ok(Written(out).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/queues", tag = "setup", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = Page<Queue>)))]
-async fn list_queues(State(app): State<AppState>, who: Principal, ApiQuery(page): ApiQuery<PageQuery>) -> ApiResult<Json<Page<Queue>>> {
+async fn list_queues(
+    State(app): State<AppState>,
+    who: Principal,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<Queue>>> {
     who.require(READERS)?;
     let (limit, after, org) = (page.limit()?, page.cursor::<QueueId>()?, who.org_id);
     let rows = app.store.read(move |tx| setup::list_queues(tx, org, after, limit + 1)).await?;
@@ -123,7 +131,7 @@ async fn create_workstream(
     who: Principal,
     idem: IdemKey,
     ApiJson(input): ApiJson<WorkstreamIn>,
-) -> ApiResult<Written> {
+) -> ApiResult<Response> {
     who.require(&[Role::Admin])?;
     let org = who.org_id;
     let key = idem.scoped(&who, "POST /v1/workstreams", &input);
@@ -138,10 +146,10 @@ async fn create_workstream(
                 input.distribution,
                 input.fallback_queue_id,
             )?;
-            body(StatusCode::CREATED, &w)
+            body(StatusCode::CREATED, w)
         })
         .await?;
-    Ok(Written(out))
+    Ok(Written(out).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/workstreams", tag = "setup", security(("bearer" = [])), params(PageQuery),
@@ -159,7 +167,11 @@ async fn list_workstreams(
 
 #[utoipa::path(get, path = "/v1/workstreams/{id}", tag = "setup", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = Workstream), (status = 404)))]
-async fn get_workstream(State(app): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<Json<Workstream>> {
+async fn get_workstream(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Workstream>> {
     who.require(READERS)?;
     let (id, org) = (path_id(&id, Code::WorkstreamNotFound)?, who.org_id);
     Ok(Json(app.store.read(move |tx| setup::get_workstream(tx, org, id)).await?))
@@ -180,22 +192,29 @@ async fn create_channel(
     who: Principal,
     idem: IdemKey,
     ApiJson(input): ApiJson<ChannelIn>,
-) -> ApiResult<Written> {
+) -> ApiResult<Response> {
     who.require(&[Role::Admin])?;
     let org = who.org_id;
     let key = idem.scoped(&who, "POST /v1/channels", &input);
     let out = app
         .store
         .write_once(org, key, move |tx| {
-            body(StatusCode::CREATED, &setup::create_channel(tx, org, input.channel_type, input.name.as_str(), input.workstream_id)?)
+            body(
+                StatusCode::CREATED,
+                setup::create_channel(tx, org, input.channel_type, input.name.as_str(), input.workstream_id)?,
+            )
         })
         .await?;
-    Ok(Written(out))
+    Ok(Written(out).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/channels", tag = "setup", security(("bearer" = [])), params(PageQuery),
     responses((status = 200, body = Page<Channel>)))]
-async fn list_channels(State(app): State<AppState>, who: Principal, ApiQuery(page): ApiQuery<PageQuery>) -> ApiResult<Json<Page<Channel>>> {
+async fn list_channels(
+    State(app): State<AppState>,
+    who: Principal,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<Channel>>> {
     who.require(READERS)?;
     let (limit, after, org) = (page.limit()?, page.cursor::<ChannelId>()?, who.org_id);
     let rows = app.store.read(move |tx| setup::list_channels(tx, org, after, limit + 1)).await?;

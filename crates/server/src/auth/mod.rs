@@ -104,11 +104,15 @@ impl Auth {
                 .await?
                 .ok_or_else(|| tokens::unauthenticated("unknown or revoked API key"))?;
             let ttl = i64::try_from(self.cache_ttl.as_millis()).unwrap_or(i64::MAX);
-            let principal =
-                Principal { org_id: key.org_id, role: key.role, subject: Subject::ApiKey { id: key.id, user_id: key.user_id } };
+            let principal = Principal {
+                org_id: key.org_id,
+                role: key.role,
+                subject: Subject::ApiKey { id: key.id, user_id: key.user_id },
+            };
             (principal, now.saturating_add(ttl))
         } else {
-            let iss = tokens::peek_issuer(bearer).ok_or_else(|| tokens::unauthenticated("the bearer token is neither an API key nor a JWT"))?;
+            let iss = tokens::peek_issuer(bearer)
+                .ok_or_else(|| tokens::unauthenticated("the bearer token is neither an API key nor a JWT"))?;
             if iss == self.signer.issuer() {
                 let claims = self.signer.verify(bearer)?;
                 let org_id = claims.org.parse().map_err(|_| tokens::unauthenticated("bad org claim"))?;
@@ -122,8 +126,11 @@ impl Auth {
                 (Principal { org_id, role, subject: Subject::Client(client) }, claims.exp.saturating_mul(1000))
             } else if self.external.is_trusted(&iss) {
                 let who = self.external.verify(&iss, bearer).await?;
-                let principal =
-                    Principal { org_id: who.org_id, role: who.role, subject: Subject::External { subject: who.subject } };
+                let principal = Principal {
+                    org_id: who.org_id,
+                    role: who.role,
+                    subject: Subject::External { subject: who.subject },
+                };
                 (principal, who.expires_at.saturating_mul(1000))
             } else {
                 return Err(tokens::unauthenticated("the token's issuer is not trusted"));
@@ -139,11 +146,10 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::new(Code::Unauthenticated, "send `Authorization: Bearer <API key or access token>`"))?;
+        let header =
+            parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(|| {
+                ApiError::new(Code::Unauthenticated, "send `Authorization: Bearer <API key or access token>`")
+            })?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))

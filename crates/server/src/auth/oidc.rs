@@ -33,7 +33,8 @@ impl ExternalIssuers {
     pub fn new(issuers: &[TrustedIssuer]) -> anyhow::Result<Self> {
         let mut parsed = Vec::with_capacity(issuers.len());
         for i in issuers {
-            let org: OrgId = i.org_id.parse().map_err(|_| anyhow::anyhow!("trusted issuer {}: bad org_id", i.issuer))?;
+            let org: OrgId =
+                i.org_id.parse().map_err(|_| anyhow::anyhow!("trusted issuer {}: bad org_id", i.issuer))?;
             parsed.push((i.clone(), org));
         }
         let http = reqwest::Client::builder()
@@ -54,10 +55,14 @@ impl ExternalIssuers {
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| Error::new(switchboard_domain::Code::Unavailable, format!("fetching {}: {e}", issuer.jwks_url)))?
+            .map_err(|e| {
+                Error::new(switchboard_domain::Code::Unavailable, format!("fetching {}: {e}", issuer.jwks_url))
+            })?
             .json()
             .await
-            .map_err(|e| Error::new(switchboard_domain::Code::Unavailable, format!("reading {}: {e}", issuer.jwks_url)))?;
+            .map_err(|e| {
+                Error::new(switchboard_domain::Code::Unavailable, format!("reading {}: {e}", issuer.jwks_url))
+            })?;
         Ok(set)
     }
 
@@ -104,7 +109,12 @@ impl ExternalIssuers {
             }
             _ => None,
         }
-        .ok_or_else(|| Error::new(switchboard_domain::Code::Forbidden, format!("the token has no known role in `{}`", issuer.role_claim)))?;
+        .ok_or_else(|| {
+            Error::new(
+                switchboard_domain::Code::Forbidden,
+                format!("the token has no known role in `{}`", issuer.role_claim),
+            )
+        })?;
         Ok(ExternalIdentity {
             org_id: *org_id,
             role,

@@ -72,9 +72,9 @@ impl SecretBox {
             return Err(Error::internal("sealed secret too short"));
         }
         let (nonce, data) = bytes.split_at(24);
-        self.cipher
-            .decrypt(XNonce::from_slice(nonce), data)
-            .map_err(|_| Error::internal("a stored secret does not open with this secret key (was secret_key changed?)"))
+        self.cipher.decrypt(XNonce::from_slice(nonce), data).map_err(|_| {
+            Error::internal("a stored secret does not open with this secret key (was secret_key changed?)")
+        })
     }
 }
 

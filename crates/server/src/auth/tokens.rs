@@ -128,7 +128,9 @@ pub fn unauthenticated(detail: &str) -> Error {
 pub fn token_error(e: jsonwebtoken::errors::Error) -> Error {
     use jsonwebtoken::errors::ErrorKind;
     match e.kind() {
-        ErrorKind::ExpiredSignature => Error::new(Code::TokenExpired, "the bearer token has expired; request a new one"),
+        ErrorKind::ExpiredSignature => {
+            Error::new(Code::TokenExpired, "the bearer token has expired; request a new one")
+        }
         ErrorKind::InvalidAudience => unauthenticated("the token is not meant for this API (aud)"),
         ErrorKind::InvalidIssuer => unauthenticated("the token's issuer is not trusted"),
         _ => unauthenticated("the bearer token is invalid"),

@@ -34,11 +34,21 @@ async fn a_conversation_runs_from_first_message_to_close() {
     assert_eq!(accepted["agent_id"].as_str(), agent_id.as_deref());
 
     let reply = app
-        .post_ok(&format!("/v1/conversations/{id}/messages"), &agent, json!({ "text": "Let me help." }), StatusCode::CREATED)
+        .post_ok(
+            &format!("/v1/conversations/{id}/messages"),
+            &agent,
+            json!({ "text": "Let me help." }),
+            StatusCode::CREATED,
+        )
         .await;
     assert_eq!((reply["sequence"].clone(), reply["sender"]["kind"].clone()), (json!(2), json!("agent")));
-    app.post_ok(&format!("/v1/conversations/{id}/messages"), &integration, json!({ "text": "Thanks" }), StatusCode::CREATED)
-        .await;
+    app.post_ok(
+        &format!("/v1/conversations/{id}/messages"),
+        &integration,
+        json!({ "text": "Thanks" }),
+        StatusCode::CREATED,
+    )
+    .await;
 
     let (_, messages) = app.get(&format!("/v1/conversations/{id}/messages"), &agent).await;
     let texts: Vec<&str> = messages["data"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
@@ -51,13 +61,17 @@ async fn a_conversation_runs_from_first_message_to_close() {
     let (_, all) = app.get(&format!("/v1/conversations/{id}/context"), &integration).await;
     assert_eq!(all.as_array().unwrap().len(), 2);
 
-    assert_eq!(app.post_ok(&format!("/v1/conversations/{id}/end"), &agent, json!({}), StatusCode::OK).await["state"], "wrap_up");
+    assert_eq!(
+        app.post_ok(&format!("/v1/conversations/{id}/end"), &agent, json!({}), StatusCode::OK).await["state"],
+        "wrap_up"
+    );
     let closed = app
         .post_ok(&format!("/v1/conversations/{id}/close"), &agent, json!({ "reason": "resolved" }), StatusCode::OK)
         .await;
     assert_eq!((closed["state"].clone(), closed["closure_reason"].clone()), (json!("closed"), json!("resolved")));
 
-    let (status, body) = app.post(&format!("/v1/conversations/{id}/messages"), &integration, json!({ "text": "hello?" })).await;
+    let (status, body) =
+        app.post(&format!("/v1/conversations/{id}/messages"), &integration, json!({ "text": "hello?" })).await;
     assert_problem(status, &body, StatusCode::CONFLICT, "conversation_closed");
 
     let (_, timeline) = app.get(&format!("/v1/conversations/{id}/timeline"), &integration).await;
@@ -88,14 +102,19 @@ async fn only_the_assigned_agent_writes_and_acts() {
     assert_problem(status, &body, StatusCode::FORBIDDEN, "not_assigned_agent");
     // An integration cannot write as an agent.
     let (status, body) = app
-        .post(&format!("/v1/conversations/{id}/messages"), &integration, json!({ "sender": { "kind": "agent" }, "text": "x" }))
+        .post(
+            &format!("/v1/conversations/{id}/messages"),
+            &integration,
+            json!({ "sender": { "kind": "agent" }, "text": "x" }),
+        )
         .await;
     assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
     // A supervisor can reassign after release.
     let (supervisor, _) = app.key(Role::Supervisor).await;
     app.post_ok(&format!("/v1/conversations/{id}/release"), &supervisor, json!({}), StatusCode::OK).await;
-    let reassigned =
-        app.post_ok(&format!("/v1/conversations/{id}/accept"), &supervisor, json!({ "agent_id": bo_id }), StatusCode::OK).await;
+    let reassigned = app
+        .post_ok(&format!("/v1/conversations/{id}/accept"), &supervisor, json!({ "agent_id": bo_id }), StatusCode::OK)
+        .await;
     assert_eq!(reassigned["agent_id"].as_str(), bo_id.as_deref());
     // Accepting an active conversation is refused.
     let (status, body) = app.post(&format!("/v1/conversations/{id}/accept"), &ada, json!({})).await;
@@ -169,8 +188,13 @@ async fn lists_page_with_cursors() {
     let (integration, _) = app.key(Role::Integration).await;
     let id = app.conversation(&integration, &channel, "c1").await;
     for i in 0..5 {
-        app.post_ok(&format!("/v1/conversations/{id}/messages"), &integration, json!({ "text": format!("m{i}") }), StatusCode::CREATED)
-            .await;
+        app.post_ok(
+            &format!("/v1/conversations/{id}/messages"),
+            &integration,
+            json!({ "text": format!("m{i}") }),
+            StatusCode::CREATED,
+        )
+        .await;
     }
     let mut seen = Vec::new();
     let mut path = format!("/v1/conversations/{id}/messages?limit=2");
@@ -223,7 +247,12 @@ async fn contacts_are_matched_and_found() {
     assert_eq!(found["data"][0]["id"], first["conversation"]["contact_id"]);
     let contact = found["data"][0]["id"].as_str().unwrap();
     let (status, patched) = app
-        .call(Method::PATCH, &format!("/v1/contacts/{contact}"), Some(&integration), Some(json!({ "preferred_name": "Ann" })))
+        .call(
+            Method::PATCH,
+            &format!("/v1/contacts/{contact}"),
+            Some(&integration),
+            Some(json!({ "preferred_name": "Ann" })),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!((patched["preferred_name"].clone(), patched["email"].clone()), (json!("Ann"), json!("ann@example.com")));

@@ -14,7 +14,8 @@ async fn requests_without_valid_credentials_are_refused() {
     let app = TestApp::spawn().await;
     let (status, body) = app.call(Method::GET, "/v1/org", None, None).await;
     assert_problem(status, &body, StatusCode::UNAUTHORIZED, "unauthenticated");
-    let response = app.http.get(format!("{}/v1/org", app.base)).header("authorization", "Basic abc").send().await.unwrap();
+    let response =
+        app.http.get(format!("{}/v1/org", app.base)).header("authorization", "Basic abc").send().await.unwrap();
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     for bad in ["sbk_not-a-real-key", "garbage", "a.b.c"] {
@@ -63,7 +64,8 @@ async fn another_tenants_objects_answer_not_found() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
     }
     let events = ours.event_count().await;
-    let (status, body) = ours.post(&format!("/v1/conversations/{conversation}/messages"), &key, json!({ "text": "hi" })).await;
+    let (status, body) =
+        ours.post(&format!("/v1/conversations/{conversation}/messages"), &key, json!({ "text": "hi" })).await;
     assert_problem(status, &body, StatusCode::NOT_FOUND, "conversation_not_found");
     let (status, body) = ours.post("/v1/conversations", &key, json!({ "channel_id": channel })).await;
     assert_problem(status, &body, StatusCode::NOT_FOUND, "channel_not_found");
@@ -76,7 +78,9 @@ async fn another_tenants_objects_answer_not_found() {
 }
 
 async fn client(app: &TestApp) -> (String, String) {
-    let created = app.post_ok("/v1/clients", &app.admin_key, json!({ "name": "crm", "role": "integration" }), StatusCode::CREATED).await;
+    let created = app
+        .post_ok("/v1/clients", &app.admin_key, json!({ "name": "crm", "role": "integration" }), StatusCode::CREATED)
+        .await;
     (created["client_id"].as_str().unwrap().to_string(), created["client_secret"].as_str().unwrap().to_string())
 }
 
@@ -111,15 +115,21 @@ async fn client_credentials_issue_tokens_any_jwt_library_verifies() {
     // Verify independently, as a receiver would: discovery → JWKS → signature, issuer and audience.
     let (_, discovery) = app.call(Method::GET, "/.well-known/openid-configuration", None, None).await;
     assert_eq!(discovery["issuer"], app.base);
-    let jwks: JwkSet = app.http.get(discovery["jwks_uri"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
+    let jwks: JwkSet =
+        app.http.get(discovery["jwks_uri"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
     let header = jsonwebtoken::decode_header(token).unwrap();
     assert_eq!(header.alg, Algorithm::ES256);
     let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("the token's key is published");
     let mut validation = Validation::new(Algorithm::ES256);
     validation.set_audience(&["switchboard"]);
     validation.set_issuer(&[app.base.as_str()]);
-    let claims = jsonwebtoken::decode::<serde_json::Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation).unwrap().claims;
-    assert_eq!((claims["org"].as_str(), claims["role"].as_str(), claims["sub"].as_str()), (Some(app.org_id.as_str()), Some("integration"), Some(id.as_str())));
+    let claims = jsonwebtoken::decode::<serde_json::Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(
+        (claims["org"].as_str(), claims["role"].as_str(), claims["sub"].as_str()),
+        (Some(app.org_id.as_str()), Some("integration"), Some(id.as_str()))
+    );
 
     let (status, _) = app.get("/v1/org", token).await;
     assert_eq!(status, StatusCode::OK);
@@ -135,28 +145,42 @@ async fn client_credentials_issue_tokens_any_jwt_library_verifies() {
 async fn the_token_endpoint_answers_in_oauth_terms() {
     let app = TestApp::spawn().await;
     let (id, secret) = client(&app).await;
-    let token = |fields: Vec<(&'static str, String)>| app.http.post(format!("{}/oauth2/token", app.base)).form(&fields).send();
-    let wrong = token(vec![("grant_type", "client_credentials".into()), ("client_id", id.clone()), ("client_secret", "sbs_wrong".into())])
-        .await
-        .unwrap();
+    let token =
+        |fields: Vec<(&'static str, String)>| app.http.post(format!("{}/oauth2/token", app.base)).form(&fields).send();
+    let wrong = token(vec![
+        ("grant_type", "client_credentials".into()),
+        ("client_id", id.clone()),
+        ("client_secret", "sbs_wrong".into()),
+    ])
+    .await
+    .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(wrong.json::<serde_json::Value>().await.unwrap()["error"], "invalid_client");
-    let grant = token(vec![("grant_type", "password".into()), ("client_id", id.clone()), ("client_secret", secret.clone())]).await.unwrap();
+    let grant =
+        token(vec![("grant_type", "password".into()), ("client_id", id.clone()), ("client_secret", secret.clone())])
+            .await
+            .unwrap();
     assert_eq!(grant.status(), StatusCode::BAD_REQUEST);
     assert_eq!(grant.json::<serde_json::Value>().await.unwrap()["error"], "unsupported_grant_type");
     let missing = token(vec![("client_id", id.clone())]).await.unwrap();
     assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
     assert_eq!(missing.json::<serde_json::Value>().await.unwrap()["error"], "invalid_request");
-    let unknown = token(vec![("grant_type", "client_credentials".into()), ("client_id", uuid::Uuid::now_v7().to_string()), ("client_secret", secret)])
-        .await
-        .unwrap();
+    let unknown = token(vec![
+        ("grant_type", "client_credentials".into()),
+        ("client_id", uuid::Uuid::now_v7().to_string()),
+        ("client_secret", secret),
+    ])
+    .await
+    .unwrap();
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn revoked_api_keys_stop_working() {
     let app = TestApp::spawn().await;
-    let created = app.post_ok("/v1/api-keys", &app.admin_key, json!({ "name": "temp", "role": "integration" }), StatusCode::CREATED).await;
+    let created = app
+        .post_ok("/v1/api-keys", &app.admin_key, json!({ "name": "temp", "role": "integration" }), StatusCode::CREATED)
+        .await;
     let key = created["key"].as_str().unwrap();
     assert_eq!(app.get("/v1/org", key).await.0, StatusCode::OK);
     let id = created["id"].as_str().unwrap();
@@ -210,25 +234,37 @@ async fn tokens_of_a_trusted_identity_provider_act_in_its_organization() {
         header.kid = Some(kid.to_string());
         jsonwebtoken::encode(&header, &claims, &idp.encoding).unwrap()
     };
-    let good = sign(json!({ "iss": issuer, "aud": "api://switchboard", "sub": "alice", "exp": now + 600, "roles": ["reader", "supervisor"] }), &idp.kid);
+    let good = sign(
+        json!({ "iss": issuer, "aud": "api://switchboard", "sub": "alice", "exp": now + 600, "roles": ["reader", "supervisor"] }),
+        &idp.kid,
+    );
     let (status, org) = app.get("/v1/org", &good).await;
     assert_eq!(status, StatusCode::OK, "{org}");
     assert_eq!(org["id"].as_str(), Some(app.org_id.as_str()));
     let (status, body) = app.post("/v1/queues", &good, json!({ "name": "Q" })).await;
     assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
 
-    let wrong_audience = sign(json!({ "iss": issuer, "aud": "other", "sub": "alice", "exp": now + 600, "roles": "admin" }), &idp.kid);
+    let wrong_audience =
+        sign(json!({ "iss": issuer, "aud": "other", "sub": "alice", "exp": now + 600, "roles": "admin" }), &idp.kid);
     assert_eq!(app.get("/v1/org", &wrong_audience).await.0, StatusCode::UNAUTHORIZED);
-    let expired = sign(json!({ "iss": issuer, "aud": "api://switchboard", "sub": "alice", "exp": now - 600, "roles": "admin" }), &idp.kid);
+    let expired = sign(
+        json!({ "iss": issuer, "aud": "api://switchboard", "sub": "alice", "exp": now - 600, "roles": "admin" }),
+        &idp.kid,
+    );
     let (status, body) = app.get("/v1/org", &expired).await;
     assert_problem(status, &body, StatusCode::UNAUTHORIZED, "token_expired");
-    let unknown_key = sign(json!({ "iss": issuer, "aud": "api://switchboard", "sub": "alice", "exp": now + 600, "roles": "admin" }), "other-kid");
+    let unknown_key = sign(
+        json!({ "iss": issuer, "aud": "api://switchboard", "sub": "alice", "exp": now + 600, "roles": "admin" }),
+        "other-kid",
+    );
     assert_eq!(app.get("/v1/org", &unknown_key).await.0, StatusCode::UNAUTHORIZED);
-    let untrusted = sign(json!({ "iss": "https://evil.test", "aud": "api://switchboard", "sub": "x", "exp": now + 600, "roles": "admin" }), &idp.kid);
+    let untrusted = sign(
+        json!({ "iss": "https://evil.test", "aud": "api://switchboard", "sub": "x", "exp": now + 600, "roles": "admin" }),
+        &idp.kid,
+    );
     assert_eq!(app.get("/v1/org", &untrusted).await.0, StatusCode::UNAUTHORIZED);
 }
 
 fn chrono_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
-

@@ -20,24 +20,129 @@ async fn malformed_bodies_are_refused_with_their_code_and_path() {
     let events = app.event_count().await;
 
     let cases: Vec<(&str, String, Value, StatusCode, &str, Option<&str>)> = vec![
-        ("unknown field", messages.clone(), json!({ "text": "hi", "colour": "red" }), StatusCode::BAD_REQUEST, "unknown_field", Some("colour")),
-        ("nested unknown field", "/v1/conversations".into(), json!({ "channel_id": channel, "customer": { "shoe_size": 9 } }), StatusCode::BAD_REQUEST, "unknown_field", Some("customer.shoe_size")),
-        ("text over 6,000", messages.clone(), json!({ "text": "a".repeat(6_001) }), StatusCode::BAD_REQUEST, "message_too_long", Some("text")),
+        (
+            "unknown field",
+            messages.clone(),
+            json!({ "text": "hi", "colour": "red" }),
+            StatusCode::BAD_REQUEST,
+            "unknown_field",
+            Some("colour"),
+        ),
+        (
+            "nested unknown field",
+            "/v1/conversations".into(),
+            json!({ "channel_id": channel, "customer": { "shoe_size": 9 } }),
+            StatusCode::BAD_REQUEST,
+            "unknown_field",
+            Some("customer.shoe_size"),
+        ),
+        (
+            "text over 6,000",
+            messages.clone(),
+            json!({ "text": "a".repeat(6_001) }),
+            StatusCode::BAD_REQUEST,
+            "message_too_long",
+            Some("text"),
+        ),
         ("no text, no attachments", messages.clone(), json!({}), StatusCode::BAD_REQUEST, "empty_message", None),
         ("wrong type", messages.clone(), json!({ "text": 42 }), StatusCode::BAD_REQUEST, "invalid_field", Some("text")),
-        ("bad attachment url", messages.clone(), json!({ "attachments": [{ "content_type": "image/png", "url": "file:///etc/passwd" }] }), StatusCode::BAD_REQUEST, "invalid_field", Some("attachments[0].url")),
-        ("eleven attachments", messages.clone(), json!({ "attachments": vec![json!({ "content_type": "image/png", "url": "https://x.test/a.png" }); 11] }), StatusCode::BAD_REQUEST, "too_many_attachments", Some("attachments")),
-        ("customer id over 200", "/v1/conversations".into(), json!({ "channel_id": channel, "customer": { "customer_id": "c".repeat(201) } }), StatusCode::BAD_REQUEST, "field_too_long", Some("customer.customer_id")),
-        ("bad email", "/v1/conversations".into(), json!({ "channel_id": channel, "customer": { "email": "not-an-email" } }), StatusCode::BAD_REQUEST, "invalid_field", Some("customer.email")),
-        ("bad phone", "/v1/conversations".into(), json!({ "channel_id": channel, "customer": { "phone": "call me maybe" } }), StatusCode::BAD_REQUEST, "invalid_field", Some("customer.phone")),
-        ("101 context variables", "/v1/conversations".into(), json!({ "channel_id": channel, "context": many_variables(101) }), StatusCode::BAD_REQUEST, "too_many_context_variables", Some("context")),
-        ("missing channel", "/v1/conversations".into(), json!({ "customer": { "customer_id": "x" } }), StatusCode::BAD_REQUEST, "missing_field", Some("channel_id")),
-        ("channel that is not an id", "/v1/conversations".into(), json!({ "channel_id": "web" }), StatusCode::BAD_REQUEST, "invalid_field", Some("channel_id")),
-        ("unknown channel", "/v1/conversations".into(), json!({ "channel_id": uuid::Uuid::now_v7() }), StatusCode::NOT_FOUND, "channel_not_found", Some("channel_id")),
-        ("blank name", "/v1/contacts".into(), json!({ "first_name": " " }), StatusCode::BAD_REQUEST, "invalid_field", Some("first_name")),
+        (
+            "bad attachment url",
+            messages.clone(),
+            json!({ "attachments": [{ "content_type": "image/png", "url": "file:///etc/passwd" }] }),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            Some("attachments[0].url"),
+        ),
+        (
+            "eleven attachments",
+            messages.clone(),
+            json!({ "attachments": vec![json!({ "content_type": "image/png", "url": "https://x.test/a.png" }); 11] }),
+            StatusCode::BAD_REQUEST,
+            "too_many_attachments",
+            Some("attachments"),
+        ),
+        (
+            "customer id over 200",
+            "/v1/conversations".into(),
+            json!({ "channel_id": channel, "customer": { "customer_id": "c".repeat(201) } }),
+            StatusCode::BAD_REQUEST,
+            "field_too_long",
+            Some("customer.customer_id"),
+        ),
+        (
+            "bad email",
+            "/v1/conversations".into(),
+            json!({ "channel_id": channel, "customer": { "email": "not-an-email" } }),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            Some("customer.email"),
+        ),
+        (
+            "bad phone",
+            "/v1/conversations".into(),
+            json!({ "channel_id": channel, "customer": { "phone": "call me maybe" } }),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            Some("customer.phone"),
+        ),
+        (
+            "101 context variables",
+            "/v1/conversations".into(),
+            json!({ "channel_id": channel, "context": many_variables(101) }),
+            StatusCode::BAD_REQUEST,
+            "too_many_context_variables",
+            Some("context"),
+        ),
+        (
+            "missing channel",
+            "/v1/conversations".into(),
+            json!({ "customer": { "customer_id": "x" } }),
+            StatusCode::BAD_REQUEST,
+            "missing_field",
+            Some("channel_id"),
+        ),
+        (
+            "channel that is not an id",
+            "/v1/conversations".into(),
+            json!({ "channel_id": "web" }),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            Some("channel_id"),
+        ),
+        (
+            "unknown channel",
+            "/v1/conversations".into(),
+            json!({ "channel_id": uuid::Uuid::now_v7() }),
+            StatusCode::NOT_FOUND,
+            "channel_not_found",
+            Some("channel_id"),
+        ),
+        (
+            "blank name",
+            "/v1/contacts".into(),
+            json!({ "first_name": " " }),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            Some("first_name"),
+        ),
         ("empty contact", "/v1/contacts".into(), json!({}), StatusCode::BAD_REQUEST, "missing_field", None),
-        ("message to unknown conversation", format!("/v1/conversations/{}/messages", uuid::Uuid::now_v7()), json!({ "text": "hi" }), StatusCode::NOT_FOUND, "conversation_not_found", None),
-        ("message to a non-id", "/v1/conversations/not-an-id/messages".into(), json!({ "text": "hi" }), StatusCode::NOT_FOUND, "conversation_not_found", None),
+        (
+            "message to unknown conversation",
+            format!("/v1/conversations/{}/messages", uuid::Uuid::now_v7()),
+            json!({ "text": "hi" }),
+            StatusCode::NOT_FOUND,
+            "conversation_not_found",
+            None,
+        ),
+        (
+            "message to a non-id",
+            "/v1/conversations/not-an-id/messages".into(),
+            json!({ "text": "hi" }),
+            StatusCode::NOT_FOUND,
+            "conversation_not_found",
+            None,
+        ),
     ];
     for (what, path, body, status, code, field) in cases {
         let (got, problem) = app.post(&path, &integration, body).await;
@@ -47,7 +152,8 @@ async fn malformed_bodies_are_refused_with_their_code_and_path() {
             assert_eq!(problem["field"], field, "{what}: {problem}");
         }
     }
-    let (status, problem) = app.post("/v1/queues", &app.admin_key, json!({ "name": "Q", "queue_type": "carrier_pigeon" })).await;
+    let (status, problem) =
+        app.post("/v1/queues", &app.admin_key, json!({ "name": "Q", "queue_type": "carrier_pigeon" })).await;
     assert_problem(status, &problem, StatusCode::BAD_REQUEST, "invalid_field");
     assert_eq!(problem["field"], "queue_type");
     assert_eq!(app.event_count().await, events, "no bad request changed anything");
@@ -74,12 +180,33 @@ async fn broken_json_wrong_media_type_and_oversized_bodies() {
         let body: Value = response.json().await.unwrap();
         assert_problem(got, &body, status, code);
     };
-    check(send(b"{\"text\": \"hi\"".to_vec(), Some("application/json")).await.unwrap(), StatusCode::BAD_REQUEST, "invalid_json").await;
-    check(send(b"not json at all".to_vec(), Some("application/json")).await.unwrap(), StatusCode::BAD_REQUEST, "invalid_json").await;
-    check(send(b"{\"text\": \"hi\"}".to_vec(), Some("text/plain")).await.unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
-    check(send(b"{\"text\": \"hi\"}".to_vec(), None).await.unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    check(
+        send(b"{\"text\": \"hi\"".to_vec(), Some("application/json")).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_json",
+    )
+    .await;
+    check(
+        send(b"not json at all".to_vec(), Some("application/json")).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_json",
+    )
+    .await;
+    check(
+        send(b"{\"text\": \"hi\"}".to_vec(), Some("text/plain")).await.unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    check(
+        send(b"{\"text\": \"hi\"}".to_vec(), None).await.unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
     let huge = serde_json::to_vec(&json!({ "text": "a".repeat(2 << 20) })).unwrap();
-    check(send(huge, Some("application/json")).await.unwrap(), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    check(send(huge, Some("application/json")).await.unwrap(), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+        .await;
     assert_eq!(app.event_count().await, events);
 }
 
@@ -127,12 +254,15 @@ async fn context_updates_respect_the_limit_and_closed_conversations() {
     let (status, vars) = app.call(reqwest::Method::PATCH, &path, Some(&integration), Some(many_variables(100))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(vars.as_array().unwrap().len(), 100);
-    let (status, body) = app.call(reqwest::Method::PATCH, &path, Some(&integration), Some(json!({ "one_more": { "value": 1 } }))).await;
+    let (status, body) =
+        app.call(reqwest::Method::PATCH, &path, Some(&integration), Some(json!({ "one_more": { "value": 1 } }))).await;
     assert_problem(status, &body, StatusCode::BAD_REQUEST, "too_many_context_variables");
     let (_, after) = app.get(&path, &integration).await;
     assert_eq!(after.as_array().unwrap().len(), 100);
     assert!(after.as_array().unwrap().iter().all(|v| v["name"] != "one_more"));
-    let (status, body) = app.call(reqwest::Method::PATCH, &path, Some(&integration), Some(json!({ "v1": { "value": "x".repeat(4_001) } }))).await;
+    let (status, body) = app
+        .call(reqwest::Method::PATCH, &path, Some(&integration), Some(json!({ "v1": { "value": "x".repeat(4_001) } })))
+        .await;
     assert_problem(status, &body, StatusCode::BAD_REQUEST, "field_too_long");
     app.post_ok(&format!("/v1/conversations/{id}/close"), &app.admin_key, json!({}), StatusCode::OK).await;
     let (status, body) = app.call(reqwest::Method::PATCH, &path, Some(&integration), Some(json!({ "v1": null }))).await;

@@ -77,7 +77,13 @@ impl TestApp {
         }
     }
 
-    pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(key) = key {
             req = req.bearer_auth(key);
@@ -109,9 +115,15 @@ impl TestApp {
 
     /// A queue, workstream and messaging channel; returns the channel id.
     pub async fn channel(&self) -> String {
-        let queue = self.post_ok("/v1/queues", &self.admin_key, json!({ "name": "General" }), StatusCode::CREATED).await;
+        let queue =
+            self.post_ok("/v1/queues", &self.admin_key, json!({ "name": "General" }), StatusCode::CREATED).await;
         let ws = self
-            .post_ok("/v1/workstreams", &self.admin_key, json!({ "name": "Chat", "fallback_queue_id": queue["id"] }), StatusCode::CREATED)
+            .post_ok(
+                "/v1/workstreams",
+                &self.admin_key,
+                json!({ "name": "Chat", "fallback_queue_id": queue["id"] }),
+                StatusCode::CREATED,
+            )
             .await;
         let channel = self
             .post_ok(

@@ -122,11 +122,13 @@ CREATE UNIQUE INDEX conversations_live_key ON conversations(channel_id, customer
 CREATE INDEX conversations_org ON conversations(org_id, id);
 CREATE INDEX conversations_org_state ON conversations(org_id, state, id);
 
+-- Clustered by conversation and sequence: a conversation's messages are read in order, and sending one touches
+-- the conversation's own pages rather than a separate index.
 CREATE TABLE messages (
-    id TEXT PRIMARY KEY,
-    org_id TEXT NOT NULL,
     conversation_id TEXT NOT NULL REFERENCES conversations(id),
     seq BIGINT NOT NULL,
+    id TEXT NOT NULL,
+    org_id TEXT NOT NULL,
     sender_kind TEXT NOT NULL,
     sender_id TEXT,
     sender_name TEXT,
@@ -134,8 +136,9 @@ CREATE TABLE messages (
     attachments JSONB NOT NULL,
     automated BOOLEAN NOT NULL,
     created_at BIGINT NOT NULL,
-    UNIQUE (conversation_id, seq)
+    PRIMARY KEY (conversation_id, seq)
 );
+CREATE UNIQUE INDEX messages_id ON messages(id);
 
 CREATE TABLE context_variables (
     conversation_id TEXT NOT NULL REFERENCES conversations(id),

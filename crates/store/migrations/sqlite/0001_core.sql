@@ -122,11 +122,13 @@ CREATE UNIQUE INDEX conversations_live_key ON conversations(channel_id, customer
 CREATE INDEX conversations_org ON conversations(org_id, id);
 CREATE INDEX conversations_org_state ON conversations(org_id, state, id);
 
+-- Clustered by conversation and sequence: a conversation's messages are read in order, and sending one touches
+-- the conversation's own pages rather than a separate index.
 CREATE TABLE messages (
-    id TEXT PRIMARY KEY,
-    org_id TEXT NOT NULL,
     conversation_id TEXT NOT NULL REFERENCES conversations(id),
     seq INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    org_id TEXT NOT NULL,
     sender_kind TEXT NOT NULL,
     sender_id TEXT,
     sender_name TEXT,
@@ -134,8 +136,9 @@ CREATE TABLE messages (
     attachments TEXT NOT NULL,
     automated INTEGER NOT NULL,
     created_at INTEGER NOT NULL,
-    UNIQUE (conversation_id, seq)
-);
+    PRIMARY KEY (conversation_id, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX messages_id ON messages(id);
 
 CREATE TABLE context_variables (
     conversation_id TEXT NOT NULL REFERENCES conversations(id),
@@ -149,8 +152,10 @@ CREATE TABLE context_variables (
 );
 
 -- The outbox and the timeline: every state change writes its event here in the same transaction.
+-- A plain INTEGER PRIMARY KEY (no AUTOINCREMENT): ids still only grow, since events are never deleted from the
+-- end, and no sqlite_sequence row is rewritten with every event.
 CREATE TABLE events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     org_id TEXT NOT NULL,
     event_type TEXT NOT NULL,
     conversation_id TEXT,

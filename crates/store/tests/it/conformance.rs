@@ -38,7 +38,14 @@ async fn fixture(store: &Store) -> Fixture {
         .write(|tx| {
             let org = access::create_org(tx, "acme")?;
             let queue = setup::create_queue(tx, org.id, "General", QueueType::Messaging, 100)?;
-            let ws = setup::create_workstream(tx, org.id, "Chat", WorkstreamType::Messaging, Distribution::Push, Some(queue.id))?;
+            let ws = setup::create_workstream(
+                tx,
+                org.id,
+                "Chat",
+                WorkstreamType::Messaging,
+                Distribution::Push,
+                Some(queue.id),
+            )?;
             let channel = setup::create_channel(tx, org.id, ChannelType::MessagingApi, "Web", ws.id)?;
             let agent = access::create_user(tx, org.id, "Ada", Some("ada@acme.test"), Role::Agent)?;
             Ok(Fixture { org: org.id, channel: channel.id, agent: agent.id })
@@ -98,9 +105,11 @@ async fn tenants_cannot_see_each_other(store: &Store) {
     let err = store.write(move |tx| conversations::send_message(tx, borg, conv, text("hi"))).await.unwrap_err();
     assert_eq!(err.code, Code::ConversationNotFound);
     // Another tenant's channel cannot receive a conversation either.
-    let err = store.write(move |tx| conversations::create(tx, borg, new_conversation(bchannel, "x"))).await.unwrap_err();
+    let err =
+        store.write(move |tx| conversations::create(tx, borg, new_conversation(bchannel, "x"))).await.unwrap_err();
     assert_eq!((err.code, err.field.as_deref()), (Code::ChannelNotFound, Some("channel_id")));
-    let listed = store.read(move |tx| conversations::list(tx, borg, &ConversationFilter::default(), None, 50)).await.unwrap();
+    let listed =
+        store.read(move |tx| conversations::list(tx, borg, &ConversationFilter::default(), None, 50)).await.unwrap();
     assert!(listed.is_empty());
     assert_eq!(count(store, "SELECT COUNT(*) FROM messages").await, 0);
 }
@@ -109,7 +118,8 @@ async fn messages_are_numbered_without_gaps_under_concurrency(store: &Store) {
     let f = fixture(store).await;
     let conv = start(store, &f, "c1").await;
     let org = f.org;
-    let sends = (0..40).map(|i| store.write(move |tx| conversations::send_message(tx, org, conv, text(&format!("m{i}")))));
+    let sends =
+        (0..40).map(|i| store.write(move |tx| conversations::send_message(tx, org, conv, text(&format!("m{i}")))));
     let mut seqs: Vec<i64> = futures::future::join_all(sends).await.into_iter().map(|m| m.unwrap().sequence).collect();
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
@@ -143,7 +153,11 @@ async fn idempotency_keys_replay_and_refuse_other_requests(store: &Store) {
     let f = fixture(store).await;
     let conv = start(store, &f, "c1").await;
     let org = f.org;
-    let key = |fingerprint: &str| IdempotencyKey { principal: "api_key:x".into(), key: "k1".into(), fingerprint: fingerprint.into() };
+    let key = |fingerprint: &str| IdempotencyKey {
+        principal: "api_key:x".into(),
+        key: "k1".into(),
+        fingerprint: fingerprint.into(),
+    };
     let send = |k: IdempotencyKey, t: &'static str| {
         store.write_once(org, Some(k), move |tx| {
             let m = conversations::send_message(tx, org, conv, text(t))?;
@@ -167,14 +181,23 @@ async fn persistent_key_returns_the_live_conversation(store: &Store) {
     let f = fixture(store).await;
     let (org, channel) = (f.org, f.channel);
     let first = store.write(move |tx| conversations::create(tx, org, new_conversation(channel, "jdoe"))).await.unwrap();
-    let second = store.write(move |tx| conversations::create(tx, org, new_conversation(channel, "jdoe"))).await.unwrap();
+    let second =
+        store.write(move |tx| conversations::create(tx, org, new_conversation(channel, "jdoe"))).await.unwrap();
     assert!(first.is_new && !second.is_new);
     assert_eq!(first.conversation.id, second.conversation.id);
     assert_eq!(first.conversation.contact_id, second.conversation.contact_id);
     let id = first.conversation.id;
     let actor = Actor { label: "test".into(), agent: None };
     store
-        .write(move |tx| conversations::apply(tx, org, id, &actor, ActionRequest { action: Action::Close, agent_id: None, reason: None }))
+        .write(move |tx| {
+            conversations::apply(
+                tx,
+                org,
+                id,
+                &actor,
+                ActionRequest { action: Action::Close, agent_id: None, reason: None },
+            )
+        })
         .await
         .unwrap();
     let third = store.write(move |tx| conversations::create(tx, org, new_conversation(channel, "jdoe"))).await.unwrap();
@@ -211,7 +234,15 @@ async fn state_changes_follow_the_table_and_write_events(store: &Store) {
     let (org, agent) = (f.org, f.agent);
     let act = |action: Action, agent_id: Option<UserId>, by_agent: Option<UserId>| {
         let actor = Actor { label: "test".into(), agent: by_agent };
-        store.write(move |tx| conversations::apply(tx, org, conv, &actor, ActionRequest { action, agent_id, reason: Some("resolved".into()) }))
+        store.write(move |tx| {
+            conversations::apply(
+                tx,
+                org,
+                conv,
+                &actor,
+                ActionRequest { action, agent_id, reason: Some("resolved".into()) },
+            )
+        })
     };
     assert_eq!(act(Action::End, None, None).await.unwrap_err().code, Code::InvalidStateTransition);
     let active = act(Action::Accept, Some(agent), None).await.unwrap();
@@ -254,7 +285,8 @@ async fn contacts_match_by_customer_id_email_or_phone(store: &Store) {
     let f = fixture(store).await;
     let org = f.org;
     let by = |v: serde_json::Value| serde_json::from_value::<CustomerIn>(v).unwrap();
-    let first = by(serde_json::json!({ "email": "John.Doe@Example.com", "phone": "+1 (425) 555-0100", "first_name": "John" }));
+    let first =
+        by(serde_json::json!({ "email": "John.Doe@Example.com", "phone": "+1 (425) 555-0100", "first_name": "John" }));
     let a = store.write(move |tx| contacts::match_or_create(tx, org, &first)).await.unwrap();
     let by_phone = by(serde_json::json!({ "phone": "+14255550100", "first_name": "Johnny", "customer_id": "jd-1" }));
     let b = store.write(move |tx| contacts::match_or_create(tx, org, &by_phone)).await.unwrap();
@@ -277,7 +309,15 @@ async fn closed_conversations_refuse_messages(store: &Store) {
     let org = f.org;
     let actor = Actor { label: "test".into(), agent: None };
     store
-        .write(move |tx| conversations::apply(tx, org, conv, &actor, ActionRequest { action: Action::Close, agent_id: None, reason: None }))
+        .write(move |tx| {
+            conversations::apply(
+                tx,
+                org,
+                conv,
+                &actor,
+                ActionRequest { action: Action::Close, agent_id: None, reason: None },
+            )
+        })
         .await
         .unwrap();
     let err = store.write(move |tx| conversations::send_message(tx, org, conv, text("late"))).await.unwrap_err();
