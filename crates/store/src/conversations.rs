@@ -23,8 +23,7 @@ use crate::{
 };
 
 const COLUMNS: &str = "c.id, c.org_id, c.channel_id, c.workstream_id, c.queue_id, c.contact_id, c.customer_key, c.state, \
-     c.agent_id, c.priority, c.subject, c.last_seq, c.created_at, c.updated_at, c.state_changed_at, c.closed_at, \
-     c.closure_reason";
+     c.agent_id, c.priority, c.subject, c.created_at, c.updated_at, c.state_changed_at, c.closed_at, c.closure_reason";
 
 fn from_row(r: &Row) -> Result<Conversation, Error> {
     Ok(Conversation {
@@ -39,12 +38,11 @@ fn from_row(r: &Row) -> Result<Conversation, Error> {
         agent_id: r.opt_parse(8)?,
         priority: r.i64(9)?,
         subject: r.opt_string(10)?,
-        message_count: r.i64(11)?,
-        created_at: r.ts(12)?,
-        updated_at: r.ts(13)?,
-        state_changed_at: r.ts(14)?,
-        closed_at: r.opt_ts(15)?,
-        closure_reason: r.opt_string(16)?,
+        created_at: r.ts(11)?,
+        updated_at: r.ts(12)?,
+        state_changed_at: r.ts(13)?,
+        closed_at: r.opt_ts(14)?,
+        closure_reason: r.opt_string(15)?,
     })
 }
 
@@ -112,7 +110,6 @@ pub fn create(tx: &mut Tx<'_>, org: OrgId, new: NewConversation) -> Result<Creat
         agent_id: None,
         priority: new.priority,
         subject: new.subject,
-        message_count: 0,
         created_at: now,
         updated_at: now,
         state_changed_at: now,
@@ -121,8 +118,8 @@ pub fn create(tx: &mut Tx<'_>, org: OrgId, new: NewConversation) -> Result<Creat
     };
     tx.execute(
         "INSERT INTO conversations (id, org_id, channel_id, workstream_id, queue_id, contact_id, customer_key, state,
-           priority, subject, last_seq, created_at, updated_at, state_changed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $11, $11)",
+           priority, subject, created_at, updated_at, state_changed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11)",
         params![
             conversation.id,
             org,
@@ -234,8 +231,8 @@ pub fn apply(
     );
     let row = tx.query_opt(&sql, params![id, org])?.ok_or_else(|| Error::not_found(Code::ConversationNotFound))?;
     let before = from_row(&row)?;
-    let channel_type = row.enumeration(17, ChannelType::parse)?;
-    let workstream_type = row.enumeration(18, WorkstreamType::parse)?;
+    let channel_type = row.enumeration(16, ChannelType::parse)?;
+    let workstream_type = row.enumeration(17, WorkstreamType::parse)?;
     let to = transition(before.state, req.action, channel_type, workstream_type)?;
 
     let agent_id = match req.action {
@@ -293,49 +290,28 @@ pub fn apply(
     Ok(after)
 }
 
-const MESSAGE_COLUMNS: &str =
-    "id, conversation_id, seq, sender_kind, sender_id, sender_name, body, attachments, automated, created_at";
-
-fn message_from_row(r: &Row) -> Result<Message, Error> {
-    Ok(Message {
-        id: r.parse(0)?,
-        conversation_id: r.parse(1)?,
-        sequence: r.i64(2)?,
-        sender: Sender { kind: r.enumeration(3, SenderKind::parse)?, id: r.opt_string(4)?, name: r.opt_string(5)? },
-        text: r.opt_string(6)?,
-        attachments: r.json(7)?,
-        automated: r.bool(8)?,
-        created_at: r.ts(9)?,
-    })
-}
-
-/// Appends a message. A customer's message revives a Waiting conversation (Waiting → Open); an agent may only
-/// write into a conversation assigned to them.
+/// Appends a message to the conversation's log. A customer's message revives a Waiting conversation (Waiting →
+/// Open); an agent may only write into a conversation assigned to them.
 pub fn send_message(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, m: NewMessage) -> Result<Message, Error> {
     if m.text.as_deref().is_none_or(str::is_empty) && m.attachments.is_empty() {
         return Err(Error::new(Code::EmptyMessage, "a message needs `text` or at least one attachment"));
     }
     let now = Timestamp::now();
-    // Taking the next sequence number locks the conversation row on PostgreSQL, so concurrent senders on any
-    // node get distinct, gap-free numbers.
-    let bumped = tx.query_opt(
-        "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $3
-         WHERE id = $1 AND org_id = $2 AND state <> 'closed' RETURNING last_seq, state, agent_id",
-        params![id, org, now],
-    )?;
-    let Some(bumped) = bumped else {
-        let existing = get(tx, org, id)?;
-        return Err(Error::new(Code::ConversationClosed, format!("conversation {} is closed", existing.id)));
-    };
-    let seq = bumped.i64(0)?;
-    let state = bumped.enumeration(1, ConversationState::parse)?;
-    let agent: Option<String> = bumped.opt_string(2)?;
+    let row = tx
+        .query_opt("SELECT state, agent_id FROM conversations WHERE id = $1 AND org_id = $2", params![id, org])?
+        .ok_or_else(|| Error::not_found(Code::ConversationNotFound))?;
+    let state = row.enumeration(0, ConversationState::parse)?;
+    if state == ConversationState::Closed {
+        return Err(Error::new(Code::ConversationClosed, format!("conversation {id} is closed")));
+    }
+    let agent: Option<String> = row.opt_string(1)?;
     if m.sender_kind == SenderKind::Agent && agent.is_none_or(|a| Some(a) != m.sender_id) {
         return Err(Error::new(Code::NotAssignedAgent, "only the agent assigned to this conversation can write in it"));
     }
     if m.sender_kind == SenderKind::Customer && state == ConversationState::Waiting {
         revive(tx, org, id, now)?;
     }
+    let seq = events::next_seq(tx, id)?;
     let message = Message {
         id: MessageId::new(),
         conversation_id: id,
@@ -346,25 +322,7 @@ pub fn send_message(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, m: NewMessa
         automated: m.automated,
         created_at: now,
     };
-    tx.execute(
-        &format!(
-            "INSERT INTO messages (org_id, {MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        ),
-        params![
-            org,
-            message.id,
-            id,
-            seq,
-            message.sender.kind.as_str(),
-            message.sender.id.as_deref(),
-            message.sender.name.as_deref(),
-            message.text.as_deref(),
-            serde_json::to_string(&message.attachments).map_err(Error::internal)?,
-            message.automated,
-            now
-        ],
-    )?;
-    events::append(tx, org, "message.created", Some(id), &message, now)?;
+    events::insert(tx, org, events::MESSAGE_CREATED, Some((id, seq)), &message, now)?;
     Ok(message)
 }
 
@@ -384,7 +342,8 @@ fn revive(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, now: Timestamp) -> Re
         &json!({ "conversation": after, "from": before.state, "to": ConversationState::Open,
                  "action": Action::CustomerReply, "by": "customer", "affinity_agent_id": before.agent_id }),
         now,
-    )
+    )?;
+    Ok(())
 }
 
 pub fn list_messages(
@@ -395,10 +354,7 @@ pub fn list_messages(
     limit: usize,
 ) -> Result<Vec<Message>, Error> {
     get(tx, org, id)?;
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND org_id = $2 AND seq > $3 ORDER BY seq LIMIT $4"
-    );
-    tx.query(&sql, params![id, org, after_seq, limit])?.iter().map(message_from_row).collect()
+    events::entries(tx, org, id, events::MESSAGE_CREATED, after_seq, limit)?.iter().map(|r| r.json(0)).collect()
 }
 
 fn upsert_variable(

@@ -1,4 +1,5 @@
-//! The event log: the transactional outbox later workers deliver from, and each conversation's timeline.
+//! The event log: the transactional outbox later workers deliver from, and each conversation's own log (its
+//! timeline and transcript), numbered by `seq`.
 
 use serde::Serialize;
 use switchboard_domain::{Error, Timestamp, ids::*};
@@ -6,10 +7,41 @@ use switchboard_domain::{Error, Timestamp, ids::*};
 use crate::{
     model::Event,
     params,
-    sql::{Row, Tx},
+    sql::{Backend, Row, Tx},
 };
 
-/// Records that something happened; call it inside the transaction that made it happen.
+/// The type of the log entries that are messages.
+pub const MESSAGE_CREATED: &str = "message.created";
+
+/// The next position in a conversation's log. On PostgreSQL it locks the conversation row first, so concurrent
+/// writers to one conversation (on any node) take distinct, consecutive positions; SQLite has a single writer.
+pub fn next_seq(tx: &mut Tx<'_>, conversation: ConversationId) -> Result<i64, Error> {
+    if tx.backend() == Backend::Postgres {
+        tx.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", params![conversation])?;
+    }
+    tx.query_one("SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE conversation_id = $1", params![conversation])?
+        .i64(0)
+}
+
+/// Records an event at a position taken with [`next_seq`] (or none, for events outside conversations).
+pub fn insert(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    event_type: &str,
+    at: Option<(ConversationId, i64)>,
+    data: &impl Serialize,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let payload = serde_json::to_string(data).map_err(Error::internal)?;
+    tx.execute(
+        "INSERT INTO events (org_id, event_type, conversation_id, seq, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        params![org, event_type, at.map(|a| a.0), at.map(|a| a.1), payload, now],
+    )?;
+    Ok(())
+}
+
+/// Records that something happened; call it inside the transaction that made it happen. Returns the position in
+/// the conversation's log, if it is a conversation's event.
 pub fn append(
     tx: &mut Tx<'_>,
     org: OrgId,
@@ -17,24 +49,22 @@ pub fn append(
     conversation: Option<ConversationId>,
     data: &impl Serialize,
     now: Timestamp,
-) -> Result<(), Error> {
-    let payload = serde_json::to_string(data).map_err(Error::internal)?;
-    tx.execute(
-        "INSERT INTO events (org_id, event_type, conversation_id, payload, created_at) VALUES ($1, $2, $3, $4, $5)",
-        params![org, event_type, conversation, payload, now],
-    )?;
-    Ok(())
+) -> Result<Option<i64>, Error> {
+    let at = conversation.map(|c| next_seq(tx, c).map(|seq| (c, seq))).transpose()?;
+    insert(tx, org, event_type, at, data, now)?;
+    Ok(at.map(|a| a.1))
 }
 
-const COLUMNS: &str = "id, event_type, conversation_id, payload, created_at";
+const COLUMNS: &str = "id, event_type, conversation_id, seq, payload, created_at";
 
 fn from_row(r: &Row) -> Result<Event, Error> {
     Ok(Event {
         id: r.i64(0)?,
         event_type: r.string(1)?,
         conversation_id: r.opt_parse(2)?,
-        data: r.json(3)?,
-        created_at: r.ts(4)?,
+        sequence: r.opt_i64(3)?,
+        data: r.json(4)?,
+        created_at: r.ts(5)?,
     })
 }
 
@@ -44,7 +74,7 @@ pub fn list(tx: &mut Tx<'_>, org: OrgId, after: i64, limit: usize) -> Result<Vec
     tx.query(&sql, params![org, after, limit])?.iter().map(from_row).collect()
 }
 
-/// One conversation's events after `after`, oldest first.
+/// One conversation's log after position `after`, in order.
 pub fn timeline(
     tx: &mut Tx<'_>,
     org: OrgId,
@@ -53,7 +83,23 @@ pub fn timeline(
     limit: usize,
 ) -> Result<Vec<Event>, Error> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM events WHERE conversation_id = $1 AND org_id = $2 AND id > $3 ORDER BY id LIMIT $4"
+        "SELECT {COLUMNS} FROM events WHERE conversation_id = $1 AND org_id = $2 AND seq > $3 ORDER BY seq LIMIT $4"
     );
     tx.query(&sql, params![conversation, org, after, limit])?.iter().map(from_row).collect()
+}
+
+/// The payloads of one type of entry in a conversation's log after position `after`, in order.
+pub fn entries(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    conversation: ConversationId,
+    event_type: &str,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<Row>, Error> {
+    tx.query(
+        "SELECT payload FROM events WHERE conversation_id = $1 AND org_id = $2 AND seq > $3 AND event_type = $4
+         ORDER BY seq LIMIT $5",
+        params![conversation, org, after, event_type, limit],
+    )
 }

@@ -120,9 +120,8 @@ pub struct Conversation {
     pub agent_id: Option<UserId>,
     pub priority: i64,
     pub subject: Option<String>,
-    /// The number of messages so far; the sequence number of the latest.
-    pub message_count: i64,
     pub created_at: Timestamp,
+    /// When the conversation itself last changed (state, assignment); messages are in its log.
     pub updated_at: Timestamp,
     pub state_changed_at: Timestamp,
     pub closed_at: Option<Timestamp>,
@@ -141,7 +140,8 @@ pub struct Sender {
 pub struct Message {
     pub id: MessageId,
     pub conversation_id: ConversationId,
-    /// 1, 2, 3, … within the conversation: the order every reader sees.
+    /// The message's position in its conversation's log. It increases with every message and event of the
+    /// conversation, so messages and events sort by it into the order every reader sees.
     pub sequence: i64,
     pub sender: Sender,
     pub text: Option<String>,
@@ -167,6 +167,8 @@ pub struct Event {
     #[serde(rename = "type")]
     pub event_type: String,
     pub conversation_id: Option<ConversationId>,
+    /// The position in the conversation's log (1, 2, 3, … without gaps), for conversation events.
+    pub sequence: Option<i64>,
     pub data: serde_json::Value,
     pub created_at: Timestamp,
 }

@@ -465,7 +465,7 @@ async fn patch_context(
     Ok(Json(app.store.write(move |tx| conversations::patch_context(tx, org, id, &patch)).await?))
 }
 
-/// Everything that happened to the conversation, oldest first.
+/// The conversation's log: everything that happened to it, messages included, in order.
 #[utoipa::path(get, path = "/v1/conversations/{id}/timeline", tag = "conversations", security(("bearer" = [])),
     params(("id" = String, Path), NumberedPage), responses((status = 200, body = Page<Event>), (status = 404)))]
 async fn timeline(
@@ -484,5 +484,5 @@ async fn timeline(
             events::timeline(tx, org, id, after, limit + 1)
         })
         .await?;
-    Ok(Json(Page::from_rows(rows, limit, |e| e.id.to_string())))
+    Ok(Json(Page::from_rows(rows, limit, |e| e.sequence.unwrap_or_default().to_string())))
 }

@@ -20,7 +20,7 @@ async fn a_conversation_runs_from_first_message_to_close() {
     let created = app.post_ok("/v1/conversations", &integration, body.clone(), StatusCode::CREATED).await;
     assert_eq!(created["is_new"], true);
     assert_eq!(created["conversation"]["state"], "open");
-    assert_eq!(created["start_message"]["sequence"], 1);
+    assert_eq!(created["start_message"]["sequence"], 2, "after the conversation's creation in its log");
     assert_eq!(created["start_message"]["sender"]["kind"], "customer");
     let id = created["conversation"]["id"].as_str().unwrap().to_string();
 
@@ -41,7 +41,8 @@ async fn a_conversation_runs_from_first_message_to_close() {
             StatusCode::CREATED,
         )
         .await;
-    assert_eq!((reply["sequence"].clone(), reply["sender"]["kind"].clone()), (json!(2), json!("agent")));
+    // Created (1), start message (2), accepted (3), this reply (4).
+    assert_eq!((reply["sequence"].clone(), reply["sender"]["kind"].clone()), (json!(4), json!("agent")));
     app.post_ok(
         &format!("/v1/conversations/{id}/messages"),
         &integration,

@@ -109,7 +109,6 @@ CREATE TABLE conversations (
     agent_id TEXT REFERENCES users(id),
     priority BIGINT NOT NULL,
     subject TEXT,
-    last_seq BIGINT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     state_changed_at BIGINT NOT NULL,
@@ -122,24 +121,6 @@ CREATE UNIQUE INDEX conversations_live_key ON conversations(channel_id, customer
 CREATE INDEX conversations_org ON conversations(org_id, id);
 CREATE INDEX conversations_org_state ON conversations(org_id, state, id);
 
--- Clustered by conversation and sequence: a conversation's messages are read in order, and sending one touches
--- the conversation's own pages rather than a separate index.
-CREATE TABLE messages (
-    conversation_id TEXT NOT NULL REFERENCES conversations(id),
-    seq BIGINT NOT NULL,
-    id TEXT NOT NULL,
-    org_id TEXT NOT NULL,
-    sender_kind TEXT NOT NULL,
-    sender_id TEXT,
-    sender_name TEXT,
-    body TEXT,
-    attachments JSONB NOT NULL,
-    automated BOOLEAN NOT NULL,
-    created_at BIGINT NOT NULL,
-    PRIMARY KEY (conversation_id, seq)
-);
-CREATE UNIQUE INDEX messages_id ON messages(id);
-
 CREATE TABLE context_variables (
     conversation_id TEXT NOT NULL REFERENCES conversations(id),
     name TEXT NOT NULL,
@@ -151,17 +132,21 @@ CREATE TABLE context_variables (
     PRIMARY KEY (conversation_id, name)
 );
 
--- The outbox and the timeline: every state change writes its event here in the same transaction.
+-- The event log. Every change is recorded here in the transaction that makes it: `id` orders all events of the
+-- deployment (the outbox), and for a conversation's events `seq` numbers its own log, which is also its transcript
+-- (messages are the `message.created` entries) and its timeline. A message touches one page of its conversation's
+-- log and the appended tail of the table, nothing else.
 CREATE TABLE events (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     org_id TEXT NOT NULL,
     event_type TEXT NOT NULL,
     conversation_id TEXT,
+    seq BIGINT,
     payload JSONB NOT NULL,
     created_at BIGINT NOT NULL
 );
 CREATE INDEX events_org ON events(org_id, id);
-CREATE INDEX events_conversation ON events(conversation_id, id) WHERE conversation_id IS NOT NULL;
+CREATE UNIQUE INDEX events_conversation_log ON events(conversation_id, seq) WHERE conversation_id IS NOT NULL;
 
 CREATE TABLE idempotency_keys (
     org_id TEXT NOT NULL,
