@@ -146,7 +146,9 @@ CREATE TABLE events (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX events_org ON events(org_id, id);
-CREATE UNIQUE INDEX events_conversation_log ON events(conversation_id, seq) WHERE conversation_id IS NOT NULL;
+-- Not a partial index: SQLite re-prepares a statement on every execution when a bound value decides whether a
+-- partial index applies. Events outside conversations have NULL keys, which never collide.
+CREATE UNIQUE INDEX events_conversation_log ON events(conversation_id, seq);
 
 CREATE TABLE idempotency_keys (
     org_id TEXT NOT NULL,
