@@ -73,15 +73,7 @@ pub fn run<R: Serialize>(
     tx.execute(
         "INSERT INTO idempotency_keys (org_id, principal, idem_key, fingerprint, status, response, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        params![
-            org,
-            &key.principal,
-            &key.key,
-            &key.fingerprint,
-            i64::from(status),
-            &body,
-            Timestamp::now()
-        ],
+        params![org, &key.principal, &key.key, &key.fingerprint, i64::from(status), &body, Timestamp::now()],
     )
     .map_err(|e| match e.code {
         // Only on PostgreSQL, where two nodes can run the same key at once: the other one won and committed.

@@ -92,7 +92,12 @@ impl Store {
     }
 
     /// A write that happens at most once per idempotency key: see [`idempotency::run`].
-    pub async fn write_once<R, F>(&self, org: OrgId, key: Option<IdempotencyKey>, effect: F) -> Result<Outcome<R>, Error>
+    pub async fn write_once<R, F>(
+        &self,
+        org: OrgId,
+        key: Option<IdempotencyKey>,
+        effect: F,
+    ) -> Result<Outcome<R>, Error>
     where
         R: serde::Serialize + Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> Result<(u16, R), Error> + Send + 'static,

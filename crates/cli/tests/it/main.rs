@@ -1,5 +1,7 @@
 //! Tests of the `switchboard` binary as an operator runs it: real processes, real signals.
 
+#![allow(clippy::unwrap_used)]
+
 use std::{
     io::{BufRead, BufReader},
     path::Path,
@@ -51,7 +53,8 @@ fn serve(data_dir: &Path, extra: &[&str]) -> (Child, String, Vec<String>) {
         }
         before.push(line);
     }
-    panic!("serve exited before listening: {before:?}");
+    let status = child.wait().expect("wait for serve");
+    panic!("serve exited ({status}) before listening: {before:?}");
 }
 
 #[test]

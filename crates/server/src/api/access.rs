@@ -1,10 +1,10 @@
 //! Users (agents, supervisors, admins), API keys and OAuth2 clients. Only admins manage them.
 
 use axum::{
-    response::{IntoResponse, Response},
     Json,
     extract::{Path, State},
     http::StatusCode,
+    response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{

@@ -1,10 +1,10 @@
 //! Customer records.
 
 use axum::{
-    response::{IntoResponse, Response},
     Json,
     extract::{Path, State},
     http::StatusCode,
+    response::{IntoResponse, Response},
 };
 use serde::Deserialize;
 use switchboard_domain::{
@@ -49,10 +49,8 @@ async fn create_contact(
     }
     let org = who.org_id;
     let key = idem.scoped(&who, "POST /v1/contacts", &input);
-    let out = app
-        .store
-        .write_once(org, key, move |tx| body(StatusCode::CREATED, contacts::create(tx, org, &input)?))
-        .await?;
+    let out =
+        app.store.write_once(org, key, move |tx| body(StatusCode::CREATED, contacts::create(tx, org, &input)?)).await?;
     Ok(Written(out).into_response())
 }
 

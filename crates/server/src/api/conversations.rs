@@ -2,10 +2,10 @@
 //! timeline.
 
 use axum::{
-    response::{IntoResponse, Response},
     Json,
     extract::{Path, State},
     http::StatusCode,
+    response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{

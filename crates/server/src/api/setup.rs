@@ -1,10 +1,10 @@
 //! Queues, workstreams and channels. Admins configure them; everyone in the organization may read them.
 
 use axum::{
-    response::{IntoResponse, Response},
     Json,
     extract::{Path, State},
     http::StatusCode,
+    response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{

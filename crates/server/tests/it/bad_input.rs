@@ -6,6 +6,9 @@ use switchboard_domain::role::Role;
 
 use crate::{TestApp, assert_problem};
 
+/// What is sent, where, and the status, code and field expected back.
+type Case<'a> = (&'a str, String, Value, StatusCode, &'a str, Option<&'a str>);
+
 fn many_variables(n: usize) -> Value {
     (0..n).map(|i| (format!("v{i}"), json!({ "value": "x" }))).collect::<serde_json::Map<_, _>>().into()
 }
@@ -19,7 +22,7 @@ async fn malformed_bodies_are_refused_with_their_code_and_path() {
     let messages = format!("/v1/conversations/{conversation}/messages");
     let events = app.event_count().await;
 
-    let cases: Vec<(&str, String, Value, StatusCode, &str, Option<&str>)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "unknown field",
             messages.clone(),

@@ -1,6 +1,8 @@
 //! HTTP-level tests: each starts the real server on 127.0.0.1:0 and talks to it as a client would. The backend is
 //! SQLite, or PostgreSQL (a fresh schema per test) when `SWITCHBOARD_TEST_BACKEND=postgres`.
 
+#![allow(clippy::unwrap_used)]
+
 mod api;
 mod auth;
 mod bad_input;

@@ -175,7 +175,9 @@ async fn idempotency_keys_replay_and_refuse_other_requests(store: &Store) {
     let first = send(key("a"), "once").await.unwrap();
     let again = send(key("a"), "once").await.unwrap();
     assert!(!first.replayed && again.replayed);
-    let json = |o: &switchboard_store::Outcome<serde_json::Value>| serde_json::from_str::<serde_json::Value>(&o.to_json().unwrap()).unwrap();
+    let json = |o: &switchboard_store::Outcome<serde_json::Value>| {
+        serde_json::from_str::<serde_json::Value>(&o.to_json().unwrap()).unwrap()
+    };
     assert_eq!(json(&first), json(&again));
     assert_eq!(again.status, 201);
     let other = send(key("b"), "other").await.unwrap_err();

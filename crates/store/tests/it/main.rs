@@ -2,6 +2,8 @@
 //! server at `SWITCHBOARD_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`). A PostgreSQL
 //! that cannot be reached fails the PostgreSQL half; it is never skipped.
 
+#![allow(clippy::unwrap_used)]
+
 mod conformance;
 
 use switchboard_store::{Store, StoreConfig};
