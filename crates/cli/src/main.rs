@@ -114,6 +114,9 @@ enum UserCommand {
 }
 
 fn load(common: &Common, listen: Option<SocketAddr>) -> anyhow::Result<Config> {
+    for name in switchboard_server::config::unknown_env_vars() {
+        eprintln!("warning: {name} is not a configuration key; ignoring it");
+    }
     Config::load(&Overrides {
         config_file: common.config.clone(),
         listen,

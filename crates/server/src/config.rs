@@ -12,6 +12,43 @@ use serde::{Deserialize, Serialize};
 
 const DEFAULTS: &str = include_str!("../config.default.toml");
 
+/// The keys `SWITCHBOARD_*` environment variables may set.
+const KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "database_pool_size",
+    "public_url",
+    "secret_key",
+    "log_format",
+    "token_ttl_seconds",
+    "auth_cache_seconds",
+    "request_timeout_seconds",
+    "trusted_issuers",
+];
+
+/// `SWITCHBOARD_*` names that are read elsewhere, not configuration keys: the log filter, the config file flag,
+/// and the test suite's settings.
+fn read_elsewhere(key: &str) -> bool {
+    key == "log" || key == "config" || key.starts_with("test_")
+}
+
+fn is_key(key: &str) -> bool {
+    let key = key.to_lowercase();
+    let top = key.split(['.']).next().unwrap_or_default();
+    KEYS.contains(&top.split("__").next().unwrap_or_default())
+}
+
+/// Names of `SWITCHBOARD_*` variables that set nothing, to warn about (a typo would otherwise pass silently).
+pub fn unknown_env_vars() -> Vec<String> {
+    std::env::vars()
+        .filter_map(|(name, _)| {
+            let key = name.strip_prefix("SWITCHBOARD_")?.to_lowercase().replace("__", ".");
+            (!is_key(&key) && !read_elsewhere(&key)).then_some(name)
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -88,7 +125,7 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("SWITCHBOARD_").split("__"));
+        figment = figment.merge(Env::prefixed("SWITCHBOARD_").split("__").filter(|k| is_key(k.as_str())));
         if let Some(v) = overrides.listen {
             figment = figment.merge(Serialized::default("listen", v));
         }
@@ -135,5 +172,32 @@ impl Config {
             },
             None => switchboard_store::StoreConfig::Sqlite { path: self.data_dir.join("switchboard.db") },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_defaults_file_environment_and_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("switchboard.toml", "listen = \"127.0.0.1:9000\"\ntoken_ttl_seconds = 600\n")?;
+            jail.set_env("SWITCHBOARD_TOKEN_TTL_SECONDS", "900");
+            jail.set_env("SWITCHBOARD_LOG", "debug");
+            jail.set_env("SWITCHBOARD_TEST_PG_URL", "postgres://elsewhere");
+            jail.set_env("SWITCHBOARD_LISTN", "typo");
+            let overrides = Overrides { config_file: Some("switchboard.toml".into()), ..Overrides::default() };
+            let config = Config::load(&overrides).map_err(|e| e.to_string())?;
+            assert_eq!(config.listen.port(), 9000, "the file overrides the defaults");
+            assert_eq!(config.token_ttl_seconds, 900, "the environment overrides the file");
+            assert_eq!(config.auth_cache_seconds, 30, "defaults fill the rest");
+            assert_eq!(unknown_env_vars(), vec!["SWITCHBOARD_LISTN".to_string()]);
+            let flags = Overrides { listen: Some("127.0.0.1:9100".parse().map_err(|_| "addr")?), ..overrides };
+            assert_eq!(Config::load(&flags).map_err(|e| e.to_string())?.listen.port(), 9100, "flags win");
+            jail.set_env("SWITCHBOARD_DATABASE_URL", "mysql://nope");
+            assert!(Config::load(&Overrides::default()).is_err(), "a non-PostgreSQL URL is refused");
+            Ok(())
+        });
     }
 }
