@@ -180,6 +180,8 @@ mod tests {
     use super::*;
 
     #[test]
+    // figment's Jail fixes the closure's error type.
+    #[allow(clippy::result_large_err)]
     fn layers_defaults_file_environment_and_flags() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("switchboard.toml", "listen = \"127.0.0.1:9000\"\ntoken_ttl_seconds = 600\n")?;
