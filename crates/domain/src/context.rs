@@ -130,6 +130,16 @@ impl fmt::Display for VariableName {
     }
 }
 
+fn at_most_one_hundred(given: usize) -> Result<(), String> {
+    if given > limits::MAX_CONTEXT_VARIABLES {
+        return Err(coded(
+            Code::TooManyContextVariables,
+            format_args!("{given} variables given; a conversation holds at most {}", limits::MAX_CONTEXT_VARIABLES),
+        ));
+    }
+    Ok(())
+}
+
 /// One variable as a client sets it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -149,16 +159,7 @@ pub struct ContextMap(pub BTreeMap<VariableName, ContextVariableIn>);
 impl TryFrom<BTreeMap<VariableName, ContextVariableIn>> for ContextMap {
     type Error = String;
     fn try_from(m: BTreeMap<VariableName, ContextVariableIn>) -> Result<Self, String> {
-        if m.len() > limits::MAX_CONTEXT_VARIABLES {
-            return Err(coded(
-                Code::TooManyContextVariables,
-                format_args!(
-                    "{} variables given; a conversation holds at most {}",
-                    m.len(),
-                    limits::MAX_CONTEXT_VARIABLES
-                ),
-            ));
-        }
+        at_most_one_hundred(m.len())?;
         Ok(Self(m))
     }
 }
@@ -172,16 +173,7 @@ pub struct ContextPatch(pub BTreeMap<VariableName, Option<ContextVariableIn>>);
 impl TryFrom<BTreeMap<VariableName, Option<ContextVariableIn>>> for ContextPatch {
     type Error = String;
     fn try_from(m: BTreeMap<VariableName, Option<ContextVariableIn>>) -> Result<Self, String> {
-        if m.len() > limits::MAX_CONTEXT_VARIABLES {
-            return Err(coded(
-                Code::TooManyContextVariables,
-                format_args!(
-                    "{} variables given; a conversation holds at most {}",
-                    m.len(),
-                    limits::MAX_CONTEXT_VARIABLES
-                ),
-            ));
-        }
+        at_most_one_hundred(m.len())?;
         Ok(Self(m))
     }
 }

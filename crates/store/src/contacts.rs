@@ -27,6 +27,16 @@ fn from_row(r: &Row) -> Result<Contact, Error> {
     })
 }
 
+/// A unique violation on contacts can only be the customer id.
+fn customer_id_taken(e: Error) -> Error {
+    match e.code {
+        Code::AlreadyExists => {
+            Error::field(Code::AlreadyExists, "customer_id", "a contact with this customer_id exists")
+        }
+        _ => e,
+    }
+}
+
 fn opt(v: &Option<impl AsRef<str>>) -> Option<&str> {
     v.as_ref().map(AsRef::as_ref)
 }
@@ -60,12 +70,7 @@ pub fn create(tx: &mut Tx<'_>, org: OrgId, c: &CustomerIn) -> Result<Contact, Er
             now
         ],
     )
-    .map_err(|e| match e.code {
-        Code::AlreadyExists => {
-            Error::field(Code::AlreadyExists, "customer_id", "a contact with this customer_id exists")
-        }
-        _ => e,
-    })?;
+    .map_err(customer_id_taken)?;
     events::append(tx, org, "contact.created", None, &contact, now)?;
     Ok(contact)
 }
@@ -131,12 +136,7 @@ pub fn update(tx: &mut Tx<'_>, org: OrgId, id: ContactId, c: &CustomerIn) -> Res
                 now
             ],
         )
-        .map_err(|e| match e.code {
-            Code::AlreadyExists => {
-                Error::field(Code::AlreadyExists, "customer_id", "a contact with this customer_id exists")
-            }
-            _ => e,
-        })?;
+        .map_err(customer_id_taken)?;
     if n == 0 {
         return Err(Error::not_found(Code::ContactNotFound));
     }

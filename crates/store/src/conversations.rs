@@ -269,9 +269,23 @@ pub fn apply(
             }
         }
     };
+    change_state(tx, &before, req.action, to, agent_id, req.reason, &actor.label)
+}
+
+/// Moves a conversation to `to` with `agent_id` and records the change in its log.
+fn change_state(
+    tx: &mut Tx<'_>,
+    before: &Conversation,
+    action: Action,
+    to: ConversationState,
+    agent_id: Option<UserId>,
+    reason: Option<String>,
+    by: &str,
+) -> Result<Conversation, Error> {
+    let (org, id) = (before.org_id, before.id);
     let now = Timestamp::now();
     let closed_at = (to == ConversationState::Closed).then_some(now);
-    let reason = if to == ConversationState::Closed { req.reason.clone() } else { None };
+    let reason = if to == ConversationState::Closed { reason } else { None };
     tx.execute(
         "UPDATE conversations SET state = $3, agent_id = $4, updated_at = $5, state_changed_at = $5,
            closed_at = $6, closure_reason = $7
@@ -279,14 +293,12 @@ pub fn apply(
         params![id, org, to.as_str(), agent_id, now, closed_at, reason],
     )?;
     let after = get(tx, org, id)?;
-    events::append(
-        tx,
-        org,
-        "conversation.state_changed",
-        Some(id),
-        &json!({ "conversation": after, "from": before.state, "to": to, "action": req.action, "by": actor.label }),
-        now,
-    )?;
+    let mut data = json!({ "conversation": after, "from": before.state, "to": to, "action": action, "by": by });
+    if action == Action::CustomerReply {
+        // Routing gives a revived conversation back to the agent who had it, when it can.
+        data["affinity_agent_id"] = json!(before.agent_id);
+    }
+    events::append(tx, org, "conversation.state_changed", Some(id), &data, now)?;
     Ok(after)
 }
 
@@ -309,7 +321,7 @@ pub fn send_message(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, m: NewMessa
         return Err(Error::new(Code::NotAssignedAgent, "only the agent assigned to this conversation can write in it"));
     }
     if m.sender_kind == SenderKind::Customer && state == ConversationState::Waiting {
-        revive(tx, org, id, now)?;
+        revive(tx, org, id)?;
     }
     let seq = events::next_seq(tx, id)?;
     let message = Message {
@@ -326,24 +338,10 @@ pub fn send_message(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, m: NewMessa
     Ok(message)
 }
 
-/// Waiting → Open on the customer's reply; the agent who had it is named in the event for affinity routing.
-fn revive(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, now: Timestamp) -> Result<(), Error> {
+/// Waiting → Open on the customer's reply, to be routed anew.
+fn revive(tx: &mut Tx<'_>, org: OrgId, id: ConversationId) -> Result<(), Error> {
     let before = get(tx, org, id)?;
-    tx.execute(
-        "UPDATE conversations SET state = 'open', agent_id = NULL, state_changed_at = $3 WHERE id = $1 AND org_id = $2",
-        params![id, org, now],
-    )?;
-    let after = get(tx, org, id)?;
-    events::append(
-        tx,
-        org,
-        "conversation.state_changed",
-        Some(id),
-        &json!({ "conversation": after, "from": before.state, "to": ConversationState::Open,
-                 "action": Action::CustomerReply, "by": "customer", "affinity_agent_id": before.agent_id }),
-        now,
-    )?;
-    Ok(())
+    change_state(tx, &before, Action::CustomerReply, ConversationState::Open, None, None, "customer").map(drop)
 }
 
 pub fn list_messages(

@@ -137,6 +137,21 @@ async fn serve_with_demo_seeds_once_and_shuts_down_gracefully() {
     again.wait().unwrap();
 }
 
+/// Every item of a paginated list.
+async fn all_pages(http: &reqwest::Client, key: &str, url: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page: Value =
+            http.get(format!("{url}?limit=250{cursor}")).bearer_auth(key).send().await.unwrap().json().await.unwrap();
+        items.extend(page["data"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => return items,
+        }
+    }
+}
+
 #[tokio::test]
 async fn acknowledged_messages_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
@@ -206,52 +221,23 @@ async fn acknowledged_messages_survive_kill_9() {
     let (mut restarted, base, _) = serve(dir.path(), &[]);
     let mut stored = std::collections::HashMap::new();
     for conv in conversations.iter() {
-        let mut cursor = String::new();
         let mut previous = 0;
-        loop {
-            let page: Value = http
-                .get(format!("{base}/v1/conversations/{conv}/messages?limit=250{cursor}"))
-                .bearer_auth(&key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            for m in page["data"].as_array().unwrap() {
-                let seq = m["sequence"].as_i64().unwrap();
-                assert!(seq > previous, "messages keep their order after a crash");
-                previous = seq;
-                *stored.entry(m["id"].as_str().unwrap().to_string()).or_insert(0) += 1;
-            }
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = format!("&cursor={c}"),
-                None => break,
-            }
+        for m in all_pages(&http, &key, &format!("{base}/v1/conversations/{conv}/messages")).await {
+            let seq = m["sequence"].as_i64().unwrap();
+            assert!(seq > previous, "messages keep their order after a crash");
+            previous = seq;
+            *stored.entry(m["id"].as_str().unwrap().to_string()).or_insert(0) += 1;
         }
     }
     for (_, id) in &acked {
         assert_eq!(stored.get(id), Some(&1), "acknowledged message {id} is stored exactly once");
     }
-    // Each stored message has its event: the outbox lost nothing either.
-    let mut events = 0;
-    let mut cursor = String::new();
-    loop {
-        let page: Value = http
-            .get(format!("{base}/v1/events?limit=250{cursor}"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        events += page["data"].as_array().unwrap().iter().filter(|e| e["type"] == "message.created").count();
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = format!("&cursor={c}"),
-            None => break,
-        }
-    }
+    // The organization's event feed, which the outbox delivers in, carries each stored message once too.
+    let events = all_pages(&http, &key, &format!("{base}/v1/events"))
+        .await
+        .iter()
+        .filter(|e| e["type"] == "message.created")
+        .count();
     assert_eq!(events, stored.len());
     restarted.kill().unwrap();
     restarted.wait().unwrap();
