@@ -70,9 +70,7 @@ pub fn create_user(tx: &mut Tx<'_>, org: OrgId, name: &str, email: Option<&str>,
 }
 
 pub fn get_user(tx: &mut Tx<'_>, org: OrgId, id: UserId) -> Result<User, Error> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND org_id = $2");
-    let row = tx.query_opt(&sql, params![id, org])?.ok_or_else(|| Error::not_found(Code::UserNotFound))?;
-    user_from_row(&row)
+    tx.get_in_org("users", USER_COLUMNS, id.into(), org, Code::UserNotFound, user_from_row)
 }
 
 pub fn list_users(
@@ -142,9 +140,7 @@ pub fn find_api_key(tx: &mut Tx<'_>, key_hash: &str) -> Result<Option<ApiKey>, E
 }
 
 pub fn list_api_keys(tx: &mut Tx<'_>, org: OrgId, after: Option<ApiKeyId>, limit: usize) -> Result<Vec<ApiKey>, Error> {
-    let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3");
-    let after = after.map(|a| a.to_string()).unwrap_or_default();
-    tx.query(&sql, params![org, after, limit])?.iter().map(key_from_row).collect()
+    tx.list_in_org("api_keys", KEY_COLUMNS, org, after, limit, key_from_row)
 }
 
 pub fn revoke_api_key(tx: &mut Tx<'_>, org: OrgId, id: ApiKeyId) -> Result<ApiKey, Error> {
@@ -153,9 +149,7 @@ pub fn revoke_api_key(tx: &mut Tx<'_>, org: OrgId, id: ApiKeyId) -> Result<ApiKe
         "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND org_id = $3 AND revoked_at IS NULL",
         params![now, id, org],
     )?;
-    let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1 AND org_id = $2");
-    let row = tx.query_opt(&sql, params![id, org])?.ok_or_else(|| Error::not_found(Code::ApiKeyNotFound))?;
-    key_from_row(&row)
+    tx.get_in_org("api_keys", KEY_COLUMNS, id.into(), org, Code::ApiKeyNotFound, key_from_row)
 }
 
 const CLIENT_COLUMNS: &str = "id, org_id, name, role, created_at, revoked_at";
@@ -208,9 +202,7 @@ pub fn list_clients(
     after: Option<ClientId>,
     limit: usize,
 ) -> Result<Vec<OAuthClient>, Error> {
-    let sql = format!("SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3");
-    let after = after.map(|a| a.to_string()).unwrap_or_default();
-    tx.query(&sql, params![org, after, limit])?.iter().map(client_from_row).collect()
+    tx.list_in_org("oauth_clients", CLIENT_COLUMNS, org, after, limit, client_from_row)
 }
 
 pub fn revoke_client(tx: &mut Tx<'_>, org: OrgId, id: ClientId) -> Result<OAuthClient, Error> {
@@ -218,9 +210,7 @@ pub fn revoke_client(tx: &mut Tx<'_>, org: OrgId, id: ClientId) -> Result<OAuthC
         "UPDATE oauth_clients SET revoked_at = $1 WHERE id = $2 AND org_id = $3 AND revoked_at IS NULL",
         params![Timestamp::now(), id, org],
     )?;
-    let sql = format!("SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE id = $1 AND org_id = $2");
-    let row = tx.query_opt(&sql, params![id, org])?.ok_or_else(|| Error::not_found(Code::ClientNotFound))?;
-    client_from_row(&row)
+    tx.get_in_org("oauth_clients", CLIENT_COLUMNS, id.into(), org, Code::ClientNotFound, client_from_row)
 }
 
 /// A signing key as stored: the private key sealed with the deployment's secret key.

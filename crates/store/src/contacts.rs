@@ -76,10 +76,7 @@ pub fn create(tx: &mut Tx<'_>, org: OrgId, c: &CustomerIn) -> Result<Contact, Er
 }
 
 pub fn get(tx: &mut Tx<'_>, org: OrgId, id: ContactId) -> Result<Contact, Error> {
-    let row = tx
-        .query_opt(&format!("SELECT {COLUMNS} FROM contacts WHERE id = $1 AND org_id = $2"), params![id, org])?
-        .ok_or_else(|| Error::not_found(Code::ContactNotFound))?;
-    from_row(&row)
+    tx.get_in_org("contacts", COLUMNS, id.into(), org, Code::ContactNotFound, from_row)
 }
 
 /// Filters for listing contacts; each given one must match.

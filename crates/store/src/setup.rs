@@ -50,16 +50,11 @@ pub fn create_queue(
 }
 
 pub fn get_queue(tx: &mut Tx<'_>, org: OrgId, id: QueueId) -> Result<Queue, Error> {
-    let row = tx
-        .query_opt(&format!("SELECT {QUEUE_COLUMNS} FROM queues WHERE id = $1 AND org_id = $2"), params![id, org])?
-        .ok_or_else(|| Error::not_found(Code::QueueNotFound))?;
-    queue_from_row(&row)
+    tx.get_in_org("queues", QUEUE_COLUMNS, id.into(), org, Code::QueueNotFound, queue_from_row)
 }
 
 pub fn list_queues(tx: &mut Tx<'_>, org: OrgId, after: Option<QueueId>, limit: usize) -> Result<Vec<Queue>, Error> {
-    let sql = format!("SELECT {QUEUE_COLUMNS} FROM queues WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3");
-    let after = after.map(|a| a.to_string()).unwrap_or_default();
-    tx.query(&sql, params![org, after, limit])?.iter().map(queue_from_row).collect()
+    tx.list_in_org("queues", QUEUE_COLUMNS, org, after, limit, queue_from_row)
 }
 
 const WORKSTREAM_COLUMNS: &str = "id, org_id, name, workstream_type, distribution, fallback_queue_id, created_at";
@@ -105,13 +100,7 @@ pub fn create_workstream(
 }
 
 pub fn get_workstream(tx: &mut Tx<'_>, org: OrgId, id: WorkstreamId) -> Result<Workstream, Error> {
-    let row = tx
-        .query_opt(
-            &format!("SELECT {WORKSTREAM_COLUMNS} FROM workstreams WHERE id = $1 AND org_id = $2"),
-            params![id, org],
-        )?
-        .ok_or_else(|| Error::not_found(Code::WorkstreamNotFound))?;
-    workstream_from_row(&row)
+    tx.get_in_org("workstreams", WORKSTREAM_COLUMNS, id.into(), org, Code::WorkstreamNotFound, workstream_from_row)
 }
 
 pub fn list_workstreams(
@@ -120,10 +109,7 @@ pub fn list_workstreams(
     after: Option<WorkstreamId>,
     limit: usize,
 ) -> Result<Vec<Workstream>, Error> {
-    let sql =
-        format!("SELECT {WORKSTREAM_COLUMNS} FROM workstreams WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3");
-    let after = after.map(|a| a.to_string()).unwrap_or_default();
-    tx.query(&sql, params![org, after, limit])?.iter().map(workstream_from_row).collect()
+    tx.list_in_org("workstreams", WORKSTREAM_COLUMNS, org, after, limit, workstream_from_row)
 }
 
 const CHANNEL_COLUMNS: &str = "id, org_id, channel_type, name, workstream_id, created_at";
@@ -164,10 +150,7 @@ pub fn create_channel(
 }
 
 pub fn get_channel(tx: &mut Tx<'_>, org: OrgId, id: ChannelId) -> Result<Channel, Error> {
-    let row = tx
-        .query_opt(&format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = $1 AND org_id = $2"), params![id, org])?
-        .ok_or_else(|| Error::not_found(Code::ChannelNotFound))?;
-    channel_from_row(&row)
+    tx.get_in_org("channels", CHANNEL_COLUMNS, id.into(), org, Code::ChannelNotFound, channel_from_row)
 }
 
 pub fn list_channels(
@@ -176,7 +159,5 @@ pub fn list_channels(
     after: Option<ChannelId>,
     limit: usize,
 ) -> Result<Vec<Channel>, Error> {
-    let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3");
-    let after = after.map(|a| a.to_string()).unwrap_or_default();
-    tx.query(&sql, params![org, after, limit])?.iter().map(channel_from_row).collect()
+    tx.list_in_org("channels", CHANNEL_COLUMNS, org, after, limit, channel_from_row)
 }

@@ -395,6 +395,35 @@ impl Tx<'_> {
         self.query_opt(sql, params)?.ok_or_else(|| Error::internal("expected a row"))
     }
 
+    /// One row of `table` by id within `org`; `not_found` when it is absent or another organization's.
+    pub fn get_in_org<T>(
+        &mut self,
+        table: &str,
+        columns: &str,
+        id: Value<'_>,
+        org: OrgId,
+        not_found: Code,
+        from_row: impl Fn(&Row) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let sql = format!("SELECT {columns} FROM {table} WHERE id = $1 AND org_id = $2");
+        from_row(&self.query_opt(&sql, &[id, Value::from(org)])?.ok_or_else(|| Error::not_found(not_found))?)
+    }
+
+    /// A page of `table` within `org`: ids after `after` (a cursor), in id order, at most `limit`.
+    pub fn list_in_org<T>(
+        &mut self,
+        table: &str,
+        columns: &str,
+        org: OrgId,
+        after: Option<impl std::fmt::Display>,
+        limit: usize,
+        from_row: impl Fn(&Row) -> Result<T, Error>,
+    ) -> Result<Vec<T>, Error> {
+        let sql = format!("SELECT {columns} FROM {table} WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3");
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        self.query(&sql, &[Value::from(org), Value::from(after), Value::from(limit)])?.iter().map(from_row).collect()
+    }
+
     /// Runs a script of statements with no parameters (migrations).
     pub fn batch(&mut self, script: &str) -> Result<(), Error> {
         match self {
