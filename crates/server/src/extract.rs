@@ -134,15 +134,21 @@ impl PageQuery {
 
     /// The cursor decoded as the id type the list is ordered by.
     pub fn cursor<T: std::str::FromStr>(&self) -> Result<Option<T>, ApiError> {
-        self.cursor
-            .as_deref()
-            .map(|c| {
-                c.parse().map_err(|_| {
-                    ApiError(Error::field(Code::InvalidCursor, "cursor", "this cursor was not issued by this list"))
-                })
-            })
-            .transpose()
+        self.cursor.as_deref().map(|c| c.parse().map_err(|_| invalid_cursor())).transpose()
     }
+
+    /// The cursor of a list ordered by position (a conversation's log, the event feed): where to continue.
+    pub fn position(&self) -> Result<i64, ApiError> {
+        match self.cursor::<i64>()? {
+            Some(n) if n < 0 => Err(invalid_cursor()),
+            Some(n) => Ok(n),
+            None => Ok(0),
+        }
+    }
+}
+
+fn invalid_cursor() -> ApiError {
+    ApiError(Error::field(Code::InvalidCursor, "cursor", "this cursor was not issued by this list"))
 }
 
 /// The `Idempotency-Key` header, when the client sent one.

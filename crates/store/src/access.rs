@@ -25,12 +25,6 @@ pub fn get_org(tx: &mut Tx<'_>, id: OrgId) -> Result<Org, Error> {
     Ok(Org { id: row.parse(0)?, name: row.string(1)?, created_at: row.ts(2)? })
 }
 
-pub fn find_org_by_name(tx: &mut Tx<'_>, name: &str) -> Result<Option<Org>, Error> {
-    let row =
-        tx.query_opt("SELECT id, name, created_at FROM orgs WHERE name = $1 ORDER BY id LIMIT 1", params![name])?;
-    row.map(|r| Ok(Org { id: r.parse(0)?, name: r.string(1)?, created_at: r.ts(2)? })).transpose()
-}
-
 fn role(r: &Row, idx: usize) -> Result<Role, Error> {
     r.parse(idx)
 }

@@ -27,7 +27,6 @@ use switchboard_store::{
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::events::numbered_page;
 use crate::{
     AppState,
     auth::Principal,
@@ -408,26 +407,17 @@ async fn send_message(
     Ok(Written(out).into_response())
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct NumberedPage {
-    /// Items per page, 1 to 250 (default 50).
-    pub limit: Option<usize>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
 /// The conversation's messages in order.
 #[utoipa::path(get, path = "/v1/conversations/{id}/messages", tag = "conversations", security(("bearer" = [])),
-    params(("id" = String, Path), NumberedPage), responses((status = 200, body = Page<Message>), (status = 404)))]
+    params(("id" = String, Path), PageQuery), responses((status = 200, body = Page<Message>), (status = 404)))]
 async fn list_messages(
     State(app): State<AppState>,
     who: Principal,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<NumberedPage>,
+    ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<Message>>> {
     who.require(EVERYONE)?;
-    let (limit, after) = numbered_page(q.limit, q.cursor.as_deref())?;
+    let (limit, after) = (page.limit()?, page.position()?);
     let (id, org) = (conversation_id(&id)?, who.org_id);
     let rows = app.store.read(move |tx| conversations::list_messages(tx, org, id, after, limit + 1)).await?;
     Ok(Json(Page::from_rows(rows, limit, |m| m.sequence.to_string())))
@@ -467,15 +457,15 @@ async fn patch_context(
 
 /// The conversation's log: everything that happened to it, messages included, in order.
 #[utoipa::path(get, path = "/v1/conversations/{id}/timeline", tag = "conversations", security(("bearer" = [])),
-    params(("id" = String, Path), NumberedPage), responses((status = 200, body = Page<Event>), (status = 404)))]
+    params(("id" = String, Path), PageQuery), responses((status = 200, body = Page<Event>), (status = 404)))]
 async fn timeline(
     State(app): State<AppState>,
     who: Principal,
     Path(id): Path<String>,
-    ApiQuery(q): ApiQuery<NumberedPage>,
+    ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<Event>>> {
     who.require(&[Role::Admin, Role::Supervisor, Role::Agent, Role::Integration])?;
-    let (limit, after) = numbered_page(q.limit, q.cursor.as_deref())?;
+    let (limit, after) = (page.limit()?, page.position()?);
     let (id, org) = (conversation_id(&id)?, who.org_id);
     let rows = app
         .store
