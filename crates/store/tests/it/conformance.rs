@@ -90,6 +90,12 @@ async fn count(store: &Store, sql: &'static str) -> i64 {
     store.read(move |tx| tx.query_one(sql, params![])?.i64(0)).await.unwrap()
 }
 
+async fn close(store: &Store, org: OrgId, conv: ConversationId) {
+    let actor = Actor { label: "test".into(), agent: None };
+    let req = ActionRequest { action: Action::Close, agent_id: None, reason: None };
+    store.write(move |tx| conversations::apply(tx, org, conv, &actor, req)).await.unwrap();
+}
+
 async fn messages(store: &Store, org: OrgId, conv: ConversationId) -> usize {
     store.read(move |tx| conversations::list_messages(tx, org, conv, 0, 250)).await.unwrap().len()
 }
@@ -198,19 +204,7 @@ async fn persistent_key_returns_the_live_conversation(store: &Store) {
     assert_eq!(first.conversation.id, second.conversation.id);
     assert_eq!(first.conversation.contact_id, second.conversation.contact_id);
     let id = first.conversation.id;
-    let actor = Actor { label: "test".into(), agent: None };
-    store
-        .write(move |tx| {
-            conversations::apply(
-                tx,
-                org,
-                id,
-                &actor,
-                ActionRequest { action: Action::Close, agent_id: None, reason: None },
-            )
-        })
-        .await
-        .unwrap();
+    close(store, org, id).await;
     let third = store.write(move |tx| conversations::create(tx, org, new_conversation(channel, "jdoe"))).await.unwrap();
     assert!(third.is_new);
     assert_ne!(third.conversation.id, id);
@@ -318,19 +312,7 @@ async fn closed_conversations_refuse_messages(store: &Store) {
     let f = fixture(store).await;
     let conv = start(store, &f, "c1").await;
     let org = f.org;
-    let actor = Actor { label: "test".into(), agent: None };
-    store
-        .write(move |tx| {
-            conversations::apply(
-                tx,
-                org,
-                conv,
-                &actor,
-                ActionRequest { action: Action::Close, agent_id: None, reason: None },
-            )
-        })
-        .await
-        .unwrap();
+    close(store, org, conv).await;
     let before = store.read(move |tx| events::timeline(tx, org, conv, 0, 100)).await.unwrap().len();
     let err = store.write(move |tx| conversations::send_message(tx, org, conv, text("late"))).await.unwrap_err();
     assert_eq!(err.code, Code::ConversationClosed);
