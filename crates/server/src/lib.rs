@@ -47,11 +47,15 @@ pub async fn build_state(config: Config, store: Arc<Store>, public_url: String) 
     // reqwest is built without a default TLS provider so that no C crypto library is compiled; choose ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let secrets = auth::secrets::SecretBox::load(config.secret_key.as_deref(), &config.data_dir)?;
-    let candidate = auth::tokens::generate(&secrets)?;
-    let keys = store
-        .write(move |tx| access::ensure_signing_key(tx, candidate))
-        .await
-        .map_err(|e| anyhow::anyhow!("loading signing keys: {e}"))?;
+    let mut keys = store.read(access::signing_keys).await.map_err(|e| anyhow::anyhow!("loading signing keys: {e}"))?;
+    if keys.is_empty() {
+        // First start: make one. Another node may do the same; ensure_signing_key keeps exactly one.
+        let candidate = auth::tokens::generate(&secrets)?;
+        keys = store
+            .write(move |tx| access::ensure_signing_key(tx, candidate))
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the signing key: {e}"))?;
+    }
     let signer = auth::tokens::Signer::new(public_url, &keys, &secrets).map_err(|e| anyhow::anyhow!("{e}"))?;
     let external = auth::oidc::ExternalIssuers::new(&config.trusted_issuers)?;
     let auth = auth::Auth::new(
