@@ -67,6 +67,13 @@ codes! {
     NotAssignedAgent => ("not_assigned_agent", 403, "Only the assigned agent may do this"),
     AlreadyExists => ("already_exists", 409, "An object with that key already exists"),
     IdempotencyKeyReused => ("idempotency_key_reused", 422, "The Idempotency-Key was used with a different request"),
+    InvalidRule => ("invalid_rule", 400, "A routing rule does not parse or names something unknown"),
+    InvalidCalendar => ("invalid_calendar", 400, "Operating hours overlap, are inverted or name an unknown time zone"),
+    InvalidPresence => ("invalid_presence", 400, "No such presence"),
+    InvalidCapacity => ("invalid_capacity", 400, "Capacity must be a whole number of units, zero or more"),
+    OfferNotFound => ("offer_not_found", 404, "Offer not found"),
+    OfferExpired => ("offer_expired", 409, "The offer has expired or was withdrawn"),
+    AgentUnavailable => ("agent_unavailable", 409, "The agent's presence or capacity does not allow this"),
     Internal => ("internal", 500, "Internal error"),
     Unavailable => ("unavailable", 503, "A dependency is unavailable"),
 }

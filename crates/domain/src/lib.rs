@@ -11,6 +11,7 @@ pub mod ids;
 pub mod limits;
 pub mod message;
 pub mod role;
+pub mod routing;
 pub mod setup;
 pub mod text;
 pub mod time;

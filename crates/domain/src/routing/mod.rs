@@ -1,0 +1,9 @@
+//! Unified routing (reference §6): who gets which conversation, when, and how long a customer waits.
+//!
+//! Everything here is pure and driven by explicit time, so the server, the property tests and `switchboard
+//! simulate` all run the same code.
+
+pub mod calendar;
+pub mod engine;
+pub mod rules;
+pub mod wait;

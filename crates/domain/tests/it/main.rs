@@ -1,0 +1,3 @@
+//! The domain crate's integration tests: routing properties and scenarios, calendars, rules.
+
+#![allow(clippy::unwrap_used)]
