@@ -1,3 +1,4 @@
 //! The domain crate's integration tests: routing properties and scenarios, calendars, rules.
 
 #![allow(clippy::unwrap_used)]
+mod calendar;
