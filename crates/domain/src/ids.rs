@@ -77,4 +77,10 @@ id_type! {
     QueueId,
     ConversationId,
     MessageId,
+    /// A native webhook subscription.
+    SubscriptionId,
+    /// One event on its way to one webhook endpoint.
+    DeliveryId,
+    /// A file a customer or agent uploaded.
+    AttachmentId,
 }

@@ -67,8 +67,16 @@ pub async fn ensure(store: &Store, data_dir: &Path) -> anyhow::Result<Demo> {
                 WorkstreamType::Messaging,
                 Distribution::Push,
                 Some(queue.id),
+                Default::default(),
             )?;
-            let channel = setup::create_channel(tx, org, ChannelType::MessagingApi, "Demo channel", workstream.id)?;
+            let channel = setup::create_channel(
+                tx,
+                org,
+                ChannelType::MessagingApi,
+                "Demo channel",
+                workstream.id,
+                Default::default(),
+            )?;
             Ok((queue, workstream, channel))
         })
         .await

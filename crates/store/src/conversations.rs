@@ -323,18 +323,18 @@ pub fn send_message(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, m: NewMessa
     if m.sender_kind == SenderKind::Customer && state == ConversationState::Waiting {
         revive(tx, org, id)?;
     }
-    let seq = events::next_seq(tx, id)?;
+    let at = events::next_position(tx, id, now)?;
     let message = Message {
         id: MessageId::new(),
         conversation_id: id,
-        sequence: seq,
+        sequence: at.seq,
         sender: Sender { kind: m.sender_kind, id: m.sender_id, name: m.sender_name },
         text: m.text,
         attachments: m.attachments,
         automated: m.automated,
-        created_at: now,
+        created_at: at.at,
     };
-    events::insert(tx, org, events::MESSAGE_CREATED, Some((id, seq)), &message, now)?;
+    events::insert(tx, org, events::MESSAGE_CREATED, Some((id, at)), &message, now)?;
     Ok(message)
 }
 

@@ -13,14 +13,29 @@ use crate::{
 /// The type of the log entries that are messages.
 pub const MESSAGE_CREATED: &str = "message.created";
 
+/// A place in a conversation's log: its number, and its time, which is after every earlier entry's time (at least
+/// one millisecond later), so that entries of one conversation sort the same by time as by number. The
+/// Messaging API's `messageId` (epoch milliseconds, strictly increasing per conversation) is that time.
+#[derive(Debug, Clone, Copy)]
+pub struct Position {
+    pub seq: i64,
+    pub at: Timestamp,
+}
+
 /// The next position in a conversation's log. On PostgreSQL it locks the conversation row first, so concurrent
 /// writers to one conversation (on any node) take distinct, consecutive positions; SQLite has a single writer.
-pub fn next_seq(tx: &mut Tx<'_>, conversation: ConversationId) -> Result<i64, Error> {
+pub fn next_position(tx: &mut Tx<'_>, conversation: ConversationId, now: Timestamp) -> Result<Position, Error> {
     if tx.backend() == Backend::Postgres {
         tx.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", params![conversation])?;
     }
-    tx.query_one("SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE conversation_id = $1", params![conversation])?
-        .i64(0)
+    let last = tx.query_opt(
+        "SELECT seq, created_at FROM events WHERE conversation_id = $1 ORDER BY seq DESC LIMIT 1",
+        params![conversation],
+    )?;
+    Ok(match last {
+        Some(r) => Position { seq: r.i64(0)? + 1, at: now.max(r.ts(1)?.plus_millis(1)) },
+        None => Position { seq: 1, at: now },
+    })
 }
 
 /// Records an event at a position taken with [`next_seq`] (or none, for events outside conversations).
@@ -28,14 +43,15 @@ pub fn insert(
     tx: &mut Tx<'_>,
     org: OrgId,
     event_type: &str,
-    at: Option<(ConversationId, i64)>,
+    at: Option<(ConversationId, Position)>,
     data: &impl Serialize,
     now: Timestamp,
 ) -> Result<(), Error> {
     let payload = serde_json::to_string(data).map_err(Error::internal)?;
+    let created_at = at.map_or(now, |(_, p)| p.at);
     tx.execute(
         "INSERT INTO events (org_id, event_type, conversation_id, seq, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        params![org, event_type, at.map(|a| a.0), at.map(|a| a.1), payload, now],
+        params![org, event_type, at.map(|a| a.0), at.map(|a| a.1.seq), payload, created_at],
     )?;
     Ok(())
 }
@@ -49,8 +65,8 @@ pub fn append(
     conversation: Option<ConversationId>,
     data: &impl Serialize,
     now: Timestamp,
-) -> Result<Option<i64>, Error> {
-    let at = conversation.map(|c| next_seq(tx, c).map(|seq| (c, seq))).transpose()?;
+) -> Result<Option<Position>, Error> {
+    let at = conversation.map(|c| next_position(tx, c, now).map(|p| (c, p))).transpose()?;
     insert(tx, org, event_type, at, data, now)?;
     Ok(at.map(|a| a.1))
 }

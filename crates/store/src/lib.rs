@@ -15,6 +15,7 @@ mod postgres;
 pub mod setup;
 pub mod sql;
 mod sqlite;
+pub mod webhooks;
 
 use std::path::Path;
 
@@ -103,6 +104,15 @@ impl Store {
         F: FnOnce(&mut Tx<'_>) -> Result<(u16, R), Error> + Send + 'static,
     {
         self.write(move |tx| idempotency::run(tx, org, key.as_ref(), effect)).await
+    }
+
+    /// The outbox watermark: events with an id up to its value are durable and may be acted on outside the
+    /// request that wrote them. The receiver wakes after commits on this node; other nodes' commits need polling.
+    pub fn durable_events(&self) -> tokio::sync::watch::Receiver<i64> {
+        match self {
+            Store::Sqlite(s) => s.durable_events(),
+            Store::Postgres(p) => p.durable_events(),
+        }
     }
 
     /// Whether the database answers (readiness).

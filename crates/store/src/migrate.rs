@@ -14,12 +14,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "core",
-    sqlite: include_str!("../migrations/sqlite/0001_core.sql"),
-    postgres: include_str!("../migrations/postgres/0001_core.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "core",
+        sqlite: include_str!("../migrations/sqlite/0001_core.sql"),
+        postgres: include_str!("../migrations/postgres/0001_core.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "delivery",
+        sqlite: include_str!("../migrations/sqlite/0002_delivery.sql"),
+        postgres: include_str!("../migrations/postgres/0002_delivery.sql"),
+    },
+];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {
     if tx.backend() == Backend::Postgres {

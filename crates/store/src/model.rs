@@ -9,7 +9,7 @@ use switchboard_domain::{
     ids::*,
     message::{Attachment, SenderKind},
     role::Role,
-    setup::{ChannelType, Distribution, QueueType, WorkstreamType},
+    setup::{ChannelSettings, ChannelType, Distribution, QueueType, WorkstreamSettings, WorkstreamType},
 };
 use utoipa::ToSchema;
 
@@ -93,6 +93,7 @@ pub struct Workstream {
     /// Where conversations go when no routing rule matches.
     pub fallback_queue_id: Option<QueueId>,
     pub created_at: Timestamp,
+    pub settings: WorkstreamSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -103,6 +104,7 @@ pub struct Channel {
     pub name: String,
     pub workstream_id: WorkstreamId,
     pub created_at: Timestamp,
+    pub settings: ChannelSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

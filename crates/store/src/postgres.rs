@@ -13,6 +13,8 @@ use crate::sql::Tx;
 
 pub struct PgStore {
     pool: Pool,
+    /// Bumped after every commit of this node, to wake the outbox reader; every committed row is durable here.
+    committed: tokio::sync::watch::Sender<i64>,
 }
 
 impl PgStore {
@@ -39,7 +41,14 @@ impl PgStore {
         let pool = Pool::builder(manager).max_size(pool_size).build().map_err(Error::internal)?;
         // Fail now, with the cause, rather than on the first request.
         drop(pool.get().await.map_err(Error::internal)?);
-        Ok(Self { pool })
+        let (committed, _) = tokio::sync::watch::channel(i64::MAX);
+        Ok(Self { pool, committed })
+    }
+
+    /// Changes after every commit on this node. Its value, `i64::MAX`, says that no committed event waits for
+    /// anything before it may be read: PostgreSQL's COMMIT is durable.
+    pub fn durable_events(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.committed.subscribe()
     }
 
     pub async fn run<R, F>(&self, f: F) -> Result<R, Error>
@@ -48,6 +57,7 @@ impl PgStore {
         F: FnOnce(&mut Tx<'_>) -> Result<R, Error> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let committed = self.committed.clone();
         let rt = Handle::current();
         tokio::task::spawn_blocking(move || {
             let mut client = rt.block_on(pool.get()).map_err(Error::internal)?;
@@ -56,6 +66,7 @@ impl PgStore {
             match result {
                 Ok(v) => {
                     rt.block_on(tx.commit()).map_err(Error::internal)?;
+                    committed.send_modify(|_| {});
                     Ok(v)
                 }
                 Err(e) => {

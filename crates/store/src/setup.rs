@@ -3,7 +3,7 @@
 use switchboard_domain::{
     Code, Error, Timestamp,
     ids::*,
-    setup::{ChannelType, Distribution, QueueType, WorkstreamType},
+    setup::{ChannelSettings, ChannelType, Distribution, QueueType, WorkstreamSettings, WorkstreamType},
 };
 
 use crate::{
@@ -57,7 +57,8 @@ pub fn list_queues(tx: &mut Tx<'_>, org: OrgId, after: Option<QueueId>, limit: u
     tx.list_in_org("queues", QUEUE_COLUMNS, org, after, limit, queue_from_row)
 }
 
-const WORKSTREAM_COLUMNS: &str = "id, org_id, name, workstream_type, distribution, fallback_queue_id, created_at";
+const WORKSTREAM_COLUMNS: &str =
+    "id, org_id, name, workstream_type, distribution, fallback_queue_id, created_at, settings";
 
 fn workstream_from_row(r: &Row) -> Result<Workstream, Error> {
     Ok(Workstream {
@@ -68,6 +69,7 @@ fn workstream_from_row(r: &Row) -> Result<Workstream, Error> {
         distribution: r.enumeration(4, Distribution::parse)?,
         fallback_queue_id: r.opt_parse(5)?,
         created_at: r.ts(6)?,
+        settings: r.json(7)?,
     })
 }
 
@@ -78,7 +80,9 @@ pub fn create_workstream(
     workstream_type: WorkstreamType,
     distribution: Distribution,
     fallback_queue_id: Option<QueueId>,
+    settings: WorkstreamSettings,
 ) -> Result<Workstream, Error> {
+    settings.attachments.check()?;
     if let Some(q) = fallback_queue_id {
         get_queue(tx, org, q).map_err(|e| e.at("fallback_queue_id"))?;
     }
@@ -90,10 +94,21 @@ pub fn create_workstream(
         distribution,
         fallback_queue_id,
         created_at: Timestamp::now(),
+        settings,
     };
+    let settings = serde_json::to_string(&w.settings).map_err(Error::internal)?;
     tx.execute(
-        &format!("INSERT INTO workstreams ({WORKSTREAM_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
-        params![w.id, org, &w.name, workstream_type.as_str(), distribution.as_str(), fallback_queue_id, w.created_at],
+        &format!("INSERT INTO workstreams ({WORKSTREAM_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+        params![
+            w.id,
+            org,
+            &w.name,
+            workstream_type.as_str(),
+            distribution.as_str(),
+            fallback_queue_id,
+            w.created_at,
+            settings
+        ],
     )?;
     events::append(tx, org, "workstream.created", None, &w, w.created_at)?;
     Ok(w)
@@ -112,7 +127,7 @@ pub fn list_workstreams(
     tx.list_in_org("workstreams", WORKSTREAM_COLUMNS, org, after, limit, workstream_from_row)
 }
 
-const CHANNEL_COLUMNS: &str = "id, org_id, channel_type, name, workstream_id, created_at";
+const CHANNEL_COLUMNS: &str = "id, org_id, channel_type, name, workstream_id, created_at, settings";
 
 fn channel_from_row(r: &Row) -> Result<Channel, Error> {
     Ok(Channel {
@@ -122,6 +137,7 @@ fn channel_from_row(r: &Row) -> Result<Channel, Error> {
         name: r.string(3)?,
         workstream_id: r.parse(4)?,
         created_at: r.ts(5)?,
+        settings: r.json(6)?,
     })
 }
 
@@ -131,7 +147,9 @@ pub fn create_channel(
     channel_type: ChannelType,
     name: &str,
     workstream_id: WorkstreamId,
+    settings: ChannelSettings,
 ) -> Result<Channel, Error> {
+    settings.check(channel_type)?;
     get_workstream(tx, org, workstream_id).map_err(|e| e.at("workstream_id"))?;
     let c = Channel {
         id: ChannelId::new(),
@@ -140,10 +158,12 @@ pub fn create_channel(
         name: name.into(),
         workstream_id,
         created_at: Timestamp::now(),
+        settings,
     };
+    let settings = serde_json::to_string(&c.settings).map_err(Error::internal)?;
     tx.execute(
-        &format!("INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"),
-        params![c.id, org, channel_type.as_str(), &c.name, workstream_id, c.created_at],
+        &format!("INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+        params![c.id, org, channel_type.as_str(), &c.name, workstream_id, c.created_at, settings],
     )?;
     events::append(tx, org, "channel.created", None, &c, c.created_at)?;
     Ok(c)

@@ -79,7 +79,21 @@ macro_rules! id_values {
     )+};
 }
 use switchboard_domain::ids::*;
-id_values!(OrgId, UserId, ApiKeyId, ClientId, ContactId, ChannelId, WorkstreamId, QueueId, ConversationId, MessageId);
+id_values!(
+    OrgId,
+    UserId,
+    ApiKeyId,
+    ClientId,
+    ContactId,
+    ChannelId,
+    WorkstreamId,
+    QueueId,
+    ConversationId,
+    MessageId,
+    SubscriptionId,
+    DeliveryId,
+    AttachmentId
+);
 
 /// Builds a parameter list: `params![org_id, name, now]`.
 #[macro_export]

@@ -6,8 +6,8 @@
 //! small pool of read-only connections, which WAL lets run beside the writer.
 //!
 //! A reader may see a batch between its COMMIT and its sync (for the length of one fsync). Anything that acts
-//! on stored rows outside the request that wrote them (the outbox) must wait for [`SqliteStore::synced_batches`]
-//! to pass the batch that wrote them.
+//! on stored rows outside the request that wrote them (the outbox) must only read events up to the durable
+//! watermark the syncer publishes ([`SqliteStore::durable_events`]).
 
 use std::{
     path::{Path, PathBuf},
@@ -35,7 +35,7 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<rusqlite::Connection>>>,
     writer: Mutex<Option<thread::JoinHandle<()>>>,
     syncer: Mutex<Option<thread::JoinHandle<()>>>,
-    synced: Arc<std::sync::atomic::AtomicU64>,
+    durable: tokio::sync::watch::Receiver<i64>,
 }
 
 fn open(path: &Path, read_only: bool) -> Result<rusqlite::Connection, Error> {
@@ -74,6 +74,8 @@ const CHECKPOINT_EVERY_FRAMES: u64 = 10_000;
 /// Replies of committed batches, answered once the WAL holding them is synced.
 struct Committed {
     replies: Vec<Reply>,
+    /// The newest event id once the batch committed: every event up to it is durable when the batch is.
+    last_event: i64,
 }
 
 fn writer_loop(
@@ -132,7 +134,12 @@ fn writer_loop(
         }
         match &outcome {
             Ok(()) => {
-                let committed = Committed { replies: std::mem::replace(&mut replies, Vec::with_capacity(MAX_BATCH)) };
+                let last_event = conn
+                    .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM events")
+                    .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
+                    .unwrap_or(0);
+                let replies = std::mem::replace(&mut replies, Vec::with_capacity(MAX_BATCH));
+                let committed = Committed { replies, last_event };
                 if let Err(unsent) = synced.send(committed) {
                     let e = Error::new(switchboard_domain::Code::Unavailable, "store syncer stopped");
                     unsent.0.replies.into_iter().for_each(|reply| reply(Some(&e)));
@@ -168,7 +175,7 @@ fn checkpointer_loop(path: PathBuf, rx: std::sync::mpsc::Receiver<()>) {
 
 /// Makes committed batches durable and answers their callers. Batches that committed while a sync ran are
 /// covered by the next one, so under load one fsync answers many batches.
-fn syncer_loop(wal: PathBuf, rx: std::sync::mpsc::Receiver<Committed>, synced: Arc<std::sync::atomic::AtomicU64>) {
+fn syncer_loop(wal: PathBuf, rx: std::sync::mpsc::Receiver<Committed>, durable: tokio::sync::watch::Sender<i64>) {
     let mut file: Option<std::fs::File> = None;
     while let Ok(first) = rx.recv() {
         let mut pending = vec![first];
@@ -188,7 +195,12 @@ fn syncer_loop(wal: PathBuf, rx: std::sync::mpsc::Receiver<Committed>, synced: A
         metrics::histogram!("switchboard_store_sync_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("switchboard_store_sync_batches").record(pending.len() as f64);
         if error.is_none() {
-            synced.fetch_add(pending.len() as u64, std::sync::atomic::Ordering::Release);
+            let last = pending.iter().map(|c| c.last_event).max().unwrap_or(0);
+            durable.send_if_modified(|v| {
+                let newer = last > *v;
+                *v = (*v).max(last);
+                newer
+            });
         }
         for reply in pending.into_iter().flat_map(|c| c.replies) {
             reply(error.as_ref());
@@ -228,11 +240,19 @@ impl SqliteStore {
             .spawn(move || checkpointer_loop(checkpoint_path, checkpoint_rx))
             .map_err(Error::internal)?;
         let wal = PathBuf::from(wal);
-        let synced = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let synced_counter = synced.clone();
+        // Everything already in the file is durable.
+        let last_event: i64 = conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))
+            .or_else(|e| match e {
+                // A new database: the events table arrives with the first migration.
+                rusqlite::Error::SqliteFailure(..) => Ok(0),
+                other => Err(other),
+            })
+            .map_err(Error::internal)?;
+        let (durable_tx, durable) = tokio::sync::watch::channel(last_event);
         let syncer = thread::Builder::new()
             .name("sqlite-syncer".into())
-            .spawn(move || syncer_loop(wal, committed_rx, synced_counter))
+            .spawn(move || syncer_loop(wal, committed_rx, durable_tx))
             .map_err(Error::internal)?;
         let writer = thread::Builder::new()
             .name("sqlite-writer".into())
@@ -244,13 +264,13 @@ impl SqliteStore {
             readers: Arc::new(Mutex::new(Vec::new())),
             writer: Mutex::new(Some(writer)),
             syncer: Mutex::new(Some(syncer)),
-            synced,
+            durable,
         })
     }
 
-    /// How many committed batches are on disk so far.
-    pub fn synced_batches(&self) -> u64 {
-        self.synced.load(std::sync::atomic::Ordering::Acquire)
+    /// The newest event id known to be on disk; it changes after every sync that made new events durable.
+    pub fn durable_events(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.durable.clone()
     }
 
     pub async fn write<R, F>(&self, f: F) -> Result<R, Error>

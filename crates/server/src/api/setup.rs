@@ -11,7 +11,7 @@ use switchboard_domain::{
     Code,
     ids::*,
     role::Role,
-    setup::{ChannelType, Distribution, QueueType, WorkstreamType},
+    setup::{ChannelSettings, ChannelType, Distribution, QueueType, WorkstreamSettings, WorkstreamType},
     text::Name,
 };
 use switchboard_store::{
@@ -114,6 +114,8 @@ pub struct WorkstreamIn {
     /// Where conversations go when no routing rule matches.
     #[serde(default)]
     pub fallback_queue_id: Option<QueueId>,
+    #[serde(default)]
+    pub settings: WorkstreamSettings,
 }
 
 fn default_workstream_type() -> WorkstreamType {
@@ -145,6 +147,7 @@ async fn create_workstream(
                 input.workstream_type,
                 input.distribution,
                 input.fallback_queue_id,
+                input.settings,
             )?;
             body(StatusCode::CREATED, w)
         })
@@ -183,6 +186,9 @@ pub struct ChannelIn {
     pub name: Name,
     pub channel_type: ChannelType,
     pub workstream_id: WorkstreamId,
+    /// Per-type settings: for `messaging_api`, the webhook URL, app id and customer-token keys.
+    #[serde(default)]
+    pub settings: ChannelSettings,
 }
 
 #[utoipa::path(post, path = "/v1/channels", tag = "setup", security(("bearer" = [])), request_body = ChannelIn,
@@ -201,7 +207,14 @@ async fn create_channel(
         .write_once(org, key, move |tx| {
             body(
                 StatusCode::CREATED,
-                setup::create_channel(tx, org, input.channel_type, input.name.as_str(), input.workstream_id)?,
+                setup::create_channel(
+                    tx,
+                    org,
+                    input.channel_type,
+                    input.name.as_str(),
+                    input.workstream_id,
+                    input.settings,
+                )?,
             )
         })
         .await?;

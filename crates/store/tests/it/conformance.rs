@@ -45,8 +45,10 @@ async fn fixture(store: &Store) -> Fixture {
                 WorkstreamType::Messaging,
                 Distribution::Push,
                 Some(queue.id),
+                Default::default(),
             )?;
-            let channel = setup::create_channel(tx, org.id, ChannelType::MessagingApi, "Web", ws.id)?;
+            let channel =
+                setup::create_channel(tx, org.id, ChannelType::MessagingApi, "Web", ws.id, Default::default())?;
             let agent = access::create_user(tx, org.id, "Ada", Some("ada@acme.test"), Role::Agent)?;
             Ok(Fixture { org: org.id, channel: channel.id, agent: agent.id })
         })

@@ -1,0 +1,596 @@
+//! Webhook subscriptions, and the delivery records the delivery engine keeps: one row per event and endpoint,
+//! and a log row per attempt. The engine's position in the event log is kept in `outbox_cursors` and moves in the
+//! same transaction that records the deliveries of the events it passed.
+
+use serde::{Deserialize, Serialize};
+use switchboard_domain::{Code, Error, Timestamp, ids::*, setup::ChannelSettings};
+use utoipa::ToSchema;
+
+use crate::{
+    events,
+    model::Event,
+    params,
+    sql::{Row, Tx},
+};
+
+/// A native webhook subscription, as shown to its owner (never with its secret).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Subscription {
+    pub id: SubscriptionId,
+    pub org_id: OrgId,
+    pub url: String,
+    pub description: Option<String>,
+    /// The event types delivered; empty means every type.
+    pub event_types: Vec<String>,
+    /// When the subscription stopped receiving deliveries (the receiver answered 410, or an admin disabled it).
+    pub disabled_at: Option<Timestamp>,
+    pub disabled_reason: Option<String>,
+    /// Until when the previous secret still signs, after a rotation.
+    pub previous_secret_expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+const SUB_COLUMNS: &str = "id, org_id, url, description, event_types, disabled_at, disabled_reason, \
+     previous_secret_expires_at, created_at, updated_at";
+
+fn sub_from_row(r: &Row) -> Result<Subscription, Error> {
+    Ok(Subscription {
+        id: r.parse(0)?,
+        org_id: r.parse(1)?,
+        url: r.string(2)?,
+        description: r.opt_string(3)?,
+        event_types: serde_json::from_str(&r.string(4)?).map_err(Error::internal)?,
+        disabled_at: r.opt_ts(5)?,
+        disabled_reason: r.opt_string(6)?,
+        previous_secret_expires_at: r.opt_ts(7)?,
+        created_at: r.ts(8)?,
+        updated_at: r.ts(9)?,
+    })
+}
+
+/// A subscription as the server saves it; `sealed_secret` is already encrypted.
+pub struct NewSubscription {
+    pub url: String,
+    pub description: Option<String>,
+    pub event_types: Vec<String>,
+    pub sealed_secret: String,
+}
+
+pub fn create_subscription(tx: &mut Tx<'_>, org: OrgId, new: NewSubscription) -> Result<Subscription, Error> {
+    let now = Timestamp::now();
+    let id = SubscriptionId::new();
+    let types = serde_json::to_string(&new.event_types).map_err(Error::internal)?;
+    tx.execute(
+        "INSERT INTO webhook_subscriptions (id, org_id, url, description, event_types, secret, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        params![id, org, &new.url, new.description.as_deref(), types, &new.sealed_secret, now],
+    )?;
+    let sub = get_subscription(tx, org, id)?;
+    events::append(tx, org, "webhook_subscription.created", None, &sub, now)?;
+    Ok(sub)
+}
+
+pub fn get_subscription(tx: &mut Tx<'_>, org: OrgId, id: SubscriptionId) -> Result<Subscription, Error> {
+    tx.get_in_org("webhook_subscriptions", SUB_COLUMNS, id.into(), org, Code::SubscriptionNotFound, sub_from_row)
+}
+
+pub fn list_subscriptions(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    after: Option<SubscriptionId>,
+    limit: usize,
+) -> Result<Vec<Subscription>, Error> {
+    tx.list_in_org("webhook_subscriptions", SUB_COLUMNS, org, after, limit, sub_from_row)
+}
+
+/// What an update may change; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct SubscriptionChange {
+    pub url: Option<String>,
+    pub description: Option<Option<String>>,
+    pub event_types: Option<Vec<String>>,
+    /// `Some(true)` enables a disabled subscription again; `Some(false)` disables it.
+    pub enabled: Option<bool>,
+}
+
+pub fn update_subscription(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    id: SubscriptionId,
+    change: SubscriptionChange,
+) -> Result<Subscription, Error> {
+    let before = get_subscription(tx, org, id)?;
+    let now = Timestamp::now();
+    let url = change.url.unwrap_or(before.url);
+    let description = change.description.unwrap_or(before.description);
+    let types = serde_json::to_string(&change.event_types.unwrap_or(before.event_types)).map_err(Error::internal)?;
+    let (disabled_at, reason) = match change.enabled {
+        Some(true) => (None, None),
+        Some(false) if before.disabled_at.is_none() => (Some(now), Some("disabled by an administrator".to_string())),
+        _ => (before.disabled_at, before.disabled_reason),
+    };
+    tx.execute(
+        "UPDATE webhook_subscriptions SET url = $3, description = $4, event_types = $5, disabled_at = $6,
+           disabled_reason = $7, updated_at = $8 WHERE id = $1 AND org_id = $2",
+        params![id, org, url, description, types, disabled_at, reason, now],
+    )?;
+    let sub = get_subscription(tx, org, id)?;
+    events::append(tx, org, "webhook_subscription.updated", None, &sub, now)?;
+    Ok(sub)
+}
+
+/// Replaces the signing secret; the old one keeps signing (a second signature) until `previous_until`.
+pub fn rotate_secret(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    id: SubscriptionId,
+    sealed_secret: &str,
+    previous_until: Timestamp,
+) -> Result<Subscription, Error> {
+    get_subscription(tx, org, id)?;
+    let now = Timestamp::now();
+    tx.execute(
+        "UPDATE webhook_subscriptions SET previous_secret = secret, previous_secret_expires_at = $3, secret = $4,
+           updated_at = $5 WHERE id = $1 AND org_id = $2",
+        params![id, org, previous_until, sealed_secret, now],
+    )?;
+    let sub = get_subscription(tx, org, id)?;
+    events::append(tx, org, "webhook_subscription.secret_rotated", None, &sub, now)?;
+    Ok(sub)
+}
+
+pub fn delete_subscription(tx: &mut Tx<'_>, org: OrgId, id: SubscriptionId) -> Result<(), Error> {
+    let sub = get_subscription(tx, org, id)?;
+    tx.execute("DELETE FROM webhook_subscriptions WHERE id = $1 AND org_id = $2", params![id, org])?;
+    // Its pending deliveries have nowhere to go.
+    tx.execute(
+        "UPDATE webhook_deliveries SET state = 'failed', last_error = 'subscription deleted', next_attempt_at = NULL
+         WHERE endpoint = $1 AND state = 'pending'",
+        params![Endpoint::Subscription(id).key()],
+    )?;
+    events::append(tx, org, "webhook_subscription.deleted", None, &sub, Timestamp::now())?;
+    Ok(())
+}
+
+/// Where a delivery goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Endpoint {
+    /// A native subscription, signed per Standard Webhooks.
+    Subscription(SubscriptionId),
+    /// A Messaging API channel's webhook, sent as Bot Framework activities.
+    Channel(ChannelId),
+}
+
+impl Endpoint {
+    pub fn key(&self) -> String {
+        match self {
+            Endpoint::Subscription(id) => format!("subscription:{id}"),
+            Endpoint::Channel(id) => format!("channel:{id}"),
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        let (kind, id) = s.split_once(':')?;
+        match kind {
+            "subscription" => id.parse().ok().map(Endpoint::Subscription),
+            "channel" => id.parse().ok().map(Endpoint::Channel),
+            _ => None,
+        }
+    }
+}
+
+/// An endpoint the engine delivers to, with what it needs to sign and address it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub endpoint: Endpoint,
+    pub org_id: OrgId,
+    pub url: String,
+    /// Subscriptions: the event types wanted (empty: all).
+    pub event_types: Vec<String>,
+    /// Subscriptions: the sealed secret, and the previous one while it still signs.
+    pub sealed_secrets: Vec<String>,
+    /// Channels: the audience of the webhook token.
+    pub app_id: Option<String>,
+}
+
+/// Every endpoint that should receive deliveries now: enabled subscriptions, and Messaging API channels with a
+/// webhook URL.
+pub fn targets(tx: &mut Tx<'_>) -> Result<Vec<Target>, Error> {
+    let now = Timestamp::now();
+    let mut out = Vec::new();
+    for r in tx.query(
+        "SELECT id, org_id, url, event_types, secret, previous_secret, previous_secret_expires_at
+         FROM webhook_subscriptions WHERE disabled_at IS NULL ORDER BY id",
+        params![],
+    )? {
+        let mut sealed_secrets = vec![r.string(4)?];
+        if let (Some(previous), Some(until)) = (r.opt_string(5)?, r.opt_ts(6)?)
+            && until > now
+        {
+            sealed_secrets.push(previous);
+        }
+        out.push(Target {
+            endpoint: Endpoint::Subscription(r.parse(0)?),
+            org_id: r.parse(1)?,
+            url: r.string(2)?,
+            event_types: serde_json::from_str(&r.string(3)?).map_err(Error::internal)?,
+            sealed_secrets,
+            app_id: None,
+        });
+    }
+    for r in tx.query(
+        "SELECT id, org_id, settings FROM channels WHERE channel_type = 'messaging_api' ORDER BY id",
+        params![],
+    )? {
+        let settings: ChannelSettings = r.json(2)?;
+        if let Some(url) = settings.webhook_url {
+            out.push(Target {
+                endpoint: Endpoint::Channel(r.parse(0)?),
+                org_id: r.parse(1)?,
+                url: url.as_str().to_string(),
+                event_types: Vec::new(),
+                sealed_secrets: Vec::new(),
+                app_id: settings.app_id.map(|a| a.as_str().to_string()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Stops deliveries to a subscription whose receiver said it is gone (410).
+pub fn disable_subscription(tx: &mut Tx<'_>, id: SubscriptionId, reason: &str) -> Result<(), Error> {
+    let now = Timestamp::now();
+    let Some(row) =
+        tx.query_opt("SELECT org_id FROM webhook_subscriptions WHERE id = $1 AND disabled_at IS NULL", params![id])?
+    else {
+        return Ok(());
+    };
+    let org: OrgId = row.parse(0)?;
+    tx.execute(
+        "UPDATE webhook_subscriptions SET disabled_at = $2, disabled_reason = $3, updated_at = $2 WHERE id = $1",
+        params![id, now, reason],
+    )?;
+    let sub = get_subscription(tx, org, id)?;
+    events::append(tx, org, "webhook_subscription.disabled", None, &sub, now)?;
+    Ok(())
+}
+
+/// The state of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Not yet accepted by the receiver; due at `next_attempt_at`.
+    Pending,
+    Delivered,
+    /// A dead letter: retries ran out, the receiver answered 410, or the endpoint went away. Replay sends it again.
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(DeliveryState::Pending),
+            "delivered" => Some(DeliveryState::Delivered),
+            "failed" => Some(DeliveryState::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One event on its way to one endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub org_id: OrgId,
+    /// The subscription, when the endpoint is one.
+    pub subscription_id: Option<SubscriptionId>,
+    /// The Messaging API channel, when the endpoint is its webhook.
+    pub channel_id: Option<ChannelId>,
+    pub event_id: i64,
+    pub event_type: String,
+    pub conversation_id: Option<ConversationId>,
+    pub state: DeliveryState,
+    pub attempts: i64,
+    pub next_attempt_at: Option<Timestamp>,
+    /// The HTTP status of the last attempt, if the receiver answered.
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+}
+
+impl Delivery {
+    pub fn endpoint(&self) -> Option<Endpoint> {
+        match (self.subscription_id, self.channel_id) {
+            (Some(s), _) => Some(Endpoint::Subscription(s)),
+            (None, Some(c)) => Some(Endpoint::Channel(c)),
+            _ => None,
+        }
+    }
+}
+
+const DELIVERY_COLUMNS: &str = "id, org_id, endpoint, event_id, event_type, conversation_id, state, attempts, \
+     next_attempt_at, last_status, last_error, created_at, updated_at, delivered_at";
+
+fn delivery_from_row(r: &Row) -> Result<Delivery, Error> {
+    let endpoint = Endpoint::parse(&r.string(2)?).ok_or_else(|| Error::internal("unknown delivery endpoint"))?;
+    Ok(Delivery {
+        id: r.parse(0)?,
+        org_id: r.parse(1)?,
+        subscription_id: match endpoint {
+            Endpoint::Subscription(s) => Some(s),
+            Endpoint::Channel(_) => None,
+        },
+        channel_id: match endpoint {
+            Endpoint::Channel(c) => Some(c),
+            Endpoint::Subscription(_) => None,
+        },
+        event_id: r.i64(3)?,
+        event_type: r.string(4)?,
+        conversation_id: r.opt_parse(5)?,
+        state: r.enumeration(6, DeliveryState::parse)?,
+        attempts: r.i64(7)?,
+        next_attempt_at: r.opt_ts(8)?,
+        last_status: r.opt_i64(9)?,
+        last_error: r.opt_string(10)?,
+        created_at: r.ts(11)?,
+        updated_at: r.ts(12)?,
+        delivered_at: r.opt_ts(13)?,
+    })
+}
+
+/// A delivery about to be made.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub id: DeliveryId,
+    pub org_id: OrgId,
+    pub endpoint: Endpoint,
+    pub event_id: i64,
+    pub event_type: String,
+    pub conversation_id: Option<ConversationId>,
+}
+
+/// Records the deliveries of the events up to `cursor` and moves the cursor there, in one transaction, so an event
+/// is never passed without its deliveries on record. Returns the deliveries that are new (a delivery recorded
+/// before a crash is not recorded twice).
+pub fn enqueue(
+    tx: &mut Tx<'_>,
+    cursor_name: &str,
+    cursor: i64,
+    deliveries: Vec<NewDelivery>,
+) -> Result<Vec<NewDelivery>, Error> {
+    let now = Timestamp::now();
+    let mut fresh = Vec::with_capacity(deliveries.len());
+    for d in deliveries {
+        let inserted = tx.execute(
+            "INSERT INTO webhook_deliveries (id, org_id, endpoint, event_id, event_type, conversation_id, state,
+               attempts, next_attempt_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7)
+             ON CONFLICT (endpoint, event_id) DO NOTHING",
+            params![d.id, d.org_id, d.endpoint.key(), d.event_id, &d.event_type, d.conversation_id, now],
+        )?;
+        if inserted > 0 {
+            fresh.push(d);
+        }
+    }
+    set_cursor(tx, cursor_name, cursor)?;
+    Ok(fresh)
+}
+
+pub fn cursor(tx: &mut Tx<'_>, name: &str) -> Result<Option<i64>, Error> {
+    tx.query_opt("SELECT event_id FROM outbox_cursors WHERE name = $1", params![name])?.map(|r| r.i64(0)).transpose()
+}
+
+pub fn set_cursor(tx: &mut Tx<'_>, name: &str, event_id: i64) -> Result<(), Error> {
+    tx.execute(
+        "INSERT INTO outbox_cursors (name, event_id) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET event_id = excluded.event_id",
+        params![name, event_id],
+    )?;
+    Ok(())
+}
+
+/// The outcome of one attempt, to be recorded.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub delivery_id: DeliveryId,
+    pub number: i64,
+    pub at: Timestamp,
+    pub status: Option<u16>,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+    /// The start of the receiver's answer, for the delivery log.
+    pub response: Option<String>,
+    /// What the delivery becomes.
+    pub state: DeliveryState,
+    pub next_attempt_at: Option<Timestamp>,
+}
+
+/// Writes a batch of attempts to the log and brings their deliveries up to date.
+pub fn record_attempts(tx: &mut Tx<'_>, attempts: &[Attempt]) -> Result<(), Error> {
+    let now = Timestamp::now();
+    for a in attempts {
+        tx.execute(
+            "INSERT INTO webhook_attempts (delivery_id, attempt, org_id, at, status, duration_ms, error, response)
+             SELECT $1, $2, org_id, $3, $4, $5, $6, $7 FROM webhook_deliveries WHERE id = $1
+             ON CONFLICT (delivery_id, attempt) DO NOTHING",
+            params![
+                a.delivery_id,
+                a.number,
+                a.at,
+                a.status.map(i64::from),
+                a.duration_ms,
+                a.error.as_deref(),
+                a.response.as_deref()
+            ],
+        )?;
+        let delivered_at = (a.state == DeliveryState::Delivered).then_some(a.at);
+        tx.execute(
+            "UPDATE webhook_deliveries SET state = $2, attempts = $3, next_attempt_at = $4, last_status = $5,
+               last_error = $6, updated_at = $7, delivered_at = COALESCE($8, delivered_at)
+             WHERE id = $1",
+            params![
+                a.delivery_id,
+                a.state.as_str(),
+                a.number,
+                a.next_attempt_at,
+                a.status.map(i64::from),
+                a.error.as_deref(),
+                now,
+                delivered_at
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// Fails the pending deliveries of an endpoint (it was disabled or went away).
+pub fn fail_pending(tx: &mut Tx<'_>, endpoint: Endpoint, reason: &str) -> Result<(), Error> {
+    tx.execute(
+        "UPDATE webhook_deliveries SET state = 'failed', last_error = $2, next_attempt_at = NULL, updated_at = $3
+         WHERE endpoint = $1 AND state = 'pending'",
+        params![endpoint.key(), reason, Timestamp::now()],
+    )?;
+    Ok(())
+}
+
+/// A pending delivery with its event, as the engine resumes it after a restart or a replay.
+#[derive(Debug, Clone)]
+pub struct PendingDelivery {
+    pub delivery: Delivery,
+    pub event: Event,
+}
+
+/// Pending deliveries in event order, after delivery `after` (by event id then id), with their events.
+pub fn pending(tx: &mut Tx<'_>, after_event: i64, limit: usize) -> Result<Vec<PendingDelivery>, Error> {
+    let cols = DELIVERY_COLUMNS.split(", ").map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT {cols}, e.id, e.event_type, e.conversation_id, e.seq, e.payload, e.created_at
+         FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
+         WHERE d.state = 'pending' AND d.event_id > $1 ORDER BY d.event_id, d.id LIMIT $2"
+    );
+    tx.query(&sql, params![after_event, limit])?
+        .iter()
+        .map(|r| {
+            Ok(PendingDelivery {
+                delivery: delivery_from_row(r)?,
+                event: Event {
+                    id: r.i64(14)?,
+                    event_type: r.string(15)?,
+                    conversation_id: r.opt_parse(16)?,
+                    sequence: r.opt_i64(17)?,
+                    data: r.json(18)?,
+                    created_at: r.ts(19)?,
+                },
+            })
+        })
+        .collect()
+}
+
+pub fn get_delivery(tx: &mut Tx<'_>, org: OrgId, id: DeliveryId) -> Result<Delivery, Error> {
+    tx.get_in_org("webhook_deliveries", DELIVERY_COLUMNS, id.into(), org, Code::DeliveryNotFound, delivery_from_row)
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub endpoint: Option<Endpoint>,
+    pub state: Option<DeliveryState>,
+    pub conversation_id: Option<ConversationId>,
+}
+
+pub fn list_deliveries(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    f: &DeliveryFilter,
+    after: Option<DeliveryId>,
+    limit: usize,
+) -> Result<Vec<Delivery>, Error> {
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE org_id = $1
+           AND (CAST($2 AS TEXT) IS NULL OR endpoint = $2)
+           AND (CAST($3 AS TEXT) IS NULL OR state = $3)
+           AND (CAST($4 AS TEXT) IS NULL OR conversation_id = $4)
+           AND id > $5 ORDER BY id LIMIT $6"
+    );
+    let after = after.map(|a| a.to_string()).unwrap_or_default();
+    tx.query(
+        &sql,
+        params![org, f.endpoint.map(|e| e.key()), f.state.map(DeliveryState::as_str), f.conversation_id, after, limit],
+    )?
+    .iter()
+    .map(delivery_from_row)
+    .collect()
+}
+
+/// One entry of the delivery log.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AttemptRecord {
+    pub attempt: i64,
+    pub at: Timestamp,
+    pub status: Option<i64>,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+    pub response: Option<String>,
+}
+
+pub fn attempts(tx: &mut Tx<'_>, org: OrgId, id: DeliveryId) -> Result<Vec<AttemptRecord>, Error> {
+    get_delivery(tx, org, id)?;
+    tx.query(
+        "SELECT attempt, at, status, duration_ms, error, response FROM webhook_attempts
+         WHERE delivery_id = $1 AND org_id = $2 ORDER BY attempt",
+        params![id, org],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(AttemptRecord {
+            attempt: r.i64(0)?,
+            at: r.ts(1)?,
+            status: r.opt_i64(2)?,
+            duration_ms: r.i64(3)?,
+            error: r.opt_string(4)?,
+            response: r.opt_string(5)?,
+        })
+    })
+    .collect()
+}
+
+/// Makes a delivery due again now, whatever its state; the attempt count and log carry on.
+pub fn replay(tx: &mut Tx<'_>, org: OrgId, id: DeliveryId) -> Result<Delivery, Error> {
+    get_delivery(tx, org, id)?;
+    let now = Timestamp::now();
+    tx.execute(
+        "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $3, updated_at = $3
+         WHERE id = $1 AND org_id = $2",
+        params![id, org, now],
+    )?;
+    get_delivery(tx, org, id)
+}
+
+/// Makes due again every delivery to `endpoint` whose event happened in `[since, until)`: the failed ones, and the
+/// delivered ones too when `include_delivered`. Returns how many.
+pub fn replay_range(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    endpoint: Endpoint,
+    since: Timestamp,
+    until: Timestamp,
+    include_delivered: bool,
+) -> Result<u64, Error> {
+    let now = Timestamp::now();
+    tx.execute(
+        "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $6, updated_at = $6
+         WHERE org_id = $1 AND endpoint = $2 AND created_at >= $3 AND created_at < $4
+           AND (state = 'failed' OR ($5 AND state = 'delivered'))",
+        params![org, endpoint.key(), since, until, include_delivered, now],
+    )
+}
