@@ -2,3 +2,4 @@
 
 #![allow(clippy::unwrap_used)]
 mod calendar;
+mod routing_engine;

@@ -1,0 +1,150 @@
+//! One agent's routing state: presence, capacity in units and profiles, skills, and when they last got and gave
+//! back work.
+
+use std::collections::BTreeMap;
+
+use super::config::{
+    AgentProfile, AgentSettings, AgentSkill, AttributeValue, BasePresence, CapacityDemand, CapacityProfileId, Presence,
+    SkillId, SkillMatching, SkillRequirement,
+};
+use crate::ids::UserId;
+
+#[derive(Debug, Clone)]
+pub(super) struct ProfileSlot {
+    pub(super) limit: AgentProfile,
+    pub(super) used: u32,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Agent {
+    pub(super) id: UserId,
+    pub(super) presence: Presence,
+    pub(super) base: BasePresence,
+    /// Set when routing itself made the agent Busy because they were full, so that only that Busy is undone when
+    /// capacity frees; a Busy the agent chose is theirs to change.
+    pub(super) auto_busy: bool,
+    pub(super) total_units: u32,
+    /// Units held by offers, active conversations and blocking wrap-ups.
+    pub(super) used_units: u32,
+    pub(super) profiles: Vec<ProfileSlot>,
+    /// Sorted by skill, for binary search.
+    pub(super) skills: Vec<AgentSkill>,
+    pub(super) attributes: BTreeMap<String, AttributeValue>,
+    /// Indices of the queues the agent is a member of, ascending.
+    pub(super) queues: Vec<usize>,
+    /// The engine-wide sequence number of the agent's last offer or assignment; 0 for never. A sequence rather
+    /// than a time, because a backlog drains many assignments within one millisecond.
+    pub(super) last_assigned: u64,
+    /// When capacity was last released, in epoch ms; `i64::MIN` for never, which makes a new agent the most idle.
+    pub(super) last_released: i64,
+}
+
+impl Agent {
+    pub(super) fn new(id: UserId, settings: AgentSettings, base: BasePresence) -> Self {
+        let mut agent = Agent {
+            id,
+            presence: settings.presence,
+            base,
+            auto_busy: false,
+            total_units: settings.units,
+            used_units: 0,
+            profiles: Vec::new(),
+            skills: Vec::new(),
+            attributes: settings.attributes,
+            queues: Vec::new(),
+            last_assigned: 0,
+            last_released: i64::MIN,
+        };
+        agent.set_skills(settings.skills);
+        for profile in settings.profiles {
+            agent.set_profile(profile);
+        }
+        agent
+    }
+
+    pub(super) fn set_skills(&mut self, mut skills: Vec<AgentSkill>) {
+        skills.sort_by_key(|s| s.skill);
+        skills.dedup_by_key(|s| s.skill);
+        self.skills = skills;
+    }
+
+    /// Adds or changes a profile, keeping what is in use.
+    pub(super) fn set_profile(&mut self, limit: AgentProfile) {
+        match self.profiles.iter_mut().find(|p| p.limit.profile == limit.profile) {
+            Some(slot) => slot.limit = limit,
+            None => self.profiles.push(ProfileSlot { limit, used: 0 }),
+        }
+    }
+
+    pub(super) fn free_units(&self) -> u32 {
+        self.total_units.saturating_sub(self.used_units)
+    }
+
+    pub(super) fn free_profile(&self, profile: CapacityProfileId) -> u32 {
+        self.profiles
+            .iter()
+            .find(|p| p.limit.profile == profile)
+            .map_or(0, |p| p.limit.max_items.saturating_sub(p.used))
+    }
+
+    /// Whether one more conversation with this demand fits, counting offers as reservations.
+    pub(super) fn fits(&self, demand: CapacityDemand) -> bool {
+        if demand.units > self.free_units() {
+            return false;
+        }
+        let blocked =
+            self.profiles.iter().any(|p| p.used > 0 && p.limit.block_others && Some(p.limit.profile) != demand.profile);
+        if blocked {
+            return false;
+        }
+        demand.profile.is_none_or(|profile| self.free_profile(profile) > 0)
+    }
+
+    /// Whether the agent can take nothing more at all: no free units and no free profile slot.
+    pub(super) fn is_full(&self) -> bool {
+        self.free_units() == 0 && self.profiles.iter().all(|p| p.used >= p.limit.max_items)
+    }
+
+    pub(super) fn reserve(&mut self, demand: CapacityDemand) {
+        self.used_units = self.used_units.saturating_add(demand.units);
+        if let Some(slot) = demand.profile.and_then(|id| self.profiles.iter_mut().find(|p| p.limit.profile == id)) {
+            slot.used = slot.used.saturating_add(1);
+        }
+    }
+
+    pub(super) fn unreserve(&mut self, demand: CapacityDemand) {
+        self.used_units = self.used_units.saturating_sub(demand.units);
+        if let Some(slot) = demand.profile.and_then(|id| self.profiles.iter_mut().find(|p| p.limit.profile == id)) {
+            slot.used = slot.used.saturating_sub(1);
+        }
+    }
+
+    pub(super) fn proficiency(&self, skill: SkillId) -> Option<u8> {
+        self.skills.binary_search_by_key(&skill, |s| s.skill).ok().map(|i| self.skills[i].proficiency)
+    }
+
+    /// How far the agent falls short of the required skills (0 for a full match), or `None` when they may not
+    /// take the conversation at all.
+    pub(super) fn skill_shortfall(&self, required: &[SkillRequirement], matching: SkillMatching) -> Option<u32> {
+        let mut shortfall = 0u32;
+        if matching == SkillMatching::None {
+            return Some(0);
+        }
+        for req in required {
+            let have = self.proficiency(req.skill)?;
+            let want = req.min_proficiency.unwrap_or(0);
+            if have < want {
+                if matching == SkillMatching::Exact {
+                    return None;
+                }
+                shortfall += u32::from(want - have);
+            }
+        }
+        Some(shortfall)
+    }
+
+    /// The agent's summed proficiency in the required skills.
+    pub(super) fn proficiency_in(&self, required: &[SkillRequirement]) -> u32 {
+        required.iter().filter_map(|r| self.proficiency(r.skill)).map(u32::from).sum()
+    }
+}
