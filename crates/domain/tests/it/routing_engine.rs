@@ -291,6 +291,22 @@ fn a_revived_conversation_returns_to_its_agent_first_if_eligible() {
 }
 
 #[test]
+fn the_agent_who_parked_a_conversation_can_resume_it_if_they_have_room() {
+    let mut engine = engine_with(AssignmentMethod::HighestCapacity, WorkstreamRouting::default());
+    add_agent(&mut engine, 1, 1, Presence::Available, 0);
+    route_and_accept(&mut engine, 1, 0);
+    engine.park(conv(1), t(1)).unwrap();
+    let events = engine.enqueue(item(2, 2), t(2)).unwrap();
+    assert_eq!(offers(&events), vec![(conv(2), user(1))]);
+    assert_eq!(engine.resume(conv(1), t(3)).unwrap_err().code, Code::AgentUnavailable);
+    engine.reject(offer_id(&events, conv(2)), user(1), t(4)).unwrap();
+    let events = engine.resume(conv(1), t(5)).unwrap();
+    assert!(matches!(events[0], RoutingEvent::Assigned { by: AssignedBy::Resume, .. }));
+    assert_eq!(engine.conversation(conv(1)).unwrap().state, RoutingState::Active);
+    assert_eq!(used(&engine, 1), 1);
+}
+
+#[test]
 fn affinity_skips_the_queue() {
     let routing = WorkstreamRouting { affinity: true, ..Default::default() };
     let mut engine = engine_with(AssignmentMethod::HighestCapacity, routing);
@@ -629,6 +645,7 @@ mod properties {
         Close { k: usize },
         Park { k: usize },
         Revive { k: usize },
+        Resume { k: usize },
         Capacity { agent: usize, units: i64 },
         Join { agent: usize, queue: usize },
         Leave { agent: usize, queue: usize },
@@ -650,6 +667,7 @@ mod properties {
             2 => k.clone().prop_map(|k| Op::Close { k }),
             1 => k.clone().prop_map(|k| Op::Park { k }),
             1 => k.clone().prop_map(|k| Op::Revive { k }),
+            1 => k.clone().prop_map(|k| Op::Resume { k }),
             2 => (0..AGENTS, -1..4i64).prop_map(|(agent, units)| Op::Capacity { agent, units }),
             2 => (0..AGENTS, 0..QUEUES).prop_map(|(agent, queue)| Op::Join { agent, queue }),
             1 => (0..AGENTS, 0..QUEUES).prop_map(|(agent, queue)| Op::Leave { agent, queue }),
@@ -804,6 +822,10 @@ mod properties {
                 }
                 None => Ok(Vec::new()),
             },
+            Op::Resume { k } => match in_state(engine, model, RoutingState::Waiting, k) {
+                Some(c) => engine.resume(c, now),
+                None => Ok(Vec::new()),
+            },
             Op::Capacity { agent, units } => engine.set_unit_capacity(user(agent as u128), units, now),
             Op::Join { agent, queue: q } => engine.join_queue(user(agent as u128), queue(q as u128), now),
             Op::Leave { agent, queue: q } => engine.leave_queue(user(agent as u128), queue(q as u128)).map(|()| vec![]),
@@ -857,7 +879,9 @@ mod properties {
                 RoutingEvent::Assigned { conversation, agent, by, .. } => {
                     match by {
                         AssignedBy::Offer(_) => assert_eq!(model.holder.get(&conversation), Some(&agent)),
-                        AssignedBy::Pick => assert_eq!(model.holder.insert(conversation, agent), None),
+                        AssignedBy::Pick | AssignedBy::Resume => {
+                            assert_eq!(model.holder.insert(conversation, agent), None)
+                        }
                     }
                     model.declined_until.retain(|(d, _), _| *d != conversation);
                 }
@@ -937,4 +961,50 @@ mod properties {
             prop_assert_eq!(run(), run());
         }
     }
+}
+
+/// Conversation created → offer latency with 1,000 agents in 50 queues, while a tenth of the conversations need a
+/// skill nobody has (so every queue's top block stays full of them) and capacity runs out halfway: `cargo test -p
+/// switchboard-domain --release --test it arrival_latency -- --ignored --nocapture`. Reports, does not assert.
+#[test]
+#[ignore]
+fn arrival_latency() {
+    let mut engine = Engine::default();
+    let routing = WorkstreamRouting { skill_matching: SkillMatching::Exact, ..Default::default() };
+    engine.upsert_workstream(stream(1), routing).unwrap();
+    for q in 0..50 {
+        engine.upsert_queue(queue(q), QueueSettings::default(), t(0));
+    }
+    for a in 0..1_000u128 {
+        let settings = AgentSettings {
+            presence: Presence::Available,
+            units: 10,
+            skills: vec![AgentSkill { skill: skill(1), proficiency: (a % 11) as u8 }],
+            ..Default::default()
+        };
+        engine.add_agent(user(a), settings, t(0)).unwrap();
+        for k in 0..5 {
+            engine.join_queue(user(a), queue((a + k * 7) % 50), t(0)).unwrap();
+        }
+    }
+    let mut took = Vec::new();
+    let mut offered = 0;
+    for n in 0..20_000u128 {
+        let mut w = WorkItem::new(conv(n), stream(1), queue(n % 50), t(1 + n as i64));
+        let needed = if n % 10 == 0 { skill(2) } else { skill(1) };
+        w.skills = vec![SkillRequirement { skill: needed, min_proficiency: Some((n % 5) as u8) }];
+        let started = std::time::Instant::now();
+        let events = engine.enqueue(w, t(1 + n as i64)).unwrap();
+        took.push(started.elapsed());
+        offered += offers(&events).len();
+    }
+    took.sort();
+    let at = |p: f64| took[((took.len() as f64 * p) as usize).min(took.len() - 1)];
+    println!("{offered} offers; enqueue p50 {:?}, p99 {:?}, max {:?}", at(0.5), at(0.99), at(1.0));
+}
+
+#[test]
+fn the_engine_can_be_shared_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Engine>();
 }

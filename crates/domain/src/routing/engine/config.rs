@@ -99,6 +99,7 @@ impl PresenceCatalogue {
         self.custom.insert(id, presence);
     }
 
+    /// A custom presence's text and base.
     pub fn get(&self, id: CustomPresenceId) -> Option<&CustomPresence> {
         self.custom.get(&id)
     }
@@ -123,6 +124,7 @@ pub struct PresenceSet(u8);
 impl PresenceSet {
     pub const EMPTY: PresenceSet = PresenceSet(0);
 
+    /// The set of the given presences; `const`, so allowed-presence sets can be constants.
     pub const fn of(presences: &[BasePresence]) -> Self {
         let mut bits = 0;
         let mut i = 0;
@@ -137,6 +139,7 @@ impl PresenceSet {
         self.0 & presence.bit() != 0
     }
 
+    /// This set plus one presence.
     pub fn with(self, presence: BasePresence) -> Self {
         PresenceSet(self.0 | presence.bit())
     }

@@ -26,6 +26,8 @@ pub enum OfferKind {
 pub enum AssignedBy {
     Offer(OfferId),
     Pick,
+    /// The agent who parked it took it back.
+    Resume,
 }
 
 /// Who or what changed an agent's presence.

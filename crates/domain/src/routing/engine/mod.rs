@@ -172,6 +172,7 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An empty engine; add workstreams, queues and agents before conversations.
     pub fn new(settings: EngineSettings) -> Self {
         Engine { settings, ..Engine::default() }
     }
@@ -539,6 +540,36 @@ impl Engine {
         Ok(events)
     }
 
+    /// The agent who parked a Waiting conversation takes it back from their own list (Waiting → Active). It
+    /// consumes capacity again, so it needs room, but not an allowed presence: the agent chose to.
+    pub fn resume(&mut self, conversation: ConversationId, now: Timestamp) -> Result<Vec<RoutingEvent>> {
+        let Status::Waiting(a) = self.status(conversation)? else {
+            return Err(Error::new(Code::InvalidStateTransition, "only a waiting conversation can be resumed"));
+        };
+        let demand = self.workstream_of(conversation).map(|ws| ws.capacity);
+        let Some(demand) = demand.filter(|d| self.agents[a].fits(*d)) else {
+            return Err(Error::new(Code::AgentUnavailable, "the agent has no room for the conversation"));
+        };
+        let seq = self.next_seq();
+        let agent = &mut self.agents[a];
+        agent.reserve(demand);
+        agent.last_assigned = seq;
+        let user = agent.id;
+        if let Some(item) = self.items.get_mut(&conversation) {
+            item.status = Status::Active(a);
+            item.hold = Some(Hold { agent: a, demand, assigned: true });
+        }
+        let mut events = vec![RoutingEvent::Assigned {
+            conversation,
+            agent: user,
+            queue: self.queue_id_of(conversation),
+            by: AssignedBy::Resume,
+        }];
+        self.busy_if_full(a, &mut events);
+        self.finish(now, &mut events);
+        Ok(events)
+    }
+
     /// The conversation ends (Active → Wrap-up); its capacity is released now, at close, or after the
     /// workstream's wrap-up minutes.
     pub fn end(&mut self, conversation: ConversationId, now: Timestamp) -> Result<Vec<RoutingEvent>> {
@@ -672,6 +703,7 @@ impl Engine {
         Ok(q.push.values().chain(q.pick.values()).copied().collect())
     }
 
+    /// Where the conversation is in routing; `None` once closed or if never enqueued.
     pub fn conversation(&self, conversation: ConversationId) -> Option<ConversationView> {
         let item = self.items.get(&conversation)?;
         let (state, agent, offer) = match item.status {
@@ -690,6 +722,7 @@ impl Engine {
         })
     }
 
+    /// The agent's presence, capacity and queues.
     pub fn agent(&self, agent: UserId) -> Option<AgentView> {
         let a = &self.agents[*self.agent_index.get(&agent)?];
         Some(AgentView {
@@ -702,6 +735,7 @@ impl Engine {
         })
     }
 
+    /// A pending offer; `None` once answered, expired or withdrawn.
     pub fn offer(&self, offer: OfferId) -> Option<OfferView> {
         let o = self.offers.get(&offer)?;
         Some(OfferView {
