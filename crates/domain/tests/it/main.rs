@@ -3,3 +3,4 @@
 #![allow(clippy::unwrap_used)]
 mod calendar;
 mod routing_engine;
+mod rules;
