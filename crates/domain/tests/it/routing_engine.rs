@@ -998,9 +998,28 @@ fn arrival_latency() {
         took.push(started.elapsed());
         offered += offers(&events).len();
     }
-    took.sort();
-    let at = |p: f64| took[((took.len() as f64 * p) as usize).min(took.len() - 1)];
-    println!("{offered} offers; enqueue p50 {:?}, p99 {:?}, max {:?}", at(0.5), at(0.99), at(1.0));
+    let report = |what: &str, took: &mut Vec<std::time::Duration>, offered: usize| {
+        took.sort();
+        let at = |p: f64| took[((took.len() as f64 * p) as usize).min(took.len() - 1)];
+        println!("{what}: {offered} offers; p50 {:?}, p99 {:?}, max {:?}", at(0.5), at(0.99), at(1.0));
+    };
+    report("enqueue", &mut took, offered);
+    // Now the backlog is long and every queue's top block holds conversations nobody can take: each agent accepts
+    // and ends one conversation, and the freed unit goes to the next one waiting.
+    let pending: Vec<(OfferId, OfferView)> = engine.offers().collect();
+    let mut took = Vec::new();
+    let mut offered = 0;
+    for (i, (offer, view)) in pending.into_iter().enumerate() {
+        let now = t(30_000 + i as i64);
+        engine.accept(offer, view.agent, now).unwrap();
+        if i % 10 == 0 {
+            let started = std::time::Instant::now();
+            let events = engine.end(view.conversation, now).unwrap();
+            took.push(started.elapsed());
+            offered += offers(&events).len();
+        }
+    }
+    report("end → next offer", &mut took, offered);
 }
 
 #[test]
