@@ -284,3 +284,92 @@ fn each_validation_error_names_its_entry() {
     // Touching intervals do not overlap.
     calendar(day("monday", &[("09:00", "12:00"), ("12:00", "13:00")]));
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use switchboard_domain::{
+        Timestamp,
+        routing::calendar::{Calendar, CalendarSpec, HolidaySpec, HoursSpec, WeeklySpec},
+    };
+
+    // Zones with DST on either hemisphere, a half-hour change (Lord Howe) and none.
+    const ZONES: [&str; 5] = ["America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"];
+
+    /// Valid, non-overlapping intervals on 15-minute marks: consecutive pairs of distinct sorted points.
+    fn day() -> impl Strategy<Value = Vec<HoursSpec>> {
+        prop::collection::btree_set(0u16..=96, 0..7).prop_map(|points| {
+            let points: Vec<u16> = points.into_iter().map(|p| p * 15).collect();
+            let time = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
+            points.chunks_exact(2).map(|p| HoursSpec { start: time(p[0]), end: time(p[1]) }).collect()
+        })
+    }
+
+    fn calendar() -> impl Strategy<Value = Calendar> {
+        (
+            prop::sample::select(&ZONES[..]),
+            prop::collection::vec(day(), 7),
+            prop::collection::btree_map(0u32..365, day(), 0..4),
+        )
+            .prop_map(|(zone, days, holidays)| {
+                let mut d = days.into_iter();
+                let mut next = || d.next().unwrap_or_default();
+                let weekly = WeeklySpec {
+                    monday: next(),
+                    tuesday: next(),
+                    wednesday: next(),
+                    thursday: next(),
+                    friday: next(),
+                    saturday: next(),
+                    sunday: next(),
+                };
+                let holidays = holidays
+                    .into_iter()
+                    .map(|(ordinal, hours)| HolidaySpec {
+                        date: chrono::NaiveDate::from_yo_opt(2026, ordinal + 1).unwrap().to_string(),
+                        name: None,
+                        hours,
+                    })
+                    .collect();
+                Calendar::new(&CalendarSpec { time_zone: zone.to_string(), weekly, holidays }).unwrap()
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// `next_change` is the first instant the answer of `is_open` flips, and nothing flips before it.
+        #[test]
+        fn next_change_is_where_is_open_flips(c in calendar(), offset_minutes in 0i64..(366 * 24 * 60)) {
+            // 2026-01-01T00:00:00Z plus up to a year, at minute marks and a few odd milliseconds.
+            let t = Timestamp::from_millis(1_767_225_600_000 + offset_minutes * 60_000 + offset_minutes % 7);
+            let open = c.is_open(t);
+            match c.next_change(t) {
+                Some(change) => {
+                    prop_assert!(change > t);
+                    prop_assert_ne!(c.is_open(change), open, "no flip at {}", change);
+                    let span = change.millis() - t.millis();
+                    for k in 1..8 {
+                        let s = Timestamp::from_millis(t.millis() + span * k / 8);
+                        prop_assert_eq!(c.is_open(s), open, "flip before the change at {}", s);
+                    }
+                    prop_assert_eq!(c.is_open(change.plus_millis(-1)), open);
+                    let next_open = c.next_open(t);
+                    prop_assert_eq!(next_open, if open { Some(t) } else { Some(change) });
+                }
+                None => {
+                    for day in 1..400 {
+                        let s = t.plus_millis(day * 86_400_000 + day * 3_600_000 % 86_400_000);
+                        prop_assert_eq!(c.is_open(s), open, "a flip at {} that next_change missed", s);
+                    }
+                }
+            }
+        }
+
+        /// The JSON form round-trips to an equal calendar.
+        #[test]
+        fn json_round_trips(c in calendar()) {
+            let json = serde_json::to_string(&c).unwrap();
+            prop_assert_eq!(serde_json::from_str::<Calendar>(&json).unwrap(), c);
+        }
+    }
+}

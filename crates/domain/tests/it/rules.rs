@@ -536,3 +536,96 @@ fn splits_are_deterministic_and_roughly_proportional() {
     assert_eq!(buckets.len(), 100);
     assert_eq!([0, 1, 2, 3, u128::MAX].map(|i| split_bucket(conv(i))), [0, 57, 52, 46, 63]);
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use switchboard_domain::routing::rules::{Expr, Facts, Skill, Value};
+
+    fn comparison() -> impl Strategy<Value = String> {
+        let path = prop::sample::select(vec![
+            "channel",
+            "language",
+            "context.Product",
+            "context.Amount",
+            "context.'Order Id'",
+            "contact.email",
+            "conversation.priority",
+            "conversation.skills",
+        ]);
+        let op =
+            prop::sample::select(vec!["==", "!=", "<", "<=", ">", ">=", "in", "contains", "starts_with", "ends_with"]);
+        let literal = prop::sample::select(vec![
+            "'sms'",
+            "\"XBox\"",
+            "120",
+            "-1.5",
+            "2e2",
+            "['a', \"xbox\"]",
+            "[1, 120]",
+            "[]",
+            "'a\\\"b'",
+            "true",
+        ]);
+        prop_oneof![
+            (path.clone(), op, literal).prop_map(|(p, o, l)| format!("{p} {o} {l}")),
+            path.prop_map(|p| format!("{p} exists")),
+            Just("true".to_string()),
+            Just("FALSE".to_string()),
+        ]
+    }
+
+    fn condition() -> impl Strategy<Value = String> {
+        comparison().prop_recursive(5, 48, 2, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} and {b}")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} or {b}")),
+                inner.clone().prop_map(|a| format!("not {a}")),
+                inner.prop_map(|a| format!("({a})")),
+            ]
+        })
+    }
+
+    fn facts(n: i32) -> Facts {
+        let mut f = Facts { channel: Some("sms".into()), ..Facts::default() };
+        if n % 2 == 0 {
+            f.context.insert("Product".into(), "xbox".into());
+            f.context.insert("Amount".into(), Value::Number(120.0));
+            f.skills.push(Skill::new("a", None));
+        }
+        if n % 3 == 0 {
+            f.priority = Some(n);
+            f.contact.insert("email".into(), "a\"b@x.com".into());
+        }
+        f
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+
+        /// The canonical form parses back to itself and means the same thing.
+        #[test]
+        fn canonical_form_round_trips(source in condition()) {
+            let parsed = Expr::parse(&source).map_err(|e| TestCaseError::fail(format!("{source}: {e}")))?;
+            let canonical = parsed.to_string();
+            let again = Expr::parse(&canonical).map_err(|e| TestCaseError::fail(format!("{canonical}: {e}")))?;
+            prop_assert_eq!(again.to_string(), canonical.clone());
+            for n in 0..6 {
+                let f = facts(n);
+                prop_assert_eq!(parsed.matches(&f), again.matches(&f), "{} vs {}", source, canonical);
+            }
+        }
+
+        /// Whatever the input, the parser answers with an expression or an error inside the text, never a panic.
+        #[test]
+        fn parsing_never_panics(source in "[a-zA-Z_.'\"\\\\()\\[\\], =<>!0-9eé-]{0,60}") {
+            if let Err(e) = Expr::parse(&source) {
+                prop_assert!(e.column >= 1 && e.column <= source.chars().count() + 1, "{}: {}", source, e);
+            }
+        }
+
+        #[test]
+        fn parsing_arbitrary_text_never_panics(source in any::<String>()) {
+            let _ = Expr::parse(&source);
+        }
+    }
+}
