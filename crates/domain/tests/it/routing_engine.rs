@@ -1023,6 +1023,18 @@ fn arrival_latency() {
 }
 
 #[test]
+fn availability_counts_members_who_could_take_one_now() {
+    let mut engine = engine_with(AssignmentMethod::HighestCapacity, WorkstreamRouting::default());
+    add_agent(&mut engine, 1, 1, Presence::Available, 0);
+    add_agent(&mut engine, 2, 1, Presence::Away, 0);
+    assert_eq!(engine.availability(queue(1), stream(1)).unwrap(), Availability { agents: 1, waiting: 0 });
+    engine.enqueue(item(1, 1), t(1)).unwrap();
+    engine.enqueue(item(2, 2), t(2)).unwrap();
+    assert_eq!(engine.availability(queue(1), stream(1)).unwrap(), Availability { agents: 0, waiting: 1 });
+    assert_eq!(engine.availability(queue(9), stream(1)).unwrap_err().code, Code::QueueNotFound);
+}
+
+#[test]
 fn the_engine_can_be_shared_between_threads() {
     fn shareable<T: Send + Sync>() {}
     shareable::<Engine>();

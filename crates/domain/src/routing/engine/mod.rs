@@ -93,6 +93,15 @@ pub struct AgentView {
     pub queues: Vec<QueueId>,
 }
 
+/// Whether a queue can take a conversation of a workstream now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Availability {
+    /// Members who could be offered one now.
+    pub agents: usize,
+    /// Open conversations already waiting.
+    pub waiting: usize,
+}
+
 /// A pending offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OfferView {
@@ -695,6 +704,22 @@ impl Engine {
         let queue = &self.queues[item.queue];
         let waiting = if item.pick { &queue.pick } else { &queue.push };
         Some((queue.id, waiting.range(..item.key).count() + 1))
+    }
+
+    /// How many of the queue's members could be offered a conversation of the workstream right now (allowed
+    /// presence and room for it; skills aside), and how many conversations wait ahead of a new one: what the
+    /// Messaging API's agent-availability check answers before a conversation is created.
+    pub fn availability(&self, queue: QueueId, workstream: WorkstreamId) -> Result<Availability> {
+        let q = &self.queues[self.queue_idx(queue)?];
+        let ws = self.workstream(workstream)?;
+        let agents = q
+            .members
+            .iter()
+            .map(|m| &self.agents[m.agent])
+            .filter(|a| a.base != BasePresence::Offline && ws.allowed_presences.contains(a.base) && a.fits(ws.capacity))
+            .count();
+        let waiting = if ws.distribution == Distribution::Pick { q.pick.len() } else { q.push.len() };
+        Ok(Availability { agents, waiting })
     }
 
     /// The queue's Open conversations in routing order: push conversations, then pick conversations.
