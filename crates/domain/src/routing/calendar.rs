@@ -279,7 +279,8 @@ impl Calendar {
         at.to_datetime().with_timezone(&self.time_zone).date_naive()
     }
 
-    fn hours_on(&self, date: NaiveDate) -> &[Interval] {
+    /// The local intervals that apply on a date: its holiday's when it is one, else its weekday's.
+    pub fn hours_on(&self, date: NaiveDate) -> &[Interval] {
         match self.holidays.get(&date) {
             Some(h) => &h.hours,
             None => &self.weekly[date.weekday().num_days_from_monday() as usize],

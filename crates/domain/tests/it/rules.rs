@@ -357,6 +357,22 @@ fn skills_replace_then_append_and_an_empty_list_clears() {
     let mut f = Facts { skills: vec![Skill::new("Old", None)], ..Facts::default() };
     assert_eq!(ruleset.apply(&mut f), [0, 1]);
     assert_eq!(f.skills, [Skill::new("A", None), Skill::new("B", Some(4))]);
+
+    // Skill names compare ignoring case, in appends and in the duplicate check.
+    let ruleset: ClassificationRulesetSpec = serde_json::from_value(json!({"rules": [
+        {"condition": "true", "actions": {"append_skills": [{"name": "billing", "min_proficiency": 2}]}}
+    ]}))
+    .unwrap();
+    let ruleset = ClassificationRuleset::new(&ruleset, &schema()).unwrap();
+    let mut f = Facts { skills: vec![Skill::new("Billing", None)], ..Facts::default() };
+    ruleset.apply(&mut f);
+    assert_eq!(f.skills, [Skill::new("Billing", Some(2))]);
+    let twice: ClassificationRulesetSpec = serde_json::from_value(json!({"rules": [
+        {"condition": "true", "actions": {"skills": [{"name": "billing"}, {"name": "BILLING"}]}}
+    ]}))
+    .unwrap();
+    let e = ClassificationRuleset::new(&twice, &schema()).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("rules[0].actions.skills[1].name"));
 }
 
 #[test]

@@ -22,7 +22,9 @@ pub const CONTACT_FIELDS: [&str; 4] = ["customer_id", "email", "phone", "name"];
 /// wrong or expected there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExprError {
+    /// 1-based, in characters; one past the end for "expected more".
     pub column: usize,
+    /// What was wrong or expected, as a sentence fragment for an admin.
     pub message: String,
 }
 
@@ -80,6 +82,7 @@ pub enum Op {
 }
 
 impl Op {
+    /// The operator as written in a condition.
     pub fn as_str(self) -> &'static str {
         match self {
             Op::Eq => "==",
@@ -113,6 +116,7 @@ pub struct Operand {
     pub kind: OperandKind,
 }
 
+/// The kinds of operand.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OperandKind {
     Text(String),

@@ -65,6 +65,7 @@ pub enum Value {
 }
 
 impl Value {
+    /// The context-variable type the value fits.
     pub fn kind(&self) -> VariableKind {
         match self {
             Value::Number(_) => VariableKind::Number,

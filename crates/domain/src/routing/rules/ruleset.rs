@@ -32,7 +32,7 @@ pub struct Actions {
     /// Replaces the required skills (an empty list clears them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skills: Option<Vec<Skill>>,
-    /// Adds skills; a skill already required takes the new minimum proficiency.
+    /// Adds skills; a skill already required (names compare ignoring case) takes the new minimum proficiency.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub append_skills: Vec<Skill>,
     /// Sets the priority; higher is served first.
@@ -60,7 +60,7 @@ impl Actions {
             facts.skills.clone_from(skills);
         }
         for skill in &self.append_skills {
-            match facts.skills.iter_mut().find(|s| s.name == skill.name) {
+            match facts.skills.iter_mut().find(|s| s.name.to_lowercase() == skill.name.to_lowercase()) {
                 Some(existing) => existing.min_proficiency = skill.min_proficiency,
                 None => facts.skills.push(skill.clone()),
             }
@@ -95,7 +95,7 @@ impl Actions {
                 if n > MAX_SKILL_NAME {
                     return Err(invalid(&field, format!("a skill name is at most {MAX_SKILL_NAME} characters")));
                 }
-                if !seen.insert(skill.name.as_str()) {
+                if !seen.insert(skill.name.to_lowercase()) {
                     return Err(invalid(&field, format!("`{}` is listed twice", skill.name)));
                 }
             }
