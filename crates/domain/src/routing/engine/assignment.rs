@@ -56,6 +56,7 @@ impl Engine {
             block.extend(self.queues[q].push.values().take(block_size).copied());
             let whole_block = block.len() == block_size;
             let mut offered = false;
+            let mut reordered = false;
             for &conversation in &block {
                 let Some(item) = self.items.get(&conversation) else { continue };
                 // Returning conversations sort first and may go to an agent outside the candidates; after them,
@@ -75,13 +76,17 @@ impl Engine {
                         if let Some(item) = self.items.get_mut(&conversation) {
                             item.affinity = None;
                         }
-                        // It now sorts by its arrival; routing it in this pass would jump the conversations that
-                        // are now ahead of it, so the queue gets another cycle instead.
+                        // It now sorts by priority and arrival, possibly still ahead of the rest of this block, so
+                        // the block is taken again in the new order. Each restart drops one affinity, so it ends.
                         self.requeue_in_place(conversation);
-                        self.mark_queue(q);
+                        reordered = true;
+                        break;
                     }
                     Choice::Nobody => {}
                 }
+            }
+            if reordered {
+                continue;
             }
             // A full block with progress may have let new conversations into the top block; otherwise the block
             // waits for the next trigger, as the reference says.
