@@ -40,6 +40,7 @@ codes! {
     EmptyMessage => ("empty_message", 400, "A message needs text or at least one attachment"),
     TooManyContextVariables => ("too_many_context_variables", 400, "A conversation holds at most 100 context variables"),
     TooManyAttachments => ("too_many_attachments", 400, "Too many attachments on one message"),
+    UnsupportedActivity => ("unsupported_activity", 400, "The activity type or event name is not supported"),
     InvalidQuery => ("invalid_query", 400, "A query parameter is invalid"),
     InvalidCursor => ("invalid_cursor", 400, "The pagination cursor is invalid"),
     InvalidIdempotencyKey => ("invalid_idempotency_key", 400, "The Idempotency-Key header is invalid"),

@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    ids::AttachmentId,
     str_enum,
     text::{HttpUrl, ShortText},
 };
@@ -21,8 +22,16 @@ str_enum!(
 pub struct Attachment {
     /// MIME type, e.g. `image/png`.
     pub content_type: ShortText,
+    /// Where the file is. For a file this server keeps, a link that works with the API's credentials; messages
+    /// handed to agents and webhooks carry it signed and expiring, so it works without them.
     pub url: HttpUrl,
     /// File name with extension.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<ShortText>,
+    /// Set by the server for a file it keeps (an upload); never given by a caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<AttachmentId>,
+    /// Bytes, for a file the server keeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
 }

@@ -25,6 +25,8 @@ const KEYS: &[&str] = &[
     "auth_cache_seconds",
     "request_timeout_seconds",
     "trusted_issuers",
+    "webhooks",
+    "attachments",
 ];
 
 /// `SWITCHBOARD_*` names that are read elsewhere, not configuration keys: the log filter, the config file flag,
@@ -77,6 +79,38 @@ pub struct Config {
     /// Identity providers whose tokens are accepted besides our own.
     #[serde(default)]
     pub trusted_issuers: Vec<TrustedIssuer>,
+    pub webhooks: WebhookConfig,
+    pub attachments: AttachmentConfig,
+}
+
+/// How webhooks are delivered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Seconds to wait before each retry, in order; after the last, the delivery is a dead letter. Each wait
+    /// varies by up to ±`jitter_percent`.
+    pub retry_schedule_seconds: Vec<u64>,
+    pub jitter_percent: u8,
+    /// Seconds one attempt may take.
+    pub timeout_seconds: u64,
+    /// Requests in flight at once, over all endpoints.
+    pub concurrency: usize,
+    /// Allow webhook URLs that resolve to loopback addresses (a receiver on the same machine).
+    pub allow_loopback: bool,
+    /// Allow webhook URLs that resolve to private, link-local and other internal addresses.
+    pub allow_private: bool,
+    /// Seconds a Messaging API webhook token lives.
+    pub token_ttl_seconds: u64,
+}
+
+/// Where uploaded attachments are kept and how long their links work.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentConfig {
+    /// A directory; relative paths are under `data_dir`. Nodes of one PostgreSQL deployment must share it.
+    pub dir: PathBuf,
+    /// Seconds a signed attachment link stays valid.
+    pub link_ttl_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +193,11 @@ impl Config {
         }
         if self.database_pool_size == 0 {
             bail!("database_pool_size must be at least 1");
+        }
+        let w = &self.webhooks;
+        if w.retry_schedule_seconds.is_empty() || w.jitter_percent > 50 || w.concurrency == 0 || w.timeout_seconds == 0
+        {
+            bail!("webhooks: the retry schedule needs a step, jitter is at most 50%, concurrency and timeout >= 1");
         }
         Ok(())
     }

@@ -72,10 +72,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    Code::PayloadTooLarge,
-                    format!("the body is larger than {} bytes", limits::MAX_BODY_BYTES),
-                )
+                ApiError::new(Code::PayloadTooLarge, "the body is larger than this endpoint accepts")
             } else {
                 ApiError::new(Code::InvalidBody, e.body_text())
             }

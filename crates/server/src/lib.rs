@@ -3,9 +3,12 @@
 
 pub mod admin;
 pub mod api;
+pub mod attachments;
 pub mod auth;
 pub mod bench;
+pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod demo;
 mod docs;
 pub mod error;
@@ -27,6 +30,12 @@ pub struct AppInner {
     pub store: Arc<Store>,
     pub auth: auth::Auth,
     pub config: Config,
+    /// The time background work runs on (a manual clock in tests).
+    pub clock: clock::Clock,
+    /// Nudges the webhook delivery engine.
+    pub deliveries: Arc<delivery::Handle>,
+    pub links: attachments::Links,
+    pub files: attachments::Files,
 }
 
 impl Deref for AppState {
@@ -43,7 +52,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 }
 
 /// Loads (creating on first start) the signing key and builds the shared state.
-pub async fn build_state(config: Config, store: Arc<Store>, public_url: String) -> anyhow::Result<AppState> {
+pub async fn build_state(
+    config: Config,
+    store: Arc<Store>,
+    public_url: String,
+    clock: clock::Clock,
+) -> anyhow::Result<AppState> {
     // reqwest is built without a default TLS provider so that no C crypto library is compiled; choose ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let secrets = auth::secrets::SecretBox::load(config.secret_key.as_deref(), &config.data_dir)?;
@@ -56,6 +70,12 @@ pub async fn build_state(config: Config, store: Arc<Store>, public_url: String) 
             .await
             .map_err(|e| anyhow::anyhow!("creating the signing key: {e}"))?;
     }
+    let links = attachments::Links::new(
+        secrets.derive_key("attachment links"),
+        &public_url,
+        config.attachments.link_ttl_seconds,
+    );
+    let files = attachments::Files::new(&config.data_dir, &config.attachments.dir);
     let signer = auth::tokens::Signer::new(public_url, &keys, &secrets).map_err(|e| anyhow::anyhow!("{e}"))?;
     let external = auth::oidc::ExternalIssuers::new(&config.trusted_issuers)?;
     let auth = auth::Auth::new(
@@ -65,7 +85,8 @@ pub async fn build_state(config: Config, store: Arc<Store>, public_url: String) 
         Duration::from_secs(config.auth_cache_seconds),
         Duration::from_secs(config.token_ttl_seconds),
     );
-    Ok(AppState(Arc::new(AppInner { store, auth, config })))
+    let deliveries = Arc::new(delivery::Handle::default());
+    Ok(AppState(Arc::new(AppInner { store, auth, config, clock, deliveries, links, files })))
 }
 
 /// A bound, ready server.
@@ -82,11 +103,16 @@ impl Server {
     }
 
     pub async fn with_store(config: Config, store: Arc<Store>) -> anyhow::Result<Self> {
+        Self::with_clock(config, store, clock::Clock::System).await
+    }
+
+    /// A server whose background work runs on `clock`.
+    pub async fn with_clock(config: Config, store: Arc<Store>, clock: clock::Clock) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         let public_url =
             config.public_url.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| format!("http://{addr}"));
-        let state = build_state(config, store, public_url.trim_end_matches('/').to_string()).await?;
+        let state = build_state(config, store, public_url.trim_end_matches('/').to_string(), clock).await?;
         Ok(Self { state, listener, addr })
     }
 
@@ -101,8 +127,11 @@ impl Server {
     /// Serves until `shutdown` resolves, then stops accepting and finishes the requests in flight.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let app = api::app(self.state.clone());
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.context("serving")?;
-        Ok(())
+        let deliveries = delivery::start(self.state.clone());
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.context("serving");
+        // Deliveries in flight are attempted again after a restart; receivers deduplicate by webhook-id.
+        deliveries.abort();
+        served
     }
 }
 

@@ -293,7 +293,19 @@ fn change_state(
         params![id, org, to.as_str(), agent_id, now, closed_at, reason],
     )?;
     let after = get(tx, org, id)?;
-    let mut data = json!({ "conversation": after, "from": before.state, "to": to, "action": action, "by": by });
+    // Named here, once, so that webhooks and timelines can say who joined without looking the agent up.
+    let agent = match after.agent_id.or(before.agent_id) {
+        Some(agent) => {
+            let name = tx
+                .query_opt("SELECT name FROM users WHERE id = $1", params![agent])?
+                .map(|r| r.string(0))
+                .transpose()?;
+            json!({ "id": agent, "name": name })
+        }
+        None => serde_json::Value::Null,
+    };
+    let mut data =
+        json!({ "conversation": after, "from": before.state, "to": to, "action": action, "by": by, "agent": agent });
     if action == Action::CustomerReply {
         // Routing gives a revived conversation back to the agent who had it, when it can.
         data["affinity_agent_id"] = json!(before.agent_id);
@@ -434,4 +446,26 @@ pub fn patch_context(
         now,
     )?;
     Ok(variables)
+}
+
+/// A channel's live conversations (Open, Active, Waiting) created at or after `since`, after `after` in id order:
+/// the Messaging API's list.
+pub fn list_live_on_channel(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    channel: ChannelId,
+    since: Timestamp,
+    after: Option<ConversationId>,
+    limit: usize,
+) -> Result<Vec<(ConversationId, Timestamp)>, Error> {
+    let after = after.map(|a| a.to_string()).unwrap_or_default();
+    tx.query(
+        "SELECT id, created_at FROM conversations WHERE org_id = $1 AND channel_id = $2
+           AND state IN ('open', 'active', 'waiting') AND created_at >= $3 AND id > $4
+         ORDER BY id LIMIT $5",
+        params![org, channel, since, after, limit],
+    )?
+    .iter()
+    .map(|r| Ok((r.parse(0)?, r.ts(1)?)))
+    .collect()
 }

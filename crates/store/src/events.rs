@@ -71,17 +71,41 @@ pub fn append(
     Ok(at.map(|a| a.1))
 }
 
-const COLUMNS: &str = "id, event_type, conversation_id, seq, payload, created_at";
+const COLUMNS: &str = "id, event_type, conversation_id, seq, payload, created_at, org_id";
 
 fn from_row(r: &Row) -> Result<Event, Error> {
     Ok(Event {
         id: r.i64(0)?,
+        org_id: r.parse(6)?,
         event_type: r.string(1)?,
         conversation_id: r.opt_parse(2)?,
         sequence: r.opt_i64(3)?,
         data: r.json(4)?,
         created_at: r.ts(5)?,
     })
+}
+
+/// Every organization's events with ids in `(after, until]`, oldest first: what the delivery engine reads.
+pub fn list_all(tx: &mut Tx<'_>, after: i64, until: i64, limit: usize) -> Result<Vec<Event>, Error> {
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3");
+    tx.query(&sql, params![after, until, limit])?.iter().map(from_row).collect()
+}
+
+/// The entries of one type in a conversation's log after time `after`, in order (the log's times strictly
+/// increase, see [`Position`]).
+pub fn entries_since(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    conversation: ConversationId,
+    event_type: &str,
+    after: Timestamp,
+    limit: usize,
+) -> Result<Vec<Row>, Error> {
+    tx.query(
+        "SELECT payload FROM events WHERE conversation_id = $1 AND org_id = $2 AND created_at > $3 AND event_type = $4
+         ORDER BY seq LIMIT $5",
+        params![conversation, org, after, event_type, limit],
+    )
 }
 
 /// The organization's events after `after`, oldest first.
@@ -118,4 +142,13 @@ pub fn entries(
          ORDER BY seq LIMIT $5",
         params![conversation, org, after, event_type, limit],
     )
+}
+
+/// The time of the newest entry of a conversation's log.
+pub fn last_time(tx: &mut Tx<'_>, conversation: ConversationId) -> Result<Timestamp, Error> {
+    tx.query_one(
+        "SELECT created_at FROM events WHERE conversation_id = $1 ORDER BY seq DESC LIMIT 1",
+        params![conversation],
+    )?
+    .ts(0)
 }

@@ -166,6 +166,7 @@ pub struct ContextVariable {
 pub struct Event {
     /// Increases with every event of the deployment.
     pub id: i64,
+    pub org_id: OrgId,
     #[serde(rename = "type")]
     pub event_type: String,
     pub conversation_id: Option<ConversationId>,

@@ -475,7 +475,7 @@ pub struct PendingDelivery {
 pub fn pending(tx: &mut Tx<'_>, after_event: i64, limit: usize) -> Result<Vec<PendingDelivery>, Error> {
     let cols = DELIVERY_COLUMNS.split(", ").map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", ");
     let sql = format!(
-        "SELECT {cols}, e.id, e.event_type, e.conversation_id, e.seq, e.payload, e.created_at
+        "SELECT {cols}, e.id, e.event_type, e.conversation_id, e.seq, e.payload, e.created_at, e.org_id
          FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
          WHERE d.state = 'pending' AND d.event_id > $1 ORDER BY d.event_id, d.id LIMIT $2"
     );
@@ -486,6 +486,7 @@ pub fn pending(tx: &mut Tx<'_>, after_event: i64, limit: usize) -> Result<Vec<Pe
                 delivery: delivery_from_row(r)?,
                 event: Event {
                     id: r.i64(14)?,
+                    org_id: r.parse(20)?,
                     event_type: r.string(15)?,
                     conversation_id: r.opt_parse(16)?,
                     sequence: r.opt_i64(17)?,

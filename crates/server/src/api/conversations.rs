@@ -100,6 +100,14 @@ pub struct ConversationCreated {
 }
 
 fn check_attachments(attachments: &[Attachment], field: &str) -> Result<(), ApiError> {
+    if let Some(i) = attachments.iter().position(|a| a.id.is_some() || a.size.is_some()) {
+        return Err(Error::field(
+            Code::InvalidField,
+            format!("{field}[{i}]"),
+            "`id` and `size` are set by the server for files it keeps; link a file by `url`",
+        )
+        .into());
+    }
     if attachments.len() > limits::MAX_ATTACHMENTS {
         return Err(Error::field(
             Code::TooManyAttachments,
@@ -419,7 +427,10 @@ async fn list_messages(
     who.require(EVERYONE)?;
     let (limit, after) = (page.limit()?, page.position()?);
     let (id, org) = (conversation_id(&id)?, who.org_id);
-    let rows = app.store.read(move |tx| conversations::list_messages(tx, org, id, after, limit + 1)).await?;
+    let mut rows = app.store.read(move |tx| conversations::list_messages(tx, org, id, after, limit + 1)).await?;
+    for m in &mut rows {
+        app.links.sign_attachments(&mut m.attachments);
+    }
     Ok(Json(Page::from_rows(rows, limit, |m| m.sequence.to_string())))
 }
 

@@ -5,9 +5,11 @@ mod access;
 mod contacts;
 mod conversations;
 mod events;
+mod messaging_api;
 mod oauth;
 mod org;
 mod setup;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -46,7 +48,10 @@ use crate::{AppState, docs, error::ApiError, ops};
     tags(
         (name = "organization"), (name = "access", description = "Users, API keys and OAuth2 clients"),
         (name = "contacts"), (name = "setup", description = "Queues, workstreams and channels"),
-        (name = "conversations"), (name = "events"), (name = "oauth2")
+        (name = "conversations"), (name = "events"), (name = "oauth2"),
+        (name = "webhooks", description = "Webhook subscriptions (Standard Webhooks) and the delivery log"),
+        (name = "messaging-api", description = "The Messaging API, compatible with the documented \
+            `/api/v1.0/consumer` endpoints; see docs/messaging-api.md")
     )
 )]
 struct ApiDoc;
@@ -80,6 +85,8 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(conversations::router())
         .merge(events::router())
         .merge(oauth::router())
+        .merge(webhooks::router())
+        .merge(messaging_api::router().layer(DefaultBodyLimit::max(messaging_api::MAX_SEND_BODY_BYTES)))
         .split_for_parts()
 }
 
@@ -108,6 +115,7 @@ pub fn app(state: AppState) -> Router {
         .route("/docs/errors", get(docs::errors))
         .route("/docs/assets/swagger-ui-bundle.js", get(docs::swagger_js))
         .route("/docs/assets/swagger-ui.css", get(docs::swagger_css))
+        .route("/v1/attachments/{id}/content", get(crate::attachments::content))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -218,6 +218,7 @@ async fn create_channel(
             )
         })
         .await?;
+    app.deliveries.targets_changed();
     Ok(Written(out).into_response())
 }
 

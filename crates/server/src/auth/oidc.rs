@@ -48,32 +48,30 @@ impl ExternalIssuers {
         self.issuers.iter().any(|(i, _)| i.issuer == iss)
     }
 
-    async fn fetch(&self, issuer: &TrustedIssuer) -> Result<JwkSet, Error> {
+    async fn fetch(&self, jwks_url: &str) -> Result<JwkSet, Error> {
         let set: JwkSet = self
             .http
-            .get(&issuer.jwks_url)
+            .get(jwks_url)
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| {
-                Error::new(switchboard_domain::Code::Unavailable, format!("fetching {}: {e}", issuer.jwks_url))
-            })?
+            .map_err(|e| Error::new(switchboard_domain::Code::Unavailable, format!("fetching {jwks_url}: {e}")))?
             .json()
             .await
-            .map_err(|e| {
-                Error::new(switchboard_domain::Code::Unavailable, format!("reading {}: {e}", issuer.jwks_url))
-            })?;
+            .map_err(|e| Error::new(switchboard_domain::Code::Unavailable, format!("reading {jwks_url}: {e}")))?;
         Ok(set)
     }
 
-    async fn key_for(&self, issuer: &TrustedIssuer, kid: Option<&str>) -> Result<DecodingKey, Error> {
+    /// The key `kid` of the JWKS at `jwks_url` (any key when `kid` is absent), fetched on first use and refetched
+    /// for a key not seen yet. Also checks customer tokens of Messaging API channels.
+    pub async fn jwks_key(&self, jwks_url: &str, kid: Option<&str>) -> Result<DecodingKey, Error> {
         let find = |set: &JwkSet| {
             set.keys
                 .iter()
                 .find(|k| kid.is_none() || k.common.key_id.as_deref() == kid)
                 .and_then(|jwk| DecodingKey::from_jwk(jwk).ok())
         };
-        let cached = self.keys.lock().ok().and_then(|m| m.get(&issuer.issuer).cloned());
+        let cached = self.keys.lock().ok().and_then(|m| m.get(jwks_url).cloned());
         if let Some((set, fetched)) = &cached {
             if let Some(key) = find(set) {
                 return Ok(key);
@@ -82,10 +80,10 @@ impl ExternalIssuers {
                 return Err(unauthenticated("the token names a signing key its issuer does not publish"));
             }
         }
-        let set = self.fetch(issuer).await?;
+        let set = self.fetch(jwks_url).await?;
         let key = find(&set);
         if let Ok(mut m) = self.keys.lock() {
-            m.insert(issuer.issuer.clone(), (set, Instant::now()));
+            m.insert(jwks_url.to_string(), (set, Instant::now()));
         }
         key.ok_or_else(|| unauthenticated("the token names a signing key its issuer does not publish"))
     }
@@ -94,7 +92,7 @@ impl ExternalIssuers {
         let (issuer, org_id) =
             self.issuers.iter().find(|(i, _)| i.issuer == iss).ok_or_else(|| unauthenticated("untrusted issuer"))?;
         let header = jsonwebtoken::decode_header(token).map_err(|_| unauthenticated("malformed bearer token"))?;
-        let key = self.key_for(issuer, header.kid.as_deref()).await?;
+        let key = self.jwks_key(&issuer.jwks_url, header.kid.as_deref()).await?;
         let mut validation = Validation::new(header.alg);
         validation.set_audience(&[&issuer.audience]);
         validation.set_issuer(&[&issuer.issuer]);

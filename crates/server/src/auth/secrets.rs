@@ -29,6 +29,8 @@ pub fn hash(secret: &str) -> String {
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
+    /// Root of the MAC keys derived for other uses, so the encryption key itself signs nothing.
+    mac_root: [u8; 32],
 }
 
 impl SecretBox {
@@ -55,7 +57,13 @@ impl SecretBox {
             bail!("the secret key must be 32 bytes, got {}", key.len());
         }
         let cipher = XChaCha20Poly1305::new_from_slice(&key).map_err(|_| anyhow::anyhow!("bad secret key length"))?;
-        Ok(Self { cipher })
+        let mac_root = Sha256::new().chain_update(b"switchboard mac keys\0").chain_update(&key).finalize().into();
+        Ok(Self { cipher, mac_root })
+    }
+
+    /// A key for `purpose` (e.g. signing attachment links), the same on every node that shares the secret key.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        Sha256::new().chain_update(self.mac_root).chain_update(purpose.as_bytes()).finalize().into()
     }
 
     pub fn seal(&self, plain: &[u8]) -> Result<String, Error> {

@@ -62,3 +62,16 @@ CREATE TABLE outbox_cursors (
     name TEXT PRIMARY KEY,
     event_id BIGINT NOT NULL
 );
+
+-- Files customers and agents uploaded; the bytes are in the attachments directory under `path`.
+CREATE TABLE attachments (
+    id TEXT PRIMARY KEY,
+    org_id TEXT NOT NULL REFERENCES orgs(id),
+    conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    content_type TEXT NOT NULL,
+    name TEXT,
+    size BIGINT NOT NULL,
+    sha256 TEXT NOT NULL,
+    path TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);

@@ -1,0 +1,266 @@
+//! Files customers send inside messages (embedded base64) are kept by the server: checked against the
+//! workstream's attachment policy, written to the attachments directory, and referred to by id. Agents and
+//! webhook receivers get them through signed links that expire, so a link leaked from a transcript stops working.
+
+use std::path::{Path, PathBuf};
+
+use axum::{
+    extract::{Path as UrlPath, Query, State},
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use switchboard_domain::{
+    Code, Error, Timestamp,
+    ids::{AttachmentId, ConversationId, OrgId},
+    message::Attachment,
+    setup::AttachmentPolicy,
+    text::{HttpUrl, ShortText},
+};
+use switchboard_store::{attachments as stored, params};
+
+use crate::{AppState, error::ApiResult};
+
+/// Signs and checks attachment links.
+#[derive(Clone)]
+pub struct Links {
+    key: [u8; 32],
+    base_url: String,
+    ttl_seconds: u64,
+}
+
+impl Links {
+    pub fn new(key: [u8; 32], base_url: &str, ttl_seconds: u64) -> Self {
+        Self { key, base_url: base_url.trim_end_matches('/').to_string(), ttl_seconds }
+    }
+
+    fn mac(&self, id: AttachmentId, expires: i64) -> Option<String> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).ok()?;
+        mac.update(format!("{id}.{expires}").as_bytes());
+        Some(hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// The unsigned address of a kept file (works with API credentials).
+    pub fn address(&self, id: AttachmentId) -> String {
+        format!("{}/v1/attachments/{id}/content", self.base_url)
+    }
+
+    /// A link to a kept file that works without credentials until it expires.
+    pub fn signed(&self, id: AttachmentId) -> String {
+        let expires = Timestamp::now().millis() / 1000 + i64::try_from(self.ttl_seconds).unwrap_or(i64::MAX / 2);
+        format!("{}?expires={expires}&signature={}", self.address(id), self.mac(id, expires).unwrap_or_default())
+    }
+
+    pub fn verify(&self, id: AttachmentId, expires: i64, signature: &str) -> bool {
+        let fresh = expires >= Timestamp::now().millis() / 1000;
+        match self.mac(id, expires) {
+            Some(expected) => fresh && subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), signature.as_bytes()).into(),
+            None => false,
+        }
+    }
+
+    /// Replaces the addresses of kept files in a message (as JSON) with signed links.
+    pub fn sign_message(&self, message: &mut serde_json::Value) {
+        if let Some(list) = message.get_mut("attachments").and_then(|a| a.as_array_mut()) {
+            for att in list {
+                if let Some(id) = att.get("id").and_then(|i| i.as_str()).and_then(|i| i.parse().ok()) {
+                    att["url"] = serde_json::Value::String(self.signed(id));
+                }
+            }
+        }
+    }
+
+    pub fn sign_attachments(&self, attachments: &mut [Attachment]) {
+        for att in attachments {
+            if let Some(id) = att.id {
+                att.url = HttpUrl::from_stored(self.signed(id));
+            }
+        }
+    }
+}
+
+/// An upload decoded from a message, not yet kept.
+pub struct Upload {
+    pub content_type: String,
+    pub name: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// Decodes `data:<type>;base64,<data>` or bare base64 (the documented `contentUrl` "URL or embedded base64").
+pub fn decode_embedded(content_url: &str, content_type: &str) -> Option<Result<(String, Vec<u8>), String>> {
+    if content_url.starts_with("https://") || content_url.starts_with("http://") {
+        return None;
+    }
+    let (declared, data) = match content_url.strip_prefix("data:") {
+        Some(rest) => match rest.split_once(',') {
+            Some((meta, data)) if meta.ends_with(";base64") => (meta.trim_end_matches(";base64").to_string(), data),
+            _ => return Some(Err("a data URL must be `data:<type>;base64,<data>`".into())),
+        },
+        None => (content_type.to_string(), content_url),
+    };
+    let cleaned: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    Some(match STANDARD.decode(cleaned.as_bytes()) {
+        Ok(bytes) if !bytes.is_empty() => {
+            Ok((if declared.is_empty() { content_type.to_string() } else { declared }, bytes))
+        }
+        Ok(_) => Err("the attachment is empty".into()),
+        Err(_) => Err("`contentUrl` is neither an http(s) URL nor valid base64".into()),
+    })
+}
+
+/// Where kept files live.
+#[derive(Clone)]
+pub struct Files {
+    dir: PathBuf,
+}
+
+impl Files {
+    pub fn new(data_dir: &Path, configured: &Path) -> Self {
+        Self { dir: if configured.is_absolute() { configured.to_path_buf() } else { data_dir.join(configured) } }
+    }
+
+    /// Checks an upload against the policy and writes it to disk (synced), returning what the message records
+    /// and the row to store with it.
+    pub fn keep(
+        &self,
+        links: &Links,
+        org: OrgId,
+        conversation: ConversationId,
+        policy: &AttachmentPolicy,
+        upload: Upload,
+        field: &str,
+    ) -> Result<(Attachment, stored::NewAttachment), Error> {
+        if upload.bytes.len() as u64 > policy.max_bytes {
+            return Err(Error::field(
+                Code::PayloadTooLarge,
+                field,
+                format!(
+                    "the file has {} bytes; this workstream accepts at most {}",
+                    upload.bytes.len(),
+                    policy.max_bytes
+                ),
+            ));
+        }
+        if !policy.allows_type(&upload.content_type) {
+            return Err(Error::field(
+                Code::InvalidField,
+                field,
+                format!("this workstream does not accept `{}` files", upload.content_type),
+            ));
+        }
+        let content_type = ShortText::parse(upload.content_type.clone())
+            .map_err(|e| switchboard_domain::text::field_error(&format!("{field}.contentType"), &e))?;
+        let name = upload
+            .name
+            .clone()
+            .map(ShortText::parse)
+            .transpose()
+            .map_err(|e| switchboard_domain::text::field_error(&format!("{field}.name"), &e))?;
+        let id = AttachmentId::new();
+        let relative = format!("{org}/{id}");
+        let path = self.dir.join(&relative);
+        write_synced(&path, &upload.bytes).map_err(Error::internal)?;
+        let sha256 = hex::encode(Sha256::digest(&upload.bytes));
+        let size = upload.bytes.len() as u64;
+        let attachment = Attachment {
+            content_type,
+            url: HttpUrl::from_stored(links.address(id)),
+            name,
+            id: Some(id),
+            size: Some(size),
+        };
+        let row = stored::NewAttachment {
+            id,
+            org_id: org,
+            conversation_id: conversation,
+            content_type: upload.content_type,
+            name: upload.name,
+            size,
+            sha256,
+            path: relative,
+        };
+        Ok((attachment, row))
+    }
+
+    fn read(&self, relative: &str) -> std::io::Result<Vec<u8>> {
+        std::fs::read(self.dir.join(relative))
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LinkQuery {
+    expires: Option<i64>,
+    signature: Option<String>,
+}
+
+/// `GET /v1/attachments/{id}/content`: the file, for a signed link (no credentials needed) or a caller of the
+/// organization that owns it.
+pub async fn content(
+    State(app): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Query(q): Query<LinkQuery>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    let not_found = || Error::not_found(Code::AttachmentNotFound);
+    let id: AttachmentId = id.parse().map_err(|_| not_found())?;
+    let org: Option<OrgId> = match (q.expires, q.signature.as_deref()) {
+        (Some(expires), Some(sig)) => {
+            if !app.links.verify(id, expires, sig) {
+                return Err(not_found().into());
+            }
+            None
+        }
+        _ => {
+            let bearer = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|h| h.strip_prefix("Bearer "))
+                .ok_or_else(|| Error::new(Code::Unauthenticated, "send a signed link or `Authorization: Bearer`"))?;
+            Some(app.auth.authenticate(&app.store, bearer.trim()).await?.org_id)
+        }
+    };
+    let row = app
+        .store
+        .read(move |tx| {
+            tx.query_opt("SELECT org_id, content_type, name, path FROM attachments WHERE id = $1", params![id])
+        })
+        .await?
+        .ok_or_else(not_found)?;
+    let owner: OrgId = row.parse(0)?;
+    if org.is_some_and(|o| o != owner) {
+        return Err(not_found().into());
+    }
+    let (content_type, name, path) = (row.string(1)?, row.opt_string(2)?, row.string(3)?);
+    let files = app.files.clone();
+    let bytes = tokio::task::spawn_blocking(move || files.read(&path))
+        .await
+        .map_err(Error::internal)?
+        .map_err(Error::internal)?;
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&content_type) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    let disposition = match name {
+        Some(n) => format!("attachment; filename=\"{}\"", n.replace(['"', '\\', '\r', '\n'], "_")),
+        None => "attachment".to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}

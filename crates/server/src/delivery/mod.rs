@@ -1,0 +1,708 @@
+//! The delivery engine: takes events from the transactional outbox (the event log) and delivers them to webhook
+//! endpoints, at least once and in order per conversation.
+//!
+//! - **Fan-out.** The engine reads the log past its cursor, up to the durable watermark (on SQLite an event is
+//!   acted on only once it is on disk), records one delivery per matching endpoint and moves the cursor in the
+//!   same transaction. On PostgreSQL, ids can commit out of order, so ids skipped in a read are looked for again
+//!   for a while before they are taken for rolled back.
+//! - **Lanes.** Deliveries wait in a lane per endpoint and conversation; only a lane's head is ever in flight,
+//!   so one conversation's events reach an endpoint in order, while different conversations and endpoints go in
+//!   parallel. A failing head holds its lane back until it succeeds or becomes a dead letter.
+//! - **Retries** follow the configured schedule (data, not code) with jitter; `Retry-After` is honoured; 410
+//!   disables a subscription. Every attempt is logged.
+//! - **Restarts** resume from the stored pending deliveries. An attempt whose outcome was not yet recorded when
+//!   the process died is made again: receivers deduplicate by `webhook-id`.
+
+pub mod guard;
+mod payload;
+pub mod sign;
+
+use std::{
+    cmp::Reverse,
+    collections::{BinaryHeap, HashMap, HashSet, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
+
+use rand::Rng;
+use serde::Serialize;
+use switchboard_domain::{Error, Timestamp, ids::*};
+use switchboard_store::{
+    model::Event,
+    params,
+    webhooks::{self, Attempt, DeliveryState, Endpoint, NewDelivery, Target},
+};
+use tokio::sync::{Notify, mpsc};
+
+use crate::{AppState, clock::Clock, config::WebhookConfig};
+
+const CURSOR: &str = "webhooks";
+/// Events read from the log at once.
+const FAN_OUT_BATCH: usize = 2_000;
+/// Attempts recorded in one transaction at most.
+const RECORD_BATCH: usize = 2_000;
+/// How long an id skipped in the log is looked for before it is taken for a rolled-back transaction.
+const GAP_PATIENCE_MS: i64 = 60_000;
+/// Without a local commit to wake it, the engine still looks for new events (other nodes' commits) this often.
+const POLL: Duration = Duration::from_millis(500);
+/// The start of a receiver's answer kept in the delivery log.
+const RESPONSE_EXCERPT: usize = 1_024;
+
+/// The handle the API uses to nudge the engine.
+#[derive(Default)]
+pub struct Handle {
+    wake: Notify,
+    /// Endpoints were added, changed or removed.
+    targets_changed: std::sync::atomic::AtomicBool,
+    /// Deliveries were made due again (replay).
+    rescan: std::sync::atomic::AtomicBool,
+}
+
+impl Handle {
+    pub fn targets_changed(&self) {
+        self.targets_changed.store(true, std::sync::atomic::Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    pub fn replayed(&self) {
+        self.rescan.store(true, std::sync::atomic::Ordering::Release);
+        self.wake.notify_one();
+    }
+}
+
+type LaneKey = (Endpoint, Option<ConversationId>);
+
+struct Job {
+    id: DeliveryId,
+    endpoint: Endpoint,
+    event: Arc<Event>,
+    attempts: i64,
+    due: i64,
+}
+
+#[derive(Default)]
+struct Lane {
+    queue: VecDeque<Job>,
+    busy: bool,
+}
+
+/// An endpoint ready to be called: the stored target with its secrets opened.
+struct Ready {
+    target: Target,
+    keys: Vec<Vec<u8>>,
+    url: reqwest::Url,
+}
+
+struct Finished {
+    lane: LaneKey,
+    attempt: Attempt,
+    /// The receiver answered 410: stop delivering to this endpoint.
+    gone: bool,
+}
+
+struct Engine {
+    app: AppState,
+    handle: Arc<Handle>,
+    clock: Clock,
+    config: WebhookConfig,
+    http: reqwest::Client,
+    targets: HashMap<Endpoint, Arc<Ready>>,
+    subscriptions_by_org: HashMap<OrgId, Vec<Endpoint>>,
+    channel_of: quick_cache::unsync::Cache<ConversationId, ChannelId>,
+    lanes: HashMap<LaneKey, Lane>,
+    heads: BinaryHeap<Reverse<(i64, u64, LaneKey)>>,
+    tiebreak: u64,
+    queued: HashSet<DeliveryId>,
+    in_flight: usize,
+    cursor: i64,
+    gaps: HashMap<i64, i64>,
+    finished_tx: mpsc::UnboundedSender<Finished>,
+    record_tx: mpsc::UnboundedSender<Attempt>,
+    tokens: HashMap<ChannelId, (String, i64)>,
+}
+
+/// Starts the engine; it runs until the process ends.
+pub fn start(app: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let run = tokio::spawn(run(app.clone()));
+            match run.await {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => tracing::error!(error = %e, source = ?e.source, "webhook delivery stopped; restarting"),
+                Err(e) => tracing::error!(error = %e, "webhook delivery panicked; restarting"),
+            }
+            app.clock.sleep_until(app.clock.now().plus_millis(1_000)).await;
+        }
+    })
+}
+
+fn http_client(config: &WebhookConfig) -> Result<reqwest::Client, Error> {
+    let allow = guard::Allow { loopback: config.allow_loopback, private: config.allow_private };
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(config.timeout_seconds))
+        .connect_timeout(Duration::from_secs(config.timeout_seconds.min(5)))
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(guard::GuardedResolver::shared(allow))
+        .pool_max_idle_per_host(config.concurrency)
+        .user_agent(concat!("Switchboard-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(Error::internal)
+}
+
+async fn run(app: AppState) -> Result<(), Error> {
+    let (finished_tx, mut finished_rx) = mpsc::unbounded_channel();
+    let (record_tx, record_rx) = mpsc::unbounded_channel();
+    let recorder = tokio::spawn(record(app.clone(), record_rx));
+    let config = app.config.webhooks.clone();
+    let mut engine = Engine {
+        handle: app.deliveries.clone(),
+        clock: app.clock.clone(),
+        http: http_client(&config)?,
+        config,
+        targets: HashMap::new(),
+        subscriptions_by_org: HashMap::new(),
+        channel_of: quick_cache::unsync::Cache::new(100_000),
+        lanes: HashMap::new(),
+        heads: BinaryHeap::new(),
+        tiebreak: 0,
+        queued: HashSet::new(),
+        in_flight: 0,
+        cursor: 0,
+        gaps: HashMap::new(),
+        finished_tx,
+        record_tx,
+        tokens: HashMap::new(),
+        app,
+    };
+    engine.load_targets().await?;
+    engine.cursor = engine.app.store.read(|tx| webhooks::cursor(tx, CURSOR)).await?.unwrap_or(0);
+    engine.resume_pending().await?;
+    let mut durable = engine.app.store.durable_events();
+    let result = loop {
+        if let Err(e) = engine.step().await {
+            break Err(e);
+        }
+        let next_due = engine.next_due();
+        let handle = engine.handle.clone();
+        let clock = engine.clock.clone();
+        tokio::select! {
+            changed = durable.changed() => if changed.is_err() { break Ok(()) },
+            Some(done) = finished_rx.recv() => {
+                engine.finish(done);
+                while let Ok(done) = finished_rx.try_recv() {
+                    engine.finish(done);
+                }
+            }
+            () = async { match next_due { Some(at) => clock.sleep_until(at).await, None => std::future::pending().await } } => {}
+            () = handle.wake.notified() => {}
+            () = tokio::time::sleep(POLL) => {}
+        }
+    };
+    drop(engine);
+    let _ = recorder.await;
+    result
+}
+
+/// Writes attempt outcomes in batches, so the log costs one transaction per batch rather than per attempt.
+async fn record(app: AppState, mut rx: mpsc::UnboundedReceiver<Attempt>) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let attempts = std::mem::replace(&mut batch, Vec::with_capacity(RECORD_BATCH));
+        let count = attempts.len();
+        if let Err(e) = app.store.write(move |tx| webhooks::record_attempts(tx, &attempts)).await {
+            // Not recorded means still pending in the store: after a restart these are attempted again.
+            tracing::error!(error = %e, count, "recording webhook attempts failed");
+        }
+    }
+}
+
+impl Engine {
+    /// One round: pick up configuration changes and replays, fan out new events, start what is due.
+    async fn step(&mut self) -> Result<(), Error> {
+        if self.handle.targets_changed.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            self.load_targets().await?;
+        }
+        if self.handle.rescan.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            self.resume_pending().await?;
+        }
+        self.fan_out().await?;
+        self.start_due();
+        Ok(())
+    }
+
+    async fn load_targets(&mut self) -> Result<(), Error> {
+        let targets = self.app.store.read(webhooks::targets).await?;
+        self.targets.clear();
+        self.subscriptions_by_org.clear();
+        for target in targets {
+            let url = match reqwest::Url::parse(&target.url) {
+                Ok(u) => u,
+                Err(e) => {
+                    tracing::warn!(endpoint = %target.endpoint.key(), error = %e, "skipping a webhook with a bad URL");
+                    continue;
+                }
+            };
+            let mut keys = Vec::new();
+            for sealed in &target.sealed_secrets {
+                let secret = self.app.auth.secrets.open(sealed)?;
+                if let Some(key) = sign::secret_key(&String::from_utf8_lossy(&secret)) {
+                    keys.push(key);
+                }
+            }
+            if let Endpoint::Subscription(_) = target.endpoint {
+                self.subscriptions_by_org.entry(target.org_id).or_default().push(target.endpoint);
+            }
+            self.targets.insert(target.endpoint, Arc::new(Ready { target, keys, url }));
+        }
+        Ok(())
+    }
+
+    /// Queues the pending deliveries of the store that are not queued yet (at start, and after a replay).
+    async fn resume_pending(&mut self) -> Result<(), Error> {
+        let mut after = 0;
+        loop {
+            let rows = self.app.store.read(move |tx| webhooks::pending(tx, after, 5_000)).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.delivery.event_id;
+            let more = rows.len() == 5_000;
+            for p in rows {
+                let Some(endpoint) = p.delivery.endpoint() else { continue };
+                if self.queued.contains(&p.delivery.id) {
+                    continue;
+                }
+                let due = p.delivery.next_attempt_at.map_or(0, Timestamp::millis);
+                self.enqueue(Job {
+                    id: p.delivery.id,
+                    endpoint,
+                    event: Arc::new(p.event),
+                    attempts: p.delivery.attempts,
+                    due,
+                });
+            }
+            if !more {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads new durable events and records their deliveries.
+    async fn fan_out(&mut self) -> Result<(), Error> {
+        loop {
+            let limit = *self.app.store.durable_events().borrow();
+            let (after, gaps): (i64, Vec<i64>) = (self.cursor, self.gaps.keys().copied().collect());
+            let (events, late) = self
+                .app
+                .store
+                .read(move |tx| {
+                    let events = events_between(tx, after, limit, FAN_OUT_BATCH)?;
+                    let late = if gaps.is_empty() { Vec::new() } else { events_with_ids(tx, &gaps)? };
+                    Ok((events, late))
+                })
+                .await?;
+            let now = self.clock.now().millis();
+            let full = events.len() == FAN_OUT_BATCH;
+            let mut expected = self.cursor + 1;
+            for e in &events {
+                for missing in expected..e.id {
+                    self.gaps.insert(missing, now);
+                }
+                expected = e.id + 1;
+            }
+            for e in &late {
+                self.gaps.remove(&e.id);
+            }
+            self.gaps.retain(|_, seen| now - *seen < GAP_PATIENCE_MS);
+            if events.is_empty() && late.is_empty() {
+                return Ok(());
+            }
+            let new_cursor = events.last().map_or(self.cursor, |e| e.id);
+            // Where a restart must read again from: before the oldest id still awaited.
+            let stored_cursor = self.gaps.keys().min().map_or(new_cursor, |g| (g - 1).min(new_cursor));
+            let all: Vec<Event> = events.into_iter().chain(late).collect();
+            self.learn_channels(&all).await?;
+            let mut deliveries = Vec::new();
+            let mut jobs = HashMap::new();
+            for event in all {
+                let event = Arc::new(event);
+                for endpoint in self.endpoints_for(&event) {
+                    let d = NewDelivery {
+                        id: DeliveryId::new(),
+                        org_id: event.org_id,
+                        endpoint,
+                        event_id: event.id,
+                        event_type: event.event_type.clone(),
+                        conversation_id: event.conversation_id,
+                    };
+                    jobs.insert(d.id, event.clone());
+                    deliveries.push(d);
+                }
+            }
+            let fresh =
+                self.app.store.write(move |tx| webhooks::enqueue(tx, CURSOR, stored_cursor, deliveries)).await?;
+            self.cursor = new_cursor;
+            for d in fresh {
+                if let Some(event) = jobs.remove(&d.id) {
+                    self.enqueue(Job { id: d.id, endpoint: d.endpoint, event, attempts: 0, due: now });
+                }
+            }
+            self.start_due();
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Finds the channels of conversations whose events may go to a channel's webhook.
+    async fn learn_channels(&mut self, events: &[Event]) -> Result<(), Error> {
+        let unknown: Vec<ConversationId> = events
+            .iter()
+            .filter(|e| payload::is_activity(e))
+            .filter_map(|e| e.conversation_id)
+            .filter(|c| self.channel_of.get(c).is_none())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        let found = self.app.store.read(move |tx| channels_of(tx, &unknown)).await?;
+        for (conversation, channel) in found {
+            self.channel_of.insert(conversation, channel);
+        }
+        Ok(())
+    }
+
+    fn endpoints_for(&self, event: &Event) -> Vec<Endpoint> {
+        let mut out = Vec::new();
+        if let Some(subs) = self.subscriptions_by_org.get(&event.org_id) {
+            for endpoint in subs {
+                if let Some(t) = self.targets.get(endpoint)
+                    && wants(&t.target.event_types, &event.event_type)
+                {
+                    out.push(*endpoint);
+                }
+            }
+        }
+        if payload::is_activity(event)
+            && let Some(channel) = event.conversation_id.and_then(|c| self.channel_of.get(&c))
+        {
+            let endpoint = Endpoint::Channel(*channel);
+            if self.targets.contains_key(&endpoint) {
+                out.push(endpoint);
+            }
+        }
+        out
+    }
+
+    fn enqueue(&mut self, job: Job) {
+        let key = (job.endpoint, job.event.conversation_id);
+        self.queued.insert(job.id);
+        let lane = self.lanes.entry(key).or_default();
+        let first = lane.queue.is_empty();
+        let due = job.due;
+        lane.queue.push_back(job);
+        if first {
+            self.push_head(key, due);
+        }
+    }
+
+    fn push_head(&mut self, key: LaneKey, due: i64) {
+        self.tiebreak += 1;
+        self.heads.push(Reverse((due, self.tiebreak, key)));
+    }
+
+    fn next_due(&self) -> Option<Timestamp> {
+        if self.in_flight >= self.config.concurrency {
+            return None;
+        }
+        self.heads.peek().map(|Reverse((due, ..))| Timestamp::from_millis(*due))
+    }
+
+    /// Starts the lane heads that are due, up to the concurrency limit.
+    fn start_due(&mut self) {
+        let now = self.clock.now().millis();
+        while self.in_flight < self.config.concurrency {
+            let Some(Reverse((due, _, key))) = self.heads.peek().cloned() else { return };
+            if due > now {
+                return;
+            }
+            self.heads.pop();
+            let Some(lane) = self.lanes.get_mut(&key) else { continue };
+            let Some(head) = lane.queue.front() else { continue };
+            if lane.busy || head.due != due {
+                continue; // a stale heap entry
+            }
+            lane.busy = true;
+            self.in_flight += 1;
+            let (id, number, endpoint, event) = (head.id, head.attempts + 1, head.endpoint, head.event.clone());
+            let request = self.request(id, endpoint, &event);
+            let finished = self.finished_tx.clone();
+            let (clock, http) = (self.clock.clone(), self.http.clone());
+            let schedule = self.config.retry_schedule_seconds.clone();
+            let jitter = self.config.jitter_percent;
+            let allow = guard::Allow { loopback: self.config.allow_loopback, private: self.config.allow_private };
+            tokio::spawn(async move {
+                let at = clock.now();
+                let started = std::time::Instant::now();
+                let outcome = match request {
+                    Ok(request) => send(&http, request, allow).await,
+                    Err(reason) => Outcome { status: None, error: Some(reason), response: None, retry_after: None },
+                };
+                let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+                let gone = outcome.status == Some(410);
+                let delivered = outcome.status.is_some_and(|s| (200..300).contains(&s));
+                let (state, next) = if delivered {
+                    (DeliveryState::Delivered, None)
+                } else if gone || usize::try_from(number).map_or(true, |n| n > schedule.len()) {
+                    (DeliveryState::Failed, None)
+                } else {
+                    let wait = retry_wait(&schedule, number, jitter, outcome.retry_after);
+                    (DeliveryState::Pending, Some(clock.now().plus_millis(wait)))
+                };
+                let attempt = Attempt {
+                    delivery_id: id,
+                    number,
+                    at,
+                    status: outcome.status,
+                    duration_ms,
+                    error: outcome.error,
+                    response: outcome.response,
+                    state,
+                    next_attempt_at: next,
+                };
+                let _ = finished.send(Finished { lane: key, attempt, gone });
+            });
+        }
+    }
+
+    /// Applies an attempt's outcome to its lane and hands it to the recorder.
+    fn finish(&mut self, done: Finished) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let Finished { lane: key, attempt, gone } = done;
+        let now = self.clock.now().millis();
+        if gone && let (Endpoint::Subscription(sub), _) = key {
+            let store = self.app.store.clone();
+            self.handle.targets_changed();
+            tokio::spawn(async move {
+                let result = store
+                    .write(move |tx| {
+                        webhooks::disable_subscription(tx, sub, "the receiver answered 410 Gone")?;
+                        webhooks::fail_pending(tx, Endpoint::Subscription(sub), "the subscription is disabled")
+                    })
+                    .await;
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "disabling a subscription after 410 failed");
+                }
+            });
+        }
+        if let Some(lane) = self.lanes.get_mut(&key) {
+            lane.busy = false;
+            match attempt.state {
+                DeliveryState::Pending => {
+                    if let Some(head) = lane.queue.front_mut() {
+                        head.attempts = attempt.number;
+                        head.due = attempt.next_attempt_at.map_or(now, Timestamp::millis);
+                        let due = head.due;
+                        self.push_head(key, due);
+                    }
+                }
+                DeliveryState::Delivered | DeliveryState::Failed => {
+                    if let Some(done) = lane.queue.pop_front() {
+                        self.queued.remove(&done.id);
+                    }
+                    if gone {
+                        // Everything else queued for this endpoint fails with it (the store is updated apart).
+                        for job in lane.queue.drain(..) {
+                            self.queued.remove(&job.id);
+                        }
+                    }
+                    match lane.queue.front() {
+                        Some(next) => {
+                            let due = next.due;
+                            self.push_head(key, due);
+                        }
+                        None => {
+                            self.lanes.remove(&key);
+                        }
+                    }
+                }
+            }
+        }
+        let _ = self.record_tx.send(attempt);
+        self.start_due();
+    }
+
+    fn request(&mut self, id: DeliveryId, endpoint: Endpoint, event: &Event) -> Result<Request, String> {
+        let ready =
+            self.targets.get(&endpoint).cloned().ok_or_else(|| "the endpoint is disabled or gone".to_string())?;
+        let webhook_id = format!("msg_{}", id.to_string().replace('-', ""));
+        match endpoint {
+            Endpoint::Subscription(_) => {
+                let body = payload::subscription_body(event, &self.app.links);
+                let timestamp = self.clock.now().millis() / 1000;
+                let signature = sign::signature(&ready.keys, &webhook_id, timestamp, &body);
+                Ok(Request {
+                    url: ready.url.clone(),
+                    headers: vec![
+                        ("webhook-id", webhook_id),
+                        ("webhook-timestamp", timestamp.to_string()),
+                        ("webhook-signature", signature),
+                    ],
+                    body,
+                })
+            }
+            Endpoint::Channel(channel) => {
+                let activity = payload::activity(event, &self.app.links)
+                    .ok_or_else(|| "nothing for the customer's side in this event".to_string())?;
+                let conversation = event.conversation_id.map(|c| c.to_string()).unwrap_or_default();
+                let base = ready.url.as_str().trim_end_matches('/');
+                let url = reqwest::Url::parse(&format!("{base}/v3/conversations/{conversation}/activities"))
+                    .map_err(|e| e.to_string())?;
+                let token = self.channel_token(channel, ready.target.app_id.as_deref()).map_err(|e| e.to_string())?;
+                Ok(Request {
+                    url,
+                    headers: vec![("authorization", format!("Bearer {token}")), ("webhook-id", webhook_id)],
+                    body: serde_json::to_vec(&activity).unwrap_or_default(),
+                })
+            }
+        }
+    }
+
+    /// The bearer token on a Messaging API webhook call: signed by this server (verify with its JWKS), for the
+    /// channel's app id. Reused until half its life is gone.
+    fn channel_token(&mut self, channel: ChannelId, app_id: Option<&str>) -> Result<String, Error> {
+        let now = Timestamp::now().millis() / 1000;
+        if let Some((token, until)) = self.tokens.get(&channel)
+            && *until > now
+        {
+            return Ok(token.clone());
+        }
+        let ttl = i64::try_from(self.config.token_ttl_seconds).unwrap_or(300);
+        let claims = WebhookClaims {
+            iss: self.app.auth.signer.issuer().to_string(),
+            sub: format!("channel:{channel}"),
+            aud: app_id.map_or_else(|| channel.to_string(), str::to_string),
+            iat: now,
+            nbf: now - 30,
+            exp: now + ttl,
+            channel_id: channel.to_string(),
+        };
+        let token = self.app.auth.signer.sign(&claims)?;
+        self.tokens.insert(channel, (token.clone(), now + ttl / 2));
+        Ok(token)
+    }
+}
+
+#[derive(Serialize)]
+struct WebhookClaims {
+    iss: String,
+    sub: String,
+    aud: String,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+    channel_id: String,
+}
+
+struct Request {
+    url: reqwest::Url,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+}
+
+struct Outcome {
+    status: Option<u16>,
+    error: Option<String>,
+    response: Option<String>,
+    retry_after: Option<i64>,
+}
+
+async fn send(http: &reqwest::Client, request: Request, allow: guard::Allow) -> Outcome {
+    if let Err(e) = guard::check_url(&request.url, allow) {
+        return Outcome { status: None, error: Some(e), response: None, retry_after: None };
+    }
+    let mut builder = http.post(request.url).header("content-type", "application/json").body(request.body);
+    for (name, value) in request.headers {
+        builder = builder.header(name, value);
+    }
+    match builder.send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let retry_after =
+                response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+            let text = response.text().await.unwrap_or_default();
+            let excerpt: String = text.chars().take(RESPONSE_EXCERPT).collect();
+            let error = (!(200..300).contains(&status)).then(|| format!("the receiver answered {status}"));
+            Outcome { status: Some(status), error, response: Some(excerpt), retry_after }
+        }
+        Err(e) => {
+            let reason = if e.is_timeout() {
+                "timed out".to_string()
+            } else if e.is_connect() {
+                format!("could not connect: {}", std::error::Error::source(&e).map_or(e.to_string(), |s| s.to_string()))
+            } else {
+                e.to_string()
+            };
+            Outcome { status: None, error: Some(reason), response: None, retry_after: None }
+        }
+    }
+}
+
+/// `Retry-After` in milliseconds: delay-seconds or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<i64> {
+    if let Ok(seconds) = value.trim().parse::<i64>() {
+        return Some(seconds.max(0).saturating_mul(1000));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
+    Some((at.timestamp_millis() - Timestamp::now().millis()).max(0))
+}
+
+/// The wait before attempt `number + 1`: the schedule's step varied by up to ±`jitter` percent (so retries of
+/// many deliveries spread out), and never shorter than the receiver's `Retry-After`.
+fn retry_wait(schedule: &[u64], number: i64, jitter: u8, retry_after: Option<i64>) -> i64 {
+    let index = usize::try_from(number - 1).unwrap_or(0).min(schedule.len().saturating_sub(1));
+    let base = i64::try_from(schedule.get(index).copied().unwrap_or(60)).unwrap_or(60).saturating_mul(1000);
+    let spread = base * i64::from(jitter) / 100;
+    let varied = if spread > 0 { base + rand::thread_rng().gen_range(-spread..=spread) } else { base };
+    varied.max(retry_after.unwrap_or(0)).max(0)
+}
+
+/// Whether a subscription's filter takes `event_type`: empty takes all; `conversation.*` takes a family.
+fn wants(filter: &[String], event_type: &str) -> bool {
+    filter.is_empty()
+        || filter.iter().any(|f| match f.strip_suffix(".*") {
+            Some(family) => event_type.strip_prefix(family).is_some_and(|rest| rest.starts_with('.')),
+            None => f == event_type || f == "*",
+        })
+}
+
+fn events_between(
+    tx: &mut switchboard_store::Tx<'_>,
+    after: i64,
+    limit: i64,
+    count: usize,
+) -> Result<Vec<Event>, Error> {
+    switchboard_store::events::list_all(tx, after, limit, count)
+}
+
+fn events_with_ids(tx: &mut switchboard_store::Tx<'_>, ids: &[i64]) -> Result<Vec<Event>, Error> {
+    let mut out = Vec::new();
+    for id in ids.iter().take(1_000) {
+        out.extend(switchboard_store::events::list_all(tx, id - 1, *id, 1)?);
+    }
+    Ok(out)
+}
+
+fn channels_of(
+    tx: &mut switchboard_store::Tx<'_>,
+    ids: &[ConversationId],
+) -> Result<Vec<(ConversationId, ChannelId)>, Error> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(r) = tx.query_opt("SELECT channel_id FROM conversations WHERE id = $1", params![*id])? {
+            out.push((*id, r.parse(0)?));
+        }
+    }
+    Ok(out)
+}
