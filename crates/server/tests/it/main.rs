@@ -36,6 +36,10 @@ impl Drop for TestApp {
 pub struct Options {
     /// An identity provider to trust for the test's organization (its `org_id` is filled in).
     pub trusted_issuer: Option<TrustedIssuer>,
+    /// The clock background work runs on (webhook retries, routing timers); the system clock by default.
+    pub clock: Option<switchboard_server::clock::ManualClock>,
+    /// Changes to the configuration before the server starts.
+    pub configure: Option<fn(&mut Config)>,
 }
 
 impl TestApp {
@@ -46,6 +50,11 @@ impl TestApp {
     pub async fn spawn_with(options: Options) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::for_data_dir(dir.path().to_path_buf()).expect("config");
+        // Webhook receivers in tests listen on this machine.
+        config.webhooks.allow_loopback = true;
+        if let Some(configure) = options.configure {
+            configure(&mut config);
+        }
         let store_config = match std::env::var("SWITCHBOARD_TEST_BACKEND").as_deref() {
             Ok("postgres") => StoreConfig::Postgres {
                 url: std::env::var("SWITCHBOARD_TEST_PG_URL")
@@ -61,7 +70,9 @@ impl TestApp {
             issuer.org_id = created.org_id.to_string();
             config.trusted_issuers.push(issuer);
         }
-        let server = Server::with_store(config, store).await.expect("server");
+        let clock =
+            options.clock.map_or(switchboard_server::clock::Clock::System, switchboard_server::clock::Clock::Manual);
+        let server = Server::with_clock(config, store, clock).await.expect("server");
         let base = format!("http://{}", server.local_addr());
         let state = server.state().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
