@@ -226,6 +226,7 @@ async fn tokens_of_a_trusted_identity_provider_act_in_its_organization() {
             org_id: String::new(),
             role_claim: "roles".into(),
         }),
+        ..Options::default()
     })
     .await;
     let now = chrono_now();
