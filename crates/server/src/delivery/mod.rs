@@ -445,6 +445,8 @@ impl Engine {
             tokio::spawn(async move {
                 let at = clock.now();
                 let started = std::time::Instant::now();
+                // A request that cannot be built (the endpoint is gone, nothing to send) will not get better.
+                let permanent = request.is_err();
                 let outcome = match request {
                     Ok(request) => send(&http, request, allow).await,
                     Err(reason) => Outcome { status: None, error: Some(reason), response: None, retry_after: None },
@@ -454,7 +456,7 @@ impl Engine {
                 let delivered = outcome.status.is_some_and(|s| (200..300).contains(&s));
                 let (state, next) = if delivered {
                     (DeliveryState::Delivered, None)
-                } else if gone || usize::try_from(number).map_or(true, |n| n > schedule.len()) {
+                } else if gone || permanent || usize::try_from(number).map_or(true, |n| n > schedule.len()) {
                     (DeliveryState::Failed, None)
                 } else {
                     let wait = retry_wait(&schedule, number, jitter, outcome.retry_after);
@@ -482,8 +484,23 @@ impl Engine {
         let Finished { lane: key, attempt, gone } = done;
         let now = self.clock.now().millis();
         if gone && let (Endpoint::Subscription(sub), _) = key {
+            // Stop at once here; the store follows, and only then is the configuration read again.
+            self.targets.remove(&key.0);
+            for subs in self.subscriptions_by_org.values_mut() {
+                subs.retain(|e| *e != key.0);
+            }
+            let dropped: Vec<LaneKey> = self.lanes.keys().filter(|k| k.0 == key.0 && **k != key).copied().collect();
+            for lane_key in dropped {
+                if let Some(lane) = self.lanes.get(&lane_key).filter(|l| !l.busy) {
+                    let ids: Vec<DeliveryId> = lane.queue.iter().map(|j| j.id).collect();
+                    for id in ids {
+                        self.queued.remove(&id);
+                    }
+                    self.lanes.remove(&lane_key);
+                }
+            }
             let store = self.app.store.clone();
-            self.handle.targets_changed();
+            let handle = self.handle.clone();
             tokio::spawn(async move {
                 let result = store
                     .write(move |tx| {
@@ -494,6 +511,7 @@ impl Engine {
                 if let Err(e) = result {
                     tracing::error!(error = %e, "disabling a subscription after 410 failed");
                 }
+                handle.targets_changed();
             });
         }
         if let Some(lane) = self.lanes.get_mut(&key) {
@@ -637,16 +655,22 @@ async fn send(http: &reqwest::Client, request: Request, allow: guard::Allow) -> 
             Outcome { status: Some(status), error, response: Some(excerpt), retry_after }
         }
         Err(e) => {
-            let reason = if e.is_timeout() {
-                "timed out".to_string()
-            } else if e.is_connect() {
-                format!("could not connect: {}", std::error::Error::source(&e).map_or(e.to_string(), |s| s.to_string()))
-            } else {
-                e.to_string()
-            };
+            let reason = if e.is_timeout() { "timed out".to_string() } else { error_chain(&e) };
             Outcome { status: None, error: Some(reason), response: None, retry_after: None }
         }
     }
+}
+
+/// An error with its causes, innermost last: the guard's refusal is several layers down a connect error.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 /// `Retry-After` in milliseconds: delay-seconds or an HTTP date.

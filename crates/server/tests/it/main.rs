@@ -7,6 +7,8 @@ mod api;
 mod auth;
 mod bad_input;
 mod ops;
+mod receiver;
+mod webhooks;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

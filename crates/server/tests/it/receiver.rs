@@ -1,0 +1,101 @@
+//! A webhook receiver for tests: an HTTP server on 127.0.0.1 that records every request and answers with the
+//! status it is told to.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode, Uri},
+    response::IntoResponse,
+};
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: serde_json::Value,
+    pub raw: String,
+    /// What the receiver answered.
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct Inner {
+    received: Vec<Received>,
+    /// Answered instead of 200 while set, with an optional Retry-After.
+    failing: Option<(u16, Option<String>)>,
+}
+
+#[derive(Clone)]
+pub struct Receiver {
+    pub base: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+async fn record(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let mut inner = inner.lock().unwrap();
+    let (status, retry_after) = inner.failing.clone().unwrap_or((200, None));
+    inner.received.push(Received {
+        path: uri.path().to_string(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
+            .collect(),
+        body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        raw: String::from_utf8_lossy(&body).into_owned(),
+        status,
+    });
+    let mut response = (StatusCode::from_u16(status).unwrap(), "ok").into_response();
+    if let Some(after) = retry_after {
+        response.headers_mut().insert("retry-after", after.parse().unwrap());
+    }
+    response
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = Router::new().fallback(record).with_state(inner.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { base, inner }
+    }
+
+    /// Answer `status` (and `Retry-After`) from now on, or 200 again with `None`.
+    pub fn fail_with(&self, failing: Option<(u16, Option<&str>)>) {
+        self.inner.lock().unwrap().failing = failing.map(|(s, r)| (s, r.map(str::to_string)));
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.lock().unwrap().received.clone()
+    }
+
+    /// The requests it accepted (answered 2xx).
+    pub fn accepted(&self) -> Vec<Received> {
+        self.received().into_iter().filter(|r| (200..300).contains(&r.status)).collect()
+    }
+
+    /// Waits (polling, up to 20 s of real time) until `done` holds for what was received; panics otherwise.
+    pub async fn until(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+        for _ in 0..2_000 {
+            let received = self.received();
+            if done(&received) {
+                return received;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the receiver never saw {what}; it got {:#?}", self.received());
+    }
+}

@@ -1,0 +1,489 @@
+//! Webhook delivery: the Messaging API's Bot Framework activities and native Standard Webhooks subscriptions, in
+//! order, with retries on a manual clock, signatures checked by independent verifiers, 410, Retry-After, the SSRF
+//! guard and replay.
+
+use std::{collections::HashSet, time::Duration};
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use switchboard_domain::{Timestamp, role::Role};
+use switchboard_server::clock::ManualClock;
+
+use crate::{Options, TestApp, receiver::Receiver};
+
+/// A Messaging API channel whose webhook goes to `webhook_url`; returns the channel id.
+pub async fn messaging_channel(app: &TestApp, webhook_url: Option<&str>, app_id: &str) -> String {
+    let queue = app.post_ok("/v1/queues", &app.admin_key, json!({ "name": "Support" }), StatusCode::CREATED).await;
+    let ws = app
+        .post_ok(
+            "/v1/workstreams",
+            &app.admin_key,
+            json!({ "name": "Messaging", "fallback_queue_id": queue["id"] }),
+            StatusCode::CREATED,
+        )
+        .await;
+    let mut settings = json!({ "app_id": app_id });
+    if let Some(url) = webhook_url {
+        settings["webhook_url"] = json!(url);
+    }
+    let channel = app
+        .post_ok(
+            "/v1/channels",
+            &app.admin_key,
+            json!({ "name": "Custom", "channel_type": "messaging_api", "workstream_id": ws["id"], "settings": settings }),
+            StatusCode::CREATED,
+        )
+        .await;
+    channel["id"].as_str().unwrap().to_string()
+}
+
+/// A call to the compatible Messaging API with its headers.
+pub async fn consumer(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    key: &str,
+    channel: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = app
+        .http
+        .request(method, format!("{}/api/v1.0/consumer{path}", app.base))
+        .bearer_auth(key)
+        .header("channel-id", channel)
+        .header("organization-id", &app.org_id);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let response = req.send().await.unwrap();
+    let status = response.status();
+    let bytes = response.bytes().await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+async fn jwks(app: &TestApp) -> JwkSet {
+    let (_, discovery) = app.call(Method::GET, "/.well-known/openid-configuration", None, None).await;
+    let url = discovery["jwks_uri"].as_str().unwrap();
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+/// Verifies a webhook call's bearer token the way a receiver would: against the published JWKS, for its app id.
+fn verify_token(jwks: &JwkSet, issuer: &str, app_id: &str, authorization: &str) -> Value {
+    let token = authorization.strip_prefix("Bearer ").expect("a bearer token");
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("the token's key is published");
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.set_audience(&[app_id]);
+    validation.set_issuer(&[issuer]);
+    jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation).unwrap().claims
+}
+
+/// Moves the clock forward a step at a time, letting the engine run between steps, until `done` holds.
+pub async fn advance_until(
+    clock: &ManualClock,
+    receiver: &Receiver,
+    step: Duration,
+    max: Duration,
+    done: impl Fn(&Receiver) -> bool,
+) {
+    let mut passed = Duration::ZERO;
+    while !done(receiver) {
+        assert!(passed <= max, "not done after {max:?} of simulated time: {:#?}", receiver.received());
+        step_clock(clock, step).await;
+        passed += step;
+    }
+}
+
+/// One step of simulated time, then a moment of real time for the engine to attempt and record.
+async fn step_clock(clock: &ManualClock, step: Duration) {
+    clock.advance(step);
+    for _ in 0..5 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+}
+
+#[tokio::test]
+async fn an_integration_talks_to_an_agent_and_gets_every_reply_in_order_after_an_outage() {
+    let clock = ManualClock::new(Timestamp::now());
+    let app = TestApp::spawn_with(Options { clock: Some(clock.clone()), ..Options::default() }).await;
+    let receiver = Receiver::start().await;
+    let channel = messaging_channel(&app, Some(&receiver.base), "contoso-bot").await;
+    let (integration, _) = app.key(Role::Integration).await;
+    let (agent, agent_id) = app.key(Role::Agent).await;
+
+    // The integration starts a conversation, writes, and updates a context variable.
+    let (status, created) = consumer(
+        &app,
+        Method::POST,
+        "/conversation/create",
+        &integration,
+        &channel,
+        Some(json!({
+            "customercontext": { "customerid": "jdoe123", "firstname": "John", "email": "john@example.com" },
+            "conversationcontext": { "product": { "isDisplayable": true, "value": "XBox" } },
+            "conversationrequestid": "req-1",
+            "startmessage": { "message": "My console will not start", "displayname": "John" }
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["isNew"], true);
+    let id = created["conversationId"].as_str().unwrap().to_string();
+    let (status, sent) = consumer(
+        &app,
+        Method::POST,
+        &format!("/conversation/{id}"),
+        &integration,
+        &channel,
+        Some(json!({ "type": "message", "channelId": channel, "from": { "name": "John" }, "text": "Hello?" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    assert!(
+        sent["messageId"].as_str().unwrap().parse::<i64>().unwrap()
+            > created["messageId"].as_str().unwrap().parse().unwrap()
+    );
+    let value = json!({ "orderNumber": "A-17", "amount": 250 }).to_string();
+    let (status, _) = consumer(
+        &app,
+        Method::POST,
+        &format!("/conversation/{id}"),
+        &integration,
+        &channel,
+        Some(json!({ "type": "event", "name": "orderInfo",
+            "channelData": { "customEvent": true, "customEventName": "orderInfo", "customEventValue": value } })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, context) =
+        consumer(&app, Method::GET, &format!("/conversation/{id}/context"), &integration, &channel, None).await;
+    let names: Vec<&str> = context.as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["amount", "orderNumber", "product"]);
+
+    // An agent accepts and replies through the native API; the customer's side gets both, signed for its app.
+    app.post_ok(&format!("/v1/conversations/{id}/accept"), &agent, json!({}), StatusCode::OK).await;
+    app.post_ok(
+        &format!("/v1/conversations/{id}/messages"),
+        &agent,
+        json!({ "text": "Hi John, I am here." }),
+        StatusCode::CREATED,
+    )
+    .await;
+    let got = receiver.until("the agent joining and replying", |r| r.len() >= 2).await;
+    let path = format!("/v3/conversations/{id}/activities");
+    assert!(got.iter().all(|r| r.path == path), "{got:#?}");
+    assert_eq!((got[0].body["type"].as_str(), got[0].body["name"].as_str()), (Some("event"), Some("agentAccepted")));
+    assert_eq!(got[1].body["type"], "message");
+    assert_eq!(got[1].body["text"], "Hi John, I am here.");
+    assert_eq!(got[1].body["from"]["id"].as_str(), agent_id.as_deref());
+    assert_eq!(got[1].body["conversation"]["id"], id.as_str());
+    let keys = jwks(&app).await;
+    let claims = verify_token(&keys, &app.base, "contoso-bot", &got[1].headers["authorization"]);
+    assert_eq!(claims["channel_id"], channel.as_str());
+
+    // The receiver is down for 30 minutes while the agent keeps writing and then ends the conversation.
+    receiver.fail_with(Some((503, None)));
+    for text in ["One", "Two", "Three"] {
+        app.post_ok(&format!("/v1/conversations/{id}/messages"), &agent, json!({ "text": text }), StatusCode::CREATED)
+            .await;
+    }
+    app.post_ok(&format!("/v1/conversations/{id}/end"), &agent, json!({}), StatusCode::OK).await;
+    app.post_ok(&format!("/v1/conversations/{id}/close"), &agent, json!({}), StatusCode::OK).await;
+    receiver.until("a failed attempt", |r| r.iter().any(|x| x.status == 503)).await;
+    for _ in 0..30 {
+        step_clock(&clock, Duration::from_secs(60)).await;
+    }
+    let failed = receiver.received().iter().filter(|r| r.status == 503).count();
+    assert!(failed >= 3, "retried during the outage (now, +5 s, +5 min): {failed}");
+    assert_eq!(receiver.accepted().len(), 2, "nothing is accepted while the receiver is down");
+    receiver.fail_with(None);
+    advance_until(&clock, &receiver, Duration::from_secs(60), Duration::from_secs(6 * 3600), |r| {
+        r.accepted().len() >= 7
+    })
+    .await;
+
+    // Every event exactly once per webhook-id, in the conversation's order.
+    let accepted = receiver.accepted();
+    let ids: Vec<&str> = accepted.iter().map(|r| r.headers["webhook-id"].as_str()).collect();
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len(), "each webhook-id is accepted once");
+    let kinds: Vec<String> = accepted
+        .iter()
+        .map(|r| {
+            r.body["text"].as_str().filter(|_| r.body["type"] == "message").map_or_else(
+                || format!("{}:{}", r.body["type"].as_str().unwrap(), r.body["name"].as_str().unwrap_or_default()),
+                str::to_string,
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["event:agentAccepted", "Hi John, I am here.", "One", "Two", "Three", "event:agentEnded", "endOfConversation:"]
+    );
+    let sequences: Vec<i64> = accepted.iter().map(|r| r.body["channelData"]["sequence"].as_i64().unwrap()).collect();
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{sequences:?}");
+    // The failed attempts are in the delivery log.
+    let (_, deliveries) =
+        app.get(&format!("/v1/webhook-deliveries?channel_id={channel}&limit=50"), &app.admin_key).await;
+    let first_retried =
+        deliveries["data"].as_array().unwrap().iter().find(|d| d["attempts"].as_i64().unwrap() > 1).unwrap();
+    assert_eq!(first_retried["state"], "delivered");
+    let (_, attempts) = app
+        .get(&format!("/v1/webhook-deliveries/{}/attempts", first_retried["id"].as_str().unwrap()), &app.admin_key)
+        .await;
+    let attempts = attempts.as_array().unwrap();
+    assert!(attempts.iter().rev().skip(1).all(|a| a["status"] == 503), "{attempts:?}");
+    assert_eq!(attempts.last().unwrap()["status"], 200);
+}
+
+/// Where the reference `standardwebhooks` Python package is installed for the verifier test (from PyPI).
+fn python_verifier_path() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/pydeps");
+    let importable = |dir: &std::path::Path| {
+        std::process::Command::new("python3")
+            .env("PYTHONPATH", dir)
+            .args(["-c", "import standardwebhooks"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !importable(&dir) {
+        let status = std::process::Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+            .arg(&dir)
+            .arg("standardwebhooks")
+            .status()
+            .expect("python3 runs");
+        assert!(status.success() && importable(&dir), "installing the standardwebhooks package from PyPI failed");
+    }
+    dir
+}
+
+/// Asks the reference implementation whether each delivery verifies with `secret`.
+fn reference_verifies(secret: &str, deliveries: &[crate::receiver::Received]) -> Vec<bool> {
+    let input: Vec<Value> = deliveries
+        .iter()
+        .map(|d| {
+            json!({ "body": d.raw, "headers": {
+                "webhook-id": d.headers["webhook-id"],
+                "webhook-timestamp": d.headers["webhook-timestamp"],
+                "webhook-signature": d.headers["webhook-signature"],
+            }})
+        })
+        .collect();
+    let script = r#"
+import json, sys
+from standardwebhooks.webhooks import Webhook
+secret, items = json.load(sys.stdin)
+wh = Webhook(secret)
+out = []
+for item in items:
+    try:
+        wh.verify(item["body"], item["headers"])
+        out.append(True)
+    except Exception:
+        out.append(False)
+print(json.dumps(out))
+"#;
+    use std::io::Write;
+    let mut child = std::process::Command::new("python3")
+        .env("PYTHONPATH", python_verifier_path())
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(json!([secret, input]).to_string().as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn subscriptions_are_signed_per_standard_webhooks_and_verify_with_the_reference_library() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let sub = app
+        .post_ok(
+            "/v1/webhook-subscriptions",
+            &app.admin_key,
+            json!({ "url": format!("{}/hooks", receiver.base), "event_types": ["message.created", "conversation.*"] }),
+            StatusCode::CREATED,
+        )
+        .await;
+    let secret = sub["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"));
+    let (_, listed) =
+        app.get(&format!("/v1/webhook-subscriptions/{}", sub["id"].as_str().unwrap()), &app.admin_key).await;
+    assert!(listed.get("secret").is_none(), "the secret is shown once: {listed}");
+
+    let channel = app.channel().await;
+    let (integration, _) = app.key(Role::Integration).await;
+    let id = app.conversation(&integration, &channel, "c-1").await;
+    app.post_ok(
+        &format!("/v1/conversations/{id}/messages"),
+        &integration,
+        json!({ "text": "hi" }),
+        StatusCode::CREATED,
+    )
+    .await;
+    let got = receiver.until("the creation and the message", |r| r.len() >= 2).await;
+    let types: Vec<&str> = got.iter().map(|r| r.body["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["conversation.created", "message.created"], "contacts and other types are filtered out");
+    assert_eq!(got[1].body["data"]["text"], "hi");
+    assert_eq!(reference_verifies(&secret, &got), [true, true]);
+    assert_eq!(reference_verifies("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &got), [false, false]);
+
+    // After a rotation both secrets verify while the old one lives: each delivery carries two signatures.
+    let (status, rotated) = app
+        .post(
+            &format!("/v1/webhook-subscriptions/{}/rotate-secret", sub["id"].as_str().unwrap()),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new_secret = rotated["secret"].as_str().unwrap().to_string();
+    app.post_ok(
+        &format!("/v1/conversations/{id}/messages"),
+        &integration,
+        json!({ "text": "again" }),
+        StatusCode::CREATED,
+    )
+    .await;
+    let got = receiver.until("the message after the rotation", |r| r.len() >= 3).await;
+    let last = &got[2..];
+    assert_eq!(last[0].headers["webhook-signature"].split(' ').count(), 2);
+    assert_eq!(reference_verifies(&new_secret, last), [true]);
+    assert_eq!(reference_verifies(&secret, last), [true]);
+}
+
+#[tokio::test]
+async fn a_receiver_that_answers_410_disables_its_subscription() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    receiver.fail_with(Some((410, None)));
+    let sub = app
+        .post_ok(
+            "/v1/webhook-subscriptions",
+            &app.admin_key,
+            json!({ "url": receiver.base, "event_types": ["conversation.created"] }),
+            StatusCode::CREATED,
+        )
+        .await;
+    let channel = app.channel().await;
+    let (integration, _) = app.key(Role::Integration).await;
+    app.conversation(&integration, &channel, "c-1").await;
+    receiver.until("one attempt", |r| !r.is_empty()).await;
+    let path = format!("/v1/webhook-subscriptions/{}", sub["id"].as_str().unwrap());
+    let mut disabled = Value::Null;
+    for _ in 0..500 {
+        let (_, s) = app.get(&path, &app.admin_key).await;
+        if !s["disabled_at"].is_null() {
+            disabled = s;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(disabled["disabled_reason"].as_str().unwrap().contains("410"), "{disabled}");
+    let (_, failed) = app.get("/v1/webhook-deliveries?state=failed", &app.admin_key).await;
+    assert!(!failed["data"].as_array().unwrap().is_empty(), "the delivery is a dead letter: {failed}");
+    // Nothing more is sent to it.
+    let before = receiver.received().len();
+    app.conversation(&integration, &channel, "c-2").await;
+    let (_, page) = app.get("/v1/webhook-deliveries?state=pending", &app.admin_key).await;
+    assert!(page["data"].as_array().unwrap().is_empty(), "{page}");
+    assert_eq!(receiver.received().len(), before);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_and_a_dead_letter_can_be_replayed() {
+    let clock = ManualClock::new(Timestamp::now());
+    let app = TestApp::spawn_with(Options {
+        clock: Some(clock.clone()),
+        configure: Some(|c| {
+            c.webhooks.retry_schedule_seconds = vec![5, 5];
+            c.webhooks.jitter_percent = 0;
+        }),
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.fail_with(Some((429, Some("3600"))));
+    app.post_ok(
+        "/v1/webhook-subscriptions",
+        &app.admin_key,
+        json!({ "url": receiver.base, "event_types": ["conversation.created"] }),
+        StatusCode::CREATED,
+    )
+    .await;
+    let channel = app.channel().await;
+    let (integration, _) = app.key(Role::Integration).await;
+    app.conversation(&integration, &channel, "c-1").await;
+    receiver.until("the first attempt", |r| r.len() == 1).await;
+    // The schedule says 5 s, but the receiver asked for an hour.
+    for _ in 0..10 {
+        step_clock(&clock, Duration::from_secs(60)).await;
+    }
+    assert_eq!(receiver.received().len(), 1, "no retry before Retry-After");
+    advance_until(&clock, &receiver, Duration::from_secs(300), Duration::from_secs(3 * 3600), |r| {
+        r.received().len() == 3
+    })
+    .await;
+    // Three attempts (the first and two retries) exhaust the schedule: a dead letter.
+    let mut dead = Value::Null;
+    for _ in 0..500 {
+        let (_, page) = app.get("/v1/webhook-deliveries?state=failed", &app.admin_key).await;
+        if let Some(d) = page["data"].as_array().unwrap().first() {
+            dead = d.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(dead["attempts"], 3, "{dead}");
+    receiver.fail_with(None);
+    let replay = format!("/v1/webhook-deliveries/{}/replay", dead["id"].as_str().unwrap());
+    let replayed = app.post_ok(&replay, &app.admin_key, json!({}), StatusCode::ACCEPTED).await;
+    assert_eq!(replayed["state"], "pending");
+    let got = receiver.until("the replay", |r| r.len() == 4).await;
+    assert_eq!(got[3].status, 200);
+    assert_eq!(got[3].headers["webhook-id"], got[0].headers["webhook-id"], "a replay keeps its webhook-id");
+}
+
+#[tokio::test]
+async fn webhooks_never_reach_internal_addresses_unless_allowed() {
+    let app =
+        TestApp::spawn_with(Options { configure: Some(|c| c.webhooks.allow_loopback = false), ..Options::default() })
+            .await;
+    let receiver = Receiver::start().await;
+    let localhost = receiver.base.replace("127.0.0.1", "localhost");
+    for url in [receiver.base.clone(), localhost] {
+        app.post_ok(
+            "/v1/webhook-subscriptions",
+            &app.admin_key,
+            json!({ "url": url, "event_types": ["conversation.created"] }),
+            StatusCode::CREATED,
+        )
+        .await;
+    }
+    let channel = app.channel().await;
+    let (integration, _) = app.key(Role::Integration).await;
+    app.conversation(&integration, &channel, "c-1").await;
+    let mut errors = Vec::new();
+    for _ in 0..500 {
+        let (_, page) = app.get("/v1/webhook-deliveries", &app.admin_key).await;
+        errors = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d["last_error"].as_str().map(str::to_string))
+            .collect();
+        if errors.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors.iter().all(|e| e.contains("may not reach")), "{errors:?}");
+    assert!(receiver.received().is_empty(), "the guard refused before connecting");
+}
