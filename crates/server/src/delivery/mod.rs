@@ -300,6 +300,11 @@ impl Engine {
                     Ok((events, late))
                 })
                 .await?;
+            // A change of endpoints committed before these events were read must apply to them (a new secret
+            // signs the next message), so it is picked up here, after the read.
+            if self.handle.targets_changed.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                self.load_targets().await?;
+            }
             let now = self.clock.now().millis();
             let full = events.len() == FAN_OUT_BATCH;
             let mut expected = self.cursor + 1;
