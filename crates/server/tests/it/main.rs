@@ -6,6 +6,7 @@
 mod api;
 mod auth;
 mod bad_input;
+mod messaging;
 mod ops;
 mod receiver;
 mod webhooks;
