@@ -154,6 +154,183 @@ pub struct WorkstreamSettings {
     /// attachment settings").
     #[serde(default)]
     pub attachments: AttachmentPolicy,
+    /// How unified routing treats the workstream's conversations. Off by default: conversations then wait in the
+    /// fallback queue until someone accepts them, as before routing existed.
+    #[serde(default)]
+    pub routing: RoutingSettings,
+}
+
+str_enum!(
+    /// A base presence as the API writes it; `inactive` is set by routing only.
+    PresenceName {
+        Available = "available",
+        Busy = "busy",
+        BusyDnd = "busy_dnd",
+        Away = "away",
+        Offline = "offline",
+        Inactive = "inactive",
+    }
+);
+
+str_enum!(
+    /// How a workstream's required skills are matched (§6.5).
+    SkillMatchingName {
+        None = "none",
+        Exact = "exact",
+        Closest = "closest",
+    }
+);
+
+/// A workstream's unified-routing settings (reference §6.1, §6.5).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingSettings {
+    /// Whether the routing engine classifies, queues and offers this workstream's conversations.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Capacity units one conversation takes from an agent (at least 1).
+    #[serde(default = "RoutingSettings::default_units")]
+    pub capacity_units: u32,
+    /// Presences an agent may be in to be offered work.
+    #[serde(default = "RoutingSettings::default_presences")]
+    pub allowed_presences: Vec<PresenceName>,
+    #[serde(default = "RoutingSettings::default_matching")]
+    pub skill_matching: SkillMatchingName,
+    /// Seconds an agent has to accept an offer.
+    #[serde(default = "RoutingSettings::default_offer_timeout")]
+    pub offer_timeout_seconds: u32,
+    /// Seconds before a declined conversation is offered to the same agent again.
+    #[serde(default = "RoutingSettings::default_cooldown")]
+    pub reoffer_cooldown_seconds: u32,
+    /// A revived conversation goes back to the agent who parked it first.
+    #[serde(default)]
+    pub affinity: bool,
+    #[serde(default)]
+    pub missed_offer_sets_inactive: bool,
+    #[serde(default)]
+    pub rejected_offer_sets_busy_dnd: bool,
+}
+
+impl RoutingSettings {
+    fn default_units() -> u32 {
+        1
+    }
+    fn default_presences() -> Vec<PresenceName> {
+        vec![PresenceName::Available, PresenceName::Busy]
+    }
+    fn default_matching() -> SkillMatchingName {
+        SkillMatchingName::None
+    }
+    fn default_offer_timeout() -> u32 {
+        60
+    }
+    fn default_cooldown() -> u32 {
+        300
+    }
+
+    /// The engine's form of these settings; refuses what the engine cannot honour, naming the field.
+    pub fn to_engine(&self, distribution: Distribution) -> crate::Result<crate::routing::engine::WorkstreamRouting> {
+        use crate::routing::engine::{
+            BasePresence, CapacityDemand, PresenceSet, SkillMatching, WorkstreamRouting, WrapUpBlocking,
+        };
+        let mut allowed = PresenceSet::EMPTY;
+        for p in &self.allowed_presences {
+            allowed = allowed.with(match p {
+                PresenceName::Available => BasePresence::Available,
+                PresenceName::Busy => BasePresence::Busy,
+                PresenceName::BusyDnd => BasePresence::BusyDnd,
+                PresenceName::Away | PresenceName::Inactive => BasePresence::Away,
+                PresenceName::Offline => BasePresence::Offline,
+            });
+        }
+        let routing = WorkstreamRouting {
+            distribution,
+            pick_regardless: false,
+            capacity: CapacityDemand { units: self.capacity_units, profile: None },
+            allowed_presences: allowed,
+            skill_matching: match self.skill_matching {
+                SkillMatchingName::None => SkillMatching::None,
+                SkillMatchingName::Exact => SkillMatching::Exact,
+                SkillMatchingName::Closest => SkillMatching::Closest,
+            },
+            wrap_up: WrapUpBlocking::Never,
+            affinity: self.affinity,
+            offer_timeout_ms: i64::from(self.offer_timeout_seconds) * 1000,
+            missed_offer_sets_inactive: self.missed_offer_sets_inactive,
+            rejected_offer_sets_busy_dnd: self.rejected_offer_sets_busy_dnd,
+            reoffer_cooldown_ms: i64::from(self.reoffer_cooldown_seconds) * 1000,
+        };
+        routing.check().map_err(|e| {
+            let field = format!("settings.routing.{}", e.field.as_deref().unwrap_or("capacity_units"));
+            crate::Error { field: Some(field), ..e }
+        })?;
+        Ok(routing)
+    }
+}
+
+impl Default for RoutingSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            capacity_units: Self::default_units(),
+            allowed_presences: Self::default_presences(),
+            skill_matching: Self::default_matching(),
+            offer_timeout_seconds: Self::default_offer_timeout(),
+            reoffer_cooldown_seconds: Self::default_cooldown(),
+            affinity: false,
+            missed_offer_sets_inactive: false,
+            rejected_offer_sets_busy_dnd: false,
+        }
+    }
+}
+
+str_enum!(
+    /// How a queue chooses the agent for each conversation (§6.3).
+    AssignmentMethodName {
+        HighestCapacity = "highest_capacity",
+        RoundRobin = "round_robin",
+        MostIdle = "most_idle",
+    }
+);
+
+/// Where a queue sends new conversations it cannot take (§6.3 overflow): checked when a conversation is routed to
+/// the queue.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OverflowSettings {
+    /// Outside operating hours, route to this queue instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_closed_queue_id: Option<crate::ids::QueueId>,
+    /// When this many conversations already wait, route to `when_full_queue_id` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_waiting: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_full_queue_id: Option<crate::ids::QueueId>,
+}
+
+/// A queue's routing settings: assignment method, operating hours and overflow.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueueRouting {
+    #[serde(default = "QueueRouting::default_method")]
+    pub assignment_method: AssignmentMethodName,
+    /// Operating hours; always open when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<crate::routing::calendar::CalendarSpec>,
+    #[serde(default)]
+    pub overflow: OverflowSettings,
+}
+
+impl QueueRouting {
+    fn default_method() -> AssignmentMethodName {
+        AssignmentMethodName::HighestCapacity
+    }
+}
+
+impl Default for AssignmentMethodName {
+    fn default() -> Self {
+        AssignmentMethodName::HighestCapacity
+    }
 }
 
 /// Which uploaded files a workstream accepts.

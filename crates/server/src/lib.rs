@@ -14,6 +14,7 @@ mod docs;
 pub mod error;
 pub mod extract;
 mod ops;
+pub mod routing;
 
 use std::{future::Future, net::SocketAddr, ops::Deref, sync::Arc, time::Duration};
 
@@ -36,6 +37,8 @@ pub struct AppInner {
     pub deliveries: Arc<delivery::Handle>,
     pub links: attachments::Links,
     pub files: attachments::Files,
+    /// Unified routing: each organization's engine.
+    pub routing: Arc<routing::Routing>,
 }
 
 impl Deref for AppState {
@@ -86,7 +89,8 @@ pub async fn build_state(
         Duration::from_secs(config.token_ttl_seconds),
     );
     let deliveries = Arc::new(delivery::Handle::default());
-    Ok(AppState(Arc::new(AppInner { store, auth, config, clock, deliveries, links, files })))
+    let routing = Arc::new(routing::Routing::default());
+    Ok(AppState(Arc::new(AppInner { store, auth, config, clock, deliveries, links, files, routing })))
 }
 
 /// A bound, ready server.
@@ -128,9 +132,11 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let app = api::app(self.state.clone());
         let deliveries = delivery::start(self.state.clone());
+        let routing = routing::start(self.state.clone());
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.context("serving");
         // Deliveries in flight are attempted again after a restart; receivers deduplicate by webhook-id.
         deliveries.abort();
+        routing.iter().for_each(tokio::task::JoinHandle::abort);
         served
     }
 }

@@ -1,7 +1,7 @@
 //! One `Store` over SQLite (the embedded default) and PostgreSQL (to scale out).
 //!
 //! Store logic lives in the modules named after what they hold (`conversations`, `contacts`, `setup`, `access`,
-//! `events`, `idempotency`) as plain functions over a [`sql::Tx`]; the `Store` runs them in a transaction on
+//! `events`, `idempotency`, `routing`) as plain functions over a [`sql::Tx`]; the `Store` runs them in a transaction on
 //! whichever backend is configured. A write returns only once it is committed.
 
 pub mod access;
@@ -13,6 +13,7 @@ pub mod idempotency;
 mod migrate;
 pub mod model;
 mod postgres;
+pub mod routing;
 pub mod setup;
 pub mod sql;
 mod sqlite;

@@ -27,6 +27,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_delivery.sql"),
         postgres: include_str!("../migrations/postgres/0002_delivery.sql"),
     },
+    Migration {
+        version: 3,
+        name: "routing",
+        sqlite: include_str!("../migrations/sqlite/0003_routing.sql"),
+        postgres: include_str!("../migrations/postgres/0003_routing.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

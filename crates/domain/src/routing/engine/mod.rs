@@ -353,6 +353,64 @@ impl Engine {
         Ok(events)
     }
 
+    /// Puts back a conversation an agent already holds, as a restart finds it in the store: Active (taking the
+    /// agent's capacity, even past their limit, since the assignment already happened), Waiting (parked, remembered
+    /// for affinity) or WrapUp (holding nothing). Nothing is offered for it.
+    pub fn restore(
+        &mut self,
+        item: WorkItem,
+        agent: UserId,
+        state: RoutingState,
+        now: Timestamp,
+    ) -> Result<Vec<RoutingEvent>> {
+        if self.items.contains_key(&item.conversation) {
+            return Err(Error::new(Code::AlreadyExists, "the conversation is already in routing"));
+        }
+        let q = self.queue_idx(item.queue)?;
+        let a = self.agent_idx(agent)?;
+        let ws = self.workstream(item.workstream)?;
+        let (pick, demand) = (ws.distribution == Distribution::Pick, ws.capacity);
+        let seq = self.next_seq();
+        let key = self.queues[q].key_for(&item, false, seq);
+        let (status, hold) = match state {
+            RoutingState::Active => {
+                self.agents[a].reserve(demand);
+                self.agents[a].last_assigned = seq;
+                (Status::Active(a), Some(Hold { agent: a, demand, assigned: true }))
+            }
+            RoutingState::Waiting => (Status::Waiting(a), None),
+            RoutingState::WrapUp => (Status::WrapUp(a), None),
+            RoutingState::Open | RoutingState::Offered => {
+                return Err(Error::new(Code::InvalidStateTransition, "only a held conversation is restored"));
+            }
+        };
+        let mut work = item;
+        if state == RoutingState::Waiting {
+            work.affinity_agent = Some(agent);
+        }
+        let conversation = work.conversation;
+        self.items.insert(
+            conversation,
+            Item {
+                work,
+                queue: q,
+                pick,
+                status,
+                key,
+                hold,
+                declines: Vec::new(),
+                affinity: None,
+                reported_position: 0,
+            },
+        );
+        let mut events = Vec::new();
+        if state == RoutingState::Active {
+            self.busy_if_full(a, &mut events);
+        }
+        self.finish(now, &mut events);
+        Ok(events)
+    }
+
     /// The agent accepts their offer: the conversation is Active and keeps the capacity the offer reserved.
     pub fn accept(&mut self, offer: OfferId, agent: UserId, now: Timestamp) -> Result<Vec<RoutingEvent>> {
         let a = self.agent_idx(agent)?;

@@ -1,0 +1,1115 @@
+//! The routing runtime: one [`Engine`] per organization, rebuilt from the store at start and kept in step with it.
+//!
+//! The engine is pure (crates/domain/src/routing/engine); this module feeds it and writes down what it decides:
+//!
+//! - **Conversation changes come from the event log**, not from the handlers that made them: a follower reads the
+//!   durable events after each commit (`conversation.created`, `conversation.state_changed`, setup changes) and
+//!   calls the engine. So conversations started or answered through any surface (native API, Messaging API,
+//!   channels) are routed, and nothing is routed that did not commit.
+//! - **Routing's own inputs** (presence, capacity, skills, queue members and settings, rules, offer answers) come
+//!   from the routing API, which writes the store first and then updates the engine under the organization's lock.
+//! - **Time** comes from a timer task on `app.clock` that runs `tick` at the engine's next deadline.
+//!
+//! Each [`RoutingEvent`] is written to the log (`routing.*`, in the conversation's log when it has one), offers to
+//! the `offers` table. An offer is accepted through the conversation state machine (`conversations::apply` with
+//! `Action::Accept`), whose state check is the final guard against two agents holding one conversation: the engine
+//! only follows once the store has committed.
+//!
+//! Pending offers do not survive a restart: they are marked withdrawn and their conversations are offered again.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
+
+use serde_json::json;
+use switchboard_domain::{
+    Code, Error, Timestamp,
+    conversation::{Action, ConversationState},
+    ids::*,
+    routing::{
+        calendar::Calendar,
+        engine::{
+            AgentSettings, AgentSkill, AssignedBy, AssignmentMethod, Engine, EngineSettings, OfferId, OfferKind,
+            Presence, PresenceReason, QueueSettings, RoutingEvent, RoutingState, SkillId, SkillRequirement,
+            TransferTarget, WorkItem,
+        },
+        rules::{Facts, Schema, Skill, Value, WorkstreamRules},
+    },
+    setup::{AssignmentMethodName, Distribution, PresenceName, QueueRouting, RoutingSettings},
+};
+use switchboard_store::{
+    conversations::{self, ActionRequest, Actor},
+    events,
+    model::{Conversation, Event},
+    routing::{self as store, AgentRouting, Classified, Offer, OfferState, RulesDocument},
+    setup,
+};
+use tokio::sync::{Mutex, Notify};
+use uuid::Uuid;
+
+use crate::AppState;
+
+/// How often the follower looks for events committed by other nodes, which do not wake it.
+const POLL: Duration = Duration::from_secs(1);
+/// Events read per batch by the follower.
+const BATCH: usize = 500;
+/// The window the average wait is computed over (reference §1.8: the previous 48 hours).
+const AVERAGE_WINDOW_MS: i64 = 48 * 3_600_000;
+
+/// Every organization's routing state.
+#[derive(Default)]
+pub struct Routing {
+    orgs: std::sync::Mutex<HashMap<OrgId, Arc<Mutex<OrgRouting>>>>,
+    /// A deadline may have moved earlier.
+    wake: Notify,
+}
+
+struct WorkstreamInfo {
+    name: String,
+    enabled: bool,
+    fallback: Option<QueueId>,
+    rules: WorkstreamRules,
+}
+
+struct QueueInfo {
+    routing: QueueRouting,
+    calendar: Calendar,
+}
+
+/// One organization's engine and what the runtime keeps beside it.
+pub struct OrgRouting {
+    org: OrgId,
+    engine: Engine,
+    workstreams: HashMap<WorkstreamId, WorkstreamInfo>,
+    queues: HashMap<QueueId, QueueInfo>,
+    /// Skill names (compared ignoring case) to the engine's ids.
+    skills: BTreeMap<String, SkillId>,
+    offer_uuid: HashMap<OfferId, Uuid>,
+    offer_by_uuid: HashMap<Uuid, OfferId>,
+    enqueued_at: HashMap<ConversationId, Timestamp>,
+}
+
+/// Starts the follower and the timer; the returned tasks end with the server.
+pub fn start(app: AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    let follower = tokio::spawn({
+        let app = app.clone();
+        async move {
+            loop {
+                match follow(app.clone()).await {
+                    Ok(()) => return,
+                    Err(e) => tracing::error!(error = %e, source = ?e.source, "routing stopped; restarting"),
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    });
+    let timer = tokio::spawn(timer(app));
+    vec![follower, timer]
+}
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::internal(e.to_string())
+}
+
+impl Routing {
+    /// The organization's routing state, loading it from the store on first use.
+    pub async fn org(&self, app: &AppState, org: OrgId) -> Result<Arc<Mutex<OrgRouting>>, Error> {
+        if let Some(o) = self.orgs.lock().map_err(internal)?.get(&org) {
+            return Ok(o.clone());
+        }
+        let loaded = Arc::new(Mutex::new(OrgRouting::empty(org)));
+        let mut guard = loaded.clone().lock_owned().await;
+        {
+            let mut orgs = self.orgs.lock().map_err(internal)?;
+            if let Some(o) = orgs.get(&org) {
+                return Ok(o.clone());
+            }
+            orgs.insert(org, loaded.clone());
+        }
+        // Loaded under its own lock, so that callers who find it in the map wait for it to be complete.
+        if let Err(e) = guard.load(app).await {
+            self.orgs.lock().map_err(internal)?.remove(&org);
+            return Err(e);
+        }
+        Ok(loaded)
+    }
+
+    fn loaded(&self) -> Vec<Arc<Mutex<OrgRouting>>> {
+        self.orgs.lock().map(|o| o.values().cloned().collect()).unwrap_or_default()
+    }
+}
+
+/// Reads the log after each commit and routes what changed.
+async fn follow(app: AppState) -> Result<(), Error> {
+    let mut durable = app.store.durable_events();
+    let mut cursor = *durable.borrow();
+    // Everything up to the cursor is in the snapshot each organization loads; later events may be seen twice
+    // (in the snapshot and in the log), which the handlers tolerate by comparing with the engine's state.
+    let orgs = app.store.read(store::org_ids).await?;
+    for org in orgs {
+        app.routing.org(&app, org).await?;
+    }
+    loop {
+        loop {
+            let until = *durable.borrow();
+            if until <= cursor {
+                break;
+            }
+            let batch = app.store.read(move |tx| events::list_all(tx, cursor, until, BATCH)).await?;
+            let Some(last) = batch.last() else {
+                cursor = until;
+                break;
+            };
+            cursor = last.id;
+            for event in batch {
+                if let Err(e) = on_event(&app, &event).await {
+                    tracing::warn!(error = %e, event = event.id, kind = %event.event_type, "routing skipped an event");
+                }
+            }
+        }
+        tokio::select! {
+            changed = durable.changed() => if changed.is_err() { return Ok(()) },
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+async fn on_event(app: &AppState, event: &Event) -> Result<(), Error> {
+    let kind = event.event_type.as_str();
+    let relevant = matches!(
+        kind,
+        "conversation.created"
+            | "conversation.state_changed"
+            | "queue.created"
+            | "workstream.created"
+            | "workstream.updated"
+    );
+    if !relevant {
+        return Ok(());
+    }
+    let org = app.routing.org(app, event.org_id).await?;
+    let mut st = org.lock().await;
+    match (kind, event.conversation_id) {
+        ("conversation.created", Some(id)) => st.route_new(app, id).await,
+        ("conversation.state_changed", Some(id)) => st.on_state_changed(app, id, &event.data).await,
+        _ => st.refresh_setup(app).await,
+    }
+}
+
+/// Runs the engines' deadlines on the app's clock.
+async fn timer(app: AppState) {
+    loop {
+        let mut next: Option<Timestamp> = None;
+        for org in app.routing.loaded() {
+            if let Some(at) = org.lock().await.engine.next_deadline() {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        let clock = app.clock.clone();
+        tokio::select! {
+            () = async { match next { Some(at) => clock.sleep_until(at).await, None => std::future::pending().await } } => {}
+            () = app.routing.wake.notified() => continue,
+        }
+        let now = app.clock.now();
+        for org in app.routing.loaded() {
+            let mut st = org.lock().await;
+            if st.engine.next_deadline().is_some_and(|at| at <= now) {
+                let events = st.engine.tick(now);
+                if let Err(e) = st.persist(&app, events).await {
+                    tracing::error!(error = %e, "recording routing deadlines failed");
+                }
+            }
+        }
+    }
+}
+
+fn engine_presence(p: PresenceName) -> Presence {
+    match p {
+        PresenceName::Available => Presence::Available,
+        PresenceName::Busy => Presence::Busy,
+        PresenceName::BusyDnd => Presence::BusyDnd,
+        PresenceName::Away => Presence::Away,
+        PresenceName::Offline => Presence::Offline,
+        PresenceName::Inactive => Presence::Inactive,
+    }
+}
+
+/// The API name of an engine presence; custom presences are not configurable yet and read as their base.
+pub fn presence_name(p: Presence) -> PresenceName {
+    match p {
+        Presence::Available => PresenceName::Available,
+        Presence::Busy => PresenceName::Busy,
+        Presence::BusyDnd => PresenceName::BusyDnd,
+        Presence::Away | Presence::Custom(_) => PresenceName::Away,
+        Presence::Offline => PresenceName::Offline,
+        Presence::Inactive => PresenceName::Inactive,
+    }
+}
+
+fn queue_settings(priority: i64, routing: &QueueRouting) -> QueueSettings {
+    QueueSettings {
+        // The store's queue priority serves lower numbers first; the engine serves higher first.
+        priority: i32::try_from(-priority.clamp(-i64::from(i32::MAX), i64::from(i32::MAX))).unwrap_or(0),
+        method: match routing.assignment_method {
+            AssignmentMethodName::HighestCapacity => AssignmentMethod::HighestCapacity,
+            AssignmentMethodName::RoundRobin => AssignmentMethod::RoundRobin,
+            AssignmentMethodName::MostIdle => AssignmentMethod::MostIdle,
+        },
+    }
+}
+
+/// Checks a calendar as the API receives it.
+pub fn calendar(routing: &QueueRouting) -> Result<Calendar, Error> {
+    match &routing.calendar {
+        Some(spec) => Calendar::new(spec).map_err(|e| match e.field {
+            Some(f) => Error { field: Some(format!("calendar.{f}")), ..e },
+            None => Error { field: Some("calendar".into()), ..e },
+        }),
+        None => Ok(Calendar::always_open()),
+    }
+}
+
+/// Checks rules as saved: they parse, type-check against the declared context variables, and name queues of the
+/// organization.
+pub fn check_rules(doc: &RulesDocument) -> Result<WorkstreamRules, Error> {
+    let schema = Schema { context: doc.context_variables.clone(), contact_fields: BTreeMap::new() };
+    let spec = switchboard_domain::routing::rules::WorkstreamRulesSpec {
+        classification: doc.classification.clone(),
+        route_to_queue: doc.route_to_queue.clone(),
+    };
+    WorkstreamRules::new(&spec, &schema)
+}
+
+/// An agent's routing state for the API: what is saved, and what routing sees now.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct AgentStatus {
+    pub user_id: UserId,
+    /// The presence routing sees now; routing sets `busy` when capacity is full, `inactive` after a missed offer.
+    pub presence: PresenceName,
+    pub capacity_units: i64,
+    pub used_units: u32,
+    pub skills: Vec<store::AgentSkillEntry>,
+    pub queue_ids: Vec<QueueId>,
+}
+
+/// Where a conversation is in its queue.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct QueuePosition {
+    pub conversation_id: ConversationId,
+    pub queue_id: Option<QueueId>,
+    /// `open`, `offered`, `active`, `wrap_up`, `waiting`, or `none` when routing does not hold it.
+    pub routing_state: String,
+    /// 1-based, while it waits.
+    pub position: Option<usize>,
+    /// The queue's average wait over the last 48 hours, from conversations assigned by offer; null without data.
+    pub average_wait_seconds: Option<f64>,
+}
+
+/// What the availability actions need from routing.
+#[derive(Debug, Clone)]
+pub struct QueueAvailability {
+    pub queue: QueueId,
+    pub calendar: Calendar,
+    pub agents: usize,
+    pub waiting: usize,
+    pub position: Option<usize>,
+    pub average_wait_ms: Option<f64>,
+}
+
+fn routing_state(s: RoutingState) -> &'static str {
+    match s {
+        RoutingState::Open => "open",
+        RoutingState::Offered => "offered",
+        RoutingState::Active => "active",
+        RoutingState::WrapUp => "wrap_up",
+        RoutingState::Waiting => "waiting",
+    }
+}
+
+impl OrgRouting {
+    fn empty(org: OrgId) -> Self {
+        Self {
+            org,
+            engine: Engine::new(EngineSettings::default()),
+            workstreams: HashMap::new(),
+            queues: HashMap::new(),
+            skills: BTreeMap::new(),
+            offer_uuid: HashMap::new(),
+            offer_by_uuid: HashMap::new(),
+            enqueued_at: HashMap::new(),
+        }
+    }
+
+    fn skill(&mut self, name: &str) -> SkillId {
+        let next = u128::try_from(self.skills.len()).unwrap_or(u128::MAX).saturating_add(1);
+        *self.skills.entry(name.to_lowercase()).or_insert_with(|| SkillId(Uuid::from_u128(next)))
+    }
+
+    fn agent_skills(&mut self, skills: &[store::AgentSkillEntry]) -> Vec<AgentSkill> {
+        skills.iter().map(|s| AgentSkill { skill: self.skill(&s.name), proficiency: s.proficiency }).collect()
+    }
+
+    /// Rebuilds the engine from the store.
+    async fn load(&mut self, app: &AppState) -> Result<(), Error> {
+        let org = self.org;
+        let now = app.clock.now();
+        let (agents, members, items) = app
+            .store
+            .write(move |tx| {
+                store::withdraw_pending_offers(tx, org, now)?;
+                Ok((store::list_agents(tx, org)?, store::list_members(tx, org, None)?, store::live_items(tx, org)?))
+            })
+            .await?;
+        self.refresh_setup(app).await?;
+        let mut events = Vec::new();
+        for a in &agents {
+            let settings = AgentSettings {
+                // Inactive is routing's to set; after a restart the agent is Away until they choose again.
+                presence: match a.presence {
+                    PresenceName::Inactive => Presence::Away,
+                    p => engine_presence(p),
+                },
+                units: u32::try_from(a.capacity_units).unwrap_or(0),
+                skills: self.agent_skills(&a.skills),
+                ..AgentSettings::default()
+            };
+            events.extend(self.engine.add_agent(a.user_id, settings, now)?);
+        }
+        for m in &members {
+            events.extend(self.engine.join_queue(m.user_id, m.queue_id, now)?);
+        }
+        let mut unclassified = Vec::new();
+        for item in items {
+            let Some(queue) = item.queue_id else { continue };
+            if !self.workstreams.get(&item.workstream_id).is_some_and(|w| w.enabled) {
+                continue;
+            }
+            let Some((severity, skills, enqueued_at)) = item.classified.clone() else {
+                if item.state == ConversationState::Open {
+                    unclassified.push(item.conversation_id);
+                }
+                continue;
+            };
+            let mut work = WorkItem::new(item.conversation_id, item.workstream_id, queue, enqueued_at);
+            work.priority = i32::try_from(item.priority).unwrap_or(0);
+            work.severity = i32::try_from(severity).unwrap_or(0);
+            work.skills = self.requirements(&skills);
+            work.channel = item.channel_type;
+            self.enqueued_at.insert(item.conversation_id, enqueued_at);
+            let held = match item.state {
+                ConversationState::Active => Some(RoutingState::Active),
+                ConversationState::Waiting => Some(RoutingState::Waiting),
+                ConversationState::WrapUp => Some(RoutingState::WrapUp),
+                _ => None,
+            };
+            let result = match (held, item.agent_id) {
+                (Some(state), Some(agent)) => {
+                    self.ensure_agent(agent, now)?;
+                    self.engine.restore(work, agent, state, now)
+                }
+                _ => self.engine.enqueue(work, now),
+            };
+            match result {
+                Ok(e) => events.extend(e),
+                Err(e) => tracing::warn!(error = %e, conversation = %item.conversation_id, "not restored to routing"),
+            }
+        }
+        self.persist(app, events).await?;
+        for id in unclassified {
+            self.route_new(app, id).await?;
+        }
+        Ok(())
+    }
+
+    /// Reloads queues and workstreams (new ones, changed settings).
+    async fn refresh_setup(&mut self, app: &AppState) -> Result<(), Error> {
+        let org = self.org;
+        let now = app.clock.now();
+        let (queues, workstreams, rules) = app
+            .store
+            .read(move |tx| {
+                Ok((
+                    store::list_queues(tx, org)?,
+                    setup::list_workstreams(tx, org, None, 100_000)?,
+                    store::list_rules(tx, org)?,
+                ))
+            })
+            .await?;
+        let mut events = Vec::new();
+        for q in queues {
+            let calendar = calendar(&q.routing).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, queue = %q.id, "stored calendar refused; the queue counts as always open");
+                Calendar::always_open()
+            });
+            events.extend(self.engine.upsert_queue(q.id, queue_settings(q.priority, &q.routing), now));
+            self.queues.insert(q.id, QueueInfo { routing: q.routing, calendar });
+        }
+        let rules: HashMap<WorkstreamId, RulesDocument> = rules.into_iter().collect();
+        for w in workstreams {
+            let rules = match rules.get(&w.id).map(check_rules).transpose() {
+                Ok(r) => r.unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(error = %e, workstream = %w.id, "stored rules refused; using the fallback queue");
+                    WorkstreamRules::default()
+                }
+            };
+            let enabled =
+                w.settings.routing.enabled && self.upsert_workstream(w.id, &w.settings.routing, w.distribution);
+            self.workstreams
+                .insert(w.id, WorkstreamInfo { name: w.name, enabled, fallback: w.fallback_queue_id, rules });
+        }
+        self.persist(app, events).await
+    }
+
+    fn upsert_workstream(&mut self, id: WorkstreamId, routing: &RoutingSettings, distribution: Distribution) -> bool {
+        match routing.to_engine(distribution).and_then(|r| self.engine.upsert_workstream(id, r)) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, workstream = %id, "workstream routing settings refused; not routed");
+                false
+            }
+        }
+    }
+
+    fn requirements(&mut self, skills: &[Skill]) -> Vec<SkillRequirement> {
+        skills
+            .iter()
+            .map(|s| SkillRequirement { skill: self.skill(&s.name), min_proficiency: s.min_proficiency })
+            .collect()
+    }
+
+    /// Makes sure routing knows the agent (agents created after start are added Offline, with no capacity).
+    fn ensure_agent(&mut self, agent: UserId, now: Timestamp) -> Result<(), Error> {
+        if self.engine.agent(agent).is_none() {
+            self.engine.add_agent(agent, AgentSettings::default(), now)?;
+        }
+        Ok(())
+    }
+
+    /// Classifies a new conversation with its workstream's rules and puts it in its queue.
+    async fn route_new(&mut self, app: &AppState, id: ConversationId) -> Result<(), Error> {
+        if self.engine.conversation(id).is_some() {
+            return Ok(());
+        }
+        let org = self.org;
+        let (conversation, context, contact, channel) = app
+            .store
+            .read(move |tx| {
+                let c = conversations::get(tx, org, id)?;
+                let context = conversations::context(tx, org, id)?;
+                let contact = c.contact_id.map(|k| switchboard_store::contacts::get(tx, org, k)).transpose()?;
+                let channel = setup::get_channel(tx, org, c.channel_id)?;
+                Ok((c, context, contact, channel))
+            })
+            .await?;
+        if conversation.state != ConversationState::Open {
+            return Ok(());
+        }
+        let Some(ws) = self.workstreams.get(&conversation.workstream_id).filter(|w| w.enabled) else {
+            return Ok(());
+        };
+        let mut facts = Facts {
+            channel: Some(channel.channel_type.as_str().to_string()),
+            workstream: Some(ws.name.clone()),
+            context: context.iter().map(|v| (v.name.as_str().to_string(), Value::from(&v.value))).collect(),
+            priority: Some(i32::try_from(conversation.priority).unwrap_or(0)),
+            ..Facts::default()
+        };
+        if let Some(c) = &contact {
+            let name = c.preferred_name.clone().or_else(|| {
+                let full = [c.first_name.as_deref(), c.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>();
+                (!full.is_empty()).then(|| full.join(" "))
+            });
+            for (field, value) in
+                [("customer_id", &c.customer_id), ("email", &c.email), ("phone", &c.phone), ("name", &name)]
+            {
+                if let Some(v) = value {
+                    facts.contact.insert(field.to_string(), Value::Text(v.clone()));
+                }
+            }
+        }
+        let Some(queue) = self.pick_queue(&conversation, &mut facts) else {
+            tracing::warn!(conversation = %id, "no rule matched and the workstream has no fallback queue; not routed");
+            return Ok(());
+        };
+        let now = app.clock.now();
+        let classified = Classified {
+            conversation_id: id,
+            queue_id: queue,
+            priority: i64::from(facts.priority.unwrap_or(0)),
+            severity: i64::from(facts.severity.unwrap_or(0)),
+            skills: facts.skills.clone(),
+            enqueued_at: now,
+        };
+        let saved = classified.clone();
+        app.store.write(move |tx| store::classify(tx, org, &saved)).await?;
+        let mut work = WorkItem::new(id, conversation.workstream_id, queue, now);
+        work.priority = facts.priority.unwrap_or(0);
+        work.severity = facts.severity.unwrap_or(0);
+        work.skills = self.requirements(&classified.skills);
+        work.channel = channel.channel_type;
+        self.enqueued_at.insert(id, now);
+        let events = self.engine.enqueue(work, now)?;
+        self.persist(app, events).await
+    }
+
+    /// Runs the rules, then the chosen queue's overflow.
+    fn pick_queue(&self, conversation: &Conversation, facts: &mut Facts) -> Option<QueueId> {
+        let ws = self.workstreams.get(&conversation.workstream_id)?;
+        let queue = match ws.fallback {
+            Some(fallback) => ws.rules.run(facts, conversation.id, fallback).route.queue,
+            None => {
+                // Without a fallback, only a matching rule can place it; any queue id works as the placeholder.
+                let placeholder = QueueId::from(Uuid::nil());
+                let q = ws.rules.run(facts, conversation.id, placeholder).route.queue;
+                (q != placeholder).then_some(q)?
+            }
+        };
+        Some(self.overflow(queue, conversation.workstream_id))
+    }
+
+    /// Where a new conversation for `queue` goes after its overflow settings (one hop, so overflow cannot loop).
+    fn overflow(&self, queue: QueueId, workstream: WorkstreamId) -> QueueId {
+        let Some(info) = self.queues.get(&queue) else { return queue };
+        let o = &info.routing.overflow;
+        if let Some(to) = o.when_closed_queue_id
+            && !info.calendar.is_open(Timestamp::now())
+            && self.queues.contains_key(&to)
+        {
+            return to;
+        }
+        if let (Some(max), Some(to)) = (o.max_waiting, o.when_full_queue_id)
+            && self.engine.availability(queue, workstream).is_ok_and(|a| a.waiting >= max as usize)
+            && self.queues.contains_key(&to)
+        {
+            return to;
+        }
+        queue
+    }
+
+    /// Follows a committed state change.
+    async fn on_state_changed(
+        &mut self,
+        app: &AppState,
+        id: ConversationId,
+        data: &serde_json::Value,
+    ) -> Result<(), Error> {
+        let Some(view) = self.engine.conversation(id) else {
+            // Not routed (routing off for its workstream, or already closed here).
+            return Ok(());
+        };
+        let action = data["action"].as_str().and_then(Action::parse);
+        let to = data["to"].as_str().and_then(ConversationState::parse);
+        let agent: Option<UserId> = data["agent"]["id"].as_str().and_then(|s| s.parse().ok());
+        let now = app.clock.now();
+        let result = match (action, to) {
+            (_, Some(ConversationState::Closed)) => self.engine.close(id, now),
+            (Some(Action::Accept), _) => match agent {
+                Some(agent) if view.agent == Some(agent) && view.state == RoutingState::Active => return Ok(()),
+                Some(agent) => self.assign_by_hand(id, agent, view.offer, now),
+                None => return Ok(()),
+            },
+            (Some(Action::Release), _) if view.state == RoutingState::Active => self.engine.release(id, now),
+            (Some(Action::Park), _) if view.state == RoutingState::Active => self.engine.park(id, now),
+            (Some(Action::End | Action::CustomerEnd), Some(ConversationState::WrapUp))
+                if view.state == RoutingState::Active =>
+            {
+                self.engine.end(id, now)
+            }
+            (Some(Action::CustomerReply), _) if view.state == RoutingState::Waiting => self.engine.revive(id, now),
+            _ => return Ok(()),
+        };
+        let events = match result {
+            Ok(events) => events,
+            Err(e) => {
+                // The store has committed the change; routing must not keep offering the conversation.
+                tracing::warn!(error = %e, conversation = %id, "routing could not follow a state change; removing it");
+                self.engine.close(id, now).unwrap_or_default()
+            }
+        };
+        self.persist(app, events).await
+    }
+
+    /// Someone accepted the conversation for `agent` without an offer to them (the conversations API): the engine
+    /// follows by taking it from whoever had it and giving it to that agent.
+    fn assign_by_hand(
+        &mut self,
+        id: ConversationId,
+        agent: UserId,
+        offer: Option<OfferId>,
+        now: Timestamp,
+    ) -> switchboard_domain::Result<Vec<RoutingEvent>> {
+        self.ensure_agent(agent, now)?;
+        if let Some(offer) = offer
+            && self.engine.offer(offer).is_some_and(|o| o.agent == agent)
+        {
+            return self.engine.accept(offer, agent, now);
+        }
+        let mut events = self.engine.transfer(id, TransferTarget::Agent(agent), now)?;
+        let offer = self
+            .engine
+            .conversation(id)
+            .and_then(|c| c.offer)
+            .ok_or_else(|| Error::internal("a transfer to an agent makes an offer"))?;
+        events.extend(self.engine.accept(offer, agent, now)?);
+        Ok(events)
+    }
+
+    /// Writes what the engine reported: offers, the conversations' logs, agents' presence changes.
+    async fn persist(&mut self, app: &AppState, events: Vec<RoutingEvent>) -> Result<(), Error> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let org = self.org;
+        let now = app.clock.now();
+        let mut writes = Vec::with_capacity(events.len());
+        for event in events {
+            writes.push(self.describe(event, now));
+        }
+        app.routing.wake.notify_one();
+        app.store
+            .write(move |tx| {
+                for w in writes {
+                    match w.offer {
+                        Some(OfferWrite::Insert(offer)) => store::insert_offer(tx, org, &offer)?,
+                        Some(OfferWrite::Finish(id, state, waited)) => {
+                            store::finish_offer(tx, org, id, state, waited, now)?;
+                        }
+                        None => {}
+                    }
+                    if let Some((agent, presence)) = w.presence {
+                        tx.execute(
+                            "UPDATE agent_routing SET presence = $3, updated_at = $4 WHERE user_id = $1 AND org_id = $2",
+                            switchboard_store::params![agent, org, presence.as_str(), now],
+                        )?;
+                    }
+                    events::append(tx, org, w.kind, w.conversation, &w.data, now)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    fn describe(&mut self, event: RoutingEvent, now: Timestamp) -> Write {
+        let finish = |this: &mut Self, offer: OfferId| {
+            let id = this.offer_uuid.remove(&offer);
+            if let Some(id) = id {
+                this.offer_by_uuid.remove(&id);
+            }
+            id
+        };
+        match event {
+            RoutingEvent::Queued { conversation, queue } => {
+                Write::log("routing.queued", conversation, json!({ "queue_id": queue }))
+            }
+            RoutingEvent::Dequeued { conversation, queue } => {
+                self.enqueued_at.remove(&conversation);
+                Write::log("routing.dequeued", conversation, json!({ "queue_id": queue }))
+            }
+            RoutingEvent::OfferIssued { offer, conversation, agent, queue, expires_at, kind } => {
+                let id = Uuid::now_v7();
+                self.offer_uuid.insert(offer, id);
+                self.offer_by_uuid.insert(id, offer);
+                let kind = match kind {
+                    OfferKind::Queue => "queue",
+                    OfferKind::Affinity => "affinity",
+                    OfferKind::Transfer => "transfer",
+                };
+                let mut w = Write::log(
+                    "routing.offer_issued",
+                    conversation,
+                    json!({ "offer_id": id, "agent_id": agent, "queue_id": queue, "expires_at": expires_at, "kind": kind }),
+                );
+                w.offer = Some(OfferWrite::Insert(Offer {
+                    id,
+                    conversation_id: conversation,
+                    agent_id: agent,
+                    queue_id: queue,
+                    state: OfferState::Pending,
+                    expires_at,
+                    created_at: now,
+                    answered_at: None,
+                }));
+                w
+            }
+            RoutingEvent::OfferRejected { offer, conversation, agent }
+            | RoutingEvent::OfferExpired { offer, conversation, agent }
+            | RoutingEvent::OfferWithdrawn { offer, conversation, agent } => {
+                let (kind, state) = match event {
+                    RoutingEvent::OfferRejected { .. } => ("routing.offer_rejected", OfferState::Rejected),
+                    RoutingEvent::OfferExpired { .. } => ("routing.offer_expired", OfferState::Expired),
+                    _ => ("routing.offer_withdrawn", OfferState::Withdrawn),
+                };
+                let id = finish(self, offer);
+                let mut w = Write::log(kind, conversation, json!({ "offer_id": id, "agent_id": agent }));
+                w.offer = id.map(|id| OfferWrite::Finish(id, state, None));
+                w
+            }
+            RoutingEvent::Assigned { conversation, agent, queue, by } => {
+                let (how, offer) = match by {
+                    AssignedBy::Offer(o) => ("offer", finish(self, o)),
+                    AssignedBy::Pick => ("pick", None),
+                    AssignedBy::Resume => ("resume", None),
+                };
+                let waited = self.enqueued_at.get(&conversation).map(|at| now.millis() - at.millis());
+                let mut w = Write::log(
+                    "routing.assigned",
+                    conversation,
+                    json!({ "agent_id": agent, "queue_id": queue, "by": how, "offer_id": offer, "waited_ms": waited }),
+                );
+                w.offer = offer.map(|id| OfferWrite::Finish(id, OfferState::Accepted, waited));
+                w
+            }
+            RoutingEvent::CapacityReleased { conversation, agent } => {
+                Write::log("routing.capacity_released", conversation, json!({ "agent_id": agent }))
+            }
+            RoutingEvent::PresenceChanged { agent, presence, reason } => {
+                let reason_name = match reason {
+                    PresenceReason::Agent => "agent",
+                    PresenceReason::CapacityFull => "capacity_full",
+                    PresenceReason::CapacityFreed => "capacity_freed",
+                    PresenceReason::MissedOffer => "missed_offer",
+                    PresenceReason::RejectedOffer => "rejected_offer",
+                };
+                let name = presence_name(presence);
+                Write {
+                    kind: "agent.presence_changed",
+                    conversation: None,
+                    data: json!({ "agent_id": agent, "presence": name, "reason": reason_name }),
+                    offer: None,
+                    // Capacity-driven Busy is transient; a missed or rejected offer's presence stays until changed.
+                    presence: matches!(reason, PresenceReason::MissedOffer | PresenceReason::RejectedOffer)
+                        .then_some((agent, name)),
+                }
+            }
+            RoutingEvent::PositionChanged { conversation, queue, position } => {
+                Write::log("routing.position_changed", conversation, json!({ "queue_id": queue, "position": position }))
+            }
+        }
+    }
+}
+
+enum OfferWrite {
+    Insert(Offer),
+    Finish(Uuid, OfferState, Option<i64>),
+}
+
+struct Write {
+    kind: &'static str,
+    conversation: Option<ConversationId>,
+    data: serde_json::Value,
+    offer: Option<OfferWrite>,
+    presence: Option<(UserId, PresenceName)>,
+}
+
+impl Write {
+    fn log(kind: &'static str, conversation: ConversationId, data: serde_json::Value) -> Self {
+        Self { kind, conversation: Some(conversation), data, offer: None, presence: None }
+    }
+}
+
+/// The routing API's operations: each writes the store, then moves the engine, under the organization's lock.
+impl Routing {
+    pub async fn agent(&self, app: &AppState, org: OrgId, agent: UserId) -> Result<AgentStatus, Error> {
+        let saved = app.store.read(move |tx| store::get_agent(tx, org, agent)).await?;
+        let o = self.org(app, org).await?;
+        let mut st = o.lock().await;
+        st.ensure_agent(agent, app.clock.now())?;
+        let view = st.engine.agent(agent).ok_or_else(|| Error::not_found(Code::AgentNotFound))?;
+        Ok(AgentStatus {
+            user_id: agent,
+            presence: presence_name(view.presence),
+            capacity_units: saved.capacity_units,
+            used_units: view.used_units,
+            skills: saved.skills,
+            queue_ids: view.queues,
+        })
+    }
+
+    /// Saves and applies an agent's presence, capacity and skills (whichever the caller changed).
+    pub async fn update_agent(
+        &self,
+        app: &AppState,
+        org: OrgId,
+        agent: UserId,
+        change: impl FnOnce(&mut AgentRouting) + Send + 'static,
+    ) -> Result<AgentStatus, Error> {
+        let o = self.org(app, org).await?;
+        {
+            let mut st = o.lock().await;
+            let now = app.clock.now();
+            let saved = app
+                .store
+                .write(move |tx| {
+                    let mut a = store::get_agent(tx, org, agent)?;
+                    change(&mut a);
+                    store::put_agent(tx, org, &a, now)
+                })
+                .await?;
+            st.ensure_agent(agent, now)?;
+            let skills = st.agent_skills(&saved.skills);
+            let mut events = st.engine.set_unit_capacity(agent, saved.capacity_units, now)?;
+            events.extend(st.engine.set_skills(agent, skills, now)?);
+            let current = st.engine.agent(agent).map(|a| presence_name(a.presence));
+            if current != Some(saved.presence) {
+                events.extend(st.engine.set_presence(agent, engine_presence(saved.presence), now)?);
+            }
+            st.persist(app, events).await?;
+        }
+        self.agent(app, org, agent).await
+    }
+
+    pub async fn set_members(
+        &self,
+        app: &AppState,
+        org: OrgId,
+        queue: QueueId,
+        users: Vec<UserId>,
+    ) -> Result<Vec<store::Member>, Error> {
+        let o = self.org(app, org).await?;
+        let mut st = o.lock().await;
+        let now = app.clock.now();
+        let (before, after) = app
+            .store
+            .write(move |tx| {
+                let before = store::list_members(tx, org, Some(queue))?;
+                Ok((before, store::set_members(tx, org, queue, &users, now)?))
+            })
+            .await?;
+        if !st.queues.contains_key(&queue) {
+            st.refresh_setup(app).await?;
+        }
+        for m in before.iter().filter(|m| !after.iter().any(|a| a.user_id == m.user_id)) {
+            st.engine.leave_queue(m.user_id, queue)?;
+        }
+        let mut events = Vec::new();
+        for m in &after {
+            st.ensure_agent(m.user_id, now)?;
+            events.extend(st.engine.join_queue(m.user_id, queue, now)?);
+        }
+        st.persist(app, events).await?;
+        Ok(after)
+    }
+
+    pub async fn set_queue_routing(
+        &self,
+        app: &AppState,
+        org: OrgId,
+        queue: QueueId,
+        routing: QueueRouting,
+    ) -> Result<store::QueueEntry, Error> {
+        let calendar = calendar(&routing)?;
+        let o = self.org(app, org).await?;
+        let mut st = o.lock().await;
+        let now = app.clock.now();
+        let saved = routing.clone();
+        let entry = app
+            .store
+            .write(move |tx| {
+                let o = &saved.overflow;
+                for (field, q) in [
+                    ("overflow.when_closed_queue_id", o.when_closed_queue_id),
+                    ("overflow.when_full_queue_id", o.when_full_queue_id),
+                ] {
+                    if let Some(q) = q {
+                        setup::get_queue(tx, org, q).map_err(|e| e.at(field))?;
+                    }
+                }
+                store::set_queue_routing(tx, org, queue, &saved, now)
+            })
+            .await?;
+        let events = st.engine.upsert_queue(queue, queue_settings(entry.priority, &routing), now);
+        st.queues.insert(queue, QueueInfo { routing, calendar });
+        st.persist(app, events).await?;
+        Ok(entry)
+    }
+
+    pub async fn put_rules(
+        &self,
+        app: &AppState,
+        org: OrgId,
+        workstream: WorkstreamId,
+        doc: RulesDocument,
+    ) -> Result<RulesDocument, Error> {
+        let rules = check_rules(&doc)?;
+        let queues = rules.route_to_queue().queues();
+        let o = self.org(app, org).await?;
+        let mut st = o.lock().await;
+        let now = app.clock.now();
+        let saved = doc.clone();
+        app.store
+            .write(move |tx| {
+                setup::get_workstream(tx, org, workstream)?;
+                for (field, q) in &queues {
+                    setup::get_queue(tx, org, *q).map_err(|_| {
+                        Error::field(Code::InvalidRule, field, format!("`{field}`: no queue {q} in this organization"))
+                    })?;
+                }
+                store::put_rules(tx, org, workstream, &saved, now)
+            })
+            .await?;
+        match st.workstreams.get_mut(&workstream) {
+            Some(w) => w.rules = rules,
+            None => st.refresh_setup(app).await?,
+        }
+        Ok(doc)
+    }
+
+    /// The agent's pending offers.
+    pub async fn offers(&self, app: &AppState, org: OrgId, agent: UserId) -> Result<Vec<Offer>, Error> {
+        app.store
+            .read(move |tx| {
+                store::get_agent(tx, org, agent)?;
+                store::agent_offers(tx, org, agent, false, 100)
+            })
+            .await
+    }
+
+    /// The agent accepts their offer: the conversation becomes Active with them through the state machine, then
+    /// the engine follows.
+    pub async fn accept(
+        &self,
+        app: &AppState,
+        org: OrgId,
+        agent: UserId,
+        offer: Uuid,
+        label: String,
+    ) -> Result<Conversation, Error> {
+        let o = self.org(app, org).await?;
+        let mut st = o.lock().await;
+        let now = app.clock.now();
+        let (engine_offer, conversation) = st.live_offer(app, org, agent, offer, now).await?;
+        let actor = Actor { label, agent: Some(agent) };
+        let req = ActionRequest { action: Action::Accept, agent_id: Some(agent), reason: None };
+        let after = app.store.write(move |tx| conversations::apply(tx, org, conversation, &actor, req)).await?;
+        let events = st.engine.accept(engine_offer, agent, now)?;
+        st.persist(app, events).await?;
+        Ok(after)
+    }
+
+    pub async fn reject(&self, app: &AppState, org: OrgId, agent: UserId, offer: Uuid) -> Result<(), Error> {
+        let o = self.org(app, org).await?;
+        let mut st = o.lock().await;
+        let now = app.clock.now();
+        let (engine_offer, _) = st.live_offer(app, org, agent, offer, now).await?;
+        let events = st.engine.reject(engine_offer, agent, now)?;
+        st.persist(app, events).await
+    }
+
+    pub async fn position(&self, app: &AppState, org: OrgId, id: ConversationId) -> Result<QueuePosition, Error> {
+        let conversation = app.store.read(move |tx| conversations::get(tx, org, id)).await?;
+        let o = self.org(app, org).await?;
+        let (view, position) = {
+            let st = o.lock().await;
+            (st.engine.conversation(id), st.engine.position(id).map(|p| p.1))
+        };
+        let queue = view.as_ref().map(|v| v.queue).or(conversation.queue_id);
+        let average = match queue {
+            Some(q) => average_wait(app, org, q).await?,
+            None => None,
+        };
+        Ok(QueuePosition {
+            conversation_id: id,
+            queue_id: queue,
+            routing_state: view.map_or("none", |v| routing_state(v.state)).to_string(),
+            position,
+            average_wait_seconds: average.map(|ms| ms / 1000.0),
+        })
+    }
+
+    /// The queue a conversation with this context would go to, and how staffed it is (before a conversation).
+    pub async fn availability_before(
+        &self,
+        app: &AppState,
+        org: OrgId,
+        workstream: WorkstreamId,
+        context: BTreeMap<String, Value>,
+    ) -> Result<QueueAvailability, Error> {
+        let ws = app.store.read(move |tx| setup::get_workstream(tx, org, workstream)).await?;
+        let o = self.org(app, org).await?;
+        let (queue, calendar, agents, waiting) = {
+            let st = o.lock().await;
+            let info = st.workstreams.get(&workstream);
+            let mut facts = Facts { channel: None, workstream: Some(ws.name.clone()), context, ..Facts::default() };
+            let fallback = ws
+                .fallback_queue_id
+                .ok_or_else(|| Error::new(Code::QueueNotFound, "the workstream has no fallback queue to route to"))?;
+            let routed = match info {
+                Some(w) => w.rules.run(&mut facts, ConversationId::new(), fallback).route.queue,
+                None => fallback,
+            };
+            let queue = st.overflow(routed, workstream);
+            let calendar = st.queues.get(&queue).map_or_else(Calendar::always_open, |q| q.calendar.clone());
+            let (agents, waiting) = match st.engine.availability(queue, workstream) {
+                Ok(a) => (a.agents, a.waiting),
+                // A workstream routing does not run (routing off) has no agents offered work.
+                Err(_) => (0, 0),
+            };
+            (queue, calendar, agents, waiting)
+        };
+        let average_wait_ms = average_wait(app, org, queue).await?;
+        Ok(QueueAvailability { queue, calendar, agents, waiting, position: None, average_wait_ms })
+    }
+
+    /// The conversation's queue and its place in it (during a conversation).
+    pub async fn availability_for(
+        &self,
+        app: &AppState,
+        org: OrgId,
+        id: ConversationId,
+    ) -> Result<QueueAvailability, Error> {
+        let conversation = app.store.read(move |tx| conversations::get(tx, org, id)).await?;
+        let o = self.org(app, org).await?;
+        let (queue, calendar, agents, waiting, position) = {
+            let st = o.lock().await;
+            let queue = st
+                .engine
+                .conversation(id)
+                .map(|v| v.queue)
+                .or(conversation.queue_id)
+                .ok_or_else(|| Error::new(Code::QueueNotFound, "the conversation is in no queue"))?;
+            let calendar = st.queues.get(&queue).map_or_else(Calendar::always_open, |q| q.calendar.clone());
+            let (agents, waiting) =
+                st.engine.availability(queue, conversation.workstream_id).map_or((0, 0), |a| (a.agents, a.waiting));
+            (queue, calendar, agents, waiting, st.engine.position(id).map(|p| p.1))
+        };
+        let average_wait_ms = average_wait(app, org, queue).await?;
+        Ok(QueueAvailability { queue, calendar, agents, waiting, position, average_wait_ms })
+    }
+}
+
+async fn average_wait(app: &AppState, org: OrgId, queue: QueueId) -> Result<Option<f64>, Error> {
+    let since = app.clock.now().plus_millis(-AVERAGE_WINDOW_MS);
+    Ok(app.store.read(move |tx| store::average_wait(tx, org, queue, since)).await?.1)
+}
+
+impl OrgRouting {
+    /// The engine's offer for `offer`, if it is the agent's and still open; otherwise why not, from the store.
+    async fn live_offer(
+        &self,
+        app: &AppState,
+        org: OrgId,
+        agent: UserId,
+        offer: Uuid,
+        now: Timestamp,
+    ) -> Result<(OfferId, ConversationId), Error> {
+        if let Some(&id) = self.offer_by_uuid.get(&offer)
+            && let Some(view) = self.engine.offer(id)
+        {
+            if view.agent != agent {
+                return Err(Error::not_found(Code::OfferNotFound));
+            }
+            if now >= view.expires_at {
+                return Err(Error::new(Code::OfferExpired, "the offer has expired"));
+            }
+            return Ok((id, view.conversation));
+        }
+        let stored = app.store.read(move |tx| store::get_offer(tx, org, offer)).await?;
+        if stored.agent_id != agent {
+            return Err(Error::not_found(Code::OfferNotFound));
+        }
+        Err(Error::new(Code::OfferExpired, format!("the offer is {}", stored.state)))
+    }
+}

@@ -1,0 +1,475 @@
+//! Unified routing's durable state (reference §6): queue routing settings and members, agents' presence, capacity
+//! and skills, each workstream's rules, what classification decided per conversation, and offers. The routing
+//! engine in the server keeps the working state in memory and rebuilds it from here at start.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use switchboard_domain::{
+    Code, Error, Timestamp,
+    context::VariableKind,
+    conversation::ConversationState,
+    ids::*,
+    role::Role,
+    routing::rules::{ClassificationRulesetSpec, RouteToQueueSpec, Skill},
+    setup::{PresenceName, QueueRouting},
+};
+use utoipa::ToSchema;
+
+use crate::{
+    access, events, params,
+    sql::{Row, Tx},
+};
+
+/// A queue's routing settings with what the engine also needs from the queue itself.
+#[derive(Debug, Clone)]
+pub struct QueueEntry {
+    pub id: QueueId,
+    /// Lower is served first (the queue's own `priority`).
+    pub priority: i64,
+    pub routing: QueueRouting,
+}
+
+pub fn list_queues(tx: &mut Tx<'_>, org: OrgId) -> Result<Vec<QueueEntry>, Error> {
+    tx.query("SELECT id, priority, routing FROM queues WHERE org_id = $1 ORDER BY id", params![org])?
+        .iter()
+        .map(|r| Ok(QueueEntry { id: r.parse(0)?, priority: r.i64(1)?, routing: r.json(2)? }))
+        .collect()
+}
+
+pub fn get_queue(tx: &mut Tx<'_>, org: OrgId, id: QueueId) -> Result<QueueEntry, Error> {
+    let row = tx
+        .query_opt("SELECT id, priority, routing FROM queues WHERE id = $1 AND org_id = $2", params![id, org])?
+        .ok_or_else(|| Error::not_found(Code::QueueNotFound))?;
+    Ok(QueueEntry { id: row.parse(0)?, priority: row.i64(1)?, routing: row.json(2)? })
+}
+
+pub fn set_queue_routing(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    id: QueueId,
+    routing: &QueueRouting,
+    now: Timestamp,
+) -> Result<QueueEntry, Error> {
+    get_queue(tx, org, id)?;
+    let json = serde_json::to_string(routing).map_err(Error::internal)?;
+    tx.execute("UPDATE queues SET routing = $3 WHERE id = $1 AND org_id = $2", params![id, org, json])?;
+    events::append(
+        tx,
+        org,
+        "queue.routing_changed",
+        None,
+        &serde_json::json!({ "queue_id": id, "routing": routing }),
+        now,
+    )?;
+    get_queue(tx, org, id)
+}
+
+/// A queue member.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Member {
+    pub queue_id: QueueId,
+    pub user_id: UserId,
+    pub joined_at: Timestamp,
+}
+
+fn member_from_row(r: &Row) -> Result<Member, Error> {
+    Ok(Member { queue_id: r.parse(0)?, user_id: r.parse(1)?, joined_at: r.ts(2)? })
+}
+
+/// Every member of the organization's queues, in the order they joined.
+pub fn list_members(tx: &mut Tx<'_>, org: OrgId, queue: Option<QueueId>) -> Result<Vec<Member>, Error> {
+    tx.query(
+        "SELECT queue_id, user_id, joined_at FROM queue_members WHERE org_id = $1
+           AND (CAST($2 AS TEXT) IS NULL OR queue_id = $2) ORDER BY joined_at, user_id",
+        params![org, queue],
+    )?
+    .iter()
+    .map(member_from_row)
+    .collect()
+}
+
+/// Makes `users` the queue's members. Those already members keep their join time (and so their place in round
+/// robin); every user must be an agent of the organization.
+pub fn set_members(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    queue: QueueId,
+    users: &[UserId],
+    now: Timestamp,
+) -> Result<Vec<Member>, Error> {
+    get_queue(tx, org, queue)?;
+    for (i, user) in users.iter().enumerate() {
+        require_agent(tx, org, *user).map_err(|e| e.at(&format!("user_ids[{i}]")))?;
+    }
+    let before = list_members(tx, org, Some(queue))?;
+    for m in before.iter().filter(|m| !users.contains(&m.user_id)) {
+        tx.execute("DELETE FROM queue_members WHERE queue_id = $1 AND user_id = $2", params![queue, m.user_id])?;
+    }
+    for (i, user) in users.iter().enumerate() {
+        if !before.iter().any(|m| m.user_id == *user) {
+            // Distinct join times keep the order the request lists new members in.
+            let joined = now.plus_millis(i64::try_from(i).unwrap_or(0));
+            tx.execute(
+                "INSERT INTO queue_members (queue_id, user_id, org_id, joined_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT DO NOTHING",
+                params![queue, *user, org, joined],
+            )?;
+        }
+    }
+    let after = list_members(tx, org, Some(queue))?;
+    events::append(
+        tx,
+        org,
+        "queue.members_changed",
+        None,
+        &serde_json::json!({ "queue_id": queue, "members": after }),
+        now,
+    )?;
+    Ok(after)
+}
+
+fn require_agent(tx: &mut Tx<'_>, org: OrgId, user: UserId) -> Result<(), Error> {
+    let u = access::get_user(tx, org, user).map_err(|_| Error::not_found(Code::AgentNotFound))?;
+    if u.role != Role::Agent {
+        return Err(Error::new(Code::AgentNotFound, "this user is not an agent"));
+    }
+    Ok(())
+}
+
+/// A skill an agent holds, by name, with a proficiency of 0 to 10.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSkillEntry {
+    #[schema(example = "Billing")]
+    pub name: String,
+    #[schema(example = 7)]
+    pub proficiency: u8,
+}
+
+/// An agent's routing state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentRouting {
+    pub user_id: UserId,
+    pub presence: PresenceName,
+    pub capacity_units: i64,
+    pub skills: Vec<AgentSkillEntry>,
+}
+
+impl AgentRouting {
+    /// An agent nobody configured: Offline with no capacity.
+    pub fn unset(user_id: UserId) -> Self {
+        Self { user_id, presence: PresenceName::Offline, capacity_units: 0, skills: Vec::new() }
+    }
+}
+
+fn agent_from_row(r: &Row) -> Result<AgentRouting, Error> {
+    let user_id: UserId = r.parse(0)?;
+    Ok(match r.opt_string(1)? {
+        Some(presence) => AgentRouting {
+            user_id,
+            presence: PresenceName::parse(&presence).ok_or_else(|| Error::internal("stored presence"))?,
+            capacity_units: r.i64(2)?,
+            skills: r.json(3)?,
+        },
+        None => AgentRouting::unset(user_id),
+    })
+}
+
+const AGENT_SELECT: &str = "SELECT u.id, a.presence, a.capacity_units, a.skills FROM users u
+     LEFT JOIN agent_routing a ON a.user_id = u.id";
+
+/// Every agent of the organization with their routing state.
+pub fn list_agents(tx: &mut Tx<'_>, org: OrgId) -> Result<Vec<AgentRouting>, Error> {
+    tx.query(
+        &format!("{AGENT_SELECT} WHERE u.org_id = $1 AND u.role = $2 ORDER BY u.id"),
+        params![org, Role::Agent.as_str()],
+    )?
+    .iter()
+    .map(agent_from_row)
+    .collect()
+}
+
+pub fn get_agent(tx: &mut Tx<'_>, org: OrgId, user: UserId) -> Result<AgentRouting, Error> {
+    require_agent(tx, org, user)?;
+    let row = tx.query_one(&format!("{AGENT_SELECT} WHERE u.id = $1 AND u.org_id = $2"), params![user, org])?;
+    agent_from_row(&row)
+}
+
+/// Saves an agent's routing state and records the change.
+pub fn put_agent(tx: &mut Tx<'_>, org: OrgId, agent: &AgentRouting, now: Timestamp) -> Result<AgentRouting, Error> {
+    require_agent(tx, org, agent.user_id)?;
+    let skills = serde_json::to_string(&agent.skills).map_err(Error::internal)?;
+    tx.execute(
+        "INSERT INTO agent_routing (user_id, org_id, presence, capacity_units, skills, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (user_id) DO UPDATE SET presence = $3, capacity_units = $4, skills = $5, updated_at = $6",
+        params![agent.user_id, org, agent.presence.as_str(), agent.capacity_units, skills, now],
+    )?;
+    events::append(tx, org, "agent.routing_changed", None, agent, now)?;
+    Ok(agent.clone())
+}
+
+/// A workstream's rules as saved: the context variables conditions may name, with their types, and the rulesets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RulesDocument {
+    /// The context variables conditions may read, with their types.
+    #[serde(default)]
+    #[schema(value_type = BTreeMap<String, String>, example = json!({ "Product": "text", "Amount": "number" }))]
+    pub context_variables: BTreeMap<String, VariableKind>,
+    #[serde(default)]
+    pub classification: Vec<ClassificationRulesetSpec>,
+    #[serde(default)]
+    pub route_to_queue: RouteToQueueSpec,
+}
+
+pub fn get_rules(tx: &mut Tx<'_>, org: OrgId, workstream: WorkstreamId) -> Result<RulesDocument, Error> {
+    let row = tx
+        .query_opt("SELECT rules FROM workstreams WHERE id = $1 AND org_id = $2", params![workstream, org])?
+        .ok_or_else(|| Error::not_found(Code::WorkstreamNotFound))?;
+    match row.opt_string(0)? {
+        Some(json) => serde_json::from_str(&json).map_err(Error::internal),
+        None => Ok(RulesDocument::default()),
+    }
+}
+
+/// Every workstream's rules that has some.
+pub fn list_rules(tx: &mut Tx<'_>, org: OrgId) -> Result<Vec<(WorkstreamId, RulesDocument)>, Error> {
+    tx.query("SELECT id, rules FROM workstreams WHERE org_id = $1 AND rules IS NOT NULL", params![org])?
+        .iter()
+        .map(|r| Ok((r.parse(0)?, r.json(1)?)))
+        .collect()
+}
+
+/// Saves rules the caller has already checked.
+pub fn put_rules(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    workstream: WorkstreamId,
+    rules: &RulesDocument,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let json = serde_json::to_string(rules).map_err(Error::internal)?;
+    let n =
+        tx.execute("UPDATE workstreams SET rules = $3 WHERE id = $1 AND org_id = $2", params![workstream, org, json])?;
+    if n == 0 {
+        return Err(Error::not_found(Code::WorkstreamNotFound));
+    }
+    events::append(
+        tx,
+        org,
+        "workstream.rules_changed",
+        None,
+        &serde_json::json!({ "workstream_id": workstream, "rules": rules }),
+        now,
+    )?;
+    Ok(())
+}
+
+/// What classification decided for a conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classified {
+    pub conversation_id: ConversationId,
+    pub queue_id: QueueId,
+    pub priority: i64,
+    pub severity: i64,
+    pub skills: Vec<Skill>,
+    pub enqueued_at: Timestamp,
+}
+
+/// Records classification: the conversation's queue and priority change, and the rest is kept for a restart.
+pub fn classify(tx: &mut Tx<'_>, org: OrgId, c: &Classified) -> Result<(), Error> {
+    let skills = serde_json::to_string(&c.skills).map_err(Error::internal)?;
+    tx.execute(
+        "UPDATE conversations SET queue_id = $3, priority = $4 WHERE id = $1 AND org_id = $2",
+        params![c.conversation_id, org, c.queue_id, c.priority],
+    )?;
+    tx.execute(
+        "INSERT INTO routing_items (conversation_id, org_id, severity, skills, enqueued_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (conversation_id) DO UPDATE SET severity = $3, skills = $4, enqueued_at = $5",
+        params![c.conversation_id, org, c.severity, skills, c.enqueued_at],
+    )?;
+    Ok(())
+}
+
+/// A conversation that is not closed, as a restart needs it.
+#[derive(Debug, Clone)]
+pub struct LiveItem {
+    pub conversation_id: ConversationId,
+    pub workstream_id: WorkstreamId,
+    pub queue_id: Option<QueueId>,
+    pub state: ConversationState,
+    pub agent_id: Option<UserId>,
+    pub priority: i64,
+    pub created_at: Timestamp,
+    /// Set once classification ran.
+    pub classified: Option<(i64, Vec<Skill>, Timestamp)>,
+    pub channel_type: switchboard_domain::setup::ChannelType,
+}
+
+/// Every conversation of the organization that is not closed, oldest first.
+pub fn live_items(tx: &mut Tx<'_>, org: OrgId) -> Result<Vec<LiveItem>, Error> {
+    tx.query(
+        "SELECT c.id, c.workstream_id, c.queue_id, c.state, c.agent_id, c.priority, c.created_at,
+                r.severity, r.skills, r.enqueued_at, ch.channel_type
+         FROM conversations c JOIN channels ch ON ch.id = c.channel_id
+         LEFT JOIN routing_items r ON r.conversation_id = c.id
+         WHERE c.org_id = $1 AND c.state <> 'closed' ORDER BY c.created_at, c.id",
+        params![org],
+    )?
+    .iter()
+    .map(|r| {
+        let classified = match r.opt_i64(7)? {
+            Some(severity) => Some((severity, r.json(8)?, r.ts(9)?)),
+            None => None,
+        };
+        Ok(LiveItem {
+            conversation_id: r.parse(0)?,
+            workstream_id: r.parse(1)?,
+            queue_id: r.opt_parse(2)?,
+            state: r.enumeration(3, ConversationState::parse)?,
+            agent_id: r.opt_parse(4)?,
+            priority: r.i64(5)?,
+            created_at: r.ts(6)?,
+            classified,
+            channel_type: r.enumeration(10, switchboard_domain::setup::ChannelType::parse)?,
+        })
+    })
+    .collect()
+}
+
+/// Every organization's id, for starting routing.
+pub fn org_ids(tx: &mut Tx<'_>) -> Result<Vec<OrgId>, Error> {
+    tx.query("SELECT id FROM orgs ORDER BY id", params![])?.iter().map(|r| r.parse(0)).collect()
+}
+
+switchboard_domain::str_enum!(
+    /// Where an offer stands.
+    OfferState {
+        Pending = "pending",
+        Accepted = "accepted",
+        Rejected = "rejected",
+        Expired = "expired",
+        /// The conversation closed, moved or was taken another way before the agent answered.
+        Withdrawn = "withdrawn",
+    }
+);
+
+/// An offer of a conversation to an agent.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Offer {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: OfferRecordId,
+    pub conversation_id: ConversationId,
+    pub agent_id: UserId,
+    pub queue_id: QueueId,
+    pub state: OfferState,
+    pub expires_at: Timestamp,
+    pub created_at: Timestamp,
+    pub answered_at: Option<Timestamp>,
+}
+
+/// An offer's id: a UUID, unlike the engine's per-process number, so it stays unique across restarts.
+pub type OfferRecordId = uuid::Uuid;
+
+const OFFER_COLUMNS: &str = "id, conversation_id, agent_id, queue_id, state, expires_at, created_at, answered_at";
+
+fn offer_from_row(r: &Row) -> Result<Offer, Error> {
+    Ok(Offer {
+        id: r.parse(0)?,
+        conversation_id: r.parse(1)?,
+        agent_id: r.parse(2)?,
+        queue_id: r.parse(3)?,
+        state: r.enumeration(4, OfferState::parse)?,
+        expires_at: r.ts(5)?,
+        created_at: r.ts(6)?,
+        answered_at: r.opt_ts(7)?,
+    })
+}
+
+pub fn insert_offer(tx: &mut Tx<'_>, org: OrgId, offer: &Offer) -> Result<(), Error> {
+    tx.execute(
+        &format!("INSERT INTO offers ({OFFER_COLUMNS}, org_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+        params![
+            offer.id.to_string(),
+            offer.conversation_id,
+            offer.agent_id,
+            offer.queue_id,
+            offer.state.as_str(),
+            offer.expires_at,
+            offer.created_at,
+            offer.answered_at,
+            org
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn get_offer(tx: &mut Tx<'_>, org: OrgId, id: OfferRecordId) -> Result<Offer, Error> {
+    let row = tx
+        .query_opt(
+            &format!("SELECT {OFFER_COLUMNS} FROM offers WHERE id = $1 AND org_id = $2"),
+            params![id.to_string(), org],
+        )?
+        .ok_or_else(|| Error::not_found(Code::OfferNotFound))?;
+    offer_from_row(&row)
+}
+
+/// Ends a pending offer; `waited_ms` is recorded for an accepted one. Returns false when it was not pending.
+pub fn finish_offer(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    id: OfferRecordId,
+    state: OfferState,
+    waited_ms: Option<i64>,
+    now: Timestamp,
+) -> Result<bool, Error> {
+    let n = tx.execute(
+        "UPDATE offers SET state = $3, answered_at = $4, waited_ms = $5 WHERE id = $1 AND org_id = $2 AND state = 'pending'",
+        params![id.to_string(), org, state.as_str(), now, waited_ms],
+    )?;
+    Ok(n > 0)
+}
+
+/// The agent's offers, newest first; only pending ones unless `all`.
+pub fn agent_offers(tx: &mut Tx<'_>, org: OrgId, agent: UserId, all: bool, limit: usize) -> Result<Vec<Offer>, Error> {
+    tx.query(
+        &format!(
+            "SELECT {OFFER_COLUMNS} FROM offers WHERE org_id = $1 AND agent_id = $2 AND ($3 OR state = 'pending')
+             ORDER BY created_at DESC, id LIMIT $4"
+        ),
+        params![org, agent, all, limit],
+    )?
+    .iter()
+    .map(offer_from_row)
+    .collect()
+}
+
+/// Pending offers die with the process that made them: at start, each is marked withdrawn and its conversation
+/// is routed again.
+pub fn withdraw_pending_offers(tx: &mut Tx<'_>, org: OrgId, now: Timestamp) -> Result<u64, Error> {
+    tx.execute(
+        "UPDATE offers SET state = 'withdrawn', answered_at = $2 WHERE org_id = $1 AND state = 'pending'",
+        params![org, now],
+    )
+}
+
+/// The average wait of conversations assigned by offer from the queue since `since`, with how many there were.
+pub fn average_wait(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    queue: QueueId,
+    since: Timestamp,
+) -> Result<(i64, Option<f64>), Error> {
+    let row = tx.query_one(
+        "SELECT COUNT(*), AVG(CAST(waited_ms AS DOUBLE PRECISION)) FROM offers
+         WHERE org_id = $1 AND queue_id = $2 AND state = 'accepted' AND answered_at >= $3 AND waited_ms IS NOT NULL",
+        params![org, queue, since],
+    )?;
+    let avg = match row.opt_i64(0)? {
+        Some(0) | None => None,
+        Some(_) => Some(row.f64(1)?),
+    };
+    Ok((row.i64(0)?, avg))
+}
