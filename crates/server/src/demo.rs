@@ -33,6 +33,10 @@ pub struct Demo {
     pub workstream_id: WorkstreamId,
     pub queue_id: QueueId,
     pub channel_id: ChannelId,
+    /// The Messaging API channel (the `channel-id` header of `/api/v1.0/consumer` calls). The demo's one channel
+    /// is of that type; set its `webhook_url` to receive agent replies.
+    #[serde(default)]
+    pub messaging_channel_id: Option<ChannelId>,
     pub agents: Vec<DemoAgent>,
     /// Further keys written by later versions are kept as they are.
     #[serde(flatten)]
@@ -47,9 +51,14 @@ pub fn demo_path(data_dir: &Path) -> PathBuf {
 pub async fn ensure(store: &Store, data_dir: &Path) -> anyhow::Result<Demo> {
     let path = demo_path(data_dir);
     if path.exists() {
-        let demo: Demo = serde_json::from_slice(&std::fs::read(&path)?).context("reading demo.json")?;
+        let mut demo: Demo = serde_json::from_slice(&std::fs::read(&path)?).context("reading demo.json")?;
         let org = demo.org_id;
         if store.read(move |tx| access::get_org(tx, org)).await.is_ok() {
+            if demo.messaging_channel_id.is_none() {
+                // Written by a version before the Messaging API: its one channel is that channel.
+                demo.messaging_channel_id = Some(demo.channel_id);
+                std::fs::write(&path, serde_json::to_vec_pretty(&demo)?)?;
+            }
             return Ok(demo);
         }
         tracing::warn!("demo.json names an organization this database does not have; seeding a new one");
@@ -95,6 +104,7 @@ pub async fn ensure(store: &Store, data_dir: &Path) -> anyhow::Result<Demo> {
         workstream_id: workstream.id,
         queue_id: queue.id,
         channel_id: channel.id,
+        messaging_channel_id: Some(channel.id),
         agents,
         extra: serde_json::Map::new(),
     };

@@ -37,6 +37,8 @@ fn serve(data_dir: &Path, extra: &[&str]) -> (Child, String, Vec<String>) {
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(extra)
+        // Test webhook receivers listen on this machine.
+        .env("SWITCHBOARD_WEBHOOKS__ALLOW_LOOPBACK", "true")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -94,6 +96,8 @@ async fn serve_with_demo_seeds_once_and_shuts_down_gracefully() {
     let demo: Value = serde_json::from_slice(&std::fs::read(dir.path().join("demo.json")).unwrap()).unwrap();
     for key in
         ["org_id", "admin_api_key", "client_id", "client_secret", "workstream_id", "queue_id", "channel_id", "agents"]
+            .into_iter()
+            .chain(["messaging_channel_id"])
     {
         assert!(!demo[key].is_null(), "demo.json lacks {key}");
     }
@@ -152,13 +156,39 @@ async fn all_pages(http: &reqwest::Client, key: &str, url: &str) -> Vec<Value> {
     }
 }
 
+/// A webhook receiver in the test process: records each request's `webhook-id` and body.
+async fn receiver() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
+    use axum::{body::Bytes, extract::State, http::HeaderMap};
+    let seen: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let record = |State(seen): State<Arc<Mutex<Vec<(String, Value)>>>>, headers: HeaderMap, body: Bytes| async move {
+        let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        seen.lock().unwrap().push((id, serde_json::from_slice(&body).unwrap_or(Value::Null)));
+        "ok"
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(record).with_state(seen.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
 #[tokio::test]
-async fn acknowledged_messages_survive_kill_9() {
+async fn acknowledged_messages_and_their_events_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, base, _) = serve(dir.path(), &["--demo"]);
     let demo: Value = serde_json::from_slice(&std::fs::read(dir.path().join("demo.json")).unwrap()).unwrap();
     let key = demo["admin_api_key"].as_str().unwrap().to_string();
+    let channel = demo["messaging_channel_id"].as_str().unwrap().to_string();
     let http = http();
+    let (hook_url, delivered) = receiver().await;
+    let subscribed = http
+        .post(format!("{base}/v1/webhook-subscriptions"))
+        .bearer_auth(&key)
+        .json(&json!({ "url": hook_url, "event_types": ["message.created"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(subscribed.status(), 201);
     let mut conversations = Vec::new();
     for i in 0..16 {
         let created: Value = http
@@ -174,15 +204,16 @@ async fn acknowledged_messages_survive_kill_9() {
         conversations.push(created["conversation"]["id"].as_str().unwrap().to_string());
     }
     let conversations = Arc::new(conversations);
-    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let count = Arc::new(AtomicUsize::new(0));
     let (enough_tx, enough_rx) = tokio::sync::watch::channel(false);
     let mut senders = Vec::new();
     for worker in 0..32 {
-        let (http, base, key, conversations, acked, count, enough_tx) = (
+        let (http, base, key, channel, conversations, acked, count, enough_tx) = (
             http.clone(),
             base.clone(),
             key.clone(),
+            channel.clone(),
             conversations.clone(),
             acked.clone(),
             count.clone(),
@@ -191,18 +222,23 @@ async fn acknowledged_messages_survive_kill_9() {
         senders.push(tokio::spawn(async move {
             for n in 0.. {
                 let conv = &conversations[(worker + n) % conversations.len()];
-                let sent = http
-                    .post(format!("{base}/v1/conversations/{conv}/messages"))
-                    .bearer_auth(&key)
-                    .json(&json!({ "text": format!("w{worker} n{n}") }))
-                    .send()
-                    .await;
-                let Ok(response) = sent else { return };
-                if response.status() != 201 {
+                let text = format!("w{worker} n{n}");
+                // Half the senders use the native API, half the compatible Messaging API.
+                let request = if worker % 2 == 0 {
+                    http.post(format!("{base}/v1/conversations/{conv}/messages")).json(&json!({ "text": text }))
+                } else {
+                    http.post(format!("{base}/api/v1.0/consumer/conversation/{conv}"))
+                        .header("channel-id", &channel)
+                        .json(&json!({ "type": "message", "id": text, "text": text }))
+                };
+                let Ok(response) = request.bearer_auth(&key).send().await else { return };
+                if !response.status().is_success() {
                     return;
                 }
-                let Ok(message) = response.json::<Value>().await else { return };
-                acked.lock().unwrap().push((conv.clone(), message["id"].as_str().unwrap().to_string()));
+                if response.json::<Value>().await.is_err() {
+                    return;
+                }
+                acked.lock().unwrap().push(text);
                 if count.fetch_add(1, Ordering::SeqCst) + 1 == 2_000 {
                     let _ = enough_tx.send(true);
                 }
@@ -219,26 +255,46 @@ async fn acknowledged_messages_survive_kill_9() {
     assert!(acked.len() >= 2_000);
 
     let (mut restarted, base, _) = serve(dir.path(), &[]);
-    let mut stored = std::collections::HashMap::new();
+    let mut stored_texts = std::collections::HashMap::new();
+    let mut stored_ids = std::collections::HashSet::new();
     for conv in conversations.iter() {
         let mut previous = 0;
         for m in all_pages(&http, &key, &format!("{base}/v1/conversations/{conv}/messages")).await {
             let seq = m["sequence"].as_i64().unwrap();
             assert!(seq > previous, "messages keep their order after a crash");
             previous = seq;
-            *stored.entry(m["id"].as_str().unwrap().to_string()).or_insert(0) += 1;
+            *stored_texts.entry(m["text"].as_str().unwrap().to_string()).or_insert(0) += 1;
+            stored_ids.insert(m["id"].as_str().unwrap().to_string());
         }
     }
-    for (_, id) in &acked {
-        assert_eq!(stored.get(id), Some(&1), "acknowledged message {id} is stored exactly once");
+    for text in &acked {
+        assert_eq!(stored_texts.get(text), Some(&1), "acknowledged message {text:?} is stored exactly once");
     }
-    // The organization's event feed, which the outbox delivers in, carries each stored message once too.
+    // The event log, which the outbox delivers from, carries each stored message once.
     let events = all_pages(&http, &key, &format!("{base}/v1/events"))
         .await
         .iter()
         .filter(|e| e["type"] == "message.created")
         .count();
-    assert_eq!(events, stored.len());
+    assert_eq!(events, stored_ids.len());
+    // After the restart the webhook receiver gets every stored message, each under one webhook-id (a delivery
+    // cut short by the crash may come twice, with the same id).
+    let mut complete = false;
+    for _ in 0..3_000 {
+        let seen = delivered.lock().unwrap().clone();
+        let mut by_message: std::collections::HashMap<String, std::collections::HashSet<String>> = Default::default();
+        for (webhook_id, body) in &seen {
+            by_message.entry(body["data"]["id"].as_str().unwrap().to_string()).or_default().insert(webhook_id.clone());
+        }
+        if stored_ids.iter().all(|id| by_message.contains_key(id)) {
+            assert!(by_message.values().all(|ids| ids.len() == 1), "one webhook-id per message");
+            assert!(by_message.keys().all(|id| stored_ids.contains(id)), "nothing delivered that is not stored");
+            complete = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(complete, "every stored message reached the webhook receiver");
     restarted.kill().unwrap();
     restarted.wait().unwrap();
 }
