@@ -6,4 +6,5 @@
 pub mod calendar;
 pub mod engine;
 pub mod rules;
+pub mod simulate;
 pub mod wait;

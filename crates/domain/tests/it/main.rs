@@ -4,3 +4,4 @@
 mod calendar;
 mod routing_engine;
 mod rules;
+mod simulate;
