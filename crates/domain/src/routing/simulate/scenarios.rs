@@ -149,10 +149,11 @@ fn bursty() -> Scenario {
 }
 
 fn multi_skill() -> Scenario {
-    // Billing offers 58 Erlangs, tech 57, to 110 agents of whom 30 hold both skills and serve billing first.
+    // Billing offers 72 Erlangs to its 60 specialists and the 10 agents who hold both skills and serve billing
+    // first; tech offers 46 to its 40 specialists and whatever time the shared agents have left.
     Scenario {
         name: "multi-skill",
-        description: "two queues, billing (priority) and tech, at 105% load together; 40 + 40 specialists and 30 \
+        description: "two queues, billing (priority) and tech, at 107% load together; 60 + 40 specialists and 10 \
                       agents in both; 20-minute patience",
         hours: 8.0,
         service_level: Duration::from_secs(60),
@@ -160,19 +161,19 @@ fn multi_skill() -> Scenario {
             QueueSpec {
                 name: "billing",
                 priority: 1,
-                arrivals: Arrivals::Poisson { per_hour: 870.0 },
+                arrivals: Arrivals::Poisson { per_hour: 1080.0 },
                 handle: HandleTime::Exponential { mean: mins(4) },
                 patience: Some(mins(20)),
             },
             QueueSpec {
                 name: "tech",
                 priority: 0,
-                arrivals: Arrivals::Poisson { per_hour: 489.0 },
+                arrivals: Arrivals::Poisson { per_hour: 394.0 },
                 handle: HandleTime::LogNormal { mean: mins(7), sigma: 0.5 },
                 patience: Some(mins(20)),
             },
         ],
-        agents: vec![everyone(40, vec![0]), everyone(40, vec![1]), everyone(30, vec![0, 1])],
+        agents: vec![everyone(60, vec![0]), everyone(40, vec![1]), everyone(10, vec![0, 1])],
     }
 }
 
@@ -198,16 +199,16 @@ fn shift_change() -> Scenario {
     // 120 agents until mid-run; half the late shift comes early and half late: staffing goes 120, 180, 60, 120.
     Scenario {
         name: "shift-change",
-        description: "one queue at 100% load; the early shift (120) leaves at mid-run, the late shift arrives in two \
-                      halves around it, leaving a staffing dip; lognormal handle times, 15-minute patience",
+        description: "one queue at 106% load; the early shift (120) leaves at mid-run, the late shift arrives in two \
+                      halves around it, leaving a staffing dip; lognormal handle times, 30-minute patience",
         hours: 8.0,
         service_level: Duration::from_secs(60),
         queues: vec![QueueSpec {
             name: "main",
             priority: 0,
-            arrivals: Arrivals::Poisson { per_hour: 1440.0 },
+            arrivals: Arrivals::Poisson { per_hour: 1530.0 },
             handle: HandleTime::LogNormal { mean: mins(5), sigma: 0.8 },
-            patience: Some(mins(15)),
+            patience: Some(mins(30)),
         }],
         agents: vec![
             AgentGroup { count: 120, queues: vec![0], from: 0.0, until: Some(0.5) },
