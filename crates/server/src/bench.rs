@@ -26,6 +26,11 @@ use crate::{Config, Server, admin};
 pub enum Scenario {
     /// Customers sending messages into open conversations (`POST /v1/conversations/{id}/messages`).
     Messages,
+    /// The same through the compatible Messaging API (`POST /api/v1.0/consumer/conversation/{id}`).
+    MessagingApi,
+    /// Webhook delivery to a local receiver: sustained deliveries per second while messages pour in, then the
+    /// time from an event's commit to its delivery at a steady 1,000 events per second.
+    Webhooks,
     /// The same client against a handler that only parses and answers JSON.
     Baseline,
     /// Time from process start to `listening` on an existing data directory, and idle memory.
@@ -71,8 +76,12 @@ async fn call(
     url: &str,
     key: Option<&str>,
     body: Option<&Value>,
+    headers: &[(String, String)],
 ) -> anyhow::Result<(StatusCode, Bytes)> {
     let mut req = Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        req = req.header(name, value);
+    }
     if let Some(key) = key {
         req = req.header("authorization", format!("Bearer {key}"));
     }
@@ -90,7 +99,7 @@ async fn call(
 }
 
 async fn post_json(http: &HttpClient, url: &str, key: &str, body: Value) -> anyhow::Result<Value> {
-    let (status, bytes) = call(http, Method::POST, url, Some(key), Some(&body)).await?;
+    let (status, bytes) = call(http, Method::POST, url, Some(key), Some(&body), &[]).await?;
     if !status.is_success() {
         bail!("POST {url}: {status} {}", String::from_utf8_lossy(&bytes));
     }
@@ -121,15 +130,17 @@ async fn drive(
     args: &BenchArgs,
     make: Arc<dyn Fn(usize, u64) -> (String, Value) + Send + Sync>,
     key: Option<String>,
+    headers: Vec<(String, String)>,
     expect: StatusCode,
 ) -> anyhow::Result<Measured> {
+    let headers = Arc::new(headers);
     let http = client(args.clients);
     let started = Instant::now();
     let measure_from = started + Duration::from_secs(args.warmup);
     let until = measure_from + Duration::from_secs(args.duration);
     let mut tasks = Vec::with_capacity(args.clients);
     for worker in 0..args.clients {
-        let (http, make, key) = (http.clone(), make.clone(), key.clone());
+        let (http, make, key, headers) = (http.clone(), make.clone(), key.clone(), headers.clone());
         tasks.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
             let (mut ok, mut errors, mut n) = (0u64, 0u64, 0u64);
@@ -140,7 +151,7 @@ async fn drive(
                 }
                 let (url, body) = make(worker, n);
                 n += 1;
-                let result = call(&http, Method::POST, &url, key.as_deref(), Some(&body)).await;
+                let result = call(&http, Method::POST, &url, key.as_deref(), Some(&body), &headers).await;
                 if sent < measure_from {
                     continue;
                 }
@@ -183,14 +194,16 @@ async fn baseline(args: &BenchArgs) -> anyhow::Result<Measured> {
             .await
     });
     let body = json!({ "text": "Hello, I need help with my order." });
-    let measured = drive(args, Arc::new(move |_, _| (url.clone(), body.clone())), None, StatusCode::CREATED).await;
+    let measured =
+        drive(args, Arc::new(move |_, _| (url.clone(), body.clone())), None, Vec::new(), StatusCode::CREATED).await;
     let _ = stop.send(());
     server.await??;
     measured
 }
 
-/// Creates a queue, workstream, channel and `n` open conversations over the API; returns their ids.
-async fn seed(base: &str, key: &str, n: usize) -> anyhow::Result<Vec<String>> {
+/// Creates a queue, workstream, channel and `n` open conversations over the API; returns the conversations' ids
+/// and the channel's.
+async fn seed(base: &str, key: &str, n: usize) -> anyhow::Result<(Vec<String>, String)> {
     let http = client(16);
     let queue = post_json(&http, &format!("{base}/v1/queues"), key, json!({ "name": "Bench" })).await?;
     let workstream = post_json(
@@ -219,51 +232,224 @@ async fn seed(base: &str, key: &str, n: usize) -> anyhow::Result<Vec<String>> {
         let id = created["conversation"]["id"].as_str().context("conversation id")?.to_string();
         ids.push(id);
     }
-    Ok(ids)
+    Ok((ids, channel["id"].as_str().context("channel id")?.to_string()))
 }
 
-async fn messages(args: &BenchArgs) -> anyhow::Result<(Measured, String)> {
-    let mut _keep_dir = None;
-    let mut stop = None;
-    let (base, key, backend) = match &args.target {
-        Some(target) => {
+/// A server for a scenario: the `--target`, or one in this process on a temporary database.
+struct Target {
+    base: String,
+    key: String,
+    backend: String,
+    stop: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Target {
+    async fn start(args: &BenchArgs, configure: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
+        if let Some(target) = &args.target {
             let key = args.api_key.clone().context("--target needs --api-key (an admin key of the target)")?;
-            (target.trim_end_matches('/').to_string(), key, "target".to_string())
+            return Ok(Self {
+                base: target.trim_end_matches('/').to_string(),
+                key,
+                backend: "target".into(),
+                stop: None,
+                _dir: None,
+            });
         }
-        None => {
-            let dir = tempfile::tempdir()?;
-            let mut config = Config::for_data_dir(dir.path().to_path_buf())?;
-            config.database_url = args.database_url.clone();
-            let backend = if config.database_url.is_some() { "postgres" } else { "sqlite" }.to_string();
-            let server = Server::build(config).await?;
-            let (_, created) =
-                admin::create_org(&server.state().store, "bench").await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            let base = format!("http://{}", server.local_addr());
-            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            stop = Some((
-                tx,
-                tokio::spawn(server.run(async {
-                    let _ = rx.await;
-                })),
-            ));
-            _keep_dir = Some(dir);
-            (base, created.api_key, backend)
-        }
-    };
-    let conversations = Arc::new(seed(&base, &key, args.conversations.max(1)).await?);
-    let text = "Hello, I need help with my order.";
-    let clients = args.clients;
-    let make = Arc::new(move |worker: usize, n: u64| {
-        // Each client walks its own stride through the conversations, so messages spread evenly.
-        let i = (worker + (n as usize).wrapping_mul(clients)) % conversations.len();
-        (format!("{base}/v1/conversations/{}/messages", conversations[i]), json!({ "text": text }))
-    });
-    let measured = drive(args, make, Some(key), StatusCode::CREATED).await?;
-    if let Some((tx, handle)) = stop {
-        let _ = tx.send(());
-        handle.await??;
+        let dir = tempfile::tempdir()?;
+        let mut config = Config::for_data_dir(dir.path().to_path_buf())?;
+        config.database_url = args.database_url.clone();
+        configure(&mut config);
+        let backend = if config.database_url.is_some() { "postgres" } else { "sqlite" }.to_string();
+        let server = Server::build(config).await?;
+        let (_, created) =
+            admin::create_org(&server.state().store, "bench").await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let base = format!("http://{}", server.local_addr());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(server.run(async {
+            let _ = rx.await;
+        }));
+        Ok(Self { base, key: created.api_key, backend, stop: Some((tx, handle)), _dir: Some(dir) })
     }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        if let Some((tx, handle)) = self.stop {
+            let _ = tx.send(());
+            handle.await??;
+        }
+        Ok(())
+    }
+}
+
+/// Messages spread evenly over the conversations: each client walks its own stride.
+fn spread(conversations: &[String], clients: usize, worker: usize, n: u64) -> &str {
+    &conversations[(worker + (n as usize).wrapping_mul(clients)) % conversations.len()]
+}
+
+async fn messages(args: &BenchArgs, compatible: bool) -> anyhow::Result<(Measured, String)> {
+    let target = Target::start(args, |_| {}).await?;
+    let (conversations, channel) = seed(&target.base, &target.key, args.conversations.max(1)).await?;
+    let conversations = Arc::new(conversations);
+    let text = "Hello, I need help with my order.";
+    let (clients, base) = (args.clients, target.base.clone());
+    let measured = if compatible {
+        let make = Arc::new(move |worker: usize, n: u64| {
+            let id = spread(&conversations, clients, worker, n);
+            (format!("{base}/api/v1.0/consumer/conversation/{id}"), json!({ "type": "message", "text": text }))
+        });
+        let headers = vec![("channel-id".to_string(), channel)];
+        drive(args, make, Some(target.key.clone()), headers, StatusCode::OK).await?
+    } else {
+        let make = Arc::new(move |worker: usize, n: u64| {
+            let id = spread(&conversations, clients, worker, n);
+            (format!("{base}/v1/conversations/{id}/messages"), json!({ "text": text }))
+        });
+        drive(args, make, Some(target.key.clone()), Vec::new(), StatusCode::CREATED).await?
+    };
+    let backend = target.backend.clone();
+    target.stop().await?;
     Ok((measured, backend))
+}
+
+/// What the bench's webhook receiver saw.
+#[derive(Default)]
+struct Received {
+    count: u64,
+    /// From the event's commit (its `timestamp`) to its arrival, in microseconds, while recording.
+    lag_us: Option<Histogram<u64>>,
+}
+
+async fn webhook_receiver() -> anyhow::Result<(String, Arc<std::sync::Mutex<Received>>)> {
+    let seen = Arc::new(std::sync::Mutex::new(Received::default()));
+    let state = seen.clone();
+    let app = Router::new().route(
+        "/hooks",
+        post(move |body: Bytes| {
+            let seen = state.clone();
+            async move {
+                let now = switchboard_domain::Timestamp::now();
+                let committed = serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v["timestamp"].as_str().and_then(switchboard_domain::Timestamp::parse_rfc3339));
+                if let Ok(mut seen) = seen.lock() {
+                    seen.count += 1;
+                    if let (Some(hist), Some(at)) = (seen.lag_us.as_mut(), committed) {
+                        hist.saturating_record(((now.millis() - at.millis()).max(0) * 1000) as u64);
+                    }
+                }
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hooks", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((url, seen))
+}
+
+/// Sustained delivery under load, then event-to-delivery latency at a steady rate.
+async fn webhooks(args: &BenchArgs) -> anyhow::Result<Value> {
+    if args.target.is_some() {
+        bail!("the webhooks scenario runs its own server and receiver; --target is not supported");
+    }
+    let target = Target::start(args, |c| c.webhooks.allow_loopback = true).await?;
+    let (url, seen) = webhook_receiver().await?;
+    let http = client(16);
+    post_json(
+        &http,
+        &format!("{}/v1/webhook-subscriptions", target.base),
+        &target.key,
+        json!({ "url": url, "event_types": ["message.created"] }),
+    )
+    .await?;
+    let (conversations, _) = seed(&target.base, &target.key, args.conversations.max(1)).await?;
+    let conversations = Arc::new(conversations);
+    let count = || seen.lock().map(|s| s.count).unwrap_or(0);
+
+    // 1. Messages as fast as the clients can send them; deliveries counted over the same window, then the time
+    //    the engine needs to catch up with what is left.
+    let (clients, base) = (args.clients, target.base.clone());
+    let make = {
+        let conversations = conversations.clone();
+        Arc::new(move |worker: usize, n: u64| {
+            let id = spread(&conversations, clients, worker, n);
+            (format!("{base}/v1/conversations/{id}/messages"), json!({ "text": "Where is my parcel?" }))
+        })
+    };
+    let before = count();
+    let load_started = Instant::now();
+    let sent = drive(args, make, Some(target.key.clone()), Vec::new(), StatusCode::CREATED).await?;
+    let window = load_started.elapsed().as_secs_f64();
+    let delivered_in_window = count() - before;
+    let total_sent = sent.requests + sent.errors;
+    let expected = before + (total_sent as f64 * (args.duration + args.warmup) as f64 / args.duration as f64) as u64;
+    let drain_started = Instant::now();
+    let mut last = count();
+    let mut idle = 0;
+    // Wait until deliveries stop coming (nothing new for half a second).
+    while idle < 50 && count() < expected {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let now = count();
+        idle = if now == last { idle + 1 } else { 0 };
+        last = now;
+    }
+    let delivered = count() - before;
+    let drained_s = drain_started.elapsed().as_secs_f64();
+    let sustained = delivered as f64 / (window + drained_s);
+
+    // 2. A steady 1,000 events per second; each delivery's lag from its commit.
+    if let Ok(mut s) = seen.lock() {
+        s.lag_us = Some(Histogram::new_with_bounds(1, 60_000_000, 3)?);
+    }
+    let rate_before = count();
+    let steady_http = client(64);
+    let ticks = args.duration * 1000;
+    let mut interval = tokio::time::interval(Duration::from_millis(1));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut inflight = tokio::task::JoinSet::new();
+    for n in 0..ticks {
+        interval.tick().await;
+        let id = conversations[n as usize % conversations.len()].clone();
+        let (http, base, key) = (steady_http.clone(), target.base.clone(), target.key.clone());
+        inflight.spawn(async move {
+            let url = format!("{base}/v1/conversations/{id}/messages");
+            call(&http, Method::POST, &url, Some(&key), Some(&json!({ "text": "steady" })), &[]).await.map(|r| r.0)
+        });
+        while let Some(done) = inflight.try_join_next() {
+            done??;
+        }
+    }
+    while let Some(done) = inflight.join_next().await {
+        done??;
+    }
+    let wanted = rate_before + ticks;
+    for _ in 0..1_000 {
+        if count() >= wanted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let lag = seen.lock().ok().and_then(|mut s| s.lag_us.take()).context("latency histogram")?;
+    let ms = |q: f64| lag.value_at_quantile(q) as f64 / 1000.0;
+    let out = json!({
+        "scenario": "webhooks",
+        "backend": target.backend,
+        "clients": args.clients,
+        "duration_s": args.duration,
+        "messages_sent": sent.requests,
+        "messages_per_s": round(sent.throughput()),
+        "delivered_during_load": delivered_in_window,
+        "delivered_total": delivered,
+        "catch_up_s": round(drained_s),
+        "sustained_deliveries_per_s": round(sustained),
+        "steady_events": ticks,
+        "steady_delivered": count() - rate_before,
+        "event_to_delivery_p50_ms": ms(0.5),
+        "event_to_delivery_p99_ms": ms(0.99),
+        "event_to_delivery_max_ms": lag.max() as f64 / 1000.0,
+    });
+    target.stop().await?;
+    Ok(out)
 }
 
 fn rss_mb(pid: u32) -> Option<f64> {
@@ -352,11 +538,13 @@ fn report(scenario: &str, backend: &str, args: &BenchArgs, m: &Measured, base: O
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let line = match args.scenario {
         Scenario::Baseline => report("baseline", "none", &args, &baseline(&args).await?, None),
-        Scenario::Messages => {
+        Scenario::Messages | Scenario::MessagingApi => {
             let base = baseline(&args).await?;
-            let (m, backend) = messages(&args).await?;
-            report("messages", &backend, &args, &m, Some(&base))
+            let compatible = args.scenario == Scenario::MessagingApi;
+            let (m, backend) = messages(&args, compatible).await?;
+            report(if compatible { "messaging_api" } else { "messages" }, &backend, &args, &m, Some(&base))
         }
+        Scenario::Webhooks => webhooks(&args).await?,
         Scenario::Startup => tokio::task::spawn_blocking(startup).await??,
     };
     println!("{line}");
