@@ -85,6 +85,25 @@ fn from_row(r: &Row) -> Result<Event, Error> {
     })
 }
 
+/// What identifies an event without its payload.
+#[derive(Debug, Clone)]
+pub struct EventHead {
+    pub id: i64,
+    pub org_id: OrgId,
+    pub event_type: String,
+}
+
+/// The heads of every organization's events with ids in `(after, until]`, oldest first.
+pub fn heads(tx: &mut Tx<'_>, after: i64, until: i64, limit: usize) -> Result<Vec<EventHead>, Error> {
+    tx.query(
+        "SELECT id, org_id, event_type FROM events WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3",
+        params![after, until, limit],
+    )?
+    .iter()
+    .map(|r| Ok(EventHead { id: r.i64(0)?, org_id: r.parse(1)?, event_type: r.string(2)? }))
+    .collect()
+}
+
 /// Every organization's events with ids in `(after, until]`, oldest first: what the delivery engine reads.
 pub fn list_all(tx: &mut Tx<'_>, after: i64, until: i64, limit: usize) -> Result<Vec<Event>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM events WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3");

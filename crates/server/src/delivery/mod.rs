@@ -28,6 +28,7 @@ use rand::Rng;
 use serde::Serialize;
 use switchboard_domain::{Error, Timestamp, ids::*};
 use switchboard_store::{
+    events::MESSAGE_CREATED,
     model::Event,
     params,
     webhooks::{self, Attempt, DeliveryState, Endpoint, NewDelivery, Target},
@@ -45,6 +46,10 @@ const RECORD_BATCH: usize = 2_000;
 const GAP_PATIENCE_MS: i64 = 60_000;
 /// Without a local commit to wake it, the engine still looks for new events (other nodes' commits) this often.
 const POLL: Duration = Duration::from_millis(500);
+/// How often the cursor is saved when the events read had nothing to deliver.
+const CURSOR_SAVE_EVERY: Duration = Duration::from_secs(1);
+/// Event types a Messaging API channel's webhook may carry.
+const ACTIVITY_TYPES: &[&str] = &[MESSAGE_CREATED, "conversation.state_changed", "routing.position_changed"];
 /// The start of a receiver's answer kept in the delivery log.
 const RESPONSE_EXCERPT: usize = 1_024;
 
@@ -119,6 +124,50 @@ struct Engine {
     finished_tx: mpsc::UnboundedSender<Finished>,
     record_tx: mpsc::UnboundedSender<Attempt>,
     tokens: HashMap<ChannelId, (String, i64)>,
+    /// What each organization's endpoints want, so that the log is read in full only for those events.
+    interest: Arc<HashMap<OrgId, Interest>>,
+    cursor_saved: std::time::Instant,
+}
+
+/// The event types an organization's endpoints take.
+#[derive(Default)]
+struct Interest {
+    /// Each subscription's filter (empty: everything).
+    filters: Vec<Vec<String>>,
+    /// Some Messaging API channel of the organization has a webhook.
+    channels: bool,
+}
+
+impl Interest {
+    fn wants(&self, event_type: &str) -> bool {
+        (self.channels && ACTIVITY_TYPES.contains(&event_type)) || self.filters.iter().any(|f| wants(f, event_type))
+    }
+}
+
+/// One read of the log: the ids passed over, and the events some endpoint wants.
+struct Batch {
+    ids: Vec<i64>,
+    events: Vec<Event>,
+}
+
+/// Reads the next ids of the log and, in full, only the events some endpoint of their organization wants: most
+/// events go nowhere, and parsing their payloads would cost more than delivering the rest.
+fn wanted_events(
+    tx: &mut switchboard_store::Tx<'_>,
+    interest: &HashMap<OrgId, Interest>,
+    after: i64,
+    until: i64,
+    count: usize,
+) -> Result<Batch, Error> {
+    let heads = switchboard_store::events::heads(tx, after, until, count)?;
+    let mut events = Vec::new();
+    let ids = heads.iter().map(|h| h.id).collect();
+    for head in heads {
+        if interest.get(&head.org_id).is_some_and(|i| i.wants(&head.event_type)) {
+            events.extend(switchboard_store::events::list_all(tx, head.id - 1, head.id, 1)?);
+        }
+    }
+    Ok(Batch { ids, events })
 }
 
 /// Starts the engine; it runs until the process ends.
@@ -172,6 +221,8 @@ async fn run(app: AppState) -> Result<(), Error> {
         finished_tx,
         record_tx,
         tokens: HashMap::new(),
+        interest: Arc::default(),
+        cursor_saved: std::time::Instant::now(),
         app,
     };
     engine.load_targets().await?;
@@ -234,6 +285,7 @@ impl Engine {
         let targets = self.app.store.read(webhooks::targets).await?;
         self.targets.clear();
         self.subscriptions_by_org.clear();
+        let mut interest: HashMap<OrgId, Interest> = HashMap::new();
         for target in targets {
             let url = match reqwest::Url::parse(&target.url) {
                 Ok(u) => u,
@@ -249,11 +301,17 @@ impl Engine {
                     keys.push(key);
                 }
             }
-            if let Endpoint::Subscription(_) = target.endpoint {
-                self.subscriptions_by_org.entry(target.org_id).or_default().push(target.endpoint);
+            let org = interest.entry(target.org_id).or_insert_with(Interest::default);
+            match target.endpoint {
+                Endpoint::Subscription(_) => {
+                    org.filters.push(target.event_types.clone());
+                    self.subscriptions_by_org.entry(target.org_id).or_default().push(target.endpoint);
+                }
+                Endpoint::Channel(_) => org.channels = true,
             }
             self.targets.insert(target.endpoint, Arc::new(Ready { target, keys, url }));
         }
+        self.interest = Arc::new(interest);
         Ok(())
     }
 
@@ -291,37 +349,39 @@ impl Engine {
         loop {
             let limit = *self.app.store.durable_events().borrow();
             let (after, gaps): (i64, Vec<i64>) = (self.cursor, self.gaps.keys().copied().collect());
-            let (events, late) = self
+            let interest = self.interest.clone();
+            let (read, late) = self
                 .app
                 .store
                 .read(move |tx| {
-                    let events = events_between(tx, after, limit, FAN_OUT_BATCH)?;
+                    let read = wanted_events(tx, &interest, after, limit, FAN_OUT_BATCH)?;
                     let late = if gaps.is_empty() { Vec::new() } else { events_with_ids(tx, &gaps)? };
-                    Ok((events, late))
+                    Ok((read, late))
                 })
                 .await?;
+            let Batch { ids, events } = read;
             // A change of endpoints committed before these events were read must apply to them (a new secret
             // signs the next message), so it is picked up here, after the read.
             if self.handle.targets_changed.swap(false, std::sync::atomic::Ordering::AcqRel) {
                 self.load_targets().await?;
             }
             let now = self.clock.now().millis();
-            let full = events.len() == FAN_OUT_BATCH;
+            let full = ids.len() == FAN_OUT_BATCH;
             let mut expected = self.cursor + 1;
-            for e in &events {
-                for missing in expected..e.id {
+            for id in &ids {
+                for missing in expected..*id {
                     self.gaps.insert(missing, now);
                 }
-                expected = e.id + 1;
+                expected = id + 1;
             }
             for e in &late {
                 self.gaps.remove(&e.id);
             }
             self.gaps.retain(|_, seen| now - *seen < GAP_PATIENCE_MS);
-            if events.is_empty() && late.is_empty() {
+            if ids.is_empty() && late.is_empty() {
                 return Ok(());
             }
-            let new_cursor = events.last().map_or(self.cursor, |e| e.id);
+            let new_cursor = ids.last().copied().unwrap_or(self.cursor);
             // Where a restart must read again from: before the oldest id still awaited.
             let stored_cursor = self.gaps.keys().min().map_or(new_cursor, |g| (g - 1).min(new_cursor));
             let all: Vec<Event> = events.into_iter().chain(late).collect();
@@ -343,8 +403,18 @@ impl Engine {
                     deliveries.push(d);
                 }
             }
+            // With nothing to deliver, the cursor is saved now and then rather than on every read: a restart
+            // reads those events again and finds nothing to deliver again.
+            if deliveries.is_empty() && self.cursor_saved.elapsed() < CURSOR_SAVE_EVERY {
+                self.cursor = new_cursor;
+                if !full {
+                    return Ok(());
+                }
+                continue;
+            }
             let fresh =
                 self.app.store.write(move |tx| webhooks::enqueue(tx, CURSOR, stored_cursor, deliveries)).await?;
+            self.cursor_saved = std::time::Instant::now();
             self.cursor = new_cursor;
             for d in fresh {
                 if let Some(event) = jobs.remove(&d.id) {
@@ -704,15 +774,6 @@ fn wants(filter: &[String], event_type: &str) -> bool {
             Some(family) => event_type.strip_prefix(family).is_some_and(|rest| rest.starts_with('.')),
             None => f == event_type || f == "*",
         })
-}
-
-fn events_between(
-    tx: &mut switchboard_store::Tx<'_>,
-    after: i64,
-    limit: i64,
-    count: usize,
-) -> Result<Vec<Event>, Error> {
-    switchboard_store::events::list_all(tx, after, limit, count)
 }
 
 fn events_with_ids(tx: &mut switchboard_store::Tx<'_>, ids: &[i64]) -> Result<Vec<Event>, Error> {
