@@ -301,7 +301,7 @@ impl Engine {
                     keys.push(key);
                 }
             }
-            let org = interest.entry(target.org_id).or_insert_with(Interest::default);
+            let org = interest.entry(target.org_id).or_default();
             match target.endpoint {
                 Endpoint::Subscription(_) => {
                     org.filters.push(target.event_types.clone());
