@@ -156,11 +156,14 @@ async fn all_pages(http: &reqwest::Client, key: &str, url: &str) -> Vec<Value> {
     }
 }
 
-/// A webhook receiver in the test process: records each request's `webhook-id` and body.
-async fn receiver() -> (String, Arc<Mutex<Vec<(String, Value)>>>) {
+/// What the test's webhook receiver got: each request's `webhook-id` and body.
+type Deliveries = Arc<Mutex<Vec<(String, Value)>>>;
+
+/// A webhook receiver in the test process.
+async fn receiver() -> (String, Deliveries) {
     use axum::{body::Bytes, extract::State, http::HeaderMap};
-    let seen: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
-    let record = |State(seen): State<Arc<Mutex<Vec<(String, Value)>>>>, headers: HeaderMap, body: Bytes| async move {
+    let seen: Deliveries = Arc::default();
+    let record = |State(seen): State<Deliveries>, headers: HeaderMap, body: Bytes| async move {
         let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
         seen.lock().unwrap().push((id, serde_json::from_slice(&body).unwrap_or(Value::Null)));
         "ok"
