@@ -1,5 +1,7 @@
 //! The `switchboard` binary: a thin shell over the `switchboard-server` library.
 
+mod simulate;
+
 use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context;
@@ -55,6 +57,8 @@ enum Command {
     },
     /// Measure throughput and latency (see docs/benchmarks.md).
     Bench(bench::BenchArgs),
+    /// Simulate routing and wait-time estimates on the standard scenarios (see docs/simulator.md).
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Subcommand)]
@@ -132,6 +136,10 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Pure computation: no runtime needed.
+    if let Command::Simulate(args) = &cli.command {
+        return simulate::run(args);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run(cli))
 }
@@ -182,5 +190,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Bench(args) => bench::run(args).await.context("benchmark failed"),
+        Command::Simulate(args) => simulate::run(&args),
     }
 }
