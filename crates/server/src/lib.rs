@@ -37,6 +37,9 @@ pub struct AppInner {
     pub deliveries: Arc<delivery::Handle>,
     pub links: attachments::Links,
     pub files: attachments::Files,
+    /// Messaging API channels by id, briefly, so that a send costs no read before its write.
+    pub messaging_channels:
+        quick_cache::sync::Cache<switchboard_domain::ids::ChannelId, (switchboard_store::model::Channel, i64)>,
     /// Unified routing: each organization's engine.
     pub routing: Arc<routing::Routing>,
 }
@@ -90,7 +93,18 @@ pub async fn build_state(
     );
     let deliveries = Arc::new(delivery::Handle::default());
     let routing = Arc::new(routing::Routing::default());
-    Ok(AppState(Arc::new(AppInner { store, auth, config, clock, deliveries, links, files, routing })))
+    let messaging_channels = quick_cache::sync::Cache::new(10_000);
+    Ok(AppState(Arc::new(AppInner {
+        store,
+        auth,
+        config,
+        clock,
+        deliveries,
+        links,
+        files,
+        messaging_channels,
+        routing,
+    })))
 }
 
 /// A bound, ready server.

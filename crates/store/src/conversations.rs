@@ -469,3 +469,10 @@ pub fn list_live_on_channel(
     .map(|r| Ok((r.parse(0)?, r.ts(1)?)))
     .collect()
 }
+
+/// The channel a conversation came in on (404 for another organization's).
+pub fn channel_of(tx: &mut Tx<'_>, org: OrgId, id: ConversationId) -> Result<ChannelId, Error> {
+    tx.query_opt("SELECT channel_id FROM conversations WHERE id = $1 AND org_id = $2", params![id, org])?
+        .ok_or_else(|| Error::not_found(Code::ConversationNotFound))?
+        .parse(0)
+}

@@ -57,6 +57,9 @@ const MAX_CONVERSATIONS_PAGE: usize = 250;
 const MAX_ACTIVITY_FIELD: usize = 256;
 /// A request body may carry embedded files; the workstream's policy bounds each one.
 pub const MAX_SEND_BODY_BYTES: usize = 24 << 20;
+/// How long a channel's settings are reused before they are read again (a new webhook URL or customer key takes
+/// effect within this).
+const CHANNEL_CACHE_MS: i64 = 5_000;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -88,8 +91,16 @@ async fn caller(app: &AppState, who: Principal, headers: &HeaderMap) -> Result<C
     let not_found = || Error::field(Code::ChannelNotFound, "channel-id", "no Messaging API channel with this id");
     let id: ChannelId = raw.parse().map_err(|_| not_found())?;
     let org = who.org_id;
-    let channel = app.store.read(move |tx| setup::get_channel(tx, org, id)).await.map_err(|_| not_found())?;
-    if channel.channel_type != ChannelType::MessagingApi {
+    let now = Timestamp::now().millis();
+    let channel = match app.messaging_channels.get(&id) {
+        Some((channel, until)) if until > now => channel,
+        _ => {
+            let channel = app.store.read(move |tx| setup::get_channel(tx, org, id)).await.map_err(|_| not_found())?;
+            app.messaging_channels.insert(id, (channel.clone(), now + CHANNEL_CACHE_MS));
+            channel
+        }
+    };
+    if channel.org_id != org || channel.channel_type != ChannelType::MessagingApi {
         return Err(not_found().into());
     }
     Ok(Caller { who, channel })
@@ -359,6 +370,20 @@ async fn conversation_of(app: &AppState, caller: &Caller, raw: &str) -> Result<C
     Ok(conversation)
 }
 
+/// Refuses (404) a conversation of another channel or organization, inside the write that acts on it.
+fn on_channel(
+    tx: &mut switchboard_store::Tx<'_>,
+    org: OrgId,
+    id: ConversationId,
+    channel: ChannelId,
+) -> Result<(), Error> {
+    if conversations::channel_of(tx, org, id)? == channel {
+        Ok(())
+    } else {
+        Err(Error::not_found(Code::ConversationNotFound))
+    }
+}
+
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 pub struct ChannelAccount {
     #[serde(default)]
@@ -553,8 +578,8 @@ async fn send_activity(
     ApiJson(input): ApiJson<ActivityIn>,
 ) -> ApiResult<Response> {
     let caller = caller(&app, who, &headers).await?;
-    let conversation = conversation_of(&app, &caller, &conversation_id).await?;
-    let (org, id) = (caller.who.org_id, conversation.id);
+    let id: ConversationId = conversation_id.parse().map_err(|_| Error::not_found(Code::ConversationNotFound))?;
+    let (org, channel) = (caller.who.org_id, caller.channel.id);
     let activity_id = input.id.clone().filter(|i| !i.is_empty());
     let act = check_activity(&caller, id, input)?;
     let key = activity_id.map(|a| IdempotencyKey {
@@ -565,6 +590,7 @@ async fn send_activity(
     });
     let out = match act {
         Act::Typing => {
+            let conversation = conversation_of(&app, &caller, &conversation_id).await?;
             if conversation.state == ConversationState::Closed {
                 return Err(Error::new(Code::ConversationClosed, "the conversation is closed").into());
             }
@@ -573,7 +599,7 @@ async fn send_activity(
         Act::Message(mut message, uploads) => {
             let mut rows = Vec::new();
             if !uploads.is_empty() {
-                let workstream_id = conversation.workstream_id;
+                let workstream_id = conversation_of(&app, &caller, &conversation_id).await?.workstream_id;
                 let workstream = app.store.read(move |tx| setup::get_workstream(tx, org, workstream_id)).await?;
                 let (links, files) = (app.links.clone(), app.files.clone());
                 let policy = workstream.settings.attachments;
@@ -594,6 +620,7 @@ async fn send_activity(
             }
             app.store
                 .write_once(org, key, move |tx| {
+                    on_channel(tx, org, id, channel)?;
                     for row in &rows {
                         stored_attachments::insert(tx, row)?;
                     }
@@ -605,6 +632,7 @@ async fn send_activity(
         Act::End => {
             app.store
                 .write_once(org, key, move |tx| {
+                    on_channel(tx, org, id, channel)?;
                     let actor = Actor { label: "customer".into(), agent: None };
                     let request = ActionRequest { action: Action::CustomerEnd, agent_id: None, reason: None };
                     conversations::apply(tx, org, id, &actor, request)?;
@@ -615,6 +643,7 @@ async fn send_activity(
         Act::Context(patch) => {
             app.store
                 .write_once(org, key, move |tx| {
+                    on_channel(tx, org, id, channel)?;
                     conversations::patch_context(tx, org, id, &patch)?;
                     body(StatusCode::OK, SendOut { message_id: Some(events::last_time(tx, id)?.millis().to_string()) })
                 })
