@@ -34,7 +34,7 @@ use crate::{
     ids::{ConversationId, QueueId, UserId, WorkstreamId},
 };
 
-/// What a customer was told and what happened to them; waits in seconds.
+/// What a customer was told on arrival and what happened to them.
 #[derive(Debug, Clone, Default)]
 struct Customer {
     queue: usize,
