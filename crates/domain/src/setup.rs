@@ -309,7 +309,7 @@ pub struct OverflowSettings {
 }
 
 /// A queue's routing settings: assignment method, operating hours and overflow.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueueRouting {
     #[serde(default = "QueueRouting::default_method")]
@@ -327,9 +327,9 @@ impl QueueRouting {
     }
 }
 
-impl Default for AssignmentMethodName {
+impl Default for QueueRouting {
     fn default() -> Self {
-        AssignmentMethodName::HighestCapacity
+        Self { assignment_method: Self::default_method(), calendar: None, overflow: OverflowSettings::default() }
     }
 }
 

@@ -339,6 +339,11 @@ pub fn live_items(tx: &mut Tx<'_>, org: OrgId) -> Result<Vec<LiveItem>, Error> {
     .collect()
 }
 
+/// The newest event's id (0 when there is none): where a follower of the log starts.
+pub fn last_event_id(tx: &mut Tx<'_>) -> Result<i64, Error> {
+    tx.query_one("SELECT COALESCE(MAX(id), 0) FROM events", params![])?.i64(0)
+}
+
 /// Every organization's id, for starting routing.
 pub fn org_ids(tx: &mut Tx<'_>) -> Result<Vec<OrgId>, Error> {
     tx.query("SELECT id FROM orgs ORDER BY id", params![])?.iter().map(|r| r.parse(0)).collect()

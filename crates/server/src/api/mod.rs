@@ -8,6 +8,7 @@ mod events;
 mod messaging_api;
 mod oauth;
 mod org;
+mod routing;
 mod setup;
 mod webhooks;
 
@@ -49,6 +50,8 @@ use crate::{AppState, docs, error::ApiError, ops};
         (name = "organization"), (name = "access", description = "Users, API keys and OAuth2 clients"),
         (name = "contacts"), (name = "setup", description = "Queues, workstreams and channels"),
         (name = "conversations"), (name = "events"), (name = "oauth2"),
+        (name = "routing", description = "Unified routing: presence, capacity, skills, queue members and \
+            settings, rules, offers, queue positions and representative availability"),
         (name = "webhooks", description = "Webhook subscriptions (Standard Webhooks) and the delivery log"),
         (name = "messaging-api", description = "The Messaging API, compatible with the documented \
             `/api/v1.0/consumer` endpoints; see docs/messaging-api.md")
@@ -86,6 +89,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(events::router())
         .merge(oauth::router())
         .merge(webhooks::router())
+        .merge(routing::router())
         .merge(messaging_api::router().layer(DefaultBodyLimit::max(messaging_api::MAX_SEND_BODY_BYTES)))
         .split_for_parts()
 }

@@ -144,7 +144,8 @@ impl Routing {
 /// Reads the log after each commit and routes what changed.
 async fn follow(app: AppState) -> Result<(), Error> {
     let mut durable = app.store.durable_events();
-    let mut cursor = *durable.borrow();
+    // The watermark bounds what may be read (SQLite); PostgreSQL's is unbounded, so start from the last event.
+    let mut cursor = app.store.read(store::last_event_id).await?.min(*durable.borrow());
     // Everything up to the cursor is in the snapshot each organization loads; later events may be seen twice
     // (in the snapshot and in the log), which the handlers tolerate by comparing with the engine's state.
     let orgs = app.store.read(store::org_ids).await?;
@@ -158,10 +159,7 @@ async fn follow(app: AppState) -> Result<(), Error> {
                 break;
             }
             let batch = app.store.read(move |tx| events::list_all(tx, cursor, until, BATCH)).await?;
-            let Some(last) = batch.last() else {
-                cursor = until;
-                break;
-            };
+            let Some(last) = batch.last() else { break };
             cursor = last.id;
             for event in batch {
                 if let Err(e) = on_event(&app, &event).await {

@@ -9,6 +9,7 @@ mod bad_input;
 mod messaging;
 mod ops;
 mod receiver;
+mod routing;
 mod webhooks;
 
 use reqwest::{Method, StatusCode};

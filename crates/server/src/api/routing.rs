@@ -1,0 +1,542 @@
+//! Unified routing: agents' presence, capacity and skills, queue members and settings, workstream rules, offers,
+//! queue positions, and the representative-availability actions (reference §1.8, §6). The work is in
+//! `crate::routing`; these handlers check input and roles and map results.
+
+use std::collections::BTreeMap;
+
+use axum::{
+    Json,
+    extract::{Path, State},
+};
+use serde::{Deserialize, Serialize};
+use switchboard_domain::{
+    Code, Error, Timestamp,
+    ids::*,
+    role::Role,
+    routing::rules::Value,
+    setup::{AssignmentMethodName, OverflowSettings, PresenceName, QueueRouting},
+};
+use switchboard_store::{
+    model::Conversation,
+    routing::{AgentSkillEntry, Member, Offer, QueueEntry, RulesDocument},
+};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    AppState,
+    auth::Principal,
+    error::{ApiError, ApiResult},
+    extract::{ApiJson, OptionalJson, path_id},
+    routing::{AgentStatus, QueueAvailability, QueuePosition},
+};
+
+const ADMINS: &[Role] = &[Role::Admin, Role::Supervisor];
+const STAFF: &[Role] = &[Role::Admin, Role::Supervisor, Role::Agent];
+const AVAILABILITY: &[Role] = &[Role::Admin, Role::Supervisor, Role::Integration];
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_presence, put_presence))
+        .routes(routes!(get_agent_routing, put_agent_routing))
+        .routes(routes!(get_members, put_members))
+        .routes(routes!(patch_queue))
+        .routes(routes!(get_rules, put_rules))
+        .routes(routes!(agent_offers))
+        .routes(routes!(accept_offer))
+        .routes(routes!(reject_offer))
+        .routes(routes!(queue_position))
+        .routes(routes!(availability_before))
+        .routes(routes!(availability_for))
+}
+
+/// An agent may read and change their own routing state; admins and supervisors anyone's.
+fn agent_in_path(who: &Principal, raw: &str, roles: &[Role]) -> Result<UserId, ApiError> {
+    who.require(roles)?;
+    let id: UserId = path_id(raw, Code::AgentNotFound)?;
+    if who.role == Role::Agent && who.agent() != Some(id) {
+        // Another agent's state is not theirs to see: the same answer as an unknown agent.
+        return Err(Error::not_found(Code::AgentNotFound).into());
+    }
+    Ok(id)
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceIn {
+    /// `available`, `busy`, `busy_dnd`, `away` or `offline`.
+    #[schema(example = "available")]
+    pub presence: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PresenceOut {
+    pub user_id: UserId,
+    pub presence: PresenceName,
+}
+
+fn parse_presence(raw: &str) -> Result<PresenceName, Error> {
+    match PresenceName::parse(raw) {
+        Some(PresenceName::Inactive) => {
+            Err(Error::field(Code::InvalidPresence, "presence", "`inactive` is set by routing after a missed offer"))
+        }
+        Some(p) => Ok(p),
+        None => Err(Error::field(
+            Code::InvalidPresence,
+            "presence",
+            format!("unknown presence `{raw}`; use available, busy, busy_dnd, away or offline"),
+        )),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/agents/{id}/presence", tag = "routing", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = PresenceOut), (status = 404)))]
+async fn get_presence(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PresenceOut>> {
+    let id = agent_in_path(&who, &id, STAFF)?;
+    let status = app.routing.agent(&app, who.org_id, id).await?;
+    Ok(Json(PresenceOut { user_id: id, presence: status.presence }))
+}
+
+/// Sets the agent's presence. Routing offers work only to agents whose presence the workstream allows.
+#[utoipa::path(put, path = "/v1/agents/{id}/presence", tag = "routing", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = PresenceIn,
+    responses((status = 200, body = PresenceOut), (status = 400, description = "`invalid_presence`"), (status = 404)))]
+async fn put_presence(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<PresenceIn>,
+) -> ApiResult<Json<PresenceOut>> {
+    let id = agent_in_path(&who, &id, STAFF)?;
+    let presence = parse_presence(&input.presence)?;
+    let status = app.routing.update_agent(&app, who.org_id, id, move |a| a.presence = presence).await?;
+    Ok(Json(PresenceOut { user_id: id, presence: status.presence }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentRoutingIn {
+    /// Total capacity units, a whole number, zero or more.
+    #[serde(default)]
+    pub capacity_units: Option<i64>,
+    /// Replaces the agent's skills.
+    #[serde(default)]
+    pub skills: Option<Vec<AgentSkillEntry>>,
+}
+
+#[utoipa::path(get, path = "/v1/agents/{id}/routing", tag = "routing", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = AgentStatus), (status = 404)))]
+async fn get_agent_routing(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AgentStatus>> {
+    let id = agent_in_path(&who, &id, STAFF)?;
+    Ok(Json(app.routing.agent(&app, who.org_id, id).await?))
+}
+
+/// Sets the agent's capacity and skills (admins and supervisors).
+#[utoipa::path(put, path = "/v1/agents/{id}/routing", tag = "routing", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = AgentRoutingIn,
+    responses((status = 200, body = AgentStatus), (status = 400, description = "`invalid_capacity`, `invalid_field`"),
+        (status = 404)))]
+async fn put_agent_routing(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<AgentRoutingIn>,
+) -> ApiResult<Json<AgentStatus>> {
+    let id = agent_in_path(&who, &id, ADMINS)?;
+    if let Some(units) = input.capacity_units
+        && !(0..=i64::from(u32::MAX)).contains(&units)
+    {
+        return Err(Error::field(
+            Code::InvalidCapacity,
+            "capacity_units",
+            "capacity is a whole number of units, zero or more",
+        )
+        .into());
+    }
+    for (i, s) in input.skills.iter().flatten().enumerate() {
+        if s.proficiency > 10 {
+            return Err(
+                Error::field(Code::InvalidField, format!("skills[{i}].proficiency"), "proficiency is 0 to 10").into()
+            );
+        }
+        if s.name.trim().is_empty() || s.name.chars().count() > switchboard_domain::routing::rules::MAX_SKILL_NAME {
+            return Err(Error::field(
+                Code::InvalidField,
+                format!("skills[{i}].name"),
+                "a skill name is 1 to 100 characters",
+            )
+            .into());
+        }
+    }
+    let status = app
+        .routing
+        .update_agent(&app, who.org_id, id, move |a| {
+            if let Some(units) = input.capacity_units {
+                a.capacity_units = units;
+            }
+            if let Some(skills) = input.skills {
+                a.skills = skills;
+            }
+        })
+        .await?;
+    Ok(Json(status))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MembersIn {
+    /// The agents who serve the queue; round robin takes them in the order they joined.
+    pub user_ids: Vec<UserId>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MembersOut {
+    pub data: Vec<Member>,
+}
+
+fn queue_id(raw: &str) -> Result<QueueId, ApiError> {
+    path_id(raw, Code::QueueNotFound)
+}
+
+#[utoipa::path(get, path = "/v1/queues/{id}/members", tag = "routing", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = MembersOut), (status = 404)))]
+async fn get_members(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<MembersOut>> {
+    who.require(ADMINS)?;
+    let (id, org) = (queue_id(&id)?, who.org_id);
+    let data = app
+        .store
+        .read(move |tx| {
+            switchboard_store::setup::get_queue(tx, org, id)?;
+            switchboard_store::routing::list_members(tx, org, Some(id))
+        })
+        .await?;
+    Ok(Json(MembersOut { data }))
+}
+
+/// Replaces the queue's members. Members who stay keep their place in round robin.
+#[utoipa::path(put, path = "/v1/queues/{id}/members", tag = "routing", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = MembersIn,
+    responses((status = 200, body = MembersOut), (status = 404, description = "Unknown queue or agent")))]
+async fn put_members(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<MembersIn>,
+) -> ApiResult<Json<MembersOut>> {
+    who.require(ADMINS)?;
+    let id = queue_id(&id)?;
+    if input.user_ids.len() > 10_000 {
+        return Err(Error::field(Code::InvalidField, "user_ids", "at most 10,000 members").into());
+    }
+    let data = app.routing.set_members(&app, who.org_id, id, input.user_ids).await?;
+    Ok(Json(MembersOut { data }))
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueuePatch {
+    #[serde(default)]
+    pub assignment_method: Option<AssignmentMethodName>,
+    /// Operating hours; `null` makes the queue always open.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<switchboard_domain::routing::calendar::CalendarSpec>)]
+    pub calendar: Option<Option<switchboard_domain::routing::calendar::CalendarSpec>>,
+    #[serde(default)]
+    pub overflow: Option<OverflowSettings>,
+}
+
+/// A field that is present (even as `null`) is `Some`, so that `null` can clear it.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueRoutingOut {
+    pub id: QueueId,
+    pub routing: QueueRouting,
+}
+
+/// Changes the queue's assignment method, operating hours or overflow.
+#[utoipa::path(patch, path = "/v1/queues/{id}", tag = "routing", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = QueuePatch,
+    responses((status = 200, body = QueueRoutingOut), (status = 400, description = "`invalid_calendar`"), (status = 404)))]
+async fn patch_queue(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<QueuePatch>,
+) -> ApiResult<Json<QueueRoutingOut>> {
+    who.require(ADMINS)?;
+    let (id, org) = (queue_id(&id)?, who.org_id);
+    let current = app.store.read(move |tx| switchboard_store::routing::get_queue(tx, org, id)).await?;
+    let mut routing = current.routing;
+    if let Some(m) = input.assignment_method {
+        routing.assignment_method = m;
+    }
+    if let Some(c) = input.calendar {
+        routing.calendar = c;
+    }
+    if let Some(o) = input.overflow {
+        routing.overflow = o;
+    }
+    let QueueEntry { id, routing, .. } = app.routing.set_queue_routing(&app, org, id, routing).await?;
+    Ok(Json(QueueRoutingOut { id, routing }))
+}
+
+fn workstream_id(raw: &str) -> Result<WorkstreamId, ApiError> {
+    path_id(raw, Code::WorkstreamNotFound)
+}
+
+#[utoipa::path(get, path = "/v1/workstreams/{id}/rules", tag = "routing", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = RulesDocument), (status = 404)))]
+async fn get_rules(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RulesDocument>> {
+    who.require(ADMINS)?;
+    let (id, org) = (workstream_id(&id)?, who.org_id);
+    Ok(Json(app.store.read(move |tx| switchboard_store::routing::get_rules(tx, org, id)).await?))
+}
+
+/// Replaces the workstream's classification and route-to-queue rules. Conditions are checked when saved (see
+/// docs/routing-rules.md); a condition that does not parse or names an undeclared context variable is refused
+/// with `invalid_rule` and the field path, such as `route_to_queue.rules[0].condition`.
+#[utoipa::path(put, path = "/v1/workstreams/{id}/rules", tag = "routing", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = RulesDocument,
+    responses((status = 200, body = RulesDocument), (status = 400, description = "`invalid_rule`"), (status = 404)))]
+async fn put_rules(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<RulesDocument>,
+) -> ApiResult<Json<RulesDocument>> {
+    who.require(&[Role::Admin])?;
+    let id = workstream_id(&id)?;
+    Ok(Json(app.routing.put_rules(&app, who.org_id, id, input).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OffersOut {
+    pub data: Vec<Offer>,
+}
+
+/// The agent's pending offers, newest first.
+#[utoipa::path(get, path = "/v1/agents/{id}/offers", tag = "routing", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = OffersOut), (status = 404)))]
+async fn agent_offers(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OffersOut>> {
+    let id = agent_in_path(&who, &id, STAFF)?;
+    Ok(Json(OffersOut { data: app.routing.offers(&app, who.org_id, id).await? }))
+}
+
+fn offer_of(who: &Principal, raw: &str) -> Result<(UserId, uuid::Uuid), ApiError> {
+    who.require(&[Role::Agent])?;
+    let offer = path_id(raw, Code::OfferNotFound)?;
+    let agent = who.agent().ok_or_else(|| Error::new(Code::Forbidden, "only an agent answers their offers"))?;
+    Ok((agent, offer))
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoBody {}
+
+/// The agent accepts their offer: the conversation becomes Active with them.
+#[utoipa::path(post, path = "/v1/offers/{id}/accept", tag = "routing", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = Conversation), (status = 404, description = "`offer_not_found` (also another \
+        agent's offer)"), (status = 409, description = "`offer_expired`")))]
+async fn accept_offer(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    OptionalJson(_): OptionalJson<NoBody>,
+) -> ApiResult<Json<Conversation>> {
+    let (agent, offer) = offer_of(&who, &id)?;
+    Ok(Json(app.routing.accept(&app, who.org_id, agent, offer, who.label()).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rejected {
+    pub offer_id: String,
+    pub state: &'static str,
+}
+
+/// The agent rejects their offer: the conversation goes back to its place in the queue for other agents.
+#[utoipa::path(post, path = "/v1/offers/{id}/reject", tag = "routing", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = Rejected), (status = 404), (status = 409, description = "`offer_expired`")))]
+async fn reject_offer(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    OptionalJson(_): OptionalJson<NoBody>,
+) -> ApiResult<Json<Rejected>> {
+    let (agent, offer) = offer_of(&who, &id)?;
+    app.routing.reject(&app, who.org_id, agent, offer).await?;
+    Ok(Json(Rejected { offer_id: offer.to_string(), state: "rejected" }))
+}
+
+/// Where the conversation waits, and the queue's average wait.
+#[utoipa::path(get, path = "/v1/conversations/{id}/queue-position", tag = "routing", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = QueuePosition), (status = 404)))]
+async fn queue_position(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<QueuePosition>> {
+    who.require(&[Role::Admin, Role::Supervisor, Role::Agent, Role::Integration])?;
+    let id = path_id(&id, Code::ConversationNotFound)?;
+    Ok(Json(app.routing.position(&app, who.org_id, id).await?))
+}
+
+/// The request of both availability actions (reference §1.8).
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct AvailabilityIn {
+    #[serde(default)]
+    #[schema(example = "1.0")]
+    pub api_version: Option<String>,
+    /// The workstream whose rules pick the queue (before a conversation).
+    #[serde(default)]
+    pub live_work_stream_id: Option<String>,
+    /// The conversation (during one).
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+    /// A JSON string: `{"name": {"value": "v", "isDisplayable": true, "datatype": "192350000"}}`; datatype
+    /// 192350001 is a number.
+    #[serde(default)]
+    pub custom_context_items: Option<String>,
+    /// A JSON string of engagement-context attributes; accepted and not used by routing.
+    #[serde(default)]
+    pub channel_engagement_context: Option<String>,
+}
+
+/// The response of both availability actions, field for field as documented.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct AvailabilityOut {
+    pub queue_id: QueueId,
+    pub is_queue_available: bool,
+    pub start_time_of_next_operating_hour: String,
+    pub end_time_of_next_operating_hour: String,
+    pub next_transition_time: String,
+    pub position_in_queue: usize,
+    pub is_agent_available: bool,
+    /// Minutes; null without recent data.
+    pub average_wait_time: Option<f64>,
+    pub average_wait_time_in_seconds: f64,
+    pub number_of_experts_available_in_queue: usize,
+}
+
+const NO_TIME: &str = "0001-01-01T00:00:00Z";
+const NO_TRANSITION: &str = "9999-12-31T23:59:59Z";
+
+fn utc(t: Timestamp) -> String {
+    t.to_datetime().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn availability_out(a: QueueAvailability, now: Timestamp) -> AvailabilityOut {
+    let open = a.calendar.is_open(now);
+    let (start, end) = if open {
+        (NO_TIME.to_string(), NO_TIME.to_string())
+    } else {
+        match a.calendar.next_open(now) {
+            Some(s) => (utc(s), a.calendar.next_change(s).map_or_else(|| NO_TRANSITION.to_string(), utc)),
+            None => (NO_TRANSITION.to_string(), NO_TRANSITION.to_string()),
+        }
+    };
+    let seconds = a.average_wait_ms.map(|ms| (ms / 1000.0).round());
+    AvailabilityOut {
+        queue_id: a.queue,
+        is_queue_available: open,
+        start_time_of_next_operating_hour: start,
+        end_time_of_next_operating_hour: end,
+        next_transition_time: a.calendar.next_change(now).map_or_else(|| NO_TRANSITION.to_string(), utc),
+        // Before a conversation: behind everyone waiting. During one: its own place (0 once it left the queue).
+        position_in_queue: a.position.unwrap_or(a.waiting + 1),
+        is_agent_available: a.agents > 0,
+        average_wait_time: seconds.map(|s| (s / 60.0 * 10.0).round() / 10.0),
+        average_wait_time_in_seconds: seconds.unwrap_or(0.0),
+        number_of_experts_available_in_queue: a.agents,
+    }
+}
+
+fn parse_context(raw: Option<&str>) -> Result<BTreeMap<String, Value>, Error> {
+    let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else { return Ok(BTreeMap::new()) };
+    let items: BTreeMap<String, serde_json::Value> = serde_json::from_str(raw).map_err(|e| {
+        Error::field(Code::InvalidField, "CustomContextItems", format!("not a JSON object in a string: {e}"))
+    })?;
+    let mut out = BTreeMap::new();
+    for (name, item) in items {
+        let field = || format!("CustomContextItems.{name}");
+        let value = match &item["value"] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            _ => return Err(Error::field(Code::InvalidField, field(), "each item needs a `value`")),
+        };
+        let number = item["datatype"].as_str() == Some("192350001") || item["datatype"].as_i64() == Some(192_350_001);
+        let value = if number {
+            Value::Number(value.parse().map_err(|_| Error::field(Code::InvalidField, field(), "not a number"))?)
+        } else {
+            Value::Text(value)
+        };
+        out.insert(name, value);
+    }
+    Ok(out)
+}
+
+/// Whether agents are available before a conversation exists: the queue the workstream's rules would pick for
+/// this context, its operating hours, staffing and average wait.
+#[utoipa::path(post, path = "/api/data/v9.2/CCaaS_GetRepresentativeAvailabilityBeforeConversation",
+    tag = "routing", security(("bearer" = [])), request_body = AvailabilityIn,
+    responses((status = 200, body = AvailabilityOut), (status = 400), (status = 404)))]
+async fn availability_before(
+    State(app): State<AppState>,
+    who: Principal,
+    ApiJson(input): ApiJson<AvailabilityIn>,
+) -> ApiResult<Json<AvailabilityOut>> {
+    who.require(AVAILABILITY)?;
+    let raw = input.live_work_stream_id.as_deref().ok_or_else(|| {
+        Error::field(Code::MissingField, "LiveWorkStreamId", "`LiveWorkStreamId` names the workstream")
+    })?;
+    let workstream = path_id(raw, Code::WorkstreamNotFound)?;
+    let context = parse_context(input.custom_context_items.as_deref())?;
+    let a = app.routing.availability_before(&app, who.org_id, workstream, context).await?;
+    Ok(Json(availability_out(a, app.clock.now())))
+}
+
+/// The same during a conversation: its queue and its own place in it.
+#[utoipa::path(post, path = "/api/data/v9.2/CCaaS_GetRepresentativeAvailabilityForConversation",
+    tag = "routing", security(("bearer" = [])), request_body = AvailabilityIn,
+    responses((status = 200, body = AvailabilityOut), (status = 400), (status = 404)))]
+async fn availability_for(
+    State(app): State<AppState>,
+    who: Principal,
+    ApiJson(input): ApiJson<AvailabilityIn>,
+) -> ApiResult<Json<AvailabilityOut>> {
+    who.require(AVAILABILITY)?;
+    let raw = input
+        .conversation_id
+        .as_deref()
+        .ok_or_else(|| Error::field(Code::MissingField, "ConversationId", "`ConversationId` names the conversation"))?;
+    let id = path_id(raw, Code::ConversationNotFound)?;
+    let a = app.routing.availability_for(&app, who.org_id, id).await?;
+    Ok(Json(availability_out(a, app.clock.now())))
+}

@@ -1,0 +1,417 @@
+//! Unified routing through the HTTP API: offers, accept and reject, expiry on a manual clock, presence, rules,
+//! bad input, availability and queue positions.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use switchboard_domain::{Timestamp, role::Role};
+use switchboard_server::clock::ManualClock;
+
+use crate::{Options, TestApp, assert_problem};
+
+struct Setup {
+    queue: String,
+    workstream: String,
+    channel: String,
+}
+
+async fn put(app: &TestApp, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
+    app.call(Method::PUT, path, Some(key), Some(body)).await
+}
+
+async fn put_ok(app: &TestApp, path: &str, key: &str, body: Value) -> Value {
+    let (status, value) = put(app, path, key, body).await;
+    assert_eq!(status, StatusCode::OK, "PUT {path}: {value}");
+    value
+}
+
+/// A queue, a workstream with routing on and the given routing settings, and a messaging channel.
+async fn routed(app: &TestApp, routing: Value) -> Setup {
+    let key = &app.admin_key;
+    let queue = app.post_ok("/v1/queues", key, json!({ "name": "General" }), StatusCode::CREATED).await;
+    let mut settings = json!({ "enabled": true });
+    if let (Some(s), Some(extra)) = (settings.as_object_mut(), routing.as_object()) {
+        s.extend(extra.clone());
+    }
+    let ws = app
+        .post_ok(
+            "/v1/workstreams",
+            key,
+            json!({ "name": "Chat", "fallback_queue_id": queue["id"], "settings": { "routing": settings } }),
+            StatusCode::CREATED,
+        )
+        .await;
+    let channel = app
+        .post_ok(
+            "/v1/channels",
+            key,
+            json!({ "name": "Web", "channel_type": "messaging_api", "workstream_id": ws["id"] }),
+            StatusCode::CREATED,
+        )
+        .await;
+    let s = |v: &Value| v["id"].as_str().unwrap().to_string();
+    Setup { queue: s(&queue), workstream: s(&ws), channel: s(&channel) }
+}
+
+/// An agent with capacity in `queue`, with `presence`; returns (key, id).
+async fn agent(app: &TestApp, queues: &[&str], presence: &str) -> (String, String) {
+    let (key, id) = app.key(Role::Agent).await;
+    let id = id.unwrap();
+    put_ok(app, &format!("/v1/agents/{id}/routing"), &app.admin_key, json!({ "capacity_units": 2 })).await;
+    for q in queues {
+        let (_, members) = app.get(&format!("/v1/queues/{q}/members"), &app.admin_key).await;
+        let mut ids: Vec<Value> = members["data"].as_array().unwrap().iter().map(|m| m["user_id"].clone()).collect();
+        ids.push(json!(id));
+        put_ok(app, &format!("/v1/queues/{q}/members"), &app.admin_key, json!({ "user_ids": ids })).await;
+    }
+    put_ok(app, &format!("/v1/agents/{id}/presence"), &key, json!({ "presence": presence })).await;
+    (key, id)
+}
+
+async fn create(app: &TestApp, channel: &str, customer: &str, context: Value) -> String {
+    let body = json!({ "channel_id": channel, "customer": { "customer_id": customer }, "context": context });
+    let created = app.post_ok("/v1/conversations", &app.admin_key, body, StatusCode::CREATED).await;
+    created["conversation"]["id"].as_str().unwrap().to_string()
+}
+
+/// Waits (in real time, for the routing follower) until `check` passes on the value `get` returns.
+async fn eventually(app: &TestApp, path: &str, key: &str, check: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..250 {
+        let (status, value) = app.get(path, key).await;
+        if status == StatusCode::OK && check(&value) {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, last) = app.get(path, key).await;
+    panic!("GET {path} never passed the check; last: {last}");
+}
+
+async fn pending_offers(app: &TestApp, agent: &str, key: &str, n: usize) -> Vec<Value> {
+    let offers = eventually(app, &format!("/v1/agents/{agent}/offers"), key, |v| {
+        v["data"].as_array().is_some_and(|d| d.len() == n)
+    })
+    .await;
+    offers["data"].as_array().unwrap().clone()
+}
+
+fn kinds(timeline: &Value) -> Vec<String> {
+    timeline["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_string()).collect()
+}
+
+async fn timeline_has(app: &TestApp, conversation: &str, kind: &str) -> Value {
+    eventually(app, &format!("/v1/conversations/{conversation}/timeline?limit=200"), &app.admin_key, |t| {
+        kinds(t).iter().any(|k| k == kind)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_new_conversation_is_offered_to_an_available_agent_who_accepts_it() {
+    let app = TestApp::spawn().await;
+    let setup = routed(&app, json!({})).await;
+    let (key, id) = agent(&app, &[&setup.queue], "available").await;
+
+    let conversation = create(&app, &setup.channel, "c1", json!({})).await;
+    let offers = pending_offers(&app, &id, &key, 1).await;
+    assert_eq!(offers[0]["conversation_id"], conversation.as_str());
+    assert_eq!(offers[0]["queue_id"], setup.queue.as_str());
+    assert_eq!(offers[0]["state"], "pending");
+
+    let offer = offers[0]["id"].as_str().unwrap();
+    let accepted = app.post_ok(&format!("/v1/offers/{offer}/accept"), &key, json!({}), StatusCode::OK).await;
+    assert_eq!((accepted["state"].as_str(), accepted["agent_id"].as_str()), (Some("active"), Some(id.as_str())));
+    let (_, c) = app.get(&format!("/v1/conversations/{conversation}"), &app.admin_key).await;
+    assert_eq!(c["state"], "active");
+
+    let timeline = timeline_has(&app, &conversation, "routing.assigned").await;
+    let kinds = kinds(&timeline);
+    for kind in ["routing.queued", "routing.offer_issued", "conversation.state_changed", "routing.assigned"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+    // Answered offers are no longer pending; accepting twice is refused.
+    pending_offers(&app, &id, &key, 0).await;
+    let (status, body) = app.post(&format!("/v1/offers/{offer}/accept"), &key, json!({})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "offer_expired");
+    let (_, me) = app.get(&format!("/v1/agents/{id}/routing"), &key).await;
+    assert_eq!(me["used_units"], 1, "{me}");
+}
+
+#[tokio::test]
+async fn a_rejected_offer_goes_to_the_next_agent_and_an_unanswered_one_expires() {
+    let clock = ManualClock::new(Timestamp::now());
+    let app = TestApp::spawn_with(Options { clock: Some(clock.clone()), ..Options::default() }).await;
+    let setup = routed(&app, json!({ "offer_timeout_seconds": 30 })).await;
+    let (key_a, a) = agent(&app, &[&setup.queue], "available").await;
+    let (key_b, b) = agent(&app, &[&setup.queue], "available").await;
+
+    let conversation = create(&app, &setup.channel, "c1", json!({})).await;
+    // Both agents have the same free capacity; whoever gets it first rejects it.
+    let (first_key, first, second_key, second) = loop {
+        let (_, oa) = app.get(&format!("/v1/agents/{a}/offers"), &key_a).await;
+        let (_, ob) = app.get(&format!("/v1/agents/{b}/offers"), &key_b).await;
+        if oa["data"].as_array().unwrap().len() == 1 {
+            break (&key_a, a.clone(), &key_b, b.clone());
+        }
+        if ob["data"].as_array().unwrap().len() == 1 {
+            break (&key_b, b.clone(), &key_a, a.clone());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let offer = pending_offers(&app, &first, first_key, 1).await[0]["id"].as_str().unwrap().to_string();
+
+    // The other agent cannot answer it: to them it does not exist.
+    let (status, body) = app.post(&format!("/v1/offers/{offer}/accept"), second_key, json!({})).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "offer_not_found");
+    let (status, body) = app.post(&format!("/v1/offers/{offer}/reject"), second_key, json!({})).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "offer_not_found");
+
+    app.post_ok(&format!("/v1/offers/{offer}/reject"), first_key, json!({}), StatusCode::OK).await;
+    let next = pending_offers(&app, &second, second_key, 1).await;
+    assert_eq!(next[0]["conversation_id"], conversation.as_str());
+    let next_offer = next[0]["id"].as_str().unwrap().to_string();
+
+    // Nobody answers within the timeout: the offer expires on the routing clock.
+    clock.advance(Duration::from_secs(31));
+    pending_offers(&app, &second, second_key, 0).await;
+    let (status, body) = app.post(&format!("/v1/offers/{next_offer}/accept"), second_key, json!({})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "offer_expired");
+    let (status, body) = app.post(&format!("/v1/offers/{offer}/accept"), first_key, json!({})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "offer_expired");
+    let timeline = timeline_has(&app, &conversation, "routing.offer_expired").await;
+    assert!(kinds(&timeline).iter().any(|k| k == "routing.offer_rejected"));
+    let (_, c) = app.get(&format!("/v1/conversations/{conversation}"), &app.admin_key).await;
+    assert_eq!(c["state"], "open");
+
+    // After the cooldown, the conversation is offered again.
+    clock.advance(Duration::from_secs(301));
+    let again =
+        eventually(&app, &format!("/v1/conversations/{conversation}/timeline?limit=200"), &app.admin_key, |t| {
+            kinds(t).iter().filter(|k| *k == "routing.offer_issued").count() == 3
+        })
+        .await;
+    assert!(kinds(&again).len() > kinds(&timeline).len());
+}
+
+#[tokio::test]
+async fn an_offline_agent_gets_no_offers_until_available() {
+    let app = TestApp::spawn().await;
+    let setup = routed(&app, json!({})).await;
+    let (key, id) = agent(&app, &[&setup.queue], "offline").await;
+
+    let conversation = create(&app, &setup.channel, "c1", json!({})).await;
+    timeline_has(&app, &conversation, "routing.queued").await;
+    let (_, offers) = app.get(&format!("/v1/agents/{id}/offers"), &key).await;
+    assert_eq!(offers["data"], json!([]));
+    let (_, presence) = app.get(&format!("/v1/agents/{id}/presence"), &key).await;
+    assert_eq!(presence["presence"], "offline");
+
+    put_ok(&app, &format!("/v1/agents/{id}/presence"), &key, json!({ "presence": "available" })).await;
+    let offers = pending_offers(&app, &id, &key, 1).await;
+    assert_eq!(offers[0]["conversation_id"], conversation.as_str());
+}
+
+#[tokio::test]
+async fn rules_route_by_context_variable_to_a_queue() {
+    let app = TestApp::spawn().await;
+    let setup = routed(&app, json!({})).await;
+    let vip = app.post_ok("/v1/queues", &app.admin_key, json!({ "name": "VIP" }), StatusCode::CREATED).await;
+    let vip = vip["id"].as_str().unwrap().to_string();
+    let rules = json!({
+        "context_variables": { "Tier": "text" },
+        "classification": [{ "rules": [{ "condition": "context.Tier == 'gold'", "actions": { "priority": 5 } }] }],
+        "route_to_queue": { "rules": [{ "condition": "context.Tier == 'gold'", "queue": vip }] }
+    });
+    put_ok(&app, &format!("/v1/workstreams/{}/rules", setup.workstream), &app.admin_key, rules.clone()).await;
+    let (_, saved) = app.get(&format!("/v1/workstreams/{}/rules", setup.workstream), &app.admin_key).await;
+    assert_eq!(saved["route_to_queue"], rules["route_to_queue"]);
+    let (key, id) = agent(&app, &[&vip], "available").await;
+
+    let gold = create(&app, &setup.channel, "gold", json!({ "Tier": { "value": "gold" } })).await;
+    let plain = create(&app, &setup.channel, "plain", json!({ "Tier": { "value": "silver" } })).await;
+    let offers = pending_offers(&app, &id, &key, 1).await;
+    assert_eq!(offers[0]["conversation_id"], gold.as_str());
+    assert_eq!(offers[0]["queue_id"], vip.as_str());
+    let (_, c) = app.get(&format!("/v1/conversations/{gold}"), &app.admin_key).await;
+    assert_eq!((c["queue_id"].as_str(), c["priority"].as_i64()), (Some(vip.as_str()), Some(5)));
+
+    timeline_has(&app, &plain, "routing.queued").await;
+    let (_, c) = app.get(&format!("/v1/conversations/{plain}"), &app.admin_key).await;
+    assert_eq!(c["queue_id"].as_str(), Some(setup.queue.as_str()));
+}
+
+#[tokio::test]
+async fn bad_routing_input_is_refused_with_stable_codes() {
+    let app = TestApp::spawn().await;
+    let setup = routed(&app, json!({})).await;
+    let (key, id) = agent(&app, &[&setup.queue], "offline").await;
+    let admin = &app.admin_key;
+
+    let (status, body) = put(&app, &format!("/v1/agents/{id}/presence"), &key, json!({ "presence": "sleepy" })).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_presence");
+    let (status, body) = put(&app, &format!("/v1/agents/{id}/presence"), &key, json!({ "presence": "inactive" })).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_presence");
+    let (status, body) = put(&app, &format!("/v1/agents/{id}/routing"), admin, json!({ "capacity_units": -1 })).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_capacity");
+    let (status, body) = put(
+        &app,
+        &format!("/v1/agents/{id}/routing"),
+        admin,
+        json!({ "skills": [{ "name": "Billing", "proficiency": 11 }] }),
+    )
+    .await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_field");
+    // An agent cannot change their own capacity, nor see another agent.
+    let (status, _) = put(&app, &format!("/v1/agents/{id}/routing"), &key, json!({ "capacity_units": 9 })).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (other_key, _) = app.key(Role::Agent).await;
+    let (status, body) = app.get(&format!("/v1/agents/{id}/presence"), &other_key).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "agent_not_found");
+
+    let rules_path = format!("/v1/workstreams/{}/rules", setup.workstream);
+    let bad = json!({ "route_to_queue": { "rules": [{ "condition": "context.Tier = 'gold'", "queue": setup.queue }] },
+        "context_variables": { "Tier": "text" } });
+    let (status, body) = put(&app, &rules_path, admin, bad).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_rule");
+    assert_eq!(body["field"], "route_to_queue.rules[0].condition");
+    let undeclared =
+        json!({ "route_to_queue": { "rules": [{ "condition": "context.Tier == 'gold'", "queue": setup.queue }] } });
+    let (status, body) = put(&app, &rules_path, admin, undeclared).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_rule");
+    let unknown_queue =
+        json!({ "route_to_queue": { "rules": [{ "condition": "true", "queue": uuid::Uuid::now_v7() }] } });
+    let (status, body) = put(&app, &rules_path, admin, unknown_queue).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_rule");
+
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/queues/{}", setup.queue),
+            Some(admin),
+            Some(json!({ "calendar": { "time_zone": "Mars/Olympus_Mons" } })),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_calendar");
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/queues/{}", setup.queue),
+            Some(admin),
+            Some(json!({ "assignment_method": "round_robin" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["routing"]["assignment_method"], "round_robin");
+
+    let (status, body) = app.post(&format!("/v1/offers/{}/accept", uuid::Uuid::now_v7()), &key, json!({})).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "offer_not_found");
+    let (status, body) = app.post("/v1/offers/not-an-id/accept", &key, json!({})).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "offer_not_found");
+
+    let (status, body) = app
+        .post(
+            "/api/data/v9.2/CCaaS_GetRepresentativeAvailabilityBeforeConversation",
+            admin,
+            json!({ "ApiVersion": "1.0", "LiveWorkStreamId": setup.workstream, "CustomContextItems": "{not json" }),
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_field");
+}
+
+#[tokio::test]
+async fn availability_before_and_during_a_conversation() {
+    let app = TestApp::spawn().await;
+    let setup = routed(&app, json!({})).await;
+    let (integration, _) = app.key(Role::Integration).await;
+    let before = "/api/data/v9.2/CCaaS_GetRepresentativeAvailabilityBeforeConversation";
+    let request = json!({
+        "ApiVersion": "1.0",
+        "LiveWorkStreamId": setup.workstream,
+        "CustomContextItems": "{\"Tier\":{\"value\":\"gold\",\"isDisplayable\":true,\"datatype\":\"192350000\"}}",
+        "ChannelEngagementContext": "{\"msdyn_browser\":\"Edge\"}"
+    });
+
+    let nobody = app.post_ok(before, &integration, request.clone(), StatusCode::OK).await;
+    assert_eq!(nobody["QueueId"], setup.queue.as_str());
+    assert_eq!(nobody["IsQueueAvailable"], true);
+    assert_eq!(nobody["IsAgentAvailable"], false);
+    assert_eq!(nobody["NumberOfExpertsAvailableInQueue"], 0);
+    assert_eq!(nobody["PositionInQueue"], 1);
+    assert_eq!(nobody["StartTimeOfNextOperatingHour"], "0001-01-01T00:00:00Z");
+    assert_eq!(nobody["NextTransitionTime"], "9999-12-31T23:59:59Z");
+    assert!(nobody["AverageWaitTime"].is_null());
+    assert_eq!(nobody["AverageWaitTimeInSeconds"], 0.0);
+
+    // A conversation waits (its agent is offline); a new customer would be second.
+    let (key, id) = agent(&app, &[&setup.queue], "offline").await;
+    let waiting = create(&app, &setup.channel, "c1", json!({})).await;
+    timeline_has(&app, &waiting, "routing.queued").await;
+    let during = "/api/data/v9.2/CCaaS_GetRepresentativeAvailabilityForConversation";
+    let mine = app.post_ok(during, &integration, json!({ "ConversationId": waiting }), StatusCode::OK).await;
+    assert_eq!((mine["PositionInQueue"].clone(), mine["IsAgentAvailable"].clone()), (json!(1), json!(false)));
+    let next = app.post_ok(before, &integration, request.clone(), StatusCode::OK).await;
+    assert_eq!(next["PositionInQueue"], 2);
+
+    // The agent comes online, takes it, and has room for one more.
+    put_ok(&app, &format!("/v1/agents/{id}/presence"), &key, json!({ "presence": "available" })).await;
+    let offer = pending_offers(&app, &id, &key, 1).await[0]["id"].as_str().unwrap().to_string();
+    app.post_ok(&format!("/v1/offers/{offer}/accept"), &key, json!({}), StatusCode::OK).await;
+    let staffed = app.post_ok(before, &integration, request, StatusCode::OK).await;
+    assert_eq!((staffed["IsAgentAvailable"].clone(), staffed["PositionInQueue"].clone()), (json!(true), json!(1)));
+    assert_eq!(staffed["NumberOfExpertsAvailableInQueue"], 1);
+    assert!(staffed["AverageWaitTimeInSeconds"].as_f64().is_some(), "{staffed}");
+
+    // A queue outside its hours says when it opens.
+    let closed = json!({ "calendar": { "time_zone": "UTC", "weekly": {} } });
+    let (status, body) =
+        app.call(Method::PATCH, &format!("/v1/queues/{}", setup.queue), Some(&app.admin_key), Some(closed)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let shut = app.post_ok(before, &integration, json!({ "LiveWorkStreamId": setup.workstream }), StatusCode::OK).await;
+    assert_eq!(shut["IsQueueAvailable"], false);
+    let (status, body) = app.post(during, &integration, json!({ "ConversationId": uuid::Uuid::now_v7() })).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "conversation_not_found");
+}
+
+#[tokio::test]
+async fn queue_positions_reach_the_conversation_log() {
+    let app = TestApp::spawn().await;
+    let setup = routed(&app, json!({})).await;
+    let first = create(&app, &setup.channel, "c1", json!({})).await;
+    let second = create(&app, &setup.channel, "c2", json!({})).await;
+
+    let timeline = timeline_has(&app, &second, "routing.position_changed").await;
+    let change = timeline["data"].as_array().unwrap().iter().find(|e| e["type"] == "routing.position_changed").unwrap();
+    assert_eq!(
+        (change["data"]["position"].clone(), change["data"]["queue_id"].as_str()),
+        (json!(2), Some(setup.queue.as_str()))
+    );
+    let (_, pos) = app.get(&format!("/v1/conversations/{second}/queue-position"), &app.admin_key).await;
+    assert_eq!((pos["position"].clone(), pos["routing_state"].clone()), (json!(2), json!("open")));
+
+    // The first customer leaves: the second moves up, and its log says so.
+    app.post_ok(&format!("/v1/conversations/{first}/close"), &app.admin_key, json!({}), StatusCode::OK).await;
+    eventually(&app, &format!("/v1/conversations/{second}/timeline?limit=200"), &app.admin_key, |t| {
+        t["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "routing.position_changed" && e["data"]["position"] == 1)
+    })
+    .await;
+    let (_, pos) = app.get(&format!("/v1/conversations/{second}/queue-position"), &app.admin_key).await;
+    assert_eq!(pos["position"], 1);
+    let (_, pos) = app.get(&format!("/v1/conversations/{first}/queue-position"), &app.admin_key).await;
+    assert_eq!((pos["position"].clone(), pos["routing_state"].clone()), (Value::Null, json!("none")));
+}
+
+#[tokio::test]
+async fn a_workstream_without_routing_keeps_conversations_for_manual_accept() {
+    let app = TestApp::spawn().await;
+    let channel = app.channel().await;
+    let conversation = create(&app, &channel, "c1", json!({})).await;
+    let (_, pos) = app.get(&format!("/v1/conversations/{conversation}/queue-position"), &app.admin_key).await;
+    assert_eq!(pos["routing_state"], "none");
+    let (_, timeline) = app.get(&format!("/v1/conversations/{conversation}/timeline"), &app.admin_key).await;
+    assert!(kinds(&timeline).iter().all(|k| !k.starts_with("routing.")));
+}
