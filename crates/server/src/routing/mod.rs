@@ -528,11 +528,11 @@ impl OrgRouting {
                 }
             }
         }
-        let Some(queue) = self.pick_queue(&conversation, &mut facts) else {
+        let now = app.clock.now();
+        let Some(queue) = self.pick_queue(&conversation, &mut facts, now) else {
             tracing::warn!(conversation = %id, "no rule matched and the workstream has no fallback queue; not routed");
             return Ok(());
         };
-        let now = app.clock.now();
         let classified = Classified {
             conversation_id: id,
             queue_id: queue,
@@ -554,7 +554,7 @@ impl OrgRouting {
     }
 
     /// Runs the rules, then the chosen queue's overflow.
-    fn pick_queue(&self, conversation: &Conversation, facts: &mut Facts) -> Option<QueueId> {
+    fn pick_queue(&self, conversation: &Conversation, facts: &mut Facts, now: Timestamp) -> Option<QueueId> {
         let ws = self.workstreams.get(&conversation.workstream_id)?;
         let queue = match ws.fallback {
             Some(fallback) => ws.rules.run(facts, conversation.id, fallback).route.queue,
@@ -565,15 +565,15 @@ impl OrgRouting {
                 (q != placeholder).then_some(q)?
             }
         };
-        Some(self.overflow(queue, conversation.workstream_id))
+        Some(self.overflow(queue, conversation.workstream_id, now))
     }
 
     /// Where a new conversation for `queue` goes after its overflow settings (one hop, so overflow cannot loop).
-    fn overflow(&self, queue: QueueId, workstream: WorkstreamId) -> QueueId {
+    fn overflow(&self, queue: QueueId, workstream: WorkstreamId, now: Timestamp) -> QueueId {
         let Some(info) = self.queues.get(&queue) else { return queue };
         let o = &info.routing.overflow;
         if let Some(to) = o.when_closed_queue_id
-            && !info.calendar.is_open(Timestamp::now())
+            && !info.calendar.is_open(now)
             && self.queues.contains_key(&to)
         {
             return to;
@@ -644,6 +644,13 @@ impl OrgRouting {
             && self.engine.offer(offer).is_some_and(|o| o.agent == agent)
         {
             return self.engine.accept(offer, agent, now);
+        }
+        if let Some(view) = self.engine.conversation(id)
+            && view.state == RoutingState::Waiting
+            && view.agent == Some(agent)
+        {
+            // The agent who parked it took it back from their own list.
+            return self.engine.resume(id, now);
         }
         let mut events = self.engine.transfer(id, TransferTarget::Agent(agent), now)?;
         let offer = self
@@ -1038,7 +1045,7 @@ impl Routing {
                 Some(w) => w.rules.run(&mut facts, ConversationId::new(), fallback).route.queue,
                 None => fallback,
             };
-            let queue = st.overflow(routed, workstream);
+            let queue = st.overflow(routed, workstream, app.clock.now());
             let calendar = st.queues.get(&queue).map_or_else(Calendar::always_open, |q| q.calendar.clone());
             let (agents, waiting) = match st.engine.availability(queue, workstream) {
                 Ok(a) => (a.agents, a.waiting),

@@ -94,6 +94,32 @@ impl TestApp {
         }
     }
 
+    /// Stops this server and starts another on the same store and configuration, as a restart would; the old
+    /// server's background work ends with it.
+    pub async fn restart(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        // A new client, so that no kept-alive connection holds the old server open.
+        self.http = reqwest::Client::new();
+        for _ in 0..200 {
+            if self.http.get(format!("{}/healthz", self.base)).send().await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let server = Server::with_clock(self.state.config.clone(), self.state.store.clone(), self.state.clock.clone())
+            .await
+            .expect("server");
+        self.base = format!("http://{}", server.local_addr());
+        self.state = server.state().clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server.run(async {
+            let _ = rx.await;
+        }));
+        self.stop = Some(tx);
+    }
+
     pub async fn call(
         &self,
         method: Method,

@@ -415,3 +415,34 @@ async fn a_workstream_without_routing_keeps_conversations_for_manual_accept() {
     let (_, timeline) = app.get(&format!("/v1/conversations/{conversation}/timeline"), &app.admin_key).await;
     assert!(kinds(&timeline).iter().all(|k| !k.starts_with("routing.")));
 }
+
+#[tokio::test]
+async fn a_restart_rebuilds_routing_from_the_store() {
+    let mut app = TestApp::spawn().await;
+    let setup = routed(&app, json!({})).await;
+    let (key, id) = agent(&app, &[&setup.queue], "available").await;
+    let first = create(&app, &setup.channel, "c1", json!({})).await;
+    let offer = pending_offers(&app, &id, &key, 1).await[0]["id"].as_str().unwrap().to_string();
+    app.post_ok(&format!("/v1/offers/{offer}/accept"), &key, json!({}), StatusCode::OK).await;
+    let second = create(&app, &setup.channel, "c2", json!({})).await;
+    let pending = pending_offers(&app, &id, &key, 1).await[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(pending_offers(&app, &id, &key, 1).await[0]["conversation_id"], second.as_str());
+
+    app.restart().await;
+
+    // The accepted conversation still holds its capacity; the pending offer died with the old process and the
+    // conversation is offered again.
+    let fresh = eventually(&app, &format!("/v1/agents/{id}/offers"), &key, |v| {
+        v["data"].as_array().is_some_and(|d| d.len() == 1 && d[0]["id"] != pending.as_str())
+    })
+    .await;
+    assert_eq!(fresh["data"][0]["conversation_id"], second.as_str());
+    let (status, body) = app.post(&format!("/v1/offers/{pending}/accept"), &key, json!({})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "offer_expired");
+    let (_, me) = app.get(&format!("/v1/agents/{id}/routing"), &key).await;
+    assert_eq!((me["used_units"].clone(), me["presence"].clone()), (json!(2), json!("available")), "{me}");
+
+    // Ending the first conversation frees its capacity in the rebuilt engine.
+    app.post_ok(&format!("/v1/conversations/{first}/end"), &key, json!({}), StatusCode::OK).await;
+    eventually(&app, &format!("/v1/agents/{id}/routing"), &key, |me| me["used_units"] == 1).await;
+}
