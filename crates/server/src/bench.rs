@@ -31,6 +31,9 @@ pub enum Scenario {
     /// Webhook delivery to a local receiver: sustained deliveries per second while messages pour in, then the
     /// time from an event's commit to its delivery at a steady 1,000 events per second.
     Webhooks,
+    /// Routing: created → offer latency at 500 conversations/s with 1,000 agents in 50 queues, then a backlog of
+    /// 10,000 draining when the agents come online (see `routing/bench.rs`).
+    Routing,
     /// The same client against a handler that only parses and answers JSON.
     Baseline,
     /// Time from process start to `listening` on an existing data directory, and idle memory.
@@ -546,6 +549,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         Scenario::Webhooks => webhooks(&args).await?,
         Scenario::Startup => tokio::task::spawn_blocking(startup).await??,
+        Scenario::Routing => crate::routing::bench::run(&args).await?,
     };
     println!("{line}");
     Ok(())

@@ -478,3 +478,22 @@ pub fn average_wait(
     };
     Ok((row.i64(0)?, avg))
 }
+
+/// For each of the organization's conversations that was offered, milliseconds from its creation to its first
+/// offer (for `switchboard bench routing`).
+pub fn offer_latencies(tx: &mut Tx<'_>, org: OrgId) -> Result<Vec<i64>, Error> {
+    tx.query(
+        "SELECT MIN(o.created_at) - c.created_at FROM offers o JOIN conversations c ON c.id = o.conversation_id
+         WHERE o.org_id = $1 GROUP BY c.id, c.created_at",
+        params![org],
+    )?
+    .iter()
+    .map(|r| r.i64(0))
+    .collect()
+}
+
+/// How many of the organization's conversations routing has classified.
+pub fn classified_count(tx: &mut Tx<'_>, org: OrgId) -> Result<usize, Error> {
+    let n = tx.query_one("SELECT COUNT(*) FROM routing_items WHERE org_id = $1", params![org])?.i64(0)?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}

@@ -17,6 +17,8 @@
 //!
 //! Pending offers do not survive a restart: they are marked withdrawn and their conversations are offered again.
 
+pub mod bench;
+
 use std::{
     collections::{BTreeMap, HashMap},
     sync::Arc,
@@ -161,10 +163,36 @@ async fn follow(app: AppState) -> Result<(), Error> {
             let batch = app.store.read(move |tx| events::list_all(tx, cursor, until, BATCH)).await?;
             let Some(last) = batch.last() else { break };
             cursor = last.id;
+            // Runs of new conversations of one organization are routed together; everything else one by one, in
+            // log order.
+            let mut run: Option<(OrgId, Vec<ConversationId>)> = None;
             for event in batch {
+                if event.event_type == "conversation.created"
+                    && let Some(id) = event.conversation_id
+                {
+                    match &mut run {
+                        Some((org, ids)) if *org == event.org_id => ids.push(id),
+                        _ => {
+                            if let Some((org, ids)) = run.replace((event.org_id, vec![id])) {
+                                route_batch(&app, org, ids).await;
+                            }
+                        }
+                    }
+                    continue;
+                }
+                if !relevant(&event.event_type) {
+                    // Routing's own events (and messages) do not break a run of arrivals.
+                    continue;
+                }
+                if let Some((org, ids)) = run.take() {
+                    route_batch(&app, org, ids).await;
+                }
                 if let Err(e) = on_event(&app, &event).await {
                     tracing::warn!(error = %e, event = event.id, kind = %event.event_type, "routing skipped an event");
                 }
+            }
+            if let Some((org, ids)) = run.take() {
+                route_batch(&app, org, ids).await;
             }
         }
         tokio::select! {
@@ -174,17 +202,32 @@ async fn follow(app: AppState) -> Result<(), Error> {
     }
 }
 
-async fn on_event(app: &AppState, event: &Event) -> Result<(), Error> {
-    let kind = event.event_type.as_str();
-    let relevant = matches!(
+async fn route_batch(app: &AppState, org: OrgId, ids: Vec<ConversationId>) {
+    let count = ids.len();
+    let result = match app.routing.org(app, org).await {
+        Ok(o) => o.lock().await.route_new_batch(app, ids).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, count, "routing skipped new conversations");
+    }
+}
+
+/// The events routing follows.
+fn relevant(kind: &str) -> bool {
+    matches!(
         kind,
         "conversation.created"
             | "conversation.state_changed"
             | "queue.created"
             | "workstream.created"
             | "workstream.updated"
-    );
-    if !relevant {
+    )
+}
+
+async fn on_event(app: &AppState, event: &Event) -> Result<(), Error> {
+    let kind = event.event_type.as_str();
+    if !relevant(kind) {
         return Ok(());
     }
     let org = app.routing.org(app, event.org_id).await?;
@@ -488,69 +531,93 @@ impl OrgRouting {
 
     /// Classifies a new conversation with its workstream's rules and puts it in its queue.
     async fn route_new(&mut self, app: &AppState, id: ConversationId) -> Result<(), Error> {
-        if self.engine.conversation(id).is_some() {
+        self.route_new_batch(app, vec![id]).await
+    }
+
+    /// Classifies new conversations and queues them: one read and one write for the batch, so that the follower
+    /// keeps up with arrivals on a database a round trip away.
+    async fn route_new_batch(&mut self, app: &AppState, ids: Vec<ConversationId>) -> Result<(), Error> {
+        let ids: Vec<ConversationId> = ids.into_iter().filter(|id| self.engine.conversation(*id).is_none()).collect();
+        if ids.is_empty() {
             return Ok(());
         }
         let org = self.org;
-        let (conversation, context, contact, channel) = app
+        let loaded = app
             .store
             .read(move |tx| {
-                let c = conversations::get(tx, org, id)?;
-                let context = conversations::context(tx, org, id)?;
-                let contact = c.contact_id.map(|k| switchboard_store::contacts::get(tx, org, k)).transpose()?;
-                let channel = setup::get_channel(tx, org, c.channel_id)?;
-                Ok((c, context, contact, channel))
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let c = conversations::get(tx, org, id)?;
+                    if c.state != ConversationState::Open {
+                        continue;
+                    }
+                    let context = conversations::context(tx, org, id)?;
+                    let contact = c.contact_id.map(|k| switchboard_store::contacts::get(tx, org, k)).transpose()?;
+                    let channel = setup::get_channel(tx, org, c.channel_id)?;
+                    out.push((c, context, contact, channel.channel_type));
+                }
+                Ok(out)
             })
             .await?;
-        if conversation.state != ConversationState::Open {
-            return Ok(());
-        }
-        let Some(ws) = self.workstreams.get(&conversation.workstream_id).filter(|w| w.enabled) else {
-            return Ok(());
-        };
-        let mut facts = Facts {
-            channel: Some(channel.channel_type.as_str().to_string()),
-            workstream: Some(ws.name.clone()),
-            context: context.iter().map(|v| (v.name.as_str().to_string(), Value::from(&v.value))).collect(),
-            priority: Some(i32::try_from(conversation.priority).unwrap_or(0)),
-            ..Facts::default()
-        };
-        if let Some(c) = &contact {
-            let name = c.preferred_name.clone().or_else(|| {
-                let full = [c.first_name.as_deref(), c.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>();
-                (!full.is_empty()).then(|| full.join(" "))
-            });
-            for (field, value) in
-                [("customer_id", &c.customer_id), ("email", &c.email), ("phone", &c.phone), ("name", &name)]
-            {
-                if let Some(v) = value {
-                    facts.contact.insert(field.to_string(), Value::Text(v.clone()));
+        let now = app.clock.now();
+        let mut classified = Vec::with_capacity(loaded.len());
+        let mut items = Vec::with_capacity(loaded.len());
+        for (conversation, context, contact, channel_type) in loaded {
+            let Some(ws) = self.workstreams.get(&conversation.workstream_id).filter(|w| w.enabled) else {
+                continue;
+            };
+            let mut facts = Facts {
+                channel: Some(channel_type.as_str().to_string()),
+                workstream: Some(ws.name.clone()),
+                context: context.iter().map(|v| (v.name.as_str().to_string(), Value::from(&v.value))).collect(),
+                priority: Some(i32::try_from(conversation.priority).unwrap_or(0)),
+                ..Facts::default()
+            };
+            if let Some(c) = &contact {
+                let name = c.preferred_name.clone().or_else(|| {
+                    let full =
+                        [c.first_name.as_deref(), c.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>();
+                    (!full.is_empty()).then(|| full.join(" "))
+                });
+                for (field, value) in
+                    [("customer_id", &c.customer_id), ("email", &c.email), ("phone", &c.phone), ("name", &name)]
+                {
+                    if let Some(v) = value {
+                        facts.contact.insert(field.to_string(), Value::Text(v.clone()));
+                    }
                 }
             }
+            let Some(queue) = self.pick_queue(&conversation, &mut facts, now) else {
+                tracing::warn!(conversation = %conversation.id, "no rule matched and no fallback queue; not routed");
+                continue;
+            };
+            let id = conversation.id;
+            let mut work = WorkItem::new(id, conversation.workstream_id, queue, now);
+            work.priority = facts.priority.unwrap_or(0);
+            work.severity = facts.severity.unwrap_or(0);
+            work.skills = self.requirements(&facts.skills);
+            work.channel = channel_type;
+            classified.push(Classified {
+                conversation_id: id,
+                queue_id: queue,
+                priority: i64::from(work.priority),
+                severity: i64::from(work.severity),
+                skills: facts.skills,
+                enqueued_at: now,
+            });
+            items.push(work);
         }
-        let now = app.clock.now();
-        let Some(queue) = self.pick_queue(&conversation, &mut facts, now) else {
-            tracing::warn!(conversation = %id, "no rule matched and the workstream has no fallback queue; not routed");
-            return Ok(());
-        };
-        let classified = Classified {
-            conversation_id: id,
-            queue_id: queue,
-            priority: i64::from(facts.priority.unwrap_or(0)),
-            severity: i64::from(facts.severity.unwrap_or(0)),
-            skills: facts.skills.clone(),
-            enqueued_at: now,
-        };
-        let saved = classified.clone();
-        app.store.write(move |tx| store::classify(tx, org, &saved)).await?;
-        let mut work = WorkItem::new(id, conversation.workstream_id, queue, now);
-        work.priority = facts.priority.unwrap_or(0);
-        work.severity = facts.severity.unwrap_or(0);
-        work.skills = self.requirements(&classified.skills);
-        work.channel = channel.channel_type;
-        self.enqueued_at.insert(id, now);
-        let events = self.engine.enqueue(work, now)?;
-        self.persist(app, events).await
+        let mut events = Vec::new();
+        for work in items {
+            let id = work.conversation;
+            self.enqueued_at.insert(id, now);
+            match self.engine.enqueue(work, now) {
+                Ok(e) => events.extend(e),
+                Err(e) => tracing::warn!(error = %e, conversation = %id, "not queued"),
+            }
+        }
+        // Classification is written with the routing events, in one transaction.
+        self.persist_with(app, classified, events).await
     }
 
     /// Runs the rules, then the chosen queue's overflow.
@@ -664,7 +731,16 @@ impl OrgRouting {
 
     /// Writes what the engine reported: offers, the conversations' logs, agents' presence changes.
     async fn persist(&mut self, app: &AppState, events: Vec<RoutingEvent>) -> Result<(), Error> {
-        if events.is_empty() {
+        self.persist_with(app, Vec::new(), events).await
+    }
+
+    async fn persist_with(
+        &mut self,
+        app: &AppState,
+        classified: Vec<Classified>,
+        events: Vec<RoutingEvent>,
+    ) -> Result<(), Error> {
+        if events.is_empty() && classified.is_empty() {
             return Ok(());
         }
         let org = self.org;
@@ -676,6 +752,9 @@ impl OrgRouting {
         app.routing.wake.notify_one();
         app.store
             .write(move |tx| {
+                for c in &classified {
+                    store::classify(tx, org, c)?;
+                }
                 for w in writes {
                     match w.offer {
                         Some(OfferWrite::Insert(offer)) => store::insert_offer(tx, org, &offer)?,
