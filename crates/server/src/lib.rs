@@ -14,6 +14,7 @@ mod docs;
 pub mod error;
 pub mod extract;
 mod ops;
+pub mod outbox;
 pub mod routing;
 
 use std::{future::Future, net::SocketAddr, ops::Deref, sync::Arc, time::Duration};

@@ -35,15 +35,18 @@ use switchboard_store::{
 };
 use tokio::sync::{Notify, mpsc};
 
-use crate::{AppState, clock::Clock, config::WebhookConfig};
+use crate::{
+    AppState,
+    clock::Clock,
+    config::WebhookConfig,
+    outbox::{Batch, LogReader, Want},
+};
 
 const CURSOR: &str = "webhooks";
 /// Events read from the log at once.
 const FAN_OUT_BATCH: usize = 2_000;
 /// Attempts recorded in one transaction at most.
 const RECORD_BATCH: usize = 2_000;
-/// How long an id skipped in the log is looked for before it is taken for a rolled-back transaction.
-const GAP_PATIENCE_MS: i64 = 60_000;
 /// Without a local commit to wake it, the engine still looks for new events (other nodes' commits) this often.
 const POLL: Duration = Duration::from_millis(500);
 /// How often the cursor is saved when the events read had nothing to deliver.
@@ -119,8 +122,7 @@ struct Engine {
     tiebreak: u64,
     queued: HashSet<DeliveryId>,
     in_flight: usize,
-    cursor: i64,
-    gaps: HashMap<i64, i64>,
+    log: LogReader,
     finished_tx: mpsc::UnboundedSender<Finished>,
     record_tx: mpsc::UnboundedSender<Attempt>,
     tokens: HashMap<ChannelId, (String, i64)>,
@@ -142,32 +144,6 @@ impl Interest {
     fn wants(&self, event_type: &str) -> bool {
         (self.channels && ACTIVITY_TYPES.contains(&event_type)) || self.filters.iter().any(|f| wants(f, event_type))
     }
-}
-
-/// One read of the log: the ids passed over, and the events some endpoint wants.
-struct Batch {
-    ids: Vec<i64>,
-    events: Vec<Event>,
-}
-
-/// Reads the next ids of the log and, in full, only the events some endpoint of their organization wants: most
-/// events go nowhere, and parsing their payloads would cost more than delivering the rest.
-fn wanted_events(
-    tx: &mut switchboard_store::Tx<'_>,
-    interest: &HashMap<OrgId, Interest>,
-    after: i64,
-    until: i64,
-    count: usize,
-) -> Result<Batch, Error> {
-    let heads = switchboard_store::events::heads(tx, after, until, count)?;
-    let mut events = Vec::new();
-    let ids = heads.iter().map(|h| h.id).collect();
-    for head in heads {
-        if interest.get(&head.org_id).is_some_and(|i| i.wants(&head.event_type)) {
-            events.extend(switchboard_store::events::list_all(tx, head.id - 1, head.id, 1)?);
-        }
-    }
-    Ok(Batch { ids, events })
 }
 
 /// Starts the engine; it runs until the process ends.
@@ -216,8 +192,7 @@ async fn run(app: AppState) -> Result<(), Error> {
         tiebreak: 0,
         queued: HashSet::new(),
         in_flight: 0,
-        cursor: 0,
-        gaps: HashMap::new(),
+        log: LogReader::new(0),
         finished_tx,
         record_tx,
         tokens: HashMap::new(),
@@ -226,7 +201,7 @@ async fn run(app: AppState) -> Result<(), Error> {
         app,
     };
     engine.load_targets().await?;
-    engine.cursor = engine.app.store.read(|tx| webhooks::cursor(tx, CURSOR)).await?.unwrap_or(0);
+    engine.log = LogReader::new(engine.app.store.read(|tx| webhooks::cursor(tx, CURSOR)).await?.unwrap_or(0));
     engine.resume_pending().await?;
     let mut durable = engine.app.store.durable_events();
     let result = loop {
@@ -347,48 +322,23 @@ impl Engine {
     /// Reads new durable events and records their deliveries.
     async fn fan_out(&mut self) -> Result<(), Error> {
         loop {
-            let limit = *self.app.store.durable_events().borrow();
-            let (after, gaps): (i64, Vec<i64>) = (self.cursor, self.gaps.keys().copied().collect());
             let interest = self.interest.clone();
-            let (read, late) = self
-                .app
-                .store
-                .read(move |tx| {
-                    let read = wanted_events(tx, &interest, after, limit, FAN_OUT_BATCH)?;
-                    let late = if gaps.is_empty() { Vec::new() } else { events_with_ids(tx, &gaps)? };
-                    Ok((read, late))
-                })
-                .await?;
-            let Batch { ids, events } = read;
+            let want: Want = Arc::new(move |org, event_type| interest.get(&org).is_some_and(|i| i.wants(event_type)));
+            let now = self.clock.now().millis();
+            let Batch { events, full, moved } = self.log.read(&self.app.store, want, FAN_OUT_BATCH, now).await?;
             // A change of endpoints committed before these events were read must apply to them (a new secret
             // signs the next message), so it is picked up here, after the read.
             if self.handle.targets_changed.swap(false, std::sync::atomic::Ordering::AcqRel) {
                 self.load_targets().await?;
             }
-            let now = self.clock.now().millis();
-            let full = ids.len() == FAN_OUT_BATCH;
-            let mut expected = self.cursor + 1;
-            for id in &ids {
-                for missing in expected..*id {
-                    self.gaps.insert(missing, now);
-                }
-                expected = id + 1;
-            }
-            for e in &late {
-                self.gaps.remove(&e.id);
-            }
-            self.gaps.retain(|_, seen| now - *seen < GAP_PATIENCE_MS);
-            if ids.is_empty() && late.is_empty() {
+            if !moved {
                 return Ok(());
             }
-            let new_cursor = ids.last().copied().unwrap_or(self.cursor);
-            // Where a restart must read again from: before the oldest id still awaited.
-            let stored_cursor = self.gaps.keys().min().map_or(new_cursor, |g| (g - 1).min(new_cursor));
-            let all: Vec<Event> = events.into_iter().chain(late).collect();
-            self.learn_channels(&all).await?;
+            let stored_cursor = self.log.safe_cursor();
+            self.learn_channels(&events).await?;
             let mut deliveries = Vec::new();
             let mut jobs = HashMap::new();
-            for event in all {
+            for event in events {
                 let event = Arc::new(event);
                 for endpoint in self.endpoints_for(&event) {
                     let d = NewDelivery {
@@ -406,7 +356,6 @@ impl Engine {
             // With nothing to deliver, the cursor is saved now and then rather than on every read: a restart
             // reads those events again and finds nothing to deliver again.
             if deliveries.is_empty() && self.cursor_saved.elapsed() < CURSOR_SAVE_EVERY {
-                self.cursor = new_cursor;
                 if !full {
                     return Ok(());
                 }
@@ -415,7 +364,6 @@ impl Engine {
             let fresh =
                 self.app.store.write(move |tx| webhooks::enqueue(tx, CURSOR, stored_cursor, deliveries)).await?;
             self.cursor_saved = std::time::Instant::now();
-            self.cursor = new_cursor;
             for d in fresh {
                 if let Some(event) = jobs.remove(&d.id) {
                     self.enqueue(Job { id: d.id, endpoint: d.endpoint, event, attempts: 0, due: now });
@@ -774,14 +722,6 @@ fn wants(filter: &[String], event_type: &str) -> bool {
             Some(family) => event_type.strip_prefix(family).is_some_and(|rest| rest.starts_with('.')),
             None => f == event_type || f == "*",
         })
-}
-
-fn events_with_ids(tx: &mut switchboard_store::Tx<'_>, ids: &[i64]) -> Result<Vec<Event>, Error> {
-    let mut out = Vec::new();
-    for id in ids.iter().take(1_000) {
-        out.extend(switchboard_store::events::list_all(tx, id - 1, *id, 1)?);
-    }
-    Ok(out)
 }
 
 fn channels_of(

@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod messaging;
 mod ops;
+mod outbox;
 mod receiver;
 mod routing;
 mod webhooks;
