@@ -57,6 +57,10 @@ use crate::AppState;
 const POLL: Duration = Duration::from_secs(1);
 /// Events read per batch by the follower.
 const BATCH: usize = 500;
+/// How long a skipped event id is looked for again, and the widest hole in the ids that is tracked.
+const GAP_WAIT: Duration = Duration::from_secs(30);
+const GAP_LIMIT: i64 = 10_000;
+const GAP_CHECK: Duration = Duration::from_millis(100);
 /// The window the average wait is computed over (reference §1.8: the previous 48 hours).
 const AVERAGE_WINDOW_MS: i64 = 48 * 3_600_000;
 
@@ -154,6 +158,11 @@ async fn follow(app: AppState) -> Result<(), Error> {
     for org in orgs {
         app.routing.org(&app, org).await?;
     }
+    // Ids skipped over because their transaction had not committed when later ones were read (PostgreSQL hands
+    // out ids at insert, so commits can land out of order), with when they were first missed. A rolled-back
+    // transaction leaves a gap forever, hence the time limit.
+    let mut gaps: BTreeMap<i64, std::time::Instant> = BTreeMap::new();
+    let mut gaps_checked = std::time::Instant::now();
     loop {
         loop {
             let until = *durable.borrow();
@@ -162,43 +171,75 @@ async fn follow(app: AppState) -> Result<(), Error> {
             }
             let batch = app.store.read(move |tx| events::list_all(tx, cursor, until, BATCH)).await?;
             let Some(last) = batch.last() else { break };
+            let mut expect = cursor + 1;
+            let seen = std::time::Instant::now();
+            for e in &batch {
+                if e.id - expect <= GAP_LIMIT {
+                    gaps.extend((expect..e.id).map(|id| (id, seen)));
+                }
+                expect = e.id + 1;
+            }
             cursor = last.id;
-            // Runs of new conversations of one organization are routed together; everything else one by one, in
-            // log order.
-            let mut run: Option<(OrgId, Vec<ConversationId>)> = None;
-            for event in batch {
-                if event.event_type == "conversation.created"
-                    && let Some(id) = event.conversation_id
-                {
-                    match &mut run {
-                        Some((org, ids)) if *org == event.org_id => ids.push(id),
-                        _ => {
-                            if let Some((org, ids)) = run.replace((event.org_id, vec![id])) {
-                                route_batch(&app, org, ids).await;
-                            }
-                        }
+            handle(&app, batch).await;
+        }
+        // Looked for at most every GAP_CHECK, so that holes left by rollbacks cost little under load.
+        if !gaps.is_empty() && gaps_checked.elapsed() >= GAP_CHECK {
+            gaps_checked = std::time::Instant::now();
+            gaps.retain(|_, at| at.elapsed() < GAP_WAIT);
+            let ids: Vec<i64> = gaps.keys().copied().collect();
+            let late = app
+                .store
+                .read(move |tx| {
+                    let mut out = Vec::new();
+                    for id in ids {
+                        out.extend(events::list_all(tx, id - 1, id, 1)?);
                     }
-                    continue;
-                }
-                if !relevant(&event.event_type) {
-                    // Routing's own events (and messages) do not break a run of arrivals.
-                    continue;
-                }
-                if let Some((org, ids)) = run.take() {
-                    route_batch(&app, org, ids).await;
-                }
-                if let Err(e) = on_event(&app, &event).await {
-                    tracing::warn!(error = %e, event = event.id, kind = %event.event_type, "routing skipped an event");
-                }
+                    Ok(out)
+                })
+                .await?;
+            for e in &late {
+                gaps.remove(&e.id);
             }
-            if let Some((org, ids)) = run.take() {
-                route_batch(&app, org, ids).await;
-            }
+            handle(&app, late).await;
         }
         tokio::select! {
             changed = durable.changed() => if changed.is_err() { return Ok(()) },
             () = tokio::time::sleep(POLL) => {}
         }
+    }
+}
+
+/// Routes what a batch of events changed. Runs of new conversations of one organization are routed together;
+/// everything else one by one, in log order.
+async fn handle(app: &AppState, batch: Vec<Event>) {
+    let mut run: Option<(OrgId, Vec<ConversationId>)> = None;
+    for event in batch {
+        if event.event_type == "conversation.created"
+            && let Some(id) = event.conversation_id
+        {
+            match &mut run {
+                Some((org, ids)) if *org == event.org_id => ids.push(id),
+                _ => {
+                    if let Some((org, ids)) = run.replace((event.org_id, vec![id])) {
+                        route_batch(app, org, ids).await;
+                    }
+                }
+            }
+            continue;
+        }
+        if !relevant(&event.event_type) {
+            // Routing's own events (and messages) do not break a run of arrivals.
+            continue;
+        }
+        if let Some((org, ids)) = run.take() {
+            route_batch(app, org, ids).await;
+        }
+        if let Err(e) = on_event(app, &event).await {
+            tracing::warn!(error = %e, event = event.id, kind = %event.event_type, "routing skipped an event");
+        }
+    }
+    if let Some((org, ids)) = run.take() {
+        route_batch(app, org, ids).await;
     }
 }
 
