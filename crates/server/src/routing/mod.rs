@@ -51,16 +51,15 @@ use switchboard_store::{
 use tokio::sync::{Mutex, Notify};
 use uuid::Uuid;
 
-use crate::AppState;
+use crate::{
+    AppState,
+    outbox::{LogReader, Want},
+};
 
 /// How often the follower looks for events committed by other nodes, which do not wake it.
 const POLL: Duration = Duration::from_secs(1);
 /// Events read per batch by the follower.
 const BATCH: usize = 500;
-/// How long a skipped event id is looked for again, and the widest hole in the ids that is tracked.
-const GAP_WAIT: Duration = Duration::from_secs(30);
-const GAP_LIMIT: i64 = 10_000;
-const GAP_CHECK: Duration = Duration::from_millis(100);
 /// The window the average wait is computed over (reference §1.8: the previous 48 hours).
 const AVERAGE_WINDOW_MS: i64 = 48 * 3_600_000;
 
@@ -151,56 +150,27 @@ impl Routing {
 async fn follow(app: AppState) -> Result<(), Error> {
     let mut durable = app.store.durable_events();
     // The watermark bounds what may be read (SQLite); PostgreSQL's is unbounded, so start from the last event.
-    let mut cursor = app.store.read(store::last_event_id).await?.min(*durable.borrow());
+    let cursor = app.store.read(store::last_event_id).await?.min(*durable.borrow());
     // Everything up to the cursor is in the snapshot each organization loads; later events may be seen twice
     // (in the snapshot and in the log), which the handlers tolerate by comparing with the engine's state.
     let orgs = app.store.read(store::org_ids).await?;
     for org in orgs {
         app.routing.org(&app, org).await?;
     }
-    // Ids skipped over because their transaction had not committed when later ones were read (PostgreSQL hands
-    // out ids at insert, so commits can land out of order), with when they were first missed. A rolled-back
-    // transaction leaves a gap forever, hence the time limit.
-    let mut gaps: BTreeMap<i64, std::time::Instant> = BTreeMap::new();
-    let mut gaps_checked = std::time::Instant::now();
+    let mut log = LogReader::new(cursor);
+    // Routing acts on new conversations, state changes and setup; messages, the bulk of the log, are passed over
+    // without being parsed.
+    let want: Want = Arc::new(|_, event_type| relevant(event_type));
     loop {
         loop {
-            let until = *durable.borrow();
-            if until <= cursor {
+            let now = app.clock.now().millis();
+            let batch = log.read(&app.store, want.clone(), BATCH, now).await?;
+            if !batch.events.is_empty() {
+                handle(&app, batch.events).await;
+            }
+            if !batch.full {
                 break;
             }
-            let batch = app.store.read(move |tx| events::list_all(tx, cursor, until, BATCH)).await?;
-            let Some(last) = batch.last() else { break };
-            let mut expect = cursor + 1;
-            let seen = std::time::Instant::now();
-            for e in &batch {
-                if e.id - expect <= GAP_LIMIT {
-                    gaps.extend((expect..e.id).map(|id| (id, seen)));
-                }
-                expect = e.id + 1;
-            }
-            cursor = last.id;
-            handle(&app, batch).await;
-        }
-        // Looked for at most every GAP_CHECK, so that holes left by rollbacks cost little under load.
-        if !gaps.is_empty() && gaps_checked.elapsed() >= GAP_CHECK {
-            gaps_checked = std::time::Instant::now();
-            gaps.retain(|_, at| at.elapsed() < GAP_WAIT);
-            let ids: Vec<i64> = gaps.keys().copied().collect();
-            let late = app
-                .store
-                .read(move |tx| {
-                    let mut out = Vec::new();
-                    for id in ids {
-                        out.extend(events::list_all(tx, id - 1, id, 1)?);
-                    }
-                    Ok(out)
-                })
-                .await?;
-            for e in &late {
-                gaps.remove(&e.id);
-            }
-            handle(&app, late).await;
         }
         tokio::select! {
             changed = durable.changed() => if changed.is_err() { return Ok(()) },
@@ -254,6 +224,7 @@ async fn route_batch(app: &AppState, org: OrgId, ids: Vec<ConversationId>) {
     }
 }
 
+/// The events routing follows.
 /// The events routing follows.
 fn relevant(kind: &str) -> bool {
     matches!(
