@@ -225,7 +225,6 @@ async fn route_batch(app: &AppState, org: OrgId, ids: Vec<ConversationId>) {
 }
 
 /// The events routing follows.
-/// The events routing follows.
 fn relevant(kind: &str) -> bool {
     matches!(
         kind,
