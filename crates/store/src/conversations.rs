@@ -317,13 +317,40 @@ fn change_state(
 /// Appends a message to the conversation's log. A customer's message revives a Waiting conversation (Waiting →
 /// Open); an agent may only write into a conversation assigned to them.
 pub fn send_message(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, m: NewMessage) -> Result<Message, Error> {
+    send(tx, org, id, None, m)
+}
+
+/// [`send_message`] into a conversation of `channel` only: another channel's conversation is not found.
+pub fn send_message_on(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    id: ConversationId,
+    channel: ChannelId,
+    m: NewMessage,
+) -> Result<Message, Error> {
+    send(tx, org, id, Some(channel), m)
+}
+
+fn send(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    id: ConversationId,
+    channel: Option<ChannelId>,
+    m: NewMessage,
+) -> Result<Message, Error> {
     if m.text.as_deref().is_none_or(str::is_empty) && m.attachments.is_empty() {
         return Err(Error::new(Code::EmptyMessage, "a message needs `text` or at least one attachment"));
     }
     let now = Timestamp::now();
     let row = tx
-        .query_opt("SELECT state, agent_id FROM conversations WHERE id = $1 AND org_id = $2", params![id, org])?
+        .query_opt(
+            "SELECT state, agent_id, channel_id FROM conversations WHERE id = $1 AND org_id = $2",
+            params![id, org],
+        )?
         .ok_or_else(|| Error::not_found(Code::ConversationNotFound))?;
+    if channel.is_some_and(|c| row.parse::<ChannelId>(2).ok() != Some(c)) {
+        return Err(Error::not_found(Code::ConversationNotFound));
+    }
     let state = row.enumeration(0, ConversationState::parse)?;
     if state == ConversationState::Closed {
         return Err(Error::new(Code::ConversationClosed, format!("conversation {id} is closed")));

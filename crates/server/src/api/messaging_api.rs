@@ -620,11 +620,10 @@ async fn send_activity(
             }
             app.store
                 .write_once(org, key, move |tx| {
-                    on_channel(tx, org, id, channel)?;
                     for row in &rows {
                         stored_attachments::insert(tx, row)?;
                     }
-                    let m = conversations::send_message(tx, org, id, message)?;
+                    let m = conversations::send_message_on(tx, org, id, channel, message)?;
                     body(StatusCode::OK, SendOut { message_id: Some(m.created_at.millis().to_string()) })
                 })
                 .await?
