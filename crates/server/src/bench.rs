@@ -317,8 +317,13 @@ async fn messages(args: &BenchArgs, compatible: bool) -> anyhow::Result<(Measure
 /// What the bench's webhook receiver saw.
 #[derive(Default)]
 struct Received {
+    /// Deliveries accepted (answered 2xx).
     count: u64,
-    /// From the event's commit (its `timestamp`) to its arrival, in microseconds, while recording.
+    /// While set, the receiver answers 503, so that deliveries pile up behind their lanes' heads.
+    failing: bool,
+    /// When the last delivery was accepted.
+    last: Option<Instant>,
+    /// From the event's commit (its `timestamp`) to its arrival, in microseconds, for the steady phase's messages.
     lag_us: Option<Histogram<u64>>,
 }
 
@@ -331,14 +336,17 @@ async fn webhook_receiver() -> anyhow::Result<(String, Arc<std::sync::Mutex<Rece
             let seen = state.clone();
             async move {
                 let now = switchboard_domain::Timestamp::now();
-                let committed = serde_json::from_slice::<Value>(&body)
-                    .ok()
-                    .and_then(|v| v["timestamp"].as_str().and_then(switchboard_domain::Timestamp::parse_rfc3339));
-                if let Ok(mut seen) = seen.lock() {
-                    seen.count += 1;
-                    if let (Some(hist), Some(at)) = (seen.lag_us.as_mut(), committed) {
-                        hist.saturating_record(((now.millis() - at.millis()).max(0) * 1000) as u64);
-                    }
+                let event = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
+                let steady = event["data"]["text"] == STEADY_TEXT;
+                let committed = event["timestamp"].as_str().and_then(switchboard_domain::Timestamp::parse_rfc3339);
+                let Ok(mut seen) = seen.lock() else { return StatusCode::INTERNAL_SERVER_ERROR };
+                if seen.failing {
+                    return StatusCode::SERVICE_UNAVAILABLE;
+                }
+                seen.count += 1;
+                seen.last = Some(Instant::now());
+                if let (Some(hist), Some(at), true) = (seen.lag_us.as_mut(), committed, steady) {
+                    hist.saturating_record(((now.millis() - at.millis()).max(0) * 1000) as u64);
                 }
                 StatusCode::NO_CONTENT
             }
@@ -350,12 +358,32 @@ async fn webhook_receiver() -> anyhow::Result<(String, Arc<std::sync::Mutex<Rece
     Ok((url, seen))
 }
 
-/// Sustained delivery under load, then event-to-delivery latency at a steady rate.
+/// The text of the steady phase's messages, whose delivery lag is measured.
+const STEADY_TEXT: &str = "steady";
+
+/// Polls until no delivery has been accepted for a second; returns when the last one was.
+async fn settled(seen: &std::sync::Mutex<Received>) -> Option<Instant> {
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let last = seen.lock().ok().and_then(|s| s.last);
+        if last.is_some_and(|l| l.elapsed() >= Duration::from_secs(1)) {
+            return last;
+        }
+    }
+}
+
+/// Delivery throughput from a backlog, then event-to-delivery latency at a steady rate.
 async fn webhooks(args: &BenchArgs) -> anyhow::Result<Value> {
     if args.target.is_some() {
         bail!("the webhooks scenario runs its own server and receiver; --target is not supported");
     }
-    let target = Target::start(args, |c| c.webhooks.allow_loopback = true).await?;
+    let target = Target::start(args, |c| {
+        c.webhooks.allow_loopback = true;
+        // The backlog phase fails every first attempt; the retry comes a second later.
+        c.webhooks.retry_schedule_seconds = vec![1, 1, 1];
+        c.webhooks.jitter_percent = 0;
+    })
+    .await?;
     let (url, seen) = webhook_receiver().await?;
     let http = client(16);
     post_json(
@@ -369,8 +397,11 @@ async fn webhooks(args: &BenchArgs) -> anyhow::Result<Value> {
     let conversations = Arc::new(conversations);
     let count = || seen.lock().map(|s| s.count).unwrap_or(0);
 
-    // 1. Messages as fast as the clients can send them; deliveries counted over the same window, then the time
-    //    the engine needs to catch up with what is left.
+    // 1. A backlog: messages as fast as the clients send them while the receiver is down, so every delivery
+    //    waits. Then the receiver comes back and the backlog drains: deliveries per second, sustained.
+    if let Ok(mut s) = seen.lock() {
+        s.failing = true;
+    }
     let (clients, base) = (args.clients, target.base.clone());
     let make = {
         let conversations = conversations.clone();
@@ -379,26 +410,15 @@ async fn webhooks(args: &BenchArgs) -> anyhow::Result<Value> {
             (format!("{base}/v1/conversations/{id}/messages"), json!({ "text": "Where is my parcel?" }))
         })
     };
-    let before = count();
-    let load_started = Instant::now();
     let sent = drive(args, make, Some(target.key.clone()), Vec::new(), StatusCode::CREATED).await?;
-    let window = load_started.elapsed().as_secs_f64();
-    let delivered_in_window = count() - before;
-    let total_sent = sent.requests + sent.errors;
-    let expected = before + (total_sent as f64 * (args.duration + args.warmup) as f64 / args.duration as f64) as u64;
-    let drain_started = Instant::now();
-    let mut last = count();
-    let mut idle = 0;
-    // Wait until deliveries stop coming (nothing new for half a second).
-    while idle < 50 && count() < expected {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        let now = count();
-        idle = if now == last { idle + 1 } else { 0 };
-        last = now;
+    let recovered = Instant::now();
+    if let Ok(mut s) = seen.lock() {
+        s.failing = false;
     }
-    let delivered = count() - before;
-    let drained_s = drain_started.elapsed().as_secs_f64();
-    let sustained = delivered as f64 / (window + drained_s);
+    let last = settled(&seen).await.context("no delivery was accepted")?;
+    let delivered = count();
+    let drain_s = last.duration_since(recovered).as_secs_f64();
+    let sustained = delivered as f64 / drain_s;
 
     // 2. A steady 1,000 events per second; each delivery's lag from its commit.
     if let Ok(mut s) = seen.lock() {
@@ -416,7 +436,7 @@ async fn webhooks(args: &BenchArgs) -> anyhow::Result<Value> {
         let (http, base, key) = (steady_http.clone(), target.base.clone(), target.key.clone());
         inflight.spawn(async move {
             let url = format!("{base}/v1/conversations/{id}/messages");
-            call(&http, Method::POST, &url, Some(&key), Some(&json!({ "text": "steady" })), &[]).await.map(|r| r.0)
+            call(&http, Method::POST, &url, Some(&key), Some(&json!({ "text": STEADY_TEXT })), &[]).await.map(|r| r.0)
         });
         while let Some(done) = inflight.try_join_next() {
             done??;
@@ -439,11 +459,9 @@ async fn webhooks(args: &BenchArgs) -> anyhow::Result<Value> {
         "backend": target.backend,
         "clients": args.clients,
         "duration_s": args.duration,
-        "messages_sent": sent.requests,
-        "messages_per_s": round(sent.throughput()),
-        "delivered_during_load": delivered_in_window,
-        "delivered_total": delivered,
-        "catch_up_s": round(drained_s),
+        "backlog_messages_per_s": round(sent.throughput()),
+        "backlog_delivered": delivered,
+        "backlog_drain_s": round(drain_s),
         "sustained_deliveries_per_s": round(sustained),
         "steady_events": ticks,
         "steady_delivered": count() - rate_before,
