@@ -426,10 +426,21 @@ async fn retry_after_is_honoured_and_a_dead_letter_can_be_replayed() {
         step_clock(&clock, Duration::from_secs(60)).await;
     }
     assert_eq!(receiver.received().len(), 1, "no retry before Retry-After");
-    advance_until(&clock, &receiver, Duration::from_secs(300), Duration::from_secs(3 * 3600), |r| {
+    // Each retry is due an hour after the attempt before it is recorded; under load the engine may record a
+    // step or two late, so the budget is generous. Nothing else can make a third attempt.
+    advance_until(&clock, &receiver, Duration::from_secs(300), Duration::from_secs(12 * 3600), |r| {
         r.received().len() == 3
     })
     .await;
+    let gaps: Vec<i64> = receiver
+        .received()
+        .windows(2)
+        .map(|w| {
+            w[1].headers["webhook-timestamp"].parse::<i64>().unwrap()
+                - w[0].headers["webhook-timestamp"].parse::<i64>().unwrap()
+        })
+        .collect();
+    assert!(gaps.iter().all(|g| *g >= 3600), "every retry waited for Retry-After: {gaps:?}");
     // Three attempts (the first and two retries) exhaust the schedule: a dead letter.
     let mut dead = Value::Null;
     for _ in 0..500 {
