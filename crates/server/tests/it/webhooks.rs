@@ -358,38 +358,51 @@ async fn subscriptions_are_signed_per_standard_webhooks_and_verify_with_the_refe
     assert_eq!(reference_verifies(&secret, last), [true]);
 }
 
-#[tokio::test]
-async fn a_receiver_that_answers_410_disables_its_subscription() {
-    let app = TestApp::spawn().await;
-    let receiver = Receiver::start().await;
-    receiver.fail_with(Some((410, None)));
+/// Subscribes `url` to conversation creations and starts one conversation; returns the subscription.
+async fn subscribe_and_start(app: &TestApp, url: &str) -> Value {
     let sub = app
         .post_ok(
             "/v1/webhook-subscriptions",
             &app.admin_key,
-            json!({ "url": receiver.base, "event_types": ["conversation.created"] }),
+            json!({ "url": url, "event_types": ["conversation.created"] }),
             StatusCode::CREATED,
         )
         .await;
     let channel = app.channel().await;
     let (integration, _) = app.key(Role::Integration).await;
     app.conversation(&integration, &channel, "c-1").await;
-    receiver.until("one attempt", |r| !r.is_empty()).await;
-    let path = format!("/v1/webhook-subscriptions/{}", sub["id"].as_str().unwrap());
-    let mut disabled = Value::Null;
+    sub
+}
+
+/// Reads `path` (as admin) until `done` holds for the body, polling for up to 5 s of real time; returns the body.
+async fn poll(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut body = Value::Null;
     for _ in 0..500 {
-        let (_, s) = app.get(&path, &app.admin_key).await;
-        if !s["disabled_at"].is_null() {
-            disabled = s;
-            break;
+        body = app.get(path, &app.admin_key).await.1;
+        if done(&body) {
+            return body;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    panic!("{path} never became what was expected: {body}");
+}
+
+#[tokio::test]
+async fn a_receiver_that_answers_410_disables_its_subscription() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    receiver.fail_with(Some((410, None)));
+    let sub = subscribe_and_start(&app, &receiver.base).await;
+    receiver.until("one attempt", |r| !r.is_empty()).await;
+    let path = format!("/v1/webhook-subscriptions/{}", sub["id"].as_str().unwrap());
+    let disabled = poll(&app, &path, |s| !s["disabled_at"].is_null()).await;
     assert!(disabled["disabled_reason"].as_str().unwrap().contains("410"), "{disabled}");
     let (_, failed) = app.get("/v1/webhook-deliveries?state=failed", &app.admin_key).await;
     assert!(!failed["data"].as_array().unwrap().is_empty(), "the delivery is a dead letter: {failed}");
     // Nothing more is sent to it.
     let before = receiver.received().len();
+    let channel = app.channel().await;
+    let (integration, _) = app.key(Role::Integration).await;
     app.conversation(&integration, &channel, "c-2").await;
     let (_, page) = app.get("/v1/webhook-deliveries?state=pending", &app.admin_key).await;
     assert!(page["data"].as_array().unwrap().is_empty(), "{page}");
@@ -410,16 +423,7 @@ async fn retry_after_is_honoured_and_a_dead_letter_can_be_replayed() {
     .await;
     let receiver = Receiver::start().await;
     receiver.fail_with(Some((429, Some("3600"))));
-    app.post_ok(
-        "/v1/webhook-subscriptions",
-        &app.admin_key,
-        json!({ "url": receiver.base, "event_types": ["conversation.created"] }),
-        StatusCode::CREATED,
-    )
-    .await;
-    let channel = app.channel().await;
-    let (integration, _) = app.key(Role::Integration).await;
-    app.conversation(&integration, &channel, "c-1").await;
+    subscribe_and_start(&app, &receiver.base).await;
     receiver.until("the first attempt", |r| r.len() == 1).await;
     // The schedule says 5 s, but the receiver asked for an hour.
     for _ in 0..10 {
@@ -442,15 +446,8 @@ async fn retry_after_is_honoured_and_a_dead_letter_can_be_replayed() {
         .collect();
     assert!(gaps.iter().all(|g| *g >= 3600), "every retry waited for Retry-After: {gaps:?}");
     // Three attempts (the first and two retries) exhaust the schedule: a dead letter.
-    let mut dead = Value::Null;
-    for _ in 0..500 {
-        let (_, page) = app.get("/v1/webhook-deliveries?state=failed", &app.admin_key).await;
-        if let Some(d) = page["data"].as_array().unwrap().first() {
-            dead = d.clone();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let page = poll(&app, "/v1/webhook-deliveries?state=failed", |p| !p["data"].as_array().unwrap().is_empty()).await;
+    let dead = page["data"][0].clone();
     assert_eq!(dead["attempts"], 3, "{dead}");
     receiver.fail_with(None);
     let replay = format!("/v1/webhook-deliveries/{}/replay", dead["id"].as_str().unwrap());
