@@ -472,14 +472,16 @@ pub struct PendingDelivery {
 }
 
 /// Pending deliveries in event order, after delivery `after` (by event id then id), with their events.
-pub fn pending(tx: &mut Tx<'_>, after_event: i64, limit: usize) -> Result<Vec<PendingDelivery>, Error> {
+pub fn pending(tx: &mut Tx<'_>, after: Option<(i64, DeliveryId)>, limit: usize) -> Result<Vec<PendingDelivery>, Error> {
+    let (after_event, after_id) = after.map_or((0, String::new()), |(e, d)| (e, d.to_string()));
     let cols = DELIVERY_COLUMNS.split(", ").map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", ");
     let sql = format!(
         "SELECT {cols}, e.id, e.event_type, e.conversation_id, e.seq, e.payload, e.created_at, e.org_id
          FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
-         WHERE d.state = 'pending' AND d.event_id > $1 ORDER BY d.event_id, d.id LIMIT $2"
+         WHERE d.state = 'pending' AND (d.event_id > $1 OR (d.event_id = $1 AND d.id > $2))
+         ORDER BY d.event_id, d.id LIMIT $3"
     );
-    tx.query(&sql, params![after_event, limit])?
+    tx.query(&sql, params![after_event, after_id, limit])?
         .iter()
         .map(|r| {
             Ok(PendingDelivery {

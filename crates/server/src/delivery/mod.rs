@@ -292,11 +292,12 @@ impl Engine {
 
     /// Queues the pending deliveries of the store that are not queued yet (at start, and after a replay).
     async fn resume_pending(&mut self) -> Result<(), Error> {
-        let mut after = 0;
+        let mut after = None;
         loop {
             let rows = self.app.store.read(move |tx| webhooks::pending(tx, after, 5_000)).await?;
             let Some(last) = rows.last() else { break };
-            after = last.delivery.event_id;
+            // By event and delivery id: one event's deliveries to several endpoints may straddle two pages.
+            after = Some((last.delivery.event_id, last.delivery.id));
             let more = rows.len() == 5_000;
             for p in rows {
                 let Some(endpoint) = p.delivery.endpoint() else { continue };

@@ -25,6 +25,7 @@ crate::conformance!(
     state_changes_follow_the_table_and_write_events,
     contacts_match_by_customer_id_email_or_phone,
     closed_conversations_refuse_messages,
+    webhook_deliveries_are_recorded_once_and_resume_in_event_order,
 );
 
 struct Fixture {
@@ -321,4 +322,92 @@ async fn closed_conversations_refuse_messages(store: &Store) {
     assert_eq!(messages(store, org, conv).await, 0);
     let after = store.read(move |tx| events::timeline(tx, org, conv, 0, 100)).await.unwrap().len();
     assert_eq!(after, before, "the refused message took no place in the log");
+}
+
+async fn webhook_deliveries_are_recorded_once_and_resume_in_event_order(store: &Store) {
+    use switchboard_store::webhooks::{self, Attempt, DeliveryState, Endpoint, NewDelivery, NewSubscription};
+    let f = fixture(store).await;
+    let org = f.org;
+    let conv = start(store, &f, "c1").await;
+    let subs = store
+        .write(move |tx| {
+            (0..2)
+                .map(|i| {
+                    webhooks::create_subscription(
+                        tx,
+                        org,
+                        NewSubscription {
+                            url: format!("https://hooks.example/{i}"),
+                            description: None,
+                            event_types: vec![],
+                            sealed_secret: "sealed".into(),
+                        },
+                    )
+                    .map(|s| s.id)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .unwrap();
+    let event = store.read(move |tx| events::timeline(tx, org, conv, 0, 1)).await.unwrap()[0].id;
+    // One event to two endpoints: the second time the same deliveries are offered, none is new.
+    let make = move |subs: &[SubscriptionId]| {
+        subs.iter()
+            .map(|s| NewDelivery {
+                id: DeliveryId::new(),
+                org_id: org,
+                endpoint: Endpoint::Subscription(*s),
+                event_id: event,
+                event_type: "conversation.created".into(),
+                conversation_id: Some(conv),
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = make(&subs);
+    let fresh = store.write(move |tx| webhooks::enqueue(tx, "test", event, first)).await.unwrap();
+    assert_eq!(fresh.len(), 2);
+    let again = make(&subs);
+    let fresh = store.write(move |tx| webhooks::enqueue(tx, "test", event, again)).await.unwrap();
+    assert!(fresh.is_empty(), "a delivery is recorded once per event and endpoint");
+    assert_eq!(store.read(|tx| webhooks::cursor(tx, "test")).await.unwrap(), Some(event));
+
+    // Pages that split one event's deliveries still return each once.
+    let page1 = store.read(|tx| webhooks::pending(tx, None, 1)).await.unwrap();
+    let after = Some((page1[0].delivery.event_id, page1[0].delivery.id));
+    let page2 = store.read(move |tx| webhooks::pending(tx, after, 10)).await.unwrap();
+    assert_eq!((page1.len(), page2.len()), (1, 1));
+    assert_ne!(page1[0].delivery.id, page2[0].delivery.id);
+
+    // A failed attempt stays pending with its next time; a delivered one leaves the pending list; the log keeps both.
+    let (a, b) = (page1[0].delivery.id, page2[0].delivery.id);
+    let now = switchboard_domain::Timestamp::now();
+    let attempt = |id, state, number| Attempt {
+        delivery_id: id,
+        number,
+        at: now,
+        status: Some(if state == DeliveryState::Delivered { 200 } else { 503 }),
+        duration_ms: 3,
+        error: None,
+        response: Some("ok".into()),
+        state,
+        next_attempt_at: (state == DeliveryState::Pending).then(|| now.plus_millis(5_000)),
+    };
+    let attempts = vec![
+        attempt(a, DeliveryState::Pending, 1),
+        attempt(a, DeliveryState::Delivered, 2),
+        attempt(b, DeliveryState::Pending, 1),
+    ];
+    store.write(move |tx| webhooks::record_attempts(tx, &attempts)).await.unwrap();
+    let pending = store.read(|tx| webhooks::pending(tx, None, 10)).await.unwrap();
+    assert_eq!(pending.iter().map(|p| p.delivery.id).collect::<Vec<_>>(), [b]);
+    assert!(pending[0].delivery.next_attempt_at.is_some());
+    let log = store.read(move |tx| webhooks::attempts(tx, org, a)).await.unwrap();
+    assert_eq!(log.iter().map(|l| l.status).collect::<Vec<_>>(), [Some(503), Some(200)]);
+
+    // Replay makes a delivered one due again; another organization cannot see or replay it.
+    let replayed = store.write(move |tx| webhooks::replay(tx, org, a)).await.unwrap();
+    assert_eq!(replayed.state, DeliveryState::Pending);
+    let other = store.write(|tx| access::create_org(tx, "other")).await.unwrap().id;
+    let err = store.write(move |tx| webhooks::replay(tx, other, a)).await.unwrap_err();
+    assert_eq!(err.code, Code::DeliveryNotFound);
 }
