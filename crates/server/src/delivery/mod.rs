@@ -486,6 +486,14 @@ impl Engine {
                     let wait = retry_wait(&schedule, number, jitter, outcome.retry_after);
                     (DeliveryState::Pending, Some(clock.now().plus_millis(wait)))
                 };
+                let outcome_label = match (state, gone) {
+                    (DeliveryState::Delivered, _) => "delivered",
+                    (DeliveryState::Pending, _) => "retry",
+                    (DeliveryState::Failed, true) => "gone",
+                    (DeliveryState::Failed, false) => "dead_letter",
+                };
+                metrics::counter!("switchboard_webhook_attempts_total", "outcome" => outcome_label).increment(1);
+                metrics::histogram!("switchboard_webhook_attempt_seconds").record(started.elapsed().as_secs_f64());
                 let attempt = Attempt {
                     delivery_id: id,
                     number,
@@ -572,6 +580,7 @@ impl Engine {
             }
         }
         let _ = self.record_tx.send(attempt);
+        metrics::gauge!("switchboard_webhook_queued_deliveries").set(self.queued.len() as f64);
         self.start_due();
     }
 
