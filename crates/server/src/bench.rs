@@ -34,6 +34,9 @@ pub enum Scenario {
     /// Routing: created → offer latency at 500 conversations/s with 1,000 agents in 50 queues, then a backlog of
     /// 10,000 draining when the agents come online (see `routing/bench.rs`).
     Routing,
+    /// The routing engine alone, in memory: draining 10,000 waiting conversations, and each arrival's time to
+    /// its offer with 1,000 agents in 50 queues.
+    RoutingEngine,
     /// The same client against a handler that only parses and answers JSON.
     Baseline,
     /// Time from process start to `listening` on an existing data directory, and idle memory.
@@ -568,6 +571,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Webhooks => webhooks(&args).await?,
         Scenario::Startup => tokio::task::spawn_blocking(startup).await??,
         Scenario::Routing => crate::routing::bench::run(&args).await?,
+        Scenario::RoutingEngine => tokio::task::spawn_blocking(crate::routing::engine_bench::run).await??,
     };
     println!("{line}");
     Ok(())

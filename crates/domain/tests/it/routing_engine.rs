@@ -572,13 +572,13 @@ fn only_the_top_block_is_considered_per_pass() {
 
 #[test]
 fn draining_a_backlog_assigns_everything_in_order() {
-    let (assigned, _) = drain(2_000, 100, 10);
+    let assigned = drain(2_000, 100, 10);
     assert_eq!(assigned, 2_000);
 }
 
 /// Fills `queues` queues with `items` conversations, then brings `agents` agents (each in 5 queues, enough
-/// capacity for everything) online one by one and accepts every offer. Returns the assignments and the time taken.
-fn drain(items: u128, agents: u128, queues: u128) -> (usize, std::time::Duration) {
+/// capacity for everything) online one by one and accepts every offer. Returns the assignments.
+fn drain(items: u128, agents: u128, queues: u128) -> usize {
     let mut engine = Engine::default();
     engine.upsert_workstream(stream(1), WorkstreamRouting::default()).unwrap();
     for q in 0..queues {
@@ -599,7 +599,6 @@ fn drain(items: u128, agents: u128, queues: u128) -> (usize, std::time::Duration
         w.priority = (n % 3) as i32;
         engine.enqueue(w, t(1)).unwrap();
     }
-    let started = std::time::Instant::now();
     let mut assigned = 0;
     for a in 0..agents {
         let events = engine.set_presence(user(a), Presence::Available, t(2)).unwrap();
@@ -610,16 +609,7 @@ fn drain(items: u128, agents: u128, queues: u128) -> (usize, std::time::Duration
             }
         }
     }
-    (assigned, started.elapsed())
-}
-
-/// The drain rate in release mode: `cargo test -p switchboard-domain --release --test it drain_rate -- --ignored
-/// --nocapture`. It reports, it does not assert: speed is for benchmarks.
-#[test]
-#[ignore]
-fn drain_rate() {
-    let (assigned, elapsed) = drain(10_000, 1_000, 50);
-    println!("{assigned} assignments in {elapsed:?}: {:.0}/s", assigned as f64 / elapsed.as_secs_f64());
+    assigned
 }
 
 /// Random sequences of everything agents, customers and the clock do, with the invariants checked after each step:
@@ -961,65 +951,6 @@ mod properties {
             prop_assert_eq!(run(), run());
         }
     }
-}
-
-/// Conversation created → offer latency with 1,000 agents in 50 queues, while a tenth of the conversations need a
-/// skill nobody has (so every queue's top block stays full of them) and capacity runs out halfway: `cargo test -p
-/// switchboard-domain --release --test it arrival_latency -- --ignored --nocapture`. Reports, does not assert.
-#[test]
-#[ignore]
-fn arrival_latency() {
-    let mut engine = Engine::default();
-    let routing = WorkstreamRouting { skill_matching: SkillMatching::Exact, ..Default::default() };
-    engine.upsert_workstream(stream(1), routing).unwrap();
-    for q in 0..50 {
-        engine.upsert_queue(queue(q), QueueSettings::default(), t(0));
-    }
-    for a in 0..1_000u128 {
-        let settings = AgentSettings {
-            presence: Presence::Available,
-            units: 10,
-            skills: vec![AgentSkill { skill: skill(1), proficiency: (a % 11) as u8 }],
-            ..Default::default()
-        };
-        engine.add_agent(user(a), settings, t(0)).unwrap();
-        for k in 0..5 {
-            engine.join_queue(user(a), queue((a + k * 7) % 50), t(0)).unwrap();
-        }
-    }
-    let mut took = Vec::new();
-    let mut offered = 0;
-    for n in 0..20_000u128 {
-        let mut w = WorkItem::new(conv(n), stream(1), queue(n % 50), t(1 + n as i64));
-        let needed = if n % 10 == 0 { skill(2) } else { skill(1) };
-        w.skills = vec![SkillRequirement { skill: needed, min_proficiency: Some((n % 5) as u8) }];
-        let started = std::time::Instant::now();
-        let events = engine.enqueue(w, t(1 + n as i64)).unwrap();
-        took.push(started.elapsed());
-        offered += offers(&events).len();
-    }
-    let report = |what: &str, took: &mut Vec<std::time::Duration>, offered: usize| {
-        took.sort();
-        let at = |p: f64| took[((took.len() as f64 * p) as usize).min(took.len() - 1)];
-        println!("{what}: {offered} offers; p50 {:?}, p99 {:?}, max {:?}", at(0.5), at(0.99), at(1.0));
-    };
-    report("enqueue", &mut took, offered);
-    // Now the backlog is long and every queue's top block holds conversations nobody can take: each agent accepts
-    // and ends one conversation, and the freed unit goes to the next one waiting.
-    let pending: Vec<(OfferId, OfferView)> = engine.offers().collect();
-    let mut took = Vec::new();
-    let mut offered = 0;
-    for (i, (offer, view)) in pending.into_iter().enumerate() {
-        let now = t(30_000 + i as i64);
-        engine.accept(offer, view.agent, now).unwrap();
-        if i % 10 == 0 {
-            let started = std::time::Instant::now();
-            let events = engine.end(view.conversation, now).unwrap();
-            took.push(started.elapsed());
-            offered += offers(&events).len();
-        }
-    }
-    report("end → next offer", &mut took, offered);
 }
 
 #[test]

@@ -18,6 +18,7 @@
 //! Pending offers do not survive a restart: they are marked withdrawn and their conversations are offered again.
 
 pub mod bench;
+pub mod engine_bench;
 
 use std::{
     collections::{BTreeMap, HashMap},
