@@ -36,14 +36,18 @@ struct Inner {
 pub struct Receiver {
     pub base: String,
     inner: Arc<Mutex<Inner>>,
+    arrived: Arc<tokio::sync::Notify>,
 }
 
+type Shared = (Arc<Mutex<Inner>>, Arc<tokio::sync::Notify>);
+
 async fn record(
-    State(inner): State<Arc<Mutex<Inner>>>,
+    State((inner, arrived)): State<Shared>,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> impl IntoResponse {
+    let _wake = Wake(arrived);
     let mut inner = inner.lock().unwrap();
     let (status, retry_after) = inner.failing.clone().unwrap_or((200, None));
     inner.received.push(Received {
@@ -63,14 +67,24 @@ async fn record(
     response
 }
 
+/// Tells waiters a request was recorded, once the handler is done with the lock.
+struct Wake(Arc<tokio::sync::Notify>);
+
+impl Drop for Wake {
+    fn drop(&mut self) {
+        self.0.notify_waiters();
+    }
+}
+
 impl Receiver {
     pub async fn start() -> Self {
         let inner = Arc::new(Mutex::new(Inner::default()));
+        let arrived = Arc::new(tokio::sync::Notify::new());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = Router::new().fallback(record).with_state(inner.clone());
+        let app = Router::new().fallback(record).with_state((inner.clone(), arrived.clone()));
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { base, inner }
+        Self { base, inner, arrived }
     }
 
     /// Answer `status` (and `Retry-After`) from now on, or 200 again with `None`.
@@ -87,15 +101,20 @@ impl Receiver {
         self.received().into_iter().filter(|r| (200..300).contains(&r.status)).collect()
     }
 
-    /// Waits (polling, up to 20 s of real time) until `done` holds for what was received; panics otherwise.
+    /// Waits for requests until `done` holds for what was received (at most 20 s of real time); panics otherwise.
     pub async fn until(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
-        for _ in 0..2_000 {
-            let received = self.received();
-            if done(&received) {
-                return received;
+        let waited = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                // Registered before looking, so a request recorded in between still wakes this waiter.
+                let arrived = self.arrived.notified();
+                let received = self.received();
+                if done(&received) {
+                    return received;
+                }
+                arrived.await;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the receiver never saw {what}; it got {:#?}", self.received());
+        })
+        .await;
+        waited.unwrap_or_else(|_| panic!("the receiver never saw {what}; it got {:#?}", self.received()))
     }
 }

@@ -477,20 +477,11 @@ async fn webhooks_never_reach_internal_addresses_unless_allowed() {
     let channel = app.channel().await;
     let (integration, _) = app.key(Role::Integration).await;
     app.conversation(&integration, &channel, "c-1").await;
-    let mut errors = Vec::new();
-    for _ in 0..500 {
-        let (_, page) = app.get("/v1/webhook-deliveries", &app.admin_key).await;
-        errors = page["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|d| d["last_error"].as_str().map(str::to_string))
-            .collect();
-        if errors.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let page = poll(&app, "/v1/webhook-deliveries", |p| {
+        p["data"].as_array().unwrap().iter().filter(|d| !d["last_error"].is_null()).count() == 2
+    })
+    .await;
+    let errors: Vec<&str> = page["data"].as_array().unwrap().iter().filter_map(|d| d["last_error"].as_str()).collect();
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(errors.iter().all(|e| e.contains("may not reach")), "{errors:?}");
     assert!(receiver.received().is_empty(), "the guard refused before connecting");
