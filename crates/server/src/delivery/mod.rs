@@ -243,11 +243,9 @@ async fn record(app: AppState, mut rx: mpsc::UnboundedReceiver<Attempt>) {
 }
 
 impl Engine {
-    /// One round: pick up configuration changes and replays, fan out new events, start what is due.
+    /// One round: pick up replays, fan out new events (and endpoint changes), start what is due.
     async fn step(&mut self) -> Result<(), Error> {
-        if self.handle.targets_changed.swap(false, std::sync::atomic::Ordering::AcqRel) {
-            self.load_targets().await?;
-        }
+        // Endpoint changes are picked up inside `fan_out`, after its read, where they must apply.
         if self.handle.rescan.swap(false, std::sync::atomic::Ordering::AcqRel) {
             self.resume_pending().await?;
         }
