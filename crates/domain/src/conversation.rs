@@ -38,6 +38,8 @@ str_enum!(
         CustomerReply = "customer_reply",
         /// The customer left: Open or Waiting → Closed, Active → Wrap-up.
         CustomerEnd = "customer_end",
+        /// The conversation moves to another queue or agent: Active → Open, to be routed there.
+        Transfer = "transfer",
     }
 );
 
@@ -60,7 +62,7 @@ pub fn transition(
     let to = match (from, action) {
         (S::Closed, _) => return Err(Error::new(Code::ConversationClosed, "the conversation is closed")),
         (S::Open | S::Waiting, A::Accept) => S::Active,
-        (S::Active, A::Release) => S::Open,
+        (S::Active, A::Release | A::Transfer) => S::Open,
         (S::Active, A::Park) if channel.is_async() => S::Waiting,
         (S::Active, A::Park) => {
             return Err(Error::new(
@@ -99,6 +101,7 @@ mod tests {
         assert_eq!(go(S::Active, Action::End), Ok(S::WrapUp));
         assert_eq!(go(S::Active, Action::CustomerEnd), Ok(S::WrapUp));
         assert_eq!(go(S::Active, Action::Release), Ok(S::Open));
+        assert_eq!(go(S::Active, Action::Transfer), Ok(S::Open));
         assert_eq!(go(S::Active, Action::Park), Ok(S::Waiting));
         assert_eq!(go(S::WrapUp, Action::Close), Ok(S::Closed));
         assert_eq!(go(S::Waiting, Action::Close), Ok(S::Closed));

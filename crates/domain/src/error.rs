@@ -78,6 +78,8 @@ codes! {
     OfferNotFound => ("offer_not_found", 404, "Offer not found"),
     OfferExpired => ("offer_expired", 409, "The offer has expired or was withdrawn"),
     AgentUnavailable => ("agent_unavailable", 409, "The agent's presence or capacity does not allow this"),
+    AlreadyInQueue => ("already_in_queue", 409, "The conversation is already in that queue"),
+    NotRouted => ("not_routed", 409, "Routing does not hold this conversation (routing is off for its workstream)"),
     Internal => ("internal", 500, "Internal error"),
     Unavailable => ("unavailable", 503, "A dependency is unavailable"),
 }

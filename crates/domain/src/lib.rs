@@ -8,6 +8,7 @@ pub mod context;
 pub mod conversation;
 pub mod error;
 pub mod ids;
+pub mod lifecycle;
 pub mod limits;
 pub mod message;
 pub mod role;

@@ -158,6 +158,9 @@ pub struct WorkstreamSettings {
     /// fallback queue until someone accepts them, as before routing existed.
     #[serde(default)]
     pub routing: RoutingSettings,
+    /// When the system closes conversations left without activity (§6.6); each state defaults per channel.
+    #[serde(default)]
+    pub auto_close: crate::lifecycle::AutoCloseSettings,
 }
 
 str_enum!(
@@ -209,7 +212,23 @@ pub struct RoutingSettings {
     pub missed_offer_sets_inactive: bool,
     #[serde(default)]
     pub rejected_offer_sets_busy_dnd: bool,
+    /// Whether a conversation in wrap-up keeps its agent's capacity (§6.1 "block capacity for wrap-up"): `never`,
+    /// `always` (until closed), or `timed` for `wrap_up_blocking_minutes`.
+    #[serde(default = "RoutingSettings::default_wrap_up")]
+    pub wrap_up_blocking: WrapUpBlockingName,
+    /// With `timed`: 1 to 60 minutes, after which (or at close, if sooner) the capacity is released.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrap_up_blocking_minutes: Option<u8>,
 }
+
+str_enum!(
+    /// How long a conversation in wrap-up holds its agent's capacity.
+    WrapUpBlockingName {
+        Never = "never",
+        Always = "always",
+        Timed = "timed",
+    }
+);
 
 impl RoutingSettings {
     fn default_units() -> u32 {
@@ -227,12 +246,28 @@ impl RoutingSettings {
     fn default_cooldown() -> u32 {
         300
     }
+    fn default_wrap_up() -> WrapUpBlockingName {
+        WrapUpBlockingName::Never
+    }
+
+    fn wrap_up_engine(&self) -> crate::Result<crate::routing::engine::WrapUpBlocking> {
+        use crate::routing::engine::WrapUpBlocking;
+        let field = |detail: &str| {
+            crate::Error::field(crate::Code::InvalidField, "settings.routing.wrap_up_blocking_minutes", detail)
+        };
+        match (self.wrap_up_blocking, self.wrap_up_blocking_minutes) {
+            (WrapUpBlockingName::Never, None) => Ok(WrapUpBlocking::Never),
+            (WrapUpBlockingName::Always, None) => Ok(WrapUpBlocking::Always),
+            (WrapUpBlockingName::Timed, Some(m)) if (1..=60).contains(&m) => Ok(WrapUpBlocking::Minutes(m)),
+            (WrapUpBlockingName::Timed, Some(_)) => Err(field("wrap-up blocking is 1 to 60 minutes")),
+            (WrapUpBlockingName::Timed, None) => Err(field("`timed` wrap-up blocking needs its minutes")),
+            (_, Some(_)) => Err(field("minutes go with `\"wrap_up_blocking\": \"timed\"` only")),
+        }
+    }
 
     /// The engine's form of these settings; refuses what the engine cannot honour, naming the field.
     pub fn to_engine(&self, distribution: Distribution) -> crate::Result<crate::routing::engine::WorkstreamRouting> {
-        use crate::routing::engine::{
-            BasePresence, CapacityDemand, PresenceSet, SkillMatching, WorkstreamRouting, WrapUpBlocking,
-        };
+        use crate::routing::engine::{BasePresence, CapacityDemand, PresenceSet, SkillMatching, WorkstreamRouting};
         let mut allowed = PresenceSet::EMPTY;
         for p in &self.allowed_presences {
             allowed = allowed.with(match p {
@@ -253,7 +288,7 @@ impl RoutingSettings {
                 SkillMatchingName::Exact => SkillMatching::Exact,
                 SkillMatchingName::Closest => SkillMatching::Closest,
             },
-            wrap_up: WrapUpBlocking::Never,
+            wrap_up: self.wrap_up_engine()?,
             affinity: self.affinity,
             offer_timeout_ms: i64::from(self.offer_timeout_seconds) * 1000,
             missed_offer_sets_inactive: self.missed_offer_sets_inactive,
@@ -280,6 +315,8 @@ impl Default for RoutingSettings {
             affinity: false,
             missed_offer_sets_inactive: false,
             rejected_offer_sets_busy_dnd: false,
+            wrap_up_blocking: Self::default_wrap_up(),
+            wrap_up_blocking_minutes: None,
         }
     }
 }

@@ -224,10 +224,13 @@ pub fn apply(
     actor: &Actor,
     req: ActionRequest,
 ) -> Result<Conversation, Error> {
+    // On PostgreSQL the row stays locked until commit, so that two concurrent actions (two agents accepting one
+    // conversation) are checked one after the other; SQLite's single writer already does that.
+    let lock = if tx.backend() == crate::sql::Backend::Postgres { " FOR UPDATE OF c" } else { "" };
     let sql = format!(
         "SELECT {COLUMNS}, ch.channel_type, w.workstream_type FROM conversations c
          JOIN channels ch ON ch.id = c.channel_id JOIN workstreams w ON w.id = c.workstream_id
-         WHERE c.id = $1 AND c.org_id = $2"
+         WHERE c.id = $1 AND c.org_id = $2{lock}"
     );
     let row = tx.query_opt(&sql, params![id, org])?.ok_or_else(|| Error::not_found(Code::ConversationNotFound))?;
     let before = from_row(&row)?;

@@ -16,6 +16,7 @@ mod postgres;
 pub mod routing;
 pub mod setup;
 pub mod sql;
+pub mod timers;
 mod sqlite;
 pub mod webhooks;
 

@@ -33,6 +33,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_routing.sql"),
         postgres: include_str!("../migrations/postgres/0003_routing.sql"),
     },
+    Migration {
+        version: 4,
+        name: "lifecycle",
+        sqlite: include_str!("../migrations/sqlite/0004_lifecycle.sql"),
+        postgres: include_str!("../migrations/postgres/0004_lifecycle.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

@@ -83,6 +83,7 @@ pub fn create_workstream(
     settings: WorkstreamSettings,
 ) -> Result<Workstream, Error> {
     settings.attachments.check()?;
+    settings.auto_close.check()?;
     settings.routing.to_engine(distribution)?;
     if let Some(q) = fallback_queue_id {
         get_queue(tx, org, q).map_err(|e| e.at("fallback_queue_id"))?;

@@ -276,6 +276,16 @@ async fn accept(
     Path(id): Path<String>,
     OptionalJson(input): OptionalJson<AcceptIn>,
 ) -> ApiResult<Response> {
+    // An agent taking work from a pick workstream's queue picks it: membership, presence and capacity apply.
+    if let Some(agent) = who.agent()
+        && input.agent_id.is_none_or(|a| a == agent)
+    {
+        let conversation = conversation_id(&id)?;
+        if app.routing.is_pick(&app, who.org_id, conversation).await? {
+            let picked = app.routing.pick(&app, who.org_id, agent, who.label(), conversation).await?;
+            return Ok(Json(picked).into_response());
+        }
+    }
     act(app, who, idem, &id, Action::Accept, input.agent_id, None).await
 }
 

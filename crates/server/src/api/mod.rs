@@ -5,6 +5,7 @@ mod access;
 mod contacts;
 mod conversations;
 mod events;
+mod lifecycle;
 mod messaging_api;
 mod oauth;
 mod org;
@@ -90,6 +91,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(oauth::router())
         .merge(webhooks::router())
         .merge(routing::router())
+        .merge(lifecycle::router())
         .merge(messaging_api::router().layer(DefaultBodyLimit::max(messaging_api::MAX_SEND_BODY_BYTES)))
         .split_for_parts()
 }

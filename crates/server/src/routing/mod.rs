@@ -19,6 +19,7 @@
 
 pub mod bench;
 pub mod engine_bench;
+pub mod lifecycle;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -111,8 +112,10 @@ pub fn start(app: AppState) -> Vec<tokio::task::JoinHandle<()>> {
             }
         }
     });
-    let timer = tokio::spawn(timer(app));
-    vec![follower, timer]
+    let timer = tokio::spawn(timer(app.clone()));
+    let mut tasks = vec![follower, timer];
+    tasks.extend(lifecycle::start(app));
+    tasks
 }
 
 fn internal(e: impl std::fmt::Display) -> Error {

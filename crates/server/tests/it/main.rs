@@ -6,6 +6,7 @@
 mod api;
 mod auth;
 mod bad_input;
+mod lifecycle;
 mod messaging;
 mod ops;
 mod outbox;

@@ -465,6 +465,29 @@ impl Engine {
     /// queue with an allowed presence and room for it; on a push workstream picking is allowed only when the
     /// workstream lets agents pick regardless of capacity and presence.
     pub fn pick(&mut self, agent: UserId, conversation: ConversationId, now: Timestamp) -> Result<Vec<RoutingEvent>> {
+        let demand = self.can_pick(agent, conversation)?;
+        let a = self.agent_idx(agent)?;
+        let mut events = Vec::new();
+        self.remove_waiting(conversation);
+        let seq = self.next_seq();
+        let queue = self.queue_id_of(conversation);
+        self.agents[a].reserve(demand);
+        self.agents[a].last_assigned = seq;
+        if let Some(item) = self.items.get_mut(&conversation) {
+            item.status = Status::Active(a);
+            item.hold = Some(Hold { agent: a, demand, assigned: true });
+            item.affinity = None;
+            item.declines.clear();
+        }
+        events.push(RoutingEvent::Assigned { conversation, agent, queue, by: AssignedBy::Pick });
+        self.busy_if_full(a, &mut events);
+        self.finish(now, &mut events);
+        Ok(events)
+    }
+
+    /// Whether [`Engine::pick`] would succeed, changing nothing (so a caller can commit the assignment elsewhere
+    /// first); the capacity the conversation would take.
+    pub fn can_pick(&self, agent: UserId, conversation: ConversationId) -> Result<CapacityDemand> {
         let a = self.agent_idx(agent)?;
         let item = self.items.get(&conversation).ok_or_else(|| Error::not_found(Code::ConversationNotFound))?;
         if item.status != Status::Open {
@@ -486,23 +509,7 @@ impl Engine {
         if !regardless && !allowed {
             return Err(Error::new(Code::AgentUnavailable, "the agent's presence or capacity does not allow this"));
         }
-        let demand = ws.capacity;
-        let mut events = Vec::new();
-        self.remove_waiting(conversation);
-        let seq = self.next_seq();
-        let queue = self.queue_id_of(conversation);
-        self.agents[a].reserve(demand);
-        self.agents[a].last_assigned = seq;
-        if let Some(item) = self.items.get_mut(&conversation) {
-            item.status = Status::Active(a);
-            item.hold = Some(Hold { agent: a, demand, assigned: true });
-            item.affinity = None;
-            item.declines.clear();
-        }
-        events.push(RoutingEvent::Assigned { conversation, agent, queue, by: AssignedBy::Pick });
-        self.busy_if_full(a, &mut events);
-        self.finish(now, &mut events);
-        Ok(events)
+        Ok(ws.capacity)
     }
 
     /// The agent gives an Active conversation back to its queue. It keeps its original arrival time, so the
@@ -526,10 +533,7 @@ impl Engine {
         target: TransferTarget,
         now: Timestamp,
     ) -> Result<Vec<RoutingEvent>> {
-        let status = self.status(conversation)?;
-        if matches!(status, Status::WrapUp(_) | Status::Waiting(_)) {
-            return Err(Error::new(Code::InvalidStateTransition, "only an open or active conversation can move"));
-        }
+        self.can_transfer(conversation, target)?;
         let mut events = Vec::new();
         match target {
             TransferTarget::Queue(queue) => {
@@ -546,6 +550,26 @@ impl Engine {
             }
             TransferTarget::Agent(user) => {
                 let a = self.agent_idx(user)?;
+                self.detach(conversation, now, &mut events);
+                self.issue_offer(conversation, a, OfferKind::Transfer, now, &mut events);
+            }
+        }
+        self.finish(now, &mut events);
+        Ok(events)
+    }
+
+    /// Whether [`Engine::transfer`] would succeed, changing nothing.
+    pub fn can_transfer(&self, conversation: ConversationId, target: TransferTarget) -> Result<()> {
+        let status = self.status(conversation)?;
+        if matches!(status, Status::WrapUp(_) | Status::Waiting(_)) {
+            return Err(Error::new(Code::InvalidStateTransition, "only an open or active conversation can move"));
+        }
+        match target {
+            TransferTarget::Queue(queue) => {
+                self.queue_idx(queue)?;
+            }
+            TransferTarget::Agent(user) => {
+                let a = self.agent_idx(user)?;
                 let demand = self.workstream_of(conversation).map(|ws| ws.capacity);
                 let agent_state = &self.agents[a];
                 let holds_it = self.items.get(&conversation).and_then(|i| i.hold).is_some_and(|h| h.agent == a);
@@ -555,12 +579,9 @@ impl Engine {
                 if agent_state.base == BasePresence::Offline || !demand.is_some_and(|d| agent_state.fits(d)) {
                     return Err(Error::new(Code::AgentUnavailable, "the agent is offline or has no room for it"));
                 }
-                self.detach(conversation, now, &mut events);
-                self.issue_offer(conversation, a, OfferKind::Transfer, now, &mut events);
             }
         }
-        self.finish(now, &mut events);
-        Ok(events)
+        Ok(())
     }
 
     /// The agent closes the session without ending it (Active → Waiting, asynchronous channels only): capacity is
