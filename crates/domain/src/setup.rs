@@ -161,6 +161,48 @@ pub struct WorkstreamSettings {
     /// When the system closes conversations left without activity (§6.6); each state defaults per channel.
     #[serde(default)]
     pub auto_close: crate::lifecycle::AutoCloseSettings,
+    /// Messages telling waiting customers their place in the queue and their estimated wait (routed workstreams).
+    #[serde(default)]
+    pub wait_notifications: WaitNotifications,
+}
+
+/// How waiting customers hear of their position and estimated wait: a system message and a
+/// `routing.wait_estimate_changed` event when either changes (the estimate by a whole step: minutes below 10,
+/// five minutes below an hour, then quarter hours), never more often than `min_interval_seconds`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitNotifications {
+    #[serde(default = "WaitNotifications::default_enabled")]
+    pub enabled: bool,
+    /// 10 to 3600 seconds; 60 by default.
+    #[serde(default = "WaitNotifications::default_interval")]
+    pub min_interval_seconds: u32,
+}
+
+impl WaitNotifications {
+    fn default_enabled() -> bool {
+        true
+    }
+    fn default_interval() -> u32 {
+        60
+    }
+
+    pub fn check(&self) -> crate::Result<()> {
+        if !(10..=3600).contains(&self.min_interval_seconds) {
+            return Err(crate::Error::field(
+                crate::Code::InvalidField,
+                "settings.wait_notifications.min_interval_seconds",
+                "updates are at least 10 and at most 3600 seconds apart",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for WaitNotifications {
+    fn default() -> Self {
+        Self { enabled: Self::default_enabled(), min_interval_seconds: Self::default_interval() }
+    }
 }
 
 str_enum!(
@@ -219,6 +261,10 @@ pub struct RoutingSettings {
     /// With `timed`: 1 to 60 minutes, after which (or at close, if sooner) the capacity is released.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wrap_up_blocking_minutes: Option<u8>,
+    /// Profile-based capacity (§6.4): each conversation also takes one item of this capacity profile. With
+    /// `capacity_units: 0` the profile alone limits the agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_profile_id: Option<uuid::Uuid>,
 }
 
 str_enum!(
@@ -281,7 +327,10 @@ impl RoutingSettings {
         let routing = WorkstreamRouting {
             distribution,
             pick_regardless: false,
-            capacity: CapacityDemand { units: self.capacity_units, profile: None },
+            capacity: CapacityDemand {
+                units: self.capacity_units,
+                profile: self.capacity_profile_id.map(crate::routing::engine::CapacityProfileId),
+            },
             allowed_presences: allowed,
             skill_matching: match self.skill_matching {
                 SkillMatchingName::None => SkillMatching::None,
@@ -317,6 +366,7 @@ impl Default for RoutingSettings {
             rejected_offer_sets_busy_dnd: false,
             wrap_up_blocking: Self::default_wrap_up(),
             wrap_up_blocking_minutes: None,
+            capacity_profile_id: None,
         }
     }
 }
@@ -327,23 +377,13 @@ str_enum!(
         HighestCapacity = "highest_capacity",
         RoundRobin = "round_robin",
         MostIdle = "most_idle",
+        /// The queue's own prioritization and assignment rulesets (`QueueRouting::custom`).
+        Custom = "custom",
     }
 );
 
-/// Where a queue sends new conversations it cannot take (§6.3 overflow): checked when a conversation is routed to
-/// the queue.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OverflowSettings {
-    /// Outside operating hours, route to this queue instead.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub when_closed_queue_id: Option<crate::ids::QueueId>,
-    /// When this many conversations already wait, route to `when_full_queue_id` instead.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_waiting: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub when_full_queue_id: Option<crate::ids::QueueId>,
-}
+/// Where a queue sends new conversations it cannot take (§6.3 overflow); see `routing::overflow`.
+pub use crate::routing::overflow::OverflowSettings;
 
 /// A queue's routing settings: assignment method, operating hours and overflow.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -356,6 +396,9 @@ pub struct QueueRouting {
     pub calendar: Option<crate::routing::calendar::CalendarSpec>,
     #[serde(default)]
     pub overflow: OverflowSettings,
+    /// The rulesets of the `custom` assignment method; required with it, refused without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<crate::routing::assignment_rules::CustomAssignmentSpec>,
 }
 
 impl QueueRouting {
@@ -366,7 +409,12 @@ impl QueueRouting {
 
 impl Default for QueueRouting {
     fn default() -> Self {
-        Self { assignment_method: Self::default_method(), calendar: None, overflow: OverflowSettings::default() }
+        Self {
+            assignment_method: Self::default_method(),
+            calendar: None,
+            overflow: OverflowSettings::default(),
+            custom: None,
+        }
     }
 }
 

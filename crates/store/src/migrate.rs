@@ -39,6 +39,18 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_lifecycle.sql"),
         postgres: include_str!("../migrations/postgres/0004_lifecycle.sql"),
     },
+    Migration {
+        version: 5,
+        name: "routing_config",
+        sqlite: include_str!("../migrations/sqlite/0005_routing_config.sql"),
+        postgres: include_str!("../migrations/postgres/0005_routing_config.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "overflow",
+        sqlite: include_str!("../migrations/sqlite/0006_overflow.sql"),
+        postgres: include_str!("../migrations/postgres/0006_overflow.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

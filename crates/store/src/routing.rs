@@ -154,12 +154,21 @@ pub struct AgentRouting {
     pub presence: PresenceName,
     pub capacity_units: i64,
     pub skills: Vec<AgentSkillEntry>,
+    /// The custom presence the agent chose; `presence` is its base.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_presence_id: Option<uuid::Uuid>,
 }
 
 impl AgentRouting {
     /// An agent nobody configured: Offline with no capacity.
     pub fn unset(user_id: UserId) -> Self {
-        Self { user_id, presence: PresenceName::Offline, capacity_units: 0, skills: Vec::new() }
+        Self {
+            user_id,
+            presence: PresenceName::Offline,
+            capacity_units: 0,
+            skills: Vec::new(),
+            custom_presence_id: None,
+        }
     }
 }
 
@@ -171,12 +180,13 @@ fn agent_from_row(r: &Row) -> Result<AgentRouting, Error> {
             presence: PresenceName::parse(&presence).ok_or_else(|| Error::internal("stored presence"))?,
             capacity_units: r.i64(2)?,
             skills: r.json(3)?,
+            custom_presence_id: r.opt_parse(4)?,
         },
         None => AgentRouting::unset(user_id),
     })
 }
 
-const AGENT_SELECT: &str = "SELECT u.id, a.presence, a.capacity_units, a.skills FROM users u
+const AGENT_SELECT: &str = "SELECT u.id, a.presence, a.capacity_units, a.skills, a.custom_presence_id FROM users u
      LEFT JOIN agent_routing a ON a.user_id = u.id";
 
 /// Every agent of the organization with their routing state.
@@ -201,10 +211,19 @@ pub fn put_agent(tx: &mut Tx<'_>, org: OrgId, agent: &AgentRouting, now: Timesta
     require_agent(tx, org, agent.user_id)?;
     let skills = serde_json::to_string(&agent.skills).map_err(Error::internal)?;
     tx.execute(
-        "INSERT INTO agent_routing (user_id, org_id, presence, capacity_units, skills, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (user_id) DO UPDATE SET presence = $3, capacity_units = $4, skills = $5, updated_at = $6",
-        params![agent.user_id, org, agent.presence.as_str(), agent.capacity_units, skills, now],
+        "INSERT INTO agent_routing (user_id, org_id, presence, capacity_units, skills, updated_at, custom_presence_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (user_id) DO UPDATE SET presence = $3, capacity_units = $4, skills = $5, updated_at = $6,
+           custom_presence_id = $7",
+        params![
+            agent.user_id,
+            org,
+            agent.presence.as_str(),
+            agent.capacity_units,
+            skills,
+            now,
+            agent.custom_presence_id.map(|id| id.to_string())
+        ],
     )?;
     events::append(tx, org, "agent.routing_changed", None, agent, now)?;
     Ok(agent.clone())
@@ -276,19 +295,23 @@ pub struct Classified {
     pub severity: i64,
     pub skills: Vec<Skill>,
     pub enqueued_at: Timestamp,
+    /// What custom prioritization reads (see `routing::assignment_rules::item_attributes`).
+    pub attributes: BTreeMap<String, switchboard_domain::routing::rules::Value>,
 }
 
 /// Records classification: the conversation's queue and priority change, and the rest is kept for a restart.
 pub fn classify(tx: &mut Tx<'_>, org: OrgId, c: &Classified) -> Result<(), Error> {
     let skills = serde_json::to_string(&c.skills).map_err(Error::internal)?;
+    let attributes = serde_json::to_string(&c.attributes).map_err(Error::internal)?;
     tx.execute(
         "UPDATE conversations SET queue_id = $3, priority = $4 WHERE id = $1 AND org_id = $2",
         params![c.conversation_id, org, c.queue_id, c.priority],
     )?;
     tx.execute(
-        "INSERT INTO routing_items (conversation_id, org_id, severity, skills, enqueued_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (conversation_id) DO UPDATE SET severity = $3, skills = $4, enqueued_at = $5",
-        params![c.conversation_id, org, c.severity, skills, c.enqueued_at],
+        "INSERT INTO routing_items (conversation_id, org_id, severity, skills, enqueued_at, attributes)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (conversation_id) DO UPDATE SET severity = $3, skills = $4, enqueued_at = $5, attributes = $6",
+        params![c.conversation_id, org, c.severity, skills, c.enqueued_at, attributes],
     )?;
     Ok(())
 }
@@ -306,13 +329,15 @@ pub struct LiveItem {
     /// Set once classification ran.
     pub classified: Option<(i64, Vec<Skill>, Timestamp)>,
     pub channel_type: switchboard_domain::setup::ChannelType,
+    /// What classification left for custom prioritization; empty before it ran.
+    pub attributes: BTreeMap<String, switchboard_domain::routing::rules::Value>,
 }
 
 /// Every conversation of the organization that is not closed, oldest first.
 pub fn live_items(tx: &mut Tx<'_>, org: OrgId) -> Result<Vec<LiveItem>, Error> {
     tx.query(
         "SELECT c.id, c.workstream_id, c.queue_id, c.state, c.agent_id, c.priority, c.created_at,
-                r.severity, r.skills, r.enqueued_at, ch.channel_type
+                r.severity, r.skills, r.enqueued_at, ch.channel_type, r.attributes
          FROM conversations c JOIN channels ch ON ch.id = c.channel_id
          LEFT JOIN routing_items r ON r.conversation_id = c.id
          WHERE c.org_id = $1 AND c.state <> 'closed' ORDER BY c.created_at, c.id",
@@ -334,6 +359,10 @@ pub fn live_items(tx: &mut Tx<'_>, org: OrgId) -> Result<Vec<LiveItem>, Error> {
             created_at: r.ts(6)?,
             classified,
             channel_type: r.enumeration(10, switchboard_domain::setup::ChannelType::parse)?,
+            attributes: match r.opt_string(11)? {
+                Some(json) => serde_json::from_str(&json).map_err(Error::internal)?,
+                None => BTreeMap::new(),
+            },
         })
     })
     .collect()

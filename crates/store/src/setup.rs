@@ -84,7 +84,11 @@ pub fn create_workstream(
 ) -> Result<Workstream, Error> {
     settings.attachments.check()?;
     settings.auto_close.check()?;
+    settings.wait_notifications.check()?;
     settings.routing.to_engine(distribution)?;
+    if let Some(p) = settings.routing.capacity_profile_id {
+        crate::routing_config::get_profile(tx, org, p).map_err(|e| e.at("settings.routing.capacity_profile_id"))?;
+    }
     if let Some(q) = fallback_queue_id {
         get_queue(tx, org, q).map_err(|e| e.at("fallback_queue_id"))?;
     }

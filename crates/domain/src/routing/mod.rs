@@ -3,8 +3,10 @@
 //! Everything here is pure and driven by explicit time, so the server, the property tests and `switchboard
 //! simulate` all run the same code.
 
+pub mod assignment_rules;
 pub mod calendar;
 pub mod engine;
+pub mod overflow;
 pub mod rules;
 pub mod simulate;
 pub mod wait;

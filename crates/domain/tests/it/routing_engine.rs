@@ -158,11 +158,13 @@ fn custom_method_buckets_conversations_and_relaxes_agent_rules() {
                     AgentCondition::Skill { skill: spanish, min_proficiency: 8 },
                 ],
                 order: AgentOrder::AvailableUnits,
+                min_wait_ms: 0,
             },
             AssignmentRule {
                 name: "anyone online".into(),
                 conditions: vec![AgentCondition::PresenceIn(online)],
                 order: AgentOrder::MostIdle,
+                min_wait_ms: 0,
             },
         ],
     };
@@ -682,11 +684,13 @@ mod properties {
                         name: "available".into(),
                         conditions: vec![AgentCondition::PresenceIn(PresenceSet::of(&[BasePresence::Available]))],
                         order: AgentOrder::RoundRobin,
+                        min_wait_ms: 0,
                     },
                     AssignmentRule {
                         name: "busy too".into(),
                         conditions: vec![AgentCondition::PresenceIn(ALLOWED)],
                         order: AgentOrder::AvailableUnits,
+                        min_wait_ms: 0,
                     },
                 ],
             }),

@@ -10,6 +10,7 @@ mod messaging_api;
 mod oauth;
 mod org;
 mod routing;
+mod routing_config;
 mod setup;
 mod webhooks;
 
@@ -91,6 +92,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(oauth::router())
         .merge(webhooks::router())
         .merge(routing::router())
+        .merge(routing_config::router())
         .merge(lifecycle::router())
         .merge(messaging_api::router().layer(DefaultBodyLimit::max(messaging_api::MAX_SEND_BODY_BYTES)))
         .split_for_parts()

@@ -28,7 +28,7 @@ use crate::{
     auth::Principal,
     error::{ApiError, ApiResult},
     extract::{ApiJson, OptionalJson, path_id},
-    routing::{AgentStatus, QueueAvailability, QueuePosition},
+    routing::{AgentStatus, QueueAvailability, QueuePosition, catalogue::PresenceChoice},
 };
 
 const ADMINS: &[Role] = &[Role::Admin, Role::Supervisor];
@@ -48,6 +48,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(queue_position))
         .routes(routes!(availability_before))
         .routes(routes!(availability_for))
+        .routes(routes!(callback_requests))
 }
 
 /// An agent may read and change their own routing state; admins and supervisors anyone's.
@@ -64,7 +65,8 @@ fn agent_in_path(who: &Principal, raw: &str, roles: &[Role]) -> Result<UserId, A
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PresenceIn {
-    /// `available`, `busy`, `busy_dnd`, `away` or `offline`.
+    /// `available`, `busy`, `busy_dnd`, `away` or `offline`, or a custom presence's id or name (see
+    /// `/v1/presences`).
     #[schema(example = "available")]
     pub presence: String,
 }
@@ -72,21 +74,10 @@ pub struct PresenceIn {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PresenceOut {
     pub user_id: UserId,
+    /// The base presence routing sees.
     pub presence: PresenceName,
-}
-
-fn parse_presence(raw: &str) -> Result<PresenceName, Error> {
-    match PresenceName::parse(raw) {
-        Some(PresenceName::Inactive) => {
-            Err(Error::field(Code::InvalidPresence, "presence", "`inactive` is set by routing after a missed offer"))
-        }
-        Some(p) => Ok(p),
-        None => Err(Error::field(
-            Code::InvalidPresence,
-            "presence",
-            format!("unknown presence `{raw}`; use available, busy, busy_dnd, away or offline"),
-        )),
-    }
+    /// The custom presence the agent chose, if any.
+    pub custom_presence: Option<crate::routing::catalogue::PresenceRef>,
 }
 
 #[utoipa::path(get, path = "/v1/agents/{id}/presence", tag = "routing", security(("bearer" = [])),
@@ -98,7 +89,7 @@ async fn get_presence(
 ) -> ApiResult<Json<PresenceOut>> {
     let id = agent_in_path(&who, &id, STAFF)?;
     let status = app.routing.agent(&app, who.org_id, id).await?;
-    Ok(Json(PresenceOut { user_id: id, presence: status.presence }))
+    Ok(Json(PresenceOut { user_id: id, presence: status.presence, custom_presence: status.custom_presence }))
 }
 
 /// Sets the agent's presence. Routing offers work only to agents whose presence the workstream allows.
@@ -112,9 +103,20 @@ async fn put_presence(
     ApiJson(input): ApiJson<PresenceIn>,
 ) -> ApiResult<Json<PresenceOut>> {
     let id = agent_in_path(&who, &id, STAFF)?;
-    let presence = parse_presence(&input.presence)?;
-    let status = app.routing.update_agent(&app, who.org_id, id, move |a| a.presence = presence).await?;
-    Ok(Json(PresenceOut { user_id: id, presence: status.presence }))
+    let choice = app.routing.resolve_presence(&app, who.org_id, &input.presence).await?;
+    let org = who.org_id;
+    let base = match choice {
+        PresenceChoice::BuiltIn(p) => (p, None),
+        PresenceChoice::Custom(custom, base) => (base, Some(custom)),
+    };
+    let status = app
+        .routing
+        .update_agent(&app, org, id, move |a| {
+            a.presence = base.0;
+            a.custom_presence_id = base.1;
+        })
+        .await?;
+    Ok(Json(PresenceOut { user_id: id, presence: status.presence, custom_presence: status.custom_presence }))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -255,6 +257,10 @@ pub struct QueuePatch {
     pub calendar: Option<Option<switchboard_domain::routing::calendar::CalendarSpec>>,
     #[serde(default)]
     pub overflow: Option<OverflowSettings>,
+    /// The rulesets of the `custom` method (see docs/routing.md); `null` removes them.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<switchboard_domain::routing::assignment_rules::CustomAssignmentSpec>)]
+    pub custom: Option<Option<switchboard_domain::routing::assignment_rules::CustomAssignmentSpec>>,
 }
 
 /// A field that is present (even as `null`) is `Some`, so that `null` can clear it.
@@ -271,7 +277,9 @@ pub struct QueueRoutingOut {
 /// Changes the queue's assignment method, operating hours or overflow.
 #[utoipa::path(patch, path = "/v1/queues/{id}", tag = "routing", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = QueuePatch,
-    responses((status = 200, body = QueueRoutingOut), (status = 400, description = "`invalid_calendar`"), (status = 404)))]
+    responses((status = 200, body = QueueRoutingOut), (status = 400, description = "`invalid_calendar`, \
+        `invalid_overflow` (a range, a repeated condition, an unknown target queue or a loop; `field` names it)"),
+        (status = 404)))]
 async fn patch_queue(
     State(app): State<AppState>,
     who: Principal,
@@ -290,6 +298,12 @@ async fn patch_queue(
     }
     if let Some(o) = input.overflow {
         routing.overflow = o;
+    }
+    match input.custom {
+        Some(custom) => routing.custom = custom,
+        // Leaving the custom method drops its rulesets unless the request sends them (which is then refused).
+        None if routing.assignment_method != AssignmentMethodName::Custom => routing.custom = None,
+        None => {}
     }
     let QueueEntry { id, routing, .. } = app.routing.set_queue_routing(&app, org, id, routing).await?;
     Ok(Json(QueueRoutingOut { id, routing }))
@@ -442,6 +456,9 @@ pub struct AvailabilityOut {
     pub average_wait_time: Option<f64>,
     pub average_wait_time_in_seconds: f64,
     pub number_of_experts_available_in_queue: usize,
+    /// Not in the documented response: the estimator's wait for a customer at `PositionInQueue`, from the queue's
+    /// live staffing and recent history (see docs/routing.md); null when nobody staffs the queue.
+    pub estimated_wait_time_in_seconds: Option<f64>,
 }
 
 const NO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -474,6 +491,7 @@ fn availability_out(a: QueueAvailability, now: Timestamp) -> AvailabilityOut {
         average_wait_time: seconds.map(|s| (s / 60.0 * 10.0).round() / 10.0),
         average_wait_time_in_seconds: seconds.unwrap_or(0.0),
         number_of_experts_available_in_queue: a.agents,
+        estimated_wait_time_in_seconds: a.estimated_wait_ms.map(|ms| (ms / 1000.0).round()),
     }
 }
 
@@ -539,4 +557,45 @@ async fn availability_for(
     let id = path_id(raw, Code::ConversationNotFound)?;
     let a = app.routing.availability_for(&app, who.org_id, id).await?;
     Ok(Json(availability_out(a, app.clock.now())))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackQuery {
+    /// Only this queue's requests.
+    pub queue_id: Option<String>,
+    /// At most this many (1 to 200, default 50), newest first.
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallbacksOut {
+    pub data: Vec<switchboard_store::overflow::CallbackRequest>,
+}
+
+/// Callbacks customers were offered when a queue overflowed (`offer_callback`), newest first, with the phone and
+/// contact to call back.
+#[utoipa::path(get, path = "/v1/callback-requests", tag = "routing", security(("bearer" = [])),
+    params(CallbackQuery), responses((status = 200, body = CallbacksOut), (status = 400, description = "`invalid_query`")))]
+async fn callback_requests(
+    State(app): State<AppState>,
+    who: Principal,
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<CallbackQuery>,
+) -> ApiResult<Json<CallbacksOut>> {
+    who.require(ADMINS)?;
+    let queue = match q.queue_id.as_deref() {
+        Some(raw) => Some(
+            raw.parse::<QueueId>()
+                .map_err(|_| Error::field(Code::InvalidQuery, "queue_id", "`queue_id` is not a queue id"))?,
+        ),
+        None => None,
+    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(Error::field(Code::InvalidQuery, "limit", "`limit` is 1 to 200").into());
+    }
+    let org = who.org_id;
+    let data =
+        app.store.read(move |tx| switchboard_store::overflow::list_callbacks(tx, org, queue, limit)).await?;
+    Ok(Json(CallbacksOut { data }))
 }

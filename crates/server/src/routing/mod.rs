@@ -18,8 +18,11 @@
 //! Pending offers do not survive a restart: they are marked withdrawn and their conversations are offered again.
 
 pub mod bench;
+pub mod catalogue;
 pub mod engine_bench;
 pub mod lifecycle;
+pub mod overflow;
+pub mod wait;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -35,13 +38,13 @@ use switchboard_domain::{
     routing::{
         calendar::Calendar,
         engine::{
-            AgentSettings, AgentSkill, AssignedBy, AssignmentMethod, Engine, EngineSettings, OfferId, OfferKind,
-            Presence, PresenceReason, QueueSettings, RoutingEvent, RoutingState, SkillId, SkillRequirement,
-            TransferTarget, WorkItem,
+            AgentSettings, AgentSkill, AssignedBy, CustomPresenceId, Engine, EngineSettings, OfferId, OfferKind,
+            Presence, PresenceReason, RoutingEvent, RoutingState, SkillId, SkillRequirement, TransferTarget, WorkItem,
         },
+        assignment_rules::{engine_attributes, item_attributes},
         rules::{Facts, Schema, Skill, Value, WorkstreamRules},
     },
-    setup::{AssignmentMethodName, Distribution, PresenceName, QueueRouting, RoutingSettings},
+    setup::{Distribution, PresenceName, QueueRouting, RoutingSettings},
 };
 use switchboard_store::{
     conversations::{self, ActionRequest, Actor},
@@ -64,6 +67,8 @@ const POLL: Duration = Duration::from_secs(1);
 const BATCH: usize = 500;
 /// The window the average wait is computed over (reference §1.8: the previous 48 hours).
 const AVERAGE_WINDOW_MS: i64 = 48 * 3_600_000;
+/// The conversations the average needs before it is shown (reference §1.8: a minimum of 50).
+const AVERAGE_MIN_CONVERSATIONS: i64 = 50;
 
 /// Every organization's routing state.
 #[derive(Default)]
@@ -78,6 +83,7 @@ struct WorkstreamInfo {
     enabled: bool,
     fallback: Option<QueueId>,
     rules: WorkstreamRules,
+    wait_notifications: switchboard_domain::setup::WaitNotifications,
 }
 
 struct QueueInfo {
@@ -96,6 +102,10 @@ pub struct OrgRouting {
     offer_uuid: HashMap<OfferId, Uuid>,
     offer_by_uuid: HashMap<Uuid, OfferId>,
     enqueued_at: HashMap<ConversationId, Timestamp>,
+    /// The wait estimator and waiting customers' updates (`wait`).
+    waits: wait::Waits,
+    /// What overflow decided, written with the next persist (`overflow`).
+    overflow: overflow::Pending,
 }
 
 /// Starts the follower and the timer; the returned tasks end with the server.
@@ -259,7 +269,8 @@ async fn timer(app: AppState) {
     loop {
         let mut next: Option<Timestamp> = None;
         for org in app.routing.loaded() {
-            if let Some(at) = org.lock().await.engine.next_deadline() {
+            let st = org.lock().await;
+            for at in [st.engine.next_deadline(), st.waits.next_sweep()].into_iter().flatten() {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
         }
@@ -277,6 +288,12 @@ async fn timer(app: AppState) {
                     tracing::error!(error = %e, "recording routing deadlines failed");
                 }
             }
+            if st.waits.next_sweep().is_some_and(|at| at <= now) {
+                st.sweep_waits(now);
+                if let Err(e) = st.persist(&app, Vec::new()).await {
+                    tracing::error!(error = %e, "recording wait updates failed");
+                }
+            }
         }
     }
 }
@@ -292,7 +309,8 @@ fn engine_presence(p: PresenceName) -> Presence {
     }
 }
 
-/// The API name of an engine presence; custom presences are not configurable yet and read as their base.
+/// The API name of a built-in engine presence. A custom presence is named by its base, which only the engine's
+/// agent view knows (see `AgentStatus`); here it reads as Away.
 pub fn presence_name(p: Presence) -> PresenceName {
     match p {
         Presence::Available => PresenceName::Available,
@@ -301,18 +319,6 @@ pub fn presence_name(p: Presence) -> PresenceName {
         Presence::Away | Presence::Custom(_) => PresenceName::Away,
         Presence::Offline => PresenceName::Offline,
         Presence::Inactive => PresenceName::Inactive,
-    }
-}
-
-fn queue_settings(priority: i64, routing: &QueueRouting) -> QueueSettings {
-    QueueSettings {
-        // The store's queue priority serves lower numbers first; the engine serves higher first.
-        priority: i32::try_from(-priority.clamp(-i64::from(i32::MAX), i64::from(i32::MAX))).unwrap_or(0),
-        method: match routing.assignment_method {
-            AssignmentMethodName::HighestCapacity => AssignmentMethod::HighestCapacity,
-            AssignmentMethodName::RoundRobin => AssignmentMethod::RoundRobin,
-            AssignmentMethodName::MostIdle => AssignmentMethod::MostIdle,
-        },
     }
 }
 
@@ -348,6 +354,10 @@ pub struct AgentStatus {
     pub used_units: u32,
     pub skills: Vec<store::AgentSkillEntry>,
     pub queue_ids: Vec<QueueId>,
+    /// The custom presence the agent is in, if any; `presence` is its base.
+    pub custom_presence: Option<catalogue::PresenceRef>,
+    /// The capacity profiles the agent holds, with the items of each in use.
+    pub capacity_profiles: Vec<catalogue::ProfileStatus>,
 }
 
 /// Where a conversation is in its queue.
@@ -359,8 +369,12 @@ pub struct QueuePosition {
     pub routing_state: String,
     /// 1-based, while it waits.
     pub position: Option<usize>,
-    /// The queue's average wait over the last 48 hours, from conversations assigned by offer; null without data.
+    /// The queue's average wait over the last 48 hours, from conversations assigned by offer; null with fewer than
+    /// 50 of them (reference §1.8).
     pub average_wait_seconds: Option<f64>,
+    /// How long this conversation is likely to wait from now at its position (the estimator's median; see
+    /// docs/routing.md); null when it does not wait or nobody staffs the queue.
+    pub estimated_wait_seconds: Option<f64>,
 }
 
 /// What the availability actions need from routing.
@@ -372,6 +386,8 @@ pub struct QueueAvailability {
     pub waiting: usize,
     pub position: Option<usize>,
     pub average_wait_ms: Option<f64>,
+    /// The estimated wait at `position` (or behind everyone waiting); `None` when nobody staffs the queue.
+    pub estimated_wait_ms: Option<f64>,
 }
 
 fn routing_state(s: RoutingState) -> &'static str {
@@ -395,6 +411,8 @@ impl OrgRouting {
             offer_uuid: HashMap::new(),
             offer_by_uuid: HashMap::new(),
             enqueued_at: HashMap::new(),
+            waits: wait::Waits::default(),
+            overflow: overflow::Pending::default(),
         }
     }
 
@@ -418,17 +436,21 @@ impl OrgRouting {
                 Ok((store::list_agents(tx, org)?, store::list_members(tx, org, None)?, store::live_items(tx, org)?))
             })
             .await?;
+        let mut profiles = self.load_catalogue(app).await?;
         self.refresh_setup(app).await?;
+        self.load_wait_history(app, now).await?;
         let mut events = Vec::new();
         for a in &agents {
             let settings = AgentSettings {
                 // Inactive is routing's to set; after a restart the agent is Away until they choose again.
-                presence: match a.presence {
-                    PresenceName::Inactive => Presence::Away,
-                    p => engine_presence(p),
+                presence: match (a.presence, a.custom_presence_id) {
+                    (_, Some(id)) => Presence::Custom(CustomPresenceId(id)),
+                    (PresenceName::Inactive, None) => Presence::Away,
+                    (p, None) => engine_presence(p),
                 },
                 units: u32::try_from(a.capacity_units).unwrap_or(0),
                 skills: self.agent_skills(&a.skills),
+                profiles: profiles.remove(&a.user_id).unwrap_or_default(),
                 ..AgentSettings::default()
             };
             events.extend(self.engine.add_agent(a.user_id, settings, now)?);
@@ -453,6 +475,7 @@ impl OrgRouting {
             work.severity = i32::try_from(severity).unwrap_or(0);
             work.skills = self.requirements(&skills);
             work.channel = item.channel_type;
+            work.attributes = engine_attributes(&item.attributes);
             self.enqueued_at.insert(item.conversation_id, enqueued_at);
             let held = match item.state {
                 ConversationState::Active => Some(RoutingState::Active),
@@ -499,7 +522,8 @@ impl OrgRouting {
                 tracing::warn!(error = %e, queue = %q.id, "stored calendar refused; the queue counts as always open");
                 Calendar::always_open()
             });
-            events.extend(self.engine.upsert_queue(q.id, queue_settings(q.priority, &q.routing), now));
+            let settings = self.queue_settings(q.priority, &q.routing);
+            events.extend(self.engine.upsert_queue(q.id, settings, now));
             self.queues.insert(q.id, QueueInfo { routing: q.routing, calendar });
         }
         let rules: HashMap<WorkstreamId, RulesDocument> = rules.into_iter().collect();
@@ -514,7 +538,13 @@ impl OrgRouting {
             let enabled =
                 w.settings.routing.enabled && self.upsert_workstream(w.id, &w.settings.routing, w.distribution);
             self.workstreams
-                .insert(w.id, WorkstreamInfo { name: w.name, enabled, fallback: w.fallback_queue_id, rules });
+                .insert(w.id, WorkstreamInfo {
+                    name: w.name,
+                    enabled,
+                    fallback: w.fallback_queue_id,
+                    rules,
+                    wait_notifications: w.settings.wait_notifications.clone(),
+                });
         }
         self.persist(app, events).await
     }
@@ -577,6 +607,8 @@ impl OrgRouting {
         let now = app.clock.now();
         let mut classified = Vec::with_capacity(loaded.len());
         let mut items = Vec::with_capacity(loaded.len());
+        // Conversations of this batch already placed in each queue, for overflow's work item limits.
+        let mut joining: HashMap<QueueId, usize> = HashMap::new();
         for (conversation, context, contact, channel_type) in loaded {
             let Some(ws) = self.workstreams.get(&conversation.workstream_id).filter(|w| w.enabled) else {
                 continue;
@@ -588,6 +620,7 @@ impl OrgRouting {
                 priority: Some(i32::try_from(conversation.priority).unwrap_or(0)),
                 ..Facts::default()
             };
+            facts.language = catalogue::language(&facts.context);
             if let Some(c) = &contact {
                 let name = c.preferred_name.clone().or_else(|| {
                     let full =
@@ -602,16 +635,29 @@ impl OrgRouting {
                     }
                 }
             }
-            let Some(queue) = self.pick_queue(&conversation, &mut facts, now) else {
+            let Some(queue) = self.pick_queue(&conversation, &mut facts) else {
                 tracing::warn!(conversation = %conversation.id, "no rule matched and no fallback queue; not routed");
                 continue;
             };
+            let queue = match self.place(queue, conversation.workstream_id, now, &joining) {
+                overflow::Placement::Queue(q, steps) => {
+                    self.overflow.moved(conversation.id, steps);
+                    q
+                }
+                ended => {
+                    self.end_overflowed(&conversation, contact.as_ref(), ended);
+                    continue;
+                }
+            };
+            *joining.entry(queue).or_default() += 1;
             let id = conversation.id;
             let mut work = WorkItem::new(id, conversation.workstream_id, queue, now);
             work.priority = facts.priority.unwrap_or(0);
             work.severity = facts.severity.unwrap_or(0);
             work.skills = self.requirements(&facts.skills);
             work.channel = channel_type;
+            let attributes = item_attributes(&facts);
+            work.attributes = engine_attributes(&attributes);
             classified.push(Classified {
                 conversation_id: id,
                 queue_id: queue,
@@ -619,6 +665,7 @@ impl OrgRouting {
                 severity: i64::from(work.severity),
                 skills: facts.skills,
                 enqueued_at: now,
+                attributes,
             });
             items.push(work);
         }
@@ -635,8 +682,8 @@ impl OrgRouting {
         self.persist_with(app, classified, events).await
     }
 
-    /// Runs the rules, then the chosen queue's overflow.
-    fn pick_queue(&self, conversation: &Conversation, facts: &mut Facts, now: Timestamp) -> Option<QueueId> {
+    /// Runs the rules; the chosen queue's overflow comes after (`place`).
+    fn pick_queue(&self, conversation: &Conversation, facts: &mut Facts) -> Option<QueueId> {
         let ws = self.workstreams.get(&conversation.workstream_id)?;
         let queue = match ws.fallback {
             Some(fallback) => ws.rules.run(facts, conversation.id, fallback).route.queue,
@@ -647,26 +694,13 @@ impl OrgRouting {
                 (q != placeholder).then_some(q)?
             }
         };
-        Some(self.overflow(queue, conversation.workstream_id, now))
+        Some(queue)
     }
 
-    /// Where a new conversation for `queue` goes after its overflow settings (one hop, so overflow cannot loop).
+    /// The queue a new conversation for `queue` would wait in after overflow (the last one reached, when
+    /// overflow would end the conversation).
     fn overflow(&self, queue: QueueId, workstream: WorkstreamId, now: Timestamp) -> QueueId {
-        let Some(info) = self.queues.get(&queue) else { return queue };
-        let o = &info.routing.overflow;
-        if let Some(to) = o.when_closed_queue_id
-            && !info.calendar.is_open(now)
-            && self.queues.contains_key(&to)
-        {
-            return to;
-        }
-        if let (Some(max), Some(to)) = (o.max_waiting, o.when_full_queue_id)
-            && self.engine.availability(queue, workstream).is_ok_and(|a| a.waiting >= max as usize)
-            && self.queues.contains_key(&to)
-        {
-            return to;
-        }
-        queue
+        self.place(queue, workstream, now, &HashMap::new()).queue()
     }
 
     /// Follows a committed state change.
@@ -755,11 +789,14 @@ impl OrgRouting {
         classified: Vec<Classified>,
         events: Vec<RoutingEvent>,
     ) -> Result<(), Error> {
-        if events.is_empty() && classified.is_empty() {
+        let now = app.clock.now();
+        self.observe_waits(&events, now);
+        let notices = self.waits.take_notices();
+        let overflowed = std::mem::take(&mut self.overflow);
+        if events.is_empty() && classified.is_empty() && notices.is_empty() && overflowed.is_empty() {
             return Ok(());
         }
         let org = self.org;
-        let now = app.clock.now();
         let mut writes = Vec::with_capacity(events.len());
         for event in events {
             writes.push(self.describe(event, now));
@@ -770,6 +807,7 @@ impl OrgRouting {
                 for c in &classified {
                     store::classify(tx, org, c)?;
                 }
+                overflowed.write(tx, org, now)?;
                 for w in writes {
                     match w.offer {
                         Some(OfferWrite::Insert(offer)) => store::insert_offer(tx, org, &offer)?,
@@ -786,7 +824,7 @@ impl OrgRouting {
                     }
                     events::append(tx, org, w.kind, w.conversation, &w.data, now)?;
                 }
-                Ok(())
+                wait::write(tx, org, &notices, now)
             })
             .await
     }
@@ -872,11 +910,16 @@ impl OrgRouting {
                     PresenceReason::MissedOffer => "missed_offer",
                     PresenceReason::RejectedOffer => "rejected_offer",
                 };
-                let name = presence_name(presence);
+                let (name, custom) = match presence {
+                    Presence::Custom(id) => {
+                        (self.engine.agent(agent).map_or(PresenceName::Away, |v| catalogue::base_name(v.base)), Some(id.0))
+                    }
+                    p => (presence_name(p), None),
+                };
                 Write {
                     kind: "agent.presence_changed",
                     conversation: None,
-                    data: json!({ "agent_id": agent, "presence": name, "reason": reason_name }),
+                    data: json!({ "agent_id": agent, "presence": name, "custom_presence_id": custom, "reason": reason_name }),
                     offer: None,
                     // Capacity-driven Busy is transient; a missed or rejected offer's presence stays until changed.
                     presence: matches!(reason, PresenceReason::MissedOffer | PresenceReason::RejectedOffer)
@@ -912,18 +955,25 @@ impl Write {
 /// The routing API's operations: each writes the store, then moves the engine, under the organization's lock.
 impl Routing {
     pub async fn agent(&self, app: &AppState, org: OrgId, agent: UserId) -> Result<AgentStatus, Error> {
-        let saved = app.store.read(move |tx| store::get_agent(tx, org, agent)).await?;
+        let (saved, custom, profiles) = app.store.read(move |tx| catalogue::saved_agent(tx, org, agent)).await?;
         let o = self.org(app, org).await?;
         let mut st = o.lock().await;
         st.ensure_agent(agent, app.clock.now())?;
         let view = st.engine.agent(agent).ok_or_else(|| Error::not_found(Code::AgentNotFound))?;
+        let capacity_profiles = catalogue::profile_status(&profiles, &view);
         Ok(AgentStatus {
             user_id: agent,
-            presence: presence_name(view.presence),
+            presence: match view.presence {
+                Presence::Custom(_) => catalogue::base_name(view.base),
+                p => presence_name(p),
+            },
             capacity_units: saved.capacity_units,
             used_units: view.used_units,
             skills: saved.skills,
             queue_ids: view.queues,
+            // Routing's own presences (Busy when full, Inactive) replace the custom one the agent chose.
+            custom_presence: custom.filter(|_| matches!(view.presence, Presence::Custom(_))),
+            capacity_profiles,
         })
     }
 
@@ -951,9 +1001,13 @@ impl Routing {
             let skills = st.agent_skills(&saved.skills);
             let mut events = st.engine.set_unit_capacity(agent, saved.capacity_units, now)?;
             events.extend(st.engine.set_skills(agent, skills, now)?);
-            let current = st.engine.agent(agent).map(|a| presence_name(a.presence));
-            if current != Some(saved.presence) {
-                events.extend(st.engine.set_presence(agent, engine_presence(saved.presence), now)?);
+            let wanted = match saved.custom_presence_id {
+                Some(id) => Presence::Custom(CustomPresenceId(id)),
+                None => engine_presence(saved.presence),
+            };
+            let current = st.engine.agent(agent).map(|a| a.presence);
+            if current != Some(wanted) {
+                events.extend(st.engine.set_presence(agent, wanted, now)?);
             }
             st.persist(app, events).await?;
         }
@@ -1002,24 +1056,19 @@ impl Routing {
         let calendar = calendar(&routing)?;
         let o = self.org(app, org).await?;
         let mut st = o.lock().await;
+        st.check_queue_routing(&routing)?;
         let now = app.clock.now();
         let saved = routing.clone();
         let entry = app
             .store
             .write(move |tx| {
-                let o = &saved.overflow;
-                for (field, q) in [
-                    ("overflow.when_closed_queue_id", o.when_closed_queue_id),
-                    ("overflow.when_full_queue_id", o.when_full_queue_id),
-                ] {
-                    if let Some(q) = q {
-                        setup::get_queue(tx, org, q).map_err(|e| e.at(field))?;
-                    }
-                }
+                overflow::check(tx, org, queue, &saved.overflow)?;
+                catalogue::check_queue_profiles(tx, org, &saved)?;
                 store::set_queue_routing(tx, org, queue, &saved, now)
             })
             .await?;
-        let events = st.engine.upsert_queue(queue, queue_settings(entry.priority, &routing), now);
+        let settings = st.queue_settings(entry.priority, &routing);
+        let events = st.engine.upsert_queue(queue, settings, now);
         st.queues.insert(queue, QueueInfo { routing, calendar });
         st.persist(app, events).await?;
         Ok(entry)
@@ -1100,9 +1149,15 @@ impl Routing {
     pub async fn position(&self, app: &AppState, org: OrgId, id: ConversationId) -> Result<QueuePosition, Error> {
         let conversation = app.store.read(move |tx| conversations::get(tx, org, id)).await?;
         let o = self.org(app, org).await?;
-        let (view, position) = {
+        let (view, position, estimate) = {
             let st = o.lock().await;
-            (st.engine.conversation(id), st.engine.position(id).map(|p| p.1))
+            let view = st.engine.conversation(id);
+            let position = st.engine.position(id).map(|p| p.1);
+            let estimate = match (&view, position) {
+                (Some(v), Some(p)) => st.estimate_wait(v.queue, v.workstream, p, app.clock.now()),
+                _ => None,
+            };
+            (view, position, estimate)
         };
         let queue = view.as_ref().map(|v| v.queue).or(conversation.queue_id);
         let average = match queue {
@@ -1115,6 +1170,7 @@ impl Routing {
             routing_state: view.map_or("none", |v| routing_state(v.state)).to_string(),
             position,
             average_wait_seconds: average.map(|ms| ms / 1000.0),
+            estimated_wait_seconds: estimate.map(|d| d.as_secs_f64().round()),
         })
     }
 
@@ -1128,7 +1184,7 @@ impl Routing {
     ) -> Result<QueueAvailability, Error> {
         let ws = app.store.read(move |tx| setup::get_workstream(tx, org, workstream)).await?;
         let o = self.org(app, org).await?;
-        let (queue, calendar, agents, waiting) = {
+        let (queue, calendar, agents, waiting, estimate) = {
             let st = o.lock().await;
             let info = st.workstreams.get(&workstream);
             let mut facts = Facts { channel: None, workstream: Some(ws.name.clone()), context, ..Facts::default() };
@@ -1146,10 +1202,12 @@ impl Routing {
                 // A workstream routing does not run (routing off) has no agents offered work.
                 Err(_) => (0, 0),
             };
-            (queue, calendar, agents, waiting)
+            let estimate = st.estimate_wait(queue, workstream, waiting + 1, app.clock.now());
+            (queue, calendar, agents, waiting, estimate)
         };
         let average_wait_ms = average_wait(app, org, queue).await?;
-        Ok(QueueAvailability { queue, calendar, agents, waiting, position: None, average_wait_ms })
+        let estimated_wait_ms = estimate.map(|d| d.as_secs_f64() * 1000.0);
+        Ok(QueueAvailability { queue, calendar, agents, waiting, position: None, average_wait_ms, estimated_wait_ms })
     }
 
     /// The conversation's queue and its place in it (during a conversation).
@@ -1161,7 +1219,7 @@ impl Routing {
     ) -> Result<QueueAvailability, Error> {
         let conversation = app.store.read(move |tx| conversations::get(tx, org, id)).await?;
         let o = self.org(app, org).await?;
-        let (queue, calendar, agents, waiting, position) = {
+        let (queue, calendar, agents, waiting, position, estimate) = {
             let st = o.lock().await;
             let queue = st
                 .engine
@@ -1172,16 +1230,22 @@ impl Routing {
             let calendar = st.queues.get(&queue).map_or_else(Calendar::always_open, |q| q.calendar.clone());
             let (agents, waiting) =
                 st.engine.availability(queue, conversation.workstream_id).map_or((0, 0), |a| (a.agents, a.waiting));
-            (queue, calendar, agents, waiting, st.engine.position(id).map(|p| p.1))
+            let position = st.engine.position(id).map(|p| p.1);
+            let at = position.unwrap_or(waiting + 1);
+            let estimate = st.estimate_wait(queue, conversation.workstream_id, at, app.clock.now());
+            (queue, calendar, agents, waiting, position, estimate)
         };
         let average_wait_ms = average_wait(app, org, queue).await?;
-        Ok(QueueAvailability { queue, calendar, agents, waiting, position, average_wait_ms })
+        let estimated_wait_ms = estimate.map(|d| d.as_secs_f64() * 1000.0);
+        Ok(QueueAvailability { queue, calendar, agents, waiting, position, average_wait_ms, estimated_wait_ms })
     }
 }
 
+/// The queue's average wait over the window, or `None` below the reference's minimum of conversations.
 async fn average_wait(app: &AppState, org: OrgId, queue: QueueId) -> Result<Option<f64>, Error> {
     let since = app.clock.now().plus_millis(-AVERAGE_WINDOW_MS);
-    Ok(app.store.read(move |tx| store::average_wait(tx, org, queue, since)).await?.1)
+    let (count, average) = app.store.read(move |tx| store::average_wait(tx, org, queue, since)).await?;
+    Ok(average.filter(|_| count >= AVERAGE_MIN_CONVERSATIONS))
 }
 
 impl OrgRouting {

@@ -12,6 +12,8 @@ mod ops;
 mod outbox;
 mod receiver;
 mod routing;
+mod routing_config;
+mod routing_wait;
 mod webhooks;
 
 use reqwest::{Method, StatusCode};

@@ -82,7 +82,7 @@ impl Engine {
                         reordered = true;
                         break;
                     }
-                    Choice::Nobody => {}
+                    Choice::Nobody => self.note_relaxation(conversation, q, now),
                 }
             }
             if reordered {
@@ -142,7 +142,25 @@ impl Engine {
         best.map_or(Choice::Nobody, |rank| Choice::Agent(rank.4, OfferKind::Queue))
     }
 
-    /// The first assignment rule that matches any agent chooses among the agents it matches.
+    /// Remembers when a looser custom rule opens to a conversation nobody could take, so that the queue is tried
+    /// again then rather than at the next unrelated trigger.
+    fn note_relaxation(&mut self, conversation: ConversationId, q: usize, now: Timestamp) {
+        let AssignmentMethod::Custom(custom) = &self.queues[q].settings.method else { return };
+        let Some(item) = self.items.get(&conversation) else { return };
+        let enqueued = item.work.enqueued_at;
+        let next = custom
+            .rules
+            .iter()
+            .map(|rule| enqueued.plus_millis(rule.min_wait_ms))
+            .filter(|at| *at > now)
+            .min();
+        if let Some(at) = next {
+            self.relax_deadlines.insert((at, q));
+        }
+    }
+
+    /// The first assignment rule open to the conversation (it has waited the rule's `min_wait_ms`) that matches
+    /// any agent chooses among the agents it matches.
     fn choose_custom(
         &self,
         custom: &CustomAssignment,
@@ -151,7 +169,8 @@ impl Engine {
         candidates: &[Candidate],
         now: Timestamp,
     ) -> Option<Rank> {
-        for rule in &custom.rules {
+        let waited = now.millis().saturating_sub(item.work.enqueued_at.millis());
+        for rule in custom.rules.iter().filter(|rule| waited >= rule.min_wait_ms) {
             let mut best: Option<Rank> = None;
             for c in candidates {
                 let agent = &self.agents[c.agent];

@@ -420,6 +420,10 @@ pub struct AssignmentRule {
     pub name: String,
     pub conditions: Vec<AgentCondition>,
     pub order: AgentOrder,
+    /// The rule is tried only for conversations that have waited at least this long in the queue, in
+    /// milliseconds: gradual relaxation, where a looser rule after a strict one waits its turn instead of
+    /// taking the conversation at once.
+    pub min_wait_ms: i64,
 }
 
 /// A condition on an agent in an assignment rule.

@@ -72,6 +72,7 @@ pub enum TransferTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConversationView {
     pub queue: QueueId,
+    pub workstream: WorkstreamId,
     pub state: RoutingState,
     /// The agent holding it (offered, active, wrap-up or parked).
     pub agent: Option<UserId>,
@@ -171,6 +172,8 @@ pub struct Engine {
     offer_deadlines: BTreeSet<(Timestamp, OfferId)>,
     wrap_up_deadlines: BTreeSet<(Timestamp, ConversationId)>,
     cooldown_deadlines: BTreeSet<(Timestamp, ConversationId)>,
+    /// When a custom assignment rule becomes open to a waiting conversation of a queue (gradual relaxation).
+    relax_deadlines: BTreeSet<(Timestamp, usize)>,
     /// Offers that ended recently, with their agent and end, so that a late accept hears "expired".
     finished_offers: BTreeMap<OfferId, (usize, Timestamp)>,
     seq: u64,
@@ -189,6 +192,27 @@ impl Engine {
     /// Adds or renames a custom presence.
     pub fn define_presence(&mut self, id: CustomPresenceId, presence: CustomPresence) {
         self.presences.define(id, presence);
+    }
+
+    /// Adds or changes a custom presence and moves the agents who are in it to its (possibly new) base, running
+    /// an assignment cycle for their queues.
+    pub fn redefine_presence(
+        &mut self,
+        id: CustomPresenceId,
+        presence: CustomPresence,
+        now: Timestamp,
+    ) -> Vec<RoutingEvent> {
+        let base = presence.base;
+        self.presences.define(id, presence);
+        for a in 0..self.agents.len() {
+            if self.agents[a].presence == Presence::Custom(id) && self.agents[a].base != base {
+                self.agents[a].base = base;
+                self.mark_agent_queues(a);
+            }
+        }
+        let mut events = Vec::new();
+        self.finish(now, &mut events);
+        events
     }
 
     /// Adds or changes a workstream's routing settings. Conversations already offered or assigned keep the
@@ -263,6 +287,22 @@ impl Engine {
     pub fn set_profile(&mut self, agent: UserId, profile: AgentProfile, now: Timestamp) -> Result<Vec<RoutingEvent>> {
         let a = self.agent_idx(agent)?;
         self.agents[a].set_profile(profile);
+        Ok(self.after_capacity_change(a, now))
+    }
+
+    /// Replaces the agent's capacity profiles. A profile kept keeps the items it has in use; a profile dropped
+    /// takes nothing away from conversations already assigned, it only stops new ones.
+    pub fn set_profiles(
+        &mut self,
+        agent: UserId,
+        profiles: Vec<AgentProfile>,
+        now: Timestamp,
+    ) -> Result<Vec<RoutingEvent>> {
+        let a = self.agent_idx(agent)?;
+        self.agents[a].profiles.retain(|slot| profiles.iter().any(|p| p.profile == slot.limit.profile));
+        for profile in profiles {
+            self.agents[a].set_profile(profile);
+        }
         Ok(self.after_capacity_change(a, now))
     }
 
@@ -743,6 +783,13 @@ impl Engine {
                 self.release_hold(conversation, now, &mut events);
             }
         }
+        while let Some(&(at, q)) = self.relax_deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.relax_deadlines.pop_first();
+            self.mark_queue(q);
+        }
         while let Some(&(at, conversation)) = self.cooldown_deadlines.first() {
             if at > now {
                 break;
@@ -767,6 +814,7 @@ impl Engine {
             self.offer_deadlines.first().map(|d| d.0),
             self.wrap_up_deadlines.first().map(|d| d.0),
             self.cooldown_deadlines.first().map(|d| d.0),
+            self.relax_deadlines.first().map(|d| d.0),
         ]
         .into_iter()
         .flatten()
@@ -801,6 +849,25 @@ impl Engine {
         Ok(Availability { agents, waiting })
     }
 
+    /// How many of the queue's members are at work for it (signed in as Available, Busy or Busy-DND, with some
+    /// capacity), whether or not they have room now: the staffing a wait estimate divides the queue's work by.
+    pub fn staffed(&self, queue: QueueId) -> Result<usize> {
+        let q = &self.queues[self.queue_idx(queue)?];
+        let working = |a: &Agent| {
+            matches!(a.base, BasePresence::Available | BasePresence::Busy | BasePresence::BusyDnd)
+                && (a.total_units > 0 || !a.profiles.is_empty())
+        };
+        Ok(q.members.iter().filter(|m| working(&self.agents[m.agent])).count())
+    }
+
+    /// Every Open conversation of the queue with its 1-based position (push and pick counted apart, as in
+    /// `position`), in one pass.
+    pub fn positions(&self, queue: QueueId) -> Result<Vec<(ConversationId, usize)>> {
+        let q = &self.queues[self.queue_idx(queue)?];
+        let number = |(i, c): (usize, &ConversationId)| (*c, i + 1);
+        Ok(q.push.values().enumerate().map(number).chain(q.pick.values().enumerate().map(number)).collect())
+    }
+
     /// The queue's Open conversations in routing order: push conversations, then pick conversations.
     pub fn waiting(&self, queue: QueueId) -> Result<Vec<ConversationId>> {
         let q = &self.queues[self.queue_idx(queue)?];
@@ -819,6 +886,7 @@ impl Engine {
         };
         Some(ConversationView {
             queue: self.queues[item.queue].id,
+            workstream: item.work.workstream,
             state,
             agent: agent.map(|a| self.agents[a].id),
             offer,

@@ -1,0 +1,349 @@
+//! Routing configuration an organization owns (reference §6.3-6.5): custom presences, capacity profiles and the
+//! profiles agents hold, and queues' custom assignment rulesets. Like the rest of the routing API, each change is
+//! written to the store first and then applied to the organization's engine under its lock.
+
+use std::collections::{BTreeMap, HashMap};
+
+use switchboard_domain::{
+    Code, Error,
+    ids::*,
+    routing::{
+        engine::{
+            AgentProfile, AgentView, AssignmentMethod, BasePresence, CapacityProfileId, CustomPresence,
+            CustomPresenceId, QueueSettings,
+        },
+        rules::Value,
+    },
+    setup::{AssignmentMethodName, PresenceName, QueueRouting},
+};
+use switchboard_store::{
+    routing::{self as store, AgentRouting},
+    routing_config::{self as config, AgentProfileEntry, CapacityProfile},
+    sql::Tx,
+};
+use uuid::Uuid;
+
+use super::{OrgRouting, Routing};
+use crate::AppState;
+
+/// A custom presence, by id and name.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct PresenceRef {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// A capacity profile an agent holds, and how much of it is in use.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ProfileStatus {
+    pub profile_id: Uuid,
+    pub name: String,
+    /// The limit in force for this agent.
+    pub max_items: i64,
+    /// Whether `max_items` is the agent's own limit rather than the profile's.
+    pub overridden: bool,
+    pub block_others: bool,
+    /// Conversations of the profile the agent holds or is being offered.
+    pub used: u32,
+}
+
+/// The API name of a base presence.
+pub fn base_name(base: BasePresence) -> PresenceName {
+    match base {
+        BasePresence::Available => PresenceName::Available,
+        BasePresence::Busy => PresenceName::Busy,
+        BasePresence::BusyDnd => PresenceName::BusyDnd,
+        BasePresence::Away => PresenceName::Away,
+        BasePresence::Offline => PresenceName::Offline,
+    }
+}
+
+fn engine_base(name: PresenceName) -> BasePresence {
+    match name {
+        PresenceName::Available => BasePresence::Available,
+        PresenceName::Busy => BasePresence::Busy,
+        PresenceName::BusyDnd => BasePresence::BusyDnd,
+        PresenceName::Away | PresenceName::Inactive => BasePresence::Away,
+        PresenceName::Offline => BasePresence::Offline,
+    }
+}
+
+/// The conversation's language for rules: its `language` context variable (any capitalization of the name),
+/// the one input every surface (native API, Messaging API, channels) can carry.
+pub fn language(context: &BTreeMap<String, Value>) -> Option<String> {
+    context.iter().find(|(name, _)| name.eq_ignore_ascii_case("language")).and_then(|(_, v)| match v {
+        Value::Text(t) if !t.trim().is_empty() => Some(t.trim().to_string()),
+        _ => None,
+    })
+}
+
+/// An agent's saved routing state with their custom presence and profiles.
+pub fn saved_agent(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    agent: UserId,
+) -> Result<(AgentRouting, Option<PresenceRef>, Vec<AgentProfileEntry>), Error> {
+    let saved = store::get_agent(tx, org, agent)?;
+    let custom = match saved.custom_presence_id {
+        Some(id) => config::get_presence(tx, org, id).ok().map(|p| PresenceRef { id: p.id, name: p.name }),
+        None => None,
+    };
+    let profiles = config::agent_profiles(tx, org, agent)?;
+    Ok((saved, custom, profiles))
+}
+
+pub fn profile_status(entries: &[AgentProfileEntry], view: &AgentView) -> Vec<ProfileStatus> {
+    entries
+        .iter()
+        .map(|e| ProfileStatus {
+            profile_id: e.profile_id,
+            name: e.name.clone(),
+            max_items: e.max_items,
+            overridden: e.overridden,
+            block_others: e.block_others,
+            used: view.profiles.iter().find(|p| p.0 == CapacityProfileId(e.profile_id)).map_or(0, |p| p.1),
+        })
+        .collect()
+}
+
+fn engine_profiles(entries: &[AgentProfileEntry]) -> Vec<AgentProfile> {
+    entries
+        .iter()
+        .map(|e| AgentProfile {
+            profile: CapacityProfileId(e.profile_id),
+            max_items: u32::try_from(e.max_items).unwrap_or(0),
+            block_others: e.block_others,
+        })
+        .collect()
+}
+
+/// Checks that the capacity profiles a queue's custom rules name are the organization's.
+pub fn check_queue_profiles(tx: &mut Tx<'_>, org: OrgId, routing: &QueueRouting) -> Result<(), Error> {
+    for (field, id) in routing.custom.iter().flat_map(|c| c.profile_ids()) {
+        config::get_profile(tx, org, id).map_err(|_| {
+            let field = format!("custom.{field}");
+            Error::field(Code::InvalidRule, &field, format!("`{field}`: no capacity profile {id} in this organization"))
+        })?;
+    }
+    Ok(())
+}
+
+impl OrgRouting {
+    /// Custom presences into the engine's catalogue, and every agent's capacity profiles for loading them.
+    pub(super) async fn load_catalogue(&mut self, app: &AppState) -> Result<HashMap<UserId, Vec<AgentProfile>>, Error> {
+        let org = self.org;
+        let (presences, profiles) = app
+            .store
+            .read(move |tx| Ok((config::list_presences(tx, org)?, config::list_agent_profiles(tx, org)?)))
+            .await?;
+        for p in presences {
+            self.engine
+                .define_presence(CustomPresenceId(p.id), CustomPresence { name: p.name, base: engine_base(p.base) });
+        }
+        let mut by_agent: HashMap<UserId, Vec<AgentProfileEntry>> = HashMap::new();
+        for (agent, entry) in profiles {
+            by_agent.entry(agent).or_default().push(entry);
+        }
+        Ok(by_agent.into_iter().map(|(agent, entries)| (agent, engine_profiles(&entries))).collect())
+    }
+
+    /// Checks a queue's assignment settings as the API receives them: `custom` goes with the custom method only,
+    /// and its rules compile. Errors name the field from the queue's root (`custom.assignment[0]…`).
+    pub(super) fn check_queue_routing(&mut self, routing: &QueueRouting) -> Result<(), Error> {
+        match (routing.assignment_method, &routing.custom) {
+            (AssignmentMethodName::Custom, None) => Err(Error::field(
+                Code::InvalidRule,
+                "custom",
+                "`custom`: the custom assignment method needs its rulesets",
+            )),
+            (AssignmentMethodName::Custom, Some(spec)) => {
+                spec.compile(|name| self.skill(name)).map(|_| ()).map_err(|e| e.at("custom"))
+            }
+            (_, Some(_)) => Err(Error::field(
+                Code::InvalidRule,
+                "custom",
+                "`custom`: rulesets are only used with `\"assignment_method\": \"custom\"`",
+            )),
+            (_, None) => Ok(()),
+        }
+    }
+
+    /// The engine's settings for a queue. Stored custom rules were checked when saved; if they no longer compile
+    /// the queue falls back to highest capacity rather than stop routing.
+    pub(super) fn queue_settings(&mut self, priority: i64, routing: &QueueRouting) -> QueueSettings {
+        let method = match routing.assignment_method {
+            AssignmentMethodName::HighestCapacity => AssignmentMethod::HighestCapacity,
+            AssignmentMethodName::RoundRobin => AssignmentMethod::RoundRobin,
+            AssignmentMethodName::MostIdle => AssignmentMethod::MostIdle,
+            AssignmentMethodName::Custom => {
+                match routing.custom.as_ref().map(|spec| spec.compile(|name| self.skill(name))) {
+                    Some(Ok(custom)) => AssignmentMethod::Custom(custom),
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "stored custom assignment rules refused; using highest capacity");
+                        AssignmentMethod::HighestCapacity
+                    }
+                    None => AssignmentMethod::HighestCapacity,
+                }
+            }
+        };
+        // The store's queue priority serves lower numbers first; the engine serves higher first.
+        QueueSettings {
+            priority: i32::try_from(-priority.clamp(-i64::from(i32::MAX), i64::from(i32::MAX))).unwrap_or(0),
+            method,
+        }
+    }
+
+    /// Applies the store's profiles for these agents to the engine.
+    async fn apply_profiles(&mut self, app: &AppState, agents: Vec<UserId>) -> Result<(), Error> {
+        let org = self.org;
+        let now = app.clock.now();
+        let saved = app
+            .store
+            .read(move |tx| {
+                agents.into_iter().map(|a| Ok((a, config::agent_profiles(tx, org, a)?))).collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        let mut events = Vec::new();
+        for (agent, entries) in saved {
+            self.ensure_agent(agent, now)?;
+            events.extend(self.engine.set_profiles(agent, engine_profiles(&entries), now)?);
+        }
+        self.persist(app, events).await
+    }
+}
+
+/// What a presence in a request names: a built-in one, or a custom one by id or name.
+pub enum PresenceChoice {
+    BuiltIn(PresenceName),
+    /// A custom presence's id and base.
+    Custom(Uuid, PresenceName),
+}
+
+impl Routing {
+    /// Resolves a presence as an agent or supervisor writes it: a built-in name, or a custom presence's id or
+    /// name (ignoring case). Anything else is a 400 `invalid_presence`.
+    pub async fn resolve_presence(&self, app: &AppState, org: OrgId, raw: &str) -> Result<PresenceChoice, Error> {
+        match PresenceName::parse(raw) {
+            Some(PresenceName::Inactive) => {
+                return Err(Error::field(
+                    Code::InvalidPresence,
+                    "presence",
+                    "`inactive` is set by routing after a missed offer",
+                ));
+            }
+            Some(p) => return Ok(PresenceChoice::BuiltIn(p)),
+            None => {}
+        }
+        let key = raw.trim().to_lowercase();
+        let id = raw.trim().parse::<Uuid>().ok();
+        let found = app
+            .store
+            .read(move |tx| {
+                Ok(config::list_presences(tx, org)?
+                    .into_iter()
+                    .find(|p| Some(p.id) == id || p.name.to_lowercase() == key))
+            })
+            .await?;
+        match found {
+            Some(p) => Ok(PresenceChoice::Custom(p.id, p.base)),
+            None => Err(Error::field(
+                Code::InvalidPresence,
+                "presence",
+                format!(
+                    "unknown presence `{raw}`; use available, busy, busy_dnd, away, offline or a custom presence \
+                     of this organization (see /v1/presences)"
+                ),
+            )),
+        }
+    }
+
+    /// Puts the organization's custom presences into its engine, after one was created.
+    pub async fn sync_presences(&self, app: &AppState, org: OrgId) -> Result<(), Error> {
+        let o = self.org(app, org).await?;
+        let mut st = o.lock().await;
+        let now = app.clock.now();
+        let presences = app.store.read(move |tx| config::list_presences(tx, org)).await?;
+        let mut events = Vec::new();
+        for p in presences {
+            let presence = CustomPresence { name: p.name, base: engine_base(p.base) };
+            events.extend(st.engine.redefine_presence(CustomPresenceId(p.id), presence, now));
+        }
+        st.persist(app, events).await
+    }
+
+    /// Renames a custom presence or maps it to another base; agents in it are routed by the new base at once.
+    pub async fn update_presence(
+        &self,
+        app: &AppState,
+        org: OrgId,
+        id: Uuid,
+        name: Option<String>,
+        base: Option<PresenceName>,
+    ) -> Result<config::CustomPresence, Error> {
+        let o = self.org(app, org).await?;
+        let mut st = o.lock().await;
+        let now = app.clock.now();
+        let p = app.store.write(move |tx| config::update_presence(tx, org, id, name.as_deref(), base, now)).await?;
+        let events = st.engine.redefine_presence(
+            CustomPresenceId(p.id),
+            CustomPresence { name: p.name.clone(), base: engine_base(p.base) },
+            now,
+        );
+        st.persist(app, events).await?;
+        Ok(p)
+    }
+
+    pub async fn delete_presence(&self, app: &AppState, org: OrgId, id: Uuid) -> Result<(), Error> {
+        let o = self.org(app, org).await?;
+        // Under the lock, so that no agent enters the presence between the check and the delete.
+        let _st = o.lock().await;
+        let now = app.clock.now();
+        app.store.write(move |tx| config::delete_presence(tx, org, id, now)).await
+    }
+
+    /// Changes a profile; agents holding it get the new limit (unless they have their own) and blocking at once.
+    pub async fn update_profile(
+        &self,
+        app: &AppState,
+        org: OrgId,
+        id: Uuid,
+        name: Option<String>,
+        max_items: Option<i64>,
+        block_others: Option<bool>,
+    ) -> Result<CapacityProfile, Error> {
+        let o = self.org(app, org).await?;
+        let mut st = o.lock().await;
+        let now = app.clock.now();
+        let (p, holders) = app
+            .store
+            .write(move |tx| {
+                let p = config::update_profile(tx, org, id, name.as_deref(), max_items, block_others, now)?;
+                Ok((p, config::profile_holders(tx, org, id)?))
+            })
+            .await?;
+        st.apply_profiles(app, holders).await?;
+        Ok(p)
+    }
+
+    pub async fn delete_profile(&self, app: &AppState, org: OrgId, id: Uuid) -> Result<(), Error> {
+        let o = self.org(app, org).await?;
+        let _st = o.lock().await;
+        let now = app.clock.now();
+        app.store.write(move |tx| config::delete_profile(tx, org, id, now)).await
+    }
+
+    /// Replaces the profiles an agent holds, each with an optional limit of their own.
+    pub async fn set_agent_profiles(
+        &self,
+        app: &AppState,
+        org: OrgId,
+        agent: UserId,
+        profiles: Vec<(Uuid, Option<i64>)>,
+    ) -> Result<(), Error> {
+        let o = self.org(app, org).await?;
+        let mut st = o.lock().await;
+        let now = app.clock.now();
+        app.store.write(move |tx| config::set_agent_profiles(tx, org, agent, &profiles, now)).await?;
+        st.apply_profiles(app, vec![agent]).await
+    }
+}
