@@ -52,7 +52,7 @@ const POLL: Duration = Duration::from_millis(500);
 /// How often the cursor is saved when the events read had nothing to deliver.
 const CURSOR_SAVE_EVERY: Duration = Duration::from_secs(1);
 /// Event types a Messaging API channel's webhook may carry.
-const ACTIVITY_TYPES: &[&str] = &[MESSAGE_CREATED, "conversation.state_changed", "routing.position_changed"];
+const ACTIVITY_TYPES: &[&str] = &[MESSAGE_CREATED, "conversation.state_changed", "routing.wait_estimate_changed"];
 /// The start of a receiver's answer kept in the delivery log.
 const RESPONSE_EXCERPT: usize = 1_024;
 

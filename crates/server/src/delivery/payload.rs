@@ -30,7 +30,8 @@ pub fn is_activity(event: &Event) -> bool {
     match event.event_type.as_str() {
         MESSAGE_CREATED => event.data["sender"]["kind"].as_str().is_some_and(|k| k != SenderKind::Customer.as_str()),
         "conversation.state_changed" => true,
-        "routing.position_changed" => true,
+        // The throttled update waiting customers get (routing::wait), not every raw `routing.position_changed`.
+        "routing.wait_estimate_changed" => true,
         _ => false,
     }
 }
@@ -116,12 +117,17 @@ pub fn activity(event: &Event, links: &Links) -> Option<Value> {
             a["channelData"]["tags"] = json!(["system"]);
             Some(a)
         }
-        "routing.position_changed" => {
+        "routing.wait_estimate_changed" => {
+            // The readable sentence reaches the customer as the system message written with this event; the event
+            // carries the numbers for the client program.
             let mut a = base("event");
             a["name"] = json!("queuePositionChanged");
             a["from"] = party(&json!("system"), &json!("System"));
-            a["value"] = d.clone();
-            a["text"] = json!(format!("You are number {} in the queue.", d["position"]));
+            a["value"] = json!({
+                "position": d["position"],
+                "queue_id": d["queue_id"],
+                "estimated_wait_seconds": d["estimated_wait_seconds"],
+            });
             a["channelData"]["tags"] = json!(["system"]);
             Some(a)
         }

@@ -1,0 +1,389 @@
+//! Estimated waits, the updates waiting customers get, and queue overflow, through the HTTP API on a manual clock.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use switchboard_domain::{Timestamp, role::Role};
+use switchboard_server::clock::ManualClock;
+
+use crate::{Options, TestApp, assert_problem};
+
+const BEFORE: &str = "/api/data/v9.2/CCaaS_GetRepresentativeAvailabilityBeforeConversation";
+const DURING: &str = "/api/data/v9.2/CCaaS_GetRepresentativeAvailabilityForConversation";
+
+struct Setup {
+    queue: String,
+    workstream: String,
+    channel: String,
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_string()
+}
+
+async fn queue(app: &TestApp, name: &str) -> String {
+    id(&app.post_ok("/v1/queues", &app.admin_key, json!({ "name": name }), StatusCode::CREATED).await)
+}
+
+/// A queue, a routed workstream with these workstream settings besides routing, and a messaging channel.
+async fn routed(app: &TestApp, settings: Value) -> Setup {
+    let key = &app.admin_key;
+    let queue = queue(app, "General").await;
+    let mut all = json!({ "routing": { "enabled": true } });
+    if let (Some(s), Some(extra)) = (all.as_object_mut(), settings.as_object()) {
+        s.extend(extra.clone());
+    }
+    let body = json!({ "name": "Chat", "fallback_queue_id": queue, "settings": all });
+    let ws = id(&app.post_ok("/v1/workstreams", key, body, StatusCode::CREATED).await);
+    let body = json!({ "name": "Web", "channel_type": "messaging_api", "workstream_id": ws });
+    let channel = id(&app.post_ok("/v1/channels", key, body, StatusCode::CREATED).await);
+    Setup { queue, workstream: ws, channel }
+}
+
+/// An agent of `queue` with `units` of capacity and `presence`; returns (key, id).
+async fn agent(app: &TestApp, queue: &str, units: i64, presence: &str) -> (String, String) {
+    let (key, agent) = app.key(Role::Agent).await;
+    let agent = agent.unwrap();
+    let put = |path: String, key: String, body: Value| async move {
+        let (status, v) = app.call(Method::PUT, &path, Some(&key), Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "PUT {path}: {v}");
+    };
+    put(format!("/v1/agents/{agent}/routing"), app.admin_key.clone(), json!({ "capacity_units": units })).await;
+    put(format!("/v1/queues/{queue}/members"), app.admin_key.clone(), json!({ "user_ids": [agent] })).await;
+    put(format!("/v1/agents/{agent}/presence"), key.clone(), json!({ "presence": presence })).await;
+    (key, agent)
+}
+
+async fn create(app: &TestApp, channel: &str, customer: Value) -> String {
+    let body = json!({ "channel_id": channel, "customer": customer });
+    let created = app.post_ok("/v1/conversations", &app.admin_key, body, StatusCode::CREATED).await;
+    created["conversation"]["id"].as_str().unwrap().to_string()
+}
+
+/// Polls (in real time, for the routing follower and timer) until `check` passes.
+async fn eventually(app: &TestApp, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..250 {
+        let (status, value) = app.get(path, &app.admin_key).await;
+        if status == StatusCode::OK && check(&value) {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, last) = app.get(path, &app.admin_key).await;
+    panic!("GET {path} never passed the check; last: {last}");
+}
+
+fn events_of<'a>(timeline: &'a Value, kind: &str) -> Vec<&'a Value> {
+    timeline["data"].as_array().unwrap().iter().filter(|e| e["type"] == kind).collect()
+}
+
+async fn timeline_with(app: &TestApp, conversation: &str, kind: &str, n: usize) -> Value {
+    eventually(app, &format!("/v1/conversations/{conversation}/timeline?limit=200"), |t| events_of(t, kind).len() >= n)
+        .await
+}
+
+async fn system_messages(app: &TestApp, conversation: &str) -> Vec<String> {
+    let (_, page) = app.get(&format!("/v1/conversations/{conversation}/messages"), &app.admin_key).await;
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["sender"]["kind"] == "system")
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Takes the agent's one pending offer.
+async fn accept_offer(app: &TestApp, agent: &str, key: &str) {
+    let path = format!("/v1/agents/{agent}/offers");
+    let offers = eventually(app, &path, |v| v["data"].as_array().is_some_and(|d| d.len() == 1)).await;
+    let offer = offers["data"][0]["id"].as_str().unwrap();
+    app.post_ok(&format!("/v1/offers/{offer}/accept"), key, json!({}), StatusCode::OK).await;
+}
+
+async fn patch_queue(app: &TestApp, queue: &str, body: Value) -> (StatusCode, Value) {
+    app.call(Method::PATCH, &format!("/v1/queues/{queue}"), Some(&app.admin_key), Some(body)).await
+}
+
+fn manual() -> (ManualClock, Options) {
+    let clock = ManualClock::new(Timestamp::now());
+    (clock.clone(), Options { clock: Some(clock), ..Options::default() })
+}
+
+#[tokio::test]
+async fn availability_reports_the_estimate_before_and_during_a_conversation() {
+    let (_clock, options) = manual();
+    let app = TestApp::spawn_with(options).await;
+    let setup = routed(&app, json!({})).await;
+    let (integration, _) = app.key(Role::Integration).await;
+    let request = json!({ "ApiVersion": "1.0", "LiveWorkStreamId": setup.workstream });
+
+    // Nobody staffs the queue: no estimate, and no average (fewer than 50 conversations).
+    let empty = app.post_ok(BEFORE, &integration, request.clone(), StatusCode::OK).await;
+    assert!(empty["EstimatedWaitTimeInSeconds"].is_null(), "{empty}");
+    assert!(empty["AverageWaitTime"].is_null(), "{empty}");
+
+    // A free agent: a customer arriving now is answered at once.
+    let (key, agent) = agent(&app, &setup.queue, 1, "available").await;
+    let free = app.post_ok(BEFORE, &integration, request.clone(), StatusCode::OK).await;
+    assert_eq!(
+        (free["EstimatedWaitTimeInSeconds"].clone(), free["IsAgentAvailable"].clone()),
+        (json!(0.0), json!(true))
+    );
+
+    // The agent takes one conversation and is full; the next customer waits first in line.
+    let first = create(&app, &setup.channel, json!({ "customer_id": "c1" })).await;
+    accept_offer(&app, &agent, &key).await;
+    let second = create(&app, &setup.channel, json!({ "customer_id": "c2" })).await;
+    timeline_with(&app, &second, "routing.queued", 1).await;
+
+    let pos = eventually(&app, &format!("/v1/conversations/{second}/queue-position"), |p| p["position"] == 1).await;
+    let waiting = pos["estimated_wait_seconds"].as_f64().unwrap();
+    // One agent, a five-minute handle time by default: the median of one service completion, a few minutes.
+    assert!((60.0..=600.0).contains(&waiting), "{pos}");
+    assert!(pos["average_wait_seconds"].is_null(), "{pos}");
+
+    let during = app.post_ok(DURING, &integration, json!({ "ConversationId": second }), StatusCode::OK).await;
+    assert_eq!(during["PositionInQueue"], 1);
+    assert_eq!(during["EstimatedWaitTimeInSeconds"].as_f64(), Some(waiting), "{during}");
+    assert!(during["AverageWaitTime"].is_null());
+
+    // A customer arriving now would be second: a longer wait.
+    let next = app.post_ok(BEFORE, &integration, request, StatusCode::OK).await;
+    assert_eq!(next["PositionInQueue"], 2);
+    assert!(next["EstimatedWaitTimeInSeconds"].as_f64().unwrap() > waiting, "{next}");
+
+    // The conversation being served has no wait of its own.
+    let served = app.get(&format!("/v1/conversations/{first}/queue-position"), &app.admin_key).await.1;
+    assert_eq!(
+        (served["routing_state"].clone(), served["estimated_wait_seconds"].clone()),
+        (json!("active"), Value::Null)
+    );
+}
+
+#[tokio::test]
+async fn waiting_customers_hear_their_position_and_wait_only_when_it_changes() {
+    let (clock, options) = manual();
+    let app = TestApp::spawn_with(options).await;
+    let setup = routed(&app, json!({ "wait_notifications": { "min_interval_seconds": 30 } })).await;
+    let (key, agent) = agent(&app, &setup.queue, 1, "available").await;
+    let first = create(&app, &setup.channel, json!({ "customer_id": "c1" })).await;
+    accept_offer(&app, &agent, &key).await;
+
+    // Each new waiting customer is told their place and wait once.
+    let second = create(&app, &setup.channel, json!({ "customer_id": "c2" })).await;
+    let t = timeline_with(&app, &second, "routing.wait_estimate_changed", 1).await;
+    let update = events_of(&t, "routing.wait_estimate_changed")[0]["data"].clone();
+    assert_eq!((update["position"].clone(), update["queue_id"].as_str()), (json!(1), Some(setup.queue.as_str())));
+    assert!(update["estimated_wait_seconds"].as_u64().is_some_and(|s| s > 0), "{update}");
+    let said = system_messages(&app, &second).await;
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].starts_with("You are number 1 in the queue. Estimated wait: about "), "{said:?}");
+
+    let third = create(&app, &setup.channel, json!({ "customer_id": "c3" })).await;
+    timeline_with(&app, &third, "routing.wait_estimate_changed", 1).await;
+    assert!(system_messages(&app, &third).await[0].starts_with("You are number 2 in the queue."));
+    // The second customer's place did not change when the third arrived: nothing more for them.
+    assert_eq!(system_messages(&app, &second).await.len(), 1);
+
+    // The agent ends the first conversation and is offered the second; the third moves up, but heard from us
+    // less than 30 seconds ago, so the update waits.
+    clock.advance(Duration::from_secs(5));
+    app.post_ok(&format!("/v1/conversations/{first}/end"), &key, json!({}), StatusCode::OK).await;
+    timeline_with(&app, &second, "routing.offer_issued", 1).await;
+    assert_eq!(system_messages(&app, &third).await.len(), 1);
+
+    // Once the interval has passed, the sweep sends it; the second customer, no longer waiting, hears nothing.
+    clock.advance(Duration::from_secs(30));
+    let t = timeline_with(&app, &third, "routing.wait_estimate_changed", 2).await;
+    let moved = events_of(&t, "routing.wait_estimate_changed")[1]["data"].clone();
+    assert_eq!((moved["previous_position"].clone(), moved["position"].clone()), (json!(2), json!(1)), "{moved}");
+    let said = system_messages(&app, &third).await;
+    assert!(said[1].starts_with("You are number 1 in the queue."), "{said:?}");
+    assert_eq!(system_messages(&app, &second).await.len(), 1);
+}
+
+#[tokio::test]
+async fn wait_updates_can_be_turned_off_per_workstream() {
+    let app = TestApp::spawn().await;
+    let setup = routed(&app, json!({ "wait_notifications": { "enabled": false } })).await;
+    let conversation = create(&app, &setup.channel, json!({ "customer_id": "c1" })).await;
+    let t = timeline_with(&app, &conversation, "routing.queued", 1).await;
+    assert!(events_of(&t, "routing.wait_estimate_changed").is_empty());
+    assert!(system_messages(&app, &conversation).await.is_empty());
+    let (_, ws) = app.get(&format!("/v1/workstreams/{}", setup.workstream), &app.admin_key).await;
+    assert_eq!(ws["settings"]["wait_notifications"], json!({ "enabled": false, "min_interval_seconds": 60 }));
+
+    let body = json!({ "name": "Bad", "settings": { "wait_notifications": { "min_interval_seconds": 1 } } });
+    let (status, body) = app.post("/v1/workstreams", &app.admin_key, body).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(body["field"], "settings.wait_notifications.min_interval_seconds");
+}
+
+#[tokio::test]
+async fn out_of_hours_transfers_to_another_queue_or_assigns_anyway() {
+    let app = TestApp::spawn().await;
+    let setup = routed(&app, json!({})).await;
+    let night = queue(&app, "Night").await;
+    let closed = json!({ "time_zone": "UTC", "weekly": {} });
+    let rules = json!({ "rules": [{ "condition": { "type": "out_of_operating_hours" },
+                                     "action": { "type": "transfer_to_queue", "queue_id": night } }] });
+    let (status, body) = patch_queue(&app, &setup.queue, json!({ "calendar": closed, "overflow": rules })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let moved = create(&app, &setup.channel, json!({ "customer_id": "c1" })).await;
+    let t = timeline_with(&app, &moved, "routing.queued", 1).await;
+    let step = events_of(&t, "routing.overflowed")[0]["data"].clone();
+    assert_eq!(step["condition"], "out_of_operating_hours");
+    assert_eq!(
+        (step["action"].as_str(), step["to_queue_id"].as_str()),
+        (Some("transfer_to_queue"), Some(night.as_str()))
+    );
+    let (_, c) = app.get(&format!("/v1/conversations/{moved}"), &app.admin_key).await;
+    assert_eq!(c["queue_id"], night.as_str());
+
+    let anyway = json!({ "rules": [{ "condition": { "type": "out_of_operating_hours" },
+                                      "action": { "type": "assign_anyway" } }] });
+    assert_eq!(patch_queue(&app, &setup.queue, json!({ "overflow": anyway })).await.0, StatusCode::OK);
+    let stays = create(&app, &setup.channel, json!({ "customer_id": "c2" })).await;
+    let t = timeline_with(&app, &stays, "routing.queued", 1).await;
+    assert_eq!(events_of(&t, "routing.overflowed")[0]["data"]["action"], "assign_anyway");
+    let (_, c) = app.get(&format!("/v1/conversations/{stays}"), &app.admin_key).await;
+    assert_eq!(c["queue_id"], setup.queue.as_str());
+
+    // The fields used before rules existed still work, and read back as rules.
+    let legacy = json!({ "overflow": { "when_closed_queue_id": night } });
+    let (status, body) = patch_queue(&app, &setup.queue, legacy).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["routing"]["overflow"], rules);
+}
+
+#[tokio::test]
+async fn a_full_queue_ends_the_conversation_with_a_message() {
+    let app = TestApp::spawn().await;
+    let setup = routed(&app, json!({})).await;
+    let full = json!({ "rules": [{ "condition": { "type": "work_item_limit_exceeded", "limit": 1 },
+        "action": { "type": "end_conversation", "message": "We are very busy. Please write again later." } }] });
+    assert_eq!(patch_queue(&app, &setup.queue, json!({ "overflow": full })).await.0, StatusCode::OK);
+
+    let first = create(&app, &setup.channel, json!({ "customer_id": "c1" })).await;
+    timeline_with(&app, &first, "routing.queued", 1).await;
+    let second = create(&app, &setup.channel, json!({ "customer_id": "c2" })).await;
+    let c = eventually(&app, &format!("/v1/conversations/{second}"), |c| c["state"] == "closed").await;
+    assert_eq!(c["closure_reason"], "queue_overflow");
+    assert_eq!(system_messages(&app, &second).await, ["We are very busy. Please write again later."]);
+    let (_, t) = app.get(&format!("/v1/conversations/{second}/timeline?limit=200"), &app.admin_key).await;
+    assert_eq!(events_of(&t, "routing.overflowed")[0]["data"]["condition"], "work_item_limit_exceeded");
+    assert!(events_of(&t, "routing.queued").is_empty());
+    let (_, c) = app.get(&format!("/v1/conversations/{first}"), &app.admin_key).await;
+    assert_eq!(c["state"], "open");
+}
+
+#[tokio::test]
+async fn a_long_estimated_wait_offers_a_callback() {
+    let (_clock, options) = manual();
+    let app = TestApp::spawn_with(options).await;
+    let setup = routed(&app, json!({})).await;
+    let callback = json!({ "rules": [{ "condition": { "type": "estimated_wait_exceeds", "seconds": 60 },
+                                        "action": { "type": "offer_callback" } }] });
+    assert_eq!(patch_queue(&app, &setup.queue, json!({ "overflow": callback })).await.0, StatusCode::OK);
+    let (key, agent) = agent(&app, &setup.queue, 1, "available").await;
+
+    // A free agent: no wait, so the first customer is routed as usual.
+    let first = create(&app, &setup.channel, json!({ "customer_id": "c1" })).await;
+    accept_offer(&app, &agent, &key).await;
+
+    // The agent is busy for minutes: the next customer is offered a callback instead of the wait.
+    let customer = json!({ "customer_id": "c2", "first_name": "Ada", "last_name": "Lovelace",
+                           "phone": "+14155550123", "email": "ada@example.com" });
+    let second = create(&app, &setup.channel, customer).await;
+    let c = eventually(&app, &format!("/v1/conversations/{second}"), |c| c["state"] == "closed").await;
+    assert_eq!(c["closure_reason"], "callback_requested");
+    let said = system_messages(&app, &second).await;
+    assert!(said.len() == 1 && said[0].contains("call you back"), "{said:?}");
+
+    let (_, list) = app.get("/v1/callback-requests", &app.admin_key).await;
+    let requests = list["data"].as_array().unwrap();
+    assert_eq!(requests.len(), 1, "{list}");
+    let r = &requests[0];
+    assert_eq!(
+        (r["conversation_id"].as_str(), r["queue_id"].as_str()),
+        (Some(second.as_str()), Some(setup.queue.as_str()))
+    );
+    assert_eq!((r["phone"].as_str(), r["email"].as_str()), (Some("+14155550123"), Some("ada@example.com")));
+    assert_eq!((r["name"].as_str(), r["reason"].as_str()), (Some("Ada Lovelace"), Some("estimated_wait_exceeds")));
+    assert_eq!((r["customer_key"].as_str(), r["state"].as_str()), (Some("c2"), Some("requested")));
+    let t = timeline_with(&app, &second, "routing.callback_requested", 1).await;
+    assert_eq!(events_of(&t, "routing.callback_requested")[0]["data"]["phone"], "+14155550123");
+    let (_, mine) = app.get(&format!("/v1/callback-requests?queue_id={}", uuid::Uuid::now_v7()), &app.admin_key).await;
+    assert_eq!(mine["data"], json!([]));
+    let (status, body) = app.get("/v1/callback-requests?limit=0", &app.admin_key).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_query");
+    let (agent_key, _) = app.key(Role::Agent).await;
+    assert_eq!(app.get("/v1/callback-requests", &agent_key).await.0, StatusCode::FORBIDDEN);
+
+    let (_, c) = app.get(&format!("/v1/conversations/{first}"), &app.admin_key).await;
+    assert_eq!(c["state"], "active");
+}
+
+#[tokio::test]
+async fn bad_overflow_settings_are_refused_with_the_field() {
+    let app = TestApp::spawn().await;
+    let setup = routed(&app, json!({})).await;
+    let other = queue(&app, "Other").await;
+    let to = |q: &str| json!({ "type": "transfer_to_queue", "queue_id": q });
+    let one = |condition: Value, action: Value| json!({ "overflow": { "rules": [{ "condition": condition, "action": action }] } });
+    let hours = json!({ "type": "out_of_operating_hours" });
+    let refused = |field: &'static str| {
+        move |(status, body): (StatusCode, Value)| {
+            assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_overflow");
+            assert_eq!(body["field"], field, "{body}");
+        }
+    };
+
+    let unknown = uuid::Uuid::now_v7().to_string();
+    refused("overflow.rules[0].action.queue_id")(
+        patch_queue(&app, &setup.queue, one(hours.clone(), to(&unknown))).await,
+    );
+    // Another organization's queue is as unknown as one that does not exist.
+    let (_, other_org) = switchboard_server::admin::create_org(&app.state.store, "globex").await.unwrap();
+    let theirs = app.post_ok("/v1/queues", &other_org.api_key, json!({ "name": "Theirs" }), StatusCode::CREATED).await;
+    refused("overflow.rules[0].action.queue_id")(
+        patch_queue(&app, &setup.queue, one(hours.clone(), to(&id(&theirs)))).await,
+    );
+    refused("overflow.rules[0].action.queue_id")(
+        patch_queue(&app, &setup.queue, one(hours.clone(), to(&setup.queue))).await,
+    );
+    refused("overflow.rules[0].condition.limit")(
+        patch_queue(
+            &app,
+            &setup.queue,
+            one(json!({ "type": "work_item_limit_exceeded", "limit": -1 }), json!({ "type": "assign_anyway" })),
+        )
+        .await,
+    );
+    refused("overflow.rules[0].condition.seconds")(
+        patch_queue(
+            &app,
+            &setup.queue,
+            one(json!({ "type": "estimated_wait_exceeds", "seconds": 0 }), json!({ "type": "assign_anyway" })),
+        )
+        .await,
+    );
+    let twice = json!({ "overflow": { "rules": [
+        { "condition": hours, "action": { "type": "assign_anyway" } },
+        { "condition": hours, "action": { "type": "end_conversation" } } ] } });
+    refused("overflow.rules[1].condition")(patch_queue(&app, &setup.queue, twice).await);
+
+    // A loop through two queues: General → Other is fine until Other → General would close it.
+    assert_eq!(patch_queue(&app, &setup.queue, one(hours.clone(), to(&other))).await.0, StatusCode::OK);
+    let full = json!({ "type": "work_item_limit_exceeded", "limit": 5 });
+    refused("overflow.rules[0].action.queue_id")(patch_queue(&app, &other, one(full, to(&setup.queue))).await);
+
+    // A shape that does not parse is refused before anything is checked; nothing changed.
+    let (status, _) = patch_queue(&app, &setup.queue, one(json!({ "type": "sometimes" }), to(&other))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, other_now) = patch_queue(&app, &other, json!({})).await;
+    assert_eq!(other_now["routing"]["overflow"], json!({ "rules": [] }));
+}
