@@ -387,3 +387,24 @@ async fn bad_overflow_settings_are_refused_with_the_field() {
     let (_, other_now) = patch_queue(&app, &other, json!({})).await;
     assert_eq!(other_now["routing"]["overflow"], json!({ "rules": [] }));
 }
+
+#[tokio::test]
+async fn a_restart_keeps_estimates_and_does_not_repeat_updates() {
+    let (_clock, options) = manual();
+    let mut app = TestApp::spawn_with(options).await;
+    let setup = routed(&app, json!({})).await;
+    let (key, agent) = agent(&app, &setup.queue, 1, "available").await;
+    create(&app, &setup.channel, json!({ "customer_id": "c1" })).await;
+    accept_offer(&app, &agent, &key).await;
+    let waiting = create(&app, &setup.channel, json!({ "customer_id": "c2" })).await;
+    timeline_with(&app, &waiting, "routing.wait_estimate_changed", 1).await;
+
+    app.restart().await;
+
+    // Reading the position loads routing again (the waiting conversation is queued anew); the customer heard their
+    // place before the restart and is not told it twice.
+    let path = format!("/v1/conversations/{waiting}/queue-position");
+    let pos = eventually(&app, &path, |p| p["position"] == 1).await;
+    assert!(pos["estimated_wait_seconds"].as_f64().is_some_and(|s| s > 0.0), "{pos}");
+    assert_eq!(system_messages(&app, &waiting).await.len(), 1);
+}
