@@ -645,7 +645,7 @@ impl OrgRouting {
                     q
                 }
                 ended => {
-                    self.end_overflowed(&conversation, contact.as_ref(), ended);
+                    self.end_overflowed(&conversation, contact.as_ref(), ended, now);
                     continue;
                 }
             };

@@ -166,7 +166,13 @@ impl OrgRouting {
     }
 
     /// Remembers that overflow ended `conversation`; written with the batch's routing events.
-    pub(super) fn end_overflowed(&mut self, conversation: &Conversation, contact: Option<&Contact>, p: Placement) {
+    pub(super) fn end_overflowed(
+        &mut self,
+        conversation: &Conversation,
+        contact: Option<&Contact>,
+        p: Placement,
+        now: Timestamp,
+    ) {
         let Placement::End { queue, steps, message, callback, reason } = p else { return };
         let callback = callback.then(|| {
             let name = contact.and_then(|c| {
@@ -187,7 +193,7 @@ impl OrgRouting {
                 name,
                 reason: reason.to_string(),
                 state: CallbackState::Requested,
-                created_at: Timestamp::now(),
+                created_at: now,
             }
         });
         self.overflow.endings.push(Ending { conversation: conversation.id, steps, message, callback });
