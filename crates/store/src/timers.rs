@@ -200,3 +200,19 @@ pub fn reconcile(tx: &mut Tx<'_>, now: Timestamp) -> Result<usize, Error> {
     }
     Ok(started)
 }
+
+/// When each of the organization's conversations in `state` entered it, by its timer (for a restart to know how
+/// long a wrap-up has lasted).
+pub fn states_since(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    state: ConversationState,
+) -> Result<std::collections::HashMap<ConversationId, Timestamp>, Error> {
+    tx.query(
+        "SELECT conversation_id, state_since FROM conversation_timers WHERE org_id = $1 AND state = $2",
+        params![org, state.as_str()],
+    )?
+    .iter()
+    .map(|r| Ok((r.parse(0)?, r.ts(1)?)))
+    .collect()
+}

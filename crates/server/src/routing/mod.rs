@@ -458,6 +458,10 @@ impl OrgRouting {
         for m in &members {
             events.extend(self.engine.join_queue(m.user_id, m.queue_id, now)?);
         }
+        let wrap_up_since = app
+            .store
+            .read(move |tx| switchboard_store::timers::states_since(tx, org, ConversationState::WrapUp))
+            .await?;
         let mut unclassified = Vec::new();
         for item in items {
             let Some(queue) = item.queue_id else { continue };
@@ -484,6 +488,12 @@ impl OrgRouting {
                 _ => None,
             };
             let result = match (held, item.agent_id) {
+                (Some(RoutingState::WrapUp), Some(agent)) => {
+                    self.ensure_agent(agent, now)?;
+                    // Without a timer row (written after the commit), the wrap-up counts as starting now.
+                    let since = wrap_up_since.get(&item.conversation_id).copied().unwrap_or(now);
+                    self.engine.restore_wrap_up(work, agent, since, now)
+                }
                 (Some(state), Some(agent)) => {
                     self.ensure_agent(agent, now)?;
                     self.engine.restore(work, agent, state, now)

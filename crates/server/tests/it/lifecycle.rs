@@ -350,6 +350,31 @@ async fn wrap_up_always_holds_capacity_until_close_and_never_releases_it_at_end(
 }
 
 #[tokio::test]
+async fn a_restart_keeps_wrap_up_capacity_blocked_for_what_is_left_of_its_minutes() {
+    let (mut app, clock) = manual().await;
+    let routing =
+        json!({ "routing": { "enabled": true, "wrap_up_blocking": "timed", "wrap_up_blocking_minutes": 10 } });
+    let s = setup(&app, "messaging_api", "push", routing).await;
+    let (key, id) = agent(&app, &[&s.queue], "available", 1).await;
+    let first = create(&app, &s.channel, "c1").await;
+    accept_offer(&app, &id, &key).await;
+    app.post_ok(&format!("/v1/conversations/{first}/end"), &key, json!({}), StatusCode::OK).await;
+    timer(&app, &first, "wrap_up").await;
+    clock.advance(4 * MINUTE);
+
+    app.restart().await;
+    used_units(&app, &id, 1).await;
+    let second = create(&app, &s.channel, "c2").await;
+    eventually(&app, &format!("/v1/conversations/{second}/queue-position"), &app.admin_key, |p| p["position"] == 1)
+        .await;
+    offers(&app, &id, &key, 0).await;
+    // Ten minutes after the end, not after the restart.
+    clock.advance(6 * MINUTE);
+    let offered = offers(&app, &id, &key, 1).await;
+    assert_eq!(offered[0]["conversation_id"], second.as_str());
+}
+
+#[tokio::test]
 async fn an_agent_transfers_an_active_conversation_to_another_queue() {
     let (app, _clock) = manual().await;
     let s = setup(&app, "messaging_api", "push", json!({ "routing": { "enabled": true } })).await;

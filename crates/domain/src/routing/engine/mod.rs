@@ -451,6 +451,43 @@ impl Engine {
         Ok(events)
     }
 
+    /// Puts back a conversation in wrap-up since `since`, holding its agent's capacity as the workstream's wrap-up
+    /// blocking still says: always, for what is left of its minutes, or not at all.
+    pub fn restore_wrap_up(
+        &mut self,
+        item: WorkItem,
+        agent: UserId,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<RoutingEvent>> {
+        let conversation = item.conversation;
+        let mut events = self.restore(item, agent, RoutingState::WrapUp, now)?;
+        let Some(ws) = self.workstream_of(conversation) else { return Ok(events) };
+        let (blocking, demand) = (ws.wrap_up, ws.capacity);
+        let until = match blocking {
+            WrapUpBlocking::Never => return Ok(events),
+            WrapUpBlocking::Always => None,
+            WrapUpBlocking::Minutes(m) => {
+                let until = since.plus_millis(i64::from(m) * 60_000);
+                if until <= now {
+                    return Ok(events);
+                }
+                Some(until)
+            }
+        };
+        let a = self.agent_idx(agent)?;
+        self.agents[a].reserve(demand);
+        if let Some(item) = self.items.get_mut(&conversation) {
+            item.hold = Some(Hold { agent: a, demand, assigned: true });
+        }
+        if let Some(until) = until {
+            self.wrap_up_deadlines.insert((until, conversation));
+        }
+        self.busy_if_full(a, &mut events);
+        self.finish(now, &mut events);
+        Ok(events)
+    }
+
     /// The agent accepts their offer: the conversation is Active and keeps the capacity the offer reserved.
     pub fn accept(&mut self, offer: OfferId, agent: UserId, now: Timestamp) -> Result<Vec<RoutingEvent>> {
         let a = self.agent_idx(agent)?;
