@@ -18,8 +18,8 @@ pub mod routing;
 pub mod routing_config;
 pub mod setup;
 pub mod sql;
-pub mod timers;
 mod sqlite;
+pub mod timers;
 pub mod webhooks;
 
 use std::path::Path;

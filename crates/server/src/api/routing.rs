@@ -595,7 +595,6 @@ async fn callback_requests(
         return Err(Error::field(Code::InvalidQuery, "limit", "`limit` is 1 to 200").into());
     }
     let org = who.org_id;
-    let data =
-        app.store.read(move |tx| switchboard_store::overflow::list_callbacks(tx, org, queue, limit)).await?;
+    let data = app.store.read(move |tx| switchboard_store::overflow::list_callbacks(tx, org, queue, limit)).await?;
     Ok(Json(CallbacksOut { data }))
 }

@@ -36,12 +36,12 @@ use switchboard_domain::{
     conversation::{Action, ConversationState},
     ids::*,
     routing::{
+        assignment_rules::{engine_attributes, item_attributes},
         calendar::Calendar,
         engine::{
             AgentSettings, AgentSkill, AssignedBy, CustomPresenceId, Engine, EngineSettings, OfferId, OfferKind,
             Presence, PresenceReason, RoutingEvent, RoutingState, SkillId, SkillRequirement, TransferTarget, WorkItem,
         },
-        assignment_rules::{engine_attributes, item_attributes},
         rules::{Facts, Schema, Skill, Value, WorkstreamRules},
     },
     setup::{Distribution, PresenceName, QueueRouting, RoutingSettings},
@@ -547,14 +547,16 @@ impl OrgRouting {
             };
             let enabled =
                 w.settings.routing.enabled && self.upsert_workstream(w.id, &w.settings.routing, w.distribution);
-            self.workstreams
-                .insert(w.id, WorkstreamInfo {
+            self.workstreams.insert(
+                w.id,
+                WorkstreamInfo {
                     name: w.name,
                     enabled,
                     fallback: w.fallback_queue_id,
                     rules,
                     wait_notifications: w.settings.wait_notifications.clone(),
-                });
+                },
+            );
         }
         self.persist(app, events).await
     }
@@ -921,9 +923,10 @@ impl OrgRouting {
                     PresenceReason::RejectedOffer => "rejected_offer",
                 };
                 let (name, custom) = match presence {
-                    Presence::Custom(id) => {
-                        (self.engine.agent(agent).map_or(PresenceName::Away, |v| catalogue::base_name(v.base)), Some(id.0))
-                    }
+                    Presence::Custom(id) => (
+                        self.engine.agent(agent).map_or(PresenceName::Away, |v| catalogue::base_name(v.base)),
+                        Some(id.0),
+                    ),
                     p => (presence_name(p), None),
                 };
                 Write {

@@ -148,12 +148,7 @@ impl Engine {
         let AssignmentMethod::Custom(custom) = &self.queues[q].settings.method else { return };
         let Some(item) = self.items.get(&conversation) else { return };
         let enqueued = item.work.enqueued_at;
-        let next = custom
-            .rules
-            .iter()
-            .map(|rule| enqueued.plus_millis(rule.min_wait_ms))
-            .filter(|at| *at > now)
-            .min();
+        let next = custom.rules.iter().map(|rule| enqueued.plus_millis(rule.min_wait_ms)).filter(|at| *at > now).min();
         if let Some(at) = next {
             self.relax_deadlines.insert((at, q));
         }
