@@ -37,6 +37,9 @@ pub enum StoreConfig {
     Postgres { url: String, schema: Option<String>, pool_size: usize },
 }
 
+/// A submitted write's commit: it resolves once the transaction is durable, with its result.
+pub type Committing<R> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<R, Error>> + Send>>;
+
 pub enum Store {
     Sqlite(sqlite::SqliteStore),
     Postgres(postgres::PgStore),
@@ -82,6 +85,24 @@ impl Store {
         match self {
             Store::Sqlite(s) => s.write(f).await,
             Store::Postgres(p) => p.run(f).await,
+        }
+    }
+
+    /// Like [`Store::write`], in two steps: the returned future is the commit. On SQLite the transaction is queued
+    /// for the single writer when this returns, so writes submitted one after another commit in that order, and
+    /// a caller may release a lock before it waits for its commit and let the next writes join the same group
+    /// commit. On PostgreSQL there is no such queue: this commits before it returns, as `write` does.
+    pub async fn submit<R, F>(&self, f: F) -> Result<Committing<R>, Error>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<R, Error> + Send + 'static,
+    {
+        match self {
+            Store::Sqlite(s) => s.submit(f).await,
+            Store::Postgres(p) => {
+                let result = p.run(f).await;
+                Ok(Box::pin(std::future::ready(result)))
+            }
         }
     }
 

@@ -282,6 +282,15 @@ impl SqliteStore {
         R: Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> Result<R, Error> + Send + 'static,
     {
+        self.submit(f).await?.await
+    }
+
+    /// Queues `f` for the writer; the returned future resolves once its batch is durable.
+    pub async fn submit<R, F>(&self, f: F) -> Result<crate::Committing<R>, Error>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<R, Error> + Send + 'static,
+    {
         let (reply_tx, reply_rx) = oneshot::channel();
         let job: Job = Box::new(move |tx: &mut Tx<'_>| {
             let result = f(tx);
@@ -296,10 +305,13 @@ impl SqliteStore {
         });
         let started = std::time::Instant::now();
         self.jobs.send(job).await.map_err(|_| Error::new(switchboard_domain::Code::Unavailable, "store closed"))?;
-        let result =
-            reply_rx.await.map_err(|_| Error::new(switchboard_domain::Code::Unavailable, "store writer stopped"))?;
-        metrics::histogram!("switchboard_store_write_seconds").record(started.elapsed().as_secs_f64());
-        result
+        Ok(Box::pin(async move {
+            let result = reply_rx
+                .await
+                .map_err(|_| Error::new(switchboard_domain::Code::Unavailable, "store writer stopped"))?;
+            metrics::histogram!("switchboard_store_write_seconds").record(started.elapsed().as_secs_f64());
+            result
+        }))
     }
 
     pub async fn read<R, F>(&self, f: F) -> Result<R, Error>

@@ -47,6 +47,7 @@ use switchboard_domain::{
     setup::{Distribution, PresenceName, QueueRouting, RoutingSettings},
 };
 use switchboard_store::{
+    Committing, Tx,
     conversations::{self, ActionRequest, Actor},
     events,
     model::{Conversation, Event},
@@ -90,6 +91,9 @@ struct QueueInfo {
     routing: QueueRouting,
     calendar: Calendar,
 }
+
+/// A write that commits before the routing writes of the same transaction.
+type FirstWrite = Box<dyn FnOnce(&mut Tx<'_>) -> Result<(), Error> + Send>;
 
 /// One organization's engine and what the runtime keeps beside it.
 pub struct OrgRouting {
@@ -153,6 +157,15 @@ impl Routing {
             return Err(e);
         }
         Ok(loaded)
+    }
+
+    /// Drops an organization's engine after a routing write failed to commit, so that the next use rebuilds it
+    /// from the store instead of acting on decisions that were never written.
+    fn forget(&self, org: OrgId) {
+        tracing::error!(%org, "a routing write did not commit; the organization's routing is rebuilt from the store");
+        if let Ok(mut orgs) = self.orgs.lock() {
+            orgs.remove(&org);
+        }
     }
 
     fn loaded(&self) -> Vec<Arc<Mutex<OrgRouting>>> {
@@ -801,12 +814,26 @@ impl OrgRouting {
         classified: Vec<Classified>,
         events: Vec<RoutingEvent>,
     ) -> Result<(), Error> {
+        self.submit(app, classified, events, None).await?.await
+    }
+
+    /// Queues what the engine reported (after `first`, in the same transaction) and returns the commit, so that a
+    /// caller can release the organization's lock before it waits: on SQLite the next routing writes then join
+    /// the same group commit, and still commit in the order the engine decided them.
+    async fn submit(
+        &mut self,
+        app: &AppState,
+        classified: Vec<Classified>,
+        events: Vec<RoutingEvent>,
+        first: Option<FirstWrite>,
+    ) -> Result<Committing<()>, Error> {
         let now = app.clock.now();
         self.observe_waits(&events, now);
         let notices = self.waits.take_notices();
         let overflowed = std::mem::take(&mut self.overflow);
-        if events.is_empty() && classified.is_empty() && notices.is_empty() && overflowed.is_empty() {
-            return Ok(());
+        if first.is_none() && events.is_empty() && classified.is_empty() && notices.is_empty() && overflowed.is_empty()
+        {
+            return Ok(Box::pin(std::future::ready(Ok(()))));
         }
         let org = self.org;
         let mut writes = Vec::with_capacity(events.len());
@@ -815,7 +842,10 @@ impl OrgRouting {
         }
         app.routing.wake.notify_one();
         app.store
-            .write(move |tx| {
+            .submit(move |tx| {
+                if let Some(first) = first {
+                    first(tx)?;
+                }
                 for c in &classified {
                     store::classify(tx, org, c)?;
                 }
@@ -999,17 +1029,13 @@ impl Routing {
         change: impl FnOnce(&mut AgentRouting) + Send + 'static,
     ) -> Result<AgentStatus, Error> {
         let o = self.org(app, org).await?;
-        {
+        let committing = {
             let mut st = o.lock().await;
             let now = app.clock.now();
-            let saved = app
-                .store
-                .write(move |tx| {
-                    let mut a = store::get_agent(tx, org, agent)?;
-                    change(&mut a);
-                    store::put_agent(tx, org, &a, now)
-                })
-                .await?;
+            // The agent's row and what routing decides from it commit together, and the lock is released before
+            // the commit: agents coming online together share group commits instead of queueing one by one.
+            let mut saved = app.store.read(move |tx| store::get_agent(tx, org, agent)).await?;
+            change(&mut saved);
             st.ensure_agent(agent, now)?;
             let skills = st.agent_skills(&saved.skills);
             let mut events = st.engine.set_unit_capacity(agent, saved.capacity_units, now)?;
@@ -1022,8 +1048,14 @@ impl Routing {
             if current != Some(wanted) {
                 events.extend(st.engine.set_presence(agent, wanted, now)?);
             }
-            st.persist(app, events).await?;
+            let write: FirstWrite = Box::new(move |tx| store::put_agent(tx, org, &saved, now).map(drop));
+            st.submit(app, Vec::new(), events, Some(write)).await
+        };
+        match committing {
+            Ok(commit) => commit.await,
+            Err(e) => Err(e),
         }
+        .inspect_err(|_| self.forget(org))?;
         self.agent(app, org, agent).await
     }
 
