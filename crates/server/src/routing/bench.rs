@@ -191,11 +191,22 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Value> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let drain_started = Instant::now();
-    for agent in &backlog.agents {
-        app.routing
-            .update_agent(&app, org, *agent, |a| a.presence = PresenceName::Available)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Agents come online as they would: many at once (`--clients` at a time), not one after another.
+    let mut online = tokio::task::JoinSet::new();
+    for chunk in backlog.agents.chunks(backlog.agents.len().div_ceil(args.clients.max(1))) {
+        let (app, chunk) = (app.clone(), chunk.to_vec());
+        online.spawn(async move {
+            for agent in chunk {
+                app.routing
+                    .update_agent(&app, org, agent, |a| a.presence = PresenceName::Available)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = online.join_next().await {
+        done??;
     }
     let presence_s = drain_started.elapsed().as_secs_f64();
     let drained = offered(&app, org, queued, Duration::from_secs(120)).await?.len();

@@ -472,6 +472,6 @@ pub struct EngineSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        Self { block_size: 100, position_report_depth: 100, offer_memory_ms: 3_600_000 }
+        Self { block_size: 100, position_report_depth: 20, offer_memory_ms: 3_600_000 }
     }
 }
