@@ -80,15 +80,7 @@ async fn create(app: &TestApp, channel: &str, customer: &str) -> String {
 
 /// Waits (in real time, for the server's background work) until `check` passes on `GET path`.
 async fn eventually(app: &TestApp, path: &str, key: &str, check: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..300 {
-        let (status, value) = app.get(path, key).await;
-        if status == StatusCode::OK && check(&value) {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let (_, last) = app.get(path, key).await;
-    panic!("GET {path} never passed the check; last: {last}");
+    app.eventually(path, key, check).await
 }
 
 async fn state_is(app: &TestApp, id: &str, state: &str) -> Value {

@@ -149,6 +149,21 @@ impl TestApp {
         self.call(Method::GET, path, Some(key), None).await
     }
 
+    /// Polls GET `path` until `check` passes, for what the server does in the background after a request has
+    /// answered (routing, timers). A passing check returns at once; the deadline is generous because the
+    /// PostgreSQL run has every test of the suite sharing two cores.
+    pub async fn eventually(&self, path: &str, key: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (status, value) = self.get(path, key).await;
+            if status == StatusCode::OK && check(&value) {
+                return value;
+            }
+            assert!(std::time::Instant::now() < deadline, "GET {path} never passed the check; last: {value}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn post(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
         self.call(Method::POST, path, Some(key), Some(body)).await
     }

@@ -77,15 +77,7 @@ async fn create(app: &TestApp, channel: &str, customer: &str, context: Value) ->
 
 /// Waits (in real time, for the routing follower) until `check` passes on the value `get` returns.
 async fn eventually(app: &TestApp, path: &str, key: &str, check: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..250 {
-        let (status, value) = app.get(path, key).await;
-        if status == StatusCode::OK && check(&value) {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let (_, last) = app.get(path, key).await;
-    panic!("GET {path} never passed the check; last: {last}");
+    app.eventually(path, key, check).await
 }
 
 async fn pending_offers(app: &TestApp, agent: &str, key: &str, n: usize) -> Vec<Value> {

@@ -71,15 +71,7 @@ async fn create(app: &TestApp, channel: &str, customer: Value, context: Value) -
 
 /// Waits (in real time, for the routing follower) until `check` passes on GET `path`.
 async fn eventually(app: &TestApp, path: &str, check: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..250 {
-        let (status, value) = app.get(path, &app.admin_key).await;
-        if status == StatusCode::OK && check(&value) {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let (_, last) = app.get(path, &app.admin_key).await;
-    panic!("GET {path} never passed the check; last: {last}");
+    app.eventually(path, &app.admin_key, check).await
 }
 
 async fn offers(app: &TestApp, agent: &str, n: usize) -> Vec<Value> {

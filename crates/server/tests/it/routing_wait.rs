@@ -63,15 +63,7 @@ async fn create(app: &TestApp, channel: &str, customer: Value) -> String {
 
 /// Polls (in real time, for the routing follower and timer) until `check` passes.
 async fn eventually(app: &TestApp, path: &str, check: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..250 {
-        let (status, value) = app.get(path, &app.admin_key).await;
-        if status == StatusCode::OK && check(&value) {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let (_, last) = app.get(path, &app.admin_key).await;
-    panic!("GET {path} never passed the check; last: {last}");
+    app.eventually(path, &app.admin_key, check).await
 }
 
 fn events_of<'a>(timeline: &'a Value, kind: &str) -> Vec<&'a Value> {
