@@ -8,13 +8,16 @@
 //!   id 42 was read. Ids skipped by a read are therefore looked for again for a minute before they are taken for a
 //!   rolled-back transaction, and [`LogReader::safe_cursor`] stays before the oldest one still awaited.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use switchboard_domain::{Error, ids::OrgId};
 use switchboard_store::{Store, events, model::Event};
+use tokio::time::Instant;
 
-/// How long an id skipped in the log is looked for before it is taken for a rolled-back transaction.
-const GAP_PATIENCE_MS: i64 = 60_000;
+/// How long an id skipped in the log is looked for before it is taken for a rolled-back transaction. It bounds how
+/// long a transaction may take, so it is measured in real time (tokio's, which a test can pause), never on the app's
+/// clock, which tests move by hours at a time.
+const GAP_PATIENCE: Duration = Duration::from_secs(60);
 /// Skipped ids looked for again in one read at most.
 const MAX_GAPS_PER_READ: usize = 1_000;
 
@@ -24,7 +27,7 @@ pub type Want = Arc<dyn Fn(OrgId, &str) -> bool + Send + Sync>;
 pub struct LogReader {
     cursor: i64,
     /// Skipped ids, with when they were first skipped.
-    gaps: HashMap<i64, i64>,
+    gaps: HashMap<i64, Instant>,
 }
 
 /// One read: the wanted events, and whether the read was full (more may be waiting).
@@ -51,8 +54,8 @@ impl LogReader {
     }
 
     /// Reads up to `count` events past the cursor (and skipped ids that have appeared since), returning in full the
-    /// ones `want` takes. `now_ms` dates newly skipped ids.
-    pub async fn read(&mut self, store: &Store, want: Want, count: usize, now_ms: i64) -> Result<Batch, Error> {
+    /// ones `want` takes.
+    pub async fn read(&mut self, store: &Store, want: Want, count: usize) -> Result<Batch, Error> {
         let until = *store.durable_events().borrow();
         let after = self.cursor;
         let gaps: Vec<i64> = self.gaps.keys().copied().take(MAX_GAPS_PER_READ).collect();
@@ -82,10 +85,11 @@ impl LogReader {
         let full = ids.len() >= count;
         let mut expected = self.cursor + 1;
         let mut moved = false;
+        let now = Instant::now();
         for id in ids {
             if id > self.cursor {
                 for missing in expected..id {
-                    self.gaps.insert(missing, now_ms);
+                    self.gaps.insert(missing, now);
                 }
                 expected = id + 1;
                 self.cursor = id;
@@ -94,7 +98,7 @@ impl LogReader {
             }
             moved = true;
         }
-        self.gaps.retain(|_, seen| now_ms - *seen < GAP_PATIENCE_MS);
+        self.gaps.retain(|_, seen| now.duration_since(*seen) < GAP_PATIENCE);
         found.sort_by_key(|e| e.id);
         Ok(Batch { events: found, full, moved })
     }

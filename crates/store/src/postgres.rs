@@ -11,6 +11,9 @@ use tokio::runtime::Handle;
 
 use crate::sql::Tx;
 
+/// Waits and transactions longer than this are logged: on a healthy server they do not happen.
+const SLOW: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub struct PgStore {
     pool: Pool,
     /// Bumped after every commit of this node, to wake the outbox reader; every committed row is durable here.
@@ -60,12 +63,21 @@ impl PgStore {
         let committed = self.committed.clone();
         let rt = Handle::current();
         tokio::task::spawn_blocking(move || {
+            let asked = std::time::Instant::now();
             let mut client = rt.block_on(pool.get()).map_err(Error::internal)?;
+            let waited = asked.elapsed();
+            if waited > SLOW {
+                tracing::warn!(waited_ms = waited.as_millis(), "waited long for a database connection");
+            }
             let tx = rt.block_on(client.transaction()).map_err(Error::internal)?;
             let result = f(&mut Tx::Postgres { tx: &tx, rt: &rt });
             match result {
                 Ok(v) => {
                     rt.block_on(tx.commit()).map_err(Error::internal)?;
+                    let took = asked.elapsed();
+                    if took > SLOW {
+                        tracing::warn!(took_ms = took.as_millis(), "slow database transaction");
+                    }
                     committed.send_modify(|_| {});
                     Ok(v)
                 }

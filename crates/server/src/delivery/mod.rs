@@ -323,8 +323,8 @@ impl Engine {
         loop {
             let interest = self.interest.clone();
             let want: Want = Arc::new(move |org, event_type| interest.get(&org).is_some_and(|i| i.wants(event_type)));
+            let Batch { events, full, moved } = self.log.read(&self.app.store, want, FAN_OUT_BATCH).await?;
             let now = self.clock.now().millis();
-            let Batch { events, full, moved } = self.log.read(&self.app.store, want, FAN_OUT_BATCH, now).await?;
             // A change of endpoints committed before these events were read must apply to them (a new secret
             // signs the next message), so it is picked up here, after the read.
             if self.handle.targets_changed.swap(false, std::sync::atomic::Ordering::AcqRel) {

@@ -108,8 +108,9 @@ async fn follow(app: &AppState, wake: &Notify) -> Result<(), Error> {
     });
     loop {
         loop {
+            let batch = log.read(&app.store, want.clone(), BATCH).await?;
+            // Taken after the read, so that it is not before any activity read: a timer restarts late, never early.
             let now = app.clock.now();
-            let batch = log.read(&app.store, want.clone(), BATCH, now.millis()).await?;
             let changes: Vec<TimerChange> = batch.events.iter().filter_map(timer_change).collect();
             if !changes.is_empty() {
                 app.store

@@ -190,8 +190,7 @@ async fn follow(app: AppState) -> Result<(), Error> {
     let want: Want = Arc::new(|_, event_type| relevant(event_type));
     loop {
         loop {
-            let now = app.clock.now().millis();
-            let batch = log.read(&app.store, want.clone(), BATCH, now).await?;
+            let batch = log.read(&app.store, want.clone(), BATCH).await?;
             if !batch.events.is_empty() {
                 handle(&app, batch.events).await;
             }

@@ -56,6 +56,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: Options) -> Self {
+        // Server logs go to the test's captured output, shown when it fails.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .with_test_writer()
+            .try_init();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::for_data_dir(dir.path().to_path_buf()).expect("config");
         // Webhook receivers in tests listen on this machine.
