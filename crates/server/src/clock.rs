@@ -20,7 +20,7 @@ impl Clock {
     pub fn now(&self) -> Timestamp {
         match self {
             Clock::System => Timestamp::now(),
-            Clock::Manual(m) => Timestamp::from_millis(m.now.load(Ordering::Acquire)),
+            Clock::Manual(m) => m.now(),
         }
     }
 
@@ -55,6 +55,16 @@ pub struct ManualClock {
 impl ManualClock {
     pub fn new(start: Timestamp) -> Self {
         Self { now: Arc::new(AtomicI64::new(start.millis())), changes: Arc::new(watch::channel(start.millis()).0) }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        Timestamp::from_millis(self.now.load(Ordering::Acquire))
+    }
+
+    /// Moves the clock to `at`, unless it is there already or later.
+    pub fn advance_to(&self, at: Timestamp) {
+        let now = self.now.fetch_max(at.millis(), Ordering::AcqRel).max(at.millis());
+        self.changes.send_replace(now);
     }
 
     pub fn advance(&self, by: std::time::Duration) {

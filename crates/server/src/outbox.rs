@@ -24,6 +24,7 @@ const MAX_GAPS_PER_READ: usize = 1_000;
 /// Which events a reader wants in full, by organization and type; the others are passed over unparsed.
 pub type Want = Arc<dyn Fn(OrgId, &str) -> bool + Send + Sync>;
 
+#[derive(Clone)]
 pub struct LogReader {
     cursor: i64,
     /// Skipped ids, with when they were first skipped.

@@ -323,13 +323,24 @@ impl Engine {
         loop {
             let interest = self.interest.clone();
             let want: Want = Arc::new(move |org, event_type| interest.get(&org).is_some_and(|i| i.wants(event_type)));
+            let before = self.log.clone();
             let Batch { events, full, moved } = self.log.read(&self.app.store, want, FAN_OUT_BATCH).await?;
-            let now = self.clock.now().millis();
-            // A change of endpoints committed before these events were read must apply to them (a new secret
-            // signs the next message), so it is picked up here, after the read.
+            // A change of endpoints acknowledged before these events committed must apply to them (a new
+            // subscription hears them, a new secret signs them). The read filtered them with the endpoints known
+            // when it began, so after a change they are read again with the new ones.
             if self.handle.targets_changed.swap(false, std::sync::atomic::Ordering::AcqRel) {
                 self.load_targets().await?;
+                self.log = before;
+                continue;
             }
+            let now = self.clock.now().millis();
+            tracing::debug!(
+                cursor = self.log.cursor(),
+                read = events.len(),
+                moved,
+                orgs = self.interest.len(),
+                "fan-out read"
+            );
             if !moved {
                 return Ok(());
             }

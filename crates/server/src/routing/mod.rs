@@ -276,6 +276,18 @@ async fn on_event(app: &AppState, event: &Event) -> Result<(), Error> {
     }
 }
 
+/// What a conversation's state change asks of the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Follow {
+    Close,
+    /// Accepted for this agent without the engine's offer (the conversations API).
+    Assign(UserId),
+    Release,
+    Park,
+    End,
+    Revive,
+}
+
 /// Runs the engines' deadlines on the app's clock.
 async fn timer(app: AppState) {
     loop {
@@ -741,23 +753,41 @@ impl OrgRouting {
         let action = data["action"].as_str().and_then(Action::parse);
         let to = data["to"].as_str().and_then(ConversationState::parse);
         let agent: Option<UserId> = data["agent"]["id"].as_str().and_then(|s| s.parse().ok());
-        let now = app.clock.now();
-        let result = match (action, to) {
-            (_, Some(ConversationState::Closed)) => self.engine.close(id, now),
+        let op = match (action, to) {
+            (_, Some(ConversationState::Closed)) => Follow::Close,
             (Some(Action::Accept), _) => match agent {
                 Some(agent) if view.agent == Some(agent) && view.state == RoutingState::Active => return Ok(()),
-                Some(agent) => self.assign_by_hand(id, agent, view.offer, now),
+                Some(agent) => Follow::Assign(agent),
                 None => return Ok(()),
             },
-            (Some(Action::Release), _) if view.state == RoutingState::Active => self.engine.release(id, now),
-            (Some(Action::Park), _) if view.state == RoutingState::Active => self.engine.park(id, now),
+            (Some(Action::Release), _) if view.state == RoutingState::Active => Follow::Release,
+            (Some(Action::Park), _) if view.state == RoutingState::Active => Follow::Park,
             (Some(Action::End | Action::CustomerEnd), Some(ConversationState::WrapUp))
                 if view.state == RoutingState::Active =>
             {
-                self.engine.end(id, now)
+                Follow::End
             }
-            (Some(Action::CustomerReply), _) if view.state == RoutingState::Waiting => self.engine.revive(id, now),
+            (Some(Action::CustomerReply), _) if view.state == RoutingState::Waiting => Follow::Revive,
             _ => return Ok(()),
+        };
+        // The log is read behind the requests: a change that a later one has replaced (an accept, then a transfer
+        // that routing applied itself) must not be replayed onto the engine. The store has the final word; a close
+        // is final in both.
+        if op != Follow::Close {
+            let org = self.org;
+            let current = app.store.read(move |tx| conversations::get(tx, org, id)).await?;
+            if Some(current.state) != to || (matches!(op, Follow::Assign(_)) && current.agent_id != agent) {
+                return Ok(());
+            }
+        }
+        let now = app.clock.now();
+        let result = match op {
+            Follow::Close => self.engine.close(id, now),
+            Follow::Assign(agent) => self.assign_by_hand(id, agent, view.offer, now),
+            Follow::Release => self.engine.release(id, now),
+            Follow::Park => self.engine.park(id, now),
+            Follow::End => self.engine.end(id, now),
+            Follow::Revive => self.engine.revive(id, now),
         };
         let events = match result {
             Ok(events) => events,

@@ -56,9 +56,12 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: Options) -> Self {
-        // Server logs go to the test's captured output, shown when it fails.
+        // Server logs go to the test's captured output, shown when it fails; `RUST_LOG` sets the level.
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
             .with_test_writer()
             .try_init();
         let dir = tempfile::tempdir().expect("temp dir");

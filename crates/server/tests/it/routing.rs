@@ -140,7 +140,9 @@ async fn a_rejected_offer_goes_to_the_next_agent_and_an_unanswered_one_expires()
 
     let conversation = create(&app, &setup.channel, "c1", json!({})).await;
     // Both agents have the same free capacity; whoever gets it first rejects it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let (first_key, first, second_key, second) = loop {
+        assert!(std::time::Instant::now() < deadline, "neither agent was offered the conversation");
         let (_, oa) = app.get(&format!("/v1/agents/{a}/offers"), &key_a).await;
         let (_, ob) = app.get(&format!("/v1/agents/{b}/offers"), &key_b).await;
         if oa["data"].as_array().unwrap().len() == 1 {

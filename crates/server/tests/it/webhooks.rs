@@ -2,7 +2,7 @@
 //! order, with retries on a manual clock, signatures checked by independent verifiers, 410, Retry-After, the SSRF
 //! guard and replay.
 
-use std::{collections::HashSet, time::Duration};
+use std::collections::HashSet;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
 use reqwest::{Method, StatusCode};
@@ -79,29 +79,18 @@ fn verify_token(jwks: &JwkSet, issuer: &str, app_id: &str, authorization: &str) 
     jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation).unwrap().claims
 }
 
-/// Moves the clock forward a step at a time, letting the engine run between steps, until `done` holds.
-pub async fn advance_until(
-    clock: &ManualClock,
-    receiver: &Receiver,
-    step: Duration,
-    max: Duration,
-    done: impl Fn(&Receiver) -> bool,
-) {
-    let mut passed = Duration::ZERO;
-    while !done(receiver) {
-        assert!(passed <= max, "not done after {max:?} of simulated time: {:#?}", receiver.received());
-        step_clock(clock, step).await;
-        passed += step;
-    }
-}
-
-/// One step of simulated time, then a moment of real time for the engine to attempt and record.
-async fn step_clock(clock: &ManualClock, step: Duration) {
-    clock.advance(step);
-    for _ in 0..5 {
-        tokio::task::yield_now().await;
-    }
-    tokio::time::sleep(Duration::from_millis(5)).await;
+/// Waits until the engine has recorded the `attempts`-th failed attempt of a pending delivery listed at `path`
+/// and scheduled the next one; returns when that one is due.
+async fn next_retry(app: &TestApp, path: &str, attempts: usize) -> Timestamp {
+    let scheduled = |page: &Value| {
+        page["data"].as_array()?.iter().find_map(|d| {
+            (d["state"] == "pending" && d["attempts"] == attempts)
+                .then(|| d["next_attempt_at"].as_str().and_then(Timestamp::parse_rfc3339))
+                .flatten()
+        })
+    };
+    let page = app.eventually(path, &app.admin_key, |p| scheduled(p).is_some()).await;
+    scheduled(&page).unwrap()
 }
 
 #[tokio::test]
@@ -192,17 +181,25 @@ async fn an_integration_talks_to_an_agent_and_gets_every_reply_in_order_after_an
     app.post_ok(&format!("/v1/conversations/{id}/end"), &agent, json!({}), StatusCode::OK).await;
     app.post_ok(&format!("/v1/conversations/{id}/close"), &agent, json!({}), StatusCode::OK).await;
     receiver.until("a failed attempt", |r| r.iter().any(|x| x.status == 503)).await;
-    for _ in 0..30 {
-        step_clock(&clock, Duration::from_secs(60)).await;
+    // The engine retries on its schedule (5 s, 5 min, 30 min, ..., each ±20%) through a 30-minute outage: each
+    // failure is recorded with when the next attempt is due, and the clock moves straight there.
+    let pending = format!("/v1/webhook-deliveries?channel_id={channel}&state=pending&limit=50");
+    let outage_ends = clock.now().plus_millis(30 * 60_000);
+    let mut failed = 1;
+    loop {
+        let due = next_retry(&app, &pending, failed).await;
+        if due > outage_ends {
+            break;
+        }
+        clock.advance_to(due);
+        failed += 1;
+        receiver.until("the retry", |r| r.iter().filter(|x| x.status == 503).count() == failed).await;
     }
-    let failed = receiver.received().iter().filter(|r| r.status == 503).count();
     assert!(failed >= 3, "retried during the outage (now, +5 s, +5 min): {failed}");
     assert_eq!(receiver.accepted().len(), 2, "nothing is accepted while the receiver is down");
     receiver.fail_with(None);
-    advance_until(&clock, &receiver, Duration::from_secs(60), Duration::from_secs(6 * 3600), |r| {
-        r.accepted().len() >= 7
-    })
-    .await;
+    clock.advance_to(next_retry(&app, &pending, failed).await);
+    receiver.until("every event after the outage", |r| r.iter().filter(|x| x.status == 200).count() == 7).await;
 
     // Every event exactly once per webhook-id, in the conversation's order.
     let accepted = receiver.accepted();
@@ -223,9 +220,12 @@ async fn an_integration_talks_to_an_agent_and_gets_every_reply_in_order_after_an
     );
     let sequences: Vec<i64> = accepted.iter().map(|r| r.body["channelData"]["sequence"].as_i64().unwrap()).collect();
     assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{sequences:?}");
-    // The failed attempts are in the delivery log.
-    let (_, deliveries) =
-        app.get(&format!("/v1/webhook-deliveries?channel_id={channel}&limit=50"), &app.admin_key).await;
+    // The failed attempts are in the delivery log, where each success is recorded just after the receiver answers.
+    let deliveries = app
+        .eventually(&format!("/v1/webhook-deliveries?channel_id={channel}&limit=50"), &app.admin_key, |d| {
+            d["data"].as_array().is_some_and(|d| d.len() >= 7 && d.iter().all(|d| d["state"] == "delivered"))
+        })
+        .await;
     let first_retried =
         deliveries["data"].as_array().unwrap().iter().find(|d| d["attempts"].as_i64().unwrap() > 1).unwrap();
     assert_eq!(first_retried["state"], "delivered");
@@ -374,19 +374,6 @@ async fn subscribe_and_start(app: &TestApp, url: &str) -> Value {
     sub
 }
 
-/// Reads `path` (as admin) until `done` holds for the body, polling for up to 5 s of real time; returns the body.
-async fn poll(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let mut body = Value::Null;
-    for _ in 0..500 {
-        body = app.get(path, &app.admin_key).await.1;
-        if done(&body) {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{path} never became what was expected: {body}");
-}
-
 #[tokio::test]
 async fn a_receiver_that_answers_410_disables_its_subscription() {
     let app = TestApp::spawn().await;
@@ -395,7 +382,7 @@ async fn a_receiver_that_answers_410_disables_its_subscription() {
     let sub = subscribe_and_start(&app, &receiver.base).await;
     receiver.until("one attempt", |r| !r.is_empty()).await;
     let path = format!("/v1/webhook-subscriptions/{}", sub["id"].as_str().unwrap());
-    let disabled = poll(&app, &path, |s| !s["disabled_at"].is_null()).await;
+    let disabled = app.eventually(&path, &app.admin_key, |s| !s["disabled_at"].is_null()).await;
     assert!(disabled["disabled_reason"].as_str().unwrap().contains("410"), "{disabled}");
     let (_, failed) = app.get("/v1/webhook-deliveries?state=failed", &app.admin_key).await;
     assert!(!failed["data"].as_array().unwrap().is_empty(), "the delivery is a dead letter: {failed}");
@@ -425,17 +412,12 @@ async fn retry_after_is_honoured_and_a_dead_letter_can_be_replayed() {
     receiver.fail_with(Some((429, Some("3600"))));
     subscribe_and_start(&app, &receiver.base).await;
     receiver.until("the first attempt", |r| r.len() == 1).await;
-    // The schedule says 5 s, but the receiver asked for an hour.
-    for _ in 0..10 {
-        step_clock(&clock, Duration::from_secs(60)).await;
+    // The schedule says 5 s, but the receiver asked for an hour: each retry is due an hour after the attempt
+    // before it, and the clock moves to when the engine says it is due.
+    for attempts in 1..3 {
+        clock.advance_to(next_retry(&app, "/v1/webhook-deliveries?state=pending", attempts).await);
+        receiver.until("the retry", |r| r.len() == attempts + 1).await;
     }
-    assert_eq!(receiver.received().len(), 1, "no retry before Retry-After");
-    // Each retry is due an hour after the attempt before it is recorded; under load the engine may record a
-    // step or two late, so the budget is generous. Nothing else can make a third attempt.
-    advance_until(&clock, &receiver, Duration::from_secs(300), Duration::from_secs(12 * 3600), |r| {
-        r.received().len() == 3
-    })
-    .await;
     let gaps: Vec<i64> = receiver
         .received()
         .windows(2)
@@ -446,7 +428,11 @@ async fn retry_after_is_honoured_and_a_dead_letter_can_be_replayed() {
         .collect();
     assert!(gaps.iter().all(|g| *g >= 3600), "every retry waited for Retry-After: {gaps:?}");
     // Three attempts (the first and two retries) exhaust the schedule: a dead letter.
-    let page = poll(&app, "/v1/webhook-deliveries?state=failed", |p| !p["data"].as_array().unwrap().is_empty()).await;
+    let page = app
+        .eventually("/v1/webhook-deliveries?state=failed", &app.admin_key, |p| {
+            !p["data"].as_array().unwrap().is_empty()
+        })
+        .await;
     let dead = page["data"][0].clone();
     assert_eq!(dead["attempts"], 3, "{dead}");
     receiver.fail_with(None);
@@ -477,10 +463,11 @@ async fn webhooks_never_reach_internal_addresses_unless_allowed() {
     let channel = app.channel().await;
     let (integration, _) = app.key(Role::Integration).await;
     app.conversation(&integration, &channel, "c-1").await;
-    let page = poll(&app, "/v1/webhook-deliveries", |p| {
-        p["data"].as_array().unwrap().iter().filter(|d| !d["last_error"].is_null()).count() == 2
-    })
-    .await;
+    let page = app
+        .eventually("/v1/webhook-deliveries", &app.admin_key, |p| {
+            p["data"].as_array().unwrap().iter().filter(|d| !d["last_error"].is_null()).count() == 2
+        })
+        .await;
     let errors: Vec<&str> = page["data"].as_array().unwrap().iter().filter_map(|d| d["last_error"].as_str()).collect();
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(errors.iter().all(|e| e.contains("may not reach")), "{errors:?}");
