@@ -242,3 +242,121 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
         ApiJson::<T>::from_request(req, state).await.map(|ApiJson(v)| OptionalJson(v))
     }
 }
+
+/// One member of a JSON merge patch (RFC 7396): left out keeps the value, `null` removes it, anything else
+/// replaces it. Give the field `#[serde(default)]` so that leaving it out is `Keep`.
+#[derive(Debug, Default)]
+pub enum Patch<T> {
+    #[default]
+    Keep,
+    Remove,
+    Set(T),
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Patch<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Option::<T>::deserialize(d)?.map_or(Patch::Remove, Patch::Set))
+    }
+}
+
+impl<T> Patch<T> {
+    /// The new value of a member that cannot be removed, refused like a create that leaves it out.
+    pub fn required(self, field: &str, current: T) -> Result<T, Error> {
+        match self {
+            Patch::Keep => Ok(current),
+            Patch::Set(v) => Ok(v),
+            Patch::Remove => {
+                Err(Error::field(Code::MissingField, field, format!("`{field}` is required and cannot be removed")))
+            }
+        }
+    }
+
+    /// The new value of a member that may be absent.
+    pub fn optional(self, current: Option<T>) -> Option<T> {
+        match self {
+            Patch::Keep => current,
+            Patch::Remove => None,
+            Patch::Set(v) => Some(v),
+        }
+    }
+
+    /// Refuses any change of a member fixed at creation, as a field this request does not accept, saying why.
+    pub fn fixed(&self, field: &str, why: &str) -> Result<(), Error> {
+        match self {
+            Patch::Keep => Ok(()),
+            Patch::Remove | Patch::Set(_) => {
+                Err(Error::field(Code::UnknownField, field, format!("`{field}` cannot change after creation: {why}")))
+            }
+        }
+    }
+}
+
+impl Patch<serde_json::Map<String, serde_json::Value>> {
+    /// Merges this patch into `current` (objects merge member by member, `null` brings back a member's default)
+    /// and parses the result as the create path would, errors named by their full path under `field`.
+    pub fn merge<T: Serialize + DeserializeOwned>(self, field: &str, current: &T) -> Result<T, Error> {
+        let mut value = serde_json::to_value(current).map_err(Error::internal)?;
+        match self {
+            Patch::Keep => {}
+            Patch::Remove => value = serde_json::Value::Object(serde_json::Map::new()),
+            Patch::Set(patch) => merge(&mut value, serde_json::Value::Object(patch)),
+        }
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let inner = e.path().to_string();
+            let path = if inner.is_empty() || inner == "." { field.to_string() } else { format!("{field}.{inner}") };
+            json_error(&path, e.inner())
+        })
+    }
+}
+
+/// RFC 7396 §2: a patch object merges into an object member by member, `null` removing; anything else replaces.
+fn merge(target: &mut serde_json::Value, patch: serde_json::Value) {
+    use serde_json::Value;
+    let Value::Object(members) = patch else {
+        *target = patch;
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    if let Value::Object(object) = target {
+        for (name, value) in members {
+            if value.is_null() {
+                object.remove(&name);
+            } else {
+                merge(object.entry(name).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn merge_follows_rfc_7396() {
+        // The examples of RFC 7396 appendix A.
+        let cases = [
+            (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
+            (json!({"a": "b"}), json!({"b": "c"}), json!({"a": "b", "b": "c"})),
+            (json!({"a": "b"}), json!({"a": null}), json!({})),
+            (json!({"a": "b", "b": "c"}), json!({"a": null}), json!({"b": "c"})),
+            (json!({"a": ["b"]}), json!({"a": "c"}), json!({"a": "c"})),
+            (json!({"a": "c"}), json!({"a": ["b"]}), json!({"a": ["b"]})),
+            (json!({"a": {"b": "c"}}), json!({"a": {"b": "d", "c": null}}), json!({"a": {"b": "d"}})),
+            (json!({"a": [{"b": "c"}]}), json!({"a": [1]}), json!({"a": [1]})),
+            (json!(["a", "b"]), json!(["c", "d"]), json!(["c", "d"])),
+            (json!({"a": "b"}), json!(["c"]), json!(["c"])),
+            (json!({"a": "foo"}), json!(null), json!(null)),
+            (json!({"a": "foo"}), json!("bar"), json!("bar")),
+            (json!({"e": null}), json!({"a": 1}), json!({"e": null, "a": 1})),
+            (json!([1, 2]), json!({"a": "b", "c": null}), json!({"a": "b"})),
+            (json!({}), json!({"a": {"bb": {"ccc": null}}}), json!({"a": {"bb": {}}})),
+        ];
+        for (mut target, patch, expect) in cases {
+            super::merge(&mut target, patch.clone());
+            assert_eq!(target, expect, "{patch}");
+        }
+    }
+}

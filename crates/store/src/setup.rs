@@ -10,7 +10,7 @@ use crate::{
     events,
     model::{Channel, Queue, Workstream},
     params,
-    sql::{Row, Tx},
+    sql::{Backend, Row, Tx},
 };
 
 const QUEUE_COLUMNS: &str = "id, org_id, name, queue_type, priority, created_at";
@@ -82,16 +82,7 @@ pub fn create_workstream(
     fallback_queue_id: Option<QueueId>,
     settings: WorkstreamSettings,
 ) -> Result<Workstream, Error> {
-    settings.attachments.check()?;
-    settings.auto_close.check()?;
-    settings.wait_notifications.check()?;
-    settings.routing.to_engine(distribution)?;
-    if let Some(p) = settings.routing.capacity_profile_id {
-        crate::routing_config::get_profile(tx, org, p).map_err(|e| e.at("settings.routing.capacity_profile_id"))?;
-    }
-    if let Some(q) = fallback_queue_id {
-        get_queue(tx, org, q).map_err(|e| e.at("fallback_queue_id"))?;
-    }
+    check_workstream(tx, org, distribution, fallback_queue_id, &settings)?;
     let w = Workstream {
         id: WorkstreamId::new(),
         org_id: org,
@@ -118,6 +109,67 @@ pub fn create_workstream(
     )?;
     events::append(tx, org, "workstream.created", None, &w, w.created_at)?;
     Ok(w)
+}
+
+/// What a workstream must be, when created and after each change: settings routing can honour, and a fallback
+/// queue and capacity profile of its own organization.
+fn check_workstream(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    distribution: Distribution,
+    fallback_queue_id: Option<QueueId>,
+    settings: &WorkstreamSettings,
+) -> Result<(), Error> {
+    settings.attachments.check()?;
+    settings.auto_close.check()?;
+    settings.wait_notifications.check()?;
+    settings.routing.to_engine(distribution)?;
+    if let Some(p) = settings.routing.capacity_profile_id {
+        crate::routing_config::get_profile(tx, org, p).map_err(|e| e.at("settings.routing.capacity_profile_id"))?;
+    }
+    if let Some(q) = fallback_queue_id {
+        get_queue(tx, org, q).map_err(|e| e.at("fallback_queue_id"))?;
+    }
+    Ok(())
+}
+
+/// What may change on a workstream after creation. Its type may not: its conversations already hold it.
+#[derive(Debug, Clone)]
+pub struct WorkstreamChange {
+    pub name: String,
+    pub distribution: Distribution,
+    pub fallback_queue_id: Option<QueueId>,
+    pub settings: WorkstreamSettings,
+}
+
+/// Changes a workstream to what `change` makes of the current one, checked as on create, and records
+/// `workstream.updated` (which routing follows to pick up the new settings). `change` sees the row as this
+/// transaction locked it, so two concurrent changes apply one after the other rather than one losing the other.
+pub fn update_workstream(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    id: WorkstreamId,
+    change: impl FnOnce(&Workstream) -> Result<WorkstreamChange, Error>,
+) -> Result<Workstream, Error> {
+    let sql = format!("SELECT {WORKSTREAM_COLUMNS} FROM workstreams WHERE id = $1 AND org_id = $2{}", lock(tx));
+    let row = tx.query_opt(&sql, params![id, org])?.ok_or_else(|| Error::not_found(Code::WorkstreamNotFound))?;
+    let current = workstream_from_row(&row)?;
+    let WorkstreamChange { name, distribution, fallback_queue_id, settings } = change(&current)?;
+    check_workstream(tx, org, distribution, fallback_queue_id, &settings)?;
+    let w = Workstream { name, distribution, fallback_queue_id, settings, ..current };
+    let settings = serde_json::to_string(&w.settings).map_err(Error::internal)?;
+    tx.execute(
+        "UPDATE workstreams SET name = $3, distribution = $4, fallback_queue_id = $5, settings = $6
+         WHERE id = $1 AND org_id = $2",
+        params![id, org, &w.name, distribution.as_str(), fallback_queue_id, settings],
+    )?;
+    events::append(tx, org, "workstream.updated", None, &w, Timestamp::now())?;
+    Ok(w)
+}
+
+/// Locks the row read for a change until commit on PostgreSQL; SQLite's single writer already serializes them.
+fn lock(tx: &Tx<'_>) -> &'static str {
+    if tx.backend() == Backend::Postgres { " FOR UPDATE" } else { "" }
 }
 
 pub fn get_workstream(tx: &mut Tx<'_>, org: OrgId, id: WorkstreamId) -> Result<Workstream, Error> {
@@ -155,8 +207,7 @@ pub fn create_channel(
     workstream_id: WorkstreamId,
     settings: ChannelSettings,
 ) -> Result<Channel, Error> {
-    settings.check(channel_type)?;
-    get_workstream(tx, org, workstream_id).map_err(|e| e.at("workstream_id"))?;
+    check_channel(tx, org, channel_type, workstream_id, &settings)?;
     let c = Channel {
         id: ChannelId::new(),
         org_id: org,
@@ -172,6 +223,54 @@ pub fn create_channel(
         params![c.id, org, channel_type.as_str(), &c.name, workstream_id, c.created_at, settings],
     )?;
     events::append(tx, org, "channel.created", None, &c, c.created_at)?;
+    Ok(c)
+}
+
+/// What a channel must be, when created and after each change: settings its type uses, a workstream of its own
+/// organization.
+fn check_channel(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    channel_type: ChannelType,
+    workstream_id: WorkstreamId,
+    settings: &ChannelSettings,
+) -> Result<(), Error> {
+    settings.check(channel_type)?;
+    get_workstream(tx, org, workstream_id).map_err(|e| e.at("workstream_id"))?;
+    Ok(())
+}
+
+/// What may change on a channel after creation. Its type may not: its conversations and provider set-up depend
+/// on it.
+#[derive(Debug, Clone)]
+pub struct ChannelChange {
+    pub name: String,
+    /// New conversations go to this workstream; existing ones keep theirs.
+    pub workstream_id: WorkstreamId,
+    pub settings: ChannelSettings,
+}
+
+/// Changes a channel to what `change` makes of the current one, checked as on create, and records
+/// `channel.updated`. As with workstreams, `change` sees the row locked by this transaction. The caller tells
+/// the delivery engine after commit, since the webhook URL or app id may have changed.
+pub fn update_channel(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    id: ChannelId,
+    change: impl FnOnce(&Channel) -> Result<ChannelChange, Error>,
+) -> Result<Channel, Error> {
+    let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = $1 AND org_id = $2{}", lock(tx));
+    let row = tx.query_opt(&sql, params![id, org])?.ok_or_else(|| Error::not_found(Code::ChannelNotFound))?;
+    let current = channel_from_row(&row)?;
+    let ChannelChange { name, workstream_id, settings } = change(&current)?;
+    check_channel(tx, org, current.channel_type, workstream_id, &settings)?;
+    let c = Channel { name, workstream_id, settings, ..current };
+    let settings = serde_json::to_string(&c.settings).map_err(Error::internal)?;
+    tx.execute(
+        "UPDATE channels SET name = $3, workstream_id = $4, settings = $5 WHERE id = $1 AND org_id = $2",
+        params![id, org, &c.name, workstream_id, settings],
+    )?;
+    events::append(tx, org, "channel.updated", None, &c, Timestamp::now())?;
     Ok(c)
 }
 

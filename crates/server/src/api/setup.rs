@@ -8,7 +8,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{
-    Code,
+    Code, Error,
     ids::*,
     role::Role,
     setup::{ChannelSettings, ChannelType, Distribution, QueueType, WorkstreamSettings, WorkstreamType},
@@ -25,20 +25,25 @@ use crate::{
     AppState,
     auth::Principal,
     error::ApiResult,
-    extract::{ApiJson, ApiQuery, IdemKey, PageQuery, Written, body, path_id},
+    extract::{ApiJson, ApiQuery, IdemKey, PageQuery, Patch, Written, body, path_id},
 };
+
+/// A merge patch's settings object, merged into the current settings.
+type SettingsPatch = Patch<serde_json::Map<String, serde_json::Value>>;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_queue, list_queues))
         .routes(routes!(get_queue))
         .routes(routes!(create_workstream, list_workstreams))
-        .routes(routes!(get_workstream))
+        .routes(routes!(get_workstream, patch_workstream))
         .routes(routes!(create_channel, list_channels))
-        .routes(routes!(get_channel))
+        .routes(routes!(get_channel, patch_channel))
 }
 
 const READERS: &[Role] = &[Role::Admin, Role::Supervisor, Role::Agent, Role::Integration];
+/// Who creates and changes queues, workstreams and channels.
+const CONFIGURERS: &[Role] = &[Role::Admin];
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -67,7 +72,7 @@ async fn create_queue(
     idem: IdemKey,
     ApiJson(input): ApiJson<QueueIn>,
 ) -> ApiResult<Response> {
-    who.require(&[Role::Admin])?;
+    who.require(CONFIGURERS)?;
     let org = who.org_id;
     let key = idem.scoped(&who, "POST /v1/queues", &input);
     let out = app
@@ -134,7 +139,7 @@ async fn create_workstream(
     idem: IdemKey,
     ApiJson(input): ApiJson<WorkstreamIn>,
 ) -> ApiResult<Response> {
-    who.require(&[Role::Admin])?;
+    who.require(CONFIGURERS)?;
     let org = who.org_id;
     let key = idem.scoped(&who, "POST /v1/workstreams", &input);
     let out = app
@@ -180,6 +185,67 @@ async fn get_workstream(
     Ok(Json(app.store.read(move |tx| setup::get_workstream(tx, org, id)).await?))
 }
 
+/// A JSON merge patch (RFC 7396) of a workstream: fields left out keep their value, `null` removes a value (the
+/// default applies, as on create), `settings` merges member by member.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkstreamPatch {
+    #[serde(default)]
+    #[schema(value_type = Option<Name>)]
+    pub name: Patch<Name>,
+    #[serde(default)]
+    #[schema(value_type = Option<Distribution>)]
+    pub distribution: Patch<Distribution>,
+    /// `null` leaves the workstream without a fallback queue.
+    #[serde(default)]
+    #[schema(value_type = Option<QueueId>)]
+    pub fallback_queue_id: Patch<QueueId>,
+    /// Only the members to change, e.g. `{"routing": {"affinity": true}}`; checked whole, as on create.
+    #[serde(default)]
+    #[schema(value_type = Option<WorkstreamSettings>)]
+    pub settings: SettingsPatch,
+    /// Refused: conversations already hold their workstream's type.
+    #[serde(default)]
+    #[schema(ignore)]
+    pub workstream_type: Patch<serde::de::IgnoredAny>,
+}
+
+impl WorkstreamPatch {
+    fn apply(self, current: &Workstream) -> Result<setup::WorkstreamChange, Error> {
+        Ok(setup::WorkstreamChange {
+            name: self.name.required("name", Name::from_stored(current.name.clone()))?.into_inner(),
+            // Removed, it is the create default again, as a merge patch on the created resource would make it.
+            distribution: match self.distribution {
+                Patch::Remove => default_distribution(),
+                other => other.required("distribution", current.distribution)?,
+            },
+            fallback_queue_id: self.fallback_queue_id.optional(current.fallback_queue_id),
+            settings: self.settings.merge("settings", &current.settings)?,
+        })
+    }
+}
+
+/// Changes a workstream. New conversations and routing use the new values at once; conversations already
+/// queued stay where they are.
+#[utoipa::path(patch, path = "/v1/workstreams/{id}", tag = "setup", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = WorkstreamPatch,
+    responses((status = 200, body = Workstream),
+        (status = 400, description = "`invalid_field`, `unknown_field` (also for `workstream_type`, which cannot \
+            change), `missing_field` (`null` for `name`); `field` names the path"),
+        (status = 404, description = "`workstream_not_found`; `queue_not_found` or `capacity_profile_not_found` \
+            with the `field` that names it")))]
+async fn patch_workstream(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<WorkstreamPatch>,
+) -> ApiResult<Json<Workstream>> {
+    who.require(CONFIGURERS)?;
+    let (id, org) = (path_id(&id, Code::WorkstreamNotFound)?, who.org_id);
+    patch.workstream_type.fixed("workstream_type", "its conversations already hold it")?;
+    Ok(Json(app.store.write(move |tx| setup::update_workstream(tx, org, id, |w| patch.apply(w))).await?))
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelIn {
@@ -199,7 +265,7 @@ async fn create_channel(
     idem: IdemKey,
     ApiJson(input): ApiJson<ChannelIn>,
 ) -> ApiResult<Response> {
-    who.require(&[Role::Admin])?;
+    who.require(CONFIGURERS)?;
     let org = who.org_id;
     let key = idem.scoped(&who, "POST /v1/channels", &input);
     let out = app
@@ -241,4 +307,60 @@ async fn get_channel(State(app): State<AppState>, who: Principal, Path(id): Path
     who.require(READERS)?;
     let (id, org) = (path_id(&id, Code::ChannelNotFound)?, who.org_id);
     Ok(Json(app.store.read(move |tx| setup::get_channel(tx, org, id)).await?))
+}
+
+/// A JSON merge patch (RFC 7396) of a channel: fields left out keep their value, `settings` merges member by
+/// member and `null` removes a setting.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelPatch {
+    #[serde(default)]
+    #[schema(value_type = Option<Name>)]
+    pub name: Patch<Name>,
+    /// Where new conversations go; those already started keep their workstream.
+    #[serde(default)]
+    #[schema(value_type = Option<WorkstreamId>)]
+    pub workstream_id: Patch<WorkstreamId>,
+    /// Only the settings to change, e.g. `{"webhook_url": "https://…", "app_id": "…"}`; checked whole, as on
+    /// create.
+    #[serde(default)]
+    #[schema(value_type = Option<ChannelSettings>)]
+    pub settings: SettingsPatch,
+    /// Refused: a channel's settings, conversations and provider set-up are those of its type.
+    #[serde(default)]
+    #[schema(ignore)]
+    pub channel_type: Patch<serde::de::IgnoredAny>,
+}
+
+impl ChannelPatch {
+    fn apply(self, current: &Channel) -> Result<setup::ChannelChange, Error> {
+        Ok(setup::ChannelChange {
+            name: self.name.required("name", Name::from_stored(current.name.clone()))?.into_inner(),
+            workstream_id: self.workstream_id.required("workstream_id", current.workstream_id)?,
+            settings: self.settings.merge("settings", &current.settings)?,
+        })
+    }
+}
+
+/// Changes a channel. A new webhook URL or app id applies to the events committed after the answer.
+#[utoipa::path(patch, path = "/v1/channels/{id}", tag = "setup", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = ChannelPatch,
+    responses((status = 200, body = Channel),
+        (status = 400, description = "`invalid_field` (a setting the channel's type does not use, a bad URL), \
+            `unknown_field` (also for `channel_type`, which cannot change), `missing_field`; `field` names the path"),
+        (status = 404, description = "`channel_not_found`; `workstream_not_found` with `field` `workstream_id`")))]
+async fn patch_channel(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<ChannelPatch>,
+) -> ApiResult<Json<Channel>> {
+    who.require(CONFIGURERS)?;
+    let (id, org) = (path_id(&id, Code::ChannelNotFound)?, who.org_id);
+    patch.channel_type.fixed("channel_type", "its settings and conversations are those of its type")?;
+    let channel = app.store.write(move |tx| setup::update_channel(tx, org, id, |c| patch.apply(c))).await?;
+    // After the commit, so that the engine's reload sees the new webhook URL and app id; it applies them to every
+    // event it has not yet fanned out, and so to every event committed after this answer.
+    app.deliveries.targets_changed();
+    Ok(Json(channel))
 }

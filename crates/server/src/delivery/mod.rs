@@ -257,6 +257,8 @@ impl Engine {
     async fn load_targets(&mut self) -> Result<(), Error> {
         let targets = self.app.store.read(webhooks::targets).await?;
         self.targets.clear();
+        // A channel's token is minted for its app id: after a change of app id, the next call needs a new one.
+        self.tokens.clear();
         self.subscriptions_by_org.clear();
         let mut interest: HashMap<OrgId, Interest> = HashMap::new();
         for target in targets {

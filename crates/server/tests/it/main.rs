@@ -14,6 +14,7 @@ mod receiver;
 mod routing;
 mod routing_config;
 mod routing_wait;
+mod setup_patch;
 mod webhooks;
 
 use reqwest::{Method, StatusCode};

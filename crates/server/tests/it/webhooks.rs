@@ -62,14 +62,14 @@ pub async fn consumer(
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
-async fn jwks(app: &TestApp) -> JwkSet {
+pub async fn jwks(app: &TestApp) -> JwkSet {
     let (_, discovery) = app.call(Method::GET, "/.well-known/openid-configuration", None, None).await;
     let url = discovery["jwks_uri"].as_str().unwrap();
     reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
 /// Verifies a webhook call's bearer token the way a receiver would: against the published JWKS, for its app id.
-fn verify_token(jwks: &JwkSet, issuer: &str, app_id: &str, authorization: &str) -> Value {
+pub fn verify_token(jwks: &JwkSet, issuer: &str, app_id: &str, authorization: &str) -> Value {
     let token = authorization.strip_prefix("Bearer ").expect("a bearer token");
     let header = jsonwebtoken::decode_header(token).unwrap();
     let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("the token's key is published");

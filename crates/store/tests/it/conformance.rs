@@ -26,6 +26,7 @@ crate::conformance!(
     contacts_match_by_customer_id_email_or_phone,
     closed_conversations_refuse_messages,
     webhook_deliveries_are_recorded_once_and_resume_in_event_order,
+    concurrent_setup_changes_apply_one_after_the_other,
 );
 
 struct Fixture {
@@ -410,4 +411,61 @@ async fn webhook_deliveries_are_recorded_once_and_resume_in_event_order(store: &
     let other = store.write(|tx| access::create_org(tx, "other")).await.unwrap().id;
     let err = store.write(move |tx| webhooks::replay(tx, other, a)).await.unwrap_err();
     assert_eq!(err.code, Code::DeliveryNotFound);
+}
+
+async fn concurrent_setup_changes_apply_one_after_the_other(store: &Store) {
+    let (f, other) = (fixture(store).await, fixture(store).await);
+    let (org, channel) = (f.org, f.channel);
+    let ws = store.read(move |tx| setup::get_channel(tx, org, channel)).await.unwrap().workstream_id;
+    // Each change builds on the row it reads: none may read a row another is about to change.
+    let changes = (0..20).map(|_| {
+        store.write(move |tx| {
+            setup::update_workstream(tx, org, ws, |w| {
+                let mut settings = w.settings.clone();
+                settings.wait_notifications.min_interval_seconds += 1;
+                Ok(setup::WorkstreamChange {
+                    name: w.name.clone(),
+                    distribution: w.distribution,
+                    fallback_queue_id: w.fallback_queue_id,
+                    settings,
+                })
+            })?;
+            setup::update_channel(tx, org, channel, |c| {
+                Ok(setup::ChannelChange {
+                    name: format!("{}+", c.name),
+                    workstream_id: c.workstream_id,
+                    settings: c.settings.clone(),
+                })
+            })
+        })
+    });
+    for changed in futures::future::join_all(changes).await {
+        changed.unwrap();
+    }
+    let w = store.read(move |tx| setup::get_workstream(tx, org, ws)).await.unwrap();
+    assert_eq!(w.settings.wait_notifications.min_interval_seconds, 60 + 20);
+    let c = store.read(move |tx| setup::get_channel(tx, org, channel)).await.unwrap();
+    assert_eq!(c.name, format!("Web{}", "+".repeat(20)));
+    assert_eq!(count(store, "SELECT COUNT(*) FROM events WHERE event_type = 'workstream.updated'").await, 20);
+    assert_eq!(count(store, "SELECT COUNT(*) FROM events WHERE event_type = 'channel.updated'").await, 20);
+
+    // Another organization's workstream is not found, and a refused change writes nothing.
+    let (theirs, their_channel) = (other.org, other.channel);
+    let err = store
+        .write(move |tx| setup::update_workstream(tx, theirs, ws, |_| unreachable!("not this organization's")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, Code::WorkstreamNotFound);
+    let err = store
+        .write(move |tx| {
+            setup::update_channel(tx, theirs, their_channel, |c| {
+                Ok(setup::ChannelChange { name: "Moved".into(), workstream_id: ws, settings: c.settings.clone() })
+            })
+        })
+        .await
+        .unwrap_err();
+    assert_eq!((err.code, err.field.as_deref()), (Code::WorkstreamNotFound, Some("workstream_id")));
+    let c = store.read(move |tx| setup::get_channel(tx, theirs, their_channel)).await.unwrap();
+    assert_eq!(c.name, "Web");
+    assert_eq!(count(store, "SELECT COUNT(*) FROM events WHERE event_type = 'channel.updated'").await, 20);
 }
