@@ -51,6 +51,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_overflow.sql"),
         postgres: include_str!("../migrations/postgres/0006_overflow.sql"),
     },
+    Migration {
+        version: 7,
+        name: "queue_wait",
+        sqlite: include_str!("../migrations/sqlite/0007_queue_wait.sql"),
+        postgres: include_str!("../migrations/postgres/0007_queue_wait.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

@@ -1,5 +1,6 @@
 //! What queue overflow and wait estimates keep (reference §1.8, §6.3): callback requests taken when a queue
-//! overflowed, and the recent routing history the wait estimator is rebuilt from at start.
+//! overflowed, when each queued conversation started its wait in its queue, and the recent routing history the wait
+//! estimator is rebuilt from at start.
 
 use serde::Serialize;
 use switchboard_domain::{Error, Timestamp, ids::*};
@@ -33,8 +34,8 @@ pub struct CallbackRequest {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub name: Option<String>,
-    /// The overflow condition that held: `out_of_operating_hours`, `work_item_limit_exceeded` or
-    /// `estimated_wait_exceeds`.
+    /// The overflow condition that held: `out_of_operating_hours`, `work_item_limit_exceeded`,
+    /// `estimated_wait_exceeds` or `wait_in_queue_exceeds`.
     pub reason: String,
     #[schema(value_type = String, example = "requested")]
     pub state: CallbackState,
@@ -102,6 +103,33 @@ pub fn list_callbacks(
     .iter()
     .map(from_row)
     .collect()
+}
+
+/// Records when the conversation started waiting in its current queue (`routing_items.queue_since`), which the
+/// wait in queue overflow counts from, so that a restart counts from the same instant.
+pub fn set_queue_since(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, at: Timestamp) -> Result<(), Error> {
+    tx.execute(
+        "UPDATE routing_items SET queue_since = $3 WHERE conversation_id = $1 AND org_id = $2",
+        params![id, org, at],
+    )?;
+    Ok(())
+}
+
+/// Takes an Open conversation waiting in `from` for overflow, moving it to `to` (the same queue when it is about to
+/// be ended). False when the store no longer has it there (accepted, closed, or moved meanwhile): the update is the
+/// check, so that on PostgreSQL two nodes cannot both act on it.
+pub fn claim_waiting(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    id: ConversationId,
+    from: QueueId,
+    to: QueueId,
+) -> Result<bool, Error> {
+    let n = tx.execute(
+        "UPDATE conversations SET queue_id = $4 WHERE id = $1 AND org_id = $2 AND queue_id = $3 AND state = 'open'",
+        params![id, org, from, to],
+    )?;
+    Ok(n == 1)
 }
 
 /// One finished stay in a queue, for rebuilding wait estimates.

@@ -308,9 +308,10 @@ pub fn classify(tx: &mut Tx<'_>, org: OrgId, c: &Classified) -> Result<(), Error
         params![c.conversation_id, org, c.queue_id, c.priority],
     )?;
     tx.execute(
-        "INSERT INTO routing_items (conversation_id, org_id, severity, skills, enqueued_at, attributes)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (conversation_id) DO UPDATE SET severity = $3, skills = $4, enqueued_at = $5, attributes = $6",
+        "INSERT INTO routing_items (conversation_id, org_id, severity, skills, enqueued_at, attributes, queue_since)
+         VALUES ($1, $2, $3, $4, $5, $6, $5)
+         ON CONFLICT (conversation_id) DO UPDATE
+         SET severity = $3, skills = $4, enqueued_at = $5, attributes = $6, queue_since = $5",
         params![c.conversation_id, org, c.severity, skills, c.enqueued_at, attributes],
     )?;
     Ok(())
@@ -331,13 +332,16 @@ pub struct LiveItem {
     pub channel_type: switchboard_domain::setup::ChannelType,
     /// What classification left for custom prioritization; empty before it ran.
     pub attributes: BTreeMap<String, switchboard_domain::routing::rules::Value>,
+    /// When it started waiting in its current queue (its routing, or its latest transfer or return from an agent);
+    /// `None` before classification, and for rows written before this was kept (then `enqueued_at` stands in).
+    pub queue_since: Option<Timestamp>,
 }
 
 /// Every conversation of the organization that is not closed, oldest first.
 pub fn live_items(tx: &mut Tx<'_>, org: OrgId) -> Result<Vec<LiveItem>, Error> {
     tx.query(
         "SELECT c.id, c.workstream_id, c.queue_id, c.state, c.agent_id, c.priority, c.created_at,
-                r.severity, r.skills, r.enqueued_at, ch.channel_type, r.attributes
+                r.severity, r.skills, r.enqueued_at, ch.channel_type, r.attributes, r.queue_since
          FROM conversations c JOIN channels ch ON ch.id = c.channel_id
          LEFT JOIN routing_items r ON r.conversation_id = c.id
          WHERE c.org_id = $1 AND c.state <> 'closed' ORDER BY c.created_at, c.id",
@@ -363,6 +367,7 @@ pub fn live_items(tx: &mut Tx<'_>, org: OrgId) -> Result<Vec<LiveItem>, Error> {
                 Some(json) => serde_json::from_str(&json).map_err(Error::internal)?,
                 None => BTreeMap::new(),
             },
+            queue_since: r.opt_ts(12)?,
         })
     })
     .collect()

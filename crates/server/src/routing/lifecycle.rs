@@ -336,10 +336,14 @@ impl Routing {
                         params![id, org, q],
                     )?;
                 }
+                // Any transfer starts a new wait in queue for overflow: in the new queue, or back in its own after
+                // an agent it was sent to turned it down.
+                switchboard_store::overflow::set_queue_since(tx, org, id, now)?;
                 events::append(tx, org, TRANSFERRED, Some(id), &data, now)?;
                 conversations::get(tx, org, id)
             })
             .await?;
+        st.wait_started(id, now);
         let events = st.engine.transfer(id, engine_target, now)?;
         st.persist(app, events).await?;
         Ok(after)

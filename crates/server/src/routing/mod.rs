@@ -110,6 +110,8 @@ pub struct OrgRouting {
     waits: wait::Waits,
     /// What overflow decided, written with the next persist (`overflow`).
     overflow: overflow::Pending,
+    /// Waits in queue and their overflow deadlines (`overflow`, after queueing).
+    queue_waits: overflow::QueueWaits,
 }
 
 /// Starts the follower and the timer; the returned tasks end with the server.
@@ -294,7 +296,8 @@ async fn timer(app: AppState) {
         let mut next: Option<Timestamp> = None;
         for org in app.routing.loaded() {
             let st = org.lock().await;
-            for at in [st.engine.next_deadline(), st.waits.next_sweep()].into_iter().flatten() {
+            for at in [st.engine.next_deadline(), st.waits.next_sweep(), st.next_wait_overflow()].into_iter().flatten()
+            {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
         }
@@ -317,6 +320,12 @@ async fn timer(app: AppState) {
                 if let Err(e) = st.persist(&app, Vec::new()).await {
                     tracing::error!(error = %e, "recording wait updates failed");
                 }
+            }
+            // After the engine's deadlines, so that a conversation an expired offer gave back is seen overdue now.
+            if st.next_wait_overflow().is_some_and(|at| at <= now)
+                && let Err(e) = st.overflow_waiting(&app, now).await
+            {
+                tracing::error!(error = %e, "overflow after queueing failed");
             }
         }
     }
@@ -437,6 +446,7 @@ impl OrgRouting {
             enqueued_at: HashMap::new(),
             waits: wait::Waits::default(),
             overflow: overflow::Pending::default(),
+            queue_waits: overflow::QueueWaits::default(),
         }
     }
 
@@ -505,6 +515,9 @@ impl OrgRouting {
             work.channel = item.channel_type;
             work.attributes = engine_attributes(&item.attributes);
             self.enqueued_at.insert(item.conversation_id, enqueued_at);
+            if item.state == ConversationState::Open {
+                self.wait_started(item.conversation_id, item.queue_since.unwrap_or(enqueued_at));
+            }
             let held = match item.state {
                 ConversationState::Active => Some(RoutingState::Active),
                 ConversationState::Waiting => Some(RoutingState::Waiting),
@@ -558,7 +571,13 @@ impl OrgRouting {
             });
             let settings = self.queue_settings(q.priority, &q.routing);
             events.extend(self.engine.upsert_queue(q.id, settings, now));
+            let changed = self.queues.get(&q.id).is_some_and(|old| old.routing.overflow != q.routing.overflow);
             self.queues.insert(q.id, QueueInfo { routing: q.routing, calendar });
+            if changed {
+                // Saved on another node: the waiting conversations' deadlines follow.
+                self.reschedule_waits(q.id, now);
+                app.routing.wake.notify_one();
+            }
         }
         let rules: HashMap<WorkstreamId, RulesDocument> = rules.into_iter().collect();
         for w in workstreams {
@@ -709,6 +728,8 @@ impl OrgRouting {
         for work in items {
             let id = work.conversation;
             self.enqueued_at.insert(id, now);
+            // `classify` records it as the start of the wait in queue too.
+            self.wait_started(id, now);
             match self.engine.enqueue(work, now) {
                 Ok(e) => events.extend(e),
                 Err(e) => tracing::warn!(error = %e, conversation = %id, "not queued"),
@@ -781,6 +802,9 @@ impl OrgRouting {
             }
         }
         let now = app.clock.now();
+        if op == Follow::Close {
+            self.wait_over(id);
+        }
         let result = match op {
             Follow::Close => self.engine.close(id, now),
             Follow::Assign(agent) => self.assign_by_hand(id, agent, view.offer, now),
@@ -859,8 +883,11 @@ impl OrgRouting {
         let now = app.clock.now();
         self.observe_waits(&events, now);
         let notices = self.waits.take_notices();
-        let overflowed = std::mem::take(&mut self.overflow);
-        if first.is_none() && events.is_empty() && classified.is_empty() && notices.is_empty() && overflowed.is_empty()
+        if first.is_none()
+            && events.is_empty()
+            && classified.is_empty()
+            && notices.is_empty()
+            && self.overflow.is_empty()
         {
             return Ok(Box::pin(std::future::ready(Ok(()))));
         }
@@ -869,6 +896,8 @@ impl OrgRouting {
         for event in events {
             writes.push(self.describe(event, now));
         }
+        // After describing: a wait that starts with these events is written with them.
+        let overflowed = std::mem::take(&mut self.overflow);
         app.routing.wake.notify_one();
         app.store
             .submit(move |tx| {
@@ -910,13 +939,16 @@ impl OrgRouting {
         };
         match event {
             RoutingEvent::Queued { conversation, queue } => {
+                self.wait_in(conversation, queue, now);
                 Write::log("routing.queued", conversation, json!({ "queue_id": queue }))
             }
             RoutingEvent::Dequeued { conversation, queue } => {
+                self.wait_paused(conversation);
                 self.enqueued_at.remove(&conversation);
                 Write::log("routing.dequeued", conversation, json!({ "queue_id": queue }))
             }
             RoutingEvent::OfferIssued { offer, conversation, agent, queue, expires_at, kind } => {
+                self.wait_paused(conversation);
                 let id = Uuid::now_v7();
                 self.offer_uuid.insert(offer, id);
                 self.offer_by_uuid.insert(id, offer);
@@ -956,6 +988,7 @@ impl OrgRouting {
                 w
             }
             RoutingEvent::Assigned { conversation, agent, queue, by } => {
+                self.wait_over(conversation);
                 let (how, offer) = match by {
                     AssignedBy::Offer(o) => ("offer", finish(self, o)),
                     AssignedBy::Pick => ("pick", None),
@@ -1144,6 +1177,9 @@ impl Routing {
         let settings = st.queue_settings(entry.priority, &routing);
         let events = st.engine.upsert_queue(queue, settings, now);
         st.queues.insert(queue, QueueInfo { routing, calendar });
+        st.reschedule_waits(queue, now);
+        // A deadline may have moved earlier without anything else to write.
+        app.routing.wake.notify_one();
         st.persist(app, events).await?;
         Ok(entry)
     }

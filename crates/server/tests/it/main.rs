@@ -13,6 +13,7 @@ mod outbox;
 mod receiver;
 mod routing;
 mod routing_config;
+mod routing_overflow;
 mod routing_wait;
 mod setup_patch;
 mod webhooks;
