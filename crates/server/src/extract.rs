@@ -6,7 +6,7 @@ use axum::{
     http::{HeaderMap, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 use switchboard_domain::{Code, Error, limits, text::split_coded};
 use switchboard_store::{Body, IdempotencyKey, Outcome};
@@ -57,9 +57,20 @@ pub fn json_error(path: &str, err: &serde_json::Error) -> Error {
     }
 }
 
+/// Parses a request body: one JSON object, nothing after it.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(de).map_err(|e| json_error(&e.path().to_string(), e.inner()))?;
+    // Every endpoint takes an object. A struct would also accept an array, member by member in declaration order,
+    // so `[]` would be an empty patch and `["x"]` a new name: anything but an object is refused before it is read.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(match serde::de::IgnoredAny::deserialize(&mut *de).and_then(|_| de.end()) {
+            Ok(()) => Error::new(Code::InvalidBody, "the body must be a JSON object"),
+            Err(e) => json_error("", &e),
+        });
+    }
+    let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| json_error(&e.path().to_string(), e.inner()))?;
+    // A second value after the object is not JSON, and would otherwise be ignored.
+    de.end().map_err(|e| json_error("", &e))?;
     Ok(value)
 }
 

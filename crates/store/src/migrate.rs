@@ -57,6 +57,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_queue_wait.sql"),
         postgres: include_str!("../migrations/postgres/0007_queue_wait.sql"),
     },
+    Migration {
+        version: 9,
+        name: "updated_at",
+        sqlite: include_str!("../migrations/sqlite/0009_updated_at.sql"),
+        postgres: include_str!("../migrations/postgres/0009_updated_at.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

@@ -93,6 +93,8 @@ pub struct Workstream {
     /// Where conversations go when no routing rule matches.
     pub fallback_queue_id: Option<QueueId>,
     pub created_at: Timestamp,
+    /// When the workstream was created or last changed by a `PATCH` that changed something.
+    pub updated_at: Timestamp,
     pub settings: WorkstreamSettings,
 }
 
@@ -104,6 +106,8 @@ pub struct Channel {
     pub name: String,
     pub workstream_id: WorkstreamId,
     pub created_at: Timestamp,
+    /// When the channel was created or last changed by a `PATCH` that changed something.
+    pub updated_at: Timestamp,
     pub settings: ChannelSettings,
 }
 

@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 
 use crate::{
     access, events, params,
+    setup::lock,
     sql::{Row, Tx},
 };
 
@@ -30,29 +31,44 @@ pub struct QueueEntry {
     pub routing: QueueRouting,
 }
 
+const ENTRY_COLUMNS: &str = "id, priority, routing";
+
+fn entry_from_row(r: &Row) -> Result<QueueEntry, Error> {
+    Ok(QueueEntry { id: r.parse(0)?, priority: r.i64(1)?, routing: r.json(2)? })
+}
+
 pub fn list_queues(tx: &mut Tx<'_>, org: OrgId) -> Result<Vec<QueueEntry>, Error> {
-    tx.query("SELECT id, priority, routing FROM queues WHERE org_id = $1 ORDER BY id", params![org])?
+    tx.query(&format!("SELECT {ENTRY_COLUMNS} FROM queues WHERE org_id = $1 ORDER BY id"), params![org])?
         .iter()
-        .map(|r| Ok(QueueEntry { id: r.parse(0)?, priority: r.i64(1)?, routing: r.json(2)? }))
+        .map(entry_from_row)
         .collect()
 }
 
 pub fn get_queue(tx: &mut Tx<'_>, org: OrgId, id: QueueId) -> Result<QueueEntry, Error> {
-    let row = tx
-        .query_opt("SELECT id, priority, routing FROM queues WHERE id = $1 AND org_id = $2", params![id, org])?
-        .ok_or_else(|| Error::not_found(Code::QueueNotFound))?;
-    Ok(QueueEntry { id: row.parse(0)?, priority: row.i64(1)?, routing: row.json(2)? })
+    tx.get_in_org("queues", ENTRY_COLUMNS, id.into(), org, Code::QueueNotFound, entry_from_row)
 }
 
-pub fn set_queue_routing(
+/// Changes a queue's routing to what `change` makes of the current one and records `queue.routing_changed`.
+/// `change` gets this transaction (to check the result against other rows) and the routing as read with the row
+/// locked (`FOR UPDATE` on PostgreSQL; SQLite's single writer serializes on its own), so that two concurrent
+/// changes of different fields apply one after the other instead of the second writing back what the first
+/// replaced. Returns the queue and whether anything changed: a change that leaves the routing as it was writes
+/// and records nothing.
+pub fn update_queue_routing(
     tx: &mut Tx<'_>,
     org: OrgId,
     id: QueueId,
-    routing: &QueueRouting,
     now: Timestamp,
-) -> Result<QueueEntry, Error> {
-    get_queue(tx, org, id)?;
-    let json = serde_json::to_string(routing).map_err(Error::internal)?;
+    change: impl FnOnce(&mut Tx<'_>, &QueueRouting) -> Result<QueueRouting, Error>,
+) -> Result<(QueueEntry, bool), Error> {
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM queues WHERE id = $1 AND org_id = $2{}", lock(tx));
+    let row = tx.query_opt(&sql, params![id, org])?.ok_or_else(|| Error::not_found(Code::QueueNotFound))?;
+    let current = entry_from_row(&row)?;
+    let routing = change(tx, &current.routing)?;
+    if routing == current.routing {
+        return Ok((current, false));
+    }
+    let json = serde_json::to_string(&routing).map_err(Error::internal)?;
     tx.execute("UPDATE queues SET routing = $3 WHERE id = $1 AND org_id = $2", params![id, org, json])?;
     events::append(
         tx,
@@ -62,7 +78,7 @@ pub fn set_queue_routing(
         &serde_json::json!({ "queue_id": id, "routing": routing }),
         now,
     )?;
-    get_queue(tx, org, id)
+    Ok((QueueEntry { routing, ..current }, true))
 }
 
 /// A queue member.

@@ -58,7 +58,7 @@ pub fn list_queues(tx: &mut Tx<'_>, org: OrgId, after: Option<QueueId>, limit: u
 }
 
 const WORKSTREAM_COLUMNS: &str =
-    "id, org_id, name, workstream_type, distribution, fallback_queue_id, created_at, settings";
+    "id, org_id, name, workstream_type, distribution, fallback_queue_id, created_at, settings, updated_at";
 
 fn workstream_from_row(r: &Row) -> Result<Workstream, Error> {
     Ok(Workstream {
@@ -69,6 +69,7 @@ fn workstream_from_row(r: &Row) -> Result<Workstream, Error> {
         distribution: r.enumeration(4, Distribution::parse)?,
         fallback_queue_id: r.opt_parse(5)?,
         created_at: r.ts(6)?,
+        updated_at: r.ts(8)?,
         settings: r.json(7)?,
     })
 }
@@ -83,6 +84,7 @@ pub fn create_workstream(
     settings: WorkstreamSettings,
 ) -> Result<Workstream, Error> {
     check_workstream(tx, org, distribution, fallback_queue_id, &settings)?;
+    let now = Timestamp::now();
     let w = Workstream {
         id: WorkstreamId::new(),
         org_id: org,
@@ -90,12 +92,13 @@ pub fn create_workstream(
         workstream_type,
         distribution,
         fallback_queue_id,
-        created_at: Timestamp::now(),
+        created_at: now,
+        updated_at: now,
         settings,
     };
     let settings = serde_json::to_string(&w.settings).map_err(Error::internal)?;
     tx.execute(
-        &format!("INSERT INTO workstreams ({WORKSTREAM_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+        &format!("INSERT INTO workstreams ({WORKSTREAM_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
         params![
             w.id,
             org,
@@ -104,7 +107,8 @@ pub fn create_workstream(
             distribution.as_str(),
             fallback_queue_id,
             w.created_at,
-            settings
+            settings,
+            w.updated_at
         ],
     )?;
     events::append(tx, org, "workstream.created", None, &w, w.created_at)?;
@@ -145,6 +149,8 @@ pub struct WorkstreamChange {
 /// Changes a workstream to what `change` makes of the current one, checked as on create, and records
 /// `workstream.updated` (which routing follows to pick up the new settings). `change` sees the row as this
 /// transaction locked it, so two concurrent changes apply one after the other rather than one losing the other.
+/// A change that leaves every value as it was writes nothing and records nothing: the current workstream is the
+/// answer, and its `updated_at` stays.
 pub fn update_workstream(
     tx: &mut Tx<'_>,
     org: OrgId,
@@ -155,20 +161,26 @@ pub fn update_workstream(
     let row = tx.query_opt(&sql, params![id, org])?.ok_or_else(|| Error::not_found(Code::WorkstreamNotFound))?;
     let current = workstream_from_row(&row)?;
     let WorkstreamChange { name, distribution, fallback_queue_id, settings } = change(&current)?;
+    if (&name, distribution, fallback_queue_id, &settings)
+        == (&current.name, current.distribution, current.fallback_queue_id, &current.settings)
+    {
+        return Ok(current);
+    }
     check_workstream(tx, org, distribution, fallback_queue_id, &settings)?;
-    let w = Workstream { name, distribution, fallback_queue_id, settings, ..current };
+    let now = Timestamp::now();
+    let w = Workstream { name, distribution, fallback_queue_id, settings, updated_at: now, ..current };
     let settings = serde_json::to_string(&w.settings).map_err(Error::internal)?;
     tx.execute(
-        "UPDATE workstreams SET name = $3, distribution = $4, fallback_queue_id = $5, settings = $6
+        "UPDATE workstreams SET name = $3, distribution = $4, fallback_queue_id = $5, settings = $6, updated_at = $7
          WHERE id = $1 AND org_id = $2",
-        params![id, org, &w.name, distribution.as_str(), fallback_queue_id, settings],
+        params![id, org, &w.name, distribution.as_str(), fallback_queue_id, settings, now],
     )?;
-    events::append(tx, org, "workstream.updated", None, &w, Timestamp::now())?;
+    events::append(tx, org, "workstream.updated", None, &w, now)?;
     Ok(w)
 }
 
 /// Locks the row read for a change until commit on PostgreSQL; SQLite's single writer already serializes them.
-fn lock(tx: &Tx<'_>) -> &'static str {
+pub(crate) fn lock(tx: &Tx<'_>) -> &'static str {
     if tx.backend() == Backend::Postgres { " FOR UPDATE" } else { "" }
 }
 
@@ -185,7 +197,7 @@ pub fn list_workstreams(
     tx.list_in_org("workstreams", WORKSTREAM_COLUMNS, org, after, limit, workstream_from_row)
 }
 
-const CHANNEL_COLUMNS: &str = "id, org_id, channel_type, name, workstream_id, created_at, settings";
+const CHANNEL_COLUMNS: &str = "id, org_id, channel_type, name, workstream_id, created_at, settings, updated_at";
 
 fn channel_from_row(r: &Row) -> Result<Channel, Error> {
     Ok(Channel {
@@ -195,6 +207,7 @@ fn channel_from_row(r: &Row) -> Result<Channel, Error> {
         name: r.string(3)?,
         workstream_id: r.parse(4)?,
         created_at: r.ts(5)?,
+        updated_at: r.ts(7)?,
         settings: r.json(6)?,
     })
 }
@@ -208,19 +221,21 @@ pub fn create_channel(
     settings: ChannelSettings,
 ) -> Result<Channel, Error> {
     check_channel(tx, org, channel_type, workstream_id, &settings)?;
+    let now = Timestamp::now();
     let c = Channel {
         id: ChannelId::new(),
         org_id: org,
         channel_type,
         name: name.into(),
         workstream_id,
-        created_at: Timestamp::now(),
+        created_at: now,
+        updated_at: now,
         settings,
     };
     let settings = serde_json::to_string(&c.settings).map_err(Error::internal)?;
     tx.execute(
-        &format!("INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
-        params![c.id, org, channel_type.as_str(), &c.name, workstream_id, c.created_at, settings],
+        &format!("INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+        params![c.id, org, channel_type.as_str(), &c.name, workstream_id, c.created_at, settings, c.updated_at],
     )?;
     events::append(tx, org, "channel.created", None, &c, c.created_at)?;
     Ok(c)
@@ -251,8 +266,9 @@ pub struct ChannelChange {
 }
 
 /// Changes a channel to what `change` makes of the current one, checked as on create, and records
-/// `channel.updated`. As with workstreams, `change` sees the row locked by this transaction. The caller tells
-/// the delivery engine after commit, since the webhook URL or app id may have changed.
+/// `channel.updated`. As with workstreams, `change` sees the row locked by this transaction, and a change that
+/// leaves every value as it was writes and records nothing. The caller tells the delivery engine after commit,
+/// since the webhook URL or app id may have changed.
 pub fn update_channel(
     tx: &mut Tx<'_>,
     org: OrgId,
@@ -263,14 +279,19 @@ pub fn update_channel(
     let row = tx.query_opt(&sql, params![id, org])?.ok_or_else(|| Error::not_found(Code::ChannelNotFound))?;
     let current = channel_from_row(&row)?;
     let ChannelChange { name, workstream_id, settings } = change(&current)?;
+    if (&name, workstream_id, &settings) == (&current.name, current.workstream_id, &current.settings) {
+        return Ok(current);
+    }
     check_channel(tx, org, current.channel_type, workstream_id, &settings)?;
-    let c = Channel { name, workstream_id, settings, ..current };
+    let now = Timestamp::now();
+    let c = Channel { name, workstream_id, settings, updated_at: now, ..current };
     let settings = serde_json::to_string(&c.settings).map_err(Error::internal)?;
     tx.execute(
-        "UPDATE channels SET name = $3, workstream_id = $4, settings = $5 WHERE id = $1 AND org_id = $2",
-        params![id, org, &c.name, workstream_id, settings],
+        "UPDATE channels SET name = $3, workstream_id = $4, settings = $5, updated_at = $6
+         WHERE id = $1 AND org_id = $2",
+        params![id, org, &c.name, workstream_id, settings, now],
     )?;
-    events::append(tx, org, "channel.updated", None, &c, Timestamp::now())?;
+    events::append(tx, org, "channel.updated", None, &c, now)?;
     Ok(c)
 }
 

@@ -274,7 +274,8 @@ pub struct QueueRoutingOut {
     pub routing: QueueRouting,
 }
 
-/// Changes the queue's assignment method, operating hours or overflow.
+/// Changes the queue's assignment method, operating hours or overflow; fields left out keep their value. Concurrent
+/// changes of different fields all take; a change that leaves everything as it was records no event.
 #[utoipa::path(patch, path = "/v1/queues/{id}", tag = "routing", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = QueuePatch,
     responses((status = 200, body = QueueRoutingOut), (status = 400, description = "`invalid_calendar`, \
@@ -288,25 +289,31 @@ async fn patch_queue(
 ) -> ApiResult<Json<QueueRoutingOut>> {
     who.require(ADMINS)?;
     let (id, org) = (queue_id(&id)?, who.org_id);
-    let current = app.store.read(move |tx| switchboard_store::routing::get_queue(tx, org, id)).await?;
-    let mut routing = current.routing;
-    if let Some(m) = input.assignment_method {
-        routing.assignment_method = m;
-    }
-    if let Some(c) = input.calendar {
-        routing.calendar = c;
-    }
-    if let Some(o) = input.overflow {
-        routing.overflow = o;
-    }
-    match input.custom {
-        Some(custom) => routing.custom = custom,
-        // Leaving the custom method drops its rulesets unless the request sends them (which is then refused).
-        None if routing.assignment_method != AssignmentMethodName::Custom => routing.custom = None,
-        None => {}
-    }
-    let QueueEntry { id, routing, .. } = app.routing.set_queue_routing(&app, org, id, routing).await?;
+    let change = move |current: &QueueRouting| Ok(input.apply(current.clone()));
+    let QueueEntry { id, routing, .. } = app.routing.set_queue_routing(&app, org, id, change).await?;
     Ok(Json(QueueRoutingOut { id, routing }))
+}
+
+impl QueuePatch {
+    /// The queue's routing with this patch applied; fields left out keep their value.
+    fn apply(self, mut routing: QueueRouting) -> QueueRouting {
+        if let Some(m) = self.assignment_method {
+            routing.assignment_method = m;
+        }
+        if let Some(c) = self.calendar {
+            routing.calendar = c;
+        }
+        if let Some(o) = self.overflow {
+            routing.overflow = o;
+        }
+        match self.custom {
+            Some(custom) => routing.custom = custom,
+            // Leaving the custom method drops its rulesets unless the request sends them (which is then refused).
+            None if routing.assignment_method != AssignmentMethodName::Custom => routing.custom = None,
+            None => {}
+        }
+        routing
+    }
 }
 
 fn workstream_id(raw: &str) -> Result<WorkstreamId, ApiError> {

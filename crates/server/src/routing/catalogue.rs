@@ -10,7 +10,7 @@ use switchboard_domain::{
     routing::{
         engine::{
             AgentProfile, AgentView, AssignmentMethod, BasePresence, CapacityProfileId, CustomPresence,
-            CustomPresenceId, QueueSettings,
+            CustomPresenceId, QueueSettings, SkillId,
         },
         rules::Value,
     },
@@ -117,8 +117,45 @@ fn engine_profiles(entries: &[AgentProfileEntry]) -> Vec<AgentProfile> {
         .collect()
 }
 
+/// Checks a queue's routing as a change would save it, in the transaction that saves it: operating hours that
+/// parse, `custom` rulesets with the custom method only and compiling, overflow targets of the organization and no
+/// loop, capacity profiles of the organization. Errors name the field from the queue's root
+/// (`custom.assignment[0]…`). Returns the routing it checked.
+pub fn check_queue_routing(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    queue: QueueId,
+    routing: QueueRouting,
+) -> Result<QueueRouting, Error> {
+    super::calendar(&routing)?;
+    check_custom(&routing)?;
+    super::overflow::check(tx, org, queue, &routing.overflow)?;
+    check_queue_profiles(tx, org, &routing)?;
+    Ok(routing)
+}
+
+/// `custom` goes with the custom method only, and its rules compile.
+fn check_custom(routing: &QueueRouting) -> Result<(), Error> {
+    match (routing.assignment_method, &routing.custom) {
+        (AssignmentMethodName::Custom, None) => {
+            Err(Error::field(Code::InvalidRule, "custom", "`custom`: the custom assignment method needs its rulesets"))
+        }
+        // Whether rules compile does not depend on the ids skills get, so this check needs no engine (it runs
+        // inside the store's transaction); the engine names the skills when it takes the saved settings.
+        (AssignmentMethodName::Custom, Some(spec)) => {
+            spec.compile(|_| SkillId(Uuid::nil())).map(|_| ()).map_err(|e| e.at("custom"))
+        }
+        (_, Some(_)) => Err(Error::field(
+            Code::InvalidRule,
+            "custom",
+            "`custom`: rulesets are only used with `\"assignment_method\": \"custom\"`",
+        )),
+        (_, None) => Ok(()),
+    }
+}
+
 /// Checks that the capacity profiles a queue's custom rules name are the organization's.
-pub fn check_queue_profiles(tx: &mut Tx<'_>, org: OrgId, routing: &QueueRouting) -> Result<(), Error> {
+fn check_queue_profiles(tx: &mut Tx<'_>, org: OrgId, routing: &QueueRouting) -> Result<(), Error> {
     for (field, id) in routing.custom.iter().flat_map(|c| c.profile_ids()) {
         config::get_profile(tx, org, id).map_err(|_| {
             let field = format!("custom.{field}");
@@ -145,27 +182,6 @@ impl OrgRouting {
             by_agent.entry(agent).or_default().push(entry);
         }
         Ok(by_agent.into_iter().map(|(agent, entries)| (agent, engine_profiles(&entries))).collect())
-    }
-
-    /// Checks a queue's assignment settings as the API receives them: `custom` goes with the custom method only,
-    /// and its rules compile. Errors name the field from the queue's root (`custom.assignment[0]…`).
-    pub(super) fn check_queue_routing(&mut self, routing: &QueueRouting) -> Result<(), Error> {
-        match (routing.assignment_method, &routing.custom) {
-            (AssignmentMethodName::Custom, None) => Err(Error::field(
-                Code::InvalidRule,
-                "custom",
-                "`custom`: the custom assignment method needs its rulesets",
-            )),
-            (AssignmentMethodName::Custom, Some(spec)) => {
-                spec.compile(|name| self.skill(name)).map(|_| ()).map_err(|e| e.at("custom"))
-            }
-            (_, Some(_)) => Err(Error::field(
-                Code::InvalidRule,
-                "custom",
-                "`custom`: rulesets are only used with `\"assignment_method\": \"custom\"`",
-            )),
-            (_, None) => Ok(()),
-        }
     }
 
     /// The engine's settings for a queue. Stored custom rules were checked when saved; if they no longer compile

@@ -1158,22 +1158,25 @@ impl Routing {
         app: &AppState,
         org: OrgId,
         queue: QueueId,
-        routing: QueueRouting,
+        change: impl FnOnce(&QueueRouting) -> Result<QueueRouting, Error> + Send + 'static,
     ) -> Result<store::QueueEntry, Error> {
-        let calendar = calendar(&routing)?;
         let o = self.org(app, org).await?;
         let mut st = o.lock().await;
-        st.check_queue_routing(&routing)?;
         let now = app.clock.now();
-        let saved = routing.clone();
-        let entry = app
+        // The change reads the routing in the transaction that writes it, so concurrent changes cannot lose one.
+        let (entry, changed) = app
             .store
             .write(move |tx| {
-                overflow::check(tx, org, queue, &saved.overflow)?;
-                catalogue::check_queue_profiles(tx, org, &saved)?;
-                store::set_queue_routing(tx, org, queue, &saved, now)
+                store::update_queue_routing(tx, org, queue, now, |tx, current| {
+                    catalogue::check_queue_routing(tx, org, queue, change(current)?)
+                })
             })
             .await?;
+        if !changed {
+            return Ok(entry);
+        }
+        let routing = entry.routing.clone();
+        let calendar = calendar(&routing)?;
         let settings = st.queue_settings(entry.priority, &routing);
         let events = st.engine.upsert_queue(queue, settings, now);
         st.queues.insert(queue, QueueInfo { routing, calendar });

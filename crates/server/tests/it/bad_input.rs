@@ -163,6 +163,46 @@ async fn malformed_bodies_are_refused_with_their_code_and_path() {
 }
 
 #[tokio::test]
+async fn bodies_that_are_not_objects_are_refused_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let key = &app.admin_key;
+    let (channel_before, ws_before, queue_path) = app.channel_setup().await;
+    let channel = channel_before["id"].as_str().unwrap();
+    let channel_path = format!("/v1/channels/{channel}");
+    let ws_path = format!("/v1/workstreams/{}", ws_before["id"].as_str().unwrap());
+    let (_, queues_before) = app.get("/v1/queues", key).await;
+    let (integration, _) = app.key(Role::Integration).await;
+    let conversation = app.conversation(&integration, channel, "c1").await;
+    let context_path = format!("/v1/conversations/{conversation}/context");
+    let events = app.event_count().await;
+
+    // An array would otherwise fill a struct member by member: `["Renamed"]` names a patch's first field.
+    let bodies = [json!([]), json!(["Renamed"]), json!(null), json!(3), json!("x"), json!(true)];
+    let targets = [
+        (reqwest::Method::POST, "/v1/queues".to_string(), key.as_str()),
+        (reqwest::Method::POST, "/v1/workstreams".to_string(), key),
+        (reqwest::Method::POST, format!("/v1/conversations/{conversation}/messages"), &integration),
+        (reqwest::Method::PATCH, ws_path.clone(), key),
+        (reqwest::Method::PATCH, channel_path.clone(), key),
+        (reqwest::Method::PATCH, queue_path, key),
+        (reqwest::Method::PATCH, context_path.clone(), &integration),
+    ];
+    for (method, path, key) in &targets {
+        for body in &bodies {
+            let (status, problem) = app.call(method.clone(), path, Some(key), Some(body.clone())).await;
+            assert_problem(status, &problem, StatusCode::BAD_REQUEST, "invalid_body");
+            assert!(problem["detail"].as_str().unwrap().contains("object"), "{method} {path} {body}: {problem}");
+        }
+    }
+
+    assert_eq!(app.get(&ws_path, key).await.1, ws_before);
+    assert_eq!(app.get(&channel_path, key).await.1, channel_before);
+    assert_eq!(app.get("/v1/queues", key).await.1, queues_before);
+    assert_eq!(app.get(&context_path, &integration).await.1, json!([]));
+    assert_eq!(app.event_count().await, events, "a body that is not an object changes nothing");
+}
+
+#[tokio::test]
 async fn broken_json_wrong_media_type_and_oversized_bodies() {
     let app = TestApp::spawn().await;
     let channel = app.channel().await;
@@ -195,6 +235,15 @@ async fn broken_json_wrong_media_type_and_oversized_bodies() {
         "invalid_json",
     )
     .await;
+    // One object, then another: the whole body is not one JSON value.
+    check(
+        send(b"{\"text\": \"hi\"} {\"text\": \"again\"}".to_vec(), Some("application/json")).await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_json",
+    )
+    .await;
+    check(send(b"[1, 2".to_vec(), Some("application/json")).await.unwrap(), StatusCode::BAD_REQUEST, "invalid_json")
+        .await;
     check(
         send(b"{\"text\": \"hi\"}".to_vec(), Some("text/plain")).await.unwrap(),
         StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -208,6 +208,16 @@ impl TestApp {
         channel["id"].as_str().expect("channel id").to_string()
     }
 
+    /// What `channel` makes, as the API reads it back: the channel, its workstream, and its queue's path.
+    pub async fn channel_setup(&self) -> (Value, Value, String) {
+        let channel = self.channel().await;
+        let (_, channel) = self.get(&format!("/v1/channels/{channel}"), &self.admin_key).await;
+        let workstream = channel["workstream_id"].as_str().expect("workstream id");
+        let (_, workstream) = self.get(&format!("/v1/workstreams/{workstream}"), &self.admin_key).await;
+        let queue = format!("/v1/queues/{}", workstream["fallback_queue_id"].as_str().expect("queue id"));
+        (channel, workstream, queue)
+    }
+
     /// A key with `role` (for agents, a new agent's own key); returns (key, user id if any).
     pub async fn key(&self, role: Role) -> (String, Option<String>) {
         if role == Role::Agent || role == Role::Supervisor {

@@ -1,10 +1,11 @@
 //! Changing workstreams and channels after creation: `PATCH /v1/workstreams/{id}` and `PATCH /v1/channels/{id}`
 //! as JSON merge patches, checked as on create; routing and webhook delivery use the new values at once; a
-//! refused patch changes nothing.
+//! refused patch changes nothing, and a patch that changes nothing records nothing. Also `PATCH /v1/queues/{id}`
+//! under concurrent changes.
 
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
-use switchboard_domain::role::Role;
+use switchboard_domain::{Timestamp, role::Role};
 
 use crate::{
     TestApp, assert_problem,
@@ -85,6 +86,20 @@ async fn available_agent(app: &TestApp, queue: &str) -> (String, String) {
     (key, agent)
 }
 
+fn time(v: &Value) -> Timestamp {
+    v.as_str().and_then(Timestamp::parse_rfc3339).unwrap_or_else(|| panic!("not a time: {v}"))
+}
+
+/// Returns once the clock has moved past `created`'s creation, so that a change made after it gets a later
+/// `updated_at` (times have millisecond resolution and a change can follow within the same one).
+async fn after_creation(created: &Value) {
+    let at = time(&created["created_at"]);
+    assert_eq!(created["updated_at"], created["created_at"], "a new object was last changed when created: {created}");
+    while Timestamp::now() <= at {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// A patch of `mine` in `collection` by another role is 403; of another organization's object, an unknown id or
 /// one that cannot be an id, 404 `not_found`, as for a missing one; without credentials, 401.
 async fn only_admins_of_the_org(
@@ -154,10 +169,13 @@ async fn a_workstream_changes_field_by_field_and_reads_back() {
     let path = format!("/v1/workstreams/{}", id(&created));
 
     // A patch of one field changes that field only.
+    after_creation(&created).await;
     let renamed = patch_ok(&app, &path, json!({ "name": "Sales chat" })).await;
     let mut expect = created.clone();
     expect["name"] = json!("Sales chat");
+    expect["updated_at"] = renamed["updated_at"].clone();
     assert_eq!(renamed, expect);
+    assert!(time(&renamed["updated_at"]) > time(&created["created_at"]), "{renamed}");
     assert_eq!(app.get(&path, key).await.1, expect);
 
     // Everything that may change, at once; settings merge member by member.
@@ -394,10 +412,13 @@ async fn a_channel_changes_field_by_field_and_new_conversations_follow_it() {
         .await;
     let before = conversation(&app, &channel, "c1").await;
 
+    after_creation(&created).await;
     let renamed = patch_ok(&app, &path, json!({ "name": "Website" })).await;
     let mut expect = created.clone();
     expect["name"] = json!("Website");
+    expect["updated_at"] = renamed["updated_at"].clone();
     assert_eq!(renamed, expect);
+    assert!(time(&renamed["updated_at"]) > time(&created["created_at"]), "{renamed}");
 
     let pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----";
     let set = patch_ok(
@@ -601,5 +622,88 @@ async fn both_patches_are_in_the_openapi_document() {
         let mut expect = fields.to_vec();
         expect.sort_unstable();
         assert_eq!(names, expect, "{schema} lists what may change, not `{fixed}`");
+    }
+    // What they answer with says when it last changed.
+    for object in ["Workstream", "Channel"] {
+        let schema = &doc["components"]["schemas"][object];
+        assert!(schema["properties"]["updated_at"].is_object(), "{object}: {schema}");
+        let required = schema["required"].as_array().unwrap();
+        assert!(required.contains(&json!("updated_at")), "{object}: {schema}");
+    }
+}
+
+#[tokio::test]
+async fn a_patch_that_changes_nothing_answers_the_object_and_records_nothing() {
+    let app = TestApp::spawn().await;
+    let key = &app.admin_key;
+    let (channel_now, ws_now, queue_path) = app.channel_setup().await;
+    let (channel_path, ws_path) =
+        (format!("/v1/channels/{}", id(&channel_now)), format!("/v1/workstreams/{}", id(&ws_now)));
+    let queue_now = patch_ok(&app, &queue_path, json!({ "assignment_method": "round_robin" })).await;
+    after_creation(&ws_now).await;
+    after_creation(&channel_now).await;
+    let events = app.event_count().await;
+
+    for (path, current, same) in [
+        // Values as they are, a setting at its default, a member removed that was never set.
+        (
+            &ws_path,
+            &ws_now,
+            json!({ "name": ws_now["name"], "distribution": "push", "fallback_queue_id": ws_now["fallback_queue_id"],
+                    "settings": { "routing": { "affinity": false }, "auto_close": null } }),
+        ),
+        (
+            &channel_path,
+            &channel_now,
+            json!({ "name": channel_now["name"], "workstream_id": channel_now["workstream_id"],
+                    "settings": { "webhook_url": null } }),
+        ),
+        (&queue_path, &queue_now, json!({ "assignment_method": "round_robin", "custom": null })),
+    ] {
+        for body in [json!({}), same] {
+            assert_eq!(&patch_ok(&app, path, body.clone()).await, current, "PATCH {path} {body}");
+        }
+    }
+    assert_eq!(app.get(&ws_path, key).await.1, ws_now, "updated_at stays");
+    assert_eq!(app.get(&channel_path, key).await.1, channel_now, "updated_at stays");
+    assert_eq!(app.event_count().await, events, "no change, no workstream.updated, channel.updated or queue event");
+
+    // A change after them is recorded as usual.
+    patch_ok(&app, &ws_path, json!({ "distribution": "pick" })).await;
+    assert_eq!(events_of(&app, "workstream.updated").await.len(), 1);
+    assert_eq!(app.event_count().await, events + 1);
+}
+
+#[tokio::test]
+async fn concurrent_queue_patches_of_different_fields_all_take() {
+    let app = TestApp::spawn().await;
+    let path = format!("/v1/queues/{}", queue(&app, "General").await);
+    let methods = ["round_robin", "most_idle", "highest_capacity"];
+    let zones = ["Europe/Berlin", "America/New_York", "Asia/Tokyo", "UTC"];
+    let limits = [5, 6, 7];
+    // Each round changes every field to a value it did not have, each in its own request, all at once: a patch
+    // that wrote back what it had read before another committed would undo that one.
+    for round in 0..12 {
+        let (method, zone, limit) = (methods[round % 3], zones[round % 4], limits[round % 3]);
+        let overflow = json!({ "rules": [{ "condition": { "type": "work_item_limit_exceeded", "limit": limit },
+                                           "action": { "type": "end_conversation" } }] });
+        let (a, b, c) = tokio::join!(
+            patch_ok(&app, &path, json!({ "assignment_method": method })),
+            patch_ok(&app, &path, json!({ "calendar": { "time_zone": zone } })),
+            patch_ok(&app, &path, json!({ "overflow": overflow })),
+        );
+        assert_eq!(
+            (&a["routing"]["assignment_method"], &b["routing"]["calendar"]["time_zone"]),
+            (&json!(method), &json!(zone))
+        );
+        assert_eq!(c["routing"]["overflow"]["rules"][0]["condition"]["limit"], limit);
+        let now = patch_ok(&app, &path, json!({})).await;
+        let routing = &now["routing"];
+        assert_eq!(
+            (&routing["assignment_method"], &routing["calendar"]["time_zone"]),
+            (&json!(method), &json!(zone)),
+            "round {round}: {now}"
+        );
+        assert_eq!(routing["overflow"]["rules"][0]["condition"]["limit"], limit, "round {round}: {now}");
     }
 }

@@ -6,12 +6,13 @@ use switchboard_domain::{
     ids::*,
     message::SenderKind,
     role::Role,
-    setup::{ChannelType, Distribution, QueueType, WorkstreamType},
+    routing::overflow::{OverflowAction, OverflowCondition, OverflowRule},
+    setup::{ChannelType, Distribution, QueueRouting, QueueType, WorkstreamType},
 };
 use switchboard_store::{
     IdempotencyKey, Store, access, contacts,
     conversations::{self, ActionRequest, Actor, ConversationFilter, NewConversation, NewMessage},
-    events, params, setup,
+    events, params, routing, setup,
 };
 
 crate::conformance!(
@@ -27,6 +28,8 @@ crate::conformance!(
     closed_conversations_refuse_messages,
     webhook_deliveries_are_recorded_once_and_resume_in_event_order,
     concurrent_setup_changes_apply_one_after_the_other,
+    setup_changes_that_change_nothing_write_nothing,
+    concurrent_queue_routing_changes_apply_one_after_the_other,
 );
 
 struct Fixture {
@@ -468,4 +471,130 @@ async fn concurrent_setup_changes_apply_one_after_the_other(store: &Store) {
     let c = store.read(move |tx| setup::get_channel(tx, theirs, their_channel)).await.unwrap();
     assert_eq!(c.name, "Web");
     assert_eq!(count(store, "SELECT COUNT(*) FROM events WHERE event_type = 'channel.updated'").await, 20);
+}
+
+async fn setup_changes_that_change_nothing_write_nothing(store: &Store) {
+    let f = fixture(store).await;
+    let (org, channel) = (f.org, f.channel);
+    let c = store.read(move |tx| setup::get_channel(tx, org, channel)).await.unwrap();
+    let ws = c.workstream_id;
+    let w = store.read(move |tx| setup::get_workstream(tx, org, ws)).await.unwrap();
+    assert_eq!((w.updated_at, c.updated_at), (w.created_at, c.created_at), "created is the last change");
+    let events = count(store, "SELECT COUNT(*) FROM events").await;
+
+    let (same_w, same_c) = store
+        .write(move |tx| {
+            let w = setup::update_workstream(tx, org, ws, |w| {
+                Ok(setup::WorkstreamChange {
+                    name: w.name.clone(),
+                    distribution: w.distribution,
+                    fallback_queue_id: w.fallback_queue_id,
+                    settings: w.settings.clone(),
+                })
+            })?;
+            let c = setup::update_channel(tx, org, channel, |c| {
+                Ok(setup::ChannelChange {
+                    name: c.name.clone(),
+                    workstream_id: c.workstream_id,
+                    settings: c.settings.clone(),
+                })
+            })?;
+            Ok((w, c))
+        })
+        .await
+        .unwrap();
+    assert_eq!(serde_json::to_value(&same_w).unwrap(), serde_json::to_value(&w).unwrap());
+    assert_eq!(serde_json::to_value(&same_c).unwrap(), serde_json::to_value(&c).unwrap());
+    assert_eq!(count(store, "SELECT COUNT(*) FROM events").await, events, "nothing changed, nothing recorded");
+
+    // A change moves `updated_at` and keeps `created_at`; the store reads back what it answered.
+    while switchboard_domain::Timestamp::now() <= w.created_at {
+        tokio::task::yield_now().await;
+    }
+    let renamed = store
+        .write(move |tx| {
+            setup::update_workstream(tx, org, ws, |w| {
+                Ok(setup::WorkstreamChange {
+                    name: "Renamed".into(),
+                    distribution: w.distribution,
+                    fallback_queue_id: w.fallback_queue_id,
+                    settings: w.settings.clone(),
+                })
+            })
+        })
+        .await
+        .unwrap();
+    assert!(renamed.updated_at > w.updated_at);
+    assert_eq!(renamed.created_at, w.created_at);
+    let read = store.read(move |tx| setup::get_workstream(tx, org, ws)).await.unwrap();
+    assert_eq!(serde_json::to_value(&read).unwrap(), serde_json::to_value(&renamed).unwrap());
+    assert_eq!(count(store, "SELECT COUNT(*) FROM events").await, events + 1);
+}
+
+/// A queue's routing with one work-item limit rule of `limit`.
+fn limited(limit: i64) -> QueueRouting {
+    let mut routing = QueueRouting::default();
+    routing.overflow.rules = vec![OverflowRule {
+        condition: OverflowCondition::WorkItemLimitExceeded { limit },
+        action: OverflowAction::AssignAnyway,
+    }];
+    routing
+}
+
+fn limit_of(routing: &QueueRouting) -> i64 {
+    match routing.overflow.rules.first().map(|r| &r.condition) {
+        Some(OverflowCondition::WorkItemLimitExceeded { limit }) => *limit,
+        other => panic!("not a work-item limit: {other:?}"),
+    }
+}
+
+async fn concurrent_queue_routing_changes_apply_one_after_the_other(store: &Store) {
+    let (f, other) = (fixture(store).await, fixture(store).await);
+    let org = f.org;
+    let queue = store.read(move |tx| Ok(routing::list_queues(tx, org)?[0].id)).await.unwrap();
+    let now = switchboard_domain::Timestamp::now();
+    let (set, changed) =
+        store.write(move |tx| routing::update_queue_routing(tx, org, queue, now, |_, _| Ok(limited(1)))).await.unwrap();
+    assert!(changed);
+    assert_eq!(limit_of(&set.routing), 1);
+    // Each change builds on the routing it reads: none may read one another is about to change.
+    let changes = (0..20).map(|_| {
+        store.write(move |tx| {
+            routing::update_queue_routing(tx, org, queue, now, |_, current| Ok(limited(limit_of(current) + 1)))
+        })
+    });
+    for changed in futures::future::join_all(changes).await {
+        assert!(changed.unwrap().1);
+    }
+    let saved = store.read(move |tx| routing::get_queue(tx, org, queue)).await.unwrap();
+    assert_eq!(limit_of(&saved.routing), 21);
+    let recorded = "SELECT COUNT(*) FROM events WHERE event_type = 'queue.routing_changed'";
+    assert_eq!(count(store, recorded).await, 21);
+
+    // The same routing again writes and records nothing; a refused change writes nothing either; another
+    // organization's queue is not found.
+    let (same, changed) = store
+        .write(move |tx| routing::update_queue_routing(tx, org, queue, now, |_, current| Ok(current.clone())))
+        .await
+        .unwrap();
+    assert!(!changed);
+    assert_eq!(limit_of(&same.routing), 21);
+    let err = store
+        .write(move |tx| {
+            routing::update_queue_routing(tx, org, queue, now, |tx, _| {
+                tx.execute("UPDATE queues SET name = 'Changed' WHERE id = $1", params![queue])?;
+                Err(Error::new(Code::InvalidOverflow, "refused"))
+            })
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, Code::InvalidOverflow);
+    assert_eq!(store.read(move |tx| setup::get_queue(tx, org, queue)).await.unwrap().name, "General");
+    let theirs = other.org;
+    let err = store
+        .write(move |tx| routing::update_queue_routing(tx, theirs, queue, now, |_, _| unreachable!("not theirs")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, Code::QueueNotFound);
+    assert_eq!(count(store, recorded).await, 21);
 }
