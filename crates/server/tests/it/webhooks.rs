@@ -385,11 +385,12 @@ async fn a_receiver_that_answers_410_disables_its_subscription() {
     let path = format!("/v1/webhook-subscriptions/{id}");
     let disabled = app.eventually(&path, &app.admin_key, |s| !s["disabled_at"].is_null()).await;
     assert!(disabled["disabled_reason"].as_str().unwrap().contains("410"), "{disabled}");
+    // The subscription's deliveries by id: the attempt's record may still be on its way to the delivery's row.
     let deliveries = format!("/v1/webhook-deliveries?subscription_id={id}");
+    let ids = |page: &Value| page["data"].as_array().unwrap().iter().map(|d| d["id"].clone()).collect::<Vec<_>>();
     let (_, before) = app.get(&deliveries, &app.admin_key).await;
-    let before = before["data"].as_array().unwrap().clone();
-    assert_eq!(before.len(), 1, "{before:?}");
-    assert_eq!(before[0]["state"], "failed", "the delivery is a dead letter: {before:?}");
+    assert_eq!(ids(&before).len(), 1, "{before}");
+    assert_eq!(before["data"][0]["state"], "failed", "the delivery is a dead letter: {before}");
 
     // Nothing more is sent to it. A receiver subscribed to the same events shows when the engine has handled the
     // ones that come after: from then on, a delivery to the disabled subscription would be on record.
@@ -401,7 +402,7 @@ async fn a_receiver_that_answers_410_disables_its_subscription() {
     let later = app.conversation(&integration, &channel, "c-2").await;
     witness.until("the creation after the 410", |r| r.iter().any(|r| r.body["data"]["id"] == *later)).await;
     let (_, after) = app.get(&deliveries, &app.admin_key).await;
-    assert_eq!(after["data"].as_array().unwrap(), &before, "no delivery for the disabled subscription");
+    assert_eq!(ids(&after), ids(&before), "no delivery for the disabled subscription: {after}");
     assert_eq!(receiver.received().len(), 1, "{:#?}", receiver.received());
 }
 
