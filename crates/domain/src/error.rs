@@ -84,6 +84,7 @@ codes! {
     CapacityProfileNotFound => ("capacity_profile_not_found", 404, "Capacity profile not found"),
     AlreadyInQueue => ("already_in_queue", 409, "The conversation is already in that queue"),
     NotRouted => ("not_routed", 409, "Routing does not hold this conversation (routing is off for its workstream)"),
+    NoRoutingLeader => ("no_routing_leader", 503, "No node leads routing at the moment; retry after the Retry-After seconds"),
     Internal => ("internal", 500, "Internal error"),
     Unavailable => ("unavailable", 503, "A dependency is unavailable"),
 }
@@ -149,7 +150,7 @@ mod tests {
             assert!(code.as_str().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
             let status = code.status();
             assert!((400..600).contains(&status));
-            if !matches!(code, Code::Internal | Code::Unavailable) {
+            if !matches!(code, Code::Internal | Code::Unavailable | Code::NoRoutingLeader) {
                 assert!(status < 500, "{code} must be a client error");
             }
         }

@@ -27,6 +27,7 @@ const KEYS: &[&str] = &[
     "trusted_issuers",
     "webhooks",
     "attachments",
+    "cluster",
 ];
 
 /// `SWITCHBOARD_*` names that are read elsewhere, not configuration keys: the log filter, the config file flag,
@@ -81,6 +82,7 @@ pub struct Config {
     pub trusted_issuers: Vec<TrustedIssuer>,
     pub webhooks: WebhookConfig,
     pub attachments: AttachmentConfig,
+    pub cluster: ClusterConfig,
 }
 
 /// How webhooks are delivered.
@@ -111,6 +113,19 @@ pub struct AttachmentConfig {
     pub dir: PathBuf,
     /// Seconds a signed attachment link stays valid.
     pub link_ttl_seconds: u64,
+}
+
+/// Several nodes on one PostgreSQL database: one of them, the holder of a lease, routes and delivers webhooks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The URL the other nodes reach this one at, to forward the requests only the leader can answer. Defaults to
+    /// `public_url`, else `http://{listen}`; set it when `public_url` is a load balancer shared by the nodes.
+    pub advertise_url: Option<String>,
+    /// Seconds a leader's lease lasts unrenewed: about how long a failover takes after a node dies.
+    pub lease_seconds: f64,
+    /// Seconds between renewals. A leader that has not renewed for `lease_seconds - renew_seconds` stops leading.
+    pub renew_seconds: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,6 +214,12 @@ impl Config {
         {
             bail!("webhooks: the retry schedule needs a step, jitter is at most 50%, concurrency and timeout >= 1");
         }
+        let c = &self.cluster;
+        // A leader steps down when a renewal has failed for lease - renew seconds; at least one whole renewal
+        // period must fit in that, or it would step down between two good renewals.
+        if !(c.renew_seconds >= 0.05 && c.lease_seconds > 2.0 * c.renew_seconds && c.lease_seconds <= 3_600.0) {
+            bail!("cluster: renew_seconds must be at least 0.05 and lease_seconds more than twice it, at most 3600");
+        }
         Ok(())
     }
 
@@ -236,6 +257,13 @@ mod tests {
             assert_eq!(unknown_env_vars(), vec!["SWITCHBOARD_LISTN".to_string()]);
             let flags = Overrides { listen: Some("127.0.0.1:9100".parse().map_err(|_| "addr")?), ..overrides };
             assert_eq!(Config::load(&flags).map_err(|e| e.to_string())?.listen.port(), 9100, "flags win");
+            assert_eq!((config.cluster.lease_seconds, config.cluster.renew_seconds), (15.0, 5.0));
+            jail.set_env("SWITCHBOARD_CLUSTER__RENEW_SECONDS", "0.5");
+            let renew = Config::load(&Overrides::default()).map_err(|e| e.to_string())?.cluster.renew_seconds;
+            assert_eq!(renew, 0.5, "fractions of a second are allowed");
+            jail.set_env("SWITCHBOARD_CLUSTER__RENEW_SECONDS", "8");
+            assert!(Config::load(&Overrides::default()).is_err(), "a lease must outlast two renewals");
+            jail.set_env("SWITCHBOARD_CLUSTER__RENEW_SECONDS", "5");
             jail.set_env("SWITCHBOARD_DATABASE_URL", "mysql://nope");
             assert!(Config::load(&Overrides::default()).is_err(), "a non-PostgreSQL URL is refused");
             Ok(())

@@ -35,7 +35,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;
         let status = status(e.code);
-        if status.is_server_error() {
+        // These details name causes (a database, a URL) that are the operator's business, not the client's.
+        let hidden = matches!(e.code, Code::Internal | Code::Unavailable);
+        if hidden {
             tracing::error!(code = %e.code, detail = %e.detail, source = ?e.source, "request failed");
         } else {
             tracing::debug!(code = %e.code, detail = %e.detail, "request refused");
@@ -44,7 +46,7 @@ impl IntoResponse for ApiError {
             "type": format!("/docs/errors#{}", e.code),
             "title": e.code.title(),
             "status": status.as_u16(),
-            "detail": if status.is_server_error() { "internal error".to_string() } else { e.detail },
+            "detail": if hidden { "internal error".to_string() } else { e.detail },
             "code": e.code.as_str(),
         });
         if let Some(field) = e.field {

@@ -13,6 +13,7 @@ pub mod demo;
 mod docs;
 pub mod error;
 pub mod extract;
+pub mod leadership;
 mod ops;
 pub mod outbox;
 pub mod routing;
@@ -43,6 +44,8 @@ pub struct AppInner {
         quick_cache::sync::Cache<switchboard_domain::ids::ChannelId, (switchboard_store::model::Channel, i64)>,
     /// Unified routing: each organization's engine.
     pub routing: Arc<routing::Routing>,
+    /// Whether this node routes and delivers webhooks (always on SQLite; the lease holder on PostgreSQL).
+    pub leadership: leadership::Leadership,
 }
 
 impl Deref for AppState {
@@ -83,6 +86,7 @@ pub async fn build_state(
         config.attachments.link_ttl_seconds,
     );
     let files = attachments::Files::new(&config.data_dir, &config.attachments.dir);
+    let leadership = leadership::Leadership::new(&config, store.backend(), &public_url)?;
     let signer = auth::tokens::Signer::new(public_url, &keys, &secrets).map_err(|e| anyhow::anyhow!("{e}"))?;
     let external = auth::oidc::ExternalIssuers::new(&config.trusted_issuers)?;
     let auth = auth::Auth::new(
@@ -105,6 +109,7 @@ pub async fn build_state(
         files,
         messaging_channels,
         routing,
+        leadership,
     })))
 }
 
@@ -146,12 +151,12 @@ impl Server {
     /// Serves until `shutdown` resolves, then stops accepting and finishes the requests in flight.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let app = api::app(self.state.clone());
-        let deliveries = delivery::start(self.state.clone());
-        let routing = routing::start(self.state.clone());
+        // Routing and webhook delivery run on the leader only: at once on SQLite, with the lease on PostgreSQL.
+        let leading = leadership::start(&self.state);
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.context("serving");
-        // Deliveries in flight are attempted again after a restart; receivers deduplicate by webhook-id.
-        deliveries.abort();
-        routing.iter().for_each(tokio::task::JoinHandle::abort);
+        // Deliveries in flight are attempted again after a restart (or by the next leader); receivers deduplicate
+        // by webhook-id.
+        leading.stop().await;
         served
     }
 }

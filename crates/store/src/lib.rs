@@ -10,6 +10,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod events;
 pub mod idempotency;
+pub mod leases;
 mod migrate;
 pub mod model;
 pub mod overflow;

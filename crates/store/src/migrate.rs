@@ -58,6 +58,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0007_queue_wait.sql"),
     },
     Migration {
+        version: 8,
+        name: "leases",
+        sqlite: include_str!("../migrations/sqlite/0008_leases.sql"),
+        postgres: include_str!("../migrations/postgres/0008_leases.sql"),
+    },
+    Migration {
         version: 9,
         name: "updated_at",
         sqlite: include_str!("../migrations/sqlite/0009_updated_at.sql"),
@@ -73,9 +79,15 @@ pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {
     tx.batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )?;
-    let current = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", params![])?.i64(0)?;
+    // Each version not yet applied, not only those above the highest: migrations written side by side may land
+    // out of number order, and a database that already has a later one must still get the earlier.
+    let done = tx
+        .query("SELECT version FROM schema_migrations", params![])?
+        .iter()
+        .map(|r| r.i64(0))
+        .collect::<Result<std::collections::HashSet<i64>, Error>>()?;
     let mut applied = 0;
-    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+    for m in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
         tx.batch(match tx.backend() {
             Backend::Sqlite => m.sqlite,
             Backend::Postgres => m.postgres,

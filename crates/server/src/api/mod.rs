@@ -118,6 +118,12 @@ pub fn app(state: AppState) -> Router {
     let openapi = std::sync::Arc::new(openapi);
     let request_id = HeaderName::from_static("x-request-id");
     let timeout = Duration::from_secs(state.config.request_timeout_seconds);
+    // Only where several nodes may share the database: on SQLite this node always leads.
+    let api = if state.leadership.clustered() {
+        api.route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::leadership::forward_to_leader))
+    } else {
+        api
+    };
     api.route("/openapi.json", get(move || async move { Json(openapi.as_ref().clone()) }))
         .route("/docs", get(docs::page))
         .route("/docs/errors", get(docs::errors))

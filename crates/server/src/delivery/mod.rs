@@ -146,12 +146,14 @@ impl Interest {
     }
 }
 
-/// Starts the engine; it runs until the process ends.
+/// Starts the engine; it runs until the returned task is aborted or the process ends.
 pub fn start(app: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let run = tokio::spawn(run(app.clone()));
-            match run.await {
+            let mut run = tokio::spawn(run(app.clone()));
+            // Aborting this task (the node stopped leading) must stop the engine too, not leave it running detached.
+            let _stop_with_this = crate::leadership::AbortOnDrop(run.abort_handle());
+            match (&mut run).await {
                 Ok(Ok(())) => return,
                 Ok(Err(e)) => tracing::error!(error = %e, source = ?e.source, "webhook delivery stopped; restarting"),
                 Err(e) => tracing::error!(error = %e, "webhook delivery panicked; restarting"),

@@ -170,6 +170,14 @@ impl Routing {
         }
     }
 
+    /// Drops every organization's engine: this node stopped leading, and the next leader rebuilds them from the
+    /// store. An engine kept here would act on a store that another node now changes.
+    pub fn forget_all(&self) {
+        if let Ok(mut orgs) = self.orgs.lock() {
+            orgs.clear();
+        }
+    }
+
     fn loaded(&self) -> Vec<Arc<Mutex<OrgRouting>>> {
         self.orgs.lock().map(|o| o.values().cloned().collect()).unwrap_or_default()
     }

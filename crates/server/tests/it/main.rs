@@ -6,6 +6,7 @@
 mod api;
 mod auth;
 mod bad_input;
+mod cluster;
 mod lifecycle;
 mod messaging;
 mod ops;
@@ -30,8 +31,21 @@ pub struct TestApp {
     pub admin_key: String,
     pub org_id: String,
     pub state: switchboard_server::AppState,
+    /// Where the store is, so that a second node can share it (`peer`).
+    store_config: StoreConfig,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
+}
+
+/// Runs `server` in the background; returns its base URL, its state and what stops it.
+fn serve(server: Server) -> (String, switchboard_server::AppState, tokio::sync::oneshot::Sender<()>) {
+    let base = format!("http://{}", server.local_addr());
+    let state = server.state().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run(async {
+        let _ = rx.await;
+    }));
+    (base, state, tx)
 }
 
 impl Drop for TestApp {
@@ -91,20 +105,36 @@ impl TestApp {
         let clock =
             options.clock.map_or(switchboard_server::clock::Clock::System, switchboard_server::clock::Clock::Manual);
         let server = Server::with_clock(config, store, clock).await.expect("server");
-        let base = format!("http://{}", server.local_addr());
-        let state = server.state().clone();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(server.run(async {
-            let _ = rx.await;
-        }));
+        let (base, state, stop) = serve(server);
         TestApp {
             base,
             http: reqwest::Client::new(),
             admin_key: created.api_key,
             org_id: created.org_id.to_string(),
             state,
-            stop: Some(tx),
+            store_config,
+            stop: Some(stop),
             _dir: dir,
+        }
+    }
+
+    /// Starts a second node on the same database (a PostgreSQL schema; SQLite allows one process) with the same
+    /// configuration and clock, and its own store connections, as another machine would have.
+    pub async fn peer(&self) -> Self {
+        assert!(matches!(self.store_config, StoreConfig::Postgres { .. }), "nodes share only a PostgreSQL database");
+        let store = std::sync::Arc::new(Store::open(&self.store_config).await.expect("open store"));
+        let server =
+            Server::with_clock(self.state.config.clone(), store, self.state.clock.clone()).await.expect("server");
+        let (base, state, stop) = serve(server);
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+            admin_key: self.admin_key.clone(),
+            org_id: self.org_id.clone(),
+            state,
+            store_config: self.store_config.clone(),
+            stop: Some(stop),
+            _dir: tempfile::tempdir().expect("temp dir"),
         }
     }
 
@@ -125,13 +155,8 @@ impl TestApp {
         let server = Server::with_clock(self.state.config.clone(), self.state.store.clone(), self.state.clock.clone())
             .await
             .expect("server");
-        self.base = format!("http://{}", server.local_addr());
-        self.state = server.state().clone();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(server.run(async {
-            let _ = rx.await;
-        }));
-        self.stop = Some(tx);
+        let (base, state, stop) = serve(server);
+        (self.base, self.state, self.stop) = (base, state, Some(stop));
     }
 
     pub async fn call(

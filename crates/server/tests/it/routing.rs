@@ -10,10 +10,10 @@ use switchboard_server::clock::ManualClock;
 
 use crate::{Options, TestApp, assert_problem};
 
-struct Setup {
-    queue: String,
-    workstream: String,
-    channel: String,
+pub(crate) struct Setup {
+    pub queue: String,
+    pub workstream: String,
+    pub channel: String,
 }
 
 async fn put(app: &TestApp, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
@@ -27,7 +27,7 @@ async fn put_ok(app: &TestApp, path: &str, key: &str, body: Value) -> Value {
 }
 
 /// A queue, a workstream with routing on and the given routing settings, and a messaging channel.
-async fn routed(app: &TestApp, routing: Value) -> Setup {
+pub(crate) async fn routed(app: &TestApp, routing: Value) -> Setup {
     let key = &app.admin_key;
     let queue = app.post_ok("/v1/queues", key, json!({ "name": "General" }), StatusCode::CREATED).await;
     let mut settings = json!({ "enabled": true });
@@ -55,7 +55,7 @@ async fn routed(app: &TestApp, routing: Value) -> Setup {
 }
 
 /// An agent with capacity in `queue`, with `presence`; returns (key, id).
-async fn agent(app: &TestApp, queues: &[&str], presence: &str) -> (String, String) {
+pub(crate) async fn agent(app: &TestApp, queues: &[&str], presence: &str) -> (String, String) {
     let (key, id) = app.key(Role::Agent).await;
     let id = id.unwrap();
     put_ok(app, &format!("/v1/agents/{id}/routing"), &app.admin_key, json!({ "capacity_units": 2 })).await;
@@ -69,7 +69,7 @@ async fn agent(app: &TestApp, queues: &[&str], presence: &str) -> (String, Strin
     (key, id)
 }
 
-async fn create(app: &TestApp, channel: &str, customer: &str, context: Value) -> String {
+pub(crate) async fn create(app: &TestApp, channel: &str, customer: &str, context: Value) -> String {
     let body = json!({ "channel_id": channel, "customer": { "customer_id": customer }, "context": context });
     let created = app.post_ok("/v1/conversations", &app.admin_key, body, StatusCode::CREATED).await;
     created["conversation"]["id"].as_str().unwrap().to_string()

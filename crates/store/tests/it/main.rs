@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod conformance;
+mod leases;
 
 use switchboard_store::{Store, StoreConfig};
 
