@@ -300,6 +300,9 @@ impl Routing {
         let mut st = o.lock().await;
         let now = app.clock.now();
         let p = app.store.write(move |tx| config::update_presence(tx, org, id, name.as_deref(), base, now)).await?;
+        for saved in st.saved_agents.values_mut().filter(|a| a.custom_presence_id == Some(id)) {
+            saved.presence = p.base;
+        }
         let events = st.engine.redefine_presence(
             CustomPresenceId(p.id),
             CustomPresence { name: p.name.clone(), base: engine_base(p.base) },

@@ -112,6 +112,9 @@ pub struct OrgRouting {
     overflow: overflow::Pending,
     /// Waits in queue and their overflow deadlines (`overflow`, after queueing).
     queue_waits: overflow::QueueWaits,
+    /// Each agent's saved routing row as this engine last wrote it. Writes are queued for commit after the lock is
+    /// released, so a read of the store under the lock could miss the previous change and write it back over.
+    saved_agents: HashMap<UserId, AgentRouting>,
 }
 
 /// Starts the follower and the timer; the returned tasks end with the server.
@@ -455,6 +458,7 @@ impl OrgRouting {
             waits: wait::Waits::default(),
             overflow: overflow::Pending::default(),
             queue_waits: overflow::QueueWaits::default(),
+            saved_agents: HashMap::new(),
         }
     }
 
@@ -497,6 +501,7 @@ impl OrgRouting {
             };
             events.extend(self.engine.add_agent(a.user_id, settings, now)?);
         }
+        self.saved_agents = agents.into_iter().map(|a| (a.user_id, a)).collect();
         for m in &members {
             events.extend(self.engine.join_queue(m.user_id, m.queue_id, now)?);
         }
@@ -1029,14 +1034,17 @@ impl OrgRouting {
                     ),
                     p => (presence_name(p), None),
                 };
+                let stays = matches!(reason, PresenceReason::MissedOffer | PresenceReason::RejectedOffer);
+                if let Some(saved) = self.saved_agents.get_mut(&agent).filter(|_| stays) {
+                    saved.presence = name;
+                }
                 Write {
                     kind: "agent.presence_changed",
                     conversation: None,
                     data: json!({ "agent_id": agent, "presence": name, "custom_presence_id": custom, "reason": reason_name }),
                     offer: None,
                     // Capacity-driven Busy is transient; a missed or rejected offer's presence stays until changed.
-                    presence: matches!(reason, PresenceReason::MissedOffer | PresenceReason::RejectedOffer)
-                        .then_some((agent, name)),
+                    presence: stays.then_some((agent, name)),
                 }
             }
             RoutingEvent::PositionChanged { conversation, queue, position } => {
@@ -1104,23 +1112,36 @@ impl Routing {
             let now = app.clock.now();
             // The agent's row and what routing decides from it commit together, and the lock is released before
             // the commit: agents coming online together share group commits instead of queueing one by one.
-            let mut saved = app.store.read(move |tx| store::get_agent(tx, org, agent)).await?;
+            let mut saved = match st.saved_agents.get(&agent) {
+                Some(saved) => saved.clone(),
+                None => app.store.read(move |tx| store::get_agent(tx, org, agent)).await?,
+            };
             change(&mut saved);
             st.ensure_agent(agent, now)?;
             let skills = st.agent_skills(&saved.skills);
-            let mut events = st.engine.set_unit_capacity(agent, saved.capacity_units, now)?;
-            events.extend(st.engine.set_skills(agent, skills, now)?);
             let wanted = match saved.custom_presence_id {
                 Some(id) => Presence::Custom(CustomPresenceId(id)),
                 None => engine_presence(saved.presence),
             };
-            let current = st.engine.agent(agent).map(|a| a.presence);
-            if current != Some(wanted) {
-                events.extend(st.engine.set_presence(agent, wanted, now)?);
+            let moved = (|| {
+                let mut events = st.engine.set_unit_capacity(agent, saved.capacity_units, now)?;
+                events.extend(st.engine.set_skills(agent, skills, now)?);
+                if st.engine.agent(agent).map(|a| a.presence) != Some(wanted) {
+                    events.extend(st.engine.set_presence(agent, wanted, now)?);
+                }
+                Ok::<_, Error>(events)
+            })();
+            match moved {
+                Ok(events) => {
+                    st.saved_agents.insert(agent, saved.clone());
+                    let write: FirstWrite = Box::new(move |tx| store::put_agent(tx, org, &saved, now).map(drop));
+                    st.submit(app, Vec::new(), events, Some(write)).await
+                }
+                Err(e) => Err(e),
             }
-            let write: FirstWrite = Box::new(move |tx| store::put_agent(tx, org, &saved, now).map(drop));
-            st.submit(app, Vec::new(), events, Some(write)).await
         };
+        // A refusal after the engine began to change (skills after capacity), or a commit that failed, leaves the
+        // engine ahead of the store: it is rebuilt from the store on next use.
         match committing {
             Ok(commit) => commit.await,
             Err(e) => Err(e),

@@ -440,3 +440,32 @@ async fn a_restart_rebuilds_routing_from_the_store() {
     app.post_ok(&format!("/v1/conversations/{first}/end"), &key, json!({}), StatusCode::OK).await;
     eventually(&app, &format!("/v1/agents/{id}/routing"), &key, |me| me["used_units"] == 1).await;
 }
+
+#[tokio::test]
+async fn changes_to_one_agent_made_at_once_all_persist() {
+    let mut app = TestApp::spawn().await;
+    let setup = routed(&app, json!({})).await;
+    let (key, id) = agent(&app, &[&setup.queue], "available").await;
+    let admin = app.admin_key.clone();
+    let (presence, routing) = (format!("/v1/agents/{id}/presence"), format!("/v1/agents/{id}/routing"));
+    // Each round changes presence, capacity and skills in three requests at once; each reads the agent's row as
+    // the one before it left it, committed or not, so none writes another's field back to its old value.
+    for round in 0..8_i64 {
+        let (wanted, units) = if round % 2 == 0 { ("away", 5 + round) } else { ("available", 1 + round) };
+        let skill = format!("skill-{round}");
+        let (a, b, c) = tokio::join!(
+            put(&app, &presence, &key, json!({ "presence": wanted })),
+            put(&app, &routing, &admin, json!({ "capacity_units": units })),
+            put(&app, &routing, &admin, json!({ "skills": [{ "name": skill, "proficiency": 7 }] })),
+        );
+        assert_eq!((a.0, b.0, c.0), (StatusCode::OK, StatusCode::OK, StatusCode::OK), "{a:?} {b:?} {c:?}");
+    }
+    let expect = |me: &Value| {
+        assert_eq!(me["presence"], "available", "{me}");
+        assert_eq!(me["capacity_units"], 8, "{me}");
+        assert_eq!(me["skills"][0]["name"], "skill-7", "{me}");
+    };
+    expect(&app.get(&routing, &key).await.1);
+    app.restart().await;
+    expect(&app.get(&routing, &key).await.1);
+}
