@@ -339,13 +339,18 @@ pub struct Running {
     lease: Option<(oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
 }
 
-/// Starts leading (SQLite) or competing for the lease (PostgreSQL).
-pub fn start(app: &AppState) -> Running {
+/// Starts leading (SQLite) or competing for the lease (PostgreSQL). On PostgreSQL it returns after the first try
+/// for the lease, so that a node serves its first request knowing who leads: a lone node leads from the start
+/// instead of answering 503 `no_routing_leader` until its lease task has run.
+pub async fn start(app: &AppState) -> Running {
     if !app.leadership.clustered {
         return Running { workers: Some(Workers::start(app)), lease: None };
     }
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(hold_lease(app.clone(), stopped));
+    let (tried, first_try) = oneshot::channel();
+    let task = tokio::spawn(hold_lease(app.clone(), stopped, tried));
+    // The task's own timeout bounds this; an error means the task ended, which `stop` reports.
+    let _ = first_try.await;
     Running { workers: None, lease: Some((stop, task)) }
 }
 
@@ -384,9 +389,10 @@ async fn renew(app: &AppState) -> Result<Renewal, Error> {
 }
 
 /// Takes and renews the lease until told to stop, leading while it holds it; then gives it up.
-async fn hold_lease(app: AppState, mut stop: oneshot::Receiver<()>) {
+async fn hold_lease(app: AppState, mut stop: oneshot::Receiver<()>, tried: oneshot::Sender<()>) {
     let (lease, renew_every) = (app.leadership.lease, app.leadership.renew);
     let mut term = Term { app: app.clone(), workers: None, ends: None };
+    let mut tried = Some(tried);
     loop {
         let started = Instant::now();
         // Not interrupted by `stop`: a renewal abandoned half way could still commit after the release below.
@@ -399,6 +405,9 @@ async fn hold_lease(app: AppState, mut stop: oneshot::Receiver<()>) {
             }
             Ok(Err(e)) => tracing::warn!(error = %e, source = ?e.source, "renewing the routing lease failed"),
             Err(_) => tracing::warn!("renewing the routing lease timed out"),
+        }
+        if let Some(tried) = tried.take() {
+            let _ = tried.send(());
         }
         tokio::select! {
             () = term.wait(tokio::time::sleep_until(started + renew_every)) => {}

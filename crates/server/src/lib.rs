@@ -152,7 +152,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let app = api::app(self.state.clone());
         // Routing and webhook delivery run on the leader only: at once on SQLite, with the lease on PostgreSQL.
-        let leading = leadership::start(&self.state);
+        let leading = leadership::start(&self.state).await;
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.context("serving");
         // Deliveries in flight are attempted again after a restart (or by the next leader); receivers deduplicate
         // by webhook-id.
