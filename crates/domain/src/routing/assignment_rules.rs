@@ -7,6 +7,10 @@
 //! Prioritization conditions use the routing rules language (docs/routing-rules.md) and read what classification
 //! left on the work item, which [`item_attributes`] writes down when the conversation is queued: `channel`,
 //! `language`, `context.<Name>`, `contact.<field>`, `conversation.priority|severity|skills`.
+//!
+//! Assignment conditions read the agent: presence, free capacity, skills, attributes
+//! ([`super::agent_attributes`]) compared with a fixed value or with the conversation's context variable,
+//! language or channel, and whether the agent's calendar says they are working.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -14,9 +18,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
+    agent_attributes::{AgentAttribute, MAX_ATTRIBUTE_NAME, check_value, valid_name},
     engine::{
         AgentCondition, AgentOrder, AssignmentRule, AttributeValue, BasePresence, CapacityProfileId, CustomAssignment,
-        ItemOrder, ItemPredicate, PresenceSet, PriorityBucket, SkillId, WorkItem,
+        ItemField, ItemOrder, ItemPredicate, PresenceSet, PriorityBucket, SkillId, WorkItem,
     },
     rules::{Condition, ExprError, Facts, MAX_RULES, MAX_SKILL_NAME, Schema, Skill, Value},
 };
@@ -111,6 +116,38 @@ pub enum AgentConditionSpec {
     RequiredSkills(SkillMatch),
     /// The agent holds this skill at least at this proficiency (0 to 10).
     Skill { name: String, min_proficiency: i64 },
+    /// One of the agent's attributes (set on `/v1/agents/{id}/routing`) compared with a value or with the
+    /// conversation. An agent without the attribute never matches.
+    Attribute(AttributeConditionSpec),
+    /// The agent's calendar is open (`true`) or closed (`false`) now. An agent without a calendar is always
+    /// working.
+    IsWorking(bool),
+}
+
+/// A condition on an agent attribute: exactly one of `equals`, `equals_context` and `equals_field`, or
+/// `at_least` and/or `at_most`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeConditionSpec {
+    /// The attribute's name: letters, digits and underscores.
+    #[schema(example = "Region")]
+    pub name: String,
+    /// Equals this text (ignoring case), number or boolean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "EU")]
+    pub equals: Option<AgentAttribute>,
+    /// Equals the conversation's value of this context variable, declared in `context_variables`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals_context: Option<String>,
+    /// Equals the conversation's `language` or `channel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals_field: Option<String>,
+    /// A number at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<f64>,
+    /// A number at most this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_most: Option<f64>,
 }
 
 crate::str_enum!(
@@ -136,6 +173,20 @@ pub enum AgentOrderSpec {
     Proficiency,
     /// Fewest skills first, keeping versatile agents free.
     SkillCount,
+    /// By a number (or boolean, false before true) attribute of the agent; agents without it go last.
+    Attribute(AttributeOrderSpec),
+}
+
+/// An order by an agent attribute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttributeOrderSpec {
+    #[schema(example = "Seniority")]
+    pub name: String,
+    /// `ascending` or `descending`. Text rather than [`Direction`] so that a wrong one is `invalid_rule` with the
+    /// others.
+    #[schema(value_type = Direction)]
+    pub direction: String,
 }
 
 impl CustomAssignmentSpec {
@@ -220,15 +271,29 @@ impl CustomAssignmentSpec {
             }
             let mut conditions = Vec::with_capacity(rule.conditions.len());
             for (j, c) in rule.conditions.iter().enumerate() {
-                conditions.push(agent_condition(&format!("{at}.conditions[{j}]"), c, &mut skill)?);
+                conditions.push(agent_condition(&format!("{at}.conditions[{j}]"), c, &schema, &mut skill)?);
             }
-            let order = match rule.order_by {
+            let order = match &rule.order_by {
                 AgentOrderSpec::MostIdle => AgentOrder::MostIdle,
                 AgentOrderSpec::RoundRobin => AgentOrder::RoundRobin,
                 AgentOrderSpec::AvailableUnits => AgentOrder::AvailableUnits,
-                AgentOrderSpec::AvailableProfileItems(id) => AgentOrder::AvailableProfile(CapacityProfileId(id)),
+                AgentOrderSpec::AvailableProfileItems(id) => AgentOrder::AvailableProfile(CapacityProfileId(*id)),
                 AgentOrderSpec::Proficiency => AgentOrder::Proficiency,
                 AgentOrderSpec::SkillCount => AgentOrder::SkillCount,
+                AgentOrderSpec::Attribute(o) => {
+                    let at = format!("{at}.order_by.attribute");
+                    check_attribute_name(&format!("{at}.name"), &o.name)?;
+                    let descending = match Direction::parse(&o.direction) {
+                        Some(d) => d == Direction::Descending,
+                        None => {
+                            return Err(invalid(
+                                &format!("{at}.direction"),
+                                format!("`{}` is not a direction; use ascending or descending", o.direction),
+                            ));
+                        }
+                    };
+                    AgentOrder::Attribute { name: o.name.clone(), descending }
+                }
             };
             rules.push(AssignmentRule {
                 name: rule.name.clone().unwrap_or_else(|| format!("rule {}", i + 1)),
@@ -244,6 +309,7 @@ impl CustomAssignmentSpec {
 fn agent_condition(
     at: &str,
     c: &AgentConditionSpec,
+    schema: &Schema,
     skill: &mut impl FnMut(&str) -> SkillId,
 ) -> Result<AgentCondition> {
     Ok(match c {
@@ -291,7 +357,59 @@ fn agent_condition(
                 .ok_or_else(|| invalid(&format!("{at}.skill.min_proficiency"), "proficiency is 0 to 10"))?;
             AgentCondition::Skill { skill: skill(name), min_proficiency: min }
         }
+        AgentConditionSpec::Attribute(a) => attribute_condition(&format!("{at}.attribute"), a, schema)?,
+        AgentConditionSpec::IsWorking(working) => AgentCondition::Working(*working),
     })
+}
+
+fn attribute_condition(at: &str, a: &AttributeConditionSpec, schema: &Schema) -> Result<AgentCondition> {
+    check_attribute_name(&format!("{at}.name"), &a.name)?;
+    let range = a.at_least.is_some() || a.at_most.is_some();
+    let kinds = [a.equals.is_some(), a.equals_context.is_some(), a.equals_field.is_some(), range];
+    if kinds.iter().filter(|k| **k).count() != 1 {
+        return Err(invalid(at, "give one of `equals`, `equals_context`, `equals_field`, or `at_least`/`at_most`"));
+    }
+    let name = a.name.clone();
+    if let Some(value) = &a.equals {
+        check_value(value).map_err(|why| invalid(&format!("{at}.equals"), why))?;
+        return Ok(AgentCondition::AttributeEquals(name, value.into()));
+    }
+    if let Some(variable) = &a.equals_context {
+        if !schema.context.contains_key(variable) {
+            return Err(invalid(
+                &format!("{at}.equals_context"),
+                format!("`{variable}` is not declared in `context_variables`"),
+            ));
+        }
+        return Ok(AgentCondition::AttributeEqualsItem(name, ItemField::Attribute(format!("context.{variable}"))));
+    }
+    if let Some(field) = &a.equals_field {
+        let field = match field.as_str() {
+            "language" => ItemField::Attribute("language".to_string()),
+            "channel" => ItemField::Channel,
+            other => {
+                return Err(invalid(
+                    &format!("{at}.equals_field"),
+                    format!("`{other}` is not a conversation field; use language or channel"),
+                ));
+            }
+        };
+        return Ok(AgentCondition::AttributeEqualsItem(name, field));
+    }
+    if let (Some(min), Some(max)) = (a.at_least, a.at_most)
+        && min > max
+    {
+        return Err(invalid(&format!("{at}.at_most"), "`at_most` is below `at_least`"));
+    }
+    Ok(AgentCondition::AttributeInRange { name, at_least: a.at_least, at_most: a.at_most })
+}
+
+fn check_attribute_name(field: &str, name: &str) -> Result<()> {
+    if valid_name(name) {
+        Ok(())
+    } else {
+        Err(invalid(field, format!("an attribute name is 1 to {MAX_ATTRIBUTE_NAME} letters, digits and underscores")))
+    }
 }
 
 fn invalid(field: &str, detail: impl std::fmt::Display) -> Error {

@@ -3,6 +3,7 @@
 //! Everything here is pure and driven by explicit time, so the server, the property tests and `switchboard
 //! simulate` all run the same code.
 
+pub mod agent_attributes;
 pub mod assignment_rules;
 pub mod calendar;
 pub mod engine;

@@ -7,12 +7,44 @@ use super::config::{
     AgentProfile, AgentSettings, AgentSkill, AttributeValue, BasePresence, CapacityDemand, CapacityProfileId, Presence,
     SkillId, SkillMatching, SkillRequirement,
 };
-use crate::ids::UserId;
+use crate::{Timestamp, ids::UserId, routing::calendar::Calendar};
+
+/// How long a calendar that does not change within its search horizon is trusted before it is asked again.
+const RECHECK_MS: i64 = 24 * 3_600_000;
 
 #[derive(Debug, Clone)]
 pub(super) struct ProfileSlot {
     pub(super) limit: AgentProfile,
     pub(super) used: u32,
+}
+
+/// An agent's working hours with what they said when last asked. Rules read them for every conversation and
+/// finding the next change searches day by day, so the answer is kept until it can change.
+#[derive(Debug, Clone)]
+pub(super) struct Schedule {
+    calendar: Calendar,
+    open: bool,
+    /// `open` holds from `checked_at` until `next_change`.
+    checked_at: Timestamp,
+    pub(super) next_change: Option<Timestamp>,
+}
+
+impl Schedule {
+    fn new(calendar: Calendar) -> Self {
+        // Checked "at the end of time", so the first refresh asks the calendar.
+        Self { calendar, open: false, checked_at: Timestamp::from_millis(i64::MAX), next_change: None }
+    }
+
+    /// Makes `open` and `next_change` true at `now`.
+    pub(super) fn refresh(&mut self, now: Timestamp) {
+        let until = self.next_change.unwrap_or_else(|| self.checked_at.plus_millis(RECHECK_MS));
+        if self.checked_at <= now && now < until {
+            return;
+        }
+        self.open = self.calendar.is_open(now);
+        self.next_change = self.calendar.next_change(now);
+        self.checked_at = now;
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -30,6 +62,8 @@ pub(super) struct Agent {
     /// Sorted by skill, for binary search.
     pub(super) skills: Vec<AgentSkill>,
     pub(super) attributes: BTreeMap<String, AttributeValue>,
+    /// Working hours; `None`: always working. Read only after `refresh` at the cycle's time.
+    pub(super) schedule: Option<Schedule>,
     /// Indices of the queues the agent is a member of, ascending.
     pub(super) queues: Vec<usize>,
     /// The engine-wide sequence number of the agent's last offer or assignment; 0 for never. A sequence rather
@@ -51,6 +85,7 @@ impl Agent {
             profiles: Vec::new(),
             skills: Vec::new(),
             attributes: settings.attributes,
+            schedule: settings.calendar.map(Schedule::new),
             queues: Vec::new(),
             last_assigned: 0,
             last_released: i64::MIN,
@@ -60,6 +95,15 @@ impl Agent {
             agent.set_profile(profile);
         }
         agent
+    }
+
+    pub(super) fn set_calendar(&mut self, calendar: Option<Calendar>) {
+        self.schedule = calendar.map(Schedule::new);
+    }
+
+    /// Whether the agent's calendar was open when last refreshed; always without one.
+    pub(super) fn is_working(&self) -> bool {
+        self.schedule.as_ref().is_none_or(|s| s.open)
     }
 
     pub(super) fn set_skills(&mut self, mut skills: Vec<AgentSkill>) {

@@ -4,9 +4,11 @@
 use super::{
     AssignmentMethod, BasePresence, Engine, Hold, Item, Offer, OfferId, OfferKind, RoutingEvent, Status,
     agent::Agent,
-    config::{AgentCondition, AgentOrder, CustomAssignment, SkillMatching, WorkstreamRouting},
+    config::{
+        AgentCondition, AgentOrder, AttributeValue, CustomAssignment, ItemField, SkillMatching, WorkstreamRouting,
+    },
 };
-use crate::{Timestamp, ids::ConversationId};
+use crate::{Timestamp, ids::ConversationId, routing::rules::text_eq};
 
 /// A queue member who might take something in this cycle, with their place in the queue's member list.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +51,19 @@ impl Engine {
             })
             .map(|(member, m)| Candidate { agent: m.agent, member })
             .collect();
+        // Calendars are asked once per cycle, and only where a rule reads them.
+        let mut calendar_change = None;
+        if reads_calendars(&self.queues[q].settings.method) {
+            for c in &candidates {
+                if let Some(schedule) = self.agents[c.agent].schedule.as_mut() {
+                    schedule.refresh(now);
+                    if let Some(at) = schedule.next_change {
+                        calendar_change = Some(calendar_change.map_or(at, |earliest: Timestamp| earliest.min(at)));
+                    }
+                }
+            }
+        }
+        let mut unplaced = false;
         let block_size = self.settings.block_size.max(1);
         let mut block = Vec::with_capacity(block_size);
         loop {
@@ -82,7 +97,10 @@ impl Engine {
                         reordered = true;
                         break;
                     }
-                    Choice::Nobody => self.note_relaxation(conversation, q, now),
+                    Choice::Nobody => {
+                        unplaced = true;
+                        self.note_relaxation(conversation, q, now);
+                    }
                 }
             }
             if reordered {
@@ -93,6 +111,10 @@ impl Engine {
             if !offered || !whole_block {
                 break;
             }
+        }
+        // A member starting or ending work is no event of its own, so the queue is run again when it happens.
+        if let Some(at) = calendar_change.filter(|_| unplaced) {
+            self.rerun_deadlines.insert((at, q));
         }
     }
 
@@ -150,7 +172,7 @@ impl Engine {
         let enqueued = item.work.enqueued_at;
         let next = custom.rules.iter().map(|rule| enqueued.plus_millis(rule.min_wait_ms)).filter(|at| *at > now).min();
         if let Some(at) = next {
-            self.relax_deadlines.insert((at, q));
+            self.rerun_deadlines.insert((at, q));
         }
     }
 
@@ -176,15 +198,20 @@ impl Engine {
                 if !rule.conditions.iter().all(|condition| holds(condition, agent, item)) {
                     continue;
                 }
-                let measure = match rule.order {
-                    AgentOrder::MostIdle => agent.last_released,
-                    AgentOrder::RoundRobin => to_i64(self.queues[item.queue].members[c.member].rotation),
-                    AgentOrder::AvailableUnits => -i64::from(agent.free_units()),
-                    AgentOrder::AvailableProfile(profile) => -i64::from(agent.free_profile(profile)),
-                    AgentOrder::Proficiency => -i64::from(agent.proficiency_in(&item.work.skills)),
-                    AgentOrder::SkillCount => to_i64(agent.skills.len() as u64),
+                let measure = match &rule.order {
+                    AgentOrder::MostIdle => Some(agent.last_released),
+                    AgentOrder::RoundRobin => Some(to_i64(self.queues[item.queue].members[c.member].rotation)),
+                    AgentOrder::AvailableUnits => Some(-i64::from(agent.free_units())),
+                    AgentOrder::AvailableProfile(profile) => Some(-i64::from(agent.free_profile(*profile))),
+                    AgentOrder::Proficiency => Some(-i64::from(agent.proficiency_in(&item.work.skills))),
+                    AgentOrder::SkillCount => Some(to_i64(agent.skills.len() as u64)),
+                    // `!` reverses the order without the overflow of negating `i64::MIN`.
+                    AgentOrder::Attribute { name, descending } => {
+                        sort_key(agent.attributes.get(name)).map(|k| if *descending { !k } else { k })
+                    }
                 };
-                let rank = (declined, 0, measure, agent.last_assigned, c.agent);
+                // An agent the order cannot measure goes after every agent it can.
+                let rank = (declined, u32::from(measure.is_none()), measure.unwrap_or(0), agent.last_assigned, c.agent);
                 if best.is_none_or(|b| rank < b) {
                     best = Some(rank);
                 }
@@ -280,6 +307,42 @@ fn free_capacity(agent: &Agent, ws: &WorkstreamRouting) -> i64 {
     }
 }
 
+/// Whether a queue's method has a rule that reads agents' calendars.
+fn reads_calendars(method: &AssignmentMethod) -> bool {
+    let AssignmentMethod::Custom(custom) = method else { return false };
+    custom.rules.iter().flat_map(|r| &r.conditions).any(|c| matches!(c, AgentCondition::Working(_)))
+}
+
+/// An attribute as an order sorts it: numbers in their order (booleans as 0 and 1), mapped onto `i64` so that
+/// it fits the rank; `None` for text or a missing attribute.
+fn sort_key(value: Option<&AttributeValue>) -> Option<i64> {
+    let n = match value? {
+        AttributeValue::Number(n) => *n,
+        AttributeValue::Bool(b) => f64::from(u8::from(*b)),
+        AttributeValue::Text(_) => return None,
+    };
+    // -0.0 and 0.0 are the same number to a person.
+    let n = if n == 0.0 { 0.0 } else { n };
+    // IEEE 754 bits read as a signed integer order positive numbers correctly and negative ones backwards;
+    // flipping all but the sign bit of negative ones gives the total order (as `f64::total_cmp`).
+    let bits = i64::from_ne_bytes(n.to_bits().to_ne_bytes());
+    Some(if bits < 0 { bits ^ i64::MAX } else { bits })
+}
+
+/// Whether an agent's attribute equals a conversation's value: text ignoring case, as the rules language
+/// compares it; a boolean equals the text `true` or `false`, which is how a conversation carries one.
+fn same_value(mine: &AttributeValue, theirs: &AttributeValue) -> bool {
+    match (mine, theirs) {
+        (AttributeValue::Text(a), AttributeValue::Text(b)) => text_eq(a, b),
+        (AttributeValue::Number(a), AttributeValue::Number(b)) => a == b,
+        (AttributeValue::Bool(a), AttributeValue::Bool(b)) => a == b,
+        (AttributeValue::Bool(b), AttributeValue::Text(t)) | (AttributeValue::Text(t), AttributeValue::Bool(b)) => {
+            t.trim().eq_ignore_ascii_case(if *b { "true" } else { "false" })
+        }
+        _ => false,
+    }
+}
+
 fn holds(condition: &AgentCondition, agent: &Agent, item: &Item) -> bool {
     match condition {
         AgentCondition::PresenceIn(set) => set.contains(agent.base),
@@ -292,7 +355,24 @@ fn holds(condition: &AgentCondition, agent: &Agent, item: &Item) -> bool {
         AgentCondition::Skill { skill, min_proficiency } => {
             agent.proficiency(*skill).is_some_and(|p| p >= *min_proficiency)
         }
-        AgentCondition::AttributeEquals(name, value) => agent.attributes.get(name) == Some(value),
+        AgentCondition::AttributeEquals(name, value) => {
+            agent.attributes.get(name).is_some_and(|a| same_value(a, value))
+        }
+        AgentCondition::AttributeEqualsItem(name, field) => {
+            agent.attributes.get(name).is_some_and(|mine| match field {
+                ItemField::Attribute(key) => {
+                    item.work.attributes.get(key).is_some_and(|theirs| same_value(mine, theirs))
+                }
+                ItemField::Channel => matches!(mine, AttributeValue::Text(t) if text_eq(t, item.work.channel.as_str())),
+            })
+        }
+        AgentCondition::AttributeInRange { name, at_least, at_most } => match agent.attributes.get(name) {
+            Some(AttributeValue::Number(n)) => {
+                at_least.is_none_or(|min| *n >= min) && at_most.is_none_or(|max| *n <= max)
+            }
+            _ => false,
+        },
+        AgentCondition::Working(want) => agent.is_working() == *want,
     }
 }
 

@@ -9,6 +9,7 @@ use crate::{
     Timestamp,
     error::{Code, Error, Result},
     ids::{ConversationId, QueueId, UserId, WorkstreamId},
+    routing::calendar::Calendar,
     setup::{ChannelType, Distribution},
 };
 
@@ -327,6 +328,8 @@ pub struct AgentSettings {
     pub profiles: Vec<AgentProfile>,
     pub skills: Vec<AgentSkill>,
     pub attributes: BTreeMap<String, AttributeValue>,
+    /// When the agent works, for `AgentCondition::Working`; `None`: always.
+    pub calendar: Option<Calendar>,
 }
 
 impl Default for AgentSettings {
@@ -337,6 +340,7 @@ impl Default for AgentSettings {
             profiles: Vec::new(),
             skills: Vec::new(),
             attributes: BTreeMap::new(),
+            calendar: None,
         }
     }
 }
@@ -439,12 +443,29 @@ pub enum AgentCondition {
     ItemSkills { exact: bool },
     /// The agent holds this skill at least at this proficiency.
     Skill { skill: SkillId, min_proficiency: u8 },
-    /// The agent's attribute equals the value.
+    /// The agent's attribute equals the value (text ignoring case, as the rules language compares it).
     AttributeEquals(String, AttributeValue),
+    /// The agent's attribute equals the conversation's value of a field; a missing value on either side never
+    /// matches.
+    AttributeEqualsItem(String, ItemField),
+    /// The agent's attribute is a number within the bounds (each inclusive, absent: unbounded).
+    AttributeInRange { name: String, at_least: Option<f64>, at_most: Option<f64> },
+    /// The agent's calendar is open (`true`) or closed (`false`) at the engine's time; an agent without a
+    /// calendar is always working.
+    Working(bool),
+}
+
+/// What a dynamic condition reads from the conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemField {
+    /// One of the work item's attributes, such as `context.Region` or `language`.
+    Attribute(String),
+    /// The conversation's channel type, such as `messaging_api`.
+    Channel,
 }
 
 /// How an assignment rule orders the agents that match it; ties go to the earliest last assignment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AgentOrder {
     MostIdle,
     RoundRobin,
@@ -456,6 +477,12 @@ pub enum AgentOrder {
     Proficiency,
     /// Fewest skills first, so that versatile agents stay free for conversations only they can take.
     SkillCount,
+    /// By a number attribute of the agent (a boolean counts as 1 for true, 0 for false), smallest first or with
+    /// `descending` largest first; agents without it, or with text in it, go last.
+    Attribute {
+        name: String,
+        descending: bool,
+    },
 }
 
 /// Engine-wide tuning.

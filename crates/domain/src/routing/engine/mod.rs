@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use config::{
     AgentCondition, AgentOrder, AgentProfile, AgentSettings, AgentSkill, AssignmentMethod, AssignmentRule,
     AttributeValue, BasePresence, CapacityDemand, CapacityProfileId, CustomAssignment, CustomPresence,
-    CustomPresenceId, EngineSettings, ItemOrder, ItemPredicate, Presence, PresenceCatalogue, PresenceSet,
+    CustomPresenceId, EngineSettings, ItemField, ItemOrder, ItemPredicate, Presence, PresenceCatalogue, PresenceSet,
     PriorityBucket, QueueSettings, SkillId, SkillMatching, SkillRequirement, WorkItem, WorkstreamRouting,
     WrapUpBlocking,
 };
@@ -43,6 +43,7 @@ use crate::{
     Timestamp,
     error::{Code, Error, Result},
     ids::{ConversationId, QueueId, UserId, WorkstreamId},
+    routing::calendar::Calendar,
     setup::Distribution,
 };
 
@@ -172,8 +173,9 @@ pub struct Engine {
     offer_deadlines: BTreeSet<(Timestamp, OfferId)>,
     wrap_up_deadlines: BTreeSet<(Timestamp, ConversationId)>,
     cooldown_deadlines: BTreeSet<(Timestamp, ConversationId)>,
-    /// When a custom assignment rule becomes open to a waiting conversation of a queue (gradual relaxation).
-    relax_deadlines: BTreeSet<(Timestamp, usize)>,
+    /// When a custom queue's waiting conversations may find an agent without any other trigger: a rule opens to
+    /// one of them (gradual relaxation) or a member's calendar opens or closes (`is_working`).
+    rerun_deadlines: BTreeSet<(Timestamp, usize)>,
     /// Offers that ended recently, with their agent and end, so that a late accept hears "expired".
     finished_offers: BTreeMap<OfferId, (usize, Timestamp)>,
     seq: u64,
@@ -326,6 +328,21 @@ impl Engine {
     ) -> Result<Vec<RoutingEvent>> {
         let a = self.agent_idx(agent)?;
         self.agents[a].attributes = attributes;
+        self.mark_agent_queues(a);
+        let mut events = Vec::new();
+        self.finish(now, &mut events);
+        Ok(events)
+    }
+
+    /// Replaces the agent's working hours (`None`: always working), which custom assignment rules read.
+    pub fn set_calendar(
+        &mut self,
+        agent: UserId,
+        calendar: Option<Calendar>,
+        now: Timestamp,
+    ) -> Result<Vec<RoutingEvent>> {
+        let a = self.agent_idx(agent)?;
+        self.agents[a].set_calendar(calendar);
         self.mark_agent_queues(a);
         let mut events = Vec::new();
         self.finish(now, &mut events);
@@ -820,11 +837,11 @@ impl Engine {
                 self.release_hold(conversation, now, &mut events);
             }
         }
-        while let Some(&(at, q)) = self.relax_deadlines.first() {
+        while let Some(&(at, q)) = self.rerun_deadlines.first() {
             if at > now {
                 break;
             }
-            self.relax_deadlines.pop_first();
+            self.rerun_deadlines.pop_first();
             self.mark_queue(q);
         }
         while let Some(&(at, conversation)) = self.cooldown_deadlines.first() {
@@ -851,7 +868,7 @@ impl Engine {
             self.offer_deadlines.first().map(|d| d.0),
             self.wrap_up_deadlines.first().map(|d| d.0),
             self.cooldown_deadlines.first().map(|d| d.0),
-            self.relax_deadlines.first().map(|d| d.0),
+            self.rerun_deadlines.first().map(|d| d.0),
         ]
         .into_iter()
         .flatten()

@@ -855,7 +855,8 @@ fn fold(s: &str) -> impl Iterator<Item = char> + Clone + '_ {
     s.chars().flat_map(char::to_lowercase)
 }
 
-fn text_eq(a: &str, b: &str) -> bool {
+/// Text equality as conditions compare: ignoring case.
+pub(crate) fn text_eq(a: &str, b: &str) -> bool {
     fold(a).eq(fold(b))
 }
 

@@ -18,6 +18,8 @@
 mod expr;
 mod ruleset;
 
+pub(crate) use expr::text_eq;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
