@@ -69,6 +69,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0009_updated_at.sql"),
         postgres: include_str!("../migrations/postgres/0009_updated_at.sql"),
     },
+    Migration {
+        version: 10,
+        name: "agent_attributes",
+        sqlite: include_str!("../migrations/sqlite/0010_agent_attributes.sql"),
+        postgres: include_str!("../migrations/postgres/0010_agent_attributes.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

@@ -11,7 +11,11 @@ use switchboard_domain::{
     conversation::ConversationState,
     ids::*,
     role::Role,
-    routing::rules::{ClassificationRulesetSpec, RouteToQueueSpec, Skill},
+    routing::{
+        agent_attributes::AgentAttribute,
+        calendar::CalendarSpec,
+        rules::{ClassificationRulesetSpec, RouteToQueueSpec, Skill},
+    },
     setup::{PresenceName, QueueRouting},
 };
 use utoipa::ToSchema;
@@ -173,6 +177,12 @@ pub struct AgentRouting {
     /// The custom presence the agent chose; `presence` is its base.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_presence_id: Option<uuid::Uuid>,
+    /// What custom assignment rules read about the agent, such as `{"Region": "EU", "Seniority": 3}`.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, AgentAttribute>,
+    /// When the agent works, for `is_working` rules; `None`: always.
+    #[serde(default)]
+    pub calendar: Option<CalendarSpec>,
 }
 
 impl AgentRouting {
@@ -184,6 +194,8 @@ impl AgentRouting {
             capacity_units: 0,
             skills: Vec::new(),
             custom_presence_id: None,
+            attributes: BTreeMap::new(),
+            calendar: None,
         }
     }
 }
@@ -197,12 +209,15 @@ fn agent_from_row(r: &Row) -> Result<AgentRouting, Error> {
             capacity_units: r.i64(2)?,
             skills: r.json(3)?,
             custom_presence_id: r.opt_parse(4)?,
+            attributes: r.json(5)?,
+            calendar: r.opt_string(6)?.map(|c| serde_json::from_str(&c)).transpose().map_err(Error::internal)?,
         },
         None => AgentRouting::unset(user_id),
     })
 }
 
-const AGENT_SELECT: &str = "SELECT u.id, a.presence, a.capacity_units, a.skills, a.custom_presence_id FROM users u
+const AGENT_SELECT: &str = "SELECT u.id, a.presence, a.capacity_units, a.skills, a.custom_presence_id, a.attributes,
+       a.calendar FROM users u
      LEFT JOIN agent_routing a ON a.user_id = u.id";
 
 /// Every agent of the organization with their routing state.
@@ -226,11 +241,14 @@ pub fn get_agent(tx: &mut Tx<'_>, org: OrgId, user: UserId) -> Result<AgentRouti
 pub fn put_agent(tx: &mut Tx<'_>, org: OrgId, agent: &AgentRouting, now: Timestamp) -> Result<AgentRouting, Error> {
     require_agent(tx, org, agent.user_id)?;
     let skills = serde_json::to_string(&agent.skills).map_err(Error::internal)?;
+    let attributes = serde_json::to_string(&agent.attributes).map_err(Error::internal)?;
+    let calendar = agent.calendar.as_ref().map(serde_json::to_string).transpose().map_err(Error::internal)?;
     tx.execute(
-        "INSERT INTO agent_routing (user_id, org_id, presence, capacity_units, skills, updated_at, custom_presence_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "INSERT INTO agent_routing
+           (user_id, org_id, presence, capacity_units, skills, updated_at, custom_presence_id, attributes, calendar)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (user_id) DO UPDATE SET presence = $3, capacity_units = $4, skills = $5, updated_at = $6,
-           custom_presence_id = $7",
+           custom_presence_id = $7, attributes = $8, calendar = $9",
         params![
             agent.user_id,
             org,
@@ -238,7 +256,9 @@ pub fn put_agent(tx: &mut Tx<'_>, org: OrgId, agent: &AgentRouting, now: Timesta
             agent.capacity_units,
             skills,
             now,
-            agent.custom_presence_id.map(|id| id.to_string())
+            agent.custom_presence_id.map(|id| id.to_string()),
+            attributes,
+            calendar
         ],
     )?;
     events::append(tx, org, "agent.routing_changed", None, agent, now)?;

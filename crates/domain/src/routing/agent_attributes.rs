@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::engine::AttributeValue;
 use crate::error::{Code, Error, Result};
@@ -18,12 +18,37 @@ pub const MAX_ATTRIBUTE_NAME: usize = 100;
 pub const MAX_ATTRIBUTE_TEXT: usize = 256;
 
 /// An attribute's value as JSON: text, a number or a boolean.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum AgentAttribute {
     Bool(bool),
     Number(f64),
     Text(String),
+}
+
+impl Serialize for AgentAttribute {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            AgentAttribute::Bool(b) => s.serialize_bool(*b),
+            AgentAttribute::Number(n) => serialize_number(n, s),
+            AgentAttribute::Text(t) => s.serialize_str(t),
+        }
+    }
+}
+
+/// Writes a whole number without a fraction, so that `3` reads back as `3` rather than `3.0`.
+pub fn serialize_number<S: Serializer>(n: &f64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    // Within ±2^53 every whole f64 is exactly an i64, so the cast loses nothing.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    if n.fract() == 0.0 && n.abs() <= EXACT { s.serialize_i64(*n as i64) } else { s.serialize_f64(*n) }
+}
+
+/// [`serialize_number`] for an optional number.
+pub fn serialize_opt_number<S: Serializer>(n: &Option<f64>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match n {
+        Some(n) => serialize_number(n, s),
+        None => s.serialize_none(),
+    }
 }
 
 impl From<&AgentAttribute> for AttributeValue {

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    agent_attributes::{AgentAttribute, MAX_ATTRIBUTE_NAME, check_value, valid_name},
+    agent_attributes::{AgentAttribute, MAX_ATTRIBUTE_NAME, check_value, serialize_opt_number, valid_name},
     engine::{
         AgentCondition, AgentOrder, AssignmentRule, AttributeValue, BasePresence, CapacityProfileId, CustomAssignment,
         ItemField, ItemOrder, ItemPredicate, PresenceSet, PriorityBucket, SkillId, WorkItem,
@@ -143,10 +143,10 @@ pub struct AttributeConditionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub equals_field: Option<String>,
     /// A number at least this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "serialize_opt_number")]
     pub at_least: Option<f64>,
     /// A number at most this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "serialize_opt_number")]
     pub at_most: Option<f64>,
 }
 

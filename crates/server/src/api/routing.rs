@@ -13,7 +13,11 @@ use switchboard_domain::{
     Code, Error, Timestamp,
     ids::*,
     role::Role,
-    routing::rules::Value,
+    routing::{
+        agent_attributes::{AgentAttribute, check_attributes},
+        calendar::CalendarSpec,
+        rules::Value,
+    },
     setup::{AssignmentMethodName, OverflowSettings, PresenceName, QueueRouting},
 };
 use switchboard_store::{
@@ -128,6 +132,16 @@ pub struct AgentRoutingIn {
     /// Replaces the agent's skills.
     #[serde(default)]
     pub skills: Option<Vec<AgentSkillEntry>>,
+    /// Replaces the agent's attributes, which custom assignment rules read: at most 50, each named with 1 to 100
+    /// letters, digits and underscores, valued text (up to 256 characters), a number or a boolean.
+    #[serde(default)]
+    #[schema(example = json!({ "Region": "EU", "Seniority": 3, "Certified": true }))]
+    pub attributes: Option<BTreeMap<String, AgentAttribute>>,
+    /// The agent's working hours, in the format of a queue's operating hours, for `is_working` rules; `null`:
+    /// always working.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<CalendarSpec>)]
+    pub calendar: Option<Option<CalendarSpec>>,
 }
 
 #[utoipa::path(get, path = "/v1/agents/{id}/routing", tag = "routing", security(("bearer" = [])),
@@ -141,11 +155,12 @@ async fn get_agent_routing(
     Ok(Json(app.routing.agent(&app, who.org_id, id).await?))
 }
 
-/// Sets the agent's capacity and skills (admins and supervisors).
+/// Sets the agent's capacity, skills, attributes and working hours (admins and supervisors); fields left out
+/// keep their value.
 #[utoipa::path(put, path = "/v1/agents/{id}/routing", tag = "routing", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = AgentRoutingIn,
-    responses((status = 200, body = AgentStatus), (status = 400, description = "`invalid_capacity`, `invalid_field`"),
-        (status = 404)))]
+    responses((status = 200, body = AgentStatus), (status = 400, description = "`invalid_capacity`, `invalid_field` \
+        (`field` names the skill or `attributes.<Name>`), `invalid_calendar`"), (status = 404)))]
 async fn put_agent_routing(
     State(app): State<AppState>,
     who: Principal,
@@ -178,6 +193,12 @@ async fn put_agent_routing(
             .into());
         }
     }
+    if let Some(attributes) = &input.attributes {
+        check_attributes(attributes)?;
+    }
+    if let Some(calendar) = &input.calendar {
+        crate::routing::checked_calendar(calendar.as_ref())?;
+    }
     let status = app
         .routing
         .update_agent(&app, who.org_id, id, move |a| {
@@ -186,6 +207,12 @@ async fn put_agent_routing(
             }
             if let Some(skills) = input.skills {
                 a.skills = skills;
+            }
+            if let Some(attributes) = input.attributes {
+                a.attributes = attributes;
+            }
+            if let Some(calendar) = input.calendar {
+                a.calendar = calendar;
             }
         })
         .await?;

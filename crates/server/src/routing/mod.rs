@@ -36,8 +36,9 @@ use switchboard_domain::{
     conversation::{Action, ConversationState},
     ids::*,
     routing::{
+        agent_attributes::{AgentAttribute, engine_form},
         assignment_rules::{engine_attributes, item_attributes},
-        calendar::Calendar,
+        calendar::{Calendar, CalendarSpec},
         engine::{
             AgentSettings, AgentSkill, AssignedBy, CustomPresenceId, Engine, EngineSettings, OfferId, OfferKind,
             Presence, PresenceReason, RoutingEvent, RoutingState, SkillId, SkillRequirement, TransferTarget, WorkItem,
@@ -366,15 +367,23 @@ pub fn presence_name(p: Presence) -> PresenceName {
     }
 }
 
-/// Checks a calendar as the API receives it.
+/// Checks a queue's calendar as the API receives it.
 pub fn calendar(routing: &QueueRouting) -> Result<Calendar, Error> {
-    match &routing.calendar {
-        Some(spec) => Calendar::new(spec).map_err(|e| match e.field {
-            Some(f) => Error { field: Some(format!("calendar.{f}")), ..e },
-            None => Error { field: Some("calendar".into()), ..e },
-        }),
-        None => Ok(Calendar::always_open()),
-    }
+    Ok(checked_calendar(routing.calendar.as_ref())?.unwrap_or_else(Calendar::always_open))
+}
+
+/// Checks a calendar sent in a `calendar` field (a queue's or an agent's), naming the entry under `calendar`.
+pub fn checked_calendar(spec: Option<&CalendarSpec>) -> Result<Option<Calendar>, Error> {
+    spec.map(|spec| Calendar::new(spec).map_err(|e| e.at("calendar"))).transpose()
+}
+
+/// An agent's saved working hours for the engine. A stored calendar was checked when saved; one that no longer
+/// is valid counts as always working rather than stop the agent from being routed.
+fn agent_calendar(agent: &AgentRouting) -> Option<Calendar> {
+    checked_calendar(agent.calendar.as_ref()).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, agent = %agent.user_id, "stored agent calendar refused; always working");
+        None
+    })
 }
 
 /// Checks rules as saved: they parse, type-check against the declared context variables, and name queues of the
@@ -402,6 +411,10 @@ pub struct AgentStatus {
     pub custom_presence: Option<catalogue::PresenceRef>,
     /// The capacity profiles the agent holds, with the items of each in use.
     pub capacity_profiles: Vec<catalogue::ProfileStatus>,
+    /// What custom assignment rules read about the agent.
+    pub attributes: BTreeMap<String, AgentAttribute>,
+    /// When the agent works, for `is_working` rules; null: always.
+    pub calendar: Option<CalendarSpec>,
 }
 
 /// Where a conversation is in its queue.
@@ -497,7 +510,8 @@ impl OrgRouting {
                 units: u32::try_from(a.capacity_units).unwrap_or(0),
                 skills: self.agent_skills(&a.skills),
                 profiles: profiles.remove(&a.user_id).unwrap_or_default(),
-                ..AgentSettings::default()
+                attributes: engine_form(&a.attributes),
+                calendar: agent_calendar(a),
             };
             events.extend(self.engine.add_agent(a.user_id, settings, now)?);
         }
@@ -1095,10 +1109,13 @@ impl Routing {
             // Routing's own presences (Busy when full, Inactive) replace the custom one the agent chose.
             custom_presence: custom.filter(|_| matches!(view.presence, Presence::Custom(_))),
             capacity_profiles,
+            attributes: saved.attributes,
+            calendar: saved.calendar,
         })
     }
 
-    /// Saves and applies an agent's presence, capacity and skills (whichever the caller changed).
+    /// Saves and applies an agent's presence, capacity, skills, attributes and calendar (whichever the caller
+    /// changed).
     pub async fn update_agent(
         &self,
         app: &AppState,
@@ -1123,8 +1140,12 @@ impl Routing {
                 Some(id) => Presence::Custom(CustomPresenceId(id)),
                 None => engine_presence(saved.presence),
             };
+            let calendar = checked_calendar(saved.calendar.as_ref())?;
             let moved = (|| {
-                let mut events = st.engine.set_unit_capacity(agent, saved.capacity_units, now)?;
+                // What rules read about the agent first, so that the cycles capacity and presence run see it.
+                let mut events = st.engine.set_attributes(agent, engine_form(&saved.attributes), now)?;
+                events.extend(st.engine.set_calendar(agent, calendar, now)?);
+                events.extend(st.engine.set_unit_capacity(agent, saved.capacity_units, now)?);
                 events.extend(st.engine.set_skills(agent, skills, now)?);
                 if st.engine.agent(agent).map(|a| a.presence) != Some(wanted) {
                     events.extend(st.engine.set_presence(agent, wanted, now)?);

@@ -13,6 +13,7 @@ mod ops;
 mod outbox;
 mod receiver;
 mod routing;
+mod routing_attributes;
 mod routing_config;
 mod routing_overflow;
 mod routing_wait;

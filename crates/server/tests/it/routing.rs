@@ -80,7 +80,7 @@ async fn eventually(app: &TestApp, path: &str, key: &str, check: impl Fn(&Value)
     app.eventually(path, key, check).await
 }
 
-async fn pending_offers(app: &TestApp, agent: &str, key: &str, n: usize) -> Vec<Value> {
+pub(crate) async fn pending_offers(app: &TestApp, agent: &str, key: &str, n: usize) -> Vec<Value> {
     let offers = eventually(app, &format!("/v1/agents/{agent}/offers"), key, |v| {
         v["data"].as_array().is_some_and(|d| d.len() == n)
     })
