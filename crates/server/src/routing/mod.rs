@@ -1129,24 +1129,42 @@ impl Routing {
             let now = app.clock.now();
             // The agent's row and what routing decides from it commit together, and the lock is released before
             // the commit: agents coming online together share group commits instead of queueing one by one.
-            let mut saved = match st.saved_agents.get(&agent) {
+            // The engine holds what the copy says, so only what the change touches is applied: each setter runs
+            // an assignment cycle, and a presence change need not run four. An agent the copy lacks gets it all.
+            let before = st.saved_agents.get(&agent).cloned();
+            let mut saved = match &before {
                 Some(saved) => saved.clone(),
                 None => app.store.read(move |tx| store::get_agent(tx, org, agent)).await?,
             };
             change(&mut saved);
             st.ensure_agent(agent, now)?;
-            let skills = st.agent_skills(&saved.skills);
+            let b = before.as_ref();
+            let attributes = b.is_none_or(|b| b.attributes != saved.attributes).then(|| engine_form(&saved.attributes));
+            let calendar = match b.is_none_or(|b| b.calendar != saved.calendar) {
+                true => Some(checked_calendar(saved.calendar.as_ref())?),
+                false => None,
+            };
+            let units = b.is_none_or(|b| b.capacity_units != saved.capacity_units).then_some(saved.capacity_units);
+            let skills = b.is_none_or(|b| b.skills != saved.skills).then(|| st.agent_skills(&saved.skills));
             let wanted = match saved.custom_presence_id {
                 Some(id) => Presence::Custom(CustomPresenceId(id)),
                 None => engine_presence(saved.presence),
             };
-            let calendar = checked_calendar(saved.calendar.as_ref())?;
             let moved = (|| {
+                let mut events = Vec::new();
                 // What rules read about the agent first, so that the cycles capacity and presence run see it.
-                let mut events = st.engine.set_attributes(agent, engine_form(&saved.attributes), now)?;
-                events.extend(st.engine.set_calendar(agent, calendar, now)?);
-                events.extend(st.engine.set_unit_capacity(agent, saved.capacity_units, now)?);
-                events.extend(st.engine.set_skills(agent, skills, now)?);
+                if let Some(attributes) = attributes {
+                    events.extend(st.engine.set_attributes(agent, attributes, now)?);
+                }
+                if let Some(calendar) = calendar {
+                    events.extend(st.engine.set_calendar(agent, calendar, now)?);
+                }
+                if let Some(units) = units {
+                    events.extend(st.engine.set_unit_capacity(agent, units, now)?);
+                }
+                if let Some(skills) = skills {
+                    events.extend(st.engine.set_skills(agent, skills, now)?);
+                }
                 if st.engine.agent(agent).map(|a| a.presence) != Some(wanted) {
                     events.extend(st.engine.set_presence(agent, wanted, now)?);
                 }
