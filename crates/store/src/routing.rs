@@ -562,6 +562,14 @@ pub fn offer_latencies(tx: &mut Tx<'_>, org: OrgId) -> Result<Vec<i64>, Error> {
     .collect()
 }
 
+/// How many of the organization's conversations have been offered (for `switchboard bench routing`: cheaper to
+/// poll than [`offer_latencies`] while the drain it watches runs).
+pub fn offered_count(tx: &mut Tx<'_>, org: OrgId) -> Result<usize, Error> {
+    let n =
+        tx.query_one("SELECT COUNT(DISTINCT conversation_id) FROM offers WHERE org_id = $1", params![org])?.i64(0)?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
 /// How many of the organization's conversations routing has classified.
 pub fn classified_count(tx: &mut Tx<'_>, org: OrgId) -> Result<usize, Error> {
     let n = tx.query_one("SELECT COUNT(*) FROM routing_items WHERE org_id = $1", params![org])?.i64(0)?;
