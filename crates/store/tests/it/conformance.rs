@@ -20,6 +20,7 @@ crate::conformance!(
     tenants_cannot_see_each_other,
     messages_take_consecutive_log_positions_under_concurrency,
     a_failed_write_changes_nothing_and_spares_its_batch,
+    a_failed_write_leaves_no_gap_in_the_log,
     idempotency_keys_replay_and_refuse_other_requests,
     persistent_key_returns_the_live_conversation,
     context_variables_stop_at_one_hundred,
@@ -597,4 +598,24 @@ async fn concurrent_queue_routing_changes_apply_one_after_the_other(store: &Stor
         .unwrap_err();
     assert_eq!(err.code, Code::QueueNotFound);
     assert_eq!(count(store, recorded).await, 21);
+}
+
+async fn a_failed_write_leaves_no_gap_in_the_log(store: &Store) {
+    let f = fixture(store).await;
+    let conv = start(store, &f, "c1").await;
+    let org = f.org;
+    let first = store.write(move |tx| conversations::send_message(tx, org, conv, text("one"))).await.unwrap();
+    // A write that took the next log position and then failed: the position was never written, so it is the next
+    // message's (the embedded writer remembers each log's end, and must forget what a rollback undid).
+    let failed = store
+        .write(move |tx| {
+            conversations::send_message(tx, org, conv, text("undone"))?;
+            Err::<(), _>(Error::new(Code::InvalidField, "refused after writing"))
+        })
+        .await;
+    assert_eq!(failed.unwrap_err().code, Code::InvalidField);
+    let next = store.write(move |tx| conversations::send_message(tx, org, conv, text("two"))).await.unwrap();
+    assert_eq!((first.sequence, next.sequence), (2, 3));
+    let log = store.read(move |tx| events::timeline(tx, org, conv, 0, 100)).await.unwrap();
+    assert_eq!(log.iter().map(|e| e.sequence.unwrap()).collect::<Vec<_>>(), vec![1, 2, 3]);
 }
