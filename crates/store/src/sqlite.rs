@@ -372,8 +372,10 @@ impl SqliteStore {
             // One read transaction, so that several queries see one snapshot.
             step(&conn, "BEGIN")?;
             let result = f(&mut Tx::Sqlite(&conn));
-            let _ = step(&conn, "COMMIT");
-            if let Ok(mut pool) = readers.lock()
+            // A connection whose read transaction did not end would fail every later read: it is not kept.
+            let ended = step(&conn, "COMMIT").is_ok();
+            if ended
+                && let Ok(mut pool) = readers.lock()
                 && pool.len() < READERS
             {
                 pool.push(conn);
