@@ -161,8 +161,7 @@ fn writer_loop(
         if frames >= WAL_RESTART_FRAMES && frames >= restart_tried_at + CHECKPOINT_EVERY_FRAMES {
             // The background checkpoints have copied nearly everything; finishing here lets the next
             // transaction start the WAL over instead of growing it. Not after every batch while it cannot (the
-            // checkpointer or a reader is in the way): preparing the pragma rereads the whole schema, which was
-            // a third of the writer's time under load.
+            // checkpointer or a reader is in the way): each attempt is a pass over the WAL on the writer's time.
             let _ = conn.prepare_cached("PRAGMA wal_checkpoint(PASSIVE)").and_then(|mut s| s.query_row([], |_| Ok(())));
             restart_tried_at = frames;
             nudged_at = 0;
