@@ -313,10 +313,7 @@ impl Engine {
         let a = self.agent_idx(agent)?;
         config::check_skills(&skills)?;
         self.agents[a].set_skills(skills);
-        self.mark_agent_queues(a);
-        let mut events = Vec::new();
-        self.finish(now, &mut events);
-        Ok(events)
+        Ok(self.rerun_agent_queues(a, now))
     }
 
     /// Replaces the agent's attributes, which custom assignment rules read.
@@ -328,10 +325,7 @@ impl Engine {
     ) -> Result<Vec<RoutingEvent>> {
         let a = self.agent_idx(agent)?;
         self.agents[a].attributes = attributes;
-        self.mark_agent_queues(a);
-        let mut events = Vec::new();
-        self.finish(now, &mut events);
-        Ok(events)
+        Ok(self.rerun_agent_queues(a, now))
     }
 
     /// Replaces the agent's working hours (`None`: always working), which custom assignment rules read.
@@ -343,10 +337,7 @@ impl Engine {
     ) -> Result<Vec<RoutingEvent>> {
         let a = self.agent_idx(agent)?;
         self.agents[a].set_calendar(calendar);
-        self.mark_agent_queues(a);
-        let mut events = Vec::new();
-        self.finish(now, &mut events);
-        Ok(events)
+        Ok(self.rerun_agent_queues(a, now))
     }
 
     /// Adds the agent to the queue; round robin takes members in the order they joined. Joining twice does
@@ -1076,6 +1067,14 @@ impl Engine {
                 events,
             );
         }
+    }
+
+    /// Runs the agent's queues after a change to what rules read about them (skills, attributes, hours).
+    fn rerun_agent_queues(&mut self, a: usize, now: Timestamp) -> Vec<RoutingEvent> {
+        self.mark_agent_queues(a);
+        let mut events = Vec::new();
+        self.finish(now, &mut events);
+        events
     }
 
     fn after_capacity_change(&mut self, a: usize, now: Timestamp) -> Vec<RoutingEvent> {
