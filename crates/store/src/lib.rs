@@ -89,10 +89,10 @@ impl Store {
         }
     }
 
-    /// Like [`Store::write`], in two steps: the returned future is the commit. On SQLite the transaction is queued
-    /// for the single writer when this returns, so writes submitted one after another commit in that order, and
-    /// a caller may release a lock before it waits for its commit and let the next writes join the same group
-    /// commit. On PostgreSQL there is no such queue: this commits before it returns, as `write` does.
+    /// Like [`Store::write`], in two steps: the returned future is the commit. The transaction is queued for one
+    /// writer when this returns (SQLite's only writer; on PostgreSQL, the node's writer of queued writes), so
+    /// writes submitted one after another commit in that order, and a caller may release a lock before it waits
+    /// for its commit and let the next writes join the same group commit.
     pub async fn submit<R, F>(&self, f: F) -> Result<Committing<R>, Error>
     where
         R: Send + 'static,
@@ -100,10 +100,7 @@ impl Store {
     {
         match self {
             Store::Sqlite(s) => s.submit(f).await,
-            Store::Postgres(p) => {
-                let result = p.run(f).await;
-                Ok(Box::pin(std::future::ready(result)))
-            }
+            Store::Postgres(p) => p.submit(f).await,
         }
     }
 

@@ -108,11 +108,10 @@ pub fn list_callbacks(
 /// Records when the conversation started waiting in its current queue (`routing_items.queue_since`), which the
 /// wait in queue overflow counts from, so that a restart counts from the same instant.
 pub fn set_queue_since(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, at: Timestamp) -> Result<(), Error> {
-    tx.execute(
+    tx.execute_later(
         "UPDATE routing_items SET queue_since = $3 WHERE conversation_id = $1 AND org_id = $2",
         params![id, org, at],
-    )?;
-    Ok(())
+    )
 }
 
 /// Takes an Open conversation waiting in `from` for overflow, moving it to `to` (the same queue when it is about to

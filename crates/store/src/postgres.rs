@@ -2,6 +2,11 @@
 //! locks serialize what must be serial (a conversation's message sequence), so any number of nodes can share it.
 //! Store logic is synchronous (it is shared with SQLite), so it runs on a blocking thread and drives the async
 //! client through the runtime handle.
+//!
+//! Writes queued with [`PgStore::submit`] (routing's decisions) are the exception: one writer thread commits
+//! them in the order they were queued, several to a transaction (group commit), each in a savepoint of its own so
+//! that a failing one changes nothing. Their callers need not wait for the commit while they hold a lock, and a
+//! burst of them costs one commit rather than one each.
 
 use std::str::FromStr;
 
@@ -11,6 +16,17 @@ use tokio::runtime::Handle;
 
 use crate::sql::Tx;
 
+/// Queued writes waiting beyond this make callers wait to queue more.
+const QUEUE_DEPTH: usize = 16_384;
+/// Queued writes committed together at most.
+const MAX_BATCH: usize = 256;
+/// A transaction of queued writes takes in more for at most about this long: it holds the rows it wrote until
+/// it commits, and writers on other connections may wait for them.
+const BATCH_TIME: std::time::Duration = std::time::Duration::from_millis(4);
+
+type Reply = Box<dyn FnOnce(Option<&Error>) + Send>;
+type Job = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Reply) + Send>;
+
 /// Waits and transactions longer than this are logged: on a healthy server they do not happen.
 const SLOW: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -18,6 +34,8 @@ pub struct PgStore {
     pool: Pool,
     /// Bumped after every commit of this node, to wake the outbox reader; every committed row is durable here.
     committed: tokio::sync::watch::Sender<i64>,
+    /// Writes for the queued writer ([`PgStore::submit`]).
+    queued: tokio::sync::mpsc::Sender<Job>,
 }
 
 impl PgStore {
@@ -45,7 +63,45 @@ impl PgStore {
         // Fail now, with the cause, rather than on the first request.
         drop(pool.get().await.map_err(Error::internal)?);
         let (committed, _) = tokio::sync::watch::channel(i64::MAX);
-        Ok(Self { pool, committed })
+        let (queued, jobs) = tokio::sync::mpsc::channel(QUEUE_DEPTH);
+        let (writer_pool, writer_committed, rt) = (pool.clone(), committed.clone(), Handle::current());
+        std::thread::Builder::new()
+            .name("postgres-writer".into())
+            .spawn(move || writer_loop(&writer_pool, jobs, &writer_committed, &rt))
+            .map_err(Error::internal)?;
+        Ok(Self { pool, committed, queued })
+    }
+
+    /// Queues `f` for the writer, behind every write queued before it; the returned future resolves once its
+    /// transaction committed.
+    pub async fn submit<R, F>(&self, f: F) -> Result<crate::Committing<R>, Error>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<R, Error> + Send + 'static,
+    {
+        let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |tx: &mut Tx<'_>| {
+            // The job's pipelined statements are answered before the next job starts, so that a failure among
+            // them rolls back this job alone (and, after a job that failed, is not taken for the batch's).
+            let result = match f(tx) {
+                Ok(v) => tx.finish_pending().map(|()| v),
+                Err(e) => {
+                    let _ = tx.finish_pending();
+                    Err(e)
+                }
+            };
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit_error: Option<&Error>| {
+                let _ = reply_tx.send(match commit_error {
+                    Some(e) => Err(Error::new(e.code, e.detail.clone())),
+                    None => result,
+                });
+            });
+            (ok, reply)
+        });
+        let closed = || Error::new(switchboard_domain::Code::Unavailable, "store writer stopped");
+        self.queued.send(job).await.map_err(|_| closed())?;
+        Ok(Box::pin(async move { reply_rx.await.map_err(|_| closed())? }))
     }
 
     /// Changes after every commit on this node. Its value, `i64::MAX`, says that no committed event waits for
@@ -70,7 +126,10 @@ impl PgStore {
                 tracing::warn!(waited_ms = waited.as_millis(), "waited long for a database connection");
             }
             let tx = rt.block_on(client.transaction()).map_err(Error::internal)?;
-            let result = f(&mut Tx::Postgres { tx: &tx, rt: &rt });
+            let result = {
+                let mut t = Tx::postgres(&tx, &rt);
+                f(&mut t).and_then(|v| t.finish_pending().map(|()| v))
+            };
             match result {
                 Ok(v) => {
                     rt.block_on(tx.commit()).map_err(Error::internal)?;
@@ -89,5 +148,63 @@ impl PgStore {
         })
         .await
         .map_err(Error::internal)?
+    }
+}
+
+/// Commits queued writes in order, as many as arrive within [`BATCH_TIME`] to a transaction.
+fn writer_loop(
+    pool: &Pool,
+    mut jobs: tokio::sync::mpsc::Receiver<Job>,
+    committed: &tokio::sync::watch::Sender<i64>,
+    rt: &Handle,
+) {
+    let mut batch: std::collections::VecDeque<Job> = std::collections::VecDeque::with_capacity(MAX_BATCH);
+    let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        // Jobs left over from a transaction cut short go first, before anything newer.
+        if batch.is_empty() {
+            match jobs.blocking_recv() {
+                Some(first) => batch.push_back(first),
+                None => return,
+            }
+        }
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push_back(job),
+                Err(_) => break,
+            }
+        }
+        let outcome = (|| -> Result<(), Error> {
+            let mut client = rt.block_on(pool.get()).map_err(Error::internal)?;
+            let tx = rt.block_on(client.transaction()).map_err(Error::internal)?;
+            let started = std::time::Instant::now();
+            {
+                let mut t = Tx::postgres(&tx, rt);
+                while let Some(job) = batch.pop_front() {
+                    t.execute_later("SAVEPOINT job", &[])?;
+                    let (ok, reply) = job(&mut t);
+                    replies.push(reply);
+                    t.execute_later(if ok { "RELEASE job" } else { "ROLLBACK TO job" }, &[])?;
+                    if started.elapsed() >= BATCH_TIME {
+                        break;
+                    }
+                }
+                t.finish_pending()?;
+            }
+            let jobs = replies.len();
+            rt.block_on(tx.commit()).map_err(Error::internal)?;
+            metrics::histogram!("switchboard_store_batch_jobs").record(jobs as f64);
+            Ok(())
+        })();
+        match outcome {
+            Ok(()) => {
+                committed.send_modify(|_| {});
+                replies.drain(..).for_each(|reply| reply(None));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, source = ?e.source, "a batch of queued writes failed; rolled back");
+                replies.drain(..).for_each(|reply| reply(Some(&e)));
+            }
+        }
     }
 }

@@ -243,7 +243,7 @@ pub fn put_agent(tx: &mut Tx<'_>, org: OrgId, agent: &AgentRouting, now: Timesta
     let skills = serde_json::to_string(&agent.skills).map_err(Error::internal)?;
     let attributes = serde_json::to_string(&agent.attributes).map_err(Error::internal)?;
     let calendar = agent.calendar.as_ref().map(serde_json::to_string).transpose().map_err(Error::internal)?;
-    tx.execute(
+    tx.execute_later(
         "INSERT INTO agent_routing
            (user_id, org_id, presence, capacity_units, skills, updated_at, custom_presence_id, attributes, calendar)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -261,7 +261,7 @@ pub fn put_agent(tx: &mut Tx<'_>, org: OrgId, agent: &AgentRouting, now: Timesta
             calendar
         ],
     )?;
-    events::append(tx, org, "agent.routing_changed", None, agent, now)?;
+    events::record(tx, org, "agent.routing_changed", None, agent, now)?;
     Ok(agent.clone())
 }
 
@@ -339,18 +339,17 @@ pub struct Classified {
 pub fn classify(tx: &mut Tx<'_>, org: OrgId, c: &Classified) -> Result<(), Error> {
     let skills = serde_json::to_string(&c.skills).map_err(Error::internal)?;
     let attributes = serde_json::to_string(&c.attributes).map_err(Error::internal)?;
-    tx.execute(
+    tx.execute_later(
         "UPDATE conversations SET queue_id = $3, priority = $4 WHERE id = $1 AND org_id = $2",
         params![c.conversation_id, org, c.queue_id, c.priority],
     )?;
-    tx.execute(
+    tx.execute_later(
         "INSERT INTO routing_items (conversation_id, org_id, severity, skills, enqueued_at, attributes, queue_since)
          VALUES ($1, $2, $3, $4, $5, $6, $5)
          ON CONFLICT (conversation_id) DO UPDATE
          SET severity = $3, skills = $4, enqueued_at = $5, attributes = $6, queue_since = $5",
         params![c.conversation_id, org, c.severity, skills, c.enqueued_at, attributes],
-    )?;
-    Ok(())
+    )
 }
 
 /// A conversation that is not closed, as a restart needs it.
@@ -464,7 +463,7 @@ fn offer_from_row(r: &Row) -> Result<Offer, Error> {
 }
 
 pub fn insert_offer(tx: &mut Tx<'_>, org: OrgId, offer: &Offer) -> Result<(), Error> {
-    tx.execute(
+    tx.execute_later(
         &format!("INSERT INTO offers ({OFFER_COLUMNS}, org_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
         params![
             offer.id.to_string(),
@@ -477,8 +476,7 @@ pub fn insert_offer(tx: &mut Tx<'_>, org: OrgId, offer: &Offer) -> Result<(), Er
             offer.answered_at,
             org
         ],
-    )?;
-    Ok(())
+    )
 }
 
 pub fn get_offer(tx: &mut Tx<'_>, org: OrgId, id: OfferRecordId) -> Result<Offer, Error> {
@@ -491,7 +489,7 @@ pub fn get_offer(tx: &mut Tx<'_>, org: OrgId, id: OfferRecordId) -> Result<Offer
     offer_from_row(&row)
 }
 
-/// Ends a pending offer; `waited_ms` is recorded for an accepted one. Returns false when it was not pending.
+/// Ends a pending offer; `waited_ms` is recorded for an accepted one. An offer no longer pending is left as it is.
 pub fn finish_offer(
     tx: &mut Tx<'_>,
     org: OrgId,
@@ -499,12 +497,11 @@ pub fn finish_offer(
     state: OfferState,
     waited_ms: Option<i64>,
     now: Timestamp,
-) -> Result<bool, Error> {
-    let n = tx.execute(
+) -> Result<(), Error> {
+    tx.execute_later(
         "UPDATE offers SET state = $3, answered_at = $4, waited_ms = $5 WHERE id = $1 AND org_id = $2 AND state = 'pending'",
         params![id.to_string(), org, state.as_str(), now, waited_ms],
-    )?;
-    Ok(n > 0)
+    )
 }
 
 /// The agent's offers, newest first; only pending ones unless `all`.

@@ -278,7 +278,61 @@ pub enum Backend {
 /// An open transaction on either backend. Store logic takes `&mut Tx` and never knows which.
 pub enum Tx<'a> {
     Sqlite(&'a rusqlite::Connection),
-    Postgres { tx: &'a deadpool_postgres::Transaction<'a>, rt: &'a tokio::runtime::Handle },
+    Postgres {
+        tx: &'a deadpool_postgres::Transaction<'a>,
+        rt: &'a tokio::runtime::Handle,
+        /// Statements sent with [`Tx::execute_later`] whose answers have not been read yet.
+        pending: Vec<PendingStatement<'a>>,
+    },
+}
+
+/// A pipelined statement's answer, still to be read.
+pub type PendingStatement<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>>;
+
+impl<'a> Tx<'a> {
+    pub(crate) fn postgres(tx: &'a deadpool_postgres::Transaction<'a>, rt: &'a tokio::runtime::Handle) -> Self {
+        Tx::Postgres { tx, rt, pending: Vec::new() }
+    }
+}
+
+impl Value<'_> {
+    fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::Null => Value::Null,
+            Value::Int(i) => Value::Int(i),
+            Value::Real(f) => Value::Real(f),
+            Value::Bool(b) => Value::Bool(b),
+            Value::Text(s) => Value::Text(Cow::Owned(s.into_owned())),
+        }
+    }
+}
+
+/// Reads the answers of pipelined statements, in the order they were sent; the first failure is the one reported
+/// (the statements after it fail only because the transaction is aborted).
+fn read_answers(rt: &tokio::runtime::Handle, pending: &mut Vec<PendingStatement<'_>>) -> Result<(), Error> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut statements = std::mem::take(pending);
+    let mut answers: Vec<Option<Result<u64, tokio_postgres::Error>>> = statements.iter().map(|_| None).collect();
+    rt.block_on(std::future::poll_fn(|cx| {
+        let mut all = true;
+        // In order, every time: a statement is sent when first polled, so the first round sends them in order.
+        for (statement, answer) in statements.iter_mut().zip(answers.iter_mut()) {
+            if answer.is_none() {
+                match statement.as_mut().poll(cx) {
+                    std::task::Poll::Ready(a) => *answer = Some(a),
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+    }));
+    match answers.into_iter().flatten().find_map(Result::err) {
+        Some(e) => Err(pg_error(e)),
+        None => Ok(()),
+    }
 }
 
 thread_local! {
@@ -341,7 +395,7 @@ fn pg_error(e: tokio_postgres::Error) -> Error {
     Error::internal(e)
 }
 
-impl Tx<'_> {
+impl<'a> Tx<'a> {
     pub fn backend(&self) -> Backend {
         match self {
             Tx::Sqlite(_) => Backend::Sqlite,
@@ -357,11 +411,49 @@ impl Tx<'_> {
                 let n = stmt.execute(rusqlite::params_from_iter(params.iter())).map_err(sqlite_error)?;
                 Ok(n as u64)
             }
-            Tx::Postgres { tx, rt } => rt.block_on(async {
-                let stmt = tx.prepare_cached(sql).await.map_err(pg_error)?;
-                let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-                tx.execute(&stmt, &refs).await.map_err(pg_error)
-            }),
+            Tx::Postgres { tx, rt, pending } => {
+                read_answers(rt, pending)?;
+                rt.block_on(async {
+                    let stmt = tx.prepare_cached(sql).await.map_err(pg_error)?;
+                    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                    tx.execute(&stmt, &refs).await.map_err(pg_error)
+                })
+            }
+        }
+    }
+
+    /// Runs a statement whose outcome the caller does not read. On PostgreSQL it is sent without waiting for its
+    /// answer, so that a transaction's writes travel together instead of one round trip each; a failure surfaces
+    /// at the next statement that waits, or at commit. On SQLite it runs at once.
+    pub fn execute_later(&mut self, sql: &str, params: &[Value<'_>]) -> Result<(), Error> {
+        match self {
+            Tx::Sqlite(_) => self.execute(sql, params).map(drop),
+            Tx::Postgres { tx, rt, pending } => {
+                // Prepared now (once per connection), so that the statement itself goes out when first polled:
+                // the order in which pipelined statements are sent is the order they run in.
+                let stmt = match rt.block_on(tx.prepare_cached(sql)) {
+                    Ok(stmt) => stmt,
+                    Err(e) => {
+                        read_answers(rt, pending)?;
+                        return Err(pg_error(e));
+                    }
+                };
+                let params: Vec<Value<'static>> = params.iter().cloned().map(Value::into_owned).collect();
+                let tx: &'a deadpool_postgres::Transaction<'a> = tx;
+                pending.push(Box::pin(async move {
+                    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                    tx.execute(&stmt, &refs).await
+                }));
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits for the answers of the statements sent with [`Tx::execute_later`]: before a commit.
+    pub(crate) fn finish_pending(&mut self) -> Result<(), Error> {
+        match self {
+            Tx::Sqlite(_) => Ok(()),
+            Tx::Postgres { rt, pending, .. } => read_answers(rt, pending),
         }
     }
 
@@ -389,15 +481,18 @@ impl Tx<'_> {
                 }
                 Ok(out)
             }
-            Tx::Postgres { tx, rt } => rt.block_on(async {
-                let stmt = tx.prepare_cached(sql).await.map_err(pg_error)?;
-                let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-                let rows = tx.query(&stmt, &refs).await.map_err(pg_error)?;
-                rows.iter()
-                    .map(|r| (0..r.len()).map(|i| r.try_get::<_, Cell>(i).map_err(pg_error)).collect())
-                    .map(|cells: Result<Vec<Cell>, Error>| cells.map(Row))
-                    .collect()
-            }),
+            Tx::Postgres { tx, rt, pending } => {
+                read_answers(rt, pending)?;
+                rt.block_on(async {
+                    let stmt = tx.prepare_cached(sql).await.map_err(pg_error)?;
+                    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                    let rows = tx.query(&stmt, &refs).await.map_err(pg_error)?;
+                    rows.iter()
+                        .map(|r| (0..r.len()).map(|i| r.try_get::<_, Cell>(i).map_err(pg_error)).collect())
+                        .map(|cells: Result<Vec<Cell>, Error>| cells.map(Row))
+                        .collect()
+                })
+            }
         }
     }
 
@@ -442,7 +537,10 @@ impl Tx<'_> {
     pub fn batch(&mut self, script: &str) -> Result<(), Error> {
         match self {
             Tx::Sqlite(conn) => conn.execute_batch(script).map_err(sqlite_error),
-            Tx::Postgres { tx, rt } => rt.block_on(tx.batch_execute(script)).map_err(pg_error),
+            Tx::Postgres { tx, rt, pending } => {
+                read_answers(rt, pending)?;
+                rt.block_on(tx.batch_execute(script)).map_err(pg_error)
+            }
         }
     }
 }

@@ -944,12 +944,12 @@ impl OrgRouting {
                         None => {}
                     }
                     if let Some((agent, presence)) = w.presence {
-                        tx.execute(
+                        tx.execute_later(
                             "UPDATE agent_routing SET presence = $3, updated_at = $4 WHERE user_id = $1 AND org_id = $2",
                             switchboard_store::params![agent, org, presence.as_str(), now],
                         )?;
                     }
-                    events::append(tx, org, w.kind, w.conversation, &w.data, now)?;
+                    events::record(tx, org, w.kind, w.conversation, &w.data, now)?;
                 }
                 wait::write(tx, org, &notices, now)
             })

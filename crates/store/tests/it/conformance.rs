@@ -1,3 +1,4 @@
+use futures::FutureExt;
 use switchboard_domain::{
     Code, Error,
     contact::CustomerIn,
@@ -21,6 +22,9 @@ crate::conformance!(
     messages_take_consecutive_log_positions_under_concurrency,
     a_failed_write_changes_nothing_and_spares_its_batch,
     a_failed_write_leaves_no_gap_in_the_log,
+    recorded_entries_and_messages_share_one_gapless_log_under_concurrency,
+    a_pipelined_statement_that_fails_fails_its_write,
+    submitted_writes_commit_in_order_and_one_that_fails_spares_the_rest,
     idempotency_keys_replay_and_refuse_other_requests,
     persistent_key_returns_the_live_conversation,
     context_variables_stop_at_one_hundred,
@@ -618,4 +622,94 @@ async fn a_failed_write_leaves_no_gap_in_the_log(store: &Store) {
     assert_eq!((first.sequence, next.sequence), (2, 3));
     let log = store.read(move |tx| events::timeline(tx, org, conv, 0, 100)).await.unwrap();
     assert_eq!(log.iter().map(|e| e.sequence.unwrap()).collect::<Vec<_>>(), vec![1, 2, 3]);
+}
+
+async fn recorded_entries_and_messages_share_one_gapless_log_under_concurrency(store: &Store) {
+    let f = fixture(store).await;
+    let conv = start(store, &f, "c1").await;
+    let org = f.org;
+    let now = switchboard_domain::Timestamp::now();
+    // Entries recorded without reading their position back (pipelined on PostgreSQL) race messages that do.
+    let records = (0..20).map(|i| {
+        store.write(move |tx| {
+            for j in 0..3 {
+                events::record(tx, org, "test.recorded", Some(conv), &serde_json::json!({ "i": i, "j": j }), now)?;
+            }
+            Ok(())
+        })
+    });
+    let sends = (0..20).map(|i| {
+        store.write(move |tx| conversations::send_message(tx, org, conv, text(&format!("m{i}")))).map(|m| m.map(drop))
+    });
+    let (recorded, sent) = tokio::join!(futures::future::join_all(records), futures::future::join_all(sends));
+    assert!(recorded.into_iter().chain(sent).all(|r| r.is_ok()));
+    let log = store.read(move |tx| events::timeline(tx, org, conv, 0, 200)).await.unwrap();
+    assert_eq!(log.iter().map(|e| e.sequence.unwrap()).collect::<Vec<_>>(), (1..=81).collect::<Vec<_>>());
+    assert!(log.windows(2).all(|w| w[0].created_at < w[1].created_at), "times rise with positions");
+    let mine: Vec<_> = log.iter().filter(|e| e.event_type == "test.recorded").map(|e| e.data["j"].clone()).collect();
+    assert_eq!(mine.len(), 60);
+    assert!(mine.chunks(3).all(|c| c == [0, 1, 2]), "one write's entries are consecutive and in order");
+}
+
+async fn a_pipelined_statement_that_fails_fails_its_write(store: &Store) {
+    let f = fixture(store).await;
+    let conv = start(store, &f, "c1").await;
+    let org = f.org;
+    let now = switchboard_domain::Timestamp::now();
+    let failed = store
+        .write(move |tx| {
+            events::record(tx, org, "test.recorded", Some(conv), &serde_json::json!({}), now)?;
+            // Position 1 is taken: the log's unique position refuses this, though nothing waits for its answer.
+            tx.execute_later(
+                "INSERT INTO events (org_id, event_type, conversation_id, seq, payload, created_at)
+                 VALUES ($1, 'test.duplicate', $2, 1, '{}', 0)",
+                params![org, conv],
+            )?;
+            events::record(tx, org, "test.recorded", Some(conv), &serde_json::json!({}), now)
+        })
+        .await;
+    assert_eq!(failed.unwrap_err().code, Code::AlreadyExists);
+    let log = store.read(move |tx| events::timeline(tx, org, conv, 0, 100)).await.unwrap();
+    assert_eq!(log.len(), 1, "nothing of the failed write is kept: {log:?}");
+    let next = store.write(move |tx| conversations::send_message(tx, org, conv, text("after"))).await.unwrap();
+    assert_eq!(next.sequence, 2);
+}
+
+async fn submitted_writes_commit_in_order_and_one_that_fails_spares_the_rest(store: &Store) {
+    let f = fixture(store).await;
+    let conv = start(store, &f, "c1").await;
+    let org = f.org;
+    let now = switchboard_domain::Timestamp::now();
+    let mut commits = Vec::new();
+    for i in 0..30 {
+        let committing = store
+            .submit(move |tx| {
+                events::record(tx, org, "test.recorded", Some(conv), &serde_json::json!({ "i": i }), now)?;
+                match i {
+                    10 => Err(Error::new(Code::InvalidField, "refused after writing")),
+                    // Fails only once its pipelined answer is read.
+                    20 => tx.execute_later(
+                        "INSERT INTO events (org_id, event_type, conversation_id, seq, payload, created_at)
+                         VALUES ($1, 'test.duplicate', $2, 1, '{}', 0)",
+                        params![org, conv],
+                    ),
+                    _ => Ok(()),
+                }
+            })
+            .await
+            .unwrap();
+        commits.push(committing);
+    }
+    let results = futures::future::join_all(commits).await;
+    for (i, r) in results.iter().enumerate() {
+        match i {
+            10 => assert_eq!(r.as_ref().unwrap_err().code, Code::InvalidField),
+            20 => assert_eq!(r.as_ref().unwrap_err().code, Code::AlreadyExists),
+            _ => assert!(r.is_ok(), "write {i}: {r:?}"),
+        }
+    }
+    let log = store.read(move |tx| events::timeline(tx, org, conv, 0, 100)).await.unwrap();
+    let written: Vec<i64> = log.iter().skip(1).map(|e| e.data["i"].as_i64().unwrap()).collect();
+    assert_eq!(written, (0..30).filter(|i| *i != 10 && *i != 20).collect::<Vec<_>>(), "in the order submitted");
+    assert_eq!(log.iter().map(|e| e.sequence.unwrap()).collect::<Vec<_>>(), (1..=29).collect::<Vec<_>>());
 }
