@@ -171,8 +171,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate { common } => {
             let config = load(&common, None)?;
             init_tracing(config.log_format);
-            let store = switchboard_store::Store::connect(&config.store()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            let applied = store.migrate().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let store = switchboard_store::Store::connect(&config.store()).await.map_err(anyhow::Error::from)?;
+            let applied = store.migrate().await.map_err(anyhow::Error::from)?;
             println!("{applied} migration(s) applied");
             Ok(())
         }
@@ -194,7 +194,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
             }
         }
-        Command::Bench(args) => bench::run(args).await.context("benchmark failed"),
+        Command::Bench(args) => {
+            // What the servers under load log (set SWITCHBOARD_LOG=warn to see only what went wrong) goes to
+            // stderr; the figures go to stdout.
+            init_tracing(switchboard_server::config::LogFormat::Text);
+            bench::run(args).await.context("benchmark failed")
+        }
         Command::Simulate(args) => simulate::run(&args),
     }
 }

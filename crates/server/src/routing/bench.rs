@@ -16,7 +16,7 @@ use std::{
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use switchboard_domain::{ids::*, role::Role, setup::PresenceName};
-use switchboard_store::routing as store;
+use switchboard_store::{Store, StoreConfig, routing as store};
 
 use crate::{AppState, Config, Server, admin, bench::BenchArgs};
 
@@ -51,7 +51,7 @@ async fn organization(
     name: &str,
     presence: PresenceName,
 ) -> anyhow::Result<Org> {
-    let (_, created) = admin::create_org(&app.store, name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (_, created) = admin::create_org(&app.store, name).await.map_err(anyhow::Error::from)?;
     let (org, key) = (created.org_id, created.api_key);
     let mut channels = Vec::with_capacity(QUEUES);
     let mut queues = Vec::with_capacity(QUEUES);
@@ -79,19 +79,19 @@ async fn organization(
     for i in 0..AGENTS {
         let (_, user) = admin::create_user(&app.store, org, &format!("Agent {i}"), None, Role::Agent)
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(anyhow::Error::from)?;
         app.routing
             .update_agent(app, org, user.user_id, move |a| {
                 a.capacity_units = CAPACITY;
                 a.presence = presence;
             })
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(anyhow::Error::from)?;
         agents.push(user.user_id);
     }
     for (q, queue) in queues.iter().enumerate() {
         let members: Vec<UserId> = agents.iter().skip(q).step_by(QUEUES).copied().collect();
-        app.routing.set_members(app, org, *queue, members).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        app.routing.set_members(app, org, *queue, members).await.map_err(anyhow::Error::from)?;
     }
     Ok(Org { id: org, key, channels, agents })
 }
@@ -133,8 +133,7 @@ async fn arrivals(
 async fn offered(app: &AppState, org: OrgId, expected: usize, timeout: Duration) -> anyhow::Result<Vec<i64>> {
     let until = Instant::now() + timeout;
     loop {
-        let latencies =
-            app.store.read(move |tx| store::offer_latencies(tx, org)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let latencies = app.store.read(move |tx| store::offer_latencies(tx, org)).await.map_err(anyhow::Error::from)?;
         if latencies.len() >= expected || Instant::now() >= until {
             return Ok(latencies);
         }
@@ -158,7 +157,29 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Value> {
     let mut config = Config::for_data_dir(dir.path().to_path_buf())?;
     config.database_url = args.database_url.clone();
     let backend = if config.database_url.is_some() { "postgres" } else { "sqlite" };
-    let server = Server::build(config).await?;
+    // On PostgreSQL each run gets a schema of its own, dropped at the end: what earlier runs left (or a run
+    // that failed) would otherwise be loaded by this run's routing and weigh on its figures.
+    let mut store_config = config.store();
+    let schema = match &mut store_config {
+        StoreConfig::Postgres { schema, .. } => {
+            *schema = Some(format!("bench_{}", uuid::Uuid::now_v7().simple()));
+            schema.clone()
+        }
+        StoreConfig::Sqlite { .. } => None,
+    };
+    let store = Arc::new(Store::open(&store_config).await.map_err(anyhow::Error::from)?);
+    let result = measure(args, config, store.clone(), backend).await;
+    if let Some(schema) = schema {
+        let dropped = store.write(move |tx| tx.batch(&format!("DROP SCHEMA \"{schema}\" CASCADE"))).await;
+        if let Err(e) = dropped {
+            tracing::warn!(error = %e, "the benchmark's schema was not dropped");
+        }
+    }
+    result
+}
+
+async fn measure(args: &BenchArgs, config: Config, store: Arc<Store>, backend: &str) -> anyhow::Result<Value> {
+    let server = Server::with_store(config, store).await?;
     let app = server.state().clone();
     let base = format!("http://{}", server.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -183,8 +204,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Value> {
     let until = Instant::now() + Duration::from_secs(120);
     let org = backlog.id;
     loop {
-        let routed =
-            app.store.read(move |tx| store::classified_count(tx, org)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let routed = app.store.read(move |tx| store::classified_count(tx, org)).await.map_err(anyhow::Error::from)?;
         if routed >= queued || Instant::now() >= until {
             break;
         }
@@ -200,7 +220,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Value> {
                 app.routing
                     .update_agent(&app, org, agent, |a| a.presence = PresenceName::Available)
                     .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    .map_err(anyhow::Error::from)?;
             }
             anyhow::Ok(())
         });
@@ -213,7 +233,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Value> {
     // of the CPU the drain runs on.
     let until = Instant::now() + Duration::from_secs(120);
     let drained = loop {
-        let n = app.store.read(move |tx| store::offered_count(tx, org)).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let n = app.store.read(move |tx| store::offered_count(tx, org)).await.map_err(anyhow::Error::from)?;
         if n >= queued || Instant::now() >= until {
             break n;
         }
