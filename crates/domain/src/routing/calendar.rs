@@ -49,7 +49,7 @@ pub const MAX_HOLIDAYS: usize = 1_000;
 /// season still finds its reopening.
 pub const SEARCH_DAYS: u64 = 400;
 
-const MINUTES_PER_DAY: u16 = 24 * 60;
+pub(crate) const MINUTES_PER_DAY: u16 = 24 * 60;
 const WEEKDAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
 
 /// One `[start, end)` interval of local time, as written: `{"start": "09:00", "end": "17:00"}`.
@@ -297,37 +297,43 @@ impl Calendar {
         })
     }
 
-    /// Maps a local date and minute to epoch milliseconds, resolving DST as the module documentation says.
     fn instant(&self, date: NaiveDate, minute: u16, edge: Edge) -> Option<i64> {
-        let (date, minute) = if minute >= MINUTES_PER_DAY { (date.succ_opt()?, 0) } else { (date, minute) };
-        let local = date.and_hms_opt(u32::from(minute / 60), u32::from(minute % 60), 0)?;
-        match self.time_zone.from_local_datetime(&local) {
-            LocalResult::Single(t) => Some(t.timestamp_millis()),
-            LocalResult::Ambiguous(a, b) => Some(match edge {
-                Edge::Start => a.min(b).timestamp_millis(),
-                Edge::End => a.max(b).timestamp_millis(),
-            }),
-            LocalResult::None => Some(self.end_of_gap(local)),
-        }
-    }
-
-    /// The first instant whose local time is after `local`, which falls in a gap: the instant the clocks jump.
-    fn end_of_gap(&self, local: NaiveDateTime) -> i64 {
-        // Offsets lie within ±14 h and gaps last at most a day, so the jump is within 27 h of `local` read as UTC;
-        // local time only moves forward there, which makes a binary search over seconds exact.
-        let naive_secs = local.and_utc().timestamp();
-        let (mut lo, mut hi) = (naive_secs - 27 * 3600, naive_secs + 27 * 3600);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let after = self.time_zone.timestamp_opt(mid, 0).single().is_some_and(|t| t.naive_local() >= local);
-            if after { hi = mid } else { lo = mid + 1 }
-        }
-        lo * 1000
+        local_instant(self.time_zone, date, minute, edge)
     }
 }
 
+/// Maps a local date and minute (up to 1440, the next midnight) to epoch milliseconds, resolving DST as the module
+/// documentation says: a time in a gap is the instant the clocks jump, a repeated time is its first occurrence for
+/// [`Edge::Start`] and its second for [`Edge::End`].
+pub(crate) fn local_instant(time_zone: Tz, date: NaiveDate, minute: u16, edge: Edge) -> Option<i64> {
+    let (date, minute) = if minute >= MINUTES_PER_DAY { (date.succ_opt()?, 0) } else { (date, minute) };
+    let local = date.and_hms_opt(u32::from(minute / 60), u32::from(minute % 60), 0)?;
+    match time_zone.from_local_datetime(&local) {
+        LocalResult::Single(t) => Some(t.timestamp_millis()),
+        LocalResult::Ambiguous(a, b) => Some(match edge {
+            Edge::Start => a.min(b).timestamp_millis(),
+            Edge::End => a.max(b).timestamp_millis(),
+        }),
+        LocalResult::None => Some(end_of_gap(time_zone, local)),
+    }
+}
+
+/// The first instant whose local time is after `local`, which falls in a gap: the instant the clocks jump.
+fn end_of_gap(time_zone: Tz, local: NaiveDateTime) -> i64 {
+    // Offsets lie within ±14 h and gaps last at most a day, so the jump is within 27 h of `local` read as UTC;
+    // local time only moves forward there, which makes a binary search over seconds exact.
+    let naive_secs = local.and_utc().timestamp();
+    let (mut lo, mut hi) = (naive_secs - 27 * 3600, naive_secs + 27 * 3600);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let after = time_zone.timestamp_opt(mid, 0).single().is_some_and(|t| t.naive_local() >= local);
+        if after { hi = mid } else { lo = mid + 1 }
+    }
+    lo * 1000
+}
+
 #[derive(Clone, Copy)]
-enum Edge {
+pub(crate) enum Edge {
     Start,
     End,
 }

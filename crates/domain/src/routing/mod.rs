@@ -6,6 +6,7 @@
 pub mod agent_attributes;
 pub mod assignment_rules;
 pub mod calendar;
+pub mod capacity_reset;
 pub mod engine;
 pub mod overflow;
 pub mod rules;

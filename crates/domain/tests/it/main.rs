@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 mod assignment_attributes;
 mod calendar;
+mod capacity_reset;
 mod routing_engine;
 mod rules;
 mod simulate;

@@ -477,8 +477,8 @@ fn capacity_profiles_limit_items_and_can_block_other_profiles() {
     let settings = AgentSettings {
         presence: Presence::Available,
         profiles: vec![
-            AgentProfile { profile: chat, max_items: 2, block_others: false },
-            AgentProfile { profile: voice, max_items: 1, block_others: true },
+            AgentProfile { profile: chat, max_items: 2, block_others: false, reset: Default::default() },
+            AgentProfile { profile: voice, max_items: 1, block_others: true, reset: Default::default() },
         ],
         ..Default::default()
     };
@@ -494,7 +494,8 @@ fn capacity_profiles_limit_items_and_can_block_other_profiles() {
     assert_eq!(offers(&events).len(), 1, "conversation 2 went when voice closed, then 3");
     let events = engine.enqueue(item(4, 5), t(5)).unwrap();
     assert!(offers(&events).is_empty(), "two chats is the chat profile's limit");
-    assert_eq!(engine.agent(user(1)).unwrap().profiles[0], (chat, 2, 2));
+    let chat_use = engine.agent(user(1)).unwrap().profiles[0];
+    assert_eq!((chat_use.profile, chat_use.used, chat_use.max_items, chat_use.resets_at), (chat, 2, 2, None));
 }
 
 #[test]

@@ -101,7 +101,7 @@ pub fn profile_status(entries: &[AgentProfileEntry], view: &AgentView) -> Vec<Pr
             max_items: e.max_items,
             overridden: e.overridden,
             block_others: e.block_others,
-            used: view.profiles.iter().find(|p| p.0 == CapacityProfileId(e.profile_id)).map_or(0, |p| p.1),
+            used: view.profiles.iter().find(|p| p.profile == CapacityProfileId(e.profile_id)).map_or(0, |p| p.used),
         })
         .collect()
 }
@@ -113,6 +113,7 @@ fn engine_profiles(entries: &[AgentProfileEntry]) -> Vec<AgentProfile> {
             profile: CapacityProfileId(e.profile_id),
             max_items: u32::try_from(e.max_items).unwrap_or(0),
             block_others: e.block_others,
+            reset: Default::default(),
         })
         .collect()
 }

@@ -1,13 +1,17 @@
 //! One agent's routing state: presence, capacity in units and profiles, skills, and when they last got and gave
 //! back work.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::config::{
     AgentProfile, AgentSettings, AgentSkill, AttributeValue, BasePresence, CapacityDemand, CapacityProfileId, Presence,
     SkillId, SkillMatching, SkillRequirement,
 };
-use crate::{Timestamp, ids::UserId, routing::calendar::Calendar};
+use crate::{
+    Timestamp,
+    ids::{ConversationId, UserId},
+    routing::{calendar::Calendar, capacity_reset::ResetPeriod},
+};
 
 /// How long a calendar that does not change within its search horizon is trusted before it is asked again.
 const RECHECK_MS: i64 = 24 * 3_600_000;
@@ -15,7 +19,54 @@ const RECHECK_MS: i64 = 24 * 3_600_000;
 #[derive(Debug, Clone)]
 pub(super) struct ProfileSlot {
     pub(super) limit: AgentProfile,
-    pub(super) used: u32,
+    /// Conversations of the profile the agent holds now, offers included: what `block_others` reads, and the use
+    /// of a profile that resets on release.
+    pub(super) held: u32,
+    /// The current period of a profile that resets periodically.
+    pub(super) period: Option<Period>,
+}
+
+/// One period of a periodically reset profile. Conversations are counted by id, so that a conversation parked and
+/// resumed, or released and taken again, within one period counts once.
+#[derive(Debug, Clone)]
+pub(super) struct Period {
+    rule: ResetPeriod,
+    pub(super) starts_at: Timestamp,
+    pub(super) ends_at: Timestamp,
+    /// The profile's conversations assigned to the agent since `starts_at`.
+    taken: BTreeSet<ConversationId>,
+    /// The profile's conversations offered to the agent and not answered yet. An offer reserves its place until
+    /// answered, whichever period that falls in; accepted, it counts in the period it is accepted in.
+    offered: BTreeSet<ConversationId>,
+}
+
+impl Period {
+    fn new(rule: ResetPeriod, now: Timestamp) -> Self {
+        let (starts_at, ends_at) = rule.period(now);
+        Self { rule, starts_at, ends_at, taken: BTreeSet::new(), offered: BTreeSet::new() }
+    }
+}
+
+impl ProfileSlot {
+    fn new(limit: AgentProfile, now: Timestamp) -> Self {
+        Self { limit, held: 0, period: limit.reset.period().map(|rule| Period::new(rule, now)) }
+    }
+
+    /// What counts against `max_items`.
+    pub(super) fn used(&self) -> u32 {
+        match &self.period {
+            None => self.held,
+            Some(p) => {
+                let n = p.taken.len() + p.offered.difference(&p.taken).count();
+                u32::try_from(n).unwrap_or(u32::MAX)
+            }
+        }
+    }
+
+    /// When the current period ends, for a periodic profile.
+    pub(super) fn resets_at(&self) -> Option<Timestamp> {
+        self.period.as_ref().map(|p| p.ends_at)
+    }
 }
 
 /// An agent's working hours with what they said when last asked. Rules read them for every conversation and
@@ -74,7 +125,7 @@ pub(super) struct Agent {
 }
 
 impl Agent {
-    pub(super) fn new(id: UserId, settings: AgentSettings, base: BasePresence) -> Self {
+    pub(super) fn new(id: UserId, settings: AgentSettings, base: BasePresence, now: Timestamp) -> Self {
         let mut agent = Agent {
             id,
             presence: settings.presence,
@@ -92,7 +143,7 @@ impl Agent {
         };
         agent.set_skills(settings.skills);
         for profile in settings.profiles {
-            agent.set_profile(profile);
+            agent.set_profile(profile, now);
         }
         agent
     }
@@ -112,12 +163,79 @@ impl Agent {
         self.skills = skills;
     }
 
-    /// Adds or changes a profile, keeping what is in use.
-    pub(super) fn set_profile(&mut self, limit: AgentProfile) {
+    /// Adds or changes a profile, keeping what is in use. A changed reset starts a new, empty period: what was
+    /// counted under the old rule says nothing of the new one's periods (the server counts them again from its
+    /// log).
+    pub(super) fn set_profile(&mut self, limit: AgentProfile, now: Timestamp) {
         match self.profiles.iter_mut().find(|p| p.limit.profile == limit.profile) {
-            Some(slot) => slot.limit = limit,
-            None => self.profiles.push(ProfileSlot { limit, used: 0 }),
+            Some(slot) => {
+                if slot.limit.reset != limit.reset {
+                    slot.period = limit.reset.period().map(|rule| Period::new(rule, now));
+                }
+                slot.limit = limit;
+            }
+            None => self.profiles.push(ProfileSlot::new(limit, now)),
         }
+    }
+
+    fn period_mut(&mut self, profile: Option<CapacityProfileId>) -> Option<&mut Period> {
+        let profile = profile?;
+        self.profiles.iter_mut().find(|p| p.limit.profile == profile)?.period.as_mut()
+    }
+
+    /// A conversation of the profile is offered to the agent.
+    pub(super) fn note_offered(&mut self, demand: CapacityDemand, conversation: ConversationId) {
+        if let Some(p) = self.period_mut(demand.profile) {
+            p.offered.insert(conversation);
+        }
+    }
+
+    /// A conversation of the profile is assigned to the agent (an offer accepted, a pick, a resume).
+    pub(super) fn note_assigned(&mut self, demand: CapacityDemand, conversation: ConversationId) {
+        if let Some(p) = self.period_mut(demand.profile) {
+            p.offered.remove(&conversation);
+            p.taken.insert(conversation);
+        }
+    }
+
+    /// An offer of the profile ended without being accepted.
+    pub(super) fn note_offer_ended(&mut self, demand: CapacityDemand, conversation: ConversationId) {
+        if let Some(p) = self.period_mut(demand.profile) {
+            p.offered.remove(&conversation);
+        }
+    }
+
+    /// Counts an assignment the store recorded at `at`, if it falls in the profile's current period.
+    pub(super) fn restore_assigned(&mut self, profile: CapacityProfileId, conversation: ConversationId, at: Timestamp) {
+        if let Some(p) = self.period_mut(Some(profile))
+            && p.starts_at <= at
+            && at < p.ends_at
+        {
+            p.taken.insert(conversation);
+        }
+    }
+
+    /// Starts a new period for every periodic profile whose period is over at `now`; whether any did.
+    pub(super) fn roll_periods(&mut self, now: Timestamp) -> bool {
+        let mut rolled = false;
+        for p in self.profiles.iter_mut().filter_map(|s| s.period.as_mut()) {
+            if p.ends_at <= now {
+                (p.starts_at, p.ends_at) = p.rule.period(now);
+                p.taken.clear();
+                rolled = true;
+            }
+        }
+        rolled
+    }
+
+    /// When the next of the agent's periodic profiles resets.
+    pub(super) fn next_reset(&self) -> Option<Timestamp> {
+        self.profiles.iter().filter_map(ProfileSlot::resets_at).min()
+    }
+
+    /// When the earliest current period of the agent's periodic profiles began.
+    pub(super) fn period_start(&self) -> Option<Timestamp> {
+        self.profiles.iter().filter_map(|s| s.period.as_ref().map(|p| p.starts_at)).min()
     }
 
     pub(super) fn free_units(&self) -> u32 {
@@ -128,38 +246,50 @@ impl Agent {
         self.profiles
             .iter()
             .find(|p| p.limit.profile == profile)
-            .map_or(0, |p| p.limit.max_items.saturating_sub(p.used))
+            .map_or(0, |p| p.limit.max_items.saturating_sub(p.used()))
     }
 
     /// Whether one more conversation with this demand fits, counting offers as reservations.
     pub(super) fn fits(&self, demand: CapacityDemand) -> bool {
+        self.fits_again(demand, None)
+    }
+
+    /// Like `fits`, but a conversation a periodic profile already counted in this period needs no new room there:
+    /// an agent at their daily limit may take back the conversation they parked today.
+    pub(super) fn fits_again(&self, demand: CapacityDemand, conversation: Option<ConversationId>) -> bool {
         if demand.units > self.free_units() {
             return false;
         }
         let blocked =
-            self.profiles.iter().any(|p| p.used > 0 && p.limit.block_others && Some(p.limit.profile) != demand.profile);
+            self.profiles.iter().any(|p| p.held > 0 && p.limit.block_others && Some(p.limit.profile) != demand.profile);
         if blocked {
             return false;
         }
-        demand.profile.is_none_or(|profile| self.free_profile(profile) > 0)
+        let counted = |slot: &ProfileSlot| {
+            conversation.is_some_and(|c| slot.period.as_ref().is_some_and(|p| p.taken.contains(&c)))
+        };
+        demand.profile.is_none_or(|profile| {
+            self.free_profile(profile) > 0
+                || self.profiles.iter().any(|slot| slot.limit.profile == profile && counted(slot))
+        })
     }
 
     /// Whether the agent can take nothing more at all: no free units and no free profile slot.
     pub(super) fn is_full(&self) -> bool {
-        self.free_units() == 0 && self.profiles.iter().all(|p| p.used >= p.limit.max_items)
+        self.free_units() == 0 && self.profiles.iter().all(|p| p.used() >= p.limit.max_items)
     }
 
     pub(super) fn reserve(&mut self, demand: CapacityDemand) {
         self.used_units = self.used_units.saturating_add(demand.units);
         if let Some(slot) = demand.profile.and_then(|id| self.profiles.iter_mut().find(|p| p.limit.profile == id)) {
-            slot.used = slot.used.saturating_add(1);
+            slot.held = slot.held.saturating_add(1);
         }
     }
 
     pub(super) fn unreserve(&mut self, demand: CapacityDemand) {
         self.used_units = self.used_units.saturating_sub(demand.units);
         if let Some(slot) = demand.profile.and_then(|id| self.profiles.iter_mut().find(|p| p.limit.profile == id)) {
-            slot.used = slot.used.saturating_sub(1);
+            slot.held = slot.held.saturating_sub(1);
         }
     }
 

@@ -32,6 +32,7 @@ type Rank = (u8, u32, i64, u64, usize);
 impl Engine {
     /// Runs the assignment cycle on every queue marked since the last call, then reports moved positions.
     pub(super) fn finish(&mut self, now: Timestamp, events: &mut Vec<RoutingEvent>) {
+        self.roll_periods(now, events);
         while let Some((_, q)) = self.dirty.pop_first() {
             self.assign_queue(q, now, events);
         }
@@ -124,7 +125,7 @@ impl Engine {
             let agent = &self.agents[a];
             let eligible = agent.base != BasePresence::Offline
                 && ws.allowed_presences.contains(agent.base)
-                && agent.fits(ws.capacity)
+                && agent.fits_again(ws.capacity, Some(item.work.conversation))
                 && declined_rank(item, a, now).is_some();
             return if eligible { Choice::Agent(a, OfferKind::Affinity) } else { Choice::DropAffinity };
         }
@@ -242,6 +243,7 @@ impl Engine {
         let offer = OfferId(seq);
         let agent = &mut self.agents[a];
         agent.reserve(demand);
+        agent.note_offered(demand, conversation);
         agent.last_assigned = seq;
         let user = agent.id;
         if kind == OfferKind::Queue

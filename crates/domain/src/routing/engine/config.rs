@@ -9,7 +9,7 @@ use crate::{
     Timestamp,
     error::{Code, Error, Result},
     ids::{ConversationId, QueueId, UserId, WorkstreamId},
-    routing::calendar::Calendar,
+    routing::{calendar::Calendar, capacity_reset::ProfileReset},
     setup::{ChannelType, Distribution},
 };
 
@@ -311,6 +311,8 @@ pub struct AgentProfile {
     pub profile: CapacityProfileId,
     pub max_items: u32,
     pub block_others: bool,
+    /// When use comes back: on release, or at the start of each period.
+    pub reset: ProfileReset,
 }
 
 /// A skill an agent holds, proficiency 0 to 10.

@@ -91,8 +91,20 @@ pub struct AgentView {
     /// Units held by offers, active conversations and blocking wrap-ups.
     pub used_units: u32,
     /// Each profile with its items in use and its limit.
-    pub profiles: Vec<(CapacityProfileId, u32, u32)>,
+    pub profiles: Vec<ProfileUse>,
     pub queues: Vec<QueueId>,
+}
+
+/// One of an agent's capacity profiles as routing sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProfileUse {
+    pub profile: CapacityProfileId,
+    /// What counts against the limit: the conversations held (offers included) for a profile that resets on
+    /// release, the conversations assigned this period (and pending offers) for a periodic one.
+    pub used: u32,
+    pub max_items: u32,
+    /// When the current period ends, for a periodic profile.
+    pub resets_at: Option<Timestamp>,
 }
 
 /// Whether a queue can take a conversation of a workstream now.
@@ -176,6 +188,9 @@ pub struct Engine {
     /// When a custom queue's waiting conversations may find an agent without any other trigger: a rule opens to
     /// one of them (gradual relaxation) or a member's calendar opens or closes (`is_working`).
     rerun_deadlines: BTreeSet<(Timestamp, usize)>,
+    /// When an agent's periodic capacity profile starts a new period. Entries may be stale (the profile changed);
+    /// running one then only reschedules.
+    reset_deadlines: BTreeSet<(Timestamp, usize)>,
     /// Offers that ended recently, with their agent and end, so that a late accept hears "expired".
     finished_offers: BTreeMap<OfferId, (usize, Timestamp)>,
     seq: u64,
@@ -255,8 +270,10 @@ impl Engine {
         }
         let base = self.chosen_presence_base(settings.presence)?;
         config::check_skills(&settings.skills)?;
-        self.agent_index.insert(id, self.agents.len());
-        self.agents.push(Agent::new(id, settings, base));
+        let a = self.agents.len();
+        self.agent_index.insert(id, a);
+        self.agents.push(Agent::new(id, settings, base, now));
+        self.schedule_reset(a);
         let mut events = Vec::new();
         self.finish(now, &mut events);
         Ok(events)
@@ -288,7 +305,8 @@ impl Engine {
     /// Adds or changes one of the agent's capacity profiles.
     pub fn set_profile(&mut self, agent: UserId, profile: AgentProfile, now: Timestamp) -> Result<Vec<RoutingEvent>> {
         let a = self.agent_idx(agent)?;
-        self.agents[a].set_profile(profile);
+        self.agents[a].set_profile(profile, now);
+        self.schedule_reset(a);
         Ok(self.after_capacity_change(a, now))
     }
 
@@ -303,8 +321,9 @@ impl Engine {
         let a = self.agent_idx(agent)?;
         self.agents[a].profiles.retain(|slot| profiles.iter().any(|p| p.profile == slot.limit.profile));
         for profile in profiles {
-            self.agents[a].set_profile(profile);
+            self.agents[a].set_profile(profile, now);
         }
+        self.schedule_reset(a);
         Ok(self.after_capacity_change(a, now))
     }
 
@@ -496,11 +515,38 @@ impl Engine {
         Ok(events)
     }
 
+    /// When the earliest current period of the agent's periodic capacity profiles began; `None` without any.
+    /// Assignments the store recorded since then are what [`Engine::restore_assignment`] needs after a restart.
+    pub fn period_start(&self, agent: UserId) -> Option<Timestamp> {
+        self.agent_index.get(&agent).and_then(|&a| self.agents[a].period_start())
+    }
+
+    /// Counts an assignment the store recorded (at `at`, of a conversation of `workstream`) against the agent's
+    /// periodic profile the workstream consumes, if it falls in the current period. Counting a conversation again
+    /// changes nothing, and nothing is routed: this rebuilds use after a restart or a change of reset.
+    pub fn restore_assignment(
+        &mut self,
+        agent: UserId,
+        conversation: ConversationId,
+        workstream: WorkstreamId,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<RoutingEvent>> {
+        let a = self.agent_idx(agent)?;
+        let Some(profile) = self.workstream(workstream)?.capacity.profile else { return Ok(Vec::new()) };
+        self.agents[a].restore_assigned(profile, conversation, at);
+        let mut events = Vec::new();
+        self.busy_if_full(a, &mut events);
+        self.finish(now, &mut events);
+        Ok(events)
+    }
+
     /// The agent accepts their offer: the conversation is Active and keeps the capacity the offer reserved.
     pub fn accept(&mut self, offer: OfferId, agent: UserId, now: Timestamp) -> Result<Vec<RoutingEvent>> {
         let a = self.agent_idx(agent)?;
         let o = self.live_offer(offer, a, now)?;
         let mut events = Vec::new();
+        self.roll_periods(now, &mut events);
         self.finish_offer(offer, now);
         let queue = self.queue_id_of(o.conversation);
         if let Some(item) = self.items.get_mut(&o.conversation) {
@@ -509,6 +555,7 @@ impl Engine {
             item.declines.clear();
             if let Some(hold) = &mut item.hold {
                 hold.assigned = true;
+                self.agents[hold.agent].note_assigned(hold.demand, o.conversation);
             }
         }
         events.push(RoutingEvent::Assigned {
@@ -553,10 +600,12 @@ impl Engine {
         let demand = self.can_pick(agent, conversation)?;
         let a = self.agent_idx(agent)?;
         let mut events = Vec::new();
+        self.roll_periods(now, &mut events);
         self.remove_waiting(conversation);
         let seq = self.next_seq();
         let queue = self.queue_id_of(conversation);
         self.agents[a].reserve(demand);
+        self.agents[a].note_assigned(demand, conversation);
         self.agents[a].last_assigned = seq;
         if let Some(item) = self.items.get_mut(&conversation) {
             item.status = Status::Active(a);
@@ -719,25 +768,28 @@ impl Engine {
         let Status::Waiting(a) = self.status(conversation)? else {
             return Err(Error::new(Code::InvalidStateTransition, "only a waiting conversation can be resumed"));
         };
+        let mut events = Vec::new();
+        self.roll_periods(now, &mut events);
         let demand = self.workstream_of(conversation).map(|ws| ws.capacity);
-        let Some(demand) = demand.filter(|d| self.agents[a].fits(*d)) else {
+        let Some(demand) = demand.filter(|d| self.agents[a].fits_again(*d, Some(conversation))) else {
             return Err(Error::new(Code::AgentUnavailable, "the agent has no room for the conversation"));
         };
         let seq = self.next_seq();
         let agent = &mut self.agents[a];
         agent.reserve(demand);
+        agent.note_assigned(demand, conversation);
         agent.last_assigned = seq;
         let user = agent.id;
         if let Some(item) = self.items.get_mut(&conversation) {
             item.status = Status::Active(a);
             item.hold = Some(Hold { agent: a, demand, assigned: true });
         }
-        let mut events = vec![RoutingEvent::Assigned {
+        events.push(RoutingEvent::Assigned {
             conversation,
             agent: user,
             queue: self.queue_id_of(conversation),
             by: AssignedBy::Resume,
-        }];
+        });
         self.busy_if_full(a, &mut events);
         self.finish(now, &mut events);
         Ok(events)
@@ -798,6 +850,7 @@ impl Engine {
     /// Inactive), timed wrap-up blocks release capacity, and reoffer cooldowns end.
     pub fn tick(&mut self, now: Timestamp) -> Vec<RoutingEvent> {
         let mut events = Vec::new();
+        self.roll_periods(now, &mut events);
         while let Some(&(at, offer)) = self.offer_deadlines.first() {
             if at > now {
                 break;
@@ -860,6 +913,7 @@ impl Engine {
             self.wrap_up_deadlines.first().map(|d| d.0),
             self.cooldown_deadlines.first().map(|d| d.0),
             self.rerun_deadlines.first().map(|d| d.0),
+            self.reset_deadlines.first().map(|d| d.0),
         ]
         .into_iter()
         .flatten()
@@ -947,7 +1001,16 @@ impl Engine {
             base: a.base,
             total_units: a.total_units,
             used_units: a.used_units,
-            profiles: a.profiles.iter().map(|p| (p.limit.profile, p.used, p.limit.max_items)).collect(),
+            profiles: a
+                .profiles
+                .iter()
+                .map(|p| ProfileUse {
+                    profile: p.limit.profile,
+                    used: p.used(),
+                    max_items: p.limit.max_items,
+                    resets_at: p.resets_at(),
+                })
+                .collect(),
             queues: a.queues.iter().map(|&q| self.queues[q].id).collect(),
         })
     }
@@ -1091,12 +1154,37 @@ impl Engine {
         let Some(hold) = self.items.get_mut(&conversation).and_then(|i| i.hold.take()) else { return };
         let agent = &mut self.agents[hold.agent];
         agent.unreserve(hold.demand);
+        if !hold.assigned {
+            agent.note_offer_ended(hold.demand, conversation);
+        }
         if hold.assigned {
             agent.last_released = now.millis();
             events.push(RoutingEvent::CapacityReleased { conversation, agent: agent.id });
         }
         self.available_if_freed(hold.agent, events);
         self.mark_agent_queues(hold.agent);
+    }
+
+    fn schedule_reset(&mut self, a: usize) {
+        if let Some(at) = self.agents[a].next_reset() {
+            self.reset_deadlines.insert((at, a));
+        }
+    }
+
+    /// Starts the new period of every periodic profile whose period is over at `now`: its use goes back to the
+    /// offers still pending, an agent routing made Busy when full is Available again, and the agent's queues run.
+    fn roll_periods(&mut self, now: Timestamp, events: &mut Vec<RoutingEvent>) {
+        while let Some(&(at, a)) = self.reset_deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.reset_deadlines.pop_first();
+            if self.agents[a].roll_periods(now) {
+                self.available_if_freed(a, events);
+                self.mark_agent_queues(a);
+            }
+            self.schedule_reset(a);
+        }
     }
 
     /// Ends a pending offer and remembers it for late answers.
