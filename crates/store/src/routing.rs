@@ -240,6 +240,13 @@ pub fn get_agent(tx: &mut Tx<'_>, org: OrgId, user: UserId) -> Result<AgentRouti
 /// Saves an agent's routing state and records the change.
 pub fn put_agent(tx: &mut Tx<'_>, org: OrgId, agent: &AgentRouting, now: Timestamp) -> Result<AgentRouting, Error> {
     require_agent(tx, org, agent.user_id)?;
+    save_agent(tx, org, agent, now)?;
+    Ok(agent.clone())
+}
+
+/// [`put_agent`] for a user already known to be one of the organization's agents: a user's organization and role
+/// never change, so a caller that read them once need not read them on every presence change.
+pub fn save_agent(tx: &mut Tx<'_>, org: OrgId, agent: &AgentRouting, now: Timestamp) -> Result<(), Error> {
     let skills = serde_json::to_string(&agent.skills).map_err(Error::internal)?;
     let attributes = serde_json::to_string(&agent.attributes).map_err(Error::internal)?;
     let calendar = agent.calendar.as_ref().map(serde_json::to_string).transpose().map_err(Error::internal)?;
@@ -261,8 +268,7 @@ pub fn put_agent(tx: &mut Tx<'_>, org: OrgId, agent: &AgentRouting, now: Timesta
             calendar
         ],
     )?;
-    events::record(tx, org, "agent.routing_changed", None, agent, now)?;
-    Ok(agent.clone())
+    events::record(tx, org, "agent.routing_changed", None, agent, now)
 }
 
 /// A workstream's rules as saved: the context variables conditions may name, with their types, and the rulesets.

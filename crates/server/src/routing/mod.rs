@@ -22,6 +22,7 @@ pub mod catalogue;
 pub mod engine_bench;
 pub mod lifecycle;
 pub mod overflow;
+pub mod position_log;
 pub mod wait;
 
 use std::{
@@ -116,6 +117,8 @@ pub struct OrgRouting {
     /// Each agent's saved routing row as this engine last wrote it. Writes are queued for commit after the lock is
     /// released, so a read of the store under the lock could miss the previous change and write it back over.
     saved_agents: HashMap<UserId, AgentRouting>,
+    /// How often each waiting conversation's log records its position (`position_log`).
+    positions: position_log::PositionLog,
 }
 
 /// Starts the follower and the timer; the returned tasks end with the server.
@@ -308,8 +311,9 @@ async fn timer(app: AppState) {
         let mut next: Option<Timestamp> = None;
         for org in app.routing.loaded() {
             let st = org.lock().await;
-            for at in [st.engine.next_deadline(), st.waits.next_sweep(), st.next_wait_overflow()].into_iter().flatten()
-            {
+            let deadlines =
+                [st.engine.next_deadline(), st.waits.next_sweep(), st.next_wait_overflow(), st.positions.next_due()];
+            for at in deadlines.into_iter().flatten() {
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
         }
@@ -325,6 +329,12 @@ async fn timer(app: AppState) {
                 let events = st.engine.tick(now);
                 if let Err(e) = st.persist(&app, events).await {
                     tracing::error!(error = %e, "recording routing deadlines failed");
+                }
+            }
+            if st.positions.next_due().is_some_and(|at| at <= now) {
+                let events = st.held_positions(now);
+                if let Err(e) = st.persist(&app, events).await {
+                    tracing::error!(error = %e, "recording queue positions failed");
                 }
             }
             if st.waits.next_sweep().is_some_and(|at| at <= now) {
@@ -472,6 +482,7 @@ impl OrgRouting {
             overflow: overflow::Pending::default(),
             queue_waits: overflow::QueueWaits::default(),
             saved_agents: HashMap::new(),
+            positions: position_log::PositionLog::default(),
         }
     }
 
@@ -909,6 +920,7 @@ impl OrgRouting {
     ) -> Result<Committing<()>, Error> {
         let now = app.clock.now();
         self.observe_waits(&events, now);
+        let events = self.positions.admit(events, now);
         let notices = self.waits.take_notices();
         if first.is_none()
             && events.is_empty()
@@ -954,6 +966,19 @@ impl OrgRouting {
                 wait::write(tx, org, &notices, now)
             })
             .await
+    }
+
+    /// Where the conversations whose position the log held back are now, for those still waiting elsewhere than
+    /// the log last said.
+    fn held_positions(&mut self, now: Timestamp) -> Vec<RoutingEvent> {
+        let due = self.positions.take_due(now);
+        due.into_iter()
+            .filter_map(|conversation| {
+                let (queue, position) = self.engine.position(conversation)?;
+                (self.positions.written(conversation) != Some((queue, position)))
+                    .then_some(RoutingEvent::PositionChanged { conversation, queue, position })
+            })
+            .collect()
     }
 
     fn describe(&mut self, event: RoutingEvent, now: Timestamp) -> Write {
@@ -1173,7 +1198,12 @@ impl Routing {
             match moved {
                 Ok(events) => {
                     st.saved_agents.insert(agent, saved.clone());
-                    let write: FirstWrite = Box::new(move |tx| store::put_agent(tx, org, &saved, now).map(drop));
+                    // Routing's copy holds only the organization's agents (read with their role checked).
+                    let known = before.is_some();
+                    let write: FirstWrite = Box::new(move |tx| match known {
+                        true => store::save_agent(tx, org, &saved, now),
+                        false => store::put_agent(tx, org, &saved, now).map(drop),
+                    });
                     st.submit(app, Vec::new(), events, Some(write)).await
                 }
                 Err(e) => Err(e),

@@ -399,6 +399,51 @@ async fn queue_positions_reach_the_conversation_log() {
     assert_eq!((pos["position"].clone(), pos["routing_state"].clone()), (Value::Null, json!("none")));
 }
 
+fn positions_logged(timeline: &Value) -> Vec<i64> {
+    timeline["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "routing.position_changed")
+        .map(|e| e["data"]["position"].as_i64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_conversations_log_records_its_position_at_most_once_a_second_and_then_the_latest() {
+    let clock = ManualClock::new(Timestamp::now());
+    let app = TestApp::spawn_with(Options { clock: Some(clock.clone()), ..Options::default() }).await;
+    let setup = routed(&app, json!({})).await;
+    let ids: Vec<String> = queued_one_after_another(&app, &setup.channel, 4).await;
+    let last = &ids[3];
+    let timeline = format!("/v1/conversations/{last}/timeline?limit=200");
+    eventually(&app, &timeline, &app.admin_key, |t| positions_logged(t) == vec![4]).await;
+
+    // The three ahead of it leave within the second: the engine moves it up three times, the log holds it back.
+    for id in &ids[..3] {
+        app.post_ok(&format!("/v1/conversations/{id}/close"), &app.admin_key, json!({}), StatusCode::OK).await;
+    }
+    // The last one leaving is written with the position changes it caused.
+    timeline_has(&app, &ids[2], "routing.dequeued").await;
+    let (_, pos) = app.get(&format!("/v1/conversations/{last}/queue-position"), &app.admin_key).await;
+    assert_eq!(pos["position"], 1, "the engine knows at once");
+    let (_, now) = app.get(&timeline, &app.admin_key).await;
+    assert_eq!(positions_logged(&now), vec![4], "held within the second: {now}");
+
+    // When the second has passed on routing's clock, the latest place is written, once.
+    clock.advance(Duration::from_secs(1));
+    eventually(&app, &timeline, &app.admin_key, |t| positions_logged(t) == vec![4, 1]).await;
+}
+
+/// Creates `n` conversations one after another, each queued behind the ones before.
+async fn queued_one_after_another(app: &TestApp, channel: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(create(app, channel, &format!("c{i}"), json!({})).await);
+    }
+    ids
+}
+
 #[tokio::test]
 async fn a_workstream_without_routing_keeps_conversations_for_manual_accept() {
     let app = TestApp::spawn().await;
