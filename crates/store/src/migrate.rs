@@ -75,6 +75,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_agent_attributes.sql"),
         postgres: include_str!("../migrations/postgres/0010_agent_attributes.sql"),
     },
+    Migration {
+        version: 11,
+        name: "profile_reset",
+        sqlite: include_str!("../migrations/sqlite/0011_profile_reset.sql"),
+        postgres: include_str!("../migrations/postgres/0011_profile_reset.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

@@ -2,7 +2,12 @@
 //! and the profiles each agent holds. Every change is an event in the organization's log.
 
 use serde::{Deserialize, Serialize};
-use switchboard_domain::{Code, Error, Timestamp, ids::*, setup::PresenceName};
+use switchboard_domain::{
+    Code, Error, Timestamp,
+    ids::*,
+    routing::capacity_reset::{ProfileReset, ResetPeriod},
+    setup::PresenceName,
+};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -178,6 +183,9 @@ pub struct CapacityProfile {
     /// While an agent has one of this profile's conversations, they are offered nothing of any other profile
     /// (a phone call that blocks chats, say).
     pub block_others: bool,
+    /// When use comes back: `"on_release"`, or `{"every_minutes": n, "time_zone": "…"}` where use counts the
+    /// conversations assigned since the current period began.
+    pub reset: ProfileReset,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -185,7 +193,8 @@ pub struct CapacityProfile {
 /// The largest profile limit: far beyond what a person handles, small enough to stay an exact count.
 pub const MAX_PROFILE_ITEMS: i64 = 1000;
 
-const PROFILE_COLUMNS: &str = "id, name, max_items, block_others, created_at, updated_at";
+const PROFILE_COLUMNS: &str =
+    "id, name, max_items, block_others, created_at, updated_at, reset_minutes, reset_time_zone";
 
 fn profile_from_row(r: &Row) -> Result<CapacityProfile, Error> {
     Ok(CapacityProfile {
@@ -195,7 +204,27 @@ fn profile_from_row(r: &Row) -> Result<CapacityProfile, Error> {
         block_others: r.bool(3)?,
         created_at: r.ts(4)?,
         updated_at: r.ts(5)?,
+        reset: reset_from_row(r, 6)?,
     })
+}
+
+/// A reset from its two columns (minutes, time zone) at `idx`; NULL minutes is on release.
+fn reset_from_row(r: &Row, idx: usize) -> Result<ProfileReset, Error> {
+    match r.opt_i64(idx)? {
+        None => Ok(ProfileReset::OnRelease),
+        Some(minutes) => {
+            let time_zone = r.opt_string(idx + 1)?.unwrap_or_else(|| "UTC".to_string());
+            ResetPeriod::new(minutes, &time_zone).map(ProfileReset::Every).map_err(Error::internal)
+        }
+    }
+}
+
+/// A reset as its two columns.
+fn reset_columns(reset: ProfileReset) -> (Option<i64>, Option<String>) {
+    match reset.period() {
+        None => (None, None),
+        Some(p) => (Some(i64::from(p.every_minutes())), Some(p.time_zone().name().to_string())),
+    }
 }
 
 /// Checks a profile limit, naming the field.
@@ -243,32 +272,44 @@ pub fn create_profile(
     name: &str,
     max_items: i64,
     block_others: bool,
+    reset: ProfileReset,
     now: Timestamp,
 ) -> Result<CapacityProfile, Error> {
     let (name, key) = clean_name(name, "name")?;
     check_items("max_items", max_items)?;
     profile_name_taken(tx, org, &key, None)?;
-    let p = CapacityProfile { id: Uuid::now_v7(), name, max_items, block_others, created_at: now, updated_at: now };
+    let p =
+        CapacityProfile { id: Uuid::now_v7(), name, max_items, block_others, reset, created_at: now, updated_at: now };
+    let (minutes, time_zone) = reset_columns(reset);
     tx.execute(
-        "INSERT INTO capacity_profiles (id, org_id, name, name_key, max_items, block_others, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        params![p.id.to_string(), org, &p.name, key, max_items, block_others, now, now],
+        "INSERT INTO capacity_profiles (id, org_id, name, name_key, max_items, block_others, created_at, updated_at,
+                                        reset_minutes, reset_time_zone)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        params![p.id.to_string(), org, &p.name, key, max_items, block_others, now, now, minutes, time_zone],
     )?;
     events::append(tx, org, "capacity_profile.created", None, &p, now)?;
     Ok(p)
+}
+
+/// What a change to a capacity profile sets; `None` keeps the field.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChange {
+    pub name: Option<String>,
+    pub max_items: Option<i64>,
+    pub block_others: Option<bool>,
+    pub reset: Option<ProfileReset>,
 }
 
 pub fn update_profile(
     tx: &mut Tx<'_>,
     org: OrgId,
     id: Uuid,
-    name: Option<&str>,
-    max_items: Option<i64>,
-    block_others: Option<bool>,
+    change: &ProfileChange,
     now: Timestamp,
 ) -> Result<CapacityProfile, Error> {
     let mut p = get_profile(tx, org, id)?;
-    if let Some(name) = name {
+    let ProfileChange { name, max_items, block_others, reset } = change.clone();
+    if let Some(name) = name.as_deref() {
         let (name, key) = clean_name(name, "name")?;
         profile_name_taken(tx, org, &key, Some(id))?;
         p.name = name;
@@ -280,11 +321,26 @@ pub fn update_profile(
     if let Some(b) = block_others {
         p.block_others = b;
     }
+    if let Some(reset) = reset {
+        p.reset = reset;
+    }
     p.updated_at = now;
+    let (minutes, time_zone) = reset_columns(p.reset);
     tx.execute(
-        "UPDATE capacity_profiles SET name = $3, name_key = $4, max_items = $5, block_others = $6, updated_at = $7
+        "UPDATE capacity_profiles SET name = $3, name_key = $4, max_items = $5, block_others = $6, updated_at = $7,
+                                      reset_minutes = $8, reset_time_zone = $9
          WHERE id = $1 AND org_id = $2",
-        params![id.to_string(), org, &p.name, p.name.to_lowercase(), p.max_items, p.block_others, now],
+        params![
+            id.to_string(),
+            org,
+            &p.name,
+            p.name.to_lowercase(),
+            p.max_items,
+            p.block_others,
+            now,
+            minutes,
+            time_zone
+        ],
     )?;
     events::append(tx, org, "capacity_profile.updated", None, &p, now)?;
     Ok(p)
@@ -328,6 +384,8 @@ pub struct AgentProfileEntry {
     /// Whether `max_items` is the agent's own limit rather than the profile's.
     pub overridden: bool,
     pub block_others: bool,
+    /// The profile's reset.
+    pub reset: ProfileReset,
 }
 
 /// Every profile every agent of the organization holds, by agent, in the order they were given.
@@ -345,7 +403,8 @@ fn agent_profiles_where(
     agent: Option<UserId>,
 ) -> Result<Vec<(UserId, AgentProfileEntry)>, Error> {
     tx.query(
-        "SELECT a.user_id, p.id, p.name, COALESCE(a.max_items, p.max_items), a.max_items IS NOT NULL, p.block_others
+        "SELECT a.user_id, p.id, p.name, COALESCE(a.max_items, p.max_items), a.max_items IS NOT NULL, p.block_others,
+                p.reset_minutes, p.reset_time_zone
          FROM agent_capacity_profiles a JOIN capacity_profiles p ON p.id = a.profile_id
          WHERE a.org_id = $1 AND (CAST($2 AS TEXT) IS NULL OR a.user_id = $2) ORDER BY a.user_id, a.position",
         params![org, agent],
@@ -360,6 +419,7 @@ fn agent_profiles_where(
                 max_items: r.i64(3)?,
                 overridden: r.bool(4)?,
                 block_others: r.bool(5)?,
+                reset: reset_from_row(r, 6)?,
             },
         ))
     })
@@ -418,4 +478,62 @@ pub fn profile_holders(tx: &mut Tx<'_>, org: OrgId, id: Uuid) -> Result<Vec<User
     .iter()
     .map(|r| r.parse(0))
     .collect()
+}
+
+/// A conversation assigned to an agent, as the conversation's log recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoggedAssignment {
+    pub agent: UserId,
+    pub conversation: ConversationId,
+    pub workstream: WorkstreamId,
+    pub at: Timestamp,
+}
+
+/// Every assignment the organization recorded at or after `since`: what a periodic capacity profile's use is
+/// rebuilt from.
+///
+/// An accepted offer's time is its `answered_at`, which is routing's own clock at the acceptance. Picks and
+/// resumes have no offer, so their time is their `routing.assigned` log entry's: a conversation's log times
+/// strictly increase, so that one can be later than routing's clock said (never earlier), and only for them
+/// a period boundary is approximate.
+pub fn assignments_since(tx: &mut Tx<'_>, org: OrgId, since: Timestamp) -> Result<Vec<LoggedAssignment>, Error> {
+    #[derive(Deserialize)]
+    struct Payload {
+        agent_id: UserId,
+        by: String,
+    }
+    let mut out = tx
+        .query(
+            "SELECT o.agent_id, o.conversation_id, c.workstream_id, o.answered_at FROM offers o
+             JOIN conversations c ON c.id = o.conversation_id
+             WHERE o.org_id = $1 AND o.state = 'accepted' AND o.answered_at >= $2",
+            params![org, since],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(LoggedAssignment {
+                agent: r.parse(0)?,
+                conversation: r.parse(1)?,
+                workstream: r.parse(2)?,
+                at: r.ts(3)?,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    for r in tx.query(
+        "SELECT e.conversation_id, c.workstream_id, e.created_at, e.payload FROM events e
+         JOIN conversations c ON c.id = e.conversation_id
+         WHERE e.org_id = $1 AND e.event_type = 'routing.assigned' AND e.created_at >= $2",
+        params![org, since],
+    )? {
+        let payload: Payload = r.json(3)?;
+        if payload.by != "offer" {
+            out.push(LoggedAssignment {
+                agent: payload.agent_id,
+                conversation: r.parse(0)?,
+                workstream: r.parse(1)?,
+                at: r.ts(2)?,
+            });
+        }
+    }
+    Ok(out)
 }

@@ -36,8 +36,10 @@ impl ResetPeriod {
     /// A period of `every_minutes` (a divisor of 1440) in an IANA time zone. Errors are `invalid_capacity` on
     /// `reset.every_minutes` or `reset.time_zone`.
     pub fn new(every_minutes: i64, time_zone: &str) -> Result<Self, Error> {
-        let every_minutes =
-            u16::try_from(every_minutes).ok().filter(|n| *n > 0 && MINUTES_PER_DAY.is_multiple_of(*n)).ok_or_else(|| {
+        let every_minutes = u16::try_from(every_minutes)
+            .ok()
+            .filter(|n| *n > 0 && MINUTES_PER_DAY.is_multiple_of(*n))
+            .ok_or_else(|| {
                 invalid(
                     "reset.every_minutes",
                     format!(

@@ -9,7 +9,13 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
-use switchboard_domain::{Code, Error, ids::UserId, role::Role, setup::PresenceName};
+use switchboard_domain::{
+    Code, Error,
+    ids::UserId,
+    role::Role,
+    routing::capacity_reset::{ProfileReset, ResetSpec},
+    setup::PresenceName,
+};
 use switchboard_store::routing_config::{self as config, CapacityProfile, CustomPresence};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -198,6 +204,16 @@ pub struct ProfileIn {
     /// While an agent has one of its conversations, nothing of another profile is offered to them.
     #[serde(default)]
     pub block_others: bool,
+    /// When use comes back: `"on_release"` (the default) or `{"every_minutes": n, "time_zone": "Europe/Paris"}`
+    /// (n divides 1440; the time zone defaults to `UTC`). Read as JSON here so that errors name the field.
+    #[serde(default)]
+    #[schema(value_type = Option<ResetSpec>)]
+    pub reset: Option<serde_json::Value>,
+}
+
+/// The reset a request gives, checked; `None` when absent or `null`.
+fn reset_in(raw: Option<&serde_json::Value>) -> Result<Option<ProfileReset>, ApiError> {
+    Ok(raw.map(ProfileReset::from_json).transpose()?)
 }
 
 #[utoipa::path(get, path = "/v1/capacity-profiles", tag = "routing", security(("bearer" = [])),
@@ -222,12 +238,13 @@ async fn create_profile(
 ) -> ApiResult<Response> {
     who.require(&[Role::Admin])?;
     let org = who.org_id;
+    let reset = reset_in(input.reset.as_ref())?.unwrap_or_default();
     let key = idem.scoped(&who, "POST /v1/capacity-profiles", &input);
     let now = app.clock.now();
     let out = app
         .store
         .write_once(org, key, move |tx| {
-            let p = config::create_profile(tx, org, &input.name, input.max_items, input.block_others, now)?;
+            let p = config::create_profile(tx, org, &input.name, input.max_items, input.block_others, reset, now)?;
             body(StatusCode::CREATED, p)
         })
         .await?;
@@ -260,6 +277,10 @@ pub struct ProfilePatch {
     pub max_items: Option<i64>,
     #[serde(default)]
     pub block_others: Option<bool>,
+    /// A new reset (see `ProfileIn`); changing it starts a new period, counting what was assigned in it already.
+    #[serde(default)]
+    #[schema(value_type = Option<ResetSpec>)]
+    pub reset: Option<serde_json::Value>,
 }
 
 /// Changes a profile; agents holding it get the new limit (unless they have their own) at once. Lowering a limit
@@ -276,7 +297,13 @@ async fn update_profile(
 ) -> ApiResult<Json<CapacityProfile>> {
     who.require(&[Role::Admin])?;
     let id = profile_id(&id)?;
-    let p = app.routing.update_profile(&app, who.org_id, id, input.name, input.max_items, input.block_others).await?;
+    let change = config::ProfileChange {
+        reset: reset_in(input.reset.as_ref())?,
+        name: input.name,
+        max_items: input.max_items,
+        block_others: input.block_others,
+    };
+    let p = app.routing.update_profile(&app, who.org_id, id, change).await?;
     Ok(Json(p))
 }
 

@@ -5,12 +5,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use switchboard_domain::{
-    Code, Error,
+    Code, Error, Timestamp,
     ids::*,
     routing::{
+        capacity_reset::ProfileReset,
         engine::{
             AgentProfile, AgentView, AssignmentMethod, BasePresence, CapacityProfileId, CustomPresence,
-            CustomPresenceId, QueueSettings, SkillId,
+            CustomPresenceId, QueueSettings, RoutingEvent, SkillId,
         },
         rules::Value,
     },
@@ -43,8 +44,14 @@ pub struct ProfileStatus {
     /// Whether `max_items` is the agent's own limit rather than the profile's.
     pub overridden: bool,
     pub block_others: bool,
-    /// Conversations of the profile the agent holds or is being offered.
+    pub reset: ProfileReset,
+    /// What counts against `max_items`: with `"reset": "on_release"`, the conversations of the profile the agent
+    /// holds or is being offered; with a periodic reset, those assigned to them since the current period began
+    /// (ended ones included) and those being offered.
     pub used: u32,
+    /// When the current period ends and `used` starts again from zero; only with a periodic reset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resets_at: Option<Timestamp>,
 }
 
 /// The API name of a base presence.
@@ -95,13 +102,18 @@ pub fn saved_agent(
 pub fn profile_status(entries: &[AgentProfileEntry], view: &AgentView) -> Vec<ProfileStatus> {
     entries
         .iter()
-        .map(|e| ProfileStatus {
-            profile_id: e.profile_id,
-            name: e.name.clone(),
-            max_items: e.max_items,
-            overridden: e.overridden,
-            block_others: e.block_others,
-            used: view.profiles.iter().find(|p| p.profile == CapacityProfileId(e.profile_id)).map_or(0, |p| p.used),
+        .map(|e| {
+            let engine = view.profiles.iter().find(|p| p.profile == CapacityProfileId(e.profile_id));
+            ProfileStatus {
+                profile_id: e.profile_id,
+                name: e.name.clone(),
+                max_items: e.max_items,
+                overridden: e.overridden,
+                block_others: e.block_others,
+                reset: e.reset,
+                used: engine.map_or(0, |p| p.used),
+                resets_at: engine.and_then(|p| p.resets_at),
+            }
         })
         .collect()
 }
@@ -113,7 +125,7 @@ fn engine_profiles(entries: &[AgentProfileEntry]) -> Vec<AgentProfile> {
             profile: CapacityProfileId(e.profile_id),
             max_items: u32::try_from(e.max_items).unwrap_or(0),
             block_others: e.block_others,
-            reset: Default::default(),
+            reset: e.reset,
         })
         .collect()
 }
@@ -221,11 +233,48 @@ impl OrgRouting {
             })
             .await?;
         let mut events = Vec::new();
+        let mut agents = Vec::with_capacity(saved.len());
         for (agent, entries) in saved {
             self.ensure_agent(agent, now)?;
             events.extend(self.engine.set_profiles(agent, engine_profiles(&entries), now)?);
+            agents.push(agent);
         }
+        // A profile that became periodic (or changed period) counts this period's assignments, as after a restart.
+        events.extend(self.restore_profile_use(app, Some(&agents), now).await?);
         self.persist(app, events).await
+    }
+
+    /// Rebuilds the use of periodic capacity profiles (of `agents`, or everyone) from the conversations' logs: the
+    /// assignments recorded since each profile's current period began.
+    ///
+    /// Derived rather than persisted: every assignment is already recorded with the agent and conversation (an
+    /// accepted offer in `offers` with its answer time; a pick or resume as a `routing.assigned` log entry), and
+    /// the conversation's workstream says which profile it consumes. A second record would only have to be kept
+    /// in step with those. The derivation is exact for accepted offers, whose answer time is routing's clock; a
+    /// pick or resume in the last moments of a period can read as the next period's, because log times are
+    /// pushed past the conversation's previous entry (see `assignments_since`). A workstream that since switched
+    /// profiles counts under its current one.
+    pub(super) async fn restore_profile_use(
+        &mut self,
+        app: &AppState,
+        agents: Option<&[UserId]>,
+        now: Timestamp,
+    ) -> Result<Vec<RoutingEvent>, Error> {
+        let starts: Vec<(UserId, Timestamp)> = match agents {
+            Some(agents) => agents.iter().filter_map(|&a| self.engine.period_start(a).map(|at| (a, at))).collect(),
+            None => self.saved_agents.keys().filter_map(|&a| self.engine.period_start(a).map(|at| (a, at))).collect(),
+        };
+        let Some(since) = starts.iter().map(|(_, at)| *at).min() else { return Ok(Vec::new()) };
+        let org = self.org;
+        let logged = app.store.read(move |tx| config::assignments_since(tx, org, since)).await?;
+        let mut events = Vec::new();
+        for a in logged.into_iter().filter(|a| starts.iter().any(|(agent, _)| *agent == a.agent)) {
+            // A conversation of a workstream routing no longer knows consumes no profile here.
+            if let Ok(e) = self.engine.restore_assignment(a.agent, a.conversation, a.workstream, a.at, now) {
+                events.extend(e);
+            }
+        }
+        Ok(events)
     }
 }
 
@@ -327,9 +376,7 @@ impl Routing {
         app: &AppState,
         org: OrgId,
         id: Uuid,
-        name: Option<String>,
-        max_items: Option<i64>,
-        block_others: Option<bool>,
+        change: config::ProfileChange,
     ) -> Result<CapacityProfile, Error> {
         let o = self.org(app, org).await?;
         let mut st = o.lock().await;
@@ -337,7 +384,7 @@ impl Routing {
         let (p, holders) = app
             .store
             .write(move |tx| {
-                let p = config::update_profile(tx, org, id, name.as_deref(), max_items, block_others, now)?;
+                let p = config::update_profile(tx, org, id, &change, now)?;
                 Ok((p, config::profile_holders(tx, org, id)?))
             })
             .await?;

@@ -530,6 +530,8 @@ impl OrgRouting {
         for m in &members {
             events.extend(self.engine.join_queue(m.user_id, m.queue_id, now)?);
         }
+        // Before any conversation is queued, so that none is offered to an agent whose period is already used.
+        events.extend(self.restore_profile_use(app, None, now).await?);
         let wrap_up_since = app
             .store
             .read(move |tx| switchboard_store::timers::states_since(tx, org, ConversationState::WrapUp))

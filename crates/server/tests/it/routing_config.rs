@@ -570,3 +570,133 @@ async fn bad_custom_rulesets_are_refused_with_the_field_path() {
     assert_eq!(saved["routing"]["assignment_method"], "custom");
     assert_eq!(saved["routing"]["custom"]["assignment"][1]["after_seconds"], 60);
 }
+
+#[tokio::test]
+async fn profile_resets_are_saved_patched_read_back_and_bad_ones_change_nothing() {
+    let app = TestApp::spawn().await;
+    let paris = json!({ "every_minutes": 1440, "time_zone": "Europe/Paris" });
+    let daily = app
+        .post_ok(
+            "/v1/capacity-profiles",
+            &app.admin_key,
+            json!({ "name": "Email", "max_items": 1, "reset": paris }),
+            StatusCode::CREATED,
+        )
+        .await;
+    assert_eq!(daily["reset"], paris, "{daily}");
+    let chat = app
+        .post_ok(
+            "/v1/capacity-profiles",
+            &app.admin_key,
+            json!({ "name": "Chat", "max_items": 2 }),
+            StatusCode::CREATED,
+        )
+        .await;
+    assert_eq!(chat["reset"], "on_release", "{chat}");
+
+    // PATCH changes the reset alone; the time zone defaults to UTC.
+    let chat_path = format!("/v1/capacity-profiles/{}", id(&chat));
+    let patched =
+        ok(&app, Method::PATCH, &chat_path, &app.admin_key, json!({ "reset": { "every_minutes": 60 } })).await;
+    assert_eq!(patched["reset"], json!({ "every_minutes": 60, "time_zone": "UTC" }), "{patched}");
+    assert_eq!(patched["max_items"], 2);
+    let (_, read) = app.get(&chat_path, &app.admin_key).await;
+    assert_eq!(read["reset"], patched["reset"], "{read}");
+    let back = ok(&app, Method::PATCH, &chat_path, &app.admin_key, json!({ "reset": "on_release" })).await;
+    assert_eq!(back["reset"], "on_release");
+    let daily_path = format!("/v1/capacity-profiles/{}", id(&daily));
+    let (_, before) = app.get(&daily_path, &app.admin_key).await;
+
+    for (reset, field) in [
+        (json!({ "every_minutes": 7 }), "reset.every_minutes"),
+        (json!({ "every_minutes": 0 }), "reset.every_minutes"),
+        (json!({ "every_minutes": -60 }), "reset.every_minutes"),
+        (json!({ "every_minutes": 2880 }), "reset.every_minutes"),
+        (json!({ "every_minutes": "60" }), "reset.every_minutes"),
+        (json!({ "time_zone": "UTC" }), "reset.every_minutes"),
+        (json!({ "every_minutes": 60, "time_zone": "Europe/Atlantis" }), "reset.time_zone"),
+        (json!({ "every_minutes": 60, "time_zone": 2 }), "reset.time_zone"),
+        (json!({ "every_minutes": 60, "days": 1 }), "reset.days"),
+        (json!("daily"), "reset"),
+        (json!(1440), "reset"),
+        (json!(["on_release"]), "reset"),
+    ] {
+        let body = json!({ "name": "Voice", "max_items": 1, "reset": reset });
+        let (s, b) = call(&app, Method::POST, "/v1/capacity-profiles", body).await;
+        assert_problem(s, &b, StatusCode::BAD_REQUEST, "invalid_capacity");
+        assert_eq!(b["field"], field, "{reset}: {b}");
+        let (s, b) = call(&app, Method::PATCH, &daily_path, json!({ "max_items": 3, "reset": reset })).await;
+        assert_problem(s, &b, StatusCode::BAD_REQUEST, "invalid_capacity");
+        assert_eq!(b["field"], field, "{reset}: {b}");
+    }
+    let (_, after) = app.get(&daily_path, &app.admin_key).await;
+    assert_eq!(after, before, "a refused patch changes nothing");
+    let (_, list) = app.get("/v1/capacity-profiles", &app.admin_key).await;
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(2), "{list}");
+}
+
+/// A daily profile (Paris midnight) of one conversation: ending it gives nothing back, a restart keeps the count,
+/// and the second conversation is offered when the clock passes local midnight.
+#[tokio::test]
+async fn a_daily_profile_counts_the_days_conversations_across_a_restart_and_resets_at_local_midnight() {
+    // 20:00 UTC is 22:00 in Paris (summer time); local midnight is 22:00 UTC.
+    let clock = ManualClock::new(Timestamp::parse_rfc3339("2026-06-10T20:00:00Z").expect("time"));
+    let midnight = Timestamp::parse_rfc3339("2026-06-10T22:00:00Z").expect("time");
+    let mut app = TestApp::spawn_with(Options { clock: Some(clock.clone()), ..Options::default() }).await;
+    let reset = json!({ "every_minutes": 1440, "time_zone": "Europe/Paris" });
+    let email = app
+        .post_ok(
+            "/v1/capacity-profiles",
+            &app.admin_key,
+            json!({ "name": "Email", "max_items": 1, "reset": reset }),
+            StatusCode::CREATED,
+        )
+        .await;
+    let setup = routed(&app, json!({ "capacity_units": 0, "capacity_profile_id": email["id"] }), json!({})).await;
+    let (key, user) = agent(&app, &setup.queue, json!({ "capacity_units": 0 }), "available").await;
+    let path = format!("/v1/agents/{user}/capacity-profiles");
+    ok(&app, Method::PUT, &path, &app.admin_key, json!({ "profiles": [{ "profile_id": email["id"] }] })).await;
+
+    let first = create(&app, &setup.channel, json!({ "customer_id": "c1" }), json!({})).await;
+    let offer = offers(&app, &user, 1).await;
+    assert_eq!(offer[0]["conversation_id"], first.as_str());
+    accept(&app, &key, &offer[0]).await;
+    eventually(&app, &format!("/v1/agents/{user}/presence"), |p| p["presence"] == "busy").await;
+    app.post_ok(&format!("/v1/conversations/{first}/end"), &key, json!({}), StatusCode::OK).await;
+    let second = create(&app, &setup.channel, json!({ "customer_id": "c2" }), json!({})).await;
+    waiting(&app, &second).await;
+    let (_, held) = app.get(&path, &key).await;
+    assert_eq!(held["data"][0]["used"], 1, "ending the conversation gives nothing back: {held}");
+    assert_eq!(held["data"][0]["resets_at"], midnight.to_string(), "{held}");
+    assert_eq!(held["data"][0]["reset"], reset, "{held}");
+    let (_, status) = app.get(&format!("/v1/agents/{user}/routing"), &key).await;
+    assert_eq!(status["capacity_profiles"][0]["used"], 1, "{status}");
+    assert_eq!(status["presence"], "busy", "{status}");
+
+    // A restart mid-period rebuilds the count from the log: still full, the second conversation still waits.
+    clock.advance(Duration::from_secs(3_600));
+    app.restart().await;
+    let held = eventually(&app, &path, |h| h["data"][0]["used"] == 1).await;
+    assert_eq!(held["data"][0]["resets_at"], midnight.to_string(), "{held}");
+    waiting(&app, &second).await;
+    assert!(offers(&app, &user, 0).await.is_empty());
+
+    // Just before local midnight nothing changes; once the clock passes it, the reset offers the second.
+    clock.advance_to(midnight.plus_millis(-1_000));
+    waiting(&app, &second).await;
+    clock.advance(Duration::from_secs(2));
+    let offer = offers(&app, &user, 1).await;
+    assert_eq!(offer[0]["conversation_id"], second.as_str());
+    let presence = eventually(&app, &format!("/v1/agents/{user}/presence"), |p| p["presence"] == "available").await;
+    assert!(presence["custom_presence"].is_null());
+    let (_, events) = app.get("/v1/events?limit=250", &app.admin_key).await;
+    let freed = events["data"].as_array().expect("events").iter().any(|e| {
+        e["type"] == "agent.presence_changed"
+            && e["data"]["reason"] == "capacity_freed"
+            && e["data"]["agent_id"] == user.as_str()
+    });
+    assert!(freed, "{events}");
+    let held = eventually(&app, &path, |h| h["data"][0]["used"] == 1).await;
+    let next = Timestamp::parse_rfc3339("2026-06-11T22:00:00Z").expect("time");
+    assert_eq!(held["data"][0]["resets_at"], next.to_string(), "{held}");
+}
