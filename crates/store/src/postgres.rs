@@ -23,6 +23,8 @@ const MAX_BATCH: usize = 256;
 /// A transaction of queued writes takes in more for at most about this long: it holds the rows it wrote until
 /// it commits, and writers on other connections may wait for them.
 const BATCH_TIME: std::time::Duration = std::time::Duration::from_millis(4);
+/// How long the writer waits before it asks again for a connection it could not get.
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(250);
 
 type Reply = Box<dyn FnOnce(Option<&Error>) + Send>;
 type Job = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Reply) + Send>;
@@ -200,6 +202,12 @@ fn writer_loop(
             Ok(()) => {
                 committed.send_modify(|_| {});
                 replies.drain(..).for_each(|reply| reply(None));
+            }
+            Err(e) if replies.is_empty() => {
+                // No connection or no transaction: nothing ran, and the batch is tried again, after a pause so
+                // that a database that is down is not asked in a busy loop. Callers wait meanwhile.
+                tracing::error!(error = %e, source = ?e.source, "queued writes wait for the database");
+                std::thread::sleep(RETRY_AFTER);
             }
             Err(e) => {
                 tracing::error!(error = %e, source = ?e.source, "a batch of queued writes failed; rolled back");

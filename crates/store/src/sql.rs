@@ -281,7 +281,7 @@ pub enum Tx<'a> {
     Postgres {
         tx: &'a deadpool_postgres::Transaction<'a>,
         rt: &'a tokio::runtime::Handle,
-        /// Statements sent with [`Tx::execute_later`] whose answers have not been read yet.
+        /// Statements from [`Tx::execute_later`] not yet sent, or whose answers have not been read yet.
         pending: Vec<PendingStatement<'a>>,
     },
 }
@@ -422,9 +422,10 @@ impl<'a> Tx<'a> {
         }
     }
 
-    /// Runs a statement whose outcome the caller does not read. On PostgreSQL it is sent without waiting for its
-    /// answer, so that a transaction's writes travel together instead of one round trip each; a failure surfaces
-    /// at the next statement that waits, or at commit. On SQLite it runs at once.
+    /// Runs a statement whose outcome the caller does not read. On PostgreSQL it is held and sent, in order, with
+    /// the others held when the transaction next waits for an answer (a query, or the commit), so that a
+    /// transaction's writes travel together instead of one round trip each; a failure surfaces there. On SQLite
+    /// it runs at once.
     pub fn execute_later(&mut self, sql: &str, params: &[Value<'_>]) -> Result<(), Error> {
         match self {
             Tx::Sqlite(_) => self.execute(sql, params).map(drop),
