@@ -1042,13 +1042,16 @@ impl OrgRouting {
                 w
             }
             RoutingEvent::Assigned { conversation, agent, queue, by } => {
+                // Counted in the queue that served it, from when it began waiting there: a conversation that
+                // moved queues, or came back from an agent, did not wait since it first arrived.
+                let since = self.waiting_since(conversation).or_else(|| self.enqueued_at.get(&conversation).copied());
                 self.wait_over(conversation);
                 let (how, offer) = match by {
                     AssignedBy::Offer(o) => ("offer", finish(self, o)),
                     AssignedBy::Pick => ("pick", None),
                     AssignedBy::Resume => ("resume", None),
                 };
-                let waited = self.enqueued_at.get(&conversation).map(|at| now.millis() - at.millis());
+                let waited = since.map(|at| now.millis() - at.millis());
                 let mut w = Write::log(
                     "routing.assigned",
                     conversation,

@@ -284,6 +284,12 @@ impl OrgRouting {
         self.queue_waits.since.insert(conversation, at);
     }
 
+    /// When the conversation started waiting in its current queue: its routing, or its latest transfer or return
+    /// from an agent.
+    pub(super) fn waiting_since(&self, conversation: ConversationId) -> Option<Timestamp> {
+        self.queue_waits.since.get(&conversation).copied()
+    }
+
     /// The conversation left routing, or an agent took it: its wait is over.
     pub(super) fn wait_over(&mut self, conversation: ConversationId) {
         self.queue_waits.since.remove(&conversation);

@@ -170,9 +170,18 @@ async fn a_conversation_waiting_too_long_moves_to_the_other_queue_and_is_offered
     let (_, c) = app.get(&format!("/v1/conversations/{conversation}"), &app.admin_key).await;
     assert_eq!((c["state"].as_str(), c["queue_id"].as_str()), (Some("open"), Some(backup.as_str())));
 
+    // Its wait is counted in the queue that serves it, from when it moved there.
+    clock.advance(5 * SECOND);
     let offer = offer["id"].as_str().unwrap();
     let accepted = app.post_ok(&format!("/v1/offers/{offer}/accept"), &key, json!({}), StatusCode::OK).await;
     assert_eq!(accepted["state"], "active");
+    let t = app
+        .eventually(&format!("/v1/conversations/{conversation}/timeline?limit=200"), &app.admin_key, |t| {
+            !events_of(t, "routing.assigned").is_empty()
+        })
+        .await;
+    let assigned = &events_of(&t, "routing.assigned")[0]["data"];
+    assert_eq!((assigned["queue_id"].as_str(), assigned["waited_ms"].as_i64()), (Some(backup.as_str()), Some(5_000)));
 }
 
 #[tokio::test]
