@@ -73,7 +73,10 @@ pub struct ItemOrderSpec {
     /// `conversation.priority`, `conversation.severity` or a `context.<Name>` declared as a number.
     #[schema(example = "conversation.severity")]
     pub field: String,
-    pub direction: Direction,
+    /// `ascending` or `descending`; checked with the rest of the ruleset, so that a wrong one is `invalid_rule`
+    /// at its path like every other mistake in it.
+    #[schema(example = "descending")]
+    pub direction: String,
 }
 
 crate::str_enum!(
@@ -249,9 +252,12 @@ impl CustomAssignmentSpec {
                             ),
                         ));
                     }
-                    match o.direction {
-                        Direction::Ascending => ItemOrder::Ascending(field.to_string()),
-                        Direction::Descending => ItemOrder::Descending(field.to_string()),
+                    match Direction::parse(&o.direction) {
+                        Some(Direction::Ascending) => ItemOrder::Ascending(field.to_string()),
+                        Some(Direction::Descending) => ItemOrder::Descending(field.to_string()),
+                        None => {
+                            return Err(invalid(&format!("{at}.order_by.direction"), not_a_direction(&o.direction)));
+                        }
                     }
                 }
             };
@@ -285,12 +291,7 @@ impl CustomAssignmentSpec {
                     check_attribute_name(&format!("{at}.name"), &o.name)?;
                     let descending = match Direction::parse(&o.direction) {
                         Some(d) => d == Direction::Descending,
-                        None => {
-                            return Err(invalid(
-                                &format!("{at}.direction"),
-                                format!("`{}` is not a direction; use ascending or descending", o.direction),
-                            ));
-                        }
+                        None => return Err(invalid(&format!("{at}.direction"), not_a_direction(&o.direction))),
                     };
                     AgentOrder::Attribute { name: o.name.clone(), descending }
                 }
@@ -410,6 +411,10 @@ fn check_attribute_name(field: &str, name: &str) -> Result<()> {
     } else {
         Err(invalid(field, format!("an attribute name is 1 to {MAX_ATTRIBUTE_NAME} letters, digits and underscores")))
     }
+}
+
+fn not_a_direction(direction: &str) -> String {
+    format!("`{direction}` is not a direction; use ascending or descending")
 }
 
 fn invalid(field: &str, detail: impl std::fmt::Display) -> Error {

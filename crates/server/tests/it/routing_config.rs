@@ -542,6 +542,10 @@ async fn bad_custom_rulesets_are_refused_with_the_field_path() {
             with(&|v| v["custom"]["prioritization"][1]["order_by"]["field"] = json!("context.Tier")),
             "custom.prioritization[1].order_by.field",
         ),
+        (
+            with(&|v| v["custom"]["prioritization"][1]["order_by"]["direction"] = json!("upwards")),
+            "custom.prioritization[1].order_by.direction",
+        ),
         (with(&|v| v["custom"]["assignment"][1]["after_seconds"] = json!(-5)), "custom.assignment[1].after_seconds"),
         (
             with(&|v| v["custom"]["assignment"][0]["conditions"][0] = json!({ "presence": ["sleepy"] })),
