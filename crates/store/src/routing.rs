@@ -312,8 +312,10 @@ pub fn put_rules(
     now: Timestamp,
 ) -> Result<(), Error> {
     let json = serde_json::to_string(rules).map_err(Error::internal)?;
-    let n =
-        tx.execute("UPDATE workstreams SET rules = $3 WHERE id = $1 AND org_id = $2", params![workstream, org, json])?;
+    let n = tx.execute(
+        "UPDATE workstreams SET rules = $3, updated_at = $4 WHERE id = $1 AND org_id = $2",
+        params![workstream, org, json, now],
+    )?;
     if n == 0 {
         return Err(Error::not_found(Code::WorkstreamNotFound));
     }

@@ -207,6 +207,29 @@ async fn an_offline_agent_gets_no_offers_until_available() {
 }
 
 #[tokio::test]
+async fn saving_a_workstreams_rules_changes_its_updated_at_and_bad_rules_do_not() {
+    let clock = ManualClock::new(Timestamp::now());
+    let app = TestApp::spawn_with(Options { clock: Some(clock.clone()), ..Options::default() }).await;
+    let setup = routed(&app, json!({})).await;
+    let path = format!("/v1/workstreams/{}", setup.workstream);
+    let (_, before) = app.get(&path, &app.admin_key).await;
+    clock.advance(Duration::from_secs(60));
+    let rules =
+        json!({ "route_to_queue": { "rules": [{ "condition": "channel == 'messaging_api'", "queue": setup.queue }] } });
+    put_ok(&app, &format!("{path}/rules"), &app.admin_key, rules).await;
+    let (_, after) = app.get(&path, &app.admin_key).await;
+    assert_eq!(after["updated_at"], json!(clock.now()), "{before} → {after}");
+    assert_ne!(after["updated_at"], before["updated_at"]);
+
+    clock.advance(Duration::from_secs(60));
+    let bad = json!({ "route_to_queue": { "rules": [{ "condition": "channel ==", "queue": setup.queue }] } });
+    let (status, _) = put(&app, &format!("{path}/rules"), &app.admin_key, bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, unchanged) = app.get(&path, &app.admin_key).await;
+    assert_eq!(unchanged["updated_at"], after["updated_at"]);
+}
+
+#[tokio::test]
 async fn rules_route_by_context_variable_to_a_queue() {
     let app = TestApp::spawn().await;
     let setup = routed(&app, json!({})).await;
