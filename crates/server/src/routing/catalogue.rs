@@ -91,12 +91,22 @@ pub fn saved_agent(
     agent: UserId,
 ) -> Result<(AgentRouting, Option<PresenceRef>, Vec<AgentProfileEntry>), Error> {
     let saved = store::get_agent(tx, org, agent)?;
+    let (custom, profiles) = presence_and_profiles(tx, org, &saved)?;
+    Ok((saved, custom, profiles))
+}
+
+/// The custom presence an agent's saved row names, and the capacity profiles they hold.
+pub fn presence_and_profiles(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    saved: &AgentRouting,
+) -> Result<(Option<PresenceRef>, Vec<AgentProfileEntry>), Error> {
     let custom = match saved.custom_presence_id {
         Some(id) => config::get_presence(tx, org, id).ok().map(|p| PresenceRef { id: p.id, name: p.name }),
         None => None,
     };
-    let profiles = config::agent_profiles(tx, org, agent)?;
-    Ok((saved, custom, profiles))
+    let profiles = config::agent_profiles(tx, org, saved.user_id)?;
+    Ok((custom, profiles))
 }
 
 pub fn profile_status(entries: &[AgentProfileEntry], view: &AgentView) -> Vec<ProfileStatus> {

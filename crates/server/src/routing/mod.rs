@@ -1122,26 +1122,12 @@ impl Routing {
     pub async fn agent(&self, app: &AppState, org: OrgId, agent: UserId) -> Result<AgentStatus, Error> {
         let (saved, custom, profiles) = app.store.read(move |tx| catalogue::saved_agent(tx, org, agent)).await?;
         let o = self.org(app, org).await?;
-        let mut st = o.lock().await;
-        st.ensure_agent(agent, app.clock.now())?;
-        let view = st.engine.agent(agent).ok_or_else(|| Error::not_found(Code::AgentNotFound))?;
-        let capacity_profiles = catalogue::profile_status(&profiles, &view);
-        Ok(AgentStatus {
-            user_id: agent,
-            presence: match view.presence {
-                Presence::Custom(_) => catalogue::base_name(view.base),
-                p => presence_name(p),
-            },
-            capacity_units: saved.capacity_units,
-            used_units: view.used_units,
-            skills: saved.skills,
-            queue_ids: view.queues,
-            // Routing's own presences (Busy when full, Inactive) replace the custom one the agent chose.
-            custom_presence: custom.filter(|_| matches!(view.presence, Presence::Custom(_))),
-            capacity_profiles,
-            attributes: saved.attributes,
-            calendar: saved.calendar,
-        })
+        let view = {
+            let mut st = o.lock().await;
+            st.ensure_agent(agent, app.clock.now())?;
+            st.engine.agent(agent).ok_or_else(|| Error::not_found(Code::AgentNotFound))?
+        };
+        Ok(agent_status(saved, custom, &profiles, view))
     }
 
     /// Saves and applies an agent's presence, capacity, skills, attributes and calendar (whichever the caller
@@ -1205,23 +1191,30 @@ impl Routing {
                     st.saved_agents.insert(agent, saved.clone());
                     // Routing's copy holds only the organization's agents (read with their role checked).
                     let known = before.is_some();
+                    let row = saved.clone();
                     let write: FirstWrite = Box::new(move |tx| match known {
-                        true => store::save_agent(tx, org, &saved, now),
-                        false => store::put_agent(tx, org, &saved, now).map(drop),
+                        true => store::save_agent(tx, org, &row, now),
+                        false => store::put_agent(tx, org, &row, now).map(drop),
                     });
-                    st.submit(app, Vec::new(), events, Some(write)).await
+                    let commit = st.submit(app, Vec::new(), events, Some(write)).await;
+                    // The answer is what this change left, read now rather than under the lock once more after
+                    // the commit: 64 agents coming online at once each queued for it twice.
+                    let view = st.engine.agent(agent).ok_or_else(|| Error::not_found(Code::AgentNotFound));
+                    commit.and_then(|c| view.map(|v| (c, v, saved)))
                 }
                 Err(e) => Err(e),
             }
         };
         // A refusal after the engine began to change (skills after capacity), or a commit that failed, leaves the
         // engine ahead of the store: it is rebuilt from the store on next use.
-        match committing {
-            Ok(commit) => commit.await,
+        let (view, saved) = match committing {
+            Ok((commit, view, saved)) => commit.await.map(|()| (view, saved)),
             Err(e) => Err(e),
         }
         .inspect_err(|_| self.forget(org))?;
-        self.agent(app, org, agent).await
+        let read = saved.clone();
+        let (custom, profiles) = app.store.read(move |tx| catalogue::presence_and_profiles(tx, org, &read)).await?;
+        Ok(agent_status(saved, custom, &profiles, view))
     }
 
     pub async fn set_members(
@@ -1490,5 +1483,31 @@ impl OrgRouting {
             return Err(Error::not_found(Code::OfferNotFound));
         }
         Err(Error::new(Code::OfferExpired, format!("the offer is {}", stored.state)))
+    }
+}
+
+/// What `GET /v1/agents/{id}/routing` answers: the saved row, with what the engine says of the agent now.
+fn agent_status(
+    saved: AgentRouting,
+    custom: Option<catalogue::PresenceRef>,
+    profiles: &[switchboard_store::routing_config::AgentProfileEntry],
+    view: switchboard_domain::routing::engine::AgentView,
+) -> AgentStatus {
+    let capacity_profiles = catalogue::profile_status(profiles, &view);
+    AgentStatus {
+        user_id: saved.user_id,
+        presence: match view.presence {
+            Presence::Custom(_) => catalogue::base_name(view.base),
+            p => presence_name(p),
+        },
+        capacity_units: saved.capacity_units,
+        used_units: view.used_units,
+        skills: saved.skills,
+        queue_ids: view.queues,
+        // Routing's own presences (Busy when full, Inactive) replace the custom one the agent chose.
+        custom_presence: custom.filter(|_| matches!(view.presence, Presence::Custom(_))),
+        capacity_profiles,
+        attributes: saved.attributes,
+        calendar: saved.calendar,
     }
 }
