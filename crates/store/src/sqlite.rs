@@ -156,7 +156,16 @@ fn writer_loop(
             // The background checkpoints have copied nearly everything; finishing here lets the next
             // transaction start the WAL over instead of growing it. Not after every batch while it cannot (the
             // checkpointer or a reader is in the way): each attempt is a pass over the WAL on the writer's time.
+            let started = std::time::Instant::now();
             let _ = conn.prepare_cached("PRAGMA wal_checkpoint(PASSIVE)").and_then(|mut s| s.query_row([], |_| Ok(())));
+            metrics::histogram!("switchboard_store_writer_checkpoint_seconds").record(started.elapsed().as_secs_f64());
+            if started.elapsed() > std::time::Duration::from_millis(20) {
+                tracing::warn!(
+                    took_ms = started.elapsed().as_millis(),
+                    frames,
+                    "the writer's checkpoint held up writes"
+                );
+            }
             restart_tried_at = frames;
             nudged_at = 0;
         } else if frames >= nudged_at + CHECKPOINT_EVERY_FRAMES || frames < nudged_at {
