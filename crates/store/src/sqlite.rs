@@ -20,6 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::sql::Tx;
 
+/// A WAL sync slower than this is logged: writes and routing wait for it.
+const SLOW_SYNC: std::time::Duration = std::time::Duration::from_millis(50);
 /// Jobs waiting beyond this make callers wait to enqueue (back-pressure instead of unbounded memory).
 const QUEUE_DEPTH: usize = 16_384;
 /// Jobs committed together at most; bounds the latency a large burst adds to its first caller.
@@ -233,6 +235,10 @@ fn syncer_loop(wal: PathBuf, rx: std::sync::mpsc::Receiver<Committed>, durable: 
             Error::internal(e)
         });
         metrics::histogram!("switchboard_store_sync_seconds").record(started.elapsed().as_secs_f64());
+        if started.elapsed() > SLOW_SYNC {
+            // Every write waits for this sync, and so does everything that acts on new events (routing).
+            tracing::warn!(took_ms = started.elapsed().as_millis(), batches = pending.len(), "a WAL sync was slow");
+        }
         metrics::histogram!("switchboard_store_sync_batches").record(pending.len() as f64);
         if error.is_none() {
             let last = pending.iter().map(|c| c.last_event).max().unwrap_or(0);
