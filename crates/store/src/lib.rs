@@ -15,6 +15,7 @@ mod migrate;
 pub mod model;
 pub mod overflow;
 mod postgres;
+mod queued;
 pub mod routing;
 pub mod routing_config;
 pub mod setup;

@@ -14,7 +14,10 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use switchboard_domain::Error;
 use tokio::runtime::Handle;
 
-use crate::sql::Tx;
+use crate::{
+    queued::{self, Job, Reply},
+    sql::Tx,
+};
 
 /// Queued writes waiting beyond this make callers wait to queue more.
 const QUEUE_DEPTH: usize = 16_384;
@@ -25,9 +28,6 @@ const MAX_BATCH: usize = 256;
 const BATCH_TIME: std::time::Duration = std::time::Duration::from_millis(4);
 /// How long the writer waits before it asks again for a connection it could not get.
 const RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(250);
-
-type Reply = Box<dyn FnOnce(Option<&Error>) + Send>;
-type Job = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Reply) + Send>;
 
 /// Waits and transactions longer than this are logged: on a healthy server they do not happen.
 const SLOW: std::time::Duration = std::time::Duration::from_secs(1);
@@ -81,29 +81,9 @@ impl PgStore {
         R: Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> Result<R, Error> + Send + 'static,
     {
-        let (reply_tx, reply_rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |tx: &mut Tx<'_>| {
-            // The job's pipelined statements are answered before the next job starts, so that a failure among
-            // them rolls back this job alone (and, after a job that failed, is not taken for the batch's).
-            let result = match f(tx) {
-                Ok(v) => tx.finish_pending().map(|()| v),
-                Err(e) => {
-                    let _ = tx.finish_pending();
-                    Err(e)
-                }
-            };
-            let ok = result.is_ok();
-            let reply: Reply = Box::new(move |commit_error: Option<&Error>| {
-                let _ = reply_tx.send(match commit_error {
-                    Some(e) => Err(Error::new(e.code, e.detail.clone())),
-                    None => result,
-                });
-            });
-            (ok, reply)
-        });
-        let closed = || Error::new(switchboard_domain::Code::Unavailable, "store writer stopped");
-        self.queued.send(job).await.map_err(|_| closed())?;
-        Ok(Box::pin(async move { reply_rx.await.map_err(|_| closed())? }))
+        let (job, reply_rx) = queued::job(f);
+        self.queued.send(job).await.map_err(|_| queued::stopped())?;
+        Ok(Box::pin(async move { reply_rx.await.map_err(|_| queued::stopped())? }))
     }
 
     /// Changes after every commit on this node. Its value, `i64::MAX`, says that no committed event waits for
@@ -162,20 +142,7 @@ fn writer_loop(
 ) {
     let mut batch: std::collections::VecDeque<Job> = std::collections::VecDeque::with_capacity(MAX_BATCH);
     let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
-    loop {
-        // Jobs left over from a transaction cut short go first, before anything newer.
-        if batch.is_empty() {
-            match jobs.blocking_recv() {
-                Some(first) => batch.push_back(first),
-                None => return,
-            }
-        }
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push_back(job),
-                Err(_) => break,
-            }
-        }
+    while queued::gather(&mut batch, &mut jobs, MAX_BATCH) {
         let outcome = (|| -> Result<(), Error> {
             let mut client = rt.block_on(pool.get()).map_err(Error::internal)?;
             let tx = rt.block_on(client.transaction()).map_err(Error::internal)?;

@@ -16,9 +16,12 @@ use std::{
 };
 
 use switchboard_domain::Error;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use crate::sql::Tx;
+use crate::{
+    queued::{self, Job, Reply},
+    sql::Tx,
+};
 
 /// A WAL sync slower than this is logged: writes and routing wait for it.
 const SLOW_SYNC: std::time::Duration = std::time::Duration::from_millis(50);
@@ -32,9 +35,6 @@ const BATCH_TIME: std::time::Duration = std::time::Duration::from_millis(4);
 /// the whole schema, so reads beyond this wait for one rather than open another: under 64 concurrent requests,
 /// opening and dropping connections had been a tenth of the server's CPU.
 const READERS: usize = 8;
-
-type Reply = Box<dyn FnOnce(Option<&Error>) + Send>;
-type Job = Box<dyn FnOnce(&mut Tx<'_>) -> (bool, Reply) + Send>;
 
 pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
@@ -103,20 +103,7 @@ fn writer_loop(
     let mut restart_tried_at = 0u64;
     crate::events::remember_positions_on_this_thread();
     let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
-    loop {
-        // Jobs left over from a transaction cut short go first, before anything newer.
-        if batch.is_empty() {
-            match rx.blocking_recv() {
-                Some(first) => batch.push_back(first),
-                None => break,
-            }
-        }
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push_back(job),
-                Err(_) => break,
-            }
-        }
+    while queued::gather(&mut batch, &mut rx, MAX_BATCH) {
         let started = std::time::Instant::now();
         let mut jobs = 0usize;
         let mut executed = started;
@@ -254,10 +241,6 @@ fn syncer_loop(wal: PathBuf, rx: std::sync::mpsc::Receiver<Committed>, durable: 
     }
 }
 
-fn clone_error(e: &Error) -> Error {
-    Error::new(e.code, e.detail.clone())
-}
-
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, Error> {
         if let Some(dir) = path.parent()
@@ -334,24 +317,11 @@ impl SqliteStore {
         R: Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> Result<R, Error> + Send + 'static,
     {
-        let (reply_tx, reply_rx) = oneshot::channel();
-        let job: Job = Box::new(move |tx: &mut Tx<'_>| {
-            let result = f(tx);
-            let ok = result.is_ok();
-            let reply: Reply = Box::new(move |commit_error: Option<&Error>| {
-                let _ = reply_tx.send(match commit_error {
-                    Some(e) => Err(clone_error(e)),
-                    None => result,
-                });
-            });
-            (ok, reply)
-        });
+        let (job, reply_rx) = queued::job(f);
         let started = std::time::Instant::now();
         self.jobs.send(job).await.map_err(|_| Error::new(switchboard_domain::Code::Unavailable, "store closed"))?;
         Ok(Box::pin(async move {
-            let result = reply_rx
-                .await
-                .map_err(|_| Error::new(switchboard_domain::Code::Unavailable, "store writer stopped"))?;
+            let result = reply_rx.await.map_err(|_| queued::stopped())?;
             metrics::histogram!("switchboard_store_write_seconds").record(started.elapsed().as_secs_f64());
             result
         }))
