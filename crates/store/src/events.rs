@@ -79,7 +79,8 @@ pub(crate) fn forget_positions() {
     });
 }
 
-/// Records an event at a position taken with [`next_seq`] (or none, for events outside conversations).
+/// Records an event at a position taken with [`next_seq`] (or none, for events outside conversations). Nothing
+/// is read back, so on PostgreSQL it travels with the transaction's next statements ([`Tx::execute_later`]).
 pub fn insert(
     tx: &mut Tx<'_>,
     org: OrgId,
@@ -90,11 +91,10 @@ pub fn insert(
 ) -> Result<(), Error> {
     let payload = serde_json::to_string(data).map_err(Error::internal)?;
     let created_at = at.map_or(now, |(_, p)| p.at);
-    tx.execute(
+    tx.execute_later(
         "INSERT INTO events (org_id, event_type, conversation_id, seq, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         params![org, event_type, at.map(|a| a.0), at.map(|a| a.1.seq), payload, created_at],
-    )?;
-    Ok(())
+    )
 }
 
 /// Records that something happened; call it inside the transaction that made it happen. Returns the position in
@@ -126,13 +126,10 @@ pub fn record(
     if tx.backend() != Backend::Postgres {
         return append(tx, org, event_type, conversation, data, now).map(drop);
     }
-    let payload = serde_json::to_string(data).map_err(Error::internal)?;
     let Some(conversation) = conversation else {
-        return tx.execute_later(
-            "INSERT INTO events (org_id, event_type, payload, created_at) VALUES ($1, $2, $3, $4)",
-            params![org, event_type, payload, now],
-        );
+        return insert(tx, org, event_type, None, data, now);
     };
+    let payload = serde_json::to_string(data).map_err(Error::internal)?;
     // The lock is its own statement: under READ COMMITTED the next statement's snapshot then includes whatever
     // the lock waited for, where a lock taken inside the insert would leave its subquery reading an older log.
     tx.execute_later("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", params![conversation])?;
