@@ -26,6 +26,10 @@ async fn ok(app: &TestApp, method: Method, path: &str, key: &str, body: Value) -
     value
 }
 
+async fn new_profile(app: &TestApp, body: Value) -> Value {
+    app.post_ok("/v1/capacity-profiles", &app.admin_key, body, StatusCode::CREATED).await
+}
+
 fn id(v: &Value) -> String {
     v["id"].as_str().expect("id").to_string()
 }
@@ -290,14 +294,7 @@ async fn custom_presences_are_listed_and_routed_by_their_base() {
 #[tokio::test]
 async fn profile_capacity_is_honoured_and_a_full_agent_is_busy_until_capacity_frees() {
     let app = TestApp::spawn().await;
-    let chat = app
-        .post_ok(
-            "/v1/capacity-profiles",
-            &app.admin_key,
-            json!({ "name": "Chat", "max_items": 2 }),
-            StatusCode::CREATED,
-        )
-        .await;
+    let chat = new_profile(&app, json!({ "name": "Chat", "max_items": 2 })).await;
     assert_eq!((chat["max_items"].as_i64(), chat["block_others"].as_bool()), (Some(2), Some(false)));
     let setup = routed(&app, json!({ "capacity_units": 0, "capacity_profile_id": chat["id"] }), json!({})).await;
     // The agent has no units at all: only the profile's slots count, here the agent's own limit of 1.
@@ -452,14 +449,7 @@ async fn bad_capacity_profiles_are_refused_and_change_nothing() {
     let app = TestApp::spawn().await;
     let setup = routed(&app, json!({}), json!({})).await;
     let (_, user) = agent(&app, &setup.queue, json!({ "capacity_units": 1 }), "available").await;
-    let chat = app
-        .post_ok(
-            "/v1/capacity-profiles",
-            &app.admin_key,
-            json!({ "name": "Chat", "max_items": 2 }),
-            StatusCode::CREATED,
-        )
-        .await;
+    let chat = new_profile(&app, json!({ "name": "Chat", "max_items": 2 })).await;
     for (body, status, code) in [
         (json!({ "name": "Voice", "max_items": -1 }), StatusCode::BAD_REQUEST, "invalid_capacity"),
         (json!({ "name": "Voice", "max_items": 5000 }), StatusCode::BAD_REQUEST, "invalid_capacity"),
@@ -579,23 +569,9 @@ async fn bad_custom_rulesets_are_refused_with_the_field_path() {
 async fn profile_resets_are_saved_patched_read_back_and_bad_ones_change_nothing() {
     let app = TestApp::spawn().await;
     let paris = json!({ "every_minutes": 1440, "time_zone": "Europe/Paris" });
-    let daily = app
-        .post_ok(
-            "/v1/capacity-profiles",
-            &app.admin_key,
-            json!({ "name": "Email", "max_items": 1, "reset": paris }),
-            StatusCode::CREATED,
-        )
-        .await;
+    let daily = new_profile(&app, json!({ "name": "Email", "max_items": 1, "reset": paris })).await;
     assert_eq!(daily["reset"], paris, "{daily}");
-    let chat = app
-        .post_ok(
-            "/v1/capacity-profiles",
-            &app.admin_key,
-            json!({ "name": "Chat", "max_items": 2 }),
-            StatusCode::CREATED,
-        )
-        .await;
+    let chat = new_profile(&app, json!({ "name": "Chat", "max_items": 2 })).await;
     assert_eq!(chat["reset"], "on_release", "{chat}");
 
     // PATCH changes the reset alone; the time zone defaults to UTC.
@@ -648,14 +624,7 @@ async fn a_daily_profile_counts_the_days_conversations_across_a_restart_and_rese
     let midnight = Timestamp::parse_rfc3339("2026-06-10T22:00:00Z").expect("time");
     let mut app = TestApp::spawn_with(Options { clock: Some(clock.clone()), ..Options::default() }).await;
     let reset = json!({ "every_minutes": 1440, "time_zone": "Europe/Paris" });
-    let email = app
-        .post_ok(
-            "/v1/capacity-profiles",
-            &app.admin_key,
-            json!({ "name": "Email", "max_items": 1, "reset": reset }),
-            StatusCode::CREATED,
-        )
-        .await;
+    let email = new_profile(&app, json!({ "name": "Email", "max_items": 1, "reset": reset })).await;
     let setup = routed(&app, json!({ "capacity_units": 0, "capacity_profile_id": email["id"] }), json!({})).await;
     let (key, user) = agent(&app, &setup.queue, json!({ "capacity_units": 0 }), "available").await;
     let path = format!("/v1/agents/{user}/capacity-profiles");
