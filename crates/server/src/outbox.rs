@@ -63,23 +63,12 @@ impl LogReader {
         let (ids, mut found) = store
             .read(move |tx| {
                 let heads = events::heads(tx, after, until, count)?;
-                let mut found = Vec::new();
-                for head in &heads {
-                    if want(head.org_id, &head.event_type) {
-                        found.extend(events::list_all(tx, head.id - 1, head.id, 1)?);
-                    }
-                }
                 // Skipped ids that have committed since: wanted or not, they are no longer awaited.
-                let mut late = Vec::new();
-                for id in gaps {
-                    for head in events::heads(tx, id - 1, id, 1)? {
-                        late.push(head.id);
-                        if want(head.org_id, &head.event_type) {
-                            found.extend(events::list_all(tx, id - 1, id, 1)?);
-                        }
-                    }
-                }
-                let ids: Vec<i64> = heads.iter().map(|h| h.id).chain(late).collect();
+                let late = events::heads_of(tx, &gaps)?;
+                let wanted: Vec<i64> =
+                    heads.iter().chain(&late).filter(|h| want(h.org_id, &h.event_type)).map(|h| h.id).collect();
+                let found = events::with_ids(tx, &wanted)?;
+                let ids: Vec<i64> = heads.iter().chain(&late).map(|h| h.id).collect();
                 Ok((ids, found))
             })
             .await?;

@@ -175,10 +175,38 @@ pub fn heads(tx: &mut Tx<'_>, after: i64, until: i64, limit: usize) -> Result<Ve
     .collect()
 }
 
-/// Every organization's events with ids in `(after, until]`, oldest first: what the delivery engine reads.
-pub fn list_all(tx: &mut Tx<'_>, after: i64, until: i64, limit: usize) -> Result<Vec<Event>, Error> {
-    let sql = format!("SELECT {COLUMNS} FROM events WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3");
-    tx.query(&sql, params![after, until, limit])?.iter().map(from_row).collect()
+/// A condition on `id` that holds for the ids in `$1`, a comma-separated list: one statement reads any number of
+/// scattered events, where one statement each cost a round trip each on PostgreSQL.
+fn id_in_list(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "id IN (SELECT value FROM json_each('[' || $1 || ']'))",
+        Backend::Postgres => "id = ANY(string_to_array($1, ',')::bigint[])",
+    }
+}
+
+fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// The heads of those of `ids` that are in the log, oldest first.
+pub fn heads_of(tx: &mut Tx<'_>, ids: &[i64]) -> Result<Vec<EventHead>, Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT id, org_id, event_type FROM events WHERE {} ORDER BY id", id_in_list(tx.backend()));
+    tx.query(&sql, params![id_list(ids)])?
+        .iter()
+        .map(|r| Ok(EventHead { id: r.i64(0)?, org_id: r.parse(1)?, event_type: r.string(2)? }))
+        .collect()
+}
+
+/// Those of `ids` that are in the log, in full, oldest first.
+pub fn with_ids(tx: &mut Tx<'_>, ids: &[i64]) -> Result<Vec<Event>, Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE {} ORDER BY id", id_in_list(tx.backend()));
+    tx.query(&sql, params![id_list(ids)])?.iter().map(from_row).collect()
 }
 
 /// The entries of one type in a conversation's log after time `after`, in order (the log's times strictly
