@@ -81,6 +81,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_profile_reset.sql"),
         postgres: include_str!("../migrations/postgres/0011_profile_reset.sql"),
     },
+    Migration {
+        version: 12,
+        name: "queue_updated_at",
+        sqlite: include_str!("../migrations/sqlite/0012_queue_updated_at.sql"),
+        postgres: include_str!("../migrations/postgres/0012_queue_updated_at.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

@@ -81,6 +81,8 @@ pub struct Queue {
     /// Lower numbers are served first when an agent belongs to several queues.
     pub priority: i64,
     pub created_at: Timestamp,
+    /// When the queue was created or last changed: its routing (`PATCH /v1/queues/{id}`) or its members.
+    pub updated_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

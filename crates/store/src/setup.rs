@@ -13,7 +13,7 @@ use crate::{
     sql::{Backend, Row, Tx},
 };
 
-const QUEUE_COLUMNS: &str = "id, org_id, name, queue_type, priority, created_at";
+const QUEUE_COLUMNS: &str = "id, org_id, name, queue_type, priority, created_at, updated_at";
 
 fn queue_from_row(r: &Row) -> Result<Queue, Error> {
     Ok(Queue {
@@ -23,6 +23,7 @@ fn queue_from_row(r: &Row) -> Result<Queue, Error> {
         queue_type: r.enumeration(3, QueueType::parse)?,
         priority: r.i64(4)?,
         created_at: r.ts(5)?,
+        updated_at: r.ts(6)?,
     })
 }
 
@@ -33,20 +34,33 @@ pub fn create_queue(
     queue_type: QueueType,
     priority: i64,
 ) -> Result<Queue, Error> {
+    let now = Timestamp::now();
     let q = Queue {
         id: QueueId::new(),
         org_id: org,
         name: name.into(),
         queue_type,
         priority,
-        created_at: Timestamp::now(),
+        created_at: now,
+        updated_at: now,
     };
     tx.execute(
-        &format!("INSERT INTO queues ({QUEUE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"),
-        params![q.id, org, &q.name, queue_type.as_str(), priority, q.created_at],
+        &format!("INSERT INTO queues ({QUEUE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
+        params![q.id, org, &q.name, queue_type.as_str(), priority, q.created_at, q.updated_at],
     )?;
     events::append(tx, org, "queue.created", None, &q, q.created_at)?;
     Ok(q)
+}
+
+/// Records that a queue changed at `now`: its routing or its members, which `routing` writes. Called in the
+/// transaction of the change, and only for one that changed something, so that a refused or empty change leaves
+/// `updated_at` as it was.
+pub fn queue_changed(tx: &mut Tx<'_>, org: OrgId, id: QueueId, now: Timestamp) -> Result<(), Error> {
+    let n = tx.execute("UPDATE queues SET updated_at = $3 WHERE id = $1 AND org_id = $2", params![id, org, now])?;
+    if n == 0 {
+        return Err(Error::not_found(Code::QueueNotFound));
+    }
+    Ok(())
 }
 
 pub fn get_queue(tx: &mut Tx<'_>, org: OrgId, id: QueueId) -> Result<Queue, Error> {

@@ -1231,7 +1231,12 @@ impl Routing {
             .store
             .write(move |tx| {
                 let before = store::list_members(tx, org, Some(queue))?;
-                Ok((before, store::set_members(tx, org, queue, &users, now)?))
+                let after = store::set_members(tx, org, queue, &users, now)?;
+                // Members who stay keep their rows, so the same people read back as the same list.
+                if after.iter().map(|m| m.user_id).ne(before.iter().map(|m| m.user_id)) {
+                    setup::queue_changed(tx, org, queue, now)?;
+                }
+                Ok((before, after))
             })
             .await?;
         if !st.queues.contains_key(&queue) {
@@ -1263,9 +1268,13 @@ impl Routing {
         let (entry, changed) = app
             .store
             .write(move |tx| {
-                store::update_queue_routing(tx, org, queue, now, |tx, current| {
+                let (entry, changed) = store::update_queue_routing(tx, org, queue, now, |tx, current| {
                     catalogue::check_queue_routing(tx, org, queue, change(current)?)
-                })
+                })?;
+                if changed {
+                    setup::queue_changed(tx, org, queue, now)?;
+                }
+                Ok((entry, changed))
             })
             .await?;
         if !changed {

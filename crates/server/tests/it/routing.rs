@@ -230,6 +230,70 @@ async fn saving_a_workstreams_rules_changes_its_updated_at_and_bad_rules_do_not(
 }
 
 #[tokio::test]
+async fn a_queues_updated_at_follows_its_changes_and_refused_or_empty_ones_leave_it() {
+    let clock = ManualClock::new(Timestamp::now());
+    let app = TestApp::spawn_with(Options { clock: Some(clock.clone()), ..Options::default() }).await;
+    let admin = app.admin_key.clone();
+    let setup = routed(&app, json!({})).await;
+    let path = format!("/v1/queues/{}", setup.queue);
+    let members = format!("{path}/members");
+    let (_, agent) = app.key(Role::Agent).await;
+    let agent = agent.unwrap();
+    let updated_at = async || app.get(&path, &admin).await.1["updated_at"].clone();
+
+    let (_, created) = app.get(&path, &admin).await;
+    assert_eq!(created["updated_at"], created["created_at"], "last changed when created: {created}");
+    let (_, listed) = app.get("/v1/queues", &admin).await;
+    assert_eq!(listed["data"][0]["updated_at"], created["updated_at"], "{listed}");
+
+    // Each kind of change sets it to the time of the change.
+    let wait = json!({ "type": "wait_in_queue_exceeds", "seconds": 600 });
+    let overflow =
+        json!({ "rules": [{ "condition": wait, "action": { "type": "end_conversation", "message": "Bye" } }] });
+    for (method, at, body) in [
+        (Method::PATCH, &path, json!({ "assignment_method": "round_robin" })),
+        (Method::PATCH, &path, json!({ "calendar": { "time_zone": "UTC", "weekly": {} } })),
+        (Method::PATCH, &path, json!({ "calendar": null })),
+        (Method::PATCH, &path, json!({ "overflow": overflow })),
+        (Method::PUT, &members, json!({ "user_ids": [agent] })),
+        (Method::PUT, &members, json!({ "user_ids": [] })),
+    ] {
+        clock.advance(Duration::from_secs(60));
+        let (status, answer) = app.call(method.clone(), at, Some(&admin), Some(body.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{method} {at} {body}: {answer}");
+        assert_eq!(updated_at().await, json!(clock.now()), "{method} {at} {body}");
+    }
+    let last = updated_at().await;
+    assert_ne!(last, created["updated_at"]);
+
+    // Refused changes and changes that change nothing leave it.
+    clock.advance(Duration::from_secs(60));
+    for (method, at, body, status) in [
+        (Method::PATCH, &path, json!({ "calendar": { "time_zone": "Mars/Olympus_Mons" } }), StatusCode::BAD_REQUEST),
+        (Method::PATCH, &path, json!({ "assignment_method": "custom" }), StatusCode::BAD_REQUEST),
+        (Method::PATCH, &path, json!({ "overflow": { "rules": [{ "condition": wait }] } }), StatusCode::BAD_REQUEST),
+        (Method::PUT, &members, json!({ "user_ids": [uuid::Uuid::now_v7()] }), StatusCode::NOT_FOUND),
+        (Method::PATCH, &path, json!({}), StatusCode::OK),
+        (Method::PATCH, &path, json!({ "assignment_method": "round_robin", "overflow": overflow }), StatusCode::OK),
+        (Method::PUT, &members, json!({ "user_ids": [] }), StatusCode::OK),
+    ] {
+        let (got, answer) = app.call(method.clone(), at, Some(&admin), Some(body.clone())).await;
+        assert_eq!(got, status, "{method} {at} {body}: {answer}");
+        assert_eq!(updated_at().await, last, "{method} {at} {body}");
+    }
+}
+
+#[tokio::test]
+async fn queues_say_when_they_last_changed_in_the_openapi_document() {
+    let app = TestApp::spawn().await;
+    let (status, doc) = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    let schema = &doc["components"]["schemas"]["Queue"];
+    assert!(schema["properties"]["updated_at"].is_object(), "{schema}");
+    assert!(schema["required"].as_array().unwrap().contains(&json!("updated_at")), "{schema}");
+}
+
+#[tokio::test]
 async fn rules_route_by_context_variable_to_a_queue() {
     let app = TestApp::spawn().await;
     let setup = routed(&app, json!({})).await;
