@@ -21,6 +21,9 @@ str_enum!(
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum ContextValue {
+    /// Held as an f64, which rules compare; written without a fraction when whole, so that a variable set to `3`
+    /// reads back as `3`, not `3.0`.
+    #[serde(serialize_with = "crate::routing::agent_attributes::serialize_number")]
     Number(f64),
     Text(VariableValue),
 }
@@ -191,6 +194,28 @@ mod tests {
         assert_eq!(age.value, ContextValue::Number(-10.5));
         assert!(!age.displayable);
         assert_eq!(ContextValue::from_stored(VariableKind::Number, "-10.5".into()), ContextValue::Number(-10.5));
+    }
+
+    #[test]
+    fn whole_numbers_read_back_without_a_fraction() {
+        let json = |v: &ContextValue| serde_json::to_string(v).unwrap();
+        for (sent, back) in [("3", "3"), ("3.5", "3.5"), ("-10", "-10"), ("0", "0"), ("3.0", "3"), ("1e300", "1e+300")]
+        {
+            let value: ContextValue = serde_json::from_str(sent).unwrap();
+            assert_eq!(json(&value), back, "{sent}");
+            // Through the store's text form, as a variable is read back.
+            let stored = ContextValue::from_stored(VariableKind::Number, value.to_stored());
+            assert_eq!((json(&stored), stored), (back.to_string(), value), "{sent}");
+        }
+        assert_eq!(json(&ContextValue::from_stored(VariableKind::Number, "3".into())), "3");
+        assert_eq!(json(&ContextValue::from_stored(VariableKind::Number, "0.1".into())), "0.1");
+        // Past 2^53 a whole f64 is no longer an exact integer: written as the float it is.
+        let big = 2f64.powi(60);
+        assert_eq!(json(&ContextValue::Number(big)), serde_json::to_string(&big).unwrap());
+        // The variable's value and kind are what rules compare: 3 is the number 3 however it was written.
+        let three: ContextVariableIn = serde_json::from_str(r#"{"value": 3}"#).unwrap();
+        assert_eq!((three.value.kind(), &three.value), (VariableKind::Number, &ContextValue::Number(3.0)));
+        assert_eq!(serde_json::to_value(&three).unwrap(), serde_json::json!({ "value": 3, "displayable": false }));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 use switchboard_domain::role::Role;
 
 use crate::{TestApp, assert_problem};
@@ -81,6 +81,44 @@ async fn a_conversation_runs_from_first_message_to_close() {
     assert_eq!(kinds.iter().filter(|k| **k == "message.created").count(), 3);
     assert_eq!(kinds.last(), Some(&"conversation.state_changed"));
     assert_eq!(timeline["data"].as_array().unwrap().last().unwrap()["data"]["to"], "closed");
+}
+
+#[tokio::test]
+async fn whole_numbers_in_context_read_back_without_a_fraction() {
+    let app = TestApp::spawn().await;
+    let channel = crate::webhooks::messaging_channel(&app, None, "app").await;
+    let (integration, _) = app.key(Role::Integration).await;
+    let body = json!({
+        "channel_id": channel,
+        "customer": { "customer_id": "c1" },
+        "context": { "tier": { "value": 3 }, "score": { "value": 3.5 }, "debt": { "value": -2 } }
+    });
+    let created = app.post_ok("/v1/conversations", &integration, body, StatusCode::CREATED).await;
+    let id = created["conversation"]["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/conversations/{id}/context");
+    // `json!(3)` is the integer 3: a value read back as `3.0` is a float and compares unequal.
+    let values = |context: &Value| -> Vec<(String, Value)> {
+        context.as_array().unwrap().iter().map(|v| (v["name"].as_str().unwrap().into(), v["value"].clone())).collect()
+    };
+    let expect = |pairs: &[(&str, Value)]| -> Vec<(String, Value)> {
+        pairs.iter().map(|(n, v)| ((*n).to_string(), v.clone())).collect()
+    };
+    let (_, context) = app.get(&path, &integration).await;
+    assert_eq!(values(&context), expect(&[("debt", json!(-2)), ("score", json!(3.5)), ("tier", json!(3))]));
+
+    // A change answers with, and reads back, the same forms.
+    let (status, patched) =
+        app.call(Method::PATCH, &path, Some(&integration), Some(json!({ "tier": { "value": 4 } }))).await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    let now = expect(&[("debt", json!(-2)), ("score", json!(3.5)), ("tier", json!(4))]);
+    assert_eq!(values(&patched), now);
+    assert_eq!(values(&app.get(&path, &integration).await.1), now);
+
+    // The Messaging API reads the same values.
+    let compat = format!("/conversation/{id}/context");
+    let (status, context) = crate::webhooks::consumer(&app, Method::GET, &compat, &integration, &channel, None).await;
+    assert_eq!(status, StatusCode::OK, "{context}");
+    assert_eq!(values(&context), now);
 }
 
 #[tokio::test]
