@@ -163,8 +163,8 @@ pub struct WorkstreamChange {
 /// Changes a workstream to what `change` makes of the current one, checked as on create, and records
 /// `workstream.updated` (which routing follows to pick up the new settings). `change` sees the row as this
 /// transaction locked it, so two concurrent changes apply one after the other rather than one losing the other.
-/// A change that leaves every value as it was writes nothing and records nothing: the current workstream is the
-/// answer, and its `updated_at` stays.
+/// A change that leaves every value as it was is checked all the same, then writes nothing and records nothing:
+/// the current workstream is the answer, and its `updated_at` stays.
 pub fn update_workstream(
     tx: &mut Tx<'_>,
     org: OrgId,
@@ -175,12 +175,14 @@ pub fn update_workstream(
     let row = tx.query_opt(&sql, params![id, org])?.ok_or_else(|| Error::not_found(Code::WorkstreamNotFound))?;
     let current = workstream_from_row(&row)?;
     let WorkstreamChange { name, distribution, fallback_queue_id, settings } = change(&current)?;
+    // Checked before the comparison: a value is refused whether or not it is the one stored. A row saved before a
+    // check existed would otherwise accept, as "no change", a value that every other workstream refuses.
+    check_workstream(tx, org, distribution, fallback_queue_id, &settings)?;
     if (&name, distribution, fallback_queue_id, &settings)
         == (&current.name, current.distribution, current.fallback_queue_id, &current.settings)
     {
         return Ok(current);
     }
-    check_workstream(tx, org, distribution, fallback_queue_id, &settings)?;
     let now = Timestamp::now();
     let w = Workstream { name, distribution, fallback_queue_id, settings, updated_at: now, ..current };
     let settings = serde_json::to_string(&w.settings).map_err(Error::internal)?;
@@ -281,8 +283,8 @@ pub struct ChannelChange {
 
 /// Changes a channel to what `change` makes of the current one, checked as on create, and records
 /// `channel.updated`. As with workstreams, `change` sees the row locked by this transaction, and a change that
-/// leaves every value as it was writes and records nothing. The caller tells the delivery engine after commit,
-/// since the webhook URL or app id may have changed.
+/// leaves every value as it was is checked, then writes and records nothing. The caller tells the delivery engine
+/// after commit, since the webhook URL or app id may have changed.
 pub fn update_channel(
     tx: &mut Tx<'_>,
     org: OrgId,
@@ -293,10 +295,11 @@ pub fn update_channel(
     let row = tx.query_opt(&sql, params![id, org])?.ok_or_else(|| Error::not_found(Code::ChannelNotFound))?;
     let current = channel_from_row(&row)?;
     let ChannelChange { name, workstream_id, settings } = change(&current)?;
+    // Before the comparison, for the reason given in `update_workstream`.
+    check_channel(tx, org, current.channel_type, workstream_id, &settings)?;
     if (&name, workstream_id, &settings) == (&current.name, current.workstream_id, &current.settings) {
         return Ok(current);
     }
-    check_channel(tx, org, current.channel_type, workstream_id, &settings)?;
     let now = Timestamp::now();
     let c = Channel { name, workstream_id, settings, updated_at: now, ..current };
     let settings = serde_json::to_string(&c.settings).map_err(Error::internal)?;
