@@ -674,6 +674,39 @@ async fn a_patch_that_changes_nothing_answers_the_object_and_records_nothing() {
     assert_eq!(app.event_count().await, events + 1);
 }
 
+#[tokio::test]
+async fn a_nested_array_in_a_patch_replaces_the_array_whole() {
+    let app = TestApp::spawn().await;
+    let key = &app.admin_key;
+    let ws = app
+        .post_ok(
+            "/v1/workstreams",
+            key,
+            json!({ "name": "Chat", "settings": { "routing": { "allowed_presences": ["available", "busy", "away"] },
+                    "attachments": { "allowed_types": ["image/*", "text/plain", "application/pdf"] } } }),
+            StatusCode::CREATED,
+        )
+        .await;
+    let path = format!("/v1/workstreams/{}", id(&ws));
+    // RFC 7396: an array is a value, not an object to merge into: never merged by index, never padded with what
+    // was there, the members around it kept.
+    for (presences, types) in [
+        (json!(["available"]), json!(["text/plain"])),
+        (json!(["busy_dnd", "offline"]), json!(["audio/*", "video/*"])),
+        (json!([]), json!([])),
+        (json!(["away", "available", "busy"]), json!(["application/pdf", "image/png", "text/csv", "text/plain"])),
+    ] {
+        let body = json!({ "settings": { "routing": { "allowed_presences": presences },
+                                         "attachments": { "allowed_types": types } } });
+        let patched = patch_ok(&app, &path, body.clone()).await;
+        let mut expect = ws["settings"].clone();
+        expect["routing"]["allowed_presences"] = presences.clone();
+        expect["attachments"]["allowed_types"] = types.clone();
+        assert_eq!(patched["settings"], expect, "PATCH {body}");
+        assert_eq!(app.get(&path, key).await.1["settings"], expect, "read back after {body}");
+    }
+}
+
 /// Saves `settings` on a row of `table` as they are, unchecked: what a row saved before a check existed holds.
 async fn store_settings(app: &TestApp, table: &'static str, id: String, settings: Value) {
     let sql = format!("UPDATE {table} SET settings = $2 WHERE id = $1");
