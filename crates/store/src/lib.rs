@@ -86,7 +86,7 @@ impl Store {
     {
         match self {
             Store::Sqlite(s) => s.write(f).await,
-            Store::Postgres(p) => p.run(f).await,
+            Store::Postgres(p) => p.write(f).await,
         }
     }
 
@@ -113,7 +113,7 @@ impl Store {
     {
         match self {
             Store::Sqlite(s) => s.read(f).await,
-            Store::Postgres(p) => p.run(f).await,
+            Store::Postgres(p) => p.read(f).await,
         }
     }
 

@@ -86,19 +86,37 @@ impl PgStore {
         Ok(Box::pin(async move { reply_rx.await.map_err(|_| queued::stopped())? }))
     }
 
-    /// Changes after every commit on this node. Its value, `i64::MAX`, says that no committed event waits for
+    /// Changes after every commit of a write on this node. Its value, `i64::MAX`, says that no committed event waits for
     /// anything before it may be read: PostgreSQL's COMMIT is durable.
     pub fn durable_events(&self) -> tokio::sync::watch::Receiver<i64> {
         self.committed.subscribe()
     }
 
-    pub async fn run<R, F>(&self, f: F) -> Result<R, Error>
+    /// Runs `f` in a transaction of its own; the log's readers are woken once it commits.
+    pub async fn write<R, F>(&self, f: F) -> Result<R, Error>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<R, Error> + Send + 'static,
+    {
+        self.run(f, Some(self.committed.clone())).await
+    }
+
+    /// Runs `f` in a transaction of its own that wakes nobody: the log's readers read through here, and a read
+    /// that woke them would have them read again at once, for ever.
+    pub async fn read<R, F>(&self, f: F) -> Result<R, Error>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<R, Error> + Send + 'static,
+    {
+        self.run(f, None).await
+    }
+
+    async fn run<R, F>(&self, f: F, committed: Option<tokio::sync::watch::Sender<i64>>) -> Result<R, Error>
     where
         R: Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> Result<R, Error> + Send + 'static,
     {
         let pool = self.pool.clone();
-        let committed = self.committed.clone();
         let rt = Handle::current();
         tokio::task::spawn_blocking(move || {
             let asked = std::time::Instant::now();
@@ -119,7 +137,9 @@ impl PgStore {
                     if took > SLOW {
                         tracing::warn!(took_ms = took.as_millis(), "slow database transaction");
                     }
-                    committed.send_modify(|_| {});
+                    if let Some(committed) = committed {
+                        committed.send_modify(|_| {});
+                    }
                     Ok(v)
                 }
                 Err(e) => {
