@@ -87,6 +87,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_queue_updated_at.sql"),
         postgres: include_str!("../migrations/postgres/0012_queue_updated_at.sql"),
     },
+    Migration {
+        version: 13,
+        name: "assigned_events",
+        sqlite: include_str!("../migrations/sqlite/0013_assigned_events.sql"),
+        postgres: include_str!("../migrations/postgres/0013_assigned_events.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

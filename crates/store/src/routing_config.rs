@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     events, params, routing, setup,
-    sql::{Row, Tx},
+    sql::{Backend, Row, Tx},
 };
 
 /// The out-of-the-box presences' display names, which custom presences may not reuse.
@@ -480,6 +480,26 @@ pub fn profile_holders(tx: &mut Tx<'_>, org: OrgId, id: Uuid) -> Result<Vec<User
     .collect()
 }
 
+/// The statement reading the organization's (`$1`) `routing.assigned` log entries at or after `$2`, with their
+/// conversation's workstream, written for the index each backend has for it (migration 0013): PostgreSQL's is
+/// partial on the type, which a constant in the statement selects; SQLite's is on an expression that only this
+/// statement writes, so that no other statement's plan can take it. Public so that the conformance suite can
+/// check that the plan uses the index.
+pub fn assigned_events_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => {
+            "SELECT e.conversation_id, c.workstream_id, e.created_at, e.payload FROM events e
+             JOIN conversations c ON c.id = e.conversation_id
+             WHERE e.org_id = $1 AND e.event_type = 'routing.assigned' AND e.created_at >= $2"
+        }
+        Backend::Sqlite => {
+            "SELECT e.conversation_id, c.workstream_id, e.created_at, e.payload FROM events e
+             JOIN conversations c ON c.id = e.conversation_id
+             WHERE (CASE WHEN e.event_type = 'routing.assigned' THEN e.org_id END) = $1 AND e.created_at >= $2"
+        }
+    }
+}
+
 /// A conversation assigned to an agent, as the conversation's log recorded it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoggedAssignment {
@@ -519,12 +539,7 @@ pub fn assignments_since(tx: &mut Tx<'_>, org: OrgId, since: Timestamp) -> Resul
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    for r in tx.query(
-        "SELECT e.conversation_id, c.workstream_id, e.created_at, e.payload FROM events e
-         JOIN conversations c ON c.id = e.conversation_id
-         WHERE e.org_id = $1 AND e.event_type = 'routing.assigned' AND e.created_at >= $2",
-        params![org, since],
-    )? {
+    for r in tx.query(assigned_events_sql(tx.backend()), params![org, since])? {
         let payload: Payload = r.json(3)?;
         if payload.by != "offer" {
             out.push(LoggedAssignment {

@@ -6,6 +6,7 @@
 
 mod conformance;
 mod leases;
+mod plans;
 
 use switchboard_store::{Store, StoreConfig};
 
