@@ -320,7 +320,19 @@ fn change_state(
 /// Appends a message to the conversation's log. A customer's message revives a Waiting conversation (Waiting →
 /// Open); an agent may only write into a conversation assigned to them.
 pub fn send_message(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, m: NewMessage) -> Result<Message, Error> {
-    send(tx, org, id, None, m)
+    send(tx, org, id, None, None, m)?.ok_or_else(|| Error::internal("a message without a condition was not sent"))
+}
+
+/// [`send_message`] if the conversation is in `state`; `None`, and nothing written, if it is not (a system
+/// message about a state that has since ended).
+pub fn send_message_in_state(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    id: ConversationId,
+    state: ConversationState,
+    m: NewMessage,
+) -> Result<Option<Message>, Error> {
+    send(tx, org, id, None, Some(state), m)
 }
 
 /// [`send_message`] into a conversation of `channel` only: another channel's conversation is not found.
@@ -331,7 +343,8 @@ pub fn send_message_on(
     channel: ChannelId,
     m: NewMessage,
 ) -> Result<Message, Error> {
-    send(tx, org, id, Some(channel), m)
+    send(tx, org, id, Some(channel), None, m)?
+        .ok_or_else(|| Error::internal("a message without a condition was not sent"))
 }
 
 fn send(
@@ -339,8 +352,9 @@ fn send(
     org: OrgId,
     id: ConversationId,
     channel: Option<ChannelId>,
+    only_in: Option<ConversationState>,
     m: NewMessage,
-) -> Result<Message, Error> {
+) -> Result<Option<Message>, Error> {
     if m.text.as_deref().is_none_or(str::is_empty) && m.attachments.is_empty() {
         return Err(Error::new(Code::EmptyMessage, "a message needs `text` or at least one attachment"));
     }
@@ -355,6 +369,9 @@ fn send(
         return Err(Error::not_found(Code::ConversationNotFound));
     }
     let state = row.enumeration(0, ConversationState::parse)?;
+    if only_in.is_some_and(|s| s != state) {
+        return Ok(None);
+    }
     if state == ConversationState::Closed {
         return Err(Error::new(Code::ConversationClosed, format!("conversation {id} is closed")));
     }
@@ -377,7 +394,7 @@ fn send(
         created_at: at.at,
     };
     events::insert(tx, org, events::MESSAGE_CREATED, Some((id, at)), &message, now)?;
-    Ok(message)
+    Ok(Some(message))
 }
 
 /// Waiting → Open on the customer's reply, to be routed anew.

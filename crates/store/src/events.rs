@@ -26,7 +26,8 @@ pub struct Position {
 /// writers to one conversation (on any node) take distinct, consecutive positions; SQLite has a single writer.
 pub fn next_position(tx: &mut Tx<'_>, conversation: ConversationId, now: Timestamp) -> Result<Position, Error> {
     if tx.backend() == Backend::Postgres {
-        tx.execute("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", params![conversation])?;
+        // Sent with the read of the log's end below: one round trip for both.
+        tx.execute_later("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", params![conversation])?;
     }
     let last = match LAST_POSITIONS.with_borrow(|cache| cache.as_ref().and_then(|c| c.get(&conversation).copied())) {
         Some(last) => Some(last),

@@ -314,8 +314,20 @@ fn read_answers(rt: &tokio::runtime::Handle, pending: &mut Vec<PendingStatement<
     if pending.is_empty() {
         return Ok(());
     }
+    after_pending(rt, pending, std::future::ready(Ok(())))
+}
+
+/// Sends the pending statements and then `last` together, so that a statement that waits for its answer takes one
+/// round trip with the held ones before it rather than one more; returns `last`'s answer, or the first failure.
+fn after_pending<T>(
+    rt: &tokio::runtime::Handle,
+    pending: &mut Vec<PendingStatement<'_>>,
+    last: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, Error> {
     let mut statements = std::mem::take(pending);
     let mut answers: Vec<Option<Result<u64, tokio_postgres::Error>>> = statements.iter().map(|_| None).collect();
+    let mut last = std::pin::pin!(last);
+    let mut last_answer = None;
     rt.block_on(std::future::poll_fn(|cx| {
         let mut all = true;
         // In order, every time: a statement is sent when first polled, so the first round sends them in order.
@@ -327,11 +339,37 @@ fn read_answers(rt: &tokio::runtime::Handle, pending: &mut Vec<PendingStatement<
                 }
             }
         }
+        if last_answer.is_none() {
+            match last.as_mut().poll(cx) {
+                std::task::Poll::Ready(a) => last_answer = Some(a),
+                std::task::Poll::Pending => all = false,
+            }
+        }
         if all { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
     }));
-    match answers.into_iter().flatten().find_map(Result::err) {
-        Some(e) => Err(pg_error(e)),
-        None => Ok(()),
+    if let Some(e) = answers.into_iter().flatten().find_map(Result::err) {
+        return Err(pg_error(e));
+    }
+    match last_answer {
+        Some(answer) => answer.map_err(pg_error),
+        None => Err(Error::internal("a pipelined statement was not answered")),
+    }
+}
+
+/// Prepares `sql` (once per connection); on failure the pending statements' answers are read first, so that the
+/// transaction's first failure is the one reported.
+fn prepare(
+    rt: &tokio::runtime::Handle,
+    tx: &deadpool_postgres::Transaction<'_>,
+    pending: &mut Vec<PendingStatement<'_>>,
+    sql: &str,
+) -> Result<tokio_postgres::Statement, Error> {
+    match rt.block_on(tx.prepare_cached(sql)) {
+        Ok(stmt) => Ok(stmt),
+        Err(e) => {
+            read_answers(rt, pending)?;
+            Err(pg_error(e))
+        }
     }
 }
 
@@ -412,19 +450,16 @@ impl<'a> Tx<'a> {
                 Ok(n as u64)
             }
             Tx::Postgres { tx, rt, pending } => {
-                read_answers(rt, pending)?;
-                rt.block_on(async {
-                    let stmt = tx.prepare_cached(sql).await.map_err(pg_error)?;
-                    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-                    tx.execute(&stmt, &refs).await.map_err(pg_error)
-                })
+                let stmt = prepare(rt, tx, pending, sql)?;
+                let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                after_pending(rt, pending, tx.execute(&stmt, &refs))
             }
         }
     }
 
     /// Runs a statement whose outcome the caller does not read. On PostgreSQL it is held and sent, in order, with
-    /// the others held when the transaction next waits for an answer (a query, or the commit), so that a
-    /// transaction's writes travel together instead of one round trip each; a failure surfaces there. On SQLite
+    /// the others held, when the transaction next waits for an answer: they travel with that statement (a query,
+    /// an [`Tx::execute`], or the commit) instead of one round trip each, and a failure surfaces there. On SQLite
     /// it runs at once.
     pub fn execute_later(&mut self, sql: &str, params: &[Value<'_>]) -> Result<(), Error> {
         match self {
@@ -432,13 +467,7 @@ impl<'a> Tx<'a> {
             Tx::Postgres { tx, rt, pending } => {
                 // Prepared now (once per connection), so that the statement itself goes out when first polled:
                 // the order in which pipelined statements are sent is the order they run in.
-                let stmt = match rt.block_on(tx.prepare_cached(sql)) {
-                    Ok(stmt) => stmt,
-                    Err(e) => {
-                        read_answers(rt, pending)?;
-                        return Err(pg_error(e));
-                    }
-                };
+                let stmt = prepare(rt, tx, pending, sql)?;
                 let params: Vec<Value<'static>> = params.iter().cloned().map(Value::into_owned).collect();
                 let tx: &'a deadpool_postgres::Transaction<'a> = tx;
                 pending.push(Box::pin(async move {
@@ -483,16 +512,13 @@ impl<'a> Tx<'a> {
                 Ok(out)
             }
             Tx::Postgres { tx, rt, pending } => {
-                read_answers(rt, pending)?;
-                rt.block_on(async {
-                    let stmt = tx.prepare_cached(sql).await.map_err(pg_error)?;
-                    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-                    let rows = tx.query(&stmt, &refs).await.map_err(pg_error)?;
-                    rows.iter()
-                        .map(|r| (0..r.len()).map(|i| r.try_get::<_, Cell>(i).map_err(pg_error)).collect())
-                        .map(|cells: Result<Vec<Cell>, Error>| cells.map(Row))
-                        .collect()
-                })
+                let stmt = prepare(rt, tx, pending, sql)?;
+                let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                let rows = after_pending(rt, pending, tx.query(&stmt, &refs))?;
+                rows.iter()
+                    .map(|r| (0..r.len()).map(|i| r.try_get::<_, Cell>(i).map_err(pg_error)).collect())
+                    .map(|cells: Result<Vec<Cell>, Error>| cells.map(Row))
+                    .collect()
             }
         }
     }

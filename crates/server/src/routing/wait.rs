@@ -375,13 +375,11 @@ impl OrgRouting {
 /// closed meanwhile is passed over.
 pub(super) fn write(tx: &mut Tx<'_>, org: OrgId, notices: &[Notice], now: Timestamp) -> Result<(), Error> {
     for n in notices {
-        if conversations::get(tx, org, n.conversation)?.state != ConversationState::Open {
-            continue;
-        }
-        conversations::send_message(
+        let sent = conversations::send_message_in_state(
             tx,
             org,
             n.conversation,
+            ConversationState::Open,
             NewMessage {
                 sender_kind: SenderKind::System,
                 sender_id: Some("system".to_string()),
@@ -391,6 +389,9 @@ pub(super) fn write(tx: &mut Tx<'_>, org: OrgId, notices: &[Notice], now: Timest
                 automated: true,
             },
         )?;
+        if sent.is_none() {
+            continue;
+        }
         let data = json!({
             "queue_id": n.queue,
             "position": n.position,
@@ -399,7 +400,7 @@ pub(super) fn write(tx: &mut Tx<'_>, org: OrgId, notices: &[Notice], now: Timest
             "previous_estimated_wait_seconds": n.previous.and_then(|p| p.seconds),
             "text": n.text,
         });
-        events::append(tx, org, "routing.wait_estimate_changed", Some(n.conversation), &data, now)?;
+        events::record(tx, org, "routing.wait_estimate_changed", Some(n.conversation), &data, now)?;
     }
     Ok(())
 }

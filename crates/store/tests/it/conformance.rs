@@ -36,6 +36,8 @@ crate::conformance!(
     setup_changes_that_change_nothing_write_nothing,
     concurrent_queue_routing_changes_apply_one_after_the_other,
     scattered_events_are_read_by_id_in_one_statement,
+    a_read_sent_with_a_failing_pipelined_statement_reports_that_failure,
+    a_message_on_condition_is_sent_only_in_that_state,
 );
 
 struct Fixture {
@@ -738,4 +740,60 @@ async fn scattered_events_are_read_by_id_in_one_statement(store: &Store) {
     assert_eq!(found[2].sequence, log[3].sequence);
     let none = store.read(|tx| Ok((events::heads_of(tx, &[])?, events::with_ids(tx, &[])?))).await.unwrap();
     assert!(none.0.is_empty() && none.1.is_empty());
+}
+
+async fn a_read_sent_with_a_failing_pipelined_statement_reports_that_failure(store: &Store) {
+    let f = fixture(store).await;
+    let conv = start(store, &f, "c1").await;
+    let org = f.org;
+    let failed = store
+        .write(move |tx| {
+            tx.execute_later(
+                "INSERT INTO events (org_id, event_type, conversation_id, seq, payload, created_at)
+                 VALUES ($1, 'test.duplicate', $2, 1, '{}', 0)",
+                params![org, conv],
+            )?;
+            // On PostgreSQL this read travels with the held insert; the insert's failure is the one to report,
+            // not the aborted transaction the read then meets.
+            tx.query_one("SELECT COUNT(*) FROM events WHERE conversation_id = $1", params![conv])
+        })
+        .await;
+    let err = failed.unwrap_err();
+    assert_eq!(err.code, Code::AlreadyExists, "{err:?}");
+    let counted = store
+        .write(move |tx| {
+            tx.execute_later(
+                "INSERT INTO events (org_id, event_type, conversation_id, seq, payload, created_at)
+                 VALUES ($1, 'test.recorded', $2, 2, '{}', 0)",
+                params![org, conv],
+            )?;
+            tx.query_one("SELECT COUNT(*) FROM events WHERE conversation_id = $1", params![conv])?.i64(0)
+        })
+        .await
+        .unwrap();
+    assert_eq!(counted, 2, "the read sees the insert held before it");
+}
+
+async fn a_message_on_condition_is_sent_only_in_that_state(store: &Store) {
+    let f = fixture(store).await;
+    let conv = start(store, &f, "c1").await;
+    let org = f.org;
+    let system = || NewMessage { sender_kind: SenderKind::System, ..text("You are next in the queue.") };
+    let sent = store
+        .write(move |tx| conversations::send_message_in_state(tx, org, conv, ConversationState::Open, system()))
+        .await
+        .unwrap();
+    assert_eq!(sent.map(|m| m.sequence), Some(2));
+    let not_waiting = store
+        .write(move |tx| conversations::send_message_in_state(tx, org, conv, ConversationState::Waiting, system()))
+        .await
+        .unwrap();
+    assert!(not_waiting.is_none());
+    close(store, org, conv).await;
+    let closed = store
+        .write(move |tx| conversations::send_message_in_state(tx, org, conv, ConversationState::Open, system()))
+        .await
+        .unwrap();
+    assert!(closed.is_none(), "a closed conversation is passed over, without an error");
+    assert_eq!(messages(store, org, conv).await, 1);
 }
