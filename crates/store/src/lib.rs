@@ -105,7 +105,8 @@ impl Store {
         }
     }
 
-    /// Runs `f` on a consistent snapshot.
+    /// Runs `f`, which only reads: on SQLite on one snapshot; on PostgreSQL outside a transaction, each statement on
+    /// its own snapshot (what a READ COMMITTED transaction gives), which saves two round trips.
     pub async fn read<R, F>(&self, f: F) -> Result<R, Error>
     where
         R: Send + 'static,

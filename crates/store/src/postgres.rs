@@ -16,7 +16,7 @@ use tokio::runtime::Handle;
 
 use crate::{
     queued::{self, Job, Reply},
-    sql::Tx,
+    sql::{PgSession, Tx},
 };
 
 /// Queued writes waiting beyond this make callers wait to queue more.
@@ -101,8 +101,9 @@ impl PgStore {
         self.run(f, Some(self.committed.clone())).await
     }
 
-    /// Runs `f` in a transaction of its own that wakes nobody: the log's readers read through here, and a read
-    /// that woke them would have them read again at once, for ever.
+    /// Runs `f`'s statements on a connection, outside any transaction, each on its own snapshot as in a READ
+    /// COMMITTED transaction. It wakes nobody: the log's readers read through here, and a read that woke them would
+    /// have them read again at once, for ever.
     pub async fn read<R, F>(&self, f: F) -> Result<R, Error>
     where
         R: Send + 'static,
@@ -111,6 +112,7 @@ impl PgStore {
         self.run(f, None).await
     }
 
+    /// A write when `committed` is given (woken after the commit), a read otherwise.
     async fn run<R, F>(&self, f: F, committed: Option<tokio::sync::watch::Sender<i64>>) -> Result<R, Error>
     where
         R: Send + 'static,
@@ -125,9 +127,13 @@ impl PgStore {
             if waited > SLOW {
                 tracing::warn!(waited_ms = waited.as_millis(), "waited long for a database connection");
             }
+            let Some(committed) = committed else {
+                let mut t = Tx::postgres(PgSession::Connection(&client), &rt);
+                return f(&mut t).and_then(|v| t.finish_pending().map(|()| v));
+            };
             let tx = rt.block_on(client.transaction()).map_err(Error::internal)?;
             let result = {
-                let mut t = Tx::postgres(&tx, &rt);
+                let mut t = Tx::postgres(PgSession::Transaction(&tx), &rt);
                 f(&mut t).and_then(|v| t.finish_pending().map(|()| v))
             };
             match result {
@@ -137,9 +143,7 @@ impl PgStore {
                     if took > SLOW {
                         tracing::warn!(took_ms = took.as_millis(), "slow database transaction");
                     }
-                    if let Some(committed) = committed {
-                        committed.send_modify(|_| {});
-                    }
+                    committed.send_modify(|_| {});
                     Ok(v)
                 }
                 Err(e) => {
@@ -168,7 +172,7 @@ fn writer_loop(
             let tx = rt.block_on(client.transaction()).map_err(Error::internal)?;
             let started = std::time::Instant::now();
             {
-                let mut t = Tx::postgres(&tx, rt);
+                let mut t = Tx::postgres(PgSession::Transaction(&tx), rt);
                 while let Some(job) = batch.pop_front() {
                     t.execute_later("SAVEPOINT job", &[])?;
                     let (ok, reply) = job(&mut t);

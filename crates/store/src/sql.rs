@@ -279,7 +279,7 @@ pub enum Backend {
 pub enum Tx<'a> {
     Sqlite(&'a rusqlite::Connection),
     Postgres {
-        tx: &'a deadpool_postgres::Transaction<'a>,
+        tx: PgSession<'a>,
         rt: &'a tokio::runtime::Handle,
         /// Statements from [`Tx::execute_later`] not yet sent, or whose answers have not been read yet.
         pending: Vec<PendingStatement<'a>>,
@@ -291,8 +291,55 @@ pub type PendingStatement<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>>;
 
 impl<'a> Tx<'a> {
-    pub(crate) fn postgres(tx: &'a deadpool_postgres::Transaction<'a>, rt: &'a tokio::runtime::Handle) -> Self {
+    pub(crate) fn postgres(tx: PgSession<'a>, rt: &'a tokio::runtime::Handle) -> Self {
         Tx::Postgres { tx, rt, pending: Vec::new() }
+    }
+}
+
+/// What a PostgreSQL `Tx` runs its statements on: a transaction, or, for a read, the connection itself. A read
+/// needs no transaction of its own: under READ COMMITTED each statement takes its own snapshot either way, and
+/// BEGIN and COMMIT would be two more round trips for every read.
+#[derive(Clone, Copy)]
+pub enum PgSession<'a> {
+    Transaction(&'a deadpool_postgres::Transaction<'a>),
+    Connection(&'a deadpool_postgres::ClientWrapper),
+}
+
+impl PgSession<'_> {
+    async fn prepare_cached(self, sql: &str) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        match self {
+            PgSession::Transaction(t) => t.prepare_cached(sql).await,
+            PgSession::Connection(c) => c.prepare_cached(sql).await,
+        }
+    }
+
+    async fn execute(
+        self,
+        stmt: &tokio_postgres::Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, tokio_postgres::Error> {
+        match self {
+            PgSession::Transaction(t) => t.execute(stmt, params).await,
+            PgSession::Connection(c) => c.execute(stmt, params).await,
+        }
+    }
+
+    async fn query(
+        self,
+        stmt: &tokio_postgres::Statement,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+        match self {
+            PgSession::Transaction(t) => t.query(stmt, params).await,
+            PgSession::Connection(c) => c.query(stmt, params).await,
+        }
+    }
+
+    async fn batch_execute(self, script: &str) -> Result<(), tokio_postgres::Error> {
+        match self {
+            PgSession::Transaction(t) => t.batch_execute(script).await,
+            PgSession::Connection(c) => c.batch_execute(script).await,
+        }
     }
 }
 
@@ -360,7 +407,7 @@ fn after_pending<T>(
 /// transaction's first failure is the one reported.
 fn prepare(
     rt: &tokio::runtime::Handle,
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: PgSession<'_>,
     pending: &mut Vec<PendingStatement<'_>>,
     sql: &str,
 ) -> Result<tokio_postgres::Statement, Error> {
@@ -450,7 +497,7 @@ impl<'a> Tx<'a> {
                 Ok(n as u64)
             }
             Tx::Postgres { tx, rt, pending } => {
-                let stmt = prepare(rt, tx, pending, sql)?;
+                let stmt = prepare(rt, *tx, pending, sql)?;
                 let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
                 after_pending(rt, pending, tx.execute(&stmt, &refs))
             }
@@ -467,9 +514,9 @@ impl<'a> Tx<'a> {
             Tx::Postgres { tx, rt, pending } => {
                 // Prepared now (once per connection), so that the statement itself goes out when first polled:
                 // the order in which pipelined statements are sent is the order they run in.
-                let stmt = prepare(rt, tx, pending, sql)?;
+                let stmt = prepare(rt, *tx, pending, sql)?;
                 let params: Vec<Value<'static>> = params.iter().cloned().map(Value::into_owned).collect();
-                let tx: &'a deadpool_postgres::Transaction<'a> = tx;
+                let tx = *tx;
                 pending.push(Box::pin(async move {
                     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
                     tx.execute(&stmt, &refs).await
@@ -512,7 +559,7 @@ impl<'a> Tx<'a> {
                 Ok(out)
             }
             Tx::Postgres { tx, rt, pending } => {
-                let stmt = prepare(rt, tx, pending, sql)?;
+                let stmt = prepare(rt, *tx, pending, sql)?;
                 let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
                 let rows = after_pending(rt, pending, tx.query(&stmt, &refs))?;
                 rows.iter()
