@@ -177,7 +177,7 @@ pub fn heads(tx: &mut Tx<'_>, after: i64, until: i64, limit: usize) -> Result<Ve
 }
 
 /// A condition on `id` that holds for the ids in `$1`, a comma-separated list: one statement reads any number of
-/// scattered events, where one statement each cost a round trip each on PostgreSQL.
+/// scattered events, where a statement per event cost a round trip each on PostgreSQL.
 fn id_in_list(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => "id IN (SELECT value FROM json_each('[' || $1 || ']'))",

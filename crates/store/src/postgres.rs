@@ -86,8 +86,8 @@ impl PgStore {
         Ok(Box::pin(async move { reply_rx.await.map_err(|_| queued::stopped())? }))
     }
 
-    /// Changes after every commit of a write on this node. Its value, `i64::MAX`, says that no committed event waits for
-    /// anything before it may be read: PostgreSQL's COMMIT is durable.
+    /// Changes after every commit of a write on this node. Its value, `i64::MAX`, says that no committed event waits
+    /// for anything before it may be read: PostgreSQL's COMMIT is durable.
     pub fn durable_events(&self) -> tokio::sync::watch::Receiver<i64> {
         self.committed.subscribe()
     }
