@@ -57,7 +57,7 @@ pub fn get_queue(tx: &mut Tx<'_>, org: OrgId, id: QueueId) -> Result<QueueEntry,
 /// locked (`FOR UPDATE` on PostgreSQL; SQLite's single writer serializes on its own), so that two concurrent
 /// changes of different fields apply one after the other instead of the second writing back what the first
 /// replaced. Returns the queue and whether anything changed: a change that leaves the routing as it was writes
-/// and records nothing.
+/// and records nothing, and leaves the queue's `updated_at`.
 pub fn update_queue_routing(
     tx: &mut Tx<'_>,
     org: OrgId,
@@ -73,7 +73,10 @@ pub fn update_queue_routing(
         return Ok((current, false));
     }
     let json = serde_json::to_string(&routing).map_err(Error::internal)?;
-    tx.execute("UPDATE queues SET routing = $3 WHERE id = $1 AND org_id = $2", params![id, org, json])?;
+    tx.execute(
+        "UPDATE queues SET routing = $3, updated_at = $4 WHERE id = $1 AND org_id = $2",
+        params![id, org, json, now],
+    )?;
     events::append(
         tx,
         org,
@@ -110,7 +113,8 @@ pub fn list_members(tx: &mut Tx<'_>, org: OrgId, queue: Option<QueueId>) -> Resu
 }
 
 /// Makes `users` the queue's members. Those already members keep their join time (and so their place in round
-/// robin); every user must be an agent of the organization.
+/// robin); every user must be an agent of the organization. The queue's `updated_at` moves only if the members
+/// changed.
 pub fn set_members(
     tx: &mut Tx<'_>,
     org: OrgId,
@@ -138,6 +142,10 @@ pub fn set_members(
         }
     }
     let after = list_members(tx, org, Some(queue))?;
+    // Members who stay keep their rows, so the same people read back as the same list.
+    if after.iter().map(|m| m.user_id).ne(before.iter().map(|m| m.user_id)) {
+        tx.execute("UPDATE queues SET updated_at = $3 WHERE id = $1 AND org_id = $2", params![queue, org, now])?;
+    }
     events::append(
         tx,
         org,

@@ -52,17 +52,6 @@ pub fn create_queue(
     Ok(q)
 }
 
-/// Records that a queue changed at `now`: its routing or its members, which `routing` writes. Called in the
-/// transaction of the change, and only for one that changed something, so that a refused or empty change leaves
-/// `updated_at` as it was.
-pub fn queue_changed(tx: &mut Tx<'_>, org: OrgId, id: QueueId, now: Timestamp) -> Result<(), Error> {
-    let n = tx.execute("UPDATE queues SET updated_at = $3 WHERE id = $1 AND org_id = $2", params![id, org, now])?;
-    if n == 0 {
-        return Err(Error::not_found(Code::QueueNotFound));
-    }
-    Ok(())
-}
-
 pub fn get_queue(tx: &mut Tx<'_>, org: OrgId, id: QueueId) -> Result<Queue, Error> {
     tx.get_in_org("queues", QUEUE_COLUMNS, id.into(), org, Code::QueueNotFound, queue_from_row)
 }

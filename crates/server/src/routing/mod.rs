@@ -1231,12 +1231,7 @@ impl Routing {
             .store
             .write(move |tx| {
                 let before = store::list_members(tx, org, Some(queue))?;
-                let after = store::set_members(tx, org, queue, &users, now)?;
-                // Members who stay keep their rows, so the same people read back as the same list.
-                if after.iter().map(|m| m.user_id).ne(before.iter().map(|m| m.user_id)) {
-                    setup::queue_changed(tx, org, queue, now)?;
-                }
-                Ok((before, after))
+                Ok((before, store::set_members(tx, org, queue, &users, now)?))
             })
             .await?;
         if !st.queues.contains_key(&queue) {
@@ -1268,13 +1263,9 @@ impl Routing {
         let (entry, changed) = app
             .store
             .write(move |tx| {
-                let (entry, changed) = store::update_queue_routing(tx, org, queue, now, |tx, current| {
+                store::update_queue_routing(tx, org, queue, now, |tx, current| {
                     catalogue::check_queue_routing(tx, org, queue, change(current)?)
-                })?;
-                if changed {
-                    setup::queue_changed(tx, org, queue, now)?;
-                }
-                Ok((entry, changed))
+                })
             })
             .await?;
         if !changed {
