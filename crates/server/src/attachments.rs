@@ -20,7 +20,7 @@ use switchboard_domain::{
     setup::AttachmentPolicy,
     text::{HttpUrl, ShortText},
 };
-use switchboard_store::{attachments as stored, params};
+use switchboard_store::attachments as stored;
 
 use crate::{AppState, error::ApiResult};
 
@@ -216,34 +216,27 @@ pub async fn content(
 ) -> ApiResult<Response> {
     let not_found = || Error::not_found(Code::AttachmentNotFound);
     let id: AttachmentId = id.parse().map_err(|_| not_found())?;
-    let org: Option<OrgId> = match (q.expires, q.signature.as_deref()) {
+    let signed = match (q.expires, q.signature.as_deref()) {
         (Some(expires), Some(sig)) => {
             if !app.links.verify(id, expires, sig) {
                 return Err(not_found().into());
             }
-            None
+            true
         }
-        _ => {
-            let bearer = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|h| h.strip_prefix("Bearer "))
-                .ok_or_else(|| Error::new(Code::Unauthenticated, "send a signed link or `Authorization: Bearer`"))?;
-            Some(app.auth.authenticate(&app.store, bearer.trim()).await?.org_id)
-        }
+        _ => false,
     };
-    let row = app
-        .store
-        .read(move |tx| {
-            tx.query_opt("SELECT org_id, content_type, name, path FROM attachments WHERE id = $1", params![id])
-        })
-        .await?
-        .ok_or_else(not_found)?;
-    let owner: OrgId = row.parse(0)?;
-    if org.is_some_and(|o| o != owner) {
-        return Err(not_found().into());
-    }
-    let (content_type, name, path) = (row.string(1)?, row.opt_string(2)?, row.string(3)?);
+    let file = if signed {
+        app.store.read(move |tx| stored::file_for_signed_link(tx, id)).await?
+    } else {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or_else(|| Error::new(Code::Unauthenticated, "send a signed link or `Authorization: Bearer`"))?;
+        let org = app.auth.authenticate(&app.store, bearer.trim()).await?.org_id;
+        app.store.read(move |tx| stored::file(tx, org, id)).await?
+    };
+    let stored::KeptFile { content_type, name, path, .. } = file.ok_or_else(not_found)?;
     let files = app.files.clone();
     let bytes = tokio::task::spawn_blocking(move || files.read(&path))
         .await

@@ -523,3 +523,29 @@ pub fn channel_of(tx: &mut Tx<'_>, org: OrgId, id: ConversationId) -> Result<Cha
         .ok_or_else(|| Error::not_found(Code::ConversationNotFound))?
         .parse(0)
 }
+
+/// The channels of the conversations named, each looked up in the organization it is named with; a conversation
+/// not in that organization is left out (the delivery engine reads events of every organization).
+pub fn channels_of(
+    tx: &mut Tx<'_>,
+    conversations: &[(OrgId, ConversationId)],
+) -> Result<Vec<(ConversationId, ChannelId)>, Error> {
+    let mut out = Vec::with_capacity(conversations.len());
+    for (org, id) in conversations {
+        if let Some(r) =
+            tx.query_opt("SELECT channel_id FROM conversations WHERE id = $1 AND org_id = $2", params![id, org])?
+        {
+            out.push((*id, r.parse(0)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Records the queue a conversation was transferred to, so that a restart puts it back in that queue.
+pub fn move_to_queue(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, queue: QueueId) -> Result<(), Error> {
+    let moved = tx.execute("UPDATE conversations SET queue_id = $3 WHERE id = $1 AND org_id = $2", params![id, org, queue])?;
+    if moved == 0 {
+        return Err(Error::not_found(Code::ConversationNotFound));
+    }
+    Ok(())
+}

@@ -141,6 +141,12 @@ impl Store {
         }
     }
 
+    /// Drops a PostgreSQL schema and everything in it: what a benchmark run made for itself.
+    pub async fn drop_schema(&self, schema: &str) -> Result<(), Error> {
+        let sql = format!("DROP SCHEMA \"{}\" CASCADE", schema.replace('"', "\"\""));
+        self.write(move |tx| tx.batch(&sql)).await
+    }
+
     /// Whether the database answers (readiness).
     pub async fn ping(&self) -> Result<(), Error> {
         self.read(|tx| tx.query_one("SELECT 1", params![]).map(|_| ())).await

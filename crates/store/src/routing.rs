@@ -279,6 +279,21 @@ pub fn save_agent(tx: &mut Tx<'_>, org: OrgId, agent: &AgentRouting, now: Timest
     events::record(tx, org, "agent.routing_changed", None, agent, now)
 }
 
+/// An agent's presence as routing set it (a timer or an offer it let lapse), without touching the rest of its
+/// routing state: routing's own decisions are queued writes, so this one travels with them.
+pub fn set_presence(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    agent: UserId,
+    presence: &str,
+    now: Timestamp,
+) -> Result<(), Error> {
+    tx.execute_later(
+        "UPDATE agent_routing SET presence = $3, updated_at = $4 WHERE user_id = $1 AND org_id = $2",
+        params![agent, org, presence, now],
+    )
+}
+
 /// A workstream's rules as saved: the context variables conditions may name, with their types, and the rulesets.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -28,9 +28,9 @@ use rand::Rng;
 use serde::Serialize;
 use switchboard_domain::{Error, Timestamp, ids::*};
 use switchboard_store::{
+    conversations,
     events::MESSAGE_CREATED,
     model::Event,
-    params,
     webhooks::{self, Attempt, DeliveryState, Endpoint, NewDelivery, Target},
 };
 use tokio::sync::{Notify, mpsc};
@@ -392,18 +392,18 @@ impl Engine {
 
     /// Finds the channels of conversations whose events may go to a channel's webhook.
     async fn learn_channels(&mut self, events: &[Event]) -> Result<(), Error> {
-        let unknown: Vec<ConversationId> = events
+        let unknown: Vec<(OrgId, ConversationId)> = events
             .iter()
             .filter(|e| payload::is_activity(e))
-            .filter_map(|e| e.conversation_id)
-            .filter(|c| self.channel_of.get(c).is_none())
+            .filter_map(|e| Some((e.org_id, e.conversation_id?)))
+            .filter(|(_, c)| self.channel_of.get(c).is_none())
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
         if unknown.is_empty() {
             return Ok(());
         }
-        let found = self.app.store.read(move |tx| channels_of(tx, &unknown)).await?;
+        let found = self.app.store.read(move |tx| conversations::channels_of(tx, &unknown)).await?;
         for (conversation, channel) in found {
             self.channel_of.insert(conversation, channel);
         }
@@ -745,17 +745,4 @@ fn wants(filter: &[String], event_type: &str) -> bool {
             Some(family) => event_type.strip_prefix(family).is_some_and(|rest| rest.starts_with('.')),
             None => f == event_type || f == "*",
         })
-}
-
-fn channels_of(
-    tx: &mut switchboard_store::Tx<'_>,
-    ids: &[ConversationId],
-) -> Result<Vec<(ConversationId, ChannelId)>, Error> {
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(r) = tx.query_opt("SELECT channel_id FROM conversations WHERE id = $1", params![*id])? {
-            out.push((*id, r.parse(0)?));
-        }
-    }
-    Ok(out)
 }

@@ -170,7 +170,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Value> {
     let store = Arc::new(Store::open(&store_config).await.map_err(anyhow::Error::from)?);
     let result = measure(args, config, store.clone(), backend).await;
     if let Some(schema) = schema {
-        let dropped = store.write(move |tx| tx.batch(&format!("DROP SCHEMA \"{schema}\" CASCADE"))).await;
+        let dropped = store.drop_schema(&schema).await;
         if let Err(e) = dropped {
             tracing::warn!(error = %e, "the benchmark's schema was not dropped");
         }

@@ -30,7 +30,6 @@ use switchboard_store::{
     conversations::{self, ActionRequest, Actor},
     events,
     model::{Conversation, Event},
-    params,
     routing::last_event_id,
     setup, timers,
 };
@@ -330,11 +329,7 @@ impl Routing {
                     conversations::apply(tx, org, id, &actor, req)?;
                 }
                 if let Target::Queue(q) = target {
-                    // So that a restart puts it back in the queue it was moved to.
-                    tx.execute(
-                        "UPDATE conversations SET queue_id = $3 WHERE id = $1 AND org_id = $2",
-                        params![id, org, q],
-                    )?;
+                    conversations::move_to_queue(tx, org, id, q)?;
                 }
                 // Any transfer starts a new wait in queue for overflow: in the new queue, or back in its own after
                 // an agent it was sent to turned it down.

@@ -958,10 +958,7 @@ impl OrgRouting {
                         None => {}
                     }
                     if let Some((agent, presence)) = w.presence {
-                        tx.execute_later(
-                            "UPDATE agent_routing SET presence = $3, updated_at = $4 WHERE user_id = $1 AND org_id = $2",
-                            switchboard_store::params![agent, org, presence.as_str(), now],
-                        )?;
+                        store::set_presence(tx, org, agent, presence.as_str(), now)?;
                     }
                     events::record(tx, org, w.kind, w.conversation, &w.data, now)?;
                 }
