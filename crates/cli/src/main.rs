@@ -157,7 +157,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let data_dir = config.data_dir.clone();
             let server = Server::build(config).await?;
             if seed_demo {
-                let demo = demo::ensure(&server.state().store, &data_dir).await?;
+                let demo = demo::ensure(&server.state().store, &data_dir, server.state().clock.now()).await?;
                 println!(
                     "demo organization {} ready: credentials in {} (admin key {}…)",
                     demo.org_id,
@@ -183,14 +183,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let org = |s: &str| s.parse().map_err(|_| anyhow::anyhow!("--org must be an organization id"));
             let role = |s: &str| s.parse().map_err(|e: String| anyhow::anyhow!(e));
             match command {
-                AdminCommand::Org { command: OrgCommand::Create { name } } => {
-                    print_json(&admin::create_org(&store, &name).await.map_err(fail)?.1)
-                }
-                AdminCommand::Client { command: ClientCommand::Create { org: o, role: r, name } } => {
-                    print_json(&admin::create_client(&store, org(&o)?, &name, role(&r)?).await.map_err(fail)?.1)
-                }
+                AdminCommand::Org { command: OrgCommand::Create { name } } => print_json(
+                    &admin::create_org(&store, &name, switchboard_domain::Timestamp::now()).await.map_err(fail)?.1,
+                ),
+                AdminCommand::Client { command: ClientCommand::Create { org: o, role: r, name } } => print_json(
+                    &admin::create_client(&store, org(&o)?, &name, role(&r)?, switchboard_domain::Timestamp::now())
+                        .await
+                        .map_err(fail)?
+                        .1,
+                ),
                 AdminCommand::User { command: UserCommand::Create { org: o, name, email, role: r } } => print_json(
-                    &admin::create_user(&store, org(&o)?, &name, email.as_deref(), role(&r)?).await.map_err(fail)?.1,
+                    &admin::create_user(
+                        &store,
+                        org(&o)?,
+                        &name,
+                        email.as_deref(),
+                        role(&r)?,
+                        switchboard_domain::Timestamp::now(),
+                    )
+                    .await
+                    .map_err(fail)?
+                    .1,
                 ),
             }
         }

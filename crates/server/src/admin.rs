@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use switchboard_domain::{
-    Code, Error,
+    Code, Error, Timestamp,
     ids::*,
     role::Role,
     text::{Email, Name},
@@ -27,18 +27,19 @@ pub struct CreatedOrg {
 }
 
 /// A new organization and an admin API key for it.
-pub async fn create_org(store: &Store, name: &str) -> Result<(Org, CreatedOrg), Error> {
+pub async fn create_org(store: &Store, name: &str, now: Timestamp) -> Result<(Org, CreatedOrg), Error> {
     let name = parsed(Name::parse(name), "name")?;
     let secret = secrets::random_token(API_KEY_PREFIX);
     let hash = secrets::hash(&secret);
     let prefix: String = secret.chars().take(12).collect();
     let org = store
         .write(move |tx| {
-            let org = access::create_org(tx, name.as_str())?;
+            let org = access::create_org(tx, name.as_str(), now)?;
             access::create_api_key(
                 tx,
                 org.id,
                 NewApiKey { name: "admin", role: Role::Admin, user_id: None, key_hash: &hash, prefix: &prefix },
+                now,
             )?;
             Ok(org)
         })
@@ -59,6 +60,7 @@ pub async fn create_client(
     org: OrgId,
     name: &str,
     role: Role,
+    now: Timestamp,
 ) -> Result<(OAuthClient, CreatedClient), Error> {
     if role == Role::Agent {
         return Err(Error::field(Code::InvalidField, "role", "a client cannot act as an agent"));
@@ -69,7 +71,7 @@ pub async fn create_client(
     let client = store
         .write(move |tx| {
             access::get_org(tx, org)?;
-            access::create_client(tx, org, name.as_str(), role, &hash)
+            access::create_client(tx, org, name.as_str(), role, &hash, now)
         })
         .await?;
     let out = CreatedClient { client_id: client.id, client_secret: secret, role };
@@ -92,6 +94,7 @@ pub async fn create_user(
     name: &str,
     email: Option<&str>,
     role: Role,
+    now: Timestamp,
 ) -> Result<(User, CreatedUser), Error> {
     if role == Role::Integration {
         return Err(Error::field(Code::InvalidField, "role", "integrations are clients, not users"));
@@ -104,12 +107,13 @@ pub async fn create_user(
     let user = store
         .write(move |tx| {
             access::get_org(tx, org)?;
-            let user = access::create_user(tx, org, name.as_str(), email.as_ref().map(Email::as_str), role)?;
+            let user = access::create_user(tx, org, name.as_str(), email.as_ref().map(Email::as_str), role, now)?;
             let key_name = format!("{} ({role})", user.name);
             access::create_api_key(
                 tx,
                 org,
                 NewApiKey { name: &key_name, role, user_id: Some(user.id), key_hash: &hash, prefix: &prefix },
+                now,
             )?;
             Ok(user)
         })

@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use switchboard_domain::{
-    Code, Error, Timestamp,
+    Code, Error,
     ids::{AttachmentId, ConversationId, OrgId},
     message::Attachment,
     setup::AttachmentPolicy,
@@ -22,7 +22,7 @@ use switchboard_domain::{
 };
 use switchboard_store::attachments as stored;
 
-use crate::{AppState, error::ApiResult};
+use crate::{AppState, clock::Clock, error::ApiResult};
 
 /// Signs and checks attachment links.
 #[derive(Clone)]
@@ -30,11 +30,13 @@ pub struct Links {
     key: [u8; 32],
     base_url: String,
     ttl_seconds: u64,
+    /// Links expire on the app's clock, as everything else the server times does.
+    clock: Clock,
 }
 
 impl Links {
-    pub fn new(key: [u8; 32], base_url: &str, ttl_seconds: u64) -> Self {
-        Self { key, base_url: base_url.trim_end_matches('/').to_string(), ttl_seconds }
+    pub fn new(key: [u8; 32], base_url: &str, ttl_seconds: u64, clock: Clock) -> Self {
+        Self { key, base_url: base_url.trim_end_matches('/').to_string(), ttl_seconds, clock }
     }
 
     fn mac(&self, id: AttachmentId, expires: i64) -> Option<String> {
@@ -50,12 +52,12 @@ impl Links {
 
     /// A link to a kept file that works without credentials until it expires.
     pub fn signed(&self, id: AttachmentId) -> String {
-        let expires = Timestamp::now().millis() / 1000 + i64::try_from(self.ttl_seconds).unwrap_or(i64::MAX / 2);
+        let expires = self.clock.now().millis() / 1000 + i64::try_from(self.ttl_seconds).unwrap_or(i64::MAX / 2);
         format!("{}?expires={expires}&signature={}", self.address(id), self.mac(id, expires).unwrap_or_default())
     }
 
     pub fn verify(&self, id: AttachmentId, expires: i64, signature: &str) -> bool {
-        let fresh = expires >= Timestamp::now().millis() / 1000;
+        let fresh = expires >= self.clock.now().millis() / 1000;
         match self.mac(id, expires) {
             Some(expected) => fresh && subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), signature.as_bytes()).into(),
             None => false,

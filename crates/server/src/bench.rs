@@ -295,7 +295,9 @@ impl Target {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = runtime.spawn(async move {
             let server = Server::build(config).await?;
-            let (_, created) = admin::create_org(&server.state().store, "bench").await.map_err(anyhow::Error::from)?;
+            let (_, created) = admin::create_org(&server.state().store, "bench", server.state().clock.now())
+                .await
+                .map_err(anyhow::Error::from)?;
             let _ = ready.send((format!("http://{}", server.local_addr()), created.api_key));
             server
                 .run(async {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{
+    Timestamp,
     ids::*,
     role::Role,
     setup::{ChannelType, Distribution, QueueType, WorkstreamType},
@@ -48,7 +49,7 @@ pub fn demo_path(data_dir: &Path) -> PathBuf {
 }
 
 /// Seeds the demo organization unless `demo.json` already describes one; returns it.
-pub async fn ensure(store: &Store, data_dir: &Path) -> anyhow::Result<Demo> {
+pub async fn ensure(store: &Store, data_dir: &Path, now: Timestamp) -> anyhow::Result<Demo> {
     let path = demo_path(data_dir);
     if path.exists() {
         let mut demo: Demo = serde_json::from_slice(&std::fs::read(&path)?).context("reading demo.json")?;
@@ -64,11 +65,11 @@ pub async fn ensure(store: &Store, data_dir: &Path) -> anyhow::Result<Demo> {
         tracing::warn!("demo.json names an organization this database does not have; seeding a new one");
     }
     let err = |e: switchboard_domain::Error| anyhow::anyhow!("seeding the demo: {e}");
-    let (_, created) = admin::create_org(store, DEMO_ORG).await.map_err(err)?;
+    let (_, created) = admin::create_org(store, DEMO_ORG, now).await.map_err(err)?;
     let org = created.org_id;
     let (queue, workstream, channel) = store
         .write(move |tx| {
-            let queue = setup::create_queue(tx, org, "General", QueueType::Messaging, 100)?;
+            let queue = setup::create_queue(tx, org, "General", QueueType::Messaging, 100, now)?;
             let workstream = setup::create_workstream(
                 tx,
                 org,
@@ -77,6 +78,7 @@ pub async fn ensure(store: &Store, data_dir: &Path) -> anyhow::Result<Demo> {
                 Distribution::Push,
                 Some(queue.id),
                 Default::default(),
+                now,
             )?;
             let channel = setup::create_channel(
                 tx,
@@ -85,15 +87,17 @@ pub async fn ensure(store: &Store, data_dir: &Path) -> anyhow::Result<Demo> {
                 "Demo channel",
                 workstream.id,
                 Default::default(),
+                now,
             )?;
             Ok((queue, workstream, channel))
         })
         .await
         .map_err(err)?;
-    let (_, client) = admin::create_client(store, org, "Demo integration", Role::Integration).await.map_err(err)?;
+    let (_, client) =
+        admin::create_client(store, org, "Demo integration", Role::Integration, now).await.map_err(err)?;
     let mut agents = Vec::new();
     for (name, email) in [("Ada Agent", "ada@demo.invalid"), ("Bo Agent", "bo@demo.invalid")] {
-        let (_, agent) = admin::create_user(store, org, name, Some(email), Role::Agent).await.map_err(err)?;
+        let (_, agent) = admin::create_user(store, org, name, Some(email), Role::Agent, now).await.map_err(err)?;
         agents.push(DemoAgent { id: agent.user_id, name: agent.name, api_key: agent.api_key });
     }
     let demo = Demo {

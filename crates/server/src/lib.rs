@@ -74,7 +74,7 @@ pub async fn build_state(
     let mut keys = store.read(access::signing_keys).await.map_err(|e| anyhow::anyhow!("loading signing keys: {e}"))?;
     if keys.is_empty() {
         // First start: make one. Another node may do the same; ensure_signing_key keeps exactly one.
-        let candidate = auth::tokens::generate(&secrets)?;
+        let candidate = auth::tokens::generate(&secrets, clock.now())?;
         keys = store
             .write(move |tx| access::ensure_signing_key(tx, candidate))
             .await
@@ -84,6 +84,7 @@ pub async fn build_state(
         secrets.derive_key("attachment links"),
         &public_url,
         config.attachments.link_ttl_seconds,
+        clock.clone(),
     );
     let files = attachments::Files::new(&config.data_dir, &config.attachments.dir);
     let leadership = leadership::Leadership::new(&config, store.backend(), &public_url)?;

@@ -9,8 +9,8 @@ use crate::{
     sql::{Row, Tx},
 };
 
-pub fn create_org(tx: &mut Tx<'_>, name: &str) -> Result<Org, Error> {
-    let org = Org { id: OrgId::new(), name: name.to_string(), created_at: Timestamp::now() };
+pub fn create_org(tx: &mut Tx<'_>, name: &str, now: Timestamp) -> Result<Org, Error> {
+    let org = Org { id: OrgId::new(), name: name.to_string(), created_at: now };
     tx.execute(
         "INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)",
         params![org.id, &org.name, org.created_at],
@@ -42,14 +42,21 @@ fn user_from_row(r: &Row) -> Result<User, Error> {
     })
 }
 
-pub fn create_user(tx: &mut Tx<'_>, org: OrgId, name: &str, email: Option<&str>, role: Role) -> Result<User, Error> {
+pub fn create_user(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    name: &str,
+    email: Option<&str>,
+    role: Role,
+    now: Timestamp,
+) -> Result<User, Error> {
     let user = User {
         id: UserId::new(),
         org_id: org,
         name: name.to_string(),
         email: email.map(str::to_string),
         role,
-        created_at: Timestamp::now(),
+        created_at: now,
     };
     tx.execute(
         "INSERT INTO users (id, org_id, name, email, role, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -105,7 +112,7 @@ pub struct NewApiKey<'a> {
     pub prefix: &'a str,
 }
 
-pub fn create_api_key(tx: &mut Tx<'_>, org: OrgId, new: NewApiKey<'_>) -> Result<ApiKey, Error> {
+pub fn create_api_key(tx: &mut Tx<'_>, org: OrgId, new: NewApiKey<'_>, now: Timestamp) -> Result<ApiKey, Error> {
     if let Some(user) = new.user_id {
         get_user(tx, org, user).map_err(|e| e.at("user_id"))?;
     }
@@ -116,7 +123,7 @@ pub fn create_api_key(tx: &mut Tx<'_>, org: OrgId, new: NewApiKey<'_>) -> Result
         role: new.role,
         user_id: new.user_id,
         prefix: new.prefix.to_string(),
-        created_at: Timestamp::now(),
+        created_at: now,
         revoked_at: None,
     };
     tx.execute(
@@ -137,8 +144,7 @@ pub fn list_api_keys(tx: &mut Tx<'_>, org: OrgId, after: Option<ApiKeyId>, limit
     tx.list_in_org("api_keys", KEY_COLUMNS, org, after, limit, key_from_row)
 }
 
-pub fn revoke_api_key(tx: &mut Tx<'_>, org: OrgId, id: ApiKeyId) -> Result<ApiKey, Error> {
-    let now = Timestamp::now();
+pub fn revoke_api_key(tx: &mut Tx<'_>, org: OrgId, id: ApiKeyId, now: Timestamp) -> Result<ApiKey, Error> {
     tx.execute(
         "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND org_id = $3 AND revoked_at IS NULL",
         params![now, id, org],
@@ -165,13 +171,14 @@ pub fn create_client(
     name: &str,
     role: Role,
     secret_hash: &str,
+    now: Timestamp,
 ) -> Result<OAuthClient, Error> {
     let client = OAuthClient {
         id: ClientId::new(),
         org_id: org,
         name: name.to_string(),
         role,
-        created_at: Timestamp::now(),
+        created_at: now,
         revoked_at: None,
     };
     tx.execute(
@@ -199,10 +206,10 @@ pub fn list_clients(
     tx.list_in_org("oauth_clients", CLIENT_COLUMNS, org, after, limit, client_from_row)
 }
 
-pub fn revoke_client(tx: &mut Tx<'_>, org: OrgId, id: ClientId) -> Result<OAuthClient, Error> {
+pub fn revoke_client(tx: &mut Tx<'_>, org: OrgId, id: ClientId, now: Timestamp) -> Result<OAuthClient, Error> {
     tx.execute(
         "UPDATE oauth_clients SET revoked_at = $1 WHERE id = $2 AND org_id = $3 AND revoked_at IS NULL",
-        params![Timestamp::now(), id, org],
+        params![now, id, org],
     )?;
     tx.get_in_org("oauth_clients", CLIENT_COLUMNS, id.into(), org, Code::ClientNotFound, client_from_row)
 }

@@ -18,7 +18,7 @@ pub struct NewAttachment {
     pub path: String,
 }
 
-pub fn insert(tx: &mut Tx<'_>, a: &NewAttachment) -> Result<(), Error> {
+pub fn insert(tx: &mut Tx<'_>, a: &NewAttachment, now: Timestamp) -> Result<(), Error> {
     tx.execute(
         "INSERT INTO attachments (id, org_id, conversation_id, content_type, name, size, sha256, path, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -31,7 +31,7 @@ pub fn insert(tx: &mut Tx<'_>, a: &NewAttachment) -> Result<(), Error> {
             i64::try_from(a.size).unwrap_or(i64::MAX),
             &a.sha256,
             &a.path,
-            Timestamp::now()
+            now
         ],
     )?;
     Ok(())

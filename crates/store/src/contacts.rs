@@ -41,8 +41,7 @@ fn opt(v: &Option<impl AsRef<str>>) -> Option<&str> {
     v.as_ref().map(AsRef::as_ref)
 }
 
-pub fn create(tx: &mut Tx<'_>, org: OrgId, c: &CustomerIn) -> Result<Contact, Error> {
-    let now = Timestamp::now();
+pub fn create(tx: &mut Tx<'_>, org: OrgId, c: &CustomerIn, now: Timestamp) -> Result<Contact, Error> {
     let contact = Contact {
         id: ContactId::new(),
         org_id: org,
@@ -112,8 +111,7 @@ pub fn list(
 }
 
 /// Sets the given fields; fields left out keep their values.
-pub fn update(tx: &mut Tx<'_>, org: OrgId, id: ContactId, c: &CustomerIn) -> Result<Contact, Error> {
-    let now = Timestamp::now();
+pub fn update(tx: &mut Tx<'_>, org: OrgId, id: ContactId, c: &CustomerIn, now: Timestamp) -> Result<Contact, Error> {
     let n = tx
         .execute(
             "UPDATE contacts SET
@@ -144,7 +142,7 @@ pub fn update(tx: &mut Tx<'_>, org: OrgId, id: ContactId, c: &CustomerIn) -> Res
 
 /// The contact this customer is, matched by customer id, then email, then phone; created when none matches.
 /// A matched record's stored values win over the request (§1.4), but a customer id it lacks is recorded.
-pub fn match_or_create(tx: &mut Tx<'_>, org: OrgId, c: &CustomerIn) -> Result<Contact, Error> {
+pub fn match_or_create(tx: &mut Tx<'_>, org: OrgId, c: &CustomerIn, now: Timestamp) -> Result<Contact, Error> {
     let probes: [(&str, Option<&str>); 3] = [
         ("customer_id", c.customer_id.as_ref().map(|v| v.as_str())),
         ("email", c.email.as_ref().map(|v| v.as_str())),
@@ -159,10 +157,10 @@ pub fn match_or_create(tx: &mut Tx<'_>, org: OrgId, c: &CustomerIn) -> Result<Co
                 && let Some(customer_id) = &c.customer_id
             {
                 let patch = CustomerIn { customer_id: Some(customer_id.clone()), ..CustomerIn::default() };
-                return update(tx, org, contact.id, &patch);
+                return update(tx, org, contact.id, &patch, now);
             }
             return Ok(contact);
         }
     }
-    create(tx, org, c)
+    create(tx, org, c, now)
 }

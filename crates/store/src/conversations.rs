@@ -79,7 +79,7 @@ pub struct Created {
     pub start_message: Option<Message>,
 }
 
-pub fn create(tx: &mut Tx<'_>, org: OrgId, new: NewConversation) -> Result<Created, Error> {
+pub fn create(tx: &mut Tx<'_>, org: OrgId, new: NewConversation, now: Timestamp) -> Result<Created, Error> {
     let channel = setup::get_channel(tx, org, new.channel_id).map_err(|e| e.at("channel_id"))?;
     let workstream = setup::get_workstream(tx, org, channel.workstream_id)?;
     let customer_key = new.customer.customer_id.as_ref().map(|k| k.as_str().to_string());
@@ -94,10 +94,9 @@ pub fn create(tx: &mut Tx<'_>, org: OrgId, new: NewConversation) -> Result<Creat
     }
     let contact = match new.contact_id {
         Some(id) => Some(contacts::get(tx, org, id).map_err(|e| e.at("contact_id"))?),
-        None if !new.customer.is_empty() => Some(contacts::match_or_create(tx, org, &new.customer)?),
+        None if !new.customer.is_empty() => Some(contacts::match_or_create(tx, org, &new.customer, now)?),
         None => None,
     };
-    let now = Timestamp::now();
     let conversation = Conversation {
         id: ConversationId::new(),
         org_id: org,
@@ -139,7 +138,7 @@ pub fn create(tx: &mut Tx<'_>, org: OrgId, new: NewConversation) -> Result<Creat
     }
     events::append(tx, org, "conversation.created", Some(conversation.id), &conversation, now)?;
     let start_message = match new.start_message {
-        Some(m) => Some(send_message(tx, org, conversation.id, m)?),
+        Some(m) => Some(send_message(tx, org, conversation.id, m, now)?),
         None => None,
     };
     let conversation = get(tx, org, conversation.id)?;
@@ -223,6 +222,7 @@ pub fn apply(
     id: ConversationId,
     actor: &Actor,
     req: ActionRequest,
+    now: Timestamp,
 ) -> Result<Conversation, Error> {
     // On PostgreSQL the row stays locked until commit, so that two concurrent actions (two agents accepting one
     // conversation) are checked one after the other; SQLite's single writer already does that.
@@ -272,7 +272,7 @@ pub fn apply(
             }
         }
     };
-    change_state(tx, &before, req.action, to, agent_id, req.reason, &actor.label)
+    change_state(tx, &before, req.action, to, agent_id, req.reason, &actor.label, now)
 }
 
 /// Moves a conversation to `to` with `agent_id` and records the change in its log.
@@ -284,9 +284,9 @@ fn change_state(
     agent_id: Option<UserId>,
     reason: Option<String>,
     by: &str,
+    now: Timestamp,
 ) -> Result<Conversation, Error> {
     let (org, id) = (before.org_id, before.id);
-    let now = Timestamp::now();
     let closed_at = (to == ConversationState::Closed).then_some(now);
     let reason = if to == ConversationState::Closed { reason } else { None };
     tx.execute(
@@ -319,8 +319,14 @@ fn change_state(
 
 /// Appends a message to the conversation's log. A customer's message revives a Waiting conversation (Waiting →
 /// Open); an agent may only write into a conversation assigned to them.
-pub fn send_message(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, m: NewMessage) -> Result<Message, Error> {
-    send(tx, org, id, None, None, m)?.ok_or_else(|| Error::internal("a message without a condition was not sent"))
+pub fn send_message(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    id: ConversationId,
+    m: NewMessage,
+    now: Timestamp,
+) -> Result<Message, Error> {
+    send(tx, org, id, None, None, m, now)?.ok_or_else(|| Error::internal("a message without a condition was not sent"))
 }
 
 /// [`send_message`] if the conversation is in `state`; `None`, and nothing written, if it is not (a system
@@ -331,8 +337,9 @@ pub fn send_message_in_state(
     id: ConversationId,
     state: ConversationState,
     m: NewMessage,
+    now: Timestamp,
 ) -> Result<Option<Message>, Error> {
-    send(tx, org, id, None, Some(state), m)
+    send(tx, org, id, None, Some(state), m, now)
 }
 
 /// [`send_message`] into a conversation of `channel` only: another channel's conversation is not found.
@@ -342,8 +349,9 @@ pub fn send_message_on(
     id: ConversationId,
     channel: ChannelId,
     m: NewMessage,
+    now: Timestamp,
 ) -> Result<Message, Error> {
-    send(tx, org, id, Some(channel), None, m)?
+    send(tx, org, id, Some(channel), None, m, now)?
         .ok_or_else(|| Error::internal("a message without a condition was not sent"))
 }
 
@@ -354,11 +362,11 @@ fn send(
     channel: Option<ChannelId>,
     only_in: Option<ConversationState>,
     m: NewMessage,
+    now: Timestamp,
 ) -> Result<Option<Message>, Error> {
     if m.text.as_deref().is_none_or(str::is_empty) && m.attachments.is_empty() {
         return Err(Error::new(Code::EmptyMessage, "a message needs `text` or at least one attachment"));
     }
-    let now = Timestamp::now();
     let row = tx
         .query_opt(
             "SELECT state, agent_id, channel_id FROM conversations WHERE id = $1 AND org_id = $2",
@@ -380,7 +388,7 @@ fn send(
         return Err(Error::new(Code::NotAssignedAgent, "only the agent assigned to this conversation can write in it"));
     }
     if m.sender_kind == SenderKind::Customer && state == ConversationState::Waiting {
-        revive(tx, org, id)?;
+        revive(tx, org, id, now)?;
     }
     let at = events::next_position(tx, id, now)?;
     let message = Message {
@@ -398,9 +406,9 @@ fn send(
 }
 
 /// Waiting → Open on the customer's reply, to be routed anew.
-fn revive(tx: &mut Tx<'_>, org: OrgId, id: ConversationId) -> Result<(), Error> {
+fn revive(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, now: Timestamp) -> Result<(), Error> {
     let before = get(tx, org, id)?;
-    change_state(tx, &before, Action::CustomerReply, ConversationState::Open, None, None, "customer").map(drop)
+    change_state(tx, &before, Action::CustomerReply, ConversationState::Open, None, None, "customer", now).map(drop)
 }
 
 pub fn list_messages(
@@ -458,12 +466,12 @@ pub fn patch_context(
     org: OrgId,
     id: ConversationId,
     patch: &ContextPatch,
+    now: Timestamp,
 ) -> Result<Vec<ContextVariable>, Error> {
     let conversation = get(tx, org, id)?;
     if conversation.state == ConversationState::Closed {
         return Err(Error::new(Code::ConversationClosed, "the conversation is closed"));
     }
-    let now = Timestamp::now();
     for (name, var) in &patch.0 {
         match var {
             Some(var) => upsert_variable(tx, org, id, name, var, now)?,
@@ -543,7 +551,8 @@ pub fn channels_of(
 
 /// Records the queue a conversation was transferred to, so that a restart puts it back in that queue.
 pub fn move_to_queue(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, queue: QueueId) -> Result<(), Error> {
-    let moved = tx.execute("UPDATE conversations SET queue_id = $3 WHERE id = $1 AND org_id = $2", params![id, org, queue])?;
+    let moved =
+        tx.execute("UPDATE conversations SET queue_id = $3 WHERE id = $1 AND org_id = $2", params![id, org, queue])?;
     if moved == 0 {
         return Err(Error::not_found(Code::ConversationNotFound));
     }

@@ -48,6 +48,7 @@ pub fn run<R: Serialize>(
     tx: &mut Tx<'_>,
     org: OrgId,
     key: Option<&IdempotencyKey>,
+    now: Timestamp,
     effect: impl FnOnce(&mut Tx<'_>) -> Result<(u16, R), Error>,
 ) -> Result<Outcome<R>, Error> {
     let Some(key) = key else {
@@ -73,7 +74,7 @@ pub fn run<R: Serialize>(
     tx.execute(
         "INSERT INTO idempotency_keys (org_id, principal, idem_key, fingerprint, status, response, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        params![org, &key.principal, &key.key, &key.fingerprint, i64::from(status), &body, Timestamp::now()],
+        params![org, &key.principal, &key.key, &key.fingerprint, i64::from(status), &body, now],
     )
     .map_err(|e| match e.code {
         // Only on PostgreSQL, where two nodes can run the same key at once: the other one won and committed.

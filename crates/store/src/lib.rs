@@ -28,7 +28,7 @@ use std::path::Path;
 
 pub use idempotency::{Body, IdempotencyKey, Outcome};
 pub use sql::{Backend, Tx};
-use switchboard_domain::{Error, ids::OrgId};
+use switchboard_domain::{Error, Timestamp, ids::OrgId};
 
 /// Where the data lives.
 #[derive(Debug, Clone)]
@@ -123,13 +123,14 @@ impl Store {
         &self,
         org: OrgId,
         key: Option<IdempotencyKey>,
+        now: Timestamp,
         effect: F,
     ) -> Result<Outcome<R>, Error>
     where
         R: serde::Serialize + Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> Result<(u16, R), Error> + Send + 'static,
     {
-        self.write(move |tx| idempotency::run(tx, org, key.as_ref(), effect)).await
+        self.write(move |tx| idempotency::run(tx, org, key.as_ref(), now, effect)).await
     }
 
     /// The outbox watermark: events with an id up to its value are durable and may be acted on outside the

@@ -116,6 +116,8 @@ pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {
             Backend::Sqlite => m.sqlite,
             Backend::Postgres => m.postgres,
         })?;
+        // The wall clock, not the app's: when an operator's database changed is operational history, not
+        // contact-center time, and migrations run before any clock is chosen.
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
             params![m.version, m.name, Timestamp::now()],

@@ -281,13 +281,7 @@ pub fn save_agent(tx: &mut Tx<'_>, org: OrgId, agent: &AgentRouting, now: Timest
 
 /// An agent's presence as routing set it (a timer or an offer it let lapse), without touching the rest of its
 /// routing state: routing's own decisions are queued writes, so this one travels with them.
-pub fn set_presence(
-    tx: &mut Tx<'_>,
-    org: OrgId,
-    agent: UserId,
-    presence: &str,
-    now: Timestamp,
-) -> Result<(), Error> {
+pub fn set_presence(tx: &mut Tx<'_>, org: OrgId, agent: UserId, presence: &str, now: Timestamp) -> Result<(), Error> {
     tx.execute_later(
         "UPDATE agent_routing SET presence = $3, updated_at = $4 WHERE user_id = $1 AND org_id = $2",
         params![agent, org, presence, now],

@@ -33,8 +33,8 @@ pub fn create_queue(
     name: &str,
     queue_type: QueueType,
     priority: i64,
+    now: Timestamp,
 ) -> Result<Queue, Error> {
-    let now = Timestamp::now();
     let q = Queue {
         id: QueueId::new(),
         org_id: org,
@@ -85,9 +85,9 @@ pub fn create_workstream(
     distribution: Distribution,
     fallback_queue_id: Option<QueueId>,
     settings: WorkstreamSettings,
+    now: Timestamp,
 ) -> Result<Workstream, Error> {
     check_workstream(tx, org, distribution, fallback_queue_id, &settings)?;
-    let now = Timestamp::now();
     let w = Workstream {
         id: WorkstreamId::new(),
         org_id: org,
@@ -158,6 +158,7 @@ pub fn update_workstream(
     tx: &mut Tx<'_>,
     org: OrgId,
     id: WorkstreamId,
+    now: Timestamp,
     change: impl FnOnce(&Workstream) -> Result<WorkstreamChange, Error>,
 ) -> Result<Workstream, Error> {
     let sql = format!("SELECT {WORKSTREAM_COLUMNS} FROM workstreams WHERE id = $1 AND org_id = $2{}", lock(tx));
@@ -172,7 +173,6 @@ pub fn update_workstream(
     {
         return Ok(current);
     }
-    let now = Timestamp::now();
     let w = Workstream { name, distribution, fallback_queue_id, settings, updated_at: now, ..current };
     let settings = serde_json::to_string(&w.settings).map_err(Error::internal)?;
     tx.execute(
@@ -224,9 +224,9 @@ pub fn create_channel(
     name: &str,
     workstream_id: WorkstreamId,
     settings: ChannelSettings,
+    now: Timestamp,
 ) -> Result<Channel, Error> {
     check_channel(tx, org, channel_type, workstream_id, &settings)?;
-    let now = Timestamp::now();
     let c = Channel {
         id: ChannelId::new(),
         org_id: org,
@@ -278,6 +278,7 @@ pub fn update_channel(
     tx: &mut Tx<'_>,
     org: OrgId,
     id: ChannelId,
+    now: Timestamp,
     change: impl FnOnce(&Channel) -> Result<ChannelChange, Error>,
 ) -> Result<Channel, Error> {
     let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = $1 AND org_id = $2{}", lock(tx));
@@ -289,7 +290,6 @@ pub fn update_channel(
     if (&name, workstream_id, &settings) == (&current.name, current.workstream_id, &current.settings) {
         return Ok(current);
     }
-    let now = Timestamp::now();
     let c = Channel { name, workstream_id, settings, updated_at: now, ..current };
     let settings = serde_json::to_string(&c.settings).map_err(Error::internal)?;
     tx.execute(

@@ -160,9 +160,9 @@ pub fn fire(tx: &mut Tx<'_>, timer: &Timer, now: Timestamp) -> Result<Option<Con
     let step = |action| ActionRequest { action, agent_id: None, reason: Some(AUTO_CLOSE_REASON.to_string()) };
     let mut closed = Ok(current);
     if timer.state == ConversationState::Active {
-        closed = conversations::apply(tx, org, id, &actor, step(Action::End));
+        closed = conversations::apply(tx, org, id, &actor, step(Action::End), now);
     }
-    closed = closed.and_then(|_| conversations::apply(tx, org, id, &actor, step(Action::Close)));
+    closed = closed.and_then(|_| conversations::apply(tx, org, id, &actor, step(Action::Close), now));
     match closed {
         Ok(c) => {
             disarm(tx, org, id)?;

@@ -57,8 +57,12 @@ pub struct NewSubscription {
     pub sealed_secret: String,
 }
 
-pub fn create_subscription(tx: &mut Tx<'_>, org: OrgId, new: NewSubscription) -> Result<Subscription, Error> {
-    let now = Timestamp::now();
+pub fn create_subscription(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    new: NewSubscription,
+    now: Timestamp,
+) -> Result<Subscription, Error> {
     let id = SubscriptionId::new();
     let types = serde_json::to_string(&new.event_types).map_err(Error::internal)?;
     tx.execute(
@@ -99,9 +103,9 @@ pub fn update_subscription(
     org: OrgId,
     id: SubscriptionId,
     change: SubscriptionChange,
+    now: Timestamp,
 ) -> Result<Subscription, Error> {
     let before = get_subscription(tx, org, id)?;
-    let now = Timestamp::now();
     let url = change.url.unwrap_or(before.url);
     let description = change.description.unwrap_or(before.description);
     let types = serde_json::to_string(&change.event_types.unwrap_or(before.event_types)).map_err(Error::internal)?;
@@ -127,9 +131,9 @@ pub fn rotate_secret(
     id: SubscriptionId,
     sealed_secret: &str,
     previous_until: Timestamp,
+    now: Timestamp,
 ) -> Result<Subscription, Error> {
     get_subscription(tx, org, id)?;
-    let now = Timestamp::now();
     tx.execute(
         "UPDATE webhook_subscriptions SET previous_secret = secret, previous_secret_expires_at = $3, secret = $4,
            updated_at = $5 WHERE id = $1 AND org_id = $2",
@@ -140,7 +144,7 @@ pub fn rotate_secret(
     Ok(sub)
 }
 
-pub fn delete_subscription(tx: &mut Tx<'_>, org: OrgId, id: SubscriptionId) -> Result<(), Error> {
+pub fn delete_subscription(tx: &mut Tx<'_>, org: OrgId, id: SubscriptionId, now: Timestamp) -> Result<(), Error> {
     let sub = get_subscription(tx, org, id)?;
     tx.execute("DELETE FROM webhook_subscriptions WHERE id = $1 AND org_id = $2", params![id, org])?;
     // Its pending deliveries have nowhere to go.
@@ -149,7 +153,7 @@ pub fn delete_subscription(tx: &mut Tx<'_>, org: OrgId, id: SubscriptionId) -> R
          WHERE endpoint = $1 AND state = 'pending'",
         params![Endpoint::Subscription(id).key()],
     )?;
-    events::append(tx, org, "webhook_subscription.deleted", None, &sub, Timestamp::now())?;
+    events::append(tx, org, "webhook_subscription.deleted", None, &sub, now)?;
     Ok(())
 }
 
@@ -196,8 +200,7 @@ pub struct Target {
 
 /// Every endpoint that should receive deliveries now: enabled subscriptions, and Messaging API channels with a
 /// webhook URL.
-pub fn targets(tx: &mut Tx<'_>) -> Result<Vec<Target>, Error> {
-    let now = Timestamp::now();
+pub fn targets(tx: &mut Tx<'_>, now: Timestamp) -> Result<Vec<Target>, Error> {
     let mut out = Vec::new();
     for r in tx.query(
         "SELECT id, org_id, url, event_types, secret, previous_secret, previous_secret_expires_at
@@ -239,8 +242,7 @@ pub fn targets(tx: &mut Tx<'_>) -> Result<Vec<Target>, Error> {
 }
 
 /// Stops deliveries to a subscription whose receiver said it is gone (410).
-pub fn disable_subscription(tx: &mut Tx<'_>, id: SubscriptionId, reason: &str) -> Result<(), Error> {
-    let now = Timestamp::now();
+pub fn disable_subscription(tx: &mut Tx<'_>, id: SubscriptionId, reason: &str, now: Timestamp) -> Result<(), Error> {
     let Some(row) =
         tx.query_opt("SELECT org_id FROM webhook_subscriptions WHERE id = $1 AND disabled_at IS NULL", params![id])?
     else {
@@ -368,8 +370,8 @@ pub fn enqueue(
     cursor_name: &str,
     cursor: i64,
     deliveries: Vec<NewDelivery>,
+    now: Timestamp,
 ) -> Result<Vec<NewDelivery>, Error> {
-    let now = Timestamp::now();
     let mut fresh = Vec::with_capacity(deliveries.len());
     for d in deliveries {
         let inserted = tx.execute(
@@ -417,8 +419,7 @@ pub struct Attempt {
 }
 
 /// Writes a batch of attempts to the log and brings their deliveries up to date.
-pub fn record_attempts(tx: &mut Tx<'_>, attempts: &[Attempt]) -> Result<(), Error> {
-    let now = Timestamp::now();
+pub fn record_attempts(tx: &mut Tx<'_>, attempts: &[Attempt], now: Timestamp) -> Result<(), Error> {
     for a in attempts {
         tx.execute(
             "INSERT INTO webhook_attempts (delivery_id, attempt, org_id, at, status, duration_ms, error, response)
@@ -455,11 +456,11 @@ pub fn record_attempts(tx: &mut Tx<'_>, attempts: &[Attempt]) -> Result<(), Erro
 }
 
 /// Fails the pending deliveries of an endpoint (it was disabled or went away).
-pub fn fail_pending(tx: &mut Tx<'_>, endpoint: Endpoint, reason: &str) -> Result<(), Error> {
+pub fn fail_pending(tx: &mut Tx<'_>, endpoint: Endpoint, reason: &str, now: Timestamp) -> Result<(), Error> {
     tx.execute(
         "UPDATE webhook_deliveries SET state = 'failed', last_error = $2, next_attempt_at = NULL, updated_at = $3
          WHERE endpoint = $1 AND state = 'pending'",
-        params![endpoint.key(), reason, Timestamp::now()],
+        params![endpoint.key(), reason, now],
     )?;
     Ok(())
 }
@@ -568,9 +569,8 @@ pub fn attempts(tx: &mut Tx<'_>, org: OrgId, id: DeliveryId) -> Result<Vec<Attem
 }
 
 /// Makes a delivery due again now, whatever its state; the attempt count and log carry on.
-pub fn replay(tx: &mut Tx<'_>, org: OrgId, id: DeliveryId) -> Result<Delivery, Error> {
+pub fn replay(tx: &mut Tx<'_>, org: OrgId, id: DeliveryId, now: Timestamp) -> Result<Delivery, Error> {
     get_delivery(tx, org, id)?;
-    let now = Timestamp::now();
     tx.execute(
         "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $3, updated_at = $3
          WHERE id = $1 AND org_id = $2",
@@ -588,8 +588,8 @@ pub fn replay_range(
     since: Timestamp,
     until: Timestamp,
     include_delivered: bool,
+    now: Timestamp,
 ) -> Result<u64, Error> {
-    let now = Timestamp::now();
     tx.execute(
         "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $6, updated_at = $6
          WHERE org_id = $1 AND endpoint = $2 AND created_at >= $3 AND created_at < $4

@@ -60,11 +60,18 @@ async fn create_user(
     who.require(&[Role::Admin])?;
     let org = who.org_id;
     let key = idem.scoped(&who, "POST /v1/users", &input);
+    let now = app.clock.now();
     let out = app
         .store
-        .write_once(org, key, move |tx| {
-            let user =
-                access::create_user(tx, org, input.name.as_str(), input.email.as_ref().map(Email::as_str), input.role)?;
+        .write_once(org, key, now, move |tx| {
+            let user = access::create_user(
+                tx,
+                org,
+                input.name.as_str(),
+                input.email.as_ref().map(Email::as_str),
+                input.role,
+                now,
+            )?;
             body(StatusCode::CREATED, user)
         })
         .await?;
@@ -144,9 +151,10 @@ async fn create_api_key(
     let secret = secrets::random_token(API_KEY_PREFIX);
     let hash = secrets::hash(&secret);
     let prefix: String = secret.chars().take(12).collect();
+    let now = app.clock.now();
     let out = app
         .store
-        .write_once(org, key, move |tx| {
+        .write_once(org, key, now, move |tx| {
             let api_key = access::create_api_key(
                 tx,
                 org,
@@ -157,6 +165,7 @@ async fn create_api_key(
                     key_hash: &hash,
                     prefix: &prefix,
                 },
+                now,
             )?;
             body(StatusCode::CREATED, CreatedApiKey { api_key, key: None })
         })
@@ -188,7 +197,8 @@ async fn revoke_api_key(
 ) -> ApiResult<Json<ApiKey>> {
     who.require(&[Role::Admin])?;
     let (id, org) = (path_id(&id, Code::ApiKeyNotFound)?, who.org_id);
-    let key = app.store.write(move |tx| access::revoke_api_key(tx, org, id)).await?;
+    let now = app.clock.now();
+    let key = app.store.write(move |tx| access::revoke_api_key(tx, org, id, now)).await?;
     app.auth.forget();
     Ok(Json(key))
 }
@@ -230,10 +240,11 @@ async fn create_client(
     let key = idem.scoped(&who, "POST /v1/clients", &input);
     let secret = secrets::random_token(CLIENT_SECRET_PREFIX);
     let hash = secrets::hash(&secret);
+    let now = app.clock.now();
     let out = app
         .store
-        .write_once(org, key, move |tx| {
-            let client = access::create_client(tx, org, input.name.as_str(), input.role, &hash)?;
+        .write_once(org, key, now, move |tx| {
+            let client = access::create_client(tx, org, input.name.as_str(), input.role, &hash, now)?;
             body(StatusCode::CREATED, CreatedClient { client_id: client.id, client, client_secret: None })
         })
         .await?;
@@ -263,7 +274,8 @@ async fn revoke_client(
 ) -> ApiResult<Json<OAuthClient>> {
     who.require(&[Role::Admin])?;
     let (id, org) = (path_id(&id, Code::ClientNotFound)?, who.org_id);
-    let client = app.store.write(move |tx| access::revoke_client(tx, org, id)).await?;
+    let now = app.clock.now();
+    let client = app.store.write(move |tx| access::revoke_client(tx, org, id, now)).await?;
     app.auth.forget();
     Ok(Json(client))
 }

@@ -49,8 +49,11 @@ async fn create_contact(
     }
     let org = who.org_id;
     let key = idem.scoped(&who, "POST /v1/contacts", &input);
-    let out =
-        app.store.write_once(org, key, move |tx| body(StatusCode::CREATED, contacts::create(tx, org, &input)?)).await?;
+    let now = app.clock.now();
+    let out = app
+        .store
+        .write_once(org, key, now, move |tx| body(StatusCode::CREATED, contacts::create(tx, org, &input, now)?))
+        .await?;
     Ok(Written(out).into_response())
 }
 
@@ -103,5 +106,6 @@ async fn update_contact(
 ) -> ApiResult<Json<Contact>> {
     who.require(WRITERS)?;
     let (id, org) = (path_id(&id, Code::ContactNotFound)?, who.org_id);
-    Ok(Json(app.store.write(move |tx| contacts::update(tx, org, id, &input)).await?))
+    let now = app.clock.now();
+    Ok(Json(app.store.write(move |tx| contacts::update(tx, org, id, &input, now)).await?))
 }

@@ -159,10 +159,11 @@ async fn create_conversation(
         priority: input.priority,
         start_message,
     };
+    let now = app.clock.now();
     let out = app
         .store
-        .write_once(org, key, move |tx| {
-            let created = conversations::create(tx, org, new)?;
+        .write_once(org, key, now, move |tx| {
+            let created = conversations::create(tx, org, new, now)?;
             let status = if created.is_new { StatusCode::CREATED } else { StatusCode::OK };
             body(
                 status,
@@ -257,9 +258,10 @@ async fn act(
     let key = idem.scoped(&who, &route, &(agent_id, &reason));
     let actor = Actor { label: who.label(), agent: who.agent() };
     let req = ActionRequest { action, agent_id, reason: reason.map(ShortText::into_inner) };
+    let now = app.clock.now();
     let out = app
         .store
-        .write_once(org, key, move |tx| body(StatusCode::OK, conversations::apply(tx, org, id, &actor, req)?))
+        .write_once(org, key, now, move |tx| body(StatusCode::OK, conversations::apply(tx, org, id, &actor, req, now)?))
         .await?;
     Ok(Written(out).into_response())
 }
@@ -417,9 +419,12 @@ async fn send_message(
         attachments: input.attachments,
         automated: input.automated,
     };
+    let now = app.clock.now();
     let out = app
         .store
-        .write_once(org, key, move |tx| body(StatusCode::CREATED, conversations::send_message(tx, org, id, new)?))
+        .write_once(org, key, now, move |tx| {
+            body(StatusCode::CREATED, conversations::send_message(tx, org, id, new, now)?)
+        })
         .await?;
     metrics::counter!("switchboard_messages_total").increment(u64::from(!out.replayed));
     Ok(Written(out).into_response())
@@ -473,7 +478,8 @@ async fn patch_context(
 ) -> ApiResult<Json<Vec<ContextVariable>>> {
     who.require(&[Role::Admin, Role::Supervisor, Role::Integration])?;
     let (id, org) = (conversation_id(&id)?, who.org_id);
-    Ok(Json(app.store.write(move |tx| conversations::patch_context(tx, org, id, &patch)).await?))
+    let now = app.clock.now();
+    Ok(Json(app.store.write(move |tx| conversations::patch_context(tx, org, id, &patch, now)).await?))
 }
 
 /// The conversation's log: everything that happened to it, messages included, in order.

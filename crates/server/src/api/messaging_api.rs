@@ -91,6 +91,7 @@ async fn caller(app: &AppState, who: Principal, headers: &HeaderMap) -> Result<C
     let not_found = || Error::field(Code::ChannelNotFound, "channel-id", "no Messaging API channel with this id");
     let id: ChannelId = raw.parse().map_err(|_| not_found())?;
     let org = who.org_id;
+    // A cache's freshness is real time: on the app's clock, which tests hold still, it would never go stale.
     let now = Timestamp::now().millis();
     let channel = match app.messaging_channels.get(&id) {
         Some((channel, until)) if until > now => channel,
@@ -341,10 +342,11 @@ async fn create(app: AppState, who: Principal, headers: HeaderMap, input: Create
         priority: 0,
         start_message,
     };
+    let now = app.clock.now();
     let out = app
         .store
-        .write_once(org, key, move |tx| {
-            let created = conversations::create(tx, org, new)?;
+        .write_once(org, key, now, move |tx| {
+            let created = conversations::create(tx, org, new, now)?;
             body(
                 StatusCode::OK,
                 CreateOut {
@@ -618,32 +620,35 @@ async fn send_activity(
                     rows.push(row);
                 }
             }
+            let now = app.clock.now();
             app.store
-                .write_once(org, key, move |tx| {
+                .write_once(org, key, now, move |tx| {
                     for row in &rows {
-                        stored_attachments::insert(tx, row)?;
+                        stored_attachments::insert(tx, row, now)?;
                     }
-                    let m = conversations::send_message_on(tx, org, id, channel, message)?;
+                    let m = conversations::send_message_on(tx, org, id, channel, message, now)?;
                     body(StatusCode::OK, SendOut { message_id: Some(m.created_at.millis().to_string()) })
                 })
                 .await?
         }
         Act::End => {
+            let now = app.clock.now();
             app.store
-                .write_once(org, key, move |tx| {
+                .write_once(org, key, now, move |tx| {
                     on_channel(tx, org, id, channel)?;
                     let actor = Actor { label: "customer".into(), agent: None };
                     let request = ActionRequest { action: Action::CustomerEnd, agent_id: None, reason: None };
-                    conversations::apply(tx, org, id, &actor, request)?;
+                    conversations::apply(tx, org, id, &actor, request, now)?;
                     body(StatusCode::OK, SendOut { message_id: Some(events::last_time(tx, id)?.millis().to_string()) })
                 })
                 .await?
         }
         Act::Context(patch) => {
+            let now = app.clock.now();
             app.store
-                .write_once(org, key, move |tx| {
+                .write_once(org, key, now, move |tx| {
                     on_channel(tx, org, id, channel)?;
-                    conversations::patch_context(tx, org, id, &patch)?;
+                    conversations::patch_context(tx, org, id, &patch, now)?;
                     body(StatusCode::OK, SendOut { message_id: Some(events::last_time(tx, id)?.millis().to_string()) })
                 })
                 .await?

@@ -92,6 +92,7 @@ async fn token(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> 
     if !bool::from(secrets::hash(&secret).as_bytes().ct_eq(stored_hash.as_bytes())) {
         return Err(invalid_client().into());
     }
+    // The wall clock, not the app's: tokens are checked (here and by anyone holding the JWKS) against real time.
     let now = Timestamp::now().millis() / 1000;
     let ttl = app.auth.token_ttl.as_secs();
     let claims = Claims {

@@ -137,7 +137,7 @@ async fn create_presence(
     let now = app.clock.now();
     let out = app
         .store
-        .write_once(org, key, move |tx| {
+        .write_once(org, key, now, move |tx| {
             body(StatusCode::CREATED, config::create_presence(tx, org, &input.name, base, now)?)
         })
         .await?;
@@ -243,7 +243,7 @@ async fn create_profile(
     let now = app.clock.now();
     let out = app
         .store
-        .write_once(org, key, move |tx| {
+        .write_once(org, key, now, move |tx| {
             let p = config::create_profile(tx, org, &input.name, input.max_items, input.block_others, reset, now)?;
             body(StatusCode::CREATED, p)
         })

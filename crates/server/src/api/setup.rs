@@ -75,12 +75,13 @@ async fn create_queue(
     who.require(CONFIGURERS)?;
     let org = who.org_id;
     let key = idem.scoped(&who, "POST /v1/queues", &input);
+    let now = app.clock.now();
     let out = app
         .store
-        .write_once(org, key, move |tx| {
+        .write_once(org, key, now, move |tx| {
             body(
                 StatusCode::CREATED,
-                setup::create_queue(tx, org, input.name.as_str(), input.queue_type, input.priority)?,
+                setup::create_queue(tx, org, input.name.as_str(), input.queue_type, input.priority, now)?,
             )
         })
         .await?;
@@ -142,9 +143,10 @@ async fn create_workstream(
     who.require(CONFIGURERS)?;
     let org = who.org_id;
     let key = idem.scoped(&who, "POST /v1/workstreams", &input);
+    let now = app.clock.now();
     let out = app
         .store
-        .write_once(org, key, move |tx| {
+        .write_once(org, key, now, move |tx| {
             let w = setup::create_workstream(
                 tx,
                 org,
@@ -153,6 +155,7 @@ async fn create_workstream(
                 input.distribution,
                 input.fallback_queue_id,
                 input.settings,
+                now,
             )?;
             body(StatusCode::CREATED, w)
         })
@@ -243,7 +246,8 @@ async fn patch_workstream(
     who.require(CONFIGURERS)?;
     let (id, org) = (path_id(&id, Code::WorkstreamNotFound)?, who.org_id);
     patch.workstream_type.fixed("workstream_type", "its conversations already hold it")?;
-    Ok(Json(app.store.write(move |tx| setup::update_workstream(tx, org, id, |w| patch.apply(w))).await?))
+    let now = app.clock.now();
+    Ok(Json(app.store.write(move |tx| setup::update_workstream(tx, org, id, now, |w| patch.apply(w))).await?))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -268,9 +272,10 @@ async fn create_channel(
     who.require(CONFIGURERS)?;
     let org = who.org_id;
     let key = idem.scoped(&who, "POST /v1/channels", &input);
+    let now = app.clock.now();
     let out = app
         .store
-        .write_once(org, key, move |tx| {
+        .write_once(org, key, now, move |tx| {
             body(
                 StatusCode::CREATED,
                 setup::create_channel(
@@ -280,6 +285,7 @@ async fn create_channel(
                     input.name.as_str(),
                     input.workstream_id,
                     input.settings,
+                    now,
                 )?,
             )
         })
@@ -358,7 +364,8 @@ async fn patch_channel(
     who.require(CONFIGURERS)?;
     let (id, org) = (path_id(&id, Code::ChannelNotFound)?, who.org_id);
     patch.channel_type.fixed("channel_type", "its settings and conversations are those of its type")?;
-    let channel = app.store.write(move |tx| setup::update_channel(tx, org, id, |c| patch.apply(c))).await?;
+    let now = app.clock.now();
+    let channel = app.store.write(move |tx| setup::update_channel(tx, org, id, now, |c| patch.apply(c))).await?;
     // After the commit, so that the engine's reload sees the new webhook URL and app id; it applies them to every
     // event it has not yet fanned out, and so to every event committed after this answer.
     app.deliveries.targets_changed();

@@ -126,9 +126,12 @@ async fn create_subscription(
         event_types,
         sealed_secret,
     };
+    let now = app.clock.now();
     let out = app
         .store
-        .write_once(org, key, move |tx| body(StatusCode::CREATED, webhooks::create_subscription(tx, org, new)?))
+        .write_once(org, key, now, move |tx| {
+            body(StatusCode::CREATED, webhooks::create_subscription(tx, org, new, now)?)
+        })
         .await?;
     app.deliveries.targets_changed();
     Ok(Written(reveal(out, "secret", secret)?).into_response())
@@ -190,7 +193,8 @@ async fn update_subscription(
         event_types: input.event_types.as_deref().map(check_event_types).transpose()?,
         enabled: input.enabled,
     };
-    let sub = app.store.write(move |tx| webhooks::update_subscription(tx, org, id, change)).await?;
+    let now = app.clock.now();
+    let sub = app.store.write(move |tx| webhooks::update_subscription(tx, org, id, change, now)).await?;
     app.deliveries.targets_changed();
     Ok(Json(sub))
 }
@@ -204,7 +208,8 @@ async fn delete_subscription(
 ) -> ApiResult<StatusCode> {
     who.require(ADMINS)?;
     let (id, org) = (subscription_id(&id)?, who.org_id);
-    app.store.write(move |tx| webhooks::delete_subscription(tx, org, id)).await?;
+    let now = app.clock.now();
+    app.store.write(move |tx| webhooks::delete_subscription(tx, org, id, now)).await?;
     app.deliveries.targets_changed();
     Ok(StatusCode::NO_CONTENT)
 }
@@ -239,7 +244,8 @@ async fn rotate_secret(
     let secret = secret_or_new(input.secret)?;
     let sealed = app.auth.secrets.seal(secret.as_bytes())?;
     let until = app.clock.now().plus_millis(i64::from(grace) * 1000);
-    let sub = app.store.write(move |tx| webhooks::rotate_secret(tx, org, id, &sealed, until)).await?;
+    let now = app.clock.now();
+    let sub = app.store.write(move |tx| webhooks::rotate_secret(tx, org, id, &sealed, until, now)).await?;
     app.deliveries.targets_changed();
     let mut value = serde_json::to_value(sub).map_err(Error::internal)?;
     value["secret"] = secret.into();
@@ -277,7 +283,8 @@ async fn replay_range(
 ) -> ApiResult<(StatusCode, Json<Replayed>)> {
     who.require(ADMINS)?;
     let (id, org) = (subscription_id(&id)?, who.org_id);
-    let until = input.until.unwrap_or_else(Timestamp::now);
+    let now = app.clock.now();
+    let until = input.until.unwrap_or(now);
     if until <= input.since {
         return Err(Error::field(Code::InvalidField, "until", "`until` must be after `since`").into());
     }
@@ -285,7 +292,15 @@ async fn replay_range(
         .store
         .write(move |tx| {
             webhooks::get_subscription(tx, org, id)?;
-            webhooks::replay_range(tx, org, Endpoint::Subscription(id), input.since, until, input.include_delivered)
+            webhooks::replay_range(
+                tx,
+                org,
+                Endpoint::Subscription(id),
+                input.since,
+                until,
+                input.include_delivered,
+                now,
+            )
         })
         .await?;
     app.deliveries.replayed();
@@ -376,8 +391,11 @@ async fn replay_delivery(
     who.require(ADMINS)?;
     let (id, org): (DeliveryId, _) = (path_id(&id, Code::DeliveryNotFound)?, who.org_id);
     let key = idem.scoped(&who, "POST /v1/webhook-deliveries/{id}/replay", &id);
-    let out =
-        app.store.write_once(org, key, move |tx| body(StatusCode::ACCEPTED, webhooks::replay(tx, org, id)?)).await?;
+    let now = app.clock.now();
+    let out = app
+        .store
+        .write_once(org, key, now, move |tx| body(StatusCode::ACCEPTED, webhooks::replay(tx, org, id, now)?))
+        .await?;
     app.deliveries.replayed();
     Ok(Written(out).into_response())
 }

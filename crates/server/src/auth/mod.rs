@@ -91,6 +91,7 @@ impl Auth {
 
     pub async fn authenticate(&self, store: &Arc<Store>, bearer: &str) -> Result<Principal, Error> {
         let digest: [u8; 32] = Sha256::digest(bearer.as_bytes()).into();
+        // A cache's freshness is real time, as are the expiries of the tokens it holds.
         let now = Timestamp::now().millis();
         if let Some((principal, until)) = self.cache.get(&digest)
             && until > now

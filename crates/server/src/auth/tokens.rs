@@ -50,7 +50,7 @@ fn public_jwk(key: &SigningKey, kid: &str) -> serde_json::Value {
 }
 
 /// A fresh signing key, sealed for storage.
-pub fn generate(secrets: &SecretBox) -> Result<StoredSigningKey, Error> {
+pub fn generate(secrets: &SecretBox, now: Timestamp) -> Result<StoredSigningKey, Error> {
     let key = SigningKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
     let der = key.to_pkcs8_der().map_err(Error::internal)?;
     let point = key.verifying_key().to_encoded_point(false);
@@ -59,7 +59,7 @@ pub fn generate(secrets: &SecretBox) -> Result<StoredSigningKey, Error> {
         sealed_private_key: secrets.seal(der.as_bytes())?,
         public_jwk: public_jwk(&key, &kid).to_string(),
         kid,
-        created_at: Timestamp::now(),
+        created_at: now,
     })
 }
 

@@ -236,8 +236,8 @@ async fn record(app: AppState, mut rx: mpsc::UnboundedReceiver<Attempt>) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
         let attempts = std::mem::replace(&mut batch, Vec::with_capacity(RECORD_BATCH));
-        let count = attempts.len();
-        if let Err(e) = app.store.write(move |tx| webhooks::record_attempts(tx, &attempts)).await {
+        let (count, now) = (attempts.len(), app.clock.now());
+        if let Err(e) = app.store.write(move |tx| webhooks::record_attempts(tx, &attempts, now)).await {
             // Not recorded means still pending in the store: after a restart these are attempted again.
             tracing::error!(error = %e, count, "recording webhook attempts failed");
         }
@@ -257,7 +257,8 @@ impl Engine {
     }
 
     async fn load_targets(&mut self) -> Result<(), Error> {
-        let targets = self.app.store.read(webhooks::targets).await?;
+        let now = self.clock.now();
+        let targets = self.app.store.read(move |tx| webhooks::targets(tx, now)).await?;
         self.targets.clear();
         // A channel's token is minted for its app id: after a change of app id, the next call needs a new one.
         self.tokens.clear();
@@ -375,8 +376,11 @@ impl Engine {
                 }
                 continue;
             }
-            let fresh =
-                self.app.store.write(move |tx| webhooks::enqueue(tx, CURSOR, stored_cursor, deliveries)).await?;
+            let fresh = self
+                .app
+                .store
+                .write(move |tx| webhooks::enqueue(tx, CURSOR, stored_cursor, deliveries, Timestamp::from_millis(now)))
+                .await?;
             self.cursor_saved = std::time::Instant::now();
             for d in fresh {
                 if let Some(event) = jobs.remove(&d.id) {
@@ -546,11 +550,12 @@ impl Engine {
             }
             let store = self.app.store.clone();
             let handle = self.handle.clone();
+            let now = Timestamp::from_millis(now);
             tokio::spawn(async move {
                 let result = store
                     .write(move |tx| {
-                        webhooks::disable_subscription(tx, sub, "the receiver answered 410 Gone")?;
-                        webhooks::fail_pending(tx, Endpoint::Subscription(sub), "the subscription is disabled")
+                        webhooks::disable_subscription(tx, sub, "the receiver answered 410 Gone", now)?;
+                        webhooks::fail_pending(tx, Endpoint::Subscription(sub), "the subscription is disabled", now)
                     })
                     .await;
                 if let Err(e) = result {
@@ -636,6 +641,7 @@ impl Engine {
     /// The bearer token on a Messaging API webhook call: signed by this server (verify with its JWKS), for the
     /// channel's app id. Reused until half its life is gone.
     fn channel_token(&mut self, channel: ChannelId, app_id: Option<&str>) -> Result<String, Error> {
+        // The wall clock, not the app's: the receiver checks the token's times against its own real clock.
         let now = Timestamp::now().millis() / 1000;
         if let Some((token, until)) = self.tokens.get(&channel)
             && *until > now
@@ -719,7 +725,8 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// `Retry-After` in milliseconds: delay-seconds or an HTTP date.
+/// `Retry-After` in milliseconds: delay-seconds or an HTTP date. A date is the receiver's wall-clock time, so the
+/// delay it means is measured against the wall clock, not the app's.
 fn parse_retry_after(value: &str) -> Option<i64> {
     if let Ok(seconds) = value.trim().parse::<i64>() {
         return Some(seconds.max(0).saturating_mul(1000));

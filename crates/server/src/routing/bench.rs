@@ -51,7 +51,7 @@ async fn organization(
     name: &str,
     presence: PresenceName,
 ) -> anyhow::Result<Org> {
-    let (_, created) = admin::create_org(&app.store, name).await.map_err(anyhow::Error::from)?;
+    let (_, created) = admin::create_org(&app.store, name, app.clock.now()).await.map_err(anyhow::Error::from)?;
     let (org, key) = (created.org_id, created.api_key);
     let mut channels = Vec::with_capacity(QUEUES);
     let mut queues = Vec::with_capacity(QUEUES);
@@ -77,7 +77,7 @@ async fn organization(
     }
     let mut agents = Vec::with_capacity(AGENTS);
     for i in 0..AGENTS {
-        let (_, user) = admin::create_user(&app.store, org, &format!("Agent {i}"), None, Role::Agent)
+        let (_, user) = admin::create_user(&app.store, org, &format!("Agent {i}"), None, Role::Agent, app.clock.now())
             .await
             .map_err(anyhow::Error::from)?;
         app.routing

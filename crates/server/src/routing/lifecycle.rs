@@ -326,7 +326,7 @@ impl Routing {
             .write(move |tx| {
                 if conversations::get(tx, org, id)?.state == ConversationState::Active {
                     let req = ActionRequest { action: Action::Transfer, agent_id: None, reason: None };
-                    conversations::apply(tx, org, id, &actor, req)?;
+                    conversations::apply(tx, org, id, &actor, req, now)?;
                 }
                 if let Target::Queue(q) = target {
                     conversations::move_to_queue(tx, org, id, q)?;
@@ -368,7 +368,7 @@ impl Routing {
         let actor = Actor { label, agent: Some(agent) };
         let req = ActionRequest { action: Action::Accept, agent_id: Some(agent), reason: None };
         // The state machine's check under the row lock is the final word between two nodes.
-        let after = app.store.write(move |tx| conversations::apply(tx, org, id, &actor, req)).await?;
+        let after = app.store.write(move |tx| conversations::apply(tx, org, id, &actor, req, now)).await?;
         let events = st.engine.pick(agent, id, now)?;
         st.persist(app, events).await?;
         Ok(after)

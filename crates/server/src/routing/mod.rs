@@ -1337,7 +1337,7 @@ impl Routing {
         let (engine_offer, conversation) = st.live_offer(app, org, agent, offer, now).await?;
         let actor = Actor { label, agent: Some(agent) };
         let req = ActionRequest { action: Action::Accept, agent_id: Some(agent), reason: None };
-        let after = app.store.write(move |tx| conversations::apply(tx, org, conversation, &actor, req)).await?;
+        let after = app.store.write(move |tx| conversations::apply(tx, org, conversation, &actor, req, now)).await?;
         let events = st.engine.accept(engine_offer, agent, now)?;
         st.persist(app, events).await?;
         Ok(after)

@@ -504,6 +504,7 @@ fn write_endings(tx: &mut Tx<'_>, org: OrgId, endings: &[Ending], now: Timestamp
                 attachments: Vec::new(),
                 automated: true,
             },
+            now,
         )?;
         if let Some(c) = &e.callback {
             store::insert_callback(tx, org, c)?;
@@ -512,7 +513,7 @@ fn write_endings(tx: &mut Tx<'_>, org: OrgId, endings: &[Ending], now: Timestamp
         let actor = Actor { label: "routing".to_string(), agent: None };
         let reason = if e.callback.is_some() { "callback_requested" } else { "queue_overflow" };
         let req = ActionRequest { action: Action::Close, agent_id: None, reason: Some(reason.to_string()) };
-        conversations::apply(tx, org, e.conversation, &actor, req)?;
+        conversations::apply(tx, org, e.conversation, &actor, req, now)?;
     }
     Ok(())
 }

@@ -388,6 +388,7 @@ pub(super) fn write(tx: &mut Tx<'_>, org: OrgId, notices: &[Notice], now: Timest
                 attachments: Vec::new(),
                 automated: true,
             },
+            now,
         )?;
         if sent.is_none() {
             continue;

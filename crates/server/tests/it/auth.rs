@@ -52,7 +52,8 @@ async fn another_tenants_objects_answer_not_found() {
     let (integration, _) = ours.key(Role::Integration).await;
     let conversation = ours.conversation(&integration, &channel, "c1").await;
     // A second organization on the same server.
-    let (_, theirs) = switchboard_server::admin::create_org(&ours.state.store, "globex").await.unwrap();
+    let (_, theirs) =
+        switchboard_server::admin::create_org(&ours.state.store, "globex", ours.state.clock.now()).await.unwrap();
     let key = theirs.api_key;
     for path in [
         format!("/v1/conversations/{conversation}"),

@@ -438,11 +438,13 @@ async fn transfers_that_cannot_happen_are_refused_and_change_nothing() {
     let (_, offline) = agent(&app, &[], "offline", 1).await;
     let (_, sup_id) = app.key(Role::Supervisor).await;
     let (integration, _) = app.key(Role::Integration).await;
-    let (_, tenant) = admin::create_org(&app.state.store, "other").await.unwrap();
+    let (_, tenant) = admin::create_org(&app.state.store, "other", app.state.clock.now()).await.unwrap();
     let foreign_queue =
         app.post_ok("/v1/queues", &tenant.api_key, json!({ "name": "Theirs" }), StatusCode::CREATED).await;
     let (_, foreign_agent) =
-        admin::create_user(&app.state.store, tenant.org_id, "Theirs", None, Role::Agent).await.unwrap();
+        admin::create_user(&app.state.store, tenant.org_id, "Theirs", None, Role::Agent, app.state.clock.now())
+            .await
+            .unwrap();
 
     let c = create(&app, &s.channel, "c1").await;
     accept_offer(&app, &id1, &key1).await;

@@ -6,6 +6,7 @@
 mod api;
 mod auth;
 mod bad_input;
+mod clock;
 mod cluster;
 mod lifecycle;
 mod messaging;
@@ -98,13 +99,13 @@ impl TestApp {
             _ => config.store(),
         };
         let store = std::sync::Arc::new(Store::open(&store_config).await.expect("open store"));
-        let (_, created) = admin::create_org(&store, "acme").await.expect("org");
+        let clock =
+            options.clock.map_or(switchboard_server::clock::Clock::System, switchboard_server::clock::Clock::Manual);
+        let (_, created) = admin::create_org(&store, "acme", clock.now()).await.expect("org");
         if let Some(mut issuer) = options.trusted_issuer {
             issuer.org_id = created.org_id.to_string();
             config.trusted_issuers.push(issuer);
         }
-        let clock =
-            options.clock.map_or(switchboard_server::clock::Clock::System, switchboard_server::clock::Clock::Manual);
         let server = Server::with_clock(config, store, clock).await.expect("server");
         let (base, state, stop) = serve(server);
         TestApp {
@@ -249,7 +250,9 @@ impl TestApp {
         if role == Role::Agent || role == Role::Supervisor {
             let org = self.org_id.parse().expect("org id");
             let name = format!("{role} {}", uuid::Uuid::now_v7().simple());
-            let (_, user) = admin::create_user(&self.state.store, org, &name, None, role).await.expect("user");
+            let (_, user) = admin::create_user(&self.state.store, org, &name, None, role, self.state.clock.now())
+                .await
+                .expect("user");
             return (user.api_key, Some(user.user_id.to_string()));
         }
         let created = self

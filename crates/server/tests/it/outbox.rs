@@ -23,7 +23,8 @@ async fn insert_event(store: &Store, id: i64, org: &str) {
 async fn the_log_reader_gives_each_event_once_even_when_ids_appear_out_of_order() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&StoreConfig::Sqlite { path: dir.path().join("db") }).await.unwrap();
-    let (_, created) = switchboard_server::admin::create_org(&store, "acme").await.unwrap();
+    let (_, created) =
+        switchboard_server::admin::create_org(&store, "acme", switchboard_domain::Timestamp::now()).await.unwrap();
     let org = created.org_id.to_string();
     let last =
         store.read(|tx| tx.query_one("SELECT COALESCE(MAX(id), 0) FROM events", params![])?.i64(0)).await.unwrap();

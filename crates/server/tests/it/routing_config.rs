@@ -399,7 +399,8 @@ async fn bad_presences_are_refused_and_change_nothing() {
     let training = app
         .post_ok("/v1/presences", &app.admin_key, json!({ "name": "Training", "base": "away" }), StatusCode::CREATED)
         .await;
-    let (_, theirs) = switchboard_server::admin::create_org(&app.state.store, "globex").await.expect("org");
+    let (_, theirs) =
+        switchboard_server::admin::create_org(&app.state.store, "globex", app.state.clock.now()).await.expect("org");
     let (status, their_presence) = app
         .call(Method::POST, "/v1/presences", Some(&theirs.api_key), Some(json!({ "name": "Lunch", "base": "away" })))
         .await;
@@ -480,7 +481,8 @@ async fn bad_capacity_profiles_are_refused_and_change_nothing() {
     assert_eq!(held["data"].as_array().map(Vec::len), Some(0));
 
     // Another organization's profile is unknown here, for agents and workstreams alike.
-    let (_, theirs) = switchboard_server::admin::create_org(&app.state.store, "globex").await.expect("org");
+    let (_, theirs) =
+        switchboard_server::admin::create_org(&app.state.store, "globex", app.state.clock.now()).await.expect("org");
     let (_, their_profile) = app
         .call(
             Method::POST,

@@ -339,7 +339,8 @@ async fn bad_overflow_settings_are_refused_with_the_field() {
         patch_queue(&app, &setup.queue, one(hours.clone(), to(&unknown))).await,
     );
     // Another organization's queue is as unknown as one that does not exist.
-    let (_, other_org) = switchboard_server::admin::create_org(&app.state.store, "globex").await.unwrap();
+    let (_, other_org) =
+        switchboard_server::admin::create_org(&app.state.store, "globex", app.state.clock.now()).await.unwrap();
     let theirs = app.post_ok("/v1/queues", &other_org.api_key, json!({ "name": "Theirs" }), StatusCode::CREATED).await;
     refused("overflow.rules[0].action.queue_id")(
         patch_queue(&app, &setup.queue, one(hours.clone(), to(&id(&theirs)))).await,

@@ -131,7 +131,8 @@ async fn channel_on(app: &TestApp, key: &str, workstream: &Value) -> Value {
 
 /// Another organization's admin key and a workstream of theirs.
 async fn other_org(app: &TestApp) -> (String, Value) {
-    let (_, other) = switchboard_server::admin::create_org(&app.state.store, "other").await.unwrap();
+    let (_, other) =
+        switchboard_server::admin::create_org(&app.state.store, "other", app.state.clock.now()).await.unwrap();
     let ws = app.post_ok("/v1/workstreams", &other.api_key, json!({ "name": "Theirs" }), StatusCode::CREATED).await;
     (other.api_key, ws)
 }

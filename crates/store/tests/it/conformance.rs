@@ -1,6 +1,6 @@
 use futures::FutureExt;
 use switchboard_domain::{
-    Code, Error,
+    Code, Error, Timestamp,
     contact::CustomerIn,
     context::{ContextMap, ContextPatch},
     conversation::{Action, ConversationState},
@@ -49,8 +49,8 @@ struct Fixture {
 async fn fixture(store: &Store) -> Fixture {
     store
         .write(|tx| {
-            let org = access::create_org(tx, "acme")?;
-            let queue = setup::create_queue(tx, org.id, "General", QueueType::Messaging, 100)?;
+            let org = access::create_org(tx, "acme", Timestamp::now())?;
+            let queue = setup::create_queue(tx, org.id, "General", QueueType::Messaging, 100, Timestamp::now())?;
             let ws = setup::create_workstream(
                 tx,
                 org.id,
@@ -59,10 +59,18 @@ async fn fixture(store: &Store) -> Fixture {
                 Distribution::Push,
                 Some(queue.id),
                 Default::default(),
+                Timestamp::now(),
             )?;
-            let channel =
-                setup::create_channel(tx, org.id, ChannelType::MessagingApi, "Web", ws.id, Default::default())?;
-            let agent = access::create_user(tx, org.id, "Ada", Some("ada@acme.test"), Role::Agent)?;
+            let channel = setup::create_channel(
+                tx,
+                org.id,
+                ChannelType::MessagingApi,
+                "Web",
+                ws.id,
+                Default::default(),
+                Timestamp::now(),
+            )?;
+            let agent = access::create_user(tx, org.id, "Ada", Some("ada@acme.test"), Role::Agent, Timestamp::now())?;
             Ok(Fixture { org: org.id, channel: channel.id, agent: agent.id })
         })
         .await
@@ -98,7 +106,7 @@ fn text(t: &str) -> NewMessage {
 
 async fn start(store: &Store, f: &Fixture, customer_id: &str) -> ConversationId {
     let (org, new) = (f.org, new_conversation(f.channel, customer_id));
-    store.write(move |tx| conversations::create(tx, org, new)).await.unwrap().conversation.id
+    store.write(move |tx| conversations::create(tx, org, new, Timestamp::now())).await.unwrap().conversation.id
 }
 
 async fn count(store: &Store, sql: &'static str) -> i64 {
@@ -108,7 +116,7 @@ async fn count(store: &Store, sql: &'static str) -> i64 {
 async fn close(store: &Store, org: OrgId, conv: ConversationId) {
     let actor = Actor { label: "test".into(), agent: None };
     let req = ActionRequest { action: Action::Close, agent_id: None, reason: None };
-    store.write(move |tx| conversations::apply(tx, org, conv, &actor, req)).await.unwrap();
+    store.write(move |tx| conversations::apply(tx, org, conv, &actor, req, Timestamp::now())).await.unwrap();
 }
 
 async fn messages(store: &Store, org: OrgId, conv: ConversationId) -> usize {
@@ -127,12 +135,17 @@ async fn tenants_cannot_see_each_other(store: &Store) {
     let (borg, bchannel) = (b.org, a.channel);
     let err = store.read(move |tx| conversations::get(tx, borg, conv)).await.unwrap_err();
     assert_eq!(err.code, Code::ConversationNotFound);
-    let err = store.write(move |tx| conversations::send_message(tx, borg, conv, text("hi"))).await.unwrap_err();
+    let err = store
+        .write(move |tx| conversations::send_message(tx, borg, conv, text("hi"), Timestamp::now()))
+        .await
+        .unwrap_err();
     assert_eq!(err.code, Code::ConversationNotFound);
     assert_eq!(count(store, "SELECT COUNT(*) FROM events WHERE event_type = 'message.created'").await, 0);
     // Another tenant's channel cannot receive a conversation either.
-    let err =
-        store.write(move |tx| conversations::create(tx, borg, new_conversation(bchannel, "x"))).await.unwrap_err();
+    let err = store
+        .write(move |tx| conversations::create(tx, borg, new_conversation(bchannel, "x"), Timestamp::now()))
+        .await
+        .unwrap_err();
     assert_eq!((err.code, err.field.as_deref()), (Code::ChannelNotFound, Some("channel_id")));
     let listed =
         store.read(move |tx| conversations::list(tx, borg, &ConversationFilter::default(), None, 50)).await.unwrap();
@@ -146,8 +159,9 @@ async fn messages_take_consecutive_log_positions_under_concurrency(store: &Store
     let f = fixture(store).await;
     let conv = start(store, &f, "c1").await;
     let org = f.org;
-    let sends =
-        (0..40).map(|i| store.write(move |tx| conversations::send_message(tx, org, conv, text(&format!("m{i}")))));
+    let sends = (0..40).map(|i| {
+        store.write(move |tx| conversations::send_message(tx, org, conv, text(&format!("m{i}")), Timestamp::now()))
+    });
     let mut seqs: Vec<i64> = futures::future::join_all(sends).await.into_iter().map(|m| m.unwrap().sequence).collect();
     seqs.sort_unstable();
     // Position 1 is the conversation's creation; the messages follow without gaps.
@@ -167,10 +181,10 @@ async fn a_failed_write_changes_nothing_and_spares_its_batch(store: &Store) {
     let before = count(store, "SELECT COUNT(*) FROM contacts").await;
     let (failing, succeeding) = tokio::join!(
         store.write(move |tx| {
-            contacts::create(tx, org, &customer("ghost"))?;
+            contacts::create(tx, org, &customer("ghost"), Timestamp::now())?;
             Err::<(), _>(Error::new(Code::InvalidField, "refused after writing"))
         }),
-        store.write(move |tx| conversations::send_message(tx, org, conv, text("kept"))),
+        store.write(move |tx| conversations::send_message(tx, org, conv, text("kept"), Timestamp::now())),
     );
     assert_eq!(failing.unwrap_err().code, Code::InvalidField);
     assert_eq!(succeeding.unwrap().sequence, 2);
@@ -188,8 +202,8 @@ async fn idempotency_keys_replay_and_refuse_other_requests(store: &Store) {
         fingerprint: fingerprint.into(),
     };
     let send = |k: IdempotencyKey, t: &'static str| {
-        store.write_once(org, Some(k), move |tx| {
-            let m = conversations::send_message(tx, org, conv, text(t))?;
+        store.write_once(org, Some(k), Timestamp::now(), move |tx| {
+            let m = conversations::send_message(tx, org, conv, text(t), Timestamp::now())?;
             Ok((201u16, serde_json::to_value(m).map_err(Error::internal)?))
         })
     };
@@ -212,15 +226,23 @@ async fn idempotency_keys_replay_and_refuse_other_requests(store: &Store) {
 async fn persistent_key_returns_the_live_conversation(store: &Store) {
     let f = fixture(store).await;
     let (org, channel) = (f.org, f.channel);
-    let first = store.write(move |tx| conversations::create(tx, org, new_conversation(channel, "jdoe"))).await.unwrap();
-    let second =
-        store.write(move |tx| conversations::create(tx, org, new_conversation(channel, "jdoe"))).await.unwrap();
+    let first = store
+        .write(move |tx| conversations::create(tx, org, new_conversation(channel, "jdoe"), Timestamp::now()))
+        .await
+        .unwrap();
+    let second = store
+        .write(move |tx| conversations::create(tx, org, new_conversation(channel, "jdoe"), Timestamp::now()))
+        .await
+        .unwrap();
     assert!(first.is_new && !second.is_new);
     assert_eq!(first.conversation.id, second.conversation.id);
     assert_eq!(first.conversation.contact_id, second.conversation.contact_id);
     let id = first.conversation.id;
     close(store, org, id).await;
-    let third = store.write(move |tx| conversations::create(tx, org, new_conversation(channel, "jdoe"))).await.unwrap();
+    let third = store
+        .write(move |tx| conversations::create(tx, org, new_conversation(channel, "jdoe"), Timestamp::now()))
+        .await
+        .unwrap();
     assert!(third.is_new);
     assert_ne!(third.conversation.id, id);
     assert_eq!(third.conversation.contact_id, first.conversation.contact_id, "same customer, same contact");
@@ -235,9 +257,19 @@ async fn context_variables_stop_at_one_hundred(store: &Store) {
     let conv = start(store, &f, "c1").await;
     let org = f.org;
     let patch: ContextPatch = serde_json::from_value(vars(0..60)).unwrap();
-    assert_eq!(store.write(move |tx| conversations::patch_context(tx, org, conv, &patch)).await.unwrap().len(), 60);
+    assert_eq!(
+        store
+            .write(move |tx| conversations::patch_context(tx, org, conv, &patch, Timestamp::now()))
+            .await
+            .unwrap()
+            .len(),
+        60
+    );
     let too_many: ContextPatch = serde_json::from_value(vars(60..101)).unwrap();
-    let err = store.write(move |tx| conversations::patch_context(tx, org, conv, &too_many)).await.unwrap_err();
+    let err = store
+        .write(move |tx| conversations::patch_context(tx, org, conv, &too_many, Timestamp::now()))
+        .await
+        .unwrap_err();
     assert_eq!(err.code, Code::TooManyContextVariables);
     let now = store.read(move |tx| conversations::context(tx, org, conv)).await.unwrap();
     assert_eq!(now.len(), 60, "the refused update changed nothing");
@@ -245,7 +277,14 @@ async fn context_variables_stop_at_one_hundred(store: &Store) {
     let mut swap = vars(60..100);
     swap["v0"] = serde_json::Value::Null;
     let swap: ContextPatch = serde_json::from_value(swap).unwrap();
-    assert_eq!(store.write(move |tx| conversations::patch_context(tx, org, conv, &swap)).await.unwrap().len(), 99);
+    assert_eq!(
+        store
+            .write(move |tx| conversations::patch_context(tx, org, conv, &swap, Timestamp::now()))
+            .await
+            .unwrap()
+            .len(),
+        99
+    );
 }
 
 async fn state_changes_follow_the_table_and_write_events(store: &Store) {
@@ -261,6 +300,7 @@ async fn state_changes_follow_the_table_and_write_events(store: &Store) {
                 conv,
                 &actor,
                 ActionRequest { action, agent_id, reason: Some("resolved".into()) },
+                Timestamp::now(),
             )
         })
     };
@@ -273,7 +313,10 @@ async fn state_changes_follow_the_table_and_write_events(store: &Store) {
     let waiting = act(Action::Park, None, Some(agent)).await.unwrap();
     assert_eq!(waiting.state, ConversationState::Waiting);
     // The customer's reply revives it into the queue.
-    store.write(move |tx| conversations::send_message(tx, org, conv, text("still there?"))).await.unwrap();
+    store
+        .write(move |tx| conversations::send_message(tx, org, conv, text("still there?"), Timestamp::now()))
+        .await
+        .unwrap();
     let revived = store.read(move |tx| conversations::get(tx, org, conv)).await.unwrap();
     assert_eq!((revived.state, revived.agent_id), (ConversationState::Open, None));
     act(Action::Accept, Some(agent), None).await.unwrap();
@@ -307,20 +350,23 @@ async fn contacts_match_by_customer_id_email_or_phone(store: &Store) {
     let by = |v: serde_json::Value| serde_json::from_value::<CustomerIn>(v).unwrap();
     let first =
         by(serde_json::json!({ "email": "John.Doe@Example.com", "phone": "+1 (425) 555-0100", "first_name": "John" }));
-    let a = store.write(move |tx| contacts::match_or_create(tx, org, &first)).await.unwrap();
+    let a = store.write(move |tx| contacts::match_or_create(tx, org, &first, Timestamp::now())).await.unwrap();
     let by_phone = by(serde_json::json!({ "phone": "+14255550100", "first_name": "Johnny", "customer_id": "jd-1" }));
-    let b = store.write(move |tx| contacts::match_or_create(tx, org, &by_phone)).await.unwrap();
+    let b = store.write(move |tx| contacts::match_or_create(tx, org, &by_phone, Timestamp::now())).await.unwrap();
     assert_eq!(a.id, b.id);
     assert_eq!(b.first_name.as_deref(), Some("John"), "stored values win");
     assert_eq!(b.customer_id.as_deref(), Some("jd-1"), "a missing customer id is recorded");
     let by_id = by(serde_json::json!({ "customer_id": "jd-1", "email": "other@example.com" }));
-    let c = store.write(move |tx| contacts::match_or_create(tx, org, &by_id)).await.unwrap();
+    let c = store.write(move |tx| contacts::match_or_create(tx, org, &by_id, Timestamp::now())).await.unwrap();
     assert_eq!(c.id, a.id);
     let stranger = by(serde_json::json!({ "email": "stranger@example.com" }));
-    let d = store.write(move |tx| contacts::match_or_create(tx, org, &stranger)).await.unwrap();
+    let d = store.write(move |tx| contacts::match_or_create(tx, org, &stranger, Timestamp::now())).await.unwrap();
     assert_ne!(d.id, a.id);
     let dup = by(serde_json::json!({ "customer_id": "jd-1" }));
-    assert_eq!(store.write(move |tx| contacts::create(tx, org, &dup)).await.unwrap_err().code, Code::AlreadyExists);
+    assert_eq!(
+        store.write(move |tx| contacts::create(tx, org, &dup, Timestamp::now())).await.unwrap_err().code,
+        Code::AlreadyExists
+    );
 }
 
 async fn closed_conversations_refuse_messages(store: &Store) {
@@ -329,7 +375,10 @@ async fn closed_conversations_refuse_messages(store: &Store) {
     let org = f.org;
     close(store, org, conv).await;
     let before = store.read(move |tx| events::timeline(tx, org, conv, 0, 100)).await.unwrap().len();
-    let err = store.write(move |tx| conversations::send_message(tx, org, conv, text("late"))).await.unwrap_err();
+    let err = store
+        .write(move |tx| conversations::send_message(tx, org, conv, text("late"), Timestamp::now()))
+        .await
+        .unwrap_err();
     assert_eq!(err.code, Code::ConversationClosed);
     assert_eq!(messages(store, org, conv).await, 0);
     let after = store.read(move |tx| events::timeline(tx, org, conv, 0, 100)).await.unwrap().len();
@@ -354,6 +403,7 @@ async fn webhook_deliveries_are_recorded_once_and_resume_in_event_order(store: &
                             event_types: vec![],
                             sealed_secret: "sealed".into(),
                         },
+                        Timestamp::now(),
                     )
                     .map(|s| s.id)
                 })
@@ -376,10 +426,10 @@ async fn webhook_deliveries_are_recorded_once_and_resume_in_event_order(store: &
             .collect::<Vec<_>>()
     };
     let first = make(&subs);
-    let fresh = store.write(move |tx| webhooks::enqueue(tx, "test", event, first)).await.unwrap();
+    let fresh = store.write(move |tx| webhooks::enqueue(tx, "test", event, first, Timestamp::now())).await.unwrap();
     assert_eq!(fresh.len(), 2);
     let again = make(&subs);
-    let fresh = store.write(move |tx| webhooks::enqueue(tx, "test", event, again)).await.unwrap();
+    let fresh = store.write(move |tx| webhooks::enqueue(tx, "test", event, again, Timestamp::now())).await.unwrap();
     assert!(fresh.is_empty(), "a delivery is recorded once per event and endpoint");
     assert_eq!(store.read(|tx| webhooks::cursor(tx, "test")).await.unwrap(), Some(event));
 
@@ -409,7 +459,7 @@ async fn webhook_deliveries_are_recorded_once_and_resume_in_event_order(store: &
         attempt(a, DeliveryState::Delivered, 2),
         attempt(b, DeliveryState::Pending, 1),
     ];
-    store.write(move |tx| webhooks::record_attempts(tx, &attempts)).await.unwrap();
+    store.write(move |tx| webhooks::record_attempts(tx, &attempts, Timestamp::now())).await.unwrap();
     let pending = store.read(|tx| webhooks::pending(tx, None, 10)).await.unwrap();
     assert_eq!(pending.iter().map(|p| p.delivery.id).collect::<Vec<_>>(), [b]);
     assert!(pending[0].delivery.next_attempt_at.is_some());
@@ -417,10 +467,10 @@ async fn webhook_deliveries_are_recorded_once_and_resume_in_event_order(store: &
     assert_eq!(log.iter().map(|l| l.status).collect::<Vec<_>>(), [Some(503), Some(200)]);
 
     // Replay makes a delivered one due again; another organization cannot see or replay it.
-    let replayed = store.write(move |tx| webhooks::replay(tx, org, a)).await.unwrap();
+    let replayed = store.write(move |tx| webhooks::replay(tx, org, a, Timestamp::now())).await.unwrap();
     assert_eq!(replayed.state, DeliveryState::Pending);
-    let other = store.write(|tx| access::create_org(tx, "other")).await.unwrap().id;
-    let err = store.write(move |tx| webhooks::replay(tx, other, a)).await.unwrap_err();
+    let other = store.write(|tx| access::create_org(tx, "other", Timestamp::now())).await.unwrap().id;
+    let err = store.write(move |tx| webhooks::replay(tx, other, a, Timestamp::now())).await.unwrap_err();
     assert_eq!(err.code, Code::DeliveryNotFound);
 }
 
@@ -431,7 +481,7 @@ async fn concurrent_setup_changes_apply_one_after_the_other(store: &Store) {
     // Each change builds on the row it reads: none may read a row another is about to change.
     let changes = (0..20).map(|_| {
         store.write(move |tx| {
-            setup::update_workstream(tx, org, ws, |w| {
+            setup::update_workstream(tx, org, ws, Timestamp::now(), |w| {
                 let mut settings = w.settings.clone();
                 settings.wait_notifications.min_interval_seconds += 1;
                 Ok(setup::WorkstreamChange {
@@ -441,7 +491,7 @@ async fn concurrent_setup_changes_apply_one_after_the_other(store: &Store) {
                     settings,
                 })
             })?;
-            setup::update_channel(tx, org, channel, |c| {
+            setup::update_channel(tx, org, channel, Timestamp::now(), |c| {
                 Ok(setup::ChannelChange {
                     name: format!("{}+", c.name),
                     workstream_id: c.workstream_id,
@@ -463,13 +513,15 @@ async fn concurrent_setup_changes_apply_one_after_the_other(store: &Store) {
     // Another organization's workstream is not found, and a refused change writes nothing.
     let (theirs, their_channel) = (other.org, other.channel);
     let err = store
-        .write(move |tx| setup::update_workstream(tx, theirs, ws, |_| unreachable!("not this organization's")))
+        .write(move |tx| {
+            setup::update_workstream(tx, theirs, ws, Timestamp::now(), |_| unreachable!("not this organization's"))
+        })
         .await
         .unwrap_err();
     assert_eq!(err.code, Code::WorkstreamNotFound);
     let err = store
         .write(move |tx| {
-            setup::update_channel(tx, theirs, their_channel, |c| {
+            setup::update_channel(tx, theirs, their_channel, Timestamp::now(), |c| {
                 Ok(setup::ChannelChange { name: "Moved".into(), workstream_id: ws, settings: c.settings.clone() })
             })
         })
@@ -492,7 +544,7 @@ async fn setup_changes_that_change_nothing_write_nothing(store: &Store) {
 
     let (same_w, same_c) = store
         .write(move |tx| {
-            let w = setup::update_workstream(tx, org, ws, |w| {
+            let w = setup::update_workstream(tx, org, ws, Timestamp::now(), |w| {
                 Ok(setup::WorkstreamChange {
                     name: w.name.clone(),
                     distribution: w.distribution,
@@ -500,7 +552,7 @@ async fn setup_changes_that_change_nothing_write_nothing(store: &Store) {
                     settings: w.settings.clone(),
                 })
             })?;
-            let c = setup::update_channel(tx, org, channel, |c| {
+            let c = setup::update_channel(tx, org, channel, Timestamp::now(), |c| {
                 Ok(setup::ChannelChange {
                     name: c.name.clone(),
                     workstream_id: c.workstream_id,
@@ -521,7 +573,7 @@ async fn setup_changes_that_change_nothing_write_nothing(store: &Store) {
     }
     let renamed = store
         .write(move |tx| {
-            setup::update_workstream(tx, org, ws, |w| {
+            setup::update_workstream(tx, org, ws, Timestamp::now(), |w| {
                 Ok(setup::WorkstreamChange {
                     name: "Renamed".into(),
                     distribution: w.distribution,
@@ -611,17 +663,19 @@ async fn a_failed_write_leaves_no_gap_in_the_log(store: &Store) {
     let f = fixture(store).await;
     let conv = start(store, &f, "c1").await;
     let org = f.org;
-    let first = store.write(move |tx| conversations::send_message(tx, org, conv, text("one"))).await.unwrap();
+    let first =
+        store.write(move |tx| conversations::send_message(tx, org, conv, text("one"), Timestamp::now())).await.unwrap();
     // A write that took the next log position and then failed: the position was never written, so it is the next
     // message's (the embedded writer remembers each log's end, and must forget what a rollback undid).
     let failed = store
         .write(move |tx| {
-            conversations::send_message(tx, org, conv, text("undone"))?;
+            conversations::send_message(tx, org, conv, text("undone"), Timestamp::now())?;
             Err::<(), _>(Error::new(Code::InvalidField, "refused after writing"))
         })
         .await;
     assert_eq!(failed.unwrap_err().code, Code::InvalidField);
-    let next = store.write(move |tx| conversations::send_message(tx, org, conv, text("two"))).await.unwrap();
+    let next =
+        store.write(move |tx| conversations::send_message(tx, org, conv, text("two"), Timestamp::now())).await.unwrap();
     assert_eq!((first.sequence, next.sequence), (2, 3));
     let log = store.read(move |tx| events::timeline(tx, org, conv, 0, 100)).await.unwrap();
     assert_eq!(log.iter().map(|e| e.sequence.unwrap()).collect::<Vec<_>>(), vec![1, 2, 3]);
@@ -642,7 +696,9 @@ async fn recorded_entries_and_messages_share_one_gapless_log_under_concurrency(s
         })
     });
     let sends = (0..20).map(|i| {
-        store.write(move |tx| conversations::send_message(tx, org, conv, text(&format!("m{i}")))).map(|m| m.map(drop))
+        store
+            .write(move |tx| conversations::send_message(tx, org, conv, text(&format!("m{i}")), Timestamp::now()))
+            .map(|m| m.map(drop))
     });
     let (recorded, sent) = tokio::join!(futures::future::join_all(records), futures::future::join_all(sends));
     assert!(recorded.into_iter().chain(sent).all(|r| r.is_ok()));
@@ -674,7 +730,10 @@ async fn a_pipelined_statement_that_fails_fails_its_write(store: &Store) {
     assert_eq!(failed.unwrap_err().code, Code::AlreadyExists);
     let log = store.read(move |tx| events::timeline(tx, org, conv, 0, 100)).await.unwrap();
     assert_eq!(log.len(), 1, "nothing of the failed write is kept: {log:?}");
-    let next = store.write(move |tx| conversations::send_message(tx, org, conv, text("after"))).await.unwrap();
+    let next = store
+        .write(move |tx| conversations::send_message(tx, org, conv, text("after"), Timestamp::now()))
+        .await
+        .unwrap();
     assert_eq!(next.sequence, 2);
 }
 
@@ -722,7 +781,7 @@ async fn scattered_events_are_read_by_id_in_one_statement(store: &Store) {
     let conv = start(store, &f, "c1").await;
     let org = f.org;
     for t in ["one", "two", "three"] {
-        store.write(move |tx| conversations::send_message(tx, org, conv, text(t))).await.unwrap();
+        store.write(move |tx| conversations::send_message(tx, org, conv, text(t), Timestamp::now())).await.unwrap();
     }
     let log = store.read(move |tx| events::timeline(tx, org, conv, 0, 100)).await.unwrap();
     let ids: Vec<i64> = log.iter().map(|e| e.id).collect();
@@ -780,18 +839,24 @@ async fn a_message_on_condition_is_sent_only_in_that_state(store: &Store) {
     let org = f.org;
     let system = || NewMessage { sender_kind: SenderKind::System, ..text("You are next in the queue.") };
     let sent = store
-        .write(move |tx| conversations::send_message_in_state(tx, org, conv, ConversationState::Open, system()))
+        .write(move |tx| {
+            conversations::send_message_in_state(tx, org, conv, ConversationState::Open, system(), Timestamp::now())
+        })
         .await
         .unwrap();
     assert_eq!(sent.map(|m| m.sequence), Some(2));
     let not_waiting = store
-        .write(move |tx| conversations::send_message_in_state(tx, org, conv, ConversationState::Waiting, system()))
+        .write(move |tx| {
+            conversations::send_message_in_state(tx, org, conv, ConversationState::Waiting, system(), Timestamp::now())
+        })
         .await
         .unwrap();
     assert!(not_waiting.is_none());
     close(store, org, conv).await;
     let closed = store
-        .write(move |tx| conversations::send_message_in_state(tx, org, conv, ConversationState::Open, system()))
+        .write(move |tx| {
+            conversations::send_message_in_state(tx, org, conv, ConversationState::Open, system(), Timestamp::now())
+        })
         .await
         .unwrap();
     assert!(closed.is_none(), "a closed conversation is passed over, without an error");

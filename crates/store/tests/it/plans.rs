@@ -11,7 +11,7 @@ crate::conformance!(the_capacity_reset_rebuild_reads_assignments_through_an_inde
 
 /// An organization with a channel on a workstream; returns their ids.
 fn organization(tx: &mut Tx<'_>, name: &str) -> Result<(OrgId, ChannelId, WorkstreamId), Error> {
-    let org = access::create_org(tx, name)?.id;
+    let org = access::create_org(tx, name, Timestamp::now())?.id;
     let ws = setup::create_workstream(
         tx,
         org,
@@ -20,8 +20,10 @@ fn organization(tx: &mut Tx<'_>, name: &str) -> Result<(OrgId, ChannelId, Workst
         Distribution::Push,
         None,
         Default::default(),
+        Timestamp::now(),
     )?;
-    let channel = setup::create_channel(tx, org, ChannelType::MessagingApi, "Web", ws.id, Default::default())?;
+    let channel =
+        setup::create_channel(tx, org, ChannelType::MessagingApi, "Web", ws.id, Default::default(), Timestamp::now())?;
     Ok((org, channel.id, ws.id))
 }
 
