@@ -33,7 +33,50 @@ ensure_postgres() {
         | psql "$SWITCHBOARD_TEST_PG_URL" -q >/dev/null
 }
 
+# The TLS tests need a server certificate from a CA they can trust: a test CA made here once (openssl), whose
+# certificate for localhost and 127.0.0.1 the local cluster is switched to (ALTER SYSTEM, then a reload).
+# Idempotent; only for the local cluster, and only when the tests are pointed at it.
+PG_TLS_DIR=/var/lib/postgresql/switchboard-test-tls
+export SWITCHBOARD_TEST_PG_CA="${SWITCHBOARD_TEST_PG_CA:-$PG_TLS_DIR/ca.pem}"
+
+ensure_postgres_tls() {
+    case "$SWITCHBOARD_TEST_PG_URL" in
+        *@127.0.0.1:5432/*|*@localhost:5432/*) ;;
+        *) echo "not giving $SWITCHBOARD_TEST_PG_URL a test certificate: set SWITCHBOARD_TEST_PG_CA to its CA"; return ;;
+    esac
+    if ! as_root test -s "$PG_TLS_DIR/server.key"; then
+        echo "making a test CA and a server certificate for PostgreSQL in $PG_TLS_DIR"
+        local tmp
+        tmp=$(mktemp -d)
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+            -subj "/CN=Switchboard test CA" -keyout "$tmp/ca.key" -out "$tmp/ca.pem" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=localhost" \
+            -keyout "$tmp/server.key" -out "$tmp/server.csr" 2>/dev/null
+        printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+            > "$tmp/server.ext"
+        openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial -days 3650 \
+            -extfile "$tmp/server.ext" -out "$tmp/server.pem" 2>/dev/null
+        as_root install -d -o postgres -g postgres -m 755 "$PG_TLS_DIR"
+        as_root install -o postgres -g postgres -m 644 "$tmp/ca.pem" "$tmp/server.pem" "$PG_TLS_DIR/"
+        as_root install -o postgres -g postgres -m 600 "$tmp/server.key" "$PG_TLS_DIR/"
+        rm -rf "$tmp"
+    fi
+    if [ "$(psql "$SWITCHBOARD_TEST_PG_URL" -qtAc 'SHOW ssl_cert_file')" != "$PG_TLS_DIR/server.pem" ]; then
+        psql "$SWITCHBOARD_TEST_PG_URL" -q \
+            -c "ALTER SYSTEM SET ssl = on" \
+            -c "ALTER SYSTEM SET ssl_cert_file = '$PG_TLS_DIR/server.pem'" \
+            -c "ALTER SYSTEM SET ssl_key_file = '$PG_TLS_DIR/server.key'" \
+            -c "SELECT pg_reload_conf()" >/dev/null
+        for _ in $(seq 1 50); do
+            [ "$(psql "$SWITCHBOARD_TEST_PG_URL" -qtAc 'SHOW ssl_cert_file')" = "$PG_TLS_DIR/server.pem" ] && break
+            sleep 0.1
+        done
+    fi
+}
+
 ensure_postgres
+ensure_postgres_tls
 
 echo "== workspace tests (HTTP suite on SQLite; store conformance on SQLite and PostgreSQL)"
 cargo test --workspace --locked

@@ -203,6 +203,9 @@ impl Config {
         {
             bail!("database_url must be a postgres:// URL (leave it empty for the embedded SQLite database)");
         }
+        if let Some(url) = self.database_url.as_deref().filter(|u| !u.is_empty()) {
+            switchboard_store::PgTarget::parse(url).map_err(|e| anyhow::anyhow!("database_url: {}", e.detail))?;
+        }
         if self.token_ttl_seconds == 0 || self.token_ttl_seconds > 86_400 {
             bail!("token_ttl_seconds must be between 1 and 86400");
         }
@@ -266,6 +269,17 @@ mod tests {
             jail.set_env("SWITCHBOARD_CLUSTER__RENEW_SECONDS", "5");
             jail.set_env("SWITCHBOARD_DATABASE_URL", "mysql://nope");
             assert!(Config::load(&Overrides::default()).is_err(), "a non-PostgreSQL URL is refused");
+            jail.set_env("SWITCHBOARD_DATABASE_URL", "postgres://db.internal/app?sslmode=verify-everything");
+            let refused = Config::load(&Overrides::default()).map(drop).map_err(|e| format!("{e:#}"));
+            assert!(refused.as_ref().is_err_and(|e| e.contains("sslmode `verify-everything`")), "{refused:?}");
+            jail.set_env("SWITCHBOARD_DATABASE_URL", "postgres://db.internal/app?sslmode=verify-full");
+            let refused = Config::load(&Overrides::default()).map(drop).map_err(|e| format!("{e:#}"));
+            assert!(refused.as_ref().is_err_and(|e| e.contains("needs sslrootcert")), "{refused:?}");
+            jail.set_env("SWITCHBOARD_DATABASE_URL", "postgres://db.internal/app?sslmode=require&application_name=sb");
+            assert!(
+                Config::load(&Overrides::default()).is_ok(),
+                "sslmode is taken with tokio-postgres's own parameters"
+            );
             Ok(())
         });
     }

@@ -14,6 +14,7 @@ pub mod leases;
 mod migrate;
 pub mod model;
 pub mod overflow;
+mod pg_tls;
 mod postgres;
 mod queued;
 pub mod routing;
@@ -27,6 +28,7 @@ pub mod webhooks;
 use std::path::Path;
 
 pub use idempotency::{Body, IdempotencyKey, Outcome};
+pub use pg_tls::{PgTarget, SslMode};
 pub use sql::{Backend, Tx};
 use switchboard_domain::{Error, Timestamp, ids::OrgId};
 

@@ -8,13 +8,12 @@
 //! that a failing one changes nothing. Their callers need not wait for the commit while they hold a lock, and a
 //! burst of them costs one commit rather than one each.
 
-use std::str::FromStr;
-
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use switchboard_domain::Error;
+use switchboard_domain::{Code, Error};
 use tokio::runtime::Handle;
 
 use crate::{
+    pg_tls::PgTarget,
     queued::{self, Job, Reply},
     sql::{PgSession, Tx},
 };
@@ -41,12 +40,15 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connects to `url`. `schema`, when given, is created if missing and used as the search path: tests use a
-    /// schema each to stay isolated on one server.
+    /// Connects to `url`, over TLS as its `sslmode` says. `schema`, when given, is created if missing and used as
+    /// the search path: tests use a schema each to stay isolated on one server.
     pub async fn connect(url: &str, schema: Option<&str>, pool_size: usize) -> Result<Self, Error> {
-        let mut config = tokio_postgres::Config::from_str(url).map_err(Error::internal)?;
+        let PgTarget { mut config, ssl_mode, tls } = PgTarget::parse(url)?;
+        let unreachable = |e: &dyn std::error::Error| {
+            Error::new(Code::Unavailable, format!("cannot connect to PostgreSQL (sslmode={ssl_mode}): {}", causes(e)))
+        };
         if let Some(schema) = schema {
-            let (client, conn) = config.connect(tokio_postgres::NoTls).await.map_err(Error::internal)?;
+            let (client, conn) = config.connect(tls.clone()).await.map_err(|e| unreachable(&e))?;
             let driver = tokio::spawn(conn);
             client
                 .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
@@ -56,14 +58,10 @@ impl PgStore {
             let _ = driver.await;
             config.options(format!("-c search_path=\"{schema}\""));
         }
-        let manager = Manager::from_config(
-            config,
-            tokio_postgres::NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
-        );
+        let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(pool_size).build().map_err(Error::internal)?;
         // Fail now, with the cause, rather than on the first request.
-        drop(pool.get().await.map_err(Error::internal)?);
+        drop(pool.get().await.map_err(|e| unreachable(&e))?);
         let (committed, _) = tokio::sync::watch::channel(i64::MAX);
         let (queued, jobs) = tokio::sync::mpsc::channel(QUEUE_DEPTH);
         let (writer_pool, writer_committed, rt) = (pool.clone(), committed.clone(), Handle::current());
@@ -206,4 +204,19 @@ fn writer_loop(
             }
         }
     }
+}
+
+/// An error and its causes, on one line: a TLS failure is three levels down.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
 }

@@ -11,7 +11,9 @@ use switchboard_domain::{
     setup::{ChannelType, Distribution, QueueRouting, QueueType, WorkstreamType},
 };
 use switchboard_store::{
-    IdempotencyKey, Store, access, contacts,
+    IdempotencyKey, Store, access,
+    attachments::{self, NewAttachment},
+    contacts,
     conversations::{self, ActionRequest, Actor, ConversationFilter, NewConversation, NewMessage},
     events, params, routing, setup,
 };
@@ -38,6 +40,8 @@ crate::conformance!(
     scattered_events_are_read_by_id_in_one_statement,
     a_read_sent_with_a_failing_pipelined_statement_reports_that_failure,
     a_message_on_condition_is_sent_only_in_that_state,
+    lookups_for_the_engines_stay_in_the_organization_named,
+    writes_carry_the_time_their_caller_gives,
 );
 
 struct Fixture {
@@ -861,4 +865,60 @@ async fn a_message_on_condition_is_sent_only_in_that_state(store: &Store) {
         .unwrap();
     assert!(closed.is_none(), "a closed conversation is passed over, without an error");
     assert_eq!(messages(store, org, conv).await, 1);
+}
+
+async fn lookups_for_the_engines_stay_in_the_organization_named(store: &Store) {
+    let a = fixture(store).await;
+    let b = fixture(store).await;
+    let conv = start(store, &a, "c1").await;
+    let (aorg, borg, channel) = (a.org, b.org, a.channel);
+    let found = store.read(move |tx| conversations::channels_of(tx, &[(borg, conv), (aorg, conv)])).await.unwrap();
+    assert_eq!(found, vec![(conv, channel)], "named with another organization, a conversation is not found");
+
+    let theirs = store
+        .write(move |tx| setup::create_queue(tx, borg, "Theirs", QueueType::Messaging, 1, Timestamp::now()))
+        .await
+        .unwrap()
+        .id;
+    let err = store.write(move |tx| conversations::move_to_queue(tx, borg, conv, theirs)).await.unwrap_err();
+    assert_eq!(err.code, Code::ConversationNotFound);
+    let queue = store.read(move |tx| conversations::get(tx, aorg, conv)).await.unwrap().queue_id;
+    assert_ne!(queue, Some(theirs), "another organization cannot move it");
+
+    let id = AttachmentId::new();
+    let kept = NewAttachment {
+        id,
+        org_id: aorg,
+        conversation_id: conv,
+        content_type: "text/plain".into(),
+        name: Some("a.txt".into()),
+        size: 1,
+        sha256: "00".into(),
+        path: "a/a.txt".into(),
+    };
+    store.write(move |tx| attachments::insert(tx, &kept, Timestamp::now())).await.unwrap();
+    assert!(store.read(move |tx| attachments::file(tx, borg, id)).await.unwrap().is_none());
+    let file = store.read(move |tx| attachments::file(tx, aorg, id)).await.unwrap().unwrap();
+    assert_eq!((file.org_id, file.path.as_str()), (aorg, "a/a.txt"));
+    let linked = store.read(move |tx| attachments::file_for_signed_link(tx, id)).await.unwrap().unwrap();
+    assert_eq!(linked.org_id, aorg);
+}
+
+async fn writes_carry_the_time_their_caller_gives(store: &Store) {
+    let f = fixture(store).await;
+    let t0 = Timestamp::parse_rfc3339("2031-02-03T04:05:06.789Z").unwrap();
+    let t1 = t0.plus_millis(60_000);
+    let (org, new) = (f.org, new_conversation(f.channel, "c1"));
+    let created = store.write(move |tx| conversations::create(tx, org, new, t0)).await.unwrap().conversation;
+    assert_eq!((created.created_at, created.updated_at, created.state_changed_at), (t0, t0, t0));
+    let id = created.id;
+    let message = store.write(move |tx| conversations::send_message(tx, org, id, text("hi"), t1)).await.unwrap();
+    assert_eq!(message.created_at, t1);
+    let actor = Actor { label: "test".into(), agent: None };
+    let req = ActionRequest { action: Action::Close, agent_id: None, reason: None };
+    let t2 = t1.plus_millis(1_000);
+    let closed = store.write(move |tx| conversations::apply(tx, org, id, &actor, req, t2)).await.unwrap();
+    assert_eq!((closed.state_changed_at, closed.closed_at), (t2, Some(t2)));
+    let contact = store.write(move |tx| contacts::create(tx, org, &customer("c2"), t0)).await.unwrap();
+    assert_eq!((contact.created_at, contact.updated_at), (t0, t0));
 }

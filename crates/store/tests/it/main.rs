@@ -7,6 +7,7 @@
 mod conformance;
 mod leases;
 mod plans;
+mod tls;
 
 use switchboard_store::{Store, StoreConfig};
 
