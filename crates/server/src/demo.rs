@@ -11,7 +11,10 @@ use switchboard_domain::{
     role::Role,
     setup::{ChannelType, Distribution, QueueType, WorkstreamType},
 };
-use switchboard_store::{Store, access, setup};
+use switchboard_store::{
+    Store, access,
+    setup::{self, WorkstreamChange},
+};
 
 use crate::admin;
 
@@ -73,11 +76,13 @@ pub async fn ensure(store: &Store, data_dir: &Path, now: Timestamp) -> anyhow::R
             let workstream = setup::create_workstream(
                 tx,
                 org,
-                "Messaging",
                 WorkstreamType::Messaging,
-                Distribution::Push,
-                Some(queue.id),
-                Default::default(),
+                WorkstreamChange {
+                    name: "Messaging".into(),
+                    distribution: Distribution::Push,
+                    fallback_queue_id: Some(queue.id),
+                    settings: Default::default(),
+                },
                 now,
             )?;
             let channel = setup::create_channel(

@@ -272,20 +272,27 @@ pub fn apply(
             }
         }
     };
-    change_state(tx, &before, req.action, to, agent_id, req.reason, &actor.label, now)
+    let change = StateChange { action: req.action, to, agent_id, reason: req.reason };
+    change_state(tx, &before, change, &actor.label, now)
 }
 
-/// Moves a conversation to `to` with `agent_id` and records the change in its log.
-fn change_state(
-    tx: &mut Tx<'_>,
-    before: &Conversation,
+/// A state change the state machine allowed: `action` takes the conversation `to` a state, with `agent_id`.
+struct StateChange {
     action: Action,
     to: ConversationState,
     agent_id: Option<UserId>,
     reason: Option<String>,
+}
+
+/// Makes `change` and records it in the conversation's log.
+fn change_state(
+    tx: &mut Tx<'_>,
+    before: &Conversation,
+    change: StateChange,
     by: &str,
     now: Timestamp,
 ) -> Result<Conversation, Error> {
+    let StateChange { action, to, agent_id, reason } = change;
     let (org, id) = (before.org_id, before.id);
     let closed_at = (to == ConversationState::Closed).then_some(now);
     let reason = if to == ConversationState::Closed { reason } else { None };
@@ -408,7 +415,9 @@ fn send(
 /// Waiting → Open on the customer's reply, to be routed anew.
 fn revive(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, now: Timestamp) -> Result<(), Error> {
     let before = get(tx, org, id)?;
-    change_state(tx, &before, Action::CustomerReply, ConversationState::Open, None, None, "customer", now).map(drop)
+    let change =
+        StateChange { action: Action::CustomerReply, to: ConversationState::Open, agent_id: None, reason: None };
+    change_state(tx, &before, change, "customer", now).map(drop)
 }
 
 pub fn list_messages(

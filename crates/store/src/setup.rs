@@ -80,18 +80,16 @@ fn workstream_from_row(r: &Row) -> Result<Workstream, Error> {
 pub fn create_workstream(
     tx: &mut Tx<'_>,
     org: OrgId,
-    name: &str,
     workstream_type: WorkstreamType,
-    distribution: Distribution,
-    fallback_queue_id: Option<QueueId>,
-    settings: WorkstreamSettings,
+    new: WorkstreamChange,
     now: Timestamp,
 ) -> Result<Workstream, Error> {
+    let WorkstreamChange { name, distribution, fallback_queue_id, settings } = new;
     check_workstream(tx, org, distribution, fallback_queue_id, &settings)?;
     let w = Workstream {
         id: WorkstreamId::new(),
         org_id: org,
-        name: name.into(),
+        name,
         workstream_type,
         distribution,
         fallback_queue_id,
@@ -140,7 +138,8 @@ fn check_workstream(
     Ok(())
 }
 
-/// What may change on a workstream after creation. Its type may not: its conversations already hold it.
+/// A workstream but its type: what it is created with, and what may change after. Its type may not: its
+/// conversations already hold it.
 #[derive(Debug, Clone)]
 pub struct WorkstreamChange {
     pub name: String,

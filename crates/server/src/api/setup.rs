@@ -16,7 +16,7 @@ use switchboard_domain::{
 };
 use switchboard_store::{
     model::{Channel, Page, Queue, Workstream},
-    setup,
+    setup::{self, WorkstreamChange},
 };
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -150,11 +150,13 @@ async fn create_workstream(
             let w = setup::create_workstream(
                 tx,
                 org,
-                input.name.as_str(),
                 input.workstream_type,
-                input.distribution,
-                input.fallback_queue_id,
-                input.settings,
+                WorkstreamChange {
+                    name: input.name.as_str().into(),
+                    distribution: input.distribution,
+                    fallback_queue_id: input.fallback_queue_id,
+                    settings: input.settings,
+                },
                 now,
             )?;
             body(StatusCode::CREATED, w)

@@ -15,7 +15,8 @@ use switchboard_store::{
     attachments::{self, NewAttachment},
     contacts,
     conversations::{self, ActionRequest, Actor, ConversationFilter, NewConversation, NewMessage},
-    events, params, routing, setup,
+    events, params, routing,
+    setup::{self, WorkstreamChange},
 };
 
 crate::conformance!(
@@ -58,11 +59,13 @@ async fn fixture(store: &Store) -> Fixture {
             let ws = setup::create_workstream(
                 tx,
                 org.id,
-                "Chat",
                 WorkstreamType::Messaging,
-                Distribution::Push,
-                Some(queue.id),
-                Default::default(),
+                WorkstreamChange {
+                    name: "Chat".into(),
+                    distribution: Distribution::Push,
+                    fallback_queue_id: Some(queue.id),
+                    settings: Default::default(),
+                },
                 Timestamp::now(),
             )?;
             let channel = setup::create_channel(

@@ -5,7 +5,10 @@ use switchboard_domain::{
     ids::*,
     setup::{ChannelType, Distribution, WorkstreamType},
 };
-use switchboard_store::{Backend, Store, Tx, access, params, routing_config, setup};
+use switchboard_store::{
+    Backend, Store, Tx, access, params, routing_config,
+    setup::{self, WorkstreamChange},
+};
 
 crate::conformance!(the_capacity_reset_rebuild_reads_assignments_through_an_index);
 
@@ -15,11 +18,13 @@ fn organization(tx: &mut Tx<'_>, name: &str) -> Result<(OrgId, ChannelId, Workst
     let ws = setup::create_workstream(
         tx,
         org,
-        "Chat",
         WorkstreamType::Messaging,
-        Distribution::Push,
-        None,
-        Default::default(),
+        WorkstreamChange {
+            name: "Chat".into(),
+            distribution: Distribution::Push,
+            fallback_queue_id: None,
+            settings: Default::default(),
+        },
         Timestamp::now(),
     )?;
     let channel =
