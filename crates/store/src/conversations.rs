@@ -361,7 +361,8 @@ fn send(
     let now = Timestamp::now();
     let row = tx
         .query_opt(
-            "SELECT state, agent_id, channel_id FROM conversations WHERE id = $1 AND org_id = $2",
+            "SELECT state, agent_id, channel_id, customer_key, contact_id FROM conversations
+             WHERE id = $1 AND org_id = $2",
             params![id, org],
         )?
         .ok_or_else(|| Error::not_found(Code::ConversationNotFound))?;
@@ -379,6 +380,8 @@ fn send(
     if m.sender_kind == SenderKind::Agent && agent.is_none_or(|a| Some(a) != m.sender_id) {
         return Err(Error::new(Code::NotAssignedAgent, "only the agent assigned to this conversation can write in it"));
     }
+    let customer = Customer { key: row.opt_string(3)?, contact: row.opt_parse(4)? };
+    let sender = complete_sender(tx, org, m.sender_kind, m.sender_id, m.sender_name, customer)?;
     if m.sender_kind == SenderKind::Customer && state == ConversationState::Waiting {
         revive(tx, org, id)?;
     }
@@ -387,7 +390,7 @@ fn send(
         id: MessageId::new(),
         conversation_id: id,
         sequence: at.seq,
-        sender: Sender { kind: m.sender_kind, id: m.sender_id, name: m.sender_name },
+        sender,
         text: m.text,
         attachments: m.attachments,
         automated: m.automated,
@@ -395,6 +398,46 @@ fn send(
     };
     events::insert(tx, org, events::MESSAGE_CREATED, Some((id, at)), &message, now)?;
     Ok(Some(message))
+}
+
+/// Who a conversation's customer is, as the conversation knows them.
+struct Customer {
+    key: Option<String>,
+    contact: Option<ContactId>,
+}
+
+/// The whole sender of a message, from what the caller gave and what the conversation knows: an agent's name is
+/// their user's display name, a customer without an id is the conversation's customer. Recorded with the message,
+/// so a later rename does not rewrite history.
+fn complete_sender(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    kind: SenderKind,
+    id: Option<String>,
+    name: Option<String>,
+    customer: Customer,
+) -> Result<Sender, Error> {
+    let name = match (kind, name, &id) {
+        (_, Some(name), _) => Some(name),
+        (SenderKind::Agent, None, Some(agent)) => tx
+            .query_opt("SELECT name FROM users WHERE id = $1 AND org_id = $2", params![agent.as_str(), org])?
+            .map(|r| r.string(0))
+            .transpose()?,
+        (SenderKind::Customer, None, _) => match customer.contact {
+            Some(contact) => contacts::get(tx, org, contact)?.display_name(),
+            None => None,
+        },
+        _ => None,
+    };
+    let id = match kind {
+        SenderKind::Customer => id.or(customer.key).or_else(|| customer.contact.map(|c| c.to_string())),
+        _ => id,
+    };
+    Ok(Sender {
+        kind,
+        id: id.unwrap_or_else(|| kind.as_str().to_string()),
+        name: name.unwrap_or_else(|| kind.generic_name().to_string()),
+    })
 }
 
 /// Waiting → Open on the customer's reply, to be routed anew.

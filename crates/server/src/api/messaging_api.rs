@@ -685,7 +685,8 @@ fn transcript_entry(m: &Message) -> Value {
         "type": "message",
         "messageId": m.created_at.millis().to_string(),
         "timestamp": m.created_at,
-        "text": m.text,
+        // The documented transcript always carries `text` as a string; a message of attachments only has none.
+        "text": m.text.as_deref().unwrap_or_default(),
         "attachments": m.attachments.iter().map(|a| json!({
             "contentType": a.content_type, "contentUrl": a.url, "name": a.name
         })).collect::<Vec<_>>(),
