@@ -521,3 +521,34 @@ async fn a_bad_idempotency_key_is_refused_and_changes_nothing() {
     }
     assert_eq!(s.app.event_count().await, events);
 }
+
+/// The README's walk-through: a customer's conversation started with the native API is the one the Messaging API
+/// resumes for that customer; as documented, its start message is not stored there, and an activity is.
+#[tokio::test]
+async fn a_conversation_started_natively_is_resumed_by_the_messaging_api_as_documented() {
+    let s = setup().await;
+    let native = s
+        .app
+        .post_ok(
+            "/v1/conversations",
+            &s.key,
+            json!({ "channel_id": s.channel, "customer": { "customer_id": "jdoe", "first_name": "John" },
+                    "start_message": { "text": "My order is late" } }),
+            StatusCode::CREATED,
+        )
+        .await;
+    let id = native["conversation"]["id"].as_str().unwrap();
+    let body = json!({ "customercontext": { "customerid": "jdoe" }, "startmessage": { "message": "Hello" } });
+    let (status, resumed) = s.post("/conversation/create", body).await;
+    assert_eq!(status, StatusCode::OK, "{resumed}");
+    assert_eq!(resumed, json!({ "conversationId": id, "isNew": false }));
+    s.say(id, "Any news?").await;
+    let (_, page) = s.get(&format!("/conversation/{id}/messages")).await;
+    let said: Vec<(&str, &str)> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["from"]["name"].as_str().unwrap(), m["text"].as_str().unwrap()))
+        .collect();
+    assert_eq!(said, [("John", "My order is late"), ("John", "Any news?")]);
+}
