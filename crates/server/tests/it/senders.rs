@@ -70,7 +70,7 @@ async fn an_agents_reply_names_the_agent_on_every_surface() {
     assert_eq!(got[1].body["from"], json!({ "id": agent_id, "name": name }));
     let native = subscriber.until("the native message event", |r| !r.is_empty()).await;
     assert_eq!(native[0].body["data"]["sender"], expected);
-    assert_eq!(logged_senders(&app).await, [expected.clone()]);
+    assert_eq!(logged_senders(&app).await, std::slice::from_ref(&expected));
     let (_, list) = app.get(&format!("/v1/conversations/{id}/messages"), &agent).await;
     assert_eq!(list["data"][0]["sender"], expected);
     let (_, transcript) =
