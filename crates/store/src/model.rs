@@ -75,12 +75,16 @@ pub struct Contact {
 impl Contact {
     /// The name to show: the preferred name, else first and last name.
     pub fn display_name(&self) -> Option<String> {
-        self.preferred_name.clone().or_else(|| {
-            let parts: Vec<&str> =
-                [self.first_name.as_deref(), self.last_name.as_deref()].into_iter().flatten().collect();
-            (!parts.is_empty()).then(|| parts.join(" "))
-        })
+        display_name(self.preferred_name.as_deref(), self.first_name.as_deref(), self.last_name.as_deref())
     }
+}
+
+/// A contact's name to show, from its name columns: the preferred name, else first and last name.
+pub(crate) fn display_name(preferred: Option<&str>, first: Option<&str>, last: Option<&str>) -> Option<String> {
+    preferred.map(str::to_string).or_else(|| {
+        let parts: Vec<&str> = [first, last].into_iter().flatten().collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
