@@ -16,6 +16,19 @@ str_enum!(
     }
 );
 
+impl SenderKind {
+    /// The name a sender of this kind reads with when nothing better is known: "System" for the server's own
+    /// messages, and for messages stored before senders were recorded whole.
+    pub fn generic_name(self) -> &'static str {
+        match self {
+            SenderKind::Customer => "Customer",
+            SenderKind::Agent => "Agent",
+            SenderKind::Bot => "Bot",
+            SenderKind::System => "System",
+        }
+    }
+}
+
 /// A file attached to a message, by URL.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

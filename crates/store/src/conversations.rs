@@ -17,7 +17,7 @@ use switchboard_domain::{
 
 use crate::{
     access, contacts, events,
-    model::{ContextVariable, Conversation, Message, Sender},
+    model::{ContextVariable, Conversation, Message, Sender, display_name},
     params, setup,
     sql::{Row, Tx},
 };
@@ -376,7 +376,12 @@ fn send(
     }
     let row = tx
         .query_opt(
-            "SELECT state, agent_id, channel_id FROM conversations WHERE id = $1 AND org_id = $2",
+            // Who may be writing comes with the conversation, in the same round trip: its customer's name and its
+            // agent's (only the assigned agent writes as an agent).
+            "SELECT c.state, c.agent_id, c.channel_id, c.customer_key, c.contact_id, k.preferred_name, k.first_name,
+               k.last_name, u.name
+             FROM conversations c LEFT JOIN contacts k ON k.id = c.contact_id LEFT JOIN users u ON u.id = c.agent_id
+             WHERE c.id = $1 AND c.org_id = $2",
             params![id, org],
         )?
         .ok_or_else(|| Error::not_found(Code::ConversationNotFound))?;
@@ -394,6 +399,17 @@ fn send(
     if m.sender_kind == SenderKind::Agent && agent.is_none_or(|a| Some(a) != m.sender_id) {
         return Err(Error::new(Code::NotAssignedAgent, "only the agent assigned to this conversation can write in it"));
     }
+    let known = Known {
+        customer_key: row.opt_string(3)?,
+        contact: row.opt_parse(4)?,
+        customer_name: display_name(
+            row.opt_string(5)?.as_deref(),
+            row.opt_string(6)?.as_deref(),
+            row.opt_string(7)?.as_deref(),
+        ),
+        agent_name: row.opt_string(8)?,
+    };
+    let sender = complete_sender(m.sender_kind, m.sender_id, m.sender_name, known);
     if m.sender_kind == SenderKind::Customer && state == ConversationState::Waiting {
         revive(tx, org, id, now)?;
     }
@@ -402,7 +418,7 @@ fn send(
         id: MessageId::new(),
         conversation_id: id,
         sequence: at.seq,
-        sender: Sender { kind: m.sender_kind, id: m.sender_id, name: m.sender_name },
+        sender,
         text: m.text,
         attachments: m.attachments,
         automated: m.automated,
@@ -410,6 +426,35 @@ fn send(
     };
     events::insert(tx, org, events::MESSAGE_CREATED, Some((id, at)), &message, now)?;
     Ok(Some(message))
+}
+
+/// What a conversation knows of who may write in it.
+struct Known {
+    customer_key: Option<String>,
+    contact: Option<ContactId>,
+    customer_name: Option<String>,
+    /// The assigned agent's display name.
+    agent_name: Option<String>,
+}
+
+/// The whole sender of a message, from what the caller gave and what the conversation knows: an agent's name is
+/// their display name, a customer without an id is the conversation's customer. Recorded with the message, so a
+/// later rename does not rewrite history.
+fn complete_sender(kind: SenderKind, id: Option<String>, name: Option<String>, known: Known) -> Sender {
+    let name = name.or(match kind {
+        SenderKind::Agent => known.agent_name,
+        SenderKind::Customer => known.customer_name,
+        SenderKind::Bot | SenderKind::System => None,
+    });
+    let id = match kind {
+        SenderKind::Customer => id.or(known.customer_key).or_else(|| known.contact.map(|c| c.to_string())),
+        _ => id,
+    };
+    Sender {
+        kind,
+        id: id.unwrap_or_else(|| kind.as_str().to_string()),
+        name: name.unwrap_or_else(|| kind.generic_name().to_string()),
+    }
 }
 
 /// Waiting → Open on the customer's reply, to be routed anew.

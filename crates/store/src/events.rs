@@ -5,7 +5,7 @@ use serde::Serialize;
 use switchboard_domain::{Error, Timestamp, ids::*};
 
 use crate::{
-    model::Event,
+    model::{Event, Sender},
     params,
     sql::{Backend, Row, Tx},
 };
@@ -146,15 +146,32 @@ pub fn record(
 const COLUMNS: &str = "id, event_type, conversation_id, seq, payload, created_at, org_id";
 
 fn from_row(r: &Row) -> Result<Event, Error> {
+    let event_type = r.string(1)?;
+    let mut data: serde_json::Value = r.json(4)?;
+    if event_type == MESSAGE_CREATED {
+        complete_old_sender(&mut data);
+    }
     Ok(Event {
         id: r.i64(0)?,
         org_id: r.parse(6)?,
-        event_type: r.string(1)?,
+        event_type,
         conversation_id: r.opt_parse(2)?,
         sequence: r.opt_i64(3)?,
-        data: r.json(4)?,
+        data,
         created_at: r.ts(5)?,
     })
+}
+
+/// A message stored before senders were recorded whole reads with its kind's generic id and name, as
+/// [`Message`](crate::model::Message) does.
+fn complete_old_sender(message: &mut serde_json::Value) {
+    let sender = &mut message["sender"];
+    if (sender["id"].is_null() || sender["name"].is_null())
+        && let Ok(whole) = serde_json::from_value::<Sender>(sender.clone())
+        && let Ok(whole) = serde_json::to_value(whole)
+    {
+        *sender = whole;
+    }
 }
 
 /// What identifies an event without its payload.

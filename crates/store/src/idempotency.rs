@@ -85,3 +85,29 @@ pub fn run<R: Serialize>(
     })?;
     Ok(Outcome { status, body: Body::Json(body), replayed: false })
 }
+
+/// [`run`] under two keys: the client's `Idempotency-Key` and a request id of the protocol's own (the Messaging
+/// API's `conversationrequestid` and activity `id`). A key seen before answers as [`run`] does; a request id seen
+/// before answers with its saved response, which a new `Idempotency-Key` then keeps too.
+pub fn run_keyed_and_identified<R: Serialize>(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    key: Option<&IdempotencyKey>,
+    request_id: Option<&IdempotencyKey>,
+    now: Timestamp,
+    effect: impl FnOnce(&mut Tx<'_>) -> Result<(u16, R), Error>,
+) -> Result<Outcome<serde_json::Value>, Error> {
+    let mut by_request_id = false;
+    let mut outcome = run(tx, org, key, now, |tx| {
+        let first = run(tx, org, request_id, now, effect)?;
+        by_request_id = first.replayed;
+        let value = match first.body {
+            Body::Value(v) => serde_json::to_value(v),
+            Body::Json(s) => serde_json::from_str(&s),
+        }
+        .map_err(Error::internal)?;
+        Ok((first.status, value))
+    })?;
+    outcome.replayed |= by_request_id;
+    Ok(outcome)
+}

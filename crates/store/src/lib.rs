@@ -135,6 +135,26 @@ impl Store {
         self.write(move |tx| idempotency::run(tx, org, key.as_ref(), now, effect)).await
     }
 
+    /// A write that happens at most once per idempotency key and per protocol request id: see
+    /// [`idempotency::run_keyed_and_identified`].
+    pub async fn write_once_identified<R, F>(
+        &self,
+        org: OrgId,
+        key: Option<IdempotencyKey>,
+        request_id: Option<IdempotencyKey>,
+        now: Timestamp,
+        effect: F,
+    ) -> Result<Outcome<serde_json::Value>, Error>
+    where
+        R: serde::Serialize + Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<(u16, R), Error> + Send + 'static,
+    {
+        self.write(move |tx| {
+            idempotency::run_keyed_and_identified(tx, org, key.as_ref(), request_id.as_ref(), now, effect)
+        })
+        .await
+    }
+
     /// The outbox watermark: events with an id up to its value are durable and may be acted on outside the
     /// request that wrote them. The receiver wakes after commits on this node; other nodes' commits need polling.
     pub fn durable_events(&self) -> tokio::sync::watch::Receiver<i64> {

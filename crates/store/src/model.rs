@@ -72,6 +72,21 @@ pub struct Contact {
     pub updated_at: Timestamp,
 }
 
+impl Contact {
+    /// The name to show: the preferred name, else first and last name.
+    pub fn display_name(&self) -> Option<String> {
+        display_name(self.preferred_name.as_deref(), self.first_name.as_deref(), self.last_name.as_deref())
+    }
+}
+
+/// A contact's name to show, from its name columns: the preferred name, else first and last name.
+pub(crate) fn display_name(preferred: Option<&str>, first: Option<&str>, last: Option<&str>) -> Option<String> {
+    preferred.map(str::to_string).or_else(|| {
+        let parts: Vec<&str> = [first, last].into_iter().flatten().collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    })
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Queue {
     pub id: QueueId,
@@ -136,12 +151,40 @@ pub struct Conversation {
     pub closure_reason: Option<String>,
 }
 
+/// Who wrote a message, recorded whole when the message is written, so that every reader (transcripts, webhooks,
+/// the event log) gets the same sender and a later rename does not rewrite history.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(from = "StoredSender")]
 pub struct Sender {
     pub kind: SenderKind,
-    /// The agent's user id, or the caller's own id for customers and bots.
-    pub id: Option<String>,
-    pub name: Option<String>,
+    /// An agent's user id; the customer's id (the id given, else the conversation's customer id, else its contact
+    /// id, else `customer`); `system` for the server's own messages; for a message sent with an API key or an
+    /// OAuth2 client as `system` or `bot`, the id given, else the key (`api_key:<id>`) or client (`client:<id>`).
+    pub id: String,
+    /// The agent's display name; the customer's name (given, else the contact's); `System`; the key's or client's
+    /// name. `Customer`, `Agent` or `Bot` when nothing better is known.
+    pub name: String,
+}
+
+/// A sender as stored. Messages written before senders were recorded whole may lack the id or the name; they read
+/// with their kind's generic ones (`customer` / `Customer`, `system` / `System`, …).
+#[derive(Deserialize)]
+struct StoredSender {
+    kind: SenderKind,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+impl From<StoredSender> for Sender {
+    fn from(s: StoredSender) -> Self {
+        Sender {
+            kind: s.kind,
+            id: s.id.unwrap_or_else(|| s.kind.as_str().to_string()),
+            name: s.name.unwrap_or_else(|| s.kind.generic_name().to_string()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

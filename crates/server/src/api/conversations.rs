@@ -362,7 +362,8 @@ pub struct SenderIn {
 #[serde(deny_unknown_fields)]
 pub struct MessageIn {
     /// Who writes. Defaults to the agent for agents' keys, the customer for integrations, and `system` for
-    /// admins and supervisors.
+    /// admins and supervisors. What is left out is completed: an agent's display name, the conversation's
+    /// customer, and for `system` and `bot` the key or client sending (`api_key:<id>` and the key's name).
     #[serde(default)]
     pub sender: Option<SenderIn>,
     /// Up to 6,000 characters; required unless there are attachments.
@@ -391,7 +392,12 @@ fn sender(who: &Principal, input: Option<SenderIn>) -> Result<(SenderKind, Optio
         return Err(Error::field(Code::Forbidden, "sender.kind", "only an agent's own key writes as an agent").into());
     }
     let id = input.as_ref().and_then(|s| s.id.as_ref()).map(|i| i.as_str().to_string());
-    Ok((kind, id, name(&input)))
+    if kind == SenderKind::Customer {
+        // The integration writes for the conversation's customer, whom the store names.
+        return Ok((kind, id, name(&input)));
+    }
+    // A system or bot message sent with a key or client is signed by it, unless the caller names the sender.
+    Ok((kind, id.or_else(|| Some(who.label())), name(&input).or_else(|| Some(who.name.clone()))))
 }
 
 /// Appends a message. The response (201) means it is durably committed. A customer's message revives a

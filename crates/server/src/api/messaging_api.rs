@@ -44,7 +44,7 @@ use crate::{
     attachments::{Upload, decode_embedded},
     auth::Principal,
     error::{ApiError, ApiResult},
-    extract::{ApiJson, Written, body},
+    extract::{ApiJson, IdemKey, Written, body},
 };
 
 const CALLERS: &[Role] = &[Role::Integration, Role::Admin];
@@ -257,33 +257,46 @@ async fn customer_subject(app: &AppState, channel: &Channel, token: &str) -> Res
 #[utoipa::path(post, path = "/api/v1.0/consumer/conversation/create", tag = "messaging-api",
     security(("bearer" = [])), request_body = CreateIn,
     params(("channel-id" = String, Header), ("organization-id" = Option<String>, Header),
-        ("authenticatedusertoken" = Option<String>, Header, description = "An authenticated customer's JWT")),
+        ("authenticatedusertoken" = Option<String>, Header, description = "An authenticated customer's JWT"),
+        ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = CreateOut), (status = 404, description = "Unknown channel")))]
 async fn create_conversation(
     State(app): State<AppState>,
     who: Principal,
+    idem: IdemKey,
     headers: HeaderMap,
     ApiJson(input): ApiJson<CreateIn>,
 ) -> ApiResult<Response> {
-    create(app, who, headers, input).await
+    create(app, who, idem, headers, input).await
 }
 
 /// The same as `…/conversation/create` (the documentation spells the path both ways).
 #[utoipa::path(post, path = "/api/v1.0/consumer/conversations/create", tag = "messaging-api",
     security(("bearer" = [])), request_body = CreateIn,
-    params(("channel-id" = String, Header), ("organization-id" = Option<String>, Header)),
+    params(("channel-id" = String, Header), ("organization-id" = Option<String>, Header),
+        ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = CreateOut)))]
 async fn create_conversation_alias(
     State(app): State<AppState>,
     who: Principal,
+    idem: IdemKey,
     headers: HeaderMap,
     ApiJson(input): ApiJson<CreateIn>,
 ) -> ApiResult<Response> {
-    create(app, who, headers, input).await
+    create(app, who, idem, headers, input).await
 }
 
-async fn create(app: AppState, who: Principal, headers: HeaderMap, input: CreateIn) -> ApiResult<Response> {
+async fn create(
+    app: AppState,
+    who: Principal,
+    idem: IdemKey,
+    headers: HeaderMap,
+    input: CreateIn,
+) -> ApiResult<Response> {
     let Caller { who, channel } = caller(&app, who, &headers).await?;
+    let token = headers.get("authenticatedusertoken").and_then(|v| v.to_str().ok()).map(str::trim);
+    // Both spellings of the path are one operation; the channel and the customer's token are part of the request.
+    let idem_key = idem.scoped(&who, "POST /api/v1.0/consumer/conversation/create", &(channel.id, token, &input));
     let ctx = input.customercontext.unwrap_or_default();
     let mut customer = CustomerIn {
         customer_id: ctx.customerid,
@@ -293,9 +306,9 @@ async fn create(app: AppState, who: Principal, headers: HeaderMap, input: Create
         email: ctx.email,
         phone: ctx.phonenumber,
     };
-    if let Some(token) = headers.get("authenticatedusertoken").and_then(|v| v.to_str().ok()) {
+    if let Some(token) = token {
         // The token's subject is who the customer is, whatever the body says.
-        let sub = customer_subject(&app, &channel, token.trim()).await?;
+        let sub = customer_subject(&app, &channel, token).await?;
         customer.customer_id = Some(CustomerField::from_stored(sub));
     }
     let context = match &input.conversationcontext {
@@ -327,7 +340,7 @@ async fn create(app: AppState, who: Principal, headers: HeaderMap, input: Create
         _ => None,
     };
     let org = who.org_id;
-    let key = input.conversationrequestid.map(|id| IdempotencyKey {
+    let request_id = input.conversationrequestid.map(|id| IdempotencyKey {
         principal: format!("channel:{}", channel.id),
         key: format!("create:{}", id.as_str()),
         // A repeated request id always answers with the first result (§1.4), whatever the body.
@@ -345,7 +358,7 @@ async fn create(app: AppState, who: Principal, headers: HeaderMap, input: Create
     let now = app.clock.now();
     let out = app
         .store
-        .write_once(org, key, now, move |tx| {
+        .write_once_identified(org, idem_key, request_id, now, move |tx| {
             let created = conversations::create(tx, org, new, now)?;
             body(
                 StatusCode::OK,
@@ -570,11 +583,13 @@ fn check_activity(caller: &Caller, conversation: ConversationId, a: ActivityIn) 
 /// updates context variables.
 #[utoipa::path(post, path = "/api/v1.0/consumer/conversation/{conversationId}", tag = "messaging-api",
     security(("bearer" = [])), request_body = ActivityIn,
-    params(("conversationId" = String, Path), ("channel-id" = String, Header)),
+    params(("conversationId" = String, Path), ("channel-id" = String, Header),
+        ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = SendOut), (status = 400), (status = 404), (status = 409)))]
 async fn send_activity(
     State(app): State<AppState>,
     who: Principal,
+    idem: IdemKey,
     headers: HeaderMap,
     Path(conversation_id): Path<String>,
     ApiJson(input): ApiJson<ActivityIn>,
@@ -583,8 +598,10 @@ async fn send_activity(
     let id: ConversationId = conversation_id.parse().map_err(|_| Error::not_found(Code::ConversationNotFound))?;
     let (org, channel) = (caller.who.org_id, caller.channel.id);
     let activity_id = input.id.clone().filter(|i| !i.is_empty());
+    let route = "POST /api/v1.0/consumer/conversation/{conversationId}";
+    let idem_key = idem.scoped(&caller.who, route, &(caller.channel.id, id, &input));
     let act = check_activity(&caller, id, input)?;
-    let key = activity_id.map(|a| IdempotencyKey {
+    let request_id = activity_id.map(|a| IdempotencyKey {
         principal: format!("channel:{}", caller.channel.id),
         key: format!("activity:{id}:{a}"),
         // A repeated activity id answers with the first result, whatever the body.
@@ -622,7 +639,7 @@ async fn send_activity(
             }
             let now = app.clock.now();
             app.store
-                .write_once(org, key, now, move |tx| {
+                .write_once_identified(org, idem_key, request_id, now, move |tx| {
                     for row in &rows {
                         stored_attachments::insert(tx, row, now)?;
                     }
@@ -634,7 +651,7 @@ async fn send_activity(
         Act::End => {
             let now = app.clock.now();
             app.store
-                .write_once(org, key, now, move |tx| {
+                .write_once_identified(org, idem_key, request_id, now, move |tx| {
                     on_channel(tx, org, id, channel)?;
                     let actor = Actor { label: "customer".into(), agent: None };
                     let request = ActionRequest { action: Action::CustomerEnd, agent_id: None, reason: None };
@@ -646,7 +663,7 @@ async fn send_activity(
         Act::Context(patch) => {
             let now = app.clock.now();
             app.store
-                .write_once(org, key, now, move |tx| {
+                .write_once_identified(org, idem_key, request_id, now, move |tx| {
                     on_channel(tx, org, id, channel)?;
                     conversations::patch_context(tx, org, id, &patch, now)?;
                     body(StatusCode::OK, SendOut { message_id: Some(events::last_time(tx, id)?.millis().to_string()) })
@@ -690,7 +707,8 @@ fn transcript_entry(m: &Message) -> Value {
         "type": "message",
         "messageId": m.created_at.millis().to_string(),
         "timestamp": m.created_at,
-        "text": m.text,
+        // The documented transcript always carries `text` as a string; a message of attachments only has none.
+        "text": m.text.as_deref().unwrap_or_default(),
         "attachments": m.attachments.iter().map(|a| json!({
             "contentType": a.content_type, "contentUrl": a.url, "name": a.name
         })).collect::<Vec<_>>(),

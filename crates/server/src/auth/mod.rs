@@ -24,6 +24,8 @@ pub struct Principal {
     pub org_id: OrgId,
     pub role: Role,
     pub subject: Subject,
+    /// The key's or OAuth2 client's name (an external token's subject): how messages it sends are signed.
+    pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +111,7 @@ impl Auth {
                 org_id: key.org_id,
                 role: key.role,
                 subject: Subject::ApiKey { id: key.id, user_id: key.user_id },
+                name: key.name,
             };
             (principal, now.saturating_add(ttl))
         } else {
@@ -120,16 +123,18 @@ impl Auth {
                 let role = claims.role.parse().map_err(|_| tokens::unauthenticated("bad role claim"))?;
                 let client = claims.sub.parse().map_err(|_| tokens::unauthenticated("bad sub claim"))?;
                 // A revoked client's tokens stop working at once, not when they expire.
-                let live = store.read(move |tx| access::find_client(tx, client)).await?.is_some();
-                if !live {
-                    return Err(tokens::unauthenticated("the client of this token was revoked"));
-                }
-                (Principal { org_id, role, subject: Subject::Client(client) }, claims.exp.saturating_mul(1000))
+                let (live, _) = store
+                    .read(move |tx| access::find_client(tx, client))
+                    .await?
+                    .ok_or_else(|| tokens::unauthenticated("the client of this token was revoked"))?;
+                let principal = Principal { org_id, role, subject: Subject::Client(client), name: live.name };
+                (principal, claims.exp.saturating_mul(1000))
             } else if self.external.is_trusted(&iss) {
                 let who = self.external.verify(&iss, bearer).await?;
                 let principal = Principal {
                     org_id: who.org_id,
                     role: who.role,
+                    name: who.subject.clone(),
                     subject: Subject::External { subject: who.subject },
                 };
                 (principal, who.expires_at.saturating_mul(1000))

@@ -64,7 +64,8 @@ pub fn activity(event: &Event, links: &Links) -> Option<Value> {
             links.sign_message(&mut data);
             let mut a = base("message");
             a["from"] = party(&data["sender"]["id"], &data["sender"]["name"]);
-            a["text"] = data["text"].clone();
+            // Bot Framework clients read `text` as a string; a message of attachments only has none to show.
+            a["text"] = if data["text"].is_string() { data["text"].clone() } else { json!("") };
             a["textFormat"] = json!("markdown");
             a["attachments"] = Value::Array(
                 data["attachments"]

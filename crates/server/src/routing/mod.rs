@@ -717,11 +717,7 @@ impl OrgRouting {
             };
             facts.language = catalogue::language(&facts.context);
             if let Some(c) = &contact {
-                let name = c.preferred_name.clone().or_else(|| {
-                    let full =
-                        [c.first_name.as_deref(), c.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>();
-                    (!full.is_empty()).then(|| full.join(" "))
-                });
+                let name = c.display_name();
                 for (field, value) in
                     [("customer_id", &c.customer_id), ("email", &c.email), ("phone", &c.phone), ("name", &name)]
                 {

@@ -178,12 +178,7 @@ fn callback_request(
     reason: &str,
     now: Timestamp,
 ) -> CallbackRequest {
-    let name = contact.and_then(|c| {
-        c.preferred_name.clone().or_else(|| {
-            let parts: Vec<&str> = [c.first_name.as_deref(), c.last_name.as_deref()].into_iter().flatten().collect();
-            (!parts.is_empty()).then(|| parts.join(" "))
-        })
-    });
+    let name = contact.and_then(Contact::display_name);
     CallbackRequest {
         id: uuid::Uuid::now_v7(),
         conversation_id: conversation.id,

@@ -18,6 +18,7 @@ mod routing_attributes;
 mod routing_config;
 mod routing_overflow;
 mod routing_wait;
+mod senders;
 mod setup_patch;
 mod webhooks;
 

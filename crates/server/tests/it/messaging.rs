@@ -417,3 +417,138 @@ async fn an_authenticated_customer_is_who_their_token_says() {
         assert_problem(status, &out, StatusCode::UNAUTHORIZED, "unauthenticated");
     }
 }
+
+impl Setup {
+    /// A POST with an `Idempotency-Key`: the status, whether it was a replay, and the body.
+    async fn post_keyed(&self, path: &str, key: &str, body: Value) -> (StatusCode, bool, Value) {
+        let response = self
+            .app
+            .http
+            .post(format!("{}/api/v1.0/consumer{path}", self.app.base))
+            .bearer_auth(&self.key)
+            .header("channel-id", &self.channel)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, replayed) = (response.status(), response.headers().contains_key("idempotent-replayed"));
+        (status, replayed, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn transcript_len(&self, id: &str) -> usize {
+        let (_, page) = self.get(&format!("/conversation/{id}/messages")).await;
+        page["messages"].as_array().unwrap().len()
+    }
+}
+
+#[tokio::test]
+async fn idempotency_keys_on_create_replay_the_first_answer_and_refuse_another_body() {
+    let s = setup().await;
+    let body = json!({ "customercontext": { "customerid": "k-1" }, "startmessage": { "message": "Hi" } });
+    let (status, replayed, first) = s.post_keyed("/conversation/create", "create-1", body.clone()).await;
+    assert_eq!((status, replayed, &first["isNew"]), (StatusCode::OK, false, &json!(true)), "{first}");
+    let events = s.app.event_count().await;
+    // A retry, on either spelling of the path: the first answer, marked as a replay, nothing new.
+    for path in ["/conversation/create", "/conversations/create"] {
+        let (status, replayed, again) = s.post_keyed(path, "create-1", body.clone()).await;
+        assert_eq!((status, replayed, &again), (StatusCode::OK, true, &first));
+    }
+    // The same key with another body (another customer) is refused, as on /v1, and creates nothing.
+    let other = json!({ "customercontext": { "customerid": "k-2" }, "startmessage": { "message": "Hi" } });
+    let (status, _, out) = s.post_keyed("/conversation/create", "create-1", other.clone()).await;
+    assert_problem(status, &out, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused");
+    assert_eq!(s.app.event_count().await, events);
+    // A new key whose body repeats a request id seen before gets that request's answer, and keeps it.
+    let with_id = json!({ "customercontext": { "customerid": "k-3" }, "conversationrequestid": "r-9" });
+    let (_, _, by_id) = s.post_keyed("/conversation/create", "create-2", with_id.clone()).await;
+    let events = s.app.event_count().await;
+    let (status, replayed, again) = s.post_keyed("/conversation/create", "create-3", with_id.clone()).await;
+    assert_eq!((status, replayed, &again), (StatusCode::OK, true, &by_id));
+    let mut changed = with_id.clone();
+    changed["customercontext"]["firstname"] = json!("Kim");
+    let (status, _, out) = s.post_keyed("/conversation/create", "create-3", changed).await;
+    assert_problem(status, &out, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused");
+    assert_eq!(s.app.event_count().await, events);
+}
+
+#[tokio::test]
+async fn idempotency_keys_on_activities_store_one_message_and_refuse_another_body() {
+    let s = setup().await;
+    let id = s.create("k-1").await;
+    let path = path_of(&id);
+    let (status, replayed, first) = s.post_keyed(&path, "send-1", json!({ "type": "message", "text": "one" })).await;
+    assert_eq!((status, replayed), (StatusCode::OK, false), "{first}");
+    let (status, replayed, again) = s.post_keyed(&path, "send-1", json!({ "type": "message", "text": "one" })).await;
+    assert_eq!((status, replayed, &again), (StatusCode::OK, true, &first));
+    // Two bodies, one key: the second is refused and stores nothing.
+    let (status, _, out) = s.post_keyed(&path, "send-1", json!({ "type": "message", "text": "two" })).await;
+    assert_problem(status, &out, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused");
+    assert_eq!(s.transcript_len(&id).await, 1);
+    // The same key on another conversation is another request.
+    let other = s.create("k-2").await;
+    let (status, _, out) = s.post_keyed(&path_of(&other), "send-1", json!({ "type": "message", "text": "one" })).await;
+    assert_problem(status, &out, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused");
+    assert_eq!(s.transcript_len(&other).await, 0);
+
+    // Custom events and the end take keys too.
+    let value = json!({ "v": "1" }).to_string();
+    let event = json!({ "type": "event", "channelData": { "customEvent": true, "customEventName": "E", "customEventValue": value } });
+    let (status, _, first) = s.post_keyed(&path, "event-1", event.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let events = s.app.event_count().await;
+    let (_, replayed, again) = s.post_keyed(&path, "event-1", event).await;
+    assert_eq!((replayed, &again), (true, &first));
+    assert_eq!(s.app.event_count().await, events);
+    let end = json!({ "type": "endOfConversation" });
+    let (status, _, first) = s.post_keyed(&path, "end-1", end.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (status, replayed, again) = s.post_keyed(&path, "end-1", end).await;
+    assert_eq!((status, replayed, &again), (StatusCode::OK, true, &first), "a retried end is not a 409");
+}
+
+#[tokio::test]
+async fn a_bad_idempotency_key_is_refused_and_changes_nothing() {
+    let s = setup().await;
+    let id = s.create("k-1").await;
+    let events = s.app.event_count().await;
+    let long = "k".repeat(256);
+    for key in ["", "with space", "naïve", long.as_str()] {
+        let (status, _, out) = s.post_keyed("/conversation/create", key, json!({})).await;
+        assert_problem(status, &out, StatusCode::BAD_REQUEST, "invalid_idempotency_key");
+        let (status, _, out) = s.post_keyed(&path_of(&id), key, json!({ "type": "message", "text": "x" })).await;
+        assert_problem(status, &out, StatusCode::BAD_REQUEST, "invalid_idempotency_key");
+    }
+    assert_eq!(s.app.event_count().await, events);
+}
+
+/// The README's walk-through: a customer's conversation started with the native API is the one the Messaging API
+/// resumes for that customer; as documented, its start message is not stored there, and an activity is.
+#[tokio::test]
+async fn a_conversation_started_natively_is_resumed_by_the_messaging_api_as_documented() {
+    let s = setup().await;
+    let native = s
+        .app
+        .post_ok(
+            "/v1/conversations",
+            &s.key,
+            json!({ "channel_id": s.channel, "customer": { "customer_id": "jdoe", "first_name": "John" },
+                    "start_message": { "text": "My order is late" } }),
+            StatusCode::CREATED,
+        )
+        .await;
+    let id = native["conversation"]["id"].as_str().unwrap();
+    let body = json!({ "customercontext": { "customerid": "jdoe" }, "startmessage": { "message": "Hello" } });
+    let (status, resumed) = s.post("/conversation/create", body).await;
+    assert_eq!(status, StatusCode::OK, "{resumed}");
+    assert_eq!(resumed, json!({ "conversationId": id, "isNew": false }));
+    s.say(id, "Any news?").await;
+    let (_, page) = s.get(&format!("/conversation/{id}/messages")).await;
+    let said: Vec<(&str, &str)> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["from"]["name"].as_str().unwrap(), m["text"].as_str().unwrap()))
+        .collect();
+    assert_eq!(said, [("John", "My order is late"), ("John", "Any news?")]);
+}
