@@ -17,6 +17,7 @@ mod routing_attributes;
 mod routing_config;
 mod routing_overflow;
 mod routing_wait;
+mod secrets;
 mod setup_patch;
 mod webhooks;
 
