@@ -19,6 +19,7 @@ mod routing_overflow;
 mod routing_wait;
 mod secrets;
 mod setup_patch;
+mod visibility;
 mod webhooks;
 
 use reqwest::{Method, StatusCode};
