@@ -92,6 +92,19 @@ pub struct ChannelSettings {
     pub customer_token: Option<CustomerTokenKeys>,
 }
 
+/// A channel's settings as they are read back. Credentials are write-only, for every role: a read says whether
+/// each is set (`<name>_set`), never what it is. The webhook URL and app id are configuration, not credentials
+/// (the webhook call carries a token signed by this server), and read back as they were set.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ChannelSettingsView {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<crate::text::HttpUrl>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<crate::text::ShortText>,
+    /// Whether customer-token keys are set (`customer_token` on create and `PATCH`; never read back).
+    pub customer_token_set: bool,
+}
+
 /// The organization's key for customer tokens: a PEM public key (RS256 or ES256), or a JWKS URL.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -106,6 +119,15 @@ pub struct CustomerTokenKeys {
 }
 
 impl ChannelSettings {
+    /// What a read shows of these settings: everything but the credentials, whose presence it tells.
+    pub fn view(&self) -> ChannelSettingsView {
+        ChannelSettingsView {
+            webhook_url: self.webhook_url.clone(),
+            app_id: self.app_id.clone(),
+            customer_token_set: self.customer_token.is_some(),
+        }
+    }
+
     /// Refuses settings that make no sense for `channel_type`, so a typo'd setup fails when saved, not when used.
     pub fn check(&self, channel_type: ChannelType) -> crate::Result<()> {
         use crate::{Code, Error};

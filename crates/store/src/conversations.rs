@@ -155,6 +155,64 @@ pub fn get(tx: &mut Tx<'_>, org: OrgId, id: ConversationId) -> Result<Conversati
     from_row(&row)
 }
 
+/// Which of the organization's conversations a reader sees. Agents see their own work and the work waiting for
+/// them: the conversations assigned to them, and the Open ones nobody holds in queues they are members of.
+/// Everyone else of the organization sees all of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scope {
+    #[default]
+    All,
+    Agent(UserId),
+    /// An agent role that names no agent (a token of an outside issuer): there is no work of theirs to see.
+    Nothing,
+}
+
+/// The condition on `c` (a conversation) for `Scope::Agent`, the agent being `${agent}` and the organization `$1`.
+fn agent_sees(agent: usize) -> String {
+    format!(
+        "(c.agent_id = ${agent} OR (c.agent_id IS NULL AND c.state = 'open' AND c.queue_id IN
+           (SELECT m.queue_id FROM queue_members m WHERE m.org_id = $1 AND m.user_id = ${agent})))"
+    )
+}
+
+/// Why a caller names a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reading it or acting in it: the scope decides.
+    Use,
+    /// Accepting it for oneself: an agent may also take an Open conversation nobody holds in a queue they are not
+    /// a member of, by its id, as before queues had members; and a member of its queue who loses a race for it
+    /// hears that it was taken (409), not that it is gone.
+    Take,
+}
+
+/// Whether `scope` sees the conversation; one it does not see is `conversation_not_found`, as another
+/// organization's is, so that its existence does not show.
+pub fn check_visible(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    id: ConversationId,
+    scope: Scope,
+    access: Access,
+) -> Result<(), Error> {
+    let agent = match scope {
+        Scope::All => return Ok(()),
+        Scope::Agent(agent) => agent,
+        Scope::Nothing => return Err(Error::not_found(Code::ConversationNotFound)),
+    };
+    let condition = match access {
+        Access::Use => agent_sees(3),
+        Access::Take => "(c.agent_id = $3 OR (c.agent_id IS NULL AND c.state = 'open') OR c.queue_id IN
+           (SELECT m.queue_id FROM queue_members m WHERE m.org_id = $1 AND m.user_id = $3))"
+            .to_string(),
+    };
+    let sql = format!("SELECT 1 FROM conversations c WHERE c.org_id = $1 AND c.id = $2 AND {condition}");
+    match tx.query_opt(&sql, params![org, id, agent])? {
+        Some(_) => Ok(()),
+        None => Err(Error::not_found(Code::ConversationNotFound)),
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ConversationFilter {
     pub state: Option<ConversationState>,
@@ -162,6 +220,8 @@ pub struct ConversationFilter {
     pub queue_id: Option<QueueId>,
     pub agent_id: Option<UserId>,
     pub contact_id: Option<ContactId>,
+    /// Whose conversations the reader sees.
+    pub scope: Scope,
 }
 
 pub fn list(
@@ -171,6 +231,11 @@ pub fn list(
     after: Option<ConversationId>,
     limit: usize,
 ) -> Result<Vec<Conversation>, Error> {
+    let seen_by = match f.scope {
+        Scope::All => None,
+        Scope::Agent(agent) => Some(agent),
+        Scope::Nothing => return Ok(Vec::new()),
+    };
     let sql = format!(
         "SELECT {COLUMNS} FROM conversations c WHERE c.org_id = $1
            AND (CAST($2 AS TEXT) IS NULL OR c.state = $2)
@@ -178,7 +243,9 @@ pub fn list(
            AND (CAST($4 AS TEXT) IS NULL OR c.queue_id = $4)
            AND (CAST($5 AS TEXT) IS NULL OR c.agent_id = $5)
            AND (CAST($6 AS TEXT) IS NULL OR c.contact_id = $6)
-           AND c.id > $7 ORDER BY c.id LIMIT $8"
+           AND (CAST($9 AS TEXT) IS NULL OR {})
+           AND c.id > $7 ORDER BY c.id LIMIT $8",
+        agent_sees(9)
     );
     let after = after.map(|a| a.to_string()).unwrap_or_default();
     tx.query(
@@ -191,7 +258,8 @@ pub fn list(
             f.agent_id,
             f.contact_id,
             after,
-            limit
+            limit,
+            seen_by
         ],
     )?
     .iter()

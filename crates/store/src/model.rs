@@ -9,7 +9,9 @@ use switchboard_domain::{
     ids::*,
     message::{Attachment, SenderKind},
     role::Role,
-    setup::{ChannelSettings, ChannelType, Distribution, QueueType, WorkstreamSettings, WorkstreamType},
+    setup::{
+        ChannelSettings, ChannelSettingsView, ChannelType, Distribution, QueueType, WorkstreamSettings, WorkstreamType,
+    },
 };
 use utoipa::ToSchema;
 
@@ -126,6 +128,40 @@ pub struct Channel {
     /// When the channel was created or last changed by a `PATCH` that changed something.
     pub updated_at: Timestamp,
     pub settings: ChannelSettings,
+}
+
+impl Channel {
+    /// The channel as the API and its events show it: settings without credentials, and, for callers that do not
+    /// configure or oversee channels (`with_settings` false), no settings at all.
+    pub fn view(&self, with_settings: bool) -> ChannelView {
+        ChannelView {
+            id: self.id,
+            org_id: self.org_id,
+            channel_type: self.channel_type,
+            name: self.name.clone(),
+            workstream_id: self.workstream_id,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            settings: with_settings.then(|| self.settings.view()),
+        }
+    }
+}
+
+/// A channel as it is read back (`GET`, the answers to `POST` and `PATCH`, and `channel.*` events).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = Channel)]
+pub struct ChannelView {
+    pub id: ChannelId,
+    pub org_id: OrgId,
+    pub channel_type: ChannelType,
+    pub name: String,
+    pub workstream_id: WorkstreamId,
+    pub created_at: Timestamp,
+    /// When the channel was created or last changed by a `PATCH` that changed something.
+    pub updated_at: Timestamp,
+    /// Admins and supervisors only; credentials are never read back, only whether they are set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<ChannelSettingsView>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -241,7 +241,8 @@ pub fn create_channel(
         &format!("INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
         params![c.id, org, channel_type.as_str(), &c.name, workstream_id, c.created_at, settings, c.updated_at],
     )?;
-    events::append(tx, org, "channel.created", None, &c, c.created_at)?;
+    // Events go to subscribers and the event feed: the channel without its credentials.
+    events::append(tx, org, "channel.created", None, &c.view(true), c.created_at)?;
     Ok(c)
 }
 
@@ -296,7 +297,7 @@ pub fn update_channel(
          WHERE id = $1 AND org_id = $2",
         params![id, org, &c.name, workstream_id, settings, now],
     )?;
-    events::append(tx, org, "channel.updated", None, &c, now)?;
+    events::append(tx, org, "channel.updated", None, &c.view(true), now)?;
     Ok(c)
 }
 

@@ -20,7 +20,7 @@ use switchboard_domain::{
     text::{MessageText, ShortText},
 };
 use switchboard_store::{
-    conversations::{self, ActionRequest, Actor, ConversationFilter, NewConversation, NewMessage},
+    conversations::{self, Access, ActionRequest, Actor, ConversationFilter, NewConversation, NewMessage},
     events,
     model::{ContextVariable, Conversation, Event, Message, Page},
 };
@@ -53,6 +53,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
     path_id(raw, Code::ConversationNotFound)
+}
+
+/// Answers `conversation_not_found` unless `who` sees the conversation, for handlers whose work reads it
+/// elsewhere; the others check in their own transaction (`conversations::check_visible`).
+pub(super) async fn visible(app: &AppState, who: &Principal, id: ConversationId) -> Result<(), ApiError> {
+    let (org, scope) = (who.org_id, who.conversations());
+    if scope != conversations::Scope::All {
+        app.store.read(move |tx| conversations::check_visible(tx, org, id, scope, Access::Use)).await?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
@@ -206,6 +216,7 @@ async fn list_conversations(
         queue_id: q.queue_id,
         agent_id: q.agent_id,
         contact_id: q.contact_id,
+        scope: who.conversations(),
     };
     let rows = app.store.read(move |tx| conversations::list(tx, org, &filter, after, limit + 1)).await?;
     Ok(Json(Page::from_rows(rows, limit, |c| c.id.to_string())))
@@ -219,8 +230,15 @@ async fn get_conversation(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Conversation>> {
     who.require(EVERYONE)?;
-    let (id, org) = (conversation_id(&id)?, who.org_id);
-    Ok(Json(app.store.read(move |tx| conversations::get(tx, org, id)).await?))
+    let (id, org, scope) = (conversation_id(&id)?, who.org_id, who.conversations());
+    let conversation = app
+        .store
+        .read(move |tx| {
+            conversations::check_visible(tx, org, id, scope, Access::Use)?;
+            conversations::get(tx, org, id)
+        })
+        .await?;
+    Ok(Json(conversation))
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
@@ -257,11 +275,15 @@ async fn act(
     let route = format!("POST /v1/conversations/{id}/{action}");
     let key = idem.scoped(&who, &route, &(agent_id, &reason));
     let actor = Actor { label: who.label(), agent: who.agent() };
+    let (scope, access) = (who.conversations(), if action == Action::Accept { Access::Take } else { Access::Use });
     let req = ActionRequest { action, agent_id, reason: reason.map(ShortText::into_inner) };
     let now = app.clock.now();
     let out = app
         .store
-        .write_once(org, key, now, move |tx| body(StatusCode::OK, conversations::apply(tx, org, id, &actor, req, now)?))
+        .write_once(org, key, now, move |tx| {
+            conversations::check_visible(tx, org, id, scope, access)?;
+            body(StatusCode::OK, conversations::apply(tx, org, id, &actor, req, now)?)
+        })
         .await?;
     Ok(Written(out).into_response())
 }
@@ -283,6 +305,8 @@ async fn accept(
         && input.agent_id.is_none_or(|a| a == agent)
     {
         let conversation = conversation_id(&id)?;
+        let (org, scope) = (who.org_id, who.conversations());
+        app.store.read(move |tx| conversations::check_visible(tx, org, conversation, scope, Access::Take)).await?;
         if app.routing.is_pick(&app, who.org_id, conversation).await? {
             let picked = app.routing.pick(&app, who.org_id, agent, who.label(), conversation).await?;
             return Ok(Json(picked).into_response());
@@ -426,9 +450,11 @@ async fn send_message(
         automated: input.automated,
     };
     let now = app.clock.now();
+    let scope = who.conversations();
     let out = app
         .store
         .write_once(org, key, now, move |tx| {
+            conversations::check_visible(tx, org, id, scope, Access::Use)?;
             body(StatusCode::CREATED, conversations::send_message(tx, org, id, new, now)?)
         })
         .await?;
@@ -447,8 +473,14 @@ async fn list_messages(
 ) -> ApiResult<Json<Page<Message>>> {
     who.require(EVERYONE)?;
     let (limit, after) = (page.limit()?, page.position()?);
-    let (id, org) = (conversation_id(&id)?, who.org_id);
-    let mut rows = app.store.read(move |tx| conversations::list_messages(tx, org, id, after, limit + 1)).await?;
+    let (id, org, scope) = (conversation_id(&id)?, who.org_id, who.conversations());
+    let mut rows = app
+        .store
+        .read(move |tx| {
+            conversations::check_visible(tx, org, id, scope, Access::Use)?;
+            conversations::list_messages(tx, org, id, after, limit + 1)
+        })
+        .await?;
     for m in &mut rows {
         app.links.sign_attachments(&mut m.attachments);
     }
@@ -464,8 +496,14 @@ async fn get_context(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<ContextVariable>>> {
     who.require(EVERYONE)?;
-    let (id, org) = (conversation_id(&id)?, who.org_id);
-    let mut variables = app.store.read(move |tx| conversations::context(tx, org, id)).await?;
+    let (id, org, scope) = (conversation_id(&id)?, who.org_id, who.conversations());
+    let mut variables = app
+        .store
+        .read(move |tx| {
+            conversations::check_visible(tx, org, id, scope, Access::Use)?;
+            conversations::context(tx, org, id)
+        })
+        .await?;
     if who.role == Role::Agent {
         variables.retain(|v| v.displayable);
     }
@@ -499,11 +537,12 @@ async fn timeline(
 ) -> ApiResult<Json<Page<Event>>> {
     who.require(&[Role::Admin, Role::Supervisor, Role::Agent, Role::Integration])?;
     let (limit, after) = (page.limit()?, page.position()?);
-    let (id, org) = (conversation_id(&id)?, who.org_id);
+    let (id, org, scope) = (conversation_id(&id)?, who.org_id, who.conversations());
     let rows = app
         .store
         .read(move |tx| {
             conversations::get(tx, org, id)?;
+            conversations::check_visible(tx, org, id, scope, Access::Use)?;
             events::timeline(tx, org, id, after, limit + 1)
         })
         .await?;

@@ -72,6 +72,7 @@ async fn transfer(
             return Err(Error::field(Code::InvalidField, "agent_id", "give `queue_id` or `agent_id`, not both").into());
         }
     };
+    super::conversations::visible(&app, &who, id).await?;
     let caller = Caller { label: who.label(), role: who.role, agent: who.agent() };
     Ok(Json(app.routing.transfer(&app, who.org_id, caller, id, target).await?))
 }
@@ -158,5 +159,6 @@ async fn auto_close(
 ) -> ApiResult<Json<AutoCloseStatus>> {
     who.require(EVERYONE)?;
     let id = path_id(&id, Code::ConversationNotFound)?;
+    super::conversations::visible(&app, &who, id).await?;
     Ok(Json(crate::routing::lifecycle::auto_close_status(&app, who.org_id, id).await?))
 }

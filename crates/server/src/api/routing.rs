@@ -450,6 +450,7 @@ async fn queue_position(
 ) -> ApiResult<Json<QueuePosition>> {
     who.require(&[Role::Admin, Role::Supervisor, Role::Agent, Role::Integration])?;
     let id = path_id(&id, Code::ConversationNotFound)?;
+    super::conversations::visible(&app, &who, id).await?;
     Ok(Json(app.routing.position(&app, who.org_id, id).await?))
 }
 

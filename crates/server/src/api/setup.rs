@@ -1,4 +1,5 @@
-//! Queues, workstreams and channels. Admins configure them; everyone in the organization may read them.
+//! Queues, workstreams and channels. Admins configure them; everyone in the organization may read them, channel
+//! settings only admins and supervisors, and credentials no one.
 
 use axum::{
     Json,
@@ -15,7 +16,7 @@ use switchboard_domain::{
     text::Name,
 };
 use switchboard_store::{
-    model::{Channel, Page, Queue, Workstream},
+    model::{Channel, ChannelView, Page, Queue, Workstream},
     setup::{self, WorkstreamChange},
 };
 use utoipa::ToSchema;
@@ -44,6 +45,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 const READERS: &[Role] = &[Role::Admin, Role::Supervisor, Role::Agent, Role::Integration];
 /// Who creates and changes queues, workstreams and channels.
 const CONFIGURERS: &[Role] = &[Role::Admin];
+/// Who reads a channel's settings (never its credentials): agents and integrations have no use for them.
+const SETTINGS_READERS: &[Role] = &[Role::Admin, Role::Supervisor];
+
+/// The channel as `who` may see it.
+fn shown(who: &Principal, channel: &Channel) -> ChannelView {
+    channel.view(SETTINGS_READERS.contains(&who.role))
+}
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -258,13 +266,14 @@ pub struct ChannelIn {
     pub name: Name,
     pub channel_type: ChannelType,
     pub workstream_id: WorkstreamId,
-    /// Per-type settings: for `messaging_api`, the webhook URL, app id and customer-token keys.
+    /// Per-type settings: for `messaging_api`, the webhook URL, app id and customer-token keys. The keys are
+    /// write-only: reads say `customer_token_set`.
     #[serde(default)]
     pub settings: ChannelSettings,
 }
 
 #[utoipa::path(post, path = "/v1/channels", tag = "setup", security(("bearer" = [])), request_body = ChannelIn,
-    params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = Channel), (status = 404)))]
+    params(("Idempotency-Key" = Option<String>, Header)), responses((status = 201, body = ChannelView), (status = 404)))]
 async fn create_channel(
     State(app): State<AppState>,
     who: Principal,
@@ -278,18 +287,17 @@ async fn create_channel(
     let out = app
         .store
         .write_once(org, key, now, move |tx| {
-            body(
-                StatusCode::CREATED,
-                setup::create_channel(
-                    tx,
-                    org,
-                    input.channel_type,
-                    input.name.as_str(),
-                    input.workstream_id,
-                    input.settings,
-                    now,
-                )?,
-            )
+            let channel = setup::create_channel(
+                tx,
+                org,
+                input.channel_type,
+                input.name.as_str(),
+                input.workstream_id,
+                input.settings,
+                now,
+            )?;
+            // Also what an idempotent retry gets back, so the stored answer holds no credential either.
+            body(StatusCode::CREATED, channel.view(true))
         })
         .await?;
     app.deliveries.targets_changed();
@@ -297,28 +305,35 @@ async fn create_channel(
 }
 
 #[utoipa::path(get, path = "/v1/channels", tag = "setup", security(("bearer" = [])), params(PageQuery),
-    responses((status = 200, body = Page<Channel>)))]
+    responses((status = 200, body = Page<ChannelView>)))]
 async fn list_channels(
     State(app): State<AppState>,
     who: Principal,
     ApiQuery(page): ApiQuery<PageQuery>,
-) -> ApiResult<Json<Page<Channel>>> {
+) -> ApiResult<Json<Page<ChannelView>>> {
     who.require(READERS)?;
     let (limit, after, org) = (page.limit()?, page.cursor::<ChannelId>()?, who.org_id);
     let rows = app.store.read(move |tx| setup::list_channels(tx, org, after, limit + 1)).await?;
+    let rows = rows.iter().map(|c| shown(&who, c)).collect();
     Ok(Json(Page::from_rows(rows, limit, |c| c.id.to_string())))
 }
 
 #[utoipa::path(get, path = "/v1/channels/{id}", tag = "setup", security(("bearer" = [])),
-    params(("id" = String, Path)), responses((status = 200, body = Channel), (status = 404)))]
-async fn get_channel(State(app): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<Json<Channel>> {
+    params(("id" = String, Path)), responses((status = 200, body = ChannelView), (status = 404)))]
+async fn get_channel(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ChannelView>> {
     who.require(READERS)?;
     let (id, org) = (path_id(&id, Code::ChannelNotFound)?, who.org_id);
-    Ok(Json(app.store.read(move |tx| setup::get_channel(tx, org, id)).await?))
+    let channel = app.store.read(move |tx| setup::get_channel(tx, org, id)).await?;
+    Ok(Json(shown(&who, &channel)))
 }
 
 /// A JSON merge patch (RFC 7396) of a channel: fields left out keep their value, `settings` merges member by
-/// member and `null` removes a setting.
+/// member and `null` removes a setting. Credentials are the exception: `customer_token` given replaces the keys
+/// whole (they cannot be read back to be merged into), left out keeps them, `null` removes them.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelPatch {
@@ -342,10 +357,15 @@ pub struct ChannelPatch {
 
 impl ChannelPatch {
     fn apply(self, current: &Channel) -> Result<setup::ChannelChange, Error> {
+        let mut settings = current.settings.clone();
+        if matches!(&self.settings, Patch::Set(members) if members.get("customer_token").is_some_and(|v| !v.is_null()))
+        {
+            settings.customer_token = None;
+        }
         Ok(setup::ChannelChange {
             name: self.name.required("name", Name::from_stored(current.name.clone()))?.into_inner(),
             workstream_id: self.workstream_id.required("workstream_id", current.workstream_id)?,
-            settings: self.settings.merge("settings", &current.settings)?,
+            settings: self.settings.merge("settings", &settings)?,
         })
     }
 }
@@ -353,7 +373,7 @@ impl ChannelPatch {
 /// Changes a channel. A new webhook URL or app id applies to the events committed after the answer.
 #[utoipa::path(patch, path = "/v1/channels/{id}", tag = "setup", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = ChannelPatch,
-    responses((status = 200, body = Channel),
+    responses((status = 200, body = ChannelView),
         (status = 400, description = "`invalid_field` (a setting the channel's type does not use, a bad URL), \
             `unknown_field` (also for `channel_type`, which cannot change), `missing_field`; `field` names the path"),
         (status = 404, description = "`channel_not_found`; `workstream_not_found` with `field` `workstream_id`")))]
@@ -362,7 +382,7 @@ async fn patch_channel(
     who: Principal,
     Path(id): Path<String>,
     ApiJson(patch): ApiJson<ChannelPatch>,
-) -> ApiResult<Json<Channel>> {
+) -> ApiResult<Json<ChannelView>> {
     who.require(CONFIGURERS)?;
     let (id, org) = (path_id(&id, Code::ChannelNotFound)?, who.org_id);
     patch.channel_type.fixed("channel_type", "its settings and conversations are those of its type")?;
@@ -371,5 +391,5 @@ async fn patch_channel(
     // After the commit, so that the engine's reload sees the new webhook URL and app id; it applies them to every
     // event it has not yet fanned out, and so to every event committed after this answer.
     app.deliveries.targets_changed();
-    Ok(Json(channel))
+    Ok(Json(channel.view(true)))
 }

@@ -378,7 +378,8 @@ async fn delivery_attempts(
     Ok(Json(app.store.read(move |tx| webhooks::attempts(tx, org, id)).await?))
 }
 
-/// Sends a delivery again (a dead letter, or one delivered before); it keeps its `webhook-id`.
+/// Sends a delivery again (a dead letter, one delivered before, or one waiting for its next retry) at once, ahead
+/// of the events of its conversation that wait behind it; it keeps its `webhook-id`.
 #[utoipa::path(post, path = "/v1/webhook-deliveries/{id}/replay", tag = "webhooks", security(("bearer" = [])),
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 202, body = Delivery), (status = 404)))]
@@ -396,6 +397,6 @@ async fn replay_delivery(
         .store
         .write_once(org, key, now, move |tx| body(StatusCode::ACCEPTED, webhooks::replay(tx, org, id, now)?))
         .await?;
-    app.deliveries.replayed();
+    app.deliveries.replayed_now(id);
     Ok(Written(out).into_response())
 }

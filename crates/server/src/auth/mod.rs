@@ -11,7 +11,7 @@ use std::{sync::Arc, time::Duration};
 use axum::{extract::FromRequestParts, http::request::Parts};
 use sha2::{Digest, Sha256};
 use switchboard_domain::{Code, Error, Timestamp, ids::*, role::Role};
-use switchboard_store::{Store, access};
+use switchboard_store::{Store, access, conversations::Scope};
 
 use crate::{AppState, error::ApiError};
 
@@ -50,6 +50,16 @@ impl Principal {
         match (&self.subject, self.role) {
             (Subject::ApiKey { user_id: Some(user), .. }, Role::Agent) => Some(*user),
             _ => None,
+        }
+    }
+
+    /// Which conversations this caller sees: an agent their own work and what waits in their queues, everyone
+    /// else of the organization all of them.
+    pub fn conversations(&self) -> Scope {
+        match (self.role, self.agent()) {
+            (Role::Agent, Some(agent)) => Scope::Agent(agent),
+            (Role::Agent, None) => Scope::Nothing,
+            _ => Scope::All,
         }
     }
 

@@ -64,6 +64,9 @@ pub struct Handle {
     targets_changed: std::sync::atomic::AtomicBool,
     /// Deliveries were made due again (replay).
     rescan: std::sync::atomic::AtomicBool,
+    /// Deliveries replayed one by one: each goes to the front of its lane and is attempted at once, even one the
+    /// engine holds waiting for a retry (its stored due time changed, the one in the lane had not).
+    hasten: std::sync::Mutex<Vec<DeliveryId>>,
 }
 
 impl Handle {
@@ -75,6 +78,18 @@ impl Handle {
     pub fn replayed(&self) {
         self.rescan.store(true, std::sync::atomic::Ordering::Release);
         self.wake.notify_one();
+    }
+
+    /// `delivery` was replayed: it is to be attempted now, before the rest of its lane.
+    pub fn replayed_now(&self, delivery: DeliveryId) {
+        self.hasten.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(delivery);
+        self.replayed();
+    }
+
+    fn take_hastened(&self) -> HashSet<DeliveryId> {
+        std::mem::take(&mut *self.hasten.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+            .into_iter()
+            .collect()
     }
 }
 
@@ -249,7 +264,9 @@ impl Engine {
     async fn step(&mut self) -> Result<(), Error> {
         // Endpoint changes are picked up inside `fan_out`, after its read, where they must apply.
         if self.handle.rescan.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            let hastened = self.handle.take_hastened();
             self.resume_pending().await?;
+            self.hasten(&hastened);
         }
         self.fan_out().await?;
         self.start_due();
@@ -321,6 +338,37 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Moves each replayed delivery to the front of its lane, due now. The one a lane has in flight keeps its place
+    /// (its outcome is on the way); a replayed delivery that is that one is attempted again after it.
+    fn hasten(&mut self, ids: &HashSet<DeliveryId>) {
+        if ids.is_empty() {
+            return;
+        }
+        let now = self.clock.now().millis();
+        // Replays are rare and few: a pass over the lanes finds them without an index kept for every delivery.
+        let found: Vec<(LaneKey, DeliveryId)> = self
+            .lanes
+            .iter()
+            .flat_map(|(key, lane)| lane.queue.iter().filter(|j| ids.contains(&j.id)).map(|j| (*key, j.id)))
+            .collect();
+        // Backwards, so that several replayed in one lane end up at its front in their order.
+        for (key, id) in found.into_iter().rev() {
+            let Some(lane) = self.lanes.get_mut(&key) else { continue };
+            let Some(at) = lane.queue.iter().position(|j| j.id == id) else { continue };
+            let front = usize::from(lane.busy);
+            if at < front {
+                continue;
+            }
+            let Some(mut job) = lane.queue.remove(at) else { continue };
+            job.due = now;
+            lane.queue.insert(front, job);
+            if !lane.busy {
+                // The heap entry of the head it replaces is stale now, and skipped.
+                self.push_head(key, now);
+            }
+        }
     }
 
     /// Reads new durable events and records their deliveries.

@@ -135,10 +135,12 @@ async fn only_the_assigned_agent_writes_and_acts() {
     assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
     app.post_ok(&format!("/v1/conversations/{id}/accept"), &ada, json!({}), StatusCode::OK).await;
 
+    // Bo is in none of its queues and does not hold it: for him it does not exist (see visibility.rs for the
+    // agent who may see it but not write in it).
     let (status, body) = app.post(&format!("/v1/conversations/{id}/messages"), &bo, json!({ "text": "hi" })).await;
-    assert_problem(status, &body, StatusCode::FORBIDDEN, "not_assigned_agent");
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "conversation_not_found");
     let (status, body) = app.post(&format!("/v1/conversations/{id}/end"), &bo, json!({})).await;
-    assert_problem(status, &body, StatusCode::FORBIDDEN, "not_assigned_agent");
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "conversation_not_found");
     // An integration cannot write as an agent.
     let (status, body) = app
         .post(
@@ -155,9 +157,13 @@ async fn only_the_assigned_agent_writes_and_acts() {
         .post_ok(&format!("/v1/conversations/{id}/accept"), &supervisor, json!({ "agent_id": bo_id }), StatusCode::OK)
         .await;
     assert_eq!(reassigned["agent_id"].as_str(), bo_id.as_deref());
-    // Accepting an active conversation is refused.
-    let (status, body) = app.post(&format!("/v1/conversations/{id}/accept"), &ada, json!({})).await;
+    // Accepting an active conversation is refused: the supervisor gets 409; Ada, in none of its queues, does not
+    // see that Bo holds it at all.
+    let (status, body) =
+        app.post(&format!("/v1/conversations/{id}/accept"), &supervisor, json!({ "agent_id": bo_id })).await;
     assert_problem(status, &body, StatusCode::CONFLICT, "invalid_state_transition");
+    let (status, body) = app.post(&format!("/v1/conversations/{id}/accept"), &ada, json!({})).await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND, "conversation_not_found");
 }
 
 #[tokio::test]

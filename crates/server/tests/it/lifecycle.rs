@@ -462,7 +462,8 @@ async fn transfers_that_cannot_happen_are_refused_and_change_nothing() {
         (&key1, json!({ "queue_id": s.queue }), StatusCode::CONFLICT, "already_in_queue"),
         (&key1, json!({ "agent_id": offline }), StatusCode::CONFLICT, "agent_unavailable"),
         (&key1, json!({ "agent_id": id1 }), StatusCode::CONFLICT, "invalid_state_transition"),
-        (&key2, json!({ "queue_id": other_queue }), StatusCode::FORBIDDEN, "not_assigned_agent"),
+        // An agent who neither holds it nor waits for it in a queue does not see it.
+        (&key2, json!({ "queue_id": other_queue }), StatusCode::NOT_FOUND, "conversation_not_found"),
         (&integration, json!({ "queue_id": other_queue }), StatusCode::FORBIDDEN, "forbidden"),
     ];
     for (key, body, status, code) in cases {

@@ -18,8 +18,10 @@ mod routing_attributes;
 mod routing_config;
 mod routing_overflow;
 mod routing_wait;
+mod secrets;
 mod senders;
 mod setup_patch;
+mod visibility;
 mod webhooks;
 
 use reqwest::{Method, StatusCode};

@@ -430,28 +430,29 @@ async fn a_channel_changes_field_by_field_and_new_conversations_follow_it() {
     )
     .await;
     assert_eq!(set["name"], "Website");
-    // Settings merge: a new app id keeps the webhook URL; a key replaces the JWKS URL and keeps the issuer.
+    // Settings merge: a new app id keeps the webhook URL. Customer-token keys are write-only: given, they replace
+    // the keys whole (the JWKS URL goes, though not named), and a read says only that they are set.
     let merged = patch_ok(
         &app,
         &path,
-        json!({ "settings": { "app_id": "app-2", "customer_token": { "jwks_url": null, "public_key_pem": pem } } }),
+        json!({ "settings": { "app_id": "app-2", "customer_token": { "public_key_pem": pem, "issuer": "login" } } }),
     )
     .await;
     assert_eq!(
         merged["settings"],
-        json!({ "webhook_url": "https://hooks.example.com/a", "app_id": "app-2",
-                "customer_token": { "public_key_pem": pem, "issuer": "login" } })
+        json!({ "webhook_url": "https://hooks.example.com/a", "app_id": "app-2", "customer_token_set": true })
     );
     assert_eq!(app.get(&path, key).await.1, merged);
+    let stored = stored_customer_token(&app, &channel).await;
+    assert_eq!(stored, json!({ "public_key_pem": pem, "issuer": "login" }), "replaced, not merged");
 
-    // Another workstream takes the channel's new conversations; the one already started keeps its own.
+    // Another workstream takes the channel's new conversations; the one already started keeps its own. Keys left
+    // out of a patch stay.
     let moved =
         patch_ok(&app, &path, json!({ "workstream_id": other_ws["id"], "settings": { "webhook_url": null } })).await;
     assert_eq!(moved["workstream_id"], other_ws["id"]);
-    assert_eq!(
-        moved["settings"],
-        json!({ "app_id": "app-2", "customer_token": { "public_key_pem": pem, "issuer": "login" } })
-    );
+    assert_eq!(moved["settings"], json!({ "app_id": "app-2", "customer_token_set": true }));
+    assert_eq!(stored_customer_token(&app, &channel).await, stored);
     for field in ["id", "org_id", "channel_type", "created_at"] {
         assert_eq!(moved[field], created[field], "{field}");
     }
@@ -460,9 +461,21 @@ async fn a_channel_changes_field_by_field_and_new_conversations_follow_it() {
     let (_, before_now) = app.get(&format!("/v1/conversations/{}", id(&before)), key).await;
     assert_eq!(before_now["workstream_id"], created["workstream_id"]);
 
+    // `null` removes the keys.
+    let removed = patch_ok(&app, &path, json!({ "settings": { "customer_token": null } })).await;
+    assert_eq!(removed["settings"], json!({ "app_id": "app-2", "customer_token_set": false }));
+    assert_eq!(stored_customer_token(&app, &channel).await, Value::Null);
+
     let updates = events_of(&app, "channel.updated").await;
     let data: Vec<&Value> = updates.iter().map(|e| &e["data"]).collect();
-    assert_eq!(data, [&renamed, &set, &merged, &moved]);
+    assert_eq!(data, [&renamed, &set, &merged, &moved, &removed]);
+}
+
+/// The channel's customer-token keys as stored, which the API never reads back.
+async fn stored_customer_token(app: &TestApp, channel: &str) -> Value {
+    let (org, id) = (app.org_id.parse().unwrap(), channel.parse().unwrap());
+    let stored = app.state.store.read(move |tx| switchboard_store::setup::get_channel(tx, org, id)).await.unwrap();
+    serde_json::to_value(stored.settings.customer_token).unwrap()
 }
 
 #[tokio::test]

@@ -483,3 +483,74 @@ async fn webhooks_never_reach_internal_addresses_unless_allowed() {
     assert!(errors.iter().all(|e| e.contains("may not reach")), "{errors:?}");
     assert!(receiver.received().is_empty(), "the guard refused before connecting");
 }
+
+#[tokio::test]
+async fn a_replay_of_a_delivery_waiting_for_its_retry_is_attempted_at_once_and_its_lane_follows() {
+    let clock = ManualClock::new(Timestamp::now());
+    let app = TestApp::spawn_with(Options {
+        clock: Some(clock.clone()),
+        configure: Some(|c| {
+            c.webhooks.retry_schedule_seconds = vec![86_400, 86_400];
+            c.webhooks.jitter_percent = 0;
+        }),
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.fail_with(Some((500, None)));
+    let body = json!({ "url": receiver.base, "event_types": ["conversation.created", "message.created"] });
+    app.post_ok("/v1/webhook-subscriptions", &app.admin_key, body, StatusCode::CREATED).await;
+    let channel = app.channel().await;
+    let (integration, _) = app.key(Role::Integration).await;
+    let conversation = app.conversation(&integration, &channel, "c-1").await;
+    receiver.until("the first attempt", |r| r.len() == 1).await;
+    let pending = format!("/v1/webhook-deliveries?state=pending&conversation_id={conversation}");
+    let backoff = next_retry(&app, &pending, 1).await;
+    assert!(backoff.millis() - clock.now().millis() >= 86_400_000, "the retry waits a day");
+    // Later events of the conversation wait behind the failed one, in its lane.
+    for text in ["one", "two"] {
+        let path = format!("/v1/conversations/{conversation}/messages");
+        app.post_ok(&path, &integration, json!({ "text": text }), StatusCode::CREATED).await;
+    }
+    let waiting =
+        app.eventually(&pending, &app.admin_key, |p| p["data"].as_array().is_some_and(|d| d.len() == 3)).await;
+    let head = waiting["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["attempts"] == 1)
+        .unwrap_or_else(|| panic!("the failed delivery is pending: {waiting}"))
+        .clone();
+    assert_eq!(receiver.received().len(), 1, "nothing passes the waiting head");
+
+    receiver.fail_with(None);
+    let replay = format!("/v1/webhook-deliveries/{}/replay", head["id"].as_str().unwrap());
+    let started = clock.now();
+    let replayed = app.post_ok(&replay, &app.admin_key, json!({}), StatusCode::ACCEPTED).await;
+    assert_eq!(replayed["state"], "pending");
+    let next = Timestamp::parse_rfc3339(replayed["next_attempt_at"].as_str().unwrap()).unwrap();
+    assert!(next < backoff, "the answer says it is due now, not at the backoff: {replayed}");
+    // The clock does not move: the replayed delivery goes at once, and the lane's later events right after it.
+    let got = receiver.until("the replay and the events behind it", |r| r.len() == 4).await;
+    assert_eq!(clock.now(), started);
+    let kinds: Vec<(u16, &str, &str)> = got
+        .iter()
+        .map(|r| (r.status, r.body["type"].as_str().unwrap(), r.body["data"]["text"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (500, "conversation.created", ""),
+            (200, "conversation.created", ""),
+            (200, "message.created", "one"),
+            (200, "message.created", "two")
+        ]
+    );
+    assert_eq!(got[1].headers["webhook-id"], got[0].headers["webhook-id"], "a replay keeps its webhook-id");
+    let sequences: Vec<i64> = got[1..].iter().map(|r| r.body["sequence"].as_i64().unwrap()).collect();
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]), "in the conversation's order: {sequences:?}");
+    app.eventually("/v1/webhook-deliveries?state=delivered", &app.admin_key, |p| {
+        p["data"].as_array().is_some_and(|d| d.len() == 3)
+    })
+    .await;
+}
