@@ -46,6 +46,7 @@ codes! {
     InvalidIdempotencyKey => ("invalid_idempotency_key", 400, "The Idempotency-Key header is invalid"),
     UnsupportedMediaType => ("unsupported_media_type", 415, "The body must be application/json"),
     PayloadTooLarge => ("payload_too_large", 413, "The body is larger than the limit"),
+    HeaderTimeout => ("header_timeout", 408, "The request's headers did not arrive within the header read timeout"),
     Unauthenticated => ("unauthenticated", 401, "Credentials are missing or invalid"),
     TokenExpired => ("token_expired", 401, "The bearer token has expired"),
     InvalidClient => ("invalid_client", 401, "Client authentication failed"),
@@ -87,6 +88,7 @@ codes! {
     NoRoutingLeader => ("no_routing_leader", 503, "No node leads routing at the moment; retry after the Retry-After seconds"),
     Internal => ("internal", 500, "Internal error"),
     Unavailable => ("unavailable", 503, "A dependency is unavailable"),
+    RequestTimeout => ("request_timeout", 503, "The request took longer than the request timeout; retry later"),
 }
 
 impl fmt::Display for Code {
@@ -150,7 +152,7 @@ mod tests {
             assert!(code.as_str().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
             let status = code.status();
             assert!((400..600).contains(&status));
-            if !matches!(code, Code::Internal | Code::Unavailable | Code::NoRoutingLeader) {
+            if !matches!(code, Code::Internal | Code::Unavailable | Code::NoRoutingLeader | Code::RequestTimeout) {
                 assert!(status < 500, "{code} must be a client error");
             }
         }

@@ -41,6 +41,9 @@ pub enum Scenario {
     Baseline,
     /// Time from process start to `listening` on an existing data directory, and idle memory.
     Startup,
+    /// `--slow-clients` connections that trickle header lines and reconnect when cut off (a slowloris attack):
+    /// `/healthz` latency on new connections, and `messages` throughput beside a run without them.
+    Slowloris,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -66,6 +69,9 @@ pub struct BenchArgs {
     /// Run the in-process server on this PostgreSQL database instead of a temporary SQLite one.
     #[arg(long)]
     pub database_url: Option<String>,
+    /// Slow connections held open (`slowloris`).
+    #[arg(long, default_value_t = 20_000)]
+    pub slow_clients: usize,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -529,6 +535,192 @@ async fn webhooks(args: &BenchArgs) -> anyhow::Result<Value> {
     Ok(out)
 }
 
+/// Seconds between a slow client's header lines: well inside the header timeout, as an attacker would pace them.
+const TRICKLE: Duration = Duration::from_secs(5);
+
+/// Loopback source addresses the slow clients spread over: the server closes each one at its header timeout, and
+/// every closed connection's address pair waits a minute in TIME_WAIT, more pairs than one source address has
+/// ports at 20,000 clients.
+const SOURCES: u8 = 64;
+
+/// What the slow clients share.
+#[derive(Default)]
+struct SlowClients {
+    connected: std::sync::atomic::AtomicI64,
+    reconnects: std::sync::atomic::AtomicU64,
+    failed_connects: std::sync::atomic::AtomicU64,
+}
+
+/// One slowloris client: connects, sends a request line and a header line every `TRICKLE`, never the blank line
+/// that ends the headers; when the server answers or closes, connects again.
+async fn slow_client(server: std::net::SocketAddr, i: usize, start: Duration, shared: Arc<SlowClients>) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tokio::time::sleep(start).await;
+    let source = std::net::SocketAddr::from(([127, 0, 0, 2 + (i % usize::from(SOURCES)) as u8], 0));
+    loop {
+        let connected = async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(source)?;
+            socket.connect(server).await
+        };
+        let Ok(mut stream) = connected.await else {
+            shared.failed_connects.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        };
+        shared.connected.fetch_add(1, Ordering::Relaxed);
+        let mut open = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: bench\r\n").await.is_ok();
+        let mut n = 0u64;
+        let mut answer = [0u8; 1024];
+        while open {
+            tokio::select! {
+                // The server's 408, its close, or a reset: this connection is over.
+                _ = stream.read(&mut answer) => open = false,
+                () = tokio::time::sleep(TRICKLE) => {
+                    n += 1;
+                    open = stream.write_all(format!("X-Trickle-{n}: {n}\r\n").as_bytes()).await.is_ok();
+                }
+            }
+        }
+        shared.connected.fetch_sub(1, Ordering::Relaxed);
+        shared.reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Raises this process's open file limit to at least `needed` (root may raise the hard limit too): the in-process
+/// server and its slow clients each hold one descriptor per connection.
+fn raise_open_files(needed: u64) -> anyhow::Result<u64> {
+    let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
+    if soft >= needed {
+        return Ok(soft);
+    }
+    let hard = hard.max(needed);
+    rlimit::setrlimit(rlimit::Resource::NOFILE, needed, hard).with_context(|| {
+        format!("{needed} open files are needed (ulimit -n is {soft}); run as root or raise the hard limit")
+    })?;
+    Ok(needed)
+}
+
+/// `/healthz` on a new connection every 10 ms until `until`; latencies from `measure_from` on.
+async fn probe_health(url: String, measure_from: Instant, until: Instant) -> anyhow::Result<(Histogram<u64>, u64)> {
+    // No pooled connections: each probe connects, as a load balancer's health check does.
+    let http = client(0);
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut failures = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    while Instant::now() < until {
+        tick.tick().await;
+        let sent = Instant::now();
+        let answered =
+            tokio::time::timeout(Duration::from_secs(5), call(&http, Method::GET, &url, None, None, &[])).await;
+        if sent < measure_from {
+            continue;
+        }
+        match answered {
+            Ok(Ok((StatusCode::OK, _))) => hist.saturating_record(sent.elapsed().as_micros() as u64),
+            _ => failures += 1,
+        }
+    }
+    Ok((hist, failures))
+}
+
+async fn slowloris(args: &BenchArgs) -> anyhow::Result<Value> {
+    use std::sync::atomic::Ordering;
+    let open_files = raise_open_files(args.slow_clients as u64 * 2 + 10_000)?;
+    let target = Target::start(args, |_| {}).await?;
+    let server: std::net::SocketAddr =
+        target.base.trim_start_matches("http://").parse().context("--target must be http://address:port")?;
+    let (conversations, _) = seed(&target.base, &target.key, args.conversations.max(1)).await?;
+    let conversations = Arc::new(conversations);
+    let (clients, base) = (args.clients, target.base.clone());
+    let make = Arc::new(move |worker: usize, n: u64| {
+        let id = spread(&conversations, clients, worker, n);
+        (format!("{base}/v1/conversations/{id}/messages"), json!({ "text": "Hello, I need help with my order." }))
+    });
+
+    // 1. The messages load alone.
+    let alone = drive(args, make.clone(), Some(target.key.clone()), Vec::new(), StatusCode::CREATED).await?;
+
+    // 2. The slow clients connect over five seconds (a burst of 20,000 would overflow the listen backlog).
+    let shared = Arc::new(SlowClients::default());
+    let mut slow = tokio::task::JoinSet::new();
+    let ramp = Duration::from_secs(5);
+    for i in 0..args.slow_clients {
+        let start = ramp.mul_f64(i as f64 / args.slow_clients.max(1) as f64);
+        slow.spawn(slow_client(server, i, start, shared.clone()));
+    }
+    let ramped = Instant::now();
+    while shared.connected.load(Ordering::Relaxed) < (args.slow_clients as i64) * 95 / 100
+        && ramped.elapsed() < Duration::from_secs(60)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // 3. The same load, and health checks, with the slow clients holding their connections.
+    let measure_from = Instant::now() + Duration::from_secs(args.warmup);
+    let until = measure_from + Duration::from_secs(args.duration);
+    let probes = tokio::spawn(probe_health(format!("{}/healthz", target.base), measure_from, until));
+    let held = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let (mut min, mut sum, mut n) = (i64::MAX, 0i64, 0i64);
+            while Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if Instant::now() >= measure_from {
+                    let now = shared.connected.load(Ordering::Relaxed);
+                    (min, sum, n) = (min.min(now), sum + now, n + 1);
+                }
+            }
+            (min, sum / n.max(1))
+        })
+    };
+    let reconnects_before = shared.reconnects.load(Ordering::Relaxed);
+    let loaded = drive(args, make, Some(target.key.clone()), Vec::new(), StatusCode::CREATED).await?;
+    let (health, health_failures) = probes.await??;
+    let (held_min, held_mean) = held.await?;
+    // What the server says it holds, at the end of the measured period.
+    let (_, metrics) = call(&client(0), Method::GET, &format!("{}/metrics", target.base), None, None, &[]).await?;
+    let metrics = String::from_utf8_lossy(&metrics).into_owned();
+    let metric =
+        |name: &str| metrics.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok()).unwrap_or_default();
+    let server_open = metric("http_connections_open ");
+    let header_timeouts = metric("http_connections_closed_total{reason=\"header_timeout\"} ");
+    let evicted = metric("http_connections_closed_total{reason=\"evicted\"} ");
+    let reconnects = shared.reconnects.load(Ordering::Relaxed) - reconnects_before;
+    slow.abort_all();
+    while slow.join_next().await.is_some() {}
+    let backend = target.backend.clone();
+    target.stop().await?;
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    Ok(json!({
+        "scenario": "slowloris",
+        "backend": backend,
+        "open_files": open_files,
+        "slow_clients": args.slow_clients,
+        "slow_connections_held_min": held_min,
+        "slow_connections_held_mean": held_mean,
+        "slow_reconnects_per_s": round(reconnects as f64 / (args.warmup + args.duration) as f64),
+        "slow_failed_connects": shared.failed_connects.load(Ordering::Relaxed),
+        "server_open_connections": server_open,
+        "server_header_timeouts": header_timeouts,
+        "server_evictions": evicted,
+        "clients": args.clients,
+        "duration_s": args.duration,
+        "healthz_probes": health.len(),
+        "healthz_failures": health_failures,
+        "healthz_p50_ms": ms(&health, 0.5),
+        "healthz_p99_ms": ms(&health, 0.99),
+        "healthz_max_ms": health.max() as f64 / 1000.0,
+        "messages_alone_per_s": round(alone.throughput()),
+        "messages_alone_p99_ms": alone.ms(0.99),
+        "messages_with_slow_clients_per_s": round(loaded.throughput()),
+        "messages_with_slow_clients_p99_ms": loaded.ms(0.99),
+        "messages_errors": loaded.errors,
+        "ratio": round(loaded.throughput() / alone.throughput()),
+    }))
+}
+
 fn rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
@@ -623,6 +815,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         Scenario::Webhooks => webhooks(&args).await?,
         Scenario::Startup => tokio::task::spawn_blocking(startup).await??,
+        Scenario::Slowloris => slowloris(&args).await?,
         Scenario::Routing => crate::routing::bench::run(&args).await?,
         Scenario::RoutingEngine => tokio::task::spawn_blocking(crate::routing::engine_bench::run).await??,
     };

@@ -24,6 +24,7 @@ const KEYS: &[&str] = &[
     "token_ttl_seconds",
     "auth_cache_seconds",
     "request_timeout_seconds",
+    "http",
     "trusted_issuers",
     "webhooks",
     "attachments",
@@ -75,14 +76,30 @@ pub struct Config {
     /// Seconds a verified API key is trusted before it is looked up again (how long a revocation takes to reach
     /// other nodes).
     pub auth_cache_seconds: u64,
-    /// Seconds a request may take before it is answered 503.
+    /// Seconds a request may take, from whole headers to the response, before it is answered 503
+    /// (`request_timeout`).
     pub request_timeout_seconds: u64,
+    pub http: HttpConfig,
     /// Identity providers whose tokens are accepted besides our own.
     #[serde(default)]
     pub trusted_issuers: Vec<TrustedIssuer>,
     pub webhooks: WebhookConfig,
     pub attachments: AttachmentConfig,
     pub cluster: ClusterConfig,
+}
+
+/// How client connections are limited (see `connections.rs` and docs/operations.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Seconds a client has to send a request's whole headers, from the connection's start or the request's first
+    /// byte; then it is answered 408 (`header_timeout`) and disconnected.
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a kept-alive connection may wait for its next request before it is closed.
+    pub keep_alive_idle_seconds: u64,
+    /// Open client connections at most; 0 derives it from the open file limit (nine tenths of it). At the limit a
+    /// new connection evicts a slow or idle one, or is refused when all are busy.
+    pub max_connections: usize,
 }
 
 /// How webhooks are delivered.
@@ -211,6 +228,13 @@ impl Config {
         }
         if self.database_pool_size == 0 {
             bail!("database_pool_size must be at least 1");
+        }
+        let h = &self.http;
+        if !(1..=3_600).contains(&h.header_read_timeout_seconds) || !(1..=86_400).contains(&h.keep_alive_idle_seconds) {
+            bail!("http: header_read_timeout_seconds must be 1 to 3600, keep_alive_idle_seconds 1 to 86400");
+        }
+        if self.request_timeout_seconds == 0 {
+            bail!("request_timeout_seconds must be at least 1");
         }
         let w = &self.webhooks;
         if w.retry_schedule_seconds.is_empty() || w.jitter_percent > 50 || w.concurrency == 0 || w.timeout_seconds == 0

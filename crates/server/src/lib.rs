@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bench;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod delivery;
 pub mod demo;
 mod docs;
@@ -119,6 +120,7 @@ pub struct Server {
     state: AppState,
     listener: TcpListener,
     addr: SocketAddr,
+    limits: connections::Limits,
 }
 
 impl Server {
@@ -133,12 +135,13 @@ impl Server {
 
     /// A server whose background work runs on `clock`.
     pub async fn with_clock(config: Config, store: Arc<Store>, clock: clock::Clock) -> anyhow::Result<Self> {
+        let limits = connections::Limits::new(&config.http, connections::raise_descriptor_limit());
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         let public_url =
             config.public_url.clone().filter(|u| !u.is_empty()).unwrap_or_else(|| format!("http://{addr}"));
         let state = build_state(config, store, public_url.trim_end_matches('/').to_string(), clock).await?;
-        Ok(Self { state, listener, addr })
+        Ok(Self { state, listener, addr, limits })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -154,11 +157,12 @@ impl Server {
         let app = api::app(self.state.clone());
         // Routing and webhook delivery run on the leader only: at once on SQLite, with the lease on PostgreSQL.
         let leading = leadership::start(&self.state).await;
-        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.context("serving");
+        tracing::info!(max_connections = self.limits.max_connections, "serving");
+        connections::serve(self.listener, app, self.limits, shutdown).await;
         // Deliveries in flight are attempted again after a restart (or by the next leader); receivers deduplicate
         // by webhook-id.
         leading.stop().await;
-        served
+        Ok(())
     }
 }
 

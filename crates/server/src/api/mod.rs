@@ -20,13 +20,14 @@ use axum::{
     Json, Router,
     extract::DefaultBodyLimit,
     http::{HeaderName, Request},
+    middleware::Next,
+    response::{IntoResponse, Response},
     routing::get,
 };
 use switchboard_domain::{Code, limits};
 use tower_http::{
     catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    timeout::TimeoutLayer,
     trace::TraceLayer,
 };
 use utoipa::{
@@ -111,6 +112,18 @@ async fn method_not_allowed() -> ApiError {
     ApiError::new(Code::MethodNotAllowed, "this endpoint does not accept that method; see /docs")
 }
 
+/// Answers a request that outlives `timeout` (its body's arrival included) with 503 `request_timeout`.
+async fn time_limit(timeout: Duration, req: Request<axum::body::Body>, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            Code::RequestTimeout,
+            format!("the request took longer than {} s (request_timeout_seconds)", timeout.as_secs()),
+        )
+        .into_response(),
+    }
+}
+
 /// The whole application with its layers.
 pub fn app(state: AppState) -> Router {
     ops::metrics_handle();
@@ -137,7 +150,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(ops::track))
         .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::SERVICE_UNAVAILABLE, timeout))
+        .layer(axum::middleware::from_fn(move |req, next| time_limit(timeout, req, next)))
         .layer(CatchPanicLayer::new())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod clock;
 mod cluster;
+mod connections;
 mod lifecycle;
 mod messaging;
 mod ops;

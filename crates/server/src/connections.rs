@@ -1,0 +1,498 @@
+//! The accept loop: HTTP/1.1 connections served by hyper, with the limits that keep slow clients from holding
+//! the server. A connection is always in one of three phases, tracked here rather than by hyper:
+//!
+//! - **headers**: from the accept, or from the first byte after an idle wait, until hyper has whole headers. A
+//!   client that takes longer than `http.header_read_timeout_seconds` is answered 408 (`header_timeout`) and
+//!   disconnected: this is what ends a slowloris client, which trickles header lines to hold a connection.
+//! - **request**: from whole headers until the response body is done. The request timeout (in `api::app`) bounds
+//!   it, slow request bodies included.
+//! - **idle**: a kept-alive connection waiting for its next request; closed after
+//!   `http.keep_alive_idle_seconds`.
+//!
+//! hyper has a header timer of its own, but it starts when the connection is ready for a request, not at the
+//! request's first byte, so it also runs through the whole keep-alive wait (hyper 1.x `proto/h1/conn.rs`:
+//! `poll_read_head` arms it, and `State::idle` asks for that read at once). Used alone it would close every idle
+//! connection after the header timeout. Tracking the phases ourselves gives each wait its own limit, and says
+//! which connections are cheapest to shed at the connection limit.
+//!
+//! At `http.max_connections`, a new connection **evicts** the oldest one that has never sent whole headers (a
+//! slow client, most likely an attacker: a real client sends its headers within a round trip), else the oldest
+//! idle kept-alive one; only when every connection is inside a request is the new connection refused (closed at
+//! once). A plain limit would let slow clients fill every slot, and then `/healthz` and every real client could
+//! not connect at all until header timeouts freed slots; eviction keeps the server reachable during the attack
+//! while the slow clients pay for reconnecting.
+
+use std::{
+    collections::BTreeMap,
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use axum::{Router, body::Body, http::Request, response::IntoResponse};
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::TokioIo;
+use switchboard_domain::Code;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::{Notify, watch},
+};
+use tower::ServiceExt;
+
+use crate::{config::HttpConfig, error::ApiError};
+
+/// The limits the accept loop applies.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub header_read: Duration,
+    pub keep_alive_idle: Duration,
+    pub max_connections: usize,
+}
+
+impl Limits {
+    /// The configured limits; a `max_connections` of 0 derives from the descriptor limit.
+    pub fn new(config: &HttpConfig, descriptors: Option<u64>) -> Self {
+        let max_connections = match config.max_connections {
+            0 => derived_max_connections(descriptors),
+            n => n,
+        };
+        Self {
+            header_read: Duration::from_secs(config.header_read_timeout_seconds),
+            keep_alive_idle: Duration::from_secs(config.keep_alive_idle_seconds),
+            max_connections,
+        }
+    }
+}
+
+/// Descriptors left for everything that is not a client connection: the database, attachments, outgoing webhook
+/// and cluster connections, the log.
+fn derived_max_connections(descriptors: Option<u64>) -> usize {
+    let Some(limit) = descriptors else { return 10_000 };
+    let reserve = (limit / 10).max(256);
+    usize::try_from(limit.saturating_sub(reserve).max(64)).unwrap_or(usize::MAX)
+}
+
+/// Raises the soft limit on open files to the hard limit (once per process) and returns it. Each connection is a
+/// descriptor; distributions' default soft limit (often 1,024) would otherwise cap the server far below what the
+/// machine allows.
+pub fn raise_descriptor_limit() -> Option<u64> {
+    static RAISED: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *RAISED.get_or_init(|| match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => {
+            tracing::info!(open_files = limit, "open file limit");
+            Some(limit)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read or raise the open file limit");
+            None
+        }
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Headers = 0,
+    Request = 1,
+    Idle = 2,
+}
+
+const PHASE_BITS: u64 = 0b11;
+/// Set once the connection has sent whole headers: it is a real client, not a candidate for eviction.
+const SERVED: u64 = 0b100;
+const SINCE_SHIFT: u32 = 3;
+
+/// One open connection, shared by its task, its I/O, its service and the registry.
+struct Conn {
+    /// The phase, the served flag, and when the phase began (milliseconds since `Shared::epoch`), in one word so
+    /// that the three are always read together.
+    state: AtomicU64,
+    evict: Notify,
+    epoch: Instant,
+}
+
+impl Conn {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX >> SINCE_SHIFT)
+    }
+
+    fn load(&self) -> (Phase, bool, Instant) {
+        let state = self.state.load(Ordering::Acquire);
+        let phase = match state & PHASE_BITS {
+            0 => Phase::Headers,
+            1 => Phase::Request,
+            _ => Phase::Idle,
+        };
+        (phase, state & SERVED != 0, self.epoch + Duration::from_millis(state >> SINCE_SHIFT))
+    }
+
+    fn enter(&self, phase: Phase) {
+        let since = self.now_ms() << SINCE_SHIFT;
+        let served = if phase == Phase::Headers { self.state.load(Ordering::Relaxed) & SERVED } else { SERVED };
+        self.state.store(since | served | phase as u64, Ordering::Release);
+    }
+
+    /// Bytes arrived: on an idle connection they start the next request's headers.
+    fn on_read(&self) {
+        if self.state.load(Ordering::Relaxed) & PHASE_BITS == Phase::Idle as u64 {
+            self.enter(Phase::Headers);
+        }
+    }
+}
+
+/// Why a connection was closed by us rather than by its client.
+#[derive(Debug, Clone, Copy)]
+enum Closed {
+    HeaderTimeout,
+    IdleTimeout,
+    Evicted,
+    Refused,
+}
+
+impl Closed {
+    fn count(self) {
+        let reason = match self {
+            Closed::HeaderTimeout => "header_timeout",
+            Closed::IdleTimeout => "idle_timeout",
+            Closed::Evicted => "evicted",
+            Closed::Refused => "refused",
+        };
+        metrics::counter!("http_connections_closed_total", "reason" => reason).increment(1);
+    }
+}
+
+/// The open connections, oldest first (ids grow with each accept).
+struct Registry {
+    open: Mutex<BTreeMap<u64, Arc<Conn>>>,
+    max: usize,
+    at_limit: AtomicBool,
+}
+
+impl Registry {
+    fn len(&self) -> usize {
+        self.open.lock().map_or(0, |open| open.len())
+    }
+
+    fn insert(&self, id: u64, conn: Arc<Conn>) {
+        if let Ok(mut open) = self.open.lock() {
+            open.insert(id, conn);
+        }
+        metrics::gauge!("http_connections_open").increment(1.0);
+    }
+
+    fn remove(&self, id: u64) {
+        let (removed, left) = match self.open.lock() {
+            Ok(mut open) => (open.remove(&id).is_some(), open.len()),
+            Err(_) => (false, 0),
+        };
+        if removed {
+            metrics::gauge!("http_connections_open").decrement(1.0);
+        }
+        // Below nine tenths, so that a server hovering at the limit does not log every connection.
+        if left < self.max - self.max / 10 && self.at_limit.swap(false, Ordering::Relaxed) {
+            tracing::info!(open = left, max = self.max, "below the connection limit again");
+        }
+    }
+
+    /// Closes the oldest connection that has never sent whole headers, else the oldest idle one. False when every
+    /// connection is inside a request.
+    fn evict_one(&self) -> bool {
+        let Ok(mut open) = self.open.lock() else { return false };
+        let victim = open
+            .iter()
+            .find(|(_, c)| matches!(c.load(), (Phase::Headers, false, _)))
+            .or_else(|| open.iter().find(|(_, c)| c.load().0 == Phase::Idle))
+            .map(|(id, _)| *id);
+        let Some(conn) = victim.and_then(|id| open.remove(&id)) else { return false };
+        drop(open);
+        metrics::gauge!("http_connections_open").decrement(1.0);
+        Closed::Evicted.count();
+        conn.evict.notify_one();
+        true
+    }
+
+    fn reached(&self) {
+        if !self.at_limit.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                max = self.max,
+                "connection limit reached: new connections evict slow and idle ones, or are refused when every \
+                 connection is busy (http.max_connections)"
+            );
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting, closes idle connections and
+/// waits for the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let registry = Arc::new(Registry {
+        open: Mutex::new(BTreeMap::new()),
+        max: limits.max_connections.max(1),
+        at_limit: AtomicBool::new(false),
+    });
+    metrics::gauge!("http_connections_max").set(registry.max as f64);
+    let epoch = Instant::now();
+    let (stop, stopping) = watch::channel(false);
+    // Each connection task holds a sender; when the last is dropped, every connection has ended.
+    let (alive, mut all_ended) = tokio::sync::mpsc::channel::<()>(1);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut next_id = 0u64;
+    let mut accept_failing = false;
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors (EMFILE, ENFILE) or a connection reset before it was accepted. Retrying at once
+                // would spin and fill the log; log the first of a run, free a slot if a slow client holds one, and
+                // wait a little.
+                metrics::counter!("http_accept_errors_total").increment(1);
+                if !accept_failing {
+                    tracing::warn!(error = %e, open = registry.len(), "accept failed; retrying every 50 ms");
+                    accept_failing = true;
+                }
+                registry.evict_one();
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(Duration::from_millis(50)) => continue,
+                }
+            }
+        };
+        if accept_failing {
+            tracing::info!(open = registry.len(), "accepting connections again");
+            accept_failing = false;
+        }
+        if registry.len() >= registry.max {
+            registry.reached();
+            if !registry.evict_one() {
+                Closed::Refused.count();
+                drop(stream);
+                continue;
+            }
+        }
+        next_id += 1;
+        let id = next_id;
+        let conn = Arc::new(Conn { state: AtomicU64::new(0), evict: Notify::new(), epoch });
+        conn.enter(Phase::Headers);
+        registry.insert(id, conn.clone());
+        let (registry, router, stopping, alive) = (registry.clone(), router.clone(), stopping.clone(), alive.clone());
+        tokio::spawn(async move {
+            serve_connection(stream, router, conn, limits, stopping).await;
+            registry.remove(id);
+            drop(alive);
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    drop(alive);
+    let _ = all_ended.recv().await;
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    router: Router,
+    conn: Arc<Conn>,
+    limits: Limits,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let io = TokioIo::new(Tracked { stream, conn: conn.clone() });
+    let service = Service { router, conn: conn.clone() };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    // Our phases time the headers (see the module's comment); hyper's timer would also cut idle connections.
+    builder.header_read_timeout(None);
+    let mut http = builder.serve_connection(io, service);
+    // The checks wake at least this often, so that a phase that began after the last wake is timed from its start.
+    let recheck = limits.header_read.min(limits.keep_alive_idle);
+    let mut closing = false;
+    let closed = loop {
+        let (phase, _, since) = conn.load();
+        let now = Instant::now();
+        let wake = match phase {
+            Phase::Headers => since + limits.header_read,
+            Phase::Idle => since + limits.keep_alive_idle,
+            Phase::Request => now + recheck,
+        }
+        .min(now + recheck);
+        tokio::select! {
+            result = Pin::new(&mut http) => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = tokio::time::sleep_until(wake.into()) => {
+                let (phase, _, since) = conn.load();
+                let now = Instant::now();
+                match phase {
+                    Phase::Headers if now >= since + limits.header_read => break Closed::HeaderTimeout,
+                    Phase::Idle if now >= since + limits.keep_alive_idle => break Closed::IdleTimeout,
+                    _ => {}
+                }
+            }
+            () = conn.evict.notified() => break Closed::Evicted,
+            _ = stopping.changed(), if !closing => {
+                // A client still sending headers has not begun a request: it is closed like an idle one, rather
+                // than holding the shutdown up to the header timeout.
+                if conn.load().0 == Phase::Headers {
+                    return;
+                }
+                // Closes the connection if idle, else after the response in flight.
+                Pin::new(&mut http).graceful_shutdown();
+                closing = true;
+            }
+        }
+    };
+    if let Closed::HeaderTimeout = closed {
+        closed.count();
+        let mut stream = http.into_parts().io.into_inner().stream;
+        answer_header_timeout(&mut stream, limits.header_read).await;
+    } else if let Closed::IdleTimeout = closed {
+        closed.count();
+    }
+}
+
+/// Tells a client whose headers did not arrive in time why it is disconnected, as every refusal is told: a
+/// problem+json body with its code. Bounded, because the client may not be reading either.
+async fn answer_header_timeout(stream: &mut TcpStream, timeout: Duration) {
+    let detail = format!("the request's headers did not arrive within {} s", timeout.as_secs());
+    let response = ApiError::new(Code::HeaderTimeout, detail).into_response();
+    let (parts, body) = response.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else { return };
+    let mut head = format!("HTTP/1.1 {}\r\n", parts.status);
+    for (name, value) in &parts.headers {
+        head.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap_or_default()));
+    }
+    head.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n", body.len()));
+    let write = async {
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(&body).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+}
+
+/// The socket, noting when bytes arrive.
+struct Tracked {
+    stream: TcpStream,
+    conn: Arc<Conn>,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.conn.on_read();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// The application as hyper calls it, marking the connection's phases.
+#[derive(Clone)]
+struct Service {
+    router: Router,
+    conn: Arc<Conn>,
+}
+
+type Responding = Pin<Box<dyn Future<Output = Result<hyper::Response<ResponseBody>, Infallible>> + Send>>;
+
+impl hyper::service::Service<Request<Incoming>> for Service {
+    type Response = hyper::Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Responding;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        self.conn.enter(Phase::Request);
+        let conn = self.conn.clone();
+        let responding = self.router.clone().oneshot(req.map(Body::new));
+        Box::pin(async move {
+            let response = responding.await?;
+            Ok(response.map(|body| ResponseBody { body, conn }))
+        })
+    }
+}
+
+/// A response body that marks its connection idle when hyper is done with it.
+struct ResponseBody {
+    body: Body,
+    conn: Arc<Conn>,
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        self.conn.enter(Phase::Idle);
+    }
+}
+
+impl hyper::body::Body for ResponseBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_limit_leaves_descriptors_for_the_rest() {
+        assert_eq!(derived_max_connections(Some(1_024)), 768);
+        assert_eq!(derived_max_connections(Some(100_000)), 90_000);
+        assert_eq!(derived_max_connections(Some(100)), 64);
+    }
+}
