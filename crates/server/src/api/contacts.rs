@@ -60,7 +60,8 @@ pub struct ContactQuery {
     pub customer_id: Option<String>,
     pub email: Option<Email>,
     pub phone: Option<Phone>,
-    pub limit: Option<usize>,
+    #[param(inline)]
+    pub limit: Option<crate::extract::PageSize>,
     pub cursor: Option<String>,
 }
 

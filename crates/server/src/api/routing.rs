@@ -594,12 +594,14 @@ async fn availability_for(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CallbackQuery {
     /// Only this queue's requests.
     pub queue_id: Option<String>,
-    /// At most this many (1 to 200, default 50), newest first.
-    pub limit: Option<usize>,
+    /// At most this many (default 50), newest first.
+    #[param(inline)]
+    pub limit: Option<crate::extract::PageSize>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -624,10 +626,7 @@ async fn callback_requests(
         ),
         None => None,
     };
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(Error::field(Code::InvalidQuery, "limit", "`limit` is 1 to 200").into());
-    }
+    let limit = q.limit.map_or(switchboard_domain::limits::DEFAULT_PAGE_SIZE, crate::extract::PageSize::get);
     let org = who.org_id;
     let data = app.store.read(move |tx| switchboard_store::overflow::list_callbacks(tx, org, queue, limit)).await?;
     Ok(Json(CallbacksOut { data }))

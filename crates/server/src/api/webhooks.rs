@@ -301,7 +301,8 @@ pub struct DeliveryQuery {
     /// `pending`, `delivered` or `failed` (dead letters).
     pub state: Option<DeliveryState>,
     pub conversation_id: Option<String>,
-    pub limit: Option<usize>,
+    #[param(inline)]
+    pub limit: Option<crate::extract::PageSize>,
     pub cursor: Option<String>,
 }
 
