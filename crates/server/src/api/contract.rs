@@ -86,10 +86,8 @@ pub fn complete(doc: &mut Value) {
 }
 
 fn complete_operation(path: &str, method: &str, op: &mut Map<String, Value>) {
-    let bearer = op
-        .get("security")
-        .and_then(Value::as_array)
-        .is_some_and(|reqs| reqs.iter().any(|r| r.get("bearer").is_some()));
+    let bearer =
+        op.get("security").and_then(Value::as_array).is_some_and(|reqs| reqs.iter().any(|r| r.get("bearer").is_some()));
     let mut statuses: Vec<&str> = vec!["500", "503"];
     if bearer {
         statuses.push("401");

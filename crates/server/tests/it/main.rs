@@ -7,6 +7,7 @@ mod api;
 mod auth;
 mod bad_input;
 mod cluster;
+mod contract;
 mod lifecycle;
 mod messaging;
 mod ops;
