@@ -172,7 +172,28 @@ async fn validated_types_carry_their_rules_into_the_document() {
     assert_eq!(schemas["VariableName"]["maxLength"], 100);
     let every = &schemas["EverySpec"]["properties"]["every_minutes"]["enum"];
     assert!(every.as_array().unwrap().contains(&json!(60)) && !every.as_array().unwrap().contains(&json!(7)));
+    let event_types = &schemas["SubscriptionIn"]["properties"]["event_types"]["items"];
+    assert_eq!(event_types["pattern"], r"^([a-z_]+|\*)(\.([a-z_]+|\*))*$", "{event_types}");
     // The server refuses what the pattern refuses.
     let (status, body) = app.post("/v1/contacts", &app.admin_key, json!({"first_name": "Ann", "phone": "123"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test]
+async fn availability_requests_require_the_id_the_server_requires() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    for (path, field) in [
+        ("/api/data/v9.2/CCaaS_GetRepresentativeAvailabilityBeforeConversation", "LiveWorkStreamId"),
+        ("/api/data/v9.2/CCaaS_GetRepresentativeAvailabilityForConversation", "ConversationId"),
+    ] {
+        let body = &doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        let name = body["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+        let schema = &doc["components"]["schemas"][name];
+        assert!(schema["required"].as_array().unwrap().contains(&json!(field)), "{path}: {schema}");
+        assert_eq!(schema["properties"][field]["type"], "string", "{path}: {schema}");
+        let (status, problem) = app.post(path, &app.admin_key, json!({"ApiVersion": "1.0"})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {problem}");
+        assert_eq!((problem["code"].as_str(), problem["field"].as_str()), (Some("missing_field"), Some(field)));
+    }
 }
