@@ -7,7 +7,8 @@
 //! - 400 (`invalid_json`, `invalid_body`, `unknown_field`, `missing_field`, `invalid_field`, …), 413
 //!   (`payload_too_large`) and 415 (`unsupported_media_type`): `ApiJson` and the validated types, on every body;
 //! - 400 (`invalid_query`, `invalid_cursor`): `ApiQuery` and `PageQuery`, on every operation with a query;
-//! - 404 (`…_not_found`): `path_id` and the tenant-scoped reads, on every operation with a path id;
+//! - 404 (`…_not_found`): `path_id` and the tenant-scoped reads, on every operation with a path id, and on every
+//!   body that names another object by id (`user_id`, `queue_id`, …);
 //! - 400 (`invalid_idempotency_key`) and 422 (`idempotency_key_reused`): `IdemKey`, where the header is taken;
 //! - 400 (`missing_field`, `invalid_field`) on every other header parameter, and 404 (`channel_not_found`) where
 //!   the header names an object;
@@ -75,17 +76,40 @@ fn idempotency_key_schema() -> Value {
 /// Applies the shared statuses and rules to every operation of `doc` (an OpenAPI document as JSON).
 pub fn complete(doc: &mut Value) {
     doc["components"]["schemas"]["Problem"] = problem_schema();
+    let naming = bodies_naming_objects(&doc["components"]["schemas"]);
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
     for (path, item) in paths.iter_mut() {
         for method in METHODS {
             if let Some(operation) = item.get_mut(*method).and_then(Value::as_object_mut) {
-                complete_operation(path, method, operation);
+                complete_operation(path, method, operation, &naming);
             }
         }
     }
 }
 
-fn complete_operation(path: &str, method: &str, op: &mut Map<String, Value>) {
+/// The `$ref` an object property points at, directly or as the one non-null choice of a nullable member.
+fn referenced(property: &Value) -> Option<&str> {
+    property["$ref"]
+        .as_str()
+        .or_else(|| property["oneOf"].as_array()?.iter().find_map(|choice| choice["$ref"].as_str()))
+}
+
+/// The components with a property that is an object's id (`UserId`, `QueueId`, …): a body of that type names
+/// another object, which the server looks up in the caller's organization.
+fn bodies_naming_objects(schemas: &Value) -> Vec<String> {
+    let Some(schemas) = schemas.as_object() else { return Vec::new() };
+    schemas
+        .iter()
+        .filter(|(_, schema)| {
+            schema["properties"]
+                .as_object()
+                .is_some_and(|properties| properties.values().any(|p| referenced(p).is_some_and(|r| r.ends_with("Id"))))
+        })
+        .map(|(name, _)| format!("#/components/schemas/{name}"))
+        .collect()
+}
+
+fn complete_operation(path: &str, method: &str, op: &mut Map<String, Value>, naming: &[String]) {
     let bearer =
         op.get("security").and_then(Value::as_array).is_some_and(|reqs| reqs.iter().any(|r| r.get("bearer").is_some()));
     let mut statuses: Vec<&str> = vec!["500", "503"];
@@ -119,6 +143,10 @@ fn complete_operation(path: &str, method: &str, op: &mut Map<String, Value>) {
             statuses.extend(["400", "413", "415"]);
         }
         unwrap_optional_body(body);
+        let schemas = body["content"].as_object().into_iter().flat_map(|c| c.values()).map(|m| &m["schema"]);
+        if schemas.filter_map(referenced).any(|r| naming.iter().any(|n| n == r)) {
+            statuses.push("404");
+        }
     }
     let oauth = path == OAUTH_TOKEN;
     let responses = op.entry("responses").or_insert_with(|| json!({}));

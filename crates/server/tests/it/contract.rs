@@ -197,3 +197,15 @@ async fn availability_requests_require_the_id_the_server_requires() {
         assert_eq!((problem["code"].as_str(), problem["field"].as_str()), (Some("missing_field"), Some(field)));
     }
 }
+
+#[tokio::test]
+async fn a_body_that_names_another_object_documents_404() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let responses = &doc["paths"]["/v1/api-keys"]["post"]["responses"];
+    assert!(responses.get("404").is_some(), "{responses}");
+    let unknown = json!({"name": "Ops", "role": "supervisor", "user_id": "00364e44-16e1-3bca-a67b-fccdb6c8e225"});
+    let (status, problem) = app.post("/v1/api-keys", &app.admin_key, unknown).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    assert_eq!(problem["code"], "user_not_found");
+}
