@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: the workspace on SQLite, the store conformance suite on SQLite and PostgreSQL, and the HTTP
-# suite again on PostgreSQL. Installs and starts PostgreSQL when the machine lacks it.
+# Runs every test: the workspace on SQLite, the store conformance suite on SQLite and PostgreSQL, the HTTP
+# suite again on PostgreSQL, and schemathesis against a live server. Installs and starts PostgreSQL when the
+# machine lacks it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -83,3 +84,7 @@ cargo test --workspace --locked
 
 echo "== HTTP suite on PostgreSQL"
 SWITCHBOARD_TEST_BACKEND=postgres cargo test --locked -p switchboard-server --test it
+
+echo "== OpenAPI document validated, and schemathesis against serve --demo"
+cargo build --locked --bin switchboard
+./scripts/schemathesis.sh

@@ -64,6 +64,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Simulate routing and wait-time estimates on the standard scenarios (see docs/simulator.md).
     Simulate(simulate::SimulateArgs),
+    /// Print the OpenAPI document of the native API (the one served at /openapi.json) and exit.
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -214,5 +216,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             bench::run(args).await.context("benchmark failed")
         }
         Command::Simulate(args) => simulate::run(&args),
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(&switchboard_server::api::openapi())?);
+            Ok(())
+        }
     }
 }

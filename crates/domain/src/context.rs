@@ -80,10 +80,25 @@ impl ContextValue {
 }
 
 /// A context variable's name: 1 to 100 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String)]
 pub struct VariableName(String);
+
+impl utoipa::PartialSchema for VariableName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        // The rule of `parse`: no control character anywhere, no space at either end.
+        const NAME: &str = r"^[^\s\x00-\x1f\x7f-\x9f]([^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$";
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("A context variable's name: no control characters, no surrounding spaces"))
+            .min_length(Some(1))
+            .max_length(Some(limits::MAX_VARIABLE_NAME))
+            .pattern(Some(NAME))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for VariableName {}
 
 impl VariableName {
     pub fn parse(s: impl Into<String>) -> Result<Self, String> {

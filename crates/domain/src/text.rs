@@ -259,12 +259,14 @@ impl From<HttpUrl> for String {
 }
 
 macro_rules! string_schema {
-    ($($name:ident => $format:literal),+) => {$(
+    ($($name:ident => ($format:literal, $pattern:expr)),+) => {$(
         impl utoipa::PartialSchema for $name {
             fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
                 utoipa::openapi::schema::ObjectBuilder::new()
                     .schema_type(utoipa::openapi::schema::Type::String)
                     .format(Some(utoipa::openapi::SchemaFormat::Custom($format.into())))
+                    .max_length(Some(if $format == "uri" { limits::MAX_URL } else { limits::MAX_CUSTOMER_FIELD }))
+                    .pattern($pattern)
                     .into()
             }
         }
@@ -272,7 +274,12 @@ macro_rules! string_schema {
     )+};
 }
 
-string_schema!(Email => "email", Phone => "phone", HttpUrl => "uri");
+/// `Phone::parse`: an optional `+`, then 4 to 15 digits, separated by spaces, dots, dashes or parentheses.
+const PHONE_PATTERN: &str = r"^\s*\+?[ .()-]*([0-9][ .()-]*){4,15}\s*$";
+/// `HttpUrl::parse`: http or https, a host, no whitespace.
+const URL_PATTERN: &str = r"^https?://[^/\s]\S*$";
+
+string_schema!(Email => ("email", None::<&str>), Phone => ("phone", Some(PHONE_PATTERN)), HttpUrl => ("uri", Some(URL_PATTERN)));
 
 /// Turns a [`coded`] parse failure into an [`Error`] about `field`.
 pub fn field_error(field: &str, message: &str) -> Error {

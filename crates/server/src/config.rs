@@ -118,6 +118,11 @@ pub struct WebhookConfig {
     pub allow_loopback: bool,
     /// Allow webhook URLs that resolve to private, link-local and other internal addresses.
     pub allow_private: bool,
+    /// When not empty, the only hosts (names or IP addresses, as written in the URL) webhooks are sent to; any
+    /// other destination fails its attempt without a DNS lookup or a connection. For tests that must not reach
+    /// out (a fuzzer's URLs), and for operators who pin their receivers.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
     /// Seconds a Messaging API webhook token lives.
     pub token_ttl_seconds: u64,
 }

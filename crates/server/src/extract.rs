@@ -8,7 +8,10 @@ use axum::{
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
-use switchboard_domain::{Code, Error, limits, text::split_coded};
+use switchboard_domain::{
+    Code, Error, limits,
+    text::{coded, split_coded},
+};
 use switchboard_store::{Body, IdempotencyKey, Outcome};
 
 use crate::{auth::Principal, error::ApiError};
@@ -117,27 +120,56 @@ pub fn path_id<T: std::str::FromStr>(raw: &str, not_found: Code) -> Result<T, Ap
     raw.parse().map_err(|_| ApiError(Error::not_found(not_found)))
 }
 
+/// A page size, 1 to [`limits::MAX_PAGE_SIZE`]: checked when the query is parsed, and documented from the same
+/// constants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "usize")]
+pub struct PageSize(usize);
+
+impl PageSize {
+    pub fn get(self) -> usize {
+        self.0
+    }
+}
+
+impl TryFrom<usize> for PageSize {
+    type Error = String;
+    fn try_from(n: usize) -> Result<Self, String> {
+        if (1..=limits::MAX_PAGE_SIZE).contains(&n) {
+            Ok(Self(n))
+        } else {
+            Err(coded(Code::InvalidQuery, format_args!("must be between 1 and {}, got {n}", limits::MAX_PAGE_SIZE)))
+        }
+    }
+}
+
+impl utoipa::PartialSchema for PageSize {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(limits::MAX_PAGE_SIZE as u32))
+            .default(Some(limits::DEFAULT_PAGE_SIZE.into()))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for PageSize {}
+
 /// `?limit=&cursor=` on list endpoints.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Items per page, 1 to 250 (default 50).
-    pub limit: Option<usize>,
+    /// Items per page (default 50).
+    #[param(inline)]
+    pub limit: Option<PageSize>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
 impl PageQuery {
     pub fn limit(&self) -> Result<usize, ApiError> {
-        match self.limit {
-            None => Ok(limits::DEFAULT_PAGE_SIZE),
-            Some(n) if (1..=limits::MAX_PAGE_SIZE).contains(&n) => Ok(n),
-            Some(n) => Err(ApiError(Error::field(
-                Code::InvalidQuery,
-                "limit",
-                format!("`limit` must be between 1 and {}, got {n}", limits::MAX_PAGE_SIZE),
-            ))),
-        }
+        Ok(self.limit.map_or(limits::DEFAULT_PAGE_SIZE, PageSize::get))
     }
 
     /// The cursor decoded as the id type the list is ordered by.

@@ -174,12 +174,23 @@ pub enum ResetName {
 #[serde(deny_unknown_fields)]
 pub struct EverySpec {
     /// Minutes between resets; a divisor of 1440 (60 is hourly, 1440 daily).
-    #[schema(example = 1440)]
+    #[schema(schema_with = every_minutes_schema)]
     pub every_minutes: i64,
     /// An IANA time zone name; `UTC` when absent.
     #[serde(default = "utc")]
     #[schema(example = "Europe/Paris")]
     pub time_zone: String,
+}
+
+/// The divisors of a day, the values `ResetPeriod::new` accepts.
+fn every_minutes_schema() -> utoipa::openapi::schema::Object {
+    let divisors: Vec<u16> = (1..=MINUTES_PER_DAY).filter(|n| MINUTES_PER_DAY.is_multiple_of(*n)).collect();
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Integer)
+        .description(Some("Minutes between resets; a divisor of 1440 (60 is hourly, 1440 daily)"))
+        .enum_values(Some(divisors))
+        .examples([1440])
+        .build()
 }
 
 fn utc() -> String {

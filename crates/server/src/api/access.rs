@@ -83,7 +83,8 @@ async fn create_user(
 pub struct UserQuery {
     /// Only users with this role.
     pub role: Option<Role>,
-    pub limit: Option<usize>,
+    #[param(inline)]
+    pub limit: Option<crate::extract::PageSize>,
     pub cursor: Option<String>,
 }
 

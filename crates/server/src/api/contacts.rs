@@ -63,7 +63,8 @@ pub struct ContactQuery {
     pub customer_id: Option<String>,
     pub email: Option<Email>,
     pub phone: Option<Phone>,
-    pub limit: Option<usize>,
+    #[param(inline)]
+    pub limit: Option<crate::extract::PageSize>,
     pub cursor: Option<String>,
 }
 
@@ -97,7 +98,8 @@ async fn get_contact(State(app): State<AppState>, who: Principal, Path(id): Path
 
 /// Sets the fields given; the others keep their values.
 #[utoipa::path(patch, path = "/v1/contacts/{id}", tag = "contacts", security(("bearer" = [])), request_body = CustomerIn,
-    params(("id" = String, Path)), responses((status = 200, body = Contact), (status = 404)))]
+    params(("id" = String, Path)),
+    responses((status = 200, body = Contact), (status = 404), (status = 409, description = "The customer_id is taken")))]
 async fn update_contact(
     State(app): State<AppState>,
     who: Principal,

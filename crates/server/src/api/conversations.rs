@@ -196,7 +196,8 @@ pub struct ConversationQuery {
     pub queue_id: Option<QueueId>,
     pub agent_id: Option<UserId>,
     pub contact_id: Option<ContactId>,
-    pub limit: Option<usize>,
+    #[param(inline)]
+    pub limit: Option<crate::extract::PageSize>,
     pub cursor: Option<String>,
 }
 
@@ -513,7 +514,8 @@ async fn get_context(
 /// Sets variables (`{"name": {"value": …, "displayable": …}}`) and removes those set to `null`; at most 100 in all.
 #[utoipa::path(patch, path = "/v1/conversations/{id}/context", tag = "conversations", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = ContextPatch,
-    responses((status = 200, body = Vec<ContextVariable>), (status = 400), (status = 404)))]
+    responses((status = 200, body = Vec<ContextVariable>), (status = 400), (status = 404),
+        (status = 409, description = "`conversation_closed`")))]
 async fn patch_context(
     State(app): State<AppState>,
     who: Principal,

@@ -15,7 +15,7 @@ use super::conversations::NoBody;
 use crate::{
     AppState,
     auth::Principal,
-    error::{ApiError, ApiResult},
+    error::ApiResult,
     extract::{ApiJson, ApiQuery, OptionalJson, path_id},
     routing::lifecycle::{AutoCloseStatus, Caller, Target, WorkItem},
 };
@@ -102,8 +102,9 @@ async fn pick(
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LimitQuery {
-    /// Items to return, 1 to 250 (default 50).
-    pub limit: Option<usize>,
+    /// Items to return (default 50).
+    #[param(inline)]
+    pub limit: Option<crate::extract::PageSize>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -126,17 +127,7 @@ async fn work_items(
 ) -> ApiResult<Json<WorkItems>> {
     who.require(STAFF)?;
     let queue = path_id(&id, Code::QueueNotFound)?;
-    let limit = match query.limit {
-        None => limits::DEFAULT_PAGE_SIZE,
-        Some(n) if (1..=limits::MAX_PAGE_SIZE).contains(&n) => n,
-        Some(n) => {
-            return Err(ApiError(Error::field(
-                Code::InvalidQuery,
-                "limit",
-                format!("`limit` must be between 1 and {}, got {n}", limits::MAX_PAGE_SIZE),
-            )));
-        }
-    };
+    let limit = query.limit.map_or(limits::DEFAULT_PAGE_SIZE, crate::extract::PageSize::get);
     let agent = if who.role == Role::Agent {
         Some(who.agent().ok_or_else(|| Error::new(Code::Forbidden, "no agent"))?)
     } else {

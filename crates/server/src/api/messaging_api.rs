@@ -255,6 +255,7 @@ async fn customer_subject(app: &AppState, channel: &Channel, token: &str) -> Res
 
 /// Starts a conversation, or returns the customer's active one (`isNew: false`).
 #[utoipa::path(post, path = "/api/v1.0/consumer/conversation/create", tag = "messaging-api",
+    operation_id = "messaging_api_create_conversation",
     security(("bearer" = [])), request_body = CreateIn,
     params(("channel-id" = String, Header), ("organization-id" = Option<String>, Header),
         ("authenticatedusertoken" = Option<String>, Header, description = "An authenticated customer's JWT"),
@@ -272,6 +273,7 @@ async fn create_conversation(
 
 /// The same as `…/conversation/create` (the documentation spells the path both ways).
 #[utoipa::path(post, path = "/api/v1.0/consumer/conversations/create", tag = "messaging-api",
+    operation_id = "messaging_api_create_conversation_alias",
     security(("bearer" = [])), request_body = CreateIn,
     params(("channel-id" = String, Header), ("organization-id" = Option<String>, Header),
         ("Idempotency-Key" = Option<String>, Header)),
@@ -582,6 +584,7 @@ fn check_activity(caller: &Caller, conversation: ConversationId, a: ActivityIn) 
 /// Sends the customer's activity: a message, typing, the end of the conversation, or a custom event whose value
 /// updates context variables.
 #[utoipa::path(post, path = "/api/v1.0/consumer/conversation/{conversationId}", tag = "messaging-api",
+    operation_id = "messaging_api_send_activity",
     security(("bearer" = [])), request_body = ActivityIn,
     params(("conversationId" = String, Path), ("channel-id" = String, Header),
         ("Idempotency-Key" = Option<String>, Header)),
@@ -719,6 +722,7 @@ fn transcript_entry(m: &Message) -> Value {
 
 /// The transcript, oldest first, paged by time.
 #[utoipa::path(get, path = "/api/v1.0/consumer/conversation/{conversationId}/messages", tag = "messaging-api",
+    operation_id = "messaging_api_list_messages",
     security(("bearer" = [])),
     params(("conversationId" = String, Path), ("channel-id" = String, Header),
         ("StartTimeStamp" = Option<String>, Query), ("PageSize" = Option<usize>, Query, description = "1 to 100"),
@@ -761,6 +765,7 @@ async fn list_messages(
 
 /// The conversation's context variables (an empty array when there are none).
 #[utoipa::path(get, path = "/api/v1.0/consumer/conversation/{conversationId}/context", tag = "messaging-api",
+    operation_id = "messaging_api_get_context",
     security(("bearer" = [])), params(("conversationId" = String, Path), ("channel-id" = String, Header)),
     responses((status = 200, body = Object), (status = 404)))]
 async fn get_context(
@@ -782,7 +787,8 @@ async fn get_context(
 }
 
 /// The channel's active conversations (Open, Active and Waiting; not Wrap-up or Closed), oldest first.
-#[utoipa::path(get, path = "/api/v1.0/consumer/conversations", tag = "messaging-api", security(("bearer" = [])),
+#[utoipa::path(get, path = "/api/v1.0/consumer/conversations", tag = "messaging-api",
+    operation_id = "messaging_api_list_conversations", security(("bearer" = [])),
     params(("channel-id" = String, Header), ("StartTimeStamp" = Option<String>, Query),
         ("PageSize" = Option<usize>, Query, description = "1 to 250"), ("ContinuationToken" = Option<String>, Query)),
     responses((status = 200, body = Object)))]

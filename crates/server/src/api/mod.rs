@@ -3,6 +3,7 @@
 
 mod access;
 mod contacts;
+mod contract;
 mod conversations;
 mod events;
 mod lifecycle;
@@ -99,9 +100,17 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-/// The OpenAPI document as served at `/openapi.json`.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented().1
+/// The OpenAPI document as served at `/openapi.json`: the generated one with what every operation shares (see
+/// `contract`).
+pub fn openapi() -> serde_json::Value {
+    completed(documented().1)
+}
+
+fn completed(openapi: utoipa::openapi::OpenApi) -> serde_json::Value {
+    // utoipa's types serialize to JSON but do not all read back, so the shared parts are added to the JSON.
+    let mut doc = serde_json::to_value(openapi).unwrap_or_default();
+    contract::complete(&mut doc);
+    doc
 }
 
 async fn route_not_found() -> ApiError {
@@ -128,7 +137,7 @@ async fn time_limit(timeout: Duration, req: Request<axum::body::Body>, next: Nex
 pub fn app(state: AppState) -> Router {
     ops::metrics_handle();
     let (api, openapi) = documented();
-    let openapi = std::sync::Arc::new(openapi);
+    let openapi = std::sync::Arc::new(completed(openapi));
     let request_id = HeaderName::from_static("x-request-id");
     let timeout = Duration::from_secs(state.config.request_timeout_seconds);
     // Only where several nodes may share the database: on SQLite this node always leads.

@@ -454,23 +454,33 @@ async fn queue_position(
     Ok(Json(app.routing.position(&app, who.org_id, id).await?))
 }
 
-/// The request of both availability actions (reference §1.8).
-#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+/// The request of the availability action before a conversation (reference §1.8).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
-pub struct AvailabilityIn {
+pub struct AvailabilityBeforeIn {
     #[serde(default)]
     #[schema(example = "1.0")]
     pub api_version: Option<String>,
-    /// The workstream whose rules pick the queue (before a conversation).
-    #[serde(default)]
-    pub live_work_stream_id: Option<String>,
-    /// The conversation (during one).
-    #[serde(default)]
-    pub conversation_id: Option<String>,
+    /// The workstream whose rules pick the queue.
+    pub live_work_stream_id: String,
     /// A JSON string: `{"name": {"value": "v", "isDisplayable": true, "datatype": "192350000"}}`; datatype
     /// 192350001 is a number.
     #[serde(default)]
     pub custom_context_items: Option<String>,
+    /// A JSON string of engagement-context attributes; accepted and not used by routing.
+    #[serde(default)]
+    pub channel_engagement_context: Option<String>,
+}
+
+/// The request of the availability action during a conversation (reference §1.8).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct AvailabilityForIn {
+    #[serde(default)]
+    #[schema(example = "1.0")]
+    pub api_version: Option<String>,
+    /// The conversation.
+    pub conversation_id: String,
     /// A JSON string of engagement-context attributes; accepted and not used by routing.
     #[serde(default)]
     pub channel_engagement_context: Option<String>,
@@ -558,18 +568,15 @@ fn parse_context(raw: Option<&str>) -> Result<BTreeMap<String, Value>, Error> {
 /// Whether agents are available before a conversation exists: the queue the workstream's rules would pick for
 /// this context, its operating hours, staffing and average wait.
 #[utoipa::path(post, path = "/api/data/v9.2/CCaaS_GetRepresentativeAvailabilityBeforeConversation",
-    tag = "routing", security(("bearer" = [])), request_body = AvailabilityIn,
+    tag = "routing", security(("bearer" = [])), request_body = AvailabilityBeforeIn,
     responses((status = 200, body = AvailabilityOut), (status = 400), (status = 404)))]
 async fn availability_before(
     State(app): State<AppState>,
     who: Principal,
-    ApiJson(input): ApiJson<AvailabilityIn>,
+    ApiJson(input): ApiJson<AvailabilityBeforeIn>,
 ) -> ApiResult<Json<AvailabilityOut>> {
     who.require(AVAILABILITY)?;
-    let raw = input.live_work_stream_id.as_deref().ok_or_else(|| {
-        Error::field(Code::MissingField, "LiveWorkStreamId", "`LiveWorkStreamId` names the workstream")
-    })?;
-    let workstream = path_id(raw, Code::WorkstreamNotFound)?;
+    let workstream = path_id(&input.live_work_stream_id, Code::WorkstreamNotFound)?;
     let context = parse_context(input.custom_context_items.as_deref())?;
     let a = app.routing.availability_before(&app, who.org_id, workstream, context).await?;
     Ok(Json(availability_out(a, app.clock.now())))
@@ -577,30 +584,28 @@ async fn availability_before(
 
 /// The same during a conversation: its queue and its own place in it.
 #[utoipa::path(post, path = "/api/data/v9.2/CCaaS_GetRepresentativeAvailabilityForConversation",
-    tag = "routing", security(("bearer" = [])), request_body = AvailabilityIn,
+    tag = "routing", security(("bearer" = [])), request_body = AvailabilityForIn,
     responses((status = 200, body = AvailabilityOut), (status = 400), (status = 404)))]
 async fn availability_for(
     State(app): State<AppState>,
     who: Principal,
-    ApiJson(input): ApiJson<AvailabilityIn>,
+    ApiJson(input): ApiJson<AvailabilityForIn>,
 ) -> ApiResult<Json<AvailabilityOut>> {
     who.require(AVAILABILITY)?;
-    let raw = input
-        .conversation_id
-        .as_deref()
-        .ok_or_else(|| Error::field(Code::MissingField, "ConversationId", "`ConversationId` names the conversation"))?;
-    let id = path_id(raw, Code::ConversationNotFound)?;
+    let id = path_id(&input.conversation_id, Code::ConversationNotFound)?;
     let a = app.routing.availability_for(&app, who.org_id, id).await?;
     Ok(Json(availability_out(a, app.clock.now())))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CallbackQuery {
     /// Only this queue's requests.
     pub queue_id: Option<String>,
-    /// At most this many (1 to 200, default 50), newest first.
-    pub limit: Option<usize>,
+    /// At most this many (default 50), newest first.
+    #[param(inline)]
+    pub limit: Option<crate::extract::PageSize>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -625,10 +630,7 @@ async fn callback_requests(
         ),
         None => None,
     };
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(Error::field(Code::InvalidQuery, "limit", "`limit` is 1 to 200").into());
-    }
+    let limit = q.limit.map_or(switchboard_domain::limits::DEFAULT_PAGE_SIZE, crate::extract::PageSize::get);
     let org = who.org_id;
     let data = app.store.read(move |tx| switchboard_store::overflow::list_callbacks(tx, org, queue, limit)).await?;
     Ok(Json(CallbacksOut { data }))

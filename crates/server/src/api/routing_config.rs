@@ -97,7 +97,11 @@ async fn list_presences(State(app): State<AppState>, who: Principal) -> ApiResul
     Ok(Json(PresencesOut { data }))
 }
 
+/// A custom presence to add.
+// Documented under its own name: the agent's `PresenceIn` shares this Rust name, and one component replaced the
+// other in the document.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(as = CustomPresenceIn)]
 #[serde(deny_unknown_fields)]
 pub struct PresenceIn {
     /// 1 to 100 characters, unique in the organization ignoring case, not a built-in presence's name.

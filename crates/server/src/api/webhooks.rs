@@ -52,6 +52,27 @@ fn subscription_id(raw: &str) -> Result<SubscriptionId, crate::error::ApiError> 
     path_id(raw, Code::SubscriptionNotFound)
 }
 
+/// The rule of `check_event_types` as a pattern: dotted snake_case, any part (or the whole) `*`.
+const EVENT_TYPE_PATTERN: &str = r"^([a-z_]+|\*)(\.([a-z_]+|\*))*$";
+
+fn event_types_schema(nullable: bool) -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    let item = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(switchboard_domain::limits::MAX_SHORT_FIELD))
+        .pattern(Some(EVENT_TYPE_PATTERN));
+    let array = if nullable { SchemaType::from_iter([Type::Array, Type::Null]) } else { SchemaType::new(Type::Array) };
+    ArrayBuilder::new().schema_type(array).items(item).max_items(Some(MAX_EVENT_TYPES)).build()
+}
+
+fn event_types_list() -> utoipa::openapi::schema::Array {
+    event_types_schema(false)
+}
+
+fn event_types_change() -> utoipa::openapi::schema::Array {
+    event_types_schema(true)
+}
+
 fn check_event_types(types: &[ShortText]) -> Result<Vec<String>, Error> {
     if types.len() > MAX_EVENT_TYPES {
         return Err(Error::field(Code::InvalidField, "event_types", format!("at most {MAX_EVENT_TYPES} types")));
@@ -88,6 +109,7 @@ pub struct SubscriptionIn {
     pub description: Option<ShortText>,
     /// Event types to receive (`message.created`, a family such as `conversation.*`); empty or absent: all.
     #[serde(default)]
+    #[schema(schema_with = event_types_list)]
     pub event_types: Vec<ShortText>,
     /// A `whsec_` secret of your own; one is made when absent.
     #[serde(default)]
@@ -170,6 +192,7 @@ pub struct SubscriptionPatch {
     #[serde(default)]
     pub description: Option<ShortText>,
     #[serde(default)]
+    #[schema(schema_with = event_types_change)]
     pub event_types: Option<Vec<ShortText>>,
     /// `true` turns a disabled subscription (after a 410) back on; `false` pauses it.
     #[serde(default)]
@@ -316,7 +339,8 @@ pub struct DeliveryQuery {
     /// `pending`, `delivered` or `failed` (dead letters).
     pub state: Option<DeliveryState>,
     pub conversation_id: Option<String>,
-    pub limit: Option<usize>,
+    #[param(inline)]
+    pub limit: Option<crate::extract::PageSize>,
     pub cursor: Option<String>,
 }
 

@@ -90,6 +90,20 @@ pub fn check_url(url: &reqwest::Url, allow: Allow) -> Result<(), String> {
     if permitted(ip, allow) { Ok(()) } else { Err(format!("{ip} is an address webhooks may not reach")) }
 }
 
+/// Whether `url`'s host is one of `hosts` (any host when the list is empty): checked before any lookup, so that
+/// a destination outside the list is never resolved or connected to.
+pub fn listed(url: &reqwest::Url, hosts: &[String]) -> Result<(), String> {
+    if hosts.is_empty() {
+        return Ok(());
+    }
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    if hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+        Ok(())
+    } else {
+        Err(format!("{host} is not in webhooks.allowed_hosts"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

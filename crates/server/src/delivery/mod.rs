@@ -531,13 +531,14 @@ impl Engine {
             let schedule = self.config.retry_schedule_seconds.clone();
             let jitter = self.config.jitter_percent;
             let allow = guard::Allow { loopback: self.config.allow_loopback, private: self.config.allow_private };
+            let hosts = self.config.allowed_hosts.clone();
             tokio::spawn(async move {
                 let at = clock.now();
                 let started = std::time::Instant::now();
                 // A request that cannot be built (the endpoint is gone, nothing to send) will not get better.
                 let permanent = request.is_err();
                 let outcome = match request {
-                    Ok(request) => send(&http, request, allow).await,
+                    Ok(request) => send(&http, request, allow, &hosts).await,
                     Err(reason) => Outcome { status: None, error: Some(reason), response: None, retry_after: None },
                 };
                 let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
@@ -736,8 +737,8 @@ struct Outcome {
     retry_after: Option<i64>,
 }
 
-async fn send(http: &reqwest::Client, request: Request, allow: guard::Allow) -> Outcome {
-    if let Err(e) = guard::check_url(&request.url, allow) {
+async fn send(http: &reqwest::Client, request: Request, allow: guard::Allow, hosts: &[String]) -> Outcome {
+    if let Err(e) = guard::listed(&request.url, hosts).and_then(|()| guard::check_url(&request.url, allow)) {
         return Outcome { status: None, error: Some(e), response: None, retry_after: None };
     }
     let mut builder = http.post(request.url).header("content-type", "application/json").body(request.body);

@@ -9,6 +9,7 @@ mod bad_input;
 mod clock;
 mod cluster;
 mod connections;
+mod contract;
 mod lifecycle;
 mod messaging;
 mod ops;

@@ -554,3 +554,36 @@ async fn a_replay_of_a_delivery_waiting_for_its_retry_is_attempted_at_once_and_i
     })
     .await;
 }
+
+#[tokio::test]
+async fn webhooks_go_only_to_allowed_hosts_when_they_are_listed() {
+    // The schemathesis run lists 127.0.0.1 alone, so that the URLs it makes up never leave the machine.
+    let app = TestApp::spawn_with(Options {
+        configure: Some(|c| c.webhooks.allowed_hosts = vec!["localhost".into()]),
+        ..Options::default()
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    let listed = receiver.base.replace("127.0.0.1", "localhost");
+    for url in [receiver.base.clone(), listed] {
+        app.post_ok(
+            "/v1/webhook-subscriptions",
+            &app.admin_key,
+            json!({ "url": url, "event_types": ["conversation.created"] }),
+            StatusCode::CREATED,
+        )
+        .await;
+    }
+    let channel = app.channel().await;
+    let (integration, _) = app.key(Role::Integration).await;
+    app.conversation(&integration, &channel, "c-1").await;
+    let got = receiver.until("the listed host's delivery", |r| !r.is_empty()).await;
+    assert_eq!(got.len(), 1, "only the listed host is reached");
+    let page = app
+        .eventually("/v1/webhook-deliveries", &app.admin_key, |p| {
+            p["data"].as_array().unwrap().iter().any(|d| !d["last_error"].is_null())
+        })
+        .await;
+    let errors: Vec<&str> = page["data"].as_array().unwrap().iter().filter_map(|d| d["last_error"].as_str()).collect();
+    assert_eq!(errors, ["127.0.0.1 is not in webhooks.allowed_hosts"], "{page}");
+}
