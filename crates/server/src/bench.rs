@@ -72,6 +72,9 @@ pub struct BenchArgs {
     /// Slow connections held open (`slowloris`).
     #[arg(long, default_value_t = 20_000)]
     pub slow_clients: usize,
+    /// Inside a child process of `slowloris`: run the slow clients against this address, and which child this is.
+    #[arg(long, hide = true, num_args = 2)]
+    pub slow_child: Option<Vec<String>>,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -538,10 +541,15 @@ async fn webhooks(args: &BenchArgs) -> anyhow::Result<Value> {
 /// Seconds between a slow client's header lines: well inside the header timeout, as an attacker would pace them.
 const TRICKLE: Duration = Duration::from_secs(5);
 
-/// Loopback source addresses the slow clients spread over: the server closes each one at its header timeout, and
-/// every closed connection's address pair waits a minute in TIME_WAIT, more pairs than one source address has
-/// ports at 20,000 clients.
+/// Loopback source addresses each process's slow clients spread over: the server closes each one at its header
+/// timeout, and every closed connection's address pair waits a minute in TIME_WAIT, more pairs than one source
+/// address has ports at 20,000 clients.
 const SOURCES: u8 = 64;
+
+/// Slow clients per child process. Each holds a descriptor per connection, as the server does for its side, and a
+/// process's open file limit (20,000 on the machine measured, which a container's root may not raise) must fit
+/// them: the server keeps this process's limit, the clients run in children with limits of their own.
+const SLOW_PER_PROCESS: usize = 10_000;
 
 /// What the slow clients share.
 #[derive(Default)]
@@ -552,12 +560,16 @@ struct SlowClients {
 }
 
 /// One slowloris client: connects, sends a request line and a header line every `TRICKLE`, never the blank line
-/// that ends the headers; when the server answers or closes, connects again.
-async fn slow_client(server: std::net::SocketAddr, i: usize, start: Duration, shared: Arc<SlowClients>) {
+/// that ends the headers; when the server answers or closes, connects again on the next round.
+async fn slow_client(
+    server: std::net::SocketAddr,
+    source: std::net::SocketAddr,
+    start: Duration,
+    shared: Arc<SlowClients>,
+) {
     use std::sync::atomic::Ordering;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     tokio::time::sleep(start).await;
-    let source = std::net::SocketAddr::from(([127, 0, 0, 2 + (i % usize::from(SOURCES)) as u8], 0));
     loop {
         let connected = async {
             let socket = tokio::net::TcpSocket::new_v4()?;
@@ -585,21 +597,101 @@ async fn slow_client(server: std::net::SocketAddr, i: usize, start: Duration, sh
         }
         shared.connected.fetch_sub(1, Ordering::Relaxed);
         shared.reconnects.fetch_add(1, Ordering::Relaxed);
+        // As slowloris.py does: a dropped socket is opened again on the next round, not at once (reconnecting at
+        // once is a connection flood, another attack; see docs/benchmarks.md for what it does).
+        tokio::time::sleep(TRICKLE).await;
     }
 }
 
-/// Raises this process's open file limit to at least `needed` (root may raise the hard limit too): the in-process
-/// server and its slow clients each hold one descriptor per connection.
-fn raise_open_files(needed: u64) -> anyhow::Result<u64> {
-    let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
-    if soft >= needed {
-        return Ok(soft);
+/// A child process's part: `n` slow clients against `server`, with counts on stdout every 100 ms until the
+/// parent kills it (or stops reading).
+async fn slow_child(args: &[String], n: usize) -> anyhow::Result<()> {
+    use std::{io::Write, sync::atomic::Ordering};
+    let [server, index] = args else { bail!("--slow-child needs an address and an index") };
+    let server: std::net::SocketAddr = server.parse()?;
+    let index: u8 = index.parse()?;
+    crate::connections::raise_descriptor_limit();
+    let shared = Arc::new(SlowClients::default());
+    // The slow clients connect over five seconds (a burst of 20,000 would overflow the listen backlog).
+    let ramp = Duration::from_secs(5);
+    for i in 0..n {
+        let source = std::net::SocketAddr::from(([127, 1 + index, 0, 2 + (i % usize::from(SOURCES)) as u8], 0));
+        let start = ramp.mul_f64(i as f64 / n.max(1) as f64);
+        tokio::spawn(slow_client(server, source, start, shared.clone()));
     }
-    let hard = hard.max(needed);
-    rlimit::setrlimit(rlimit::Resource::NOFILE, needed, hard).with_context(|| {
-        format!("{needed} open files are needed (ulimit -n is {soft}); run as root or raise the hard limit")
-    })?;
-    Ok(needed)
+    let mut out = std::io::stdout();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let line = format!(
+            "{} {} {}\n",
+            shared.connected.load(Ordering::Relaxed),
+            shared.reconnects.load(Ordering::Relaxed),
+            shared.failed_connects.load(Ordering::Relaxed)
+        );
+        if out.write_all(line.as_bytes()).and_then(|()| out.flush()).is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// The child processes running the slow clients, and their latest counts.
+struct SlowProcesses {
+    children: std::sync::Mutex<Vec<std::process::Child>>,
+    counts: Vec<Arc<SlowClients>>,
+}
+
+impl SlowProcesses {
+    fn spawn(server: std::net::SocketAddr, n: usize) -> anyhow::Result<Self> {
+        use std::io::{BufRead, BufReader};
+        use std::sync::atomic::Ordering;
+        let exe = std::env::current_exe()?;
+        let (mut children, mut counts) = (Vec::new(), Vec::new());
+        for index in 0..n.div_ceil(SLOW_PER_PROCESS) {
+            let clients = (n - index * SLOW_PER_PROCESS).min(SLOW_PER_PROCESS);
+            let mut child = std::process::Command::new(&exe)
+                .args(["bench", "slowloris", "--slow-clients", &clients.to_string(), "--slow-child"])
+                .args([server.to_string(), index.to_string()])
+                .env("SWITCHBOARD_LOG", "error")
+                .stdout(std::process::Stdio::piped())
+                .spawn()?;
+            let stdout = child.stdout.take().context("child stdout")?;
+            let shared = Arc::new(SlowClients::default());
+            let seen = shared.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    let numbers: Vec<i64> = line.split(' ').filter_map(|n| n.parse().ok()).collect();
+                    if let [connected, reconnects, failed] = numbers[..] {
+                        seen.connected.store(connected, Ordering::Relaxed);
+                        seen.reconnects.store(reconnects as u64, Ordering::Relaxed);
+                        seen.failed_connects.store(failed as u64, Ordering::Relaxed);
+                    }
+                }
+            });
+            children.push(child);
+            counts.push(shared);
+        }
+        Ok(Self { children: std::sync::Mutex::new(children), counts })
+    }
+
+    fn connected(&self) -> i64 {
+        self.counts.iter().map(|c| c.connected.load(std::sync::atomic::Ordering::Relaxed)).sum()
+    }
+
+    fn reconnects(&self) -> u64 {
+        self.counts.iter().map(|c| c.reconnects.load(std::sync::atomic::Ordering::Relaxed)).sum()
+    }
+
+    fn failed_connects(&self) -> u64 {
+        self.counts.iter().map(|c| c.failed_connects.load(std::sync::atomic::Ordering::Relaxed)).sum()
+    }
+
+    fn stop(&self) {
+        let Ok(mut children) = self.children.lock() else { return };
+        for child in children.iter_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// `/healthz` on a new connection every 10 ms until `until`; latencies from `measure_from` on.
@@ -626,8 +718,11 @@ async fn probe_health(url: String, measure_from: Instant, until: Instant) -> any
 }
 
 async fn slowloris(args: &BenchArgs) -> anyhow::Result<Value> {
-    use std::sync::atomic::Ordering;
-    let open_files = raise_open_files(args.slow_clients as u64 * 2 + 10_000)?;
+    if let Some(child) = &args.slow_child {
+        slow_child(child, args.slow_clients).await?;
+        return Ok(Value::Null);
+    }
+    let open_files = crate::connections::raise_descriptor_limit();
     let target = Target::start(args, |_| {}).await?;
     let server: std::net::SocketAddr =
         target.base.trim_start_matches("http://").parse().context("--target must be http://address:port")?;
@@ -642,18 +737,12 @@ async fn slowloris(args: &BenchArgs) -> anyhow::Result<Value> {
     // 1. The messages load alone.
     let alone = drive(args, make.clone(), Some(target.key.clone()), Vec::new(), StatusCode::CREATED).await?;
 
-    // 2. The slow clients connect over five seconds (a burst of 20,000 would overflow the listen backlog).
-    let shared = Arc::new(SlowClients::default());
-    let mut slow = tokio::task::JoinSet::new();
-    let ramp = Duration::from_secs(5);
-    for i in 0..args.slow_clients {
-        let start = ramp.mul_f64(i as f64 / args.slow_clients.max(1) as f64);
-        slow.spawn(slow_client(server, i, start, shared.clone()));
-    }
+    // 2. The slow clients connect, from processes of their own.
+    let slow = Arc::new(SlowProcesses::spawn(server, args.slow_clients)?);
     let ramped = Instant::now();
-    while shared.connected.load(Ordering::Relaxed) < (args.slow_clients as i64) * 95 / 100
-        && ramped.elapsed() < Duration::from_secs(60)
-    {
+    // Until nearly all are connected, or for their five-second ramp and two trickle rounds when the server holds
+    // fewer than that (its connection limit evicts the rest).
+    while slow.connected() < (args.slow_clients as i64) * 95 / 100 && ramped.elapsed() < Duration::from_secs(15) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -662,20 +751,20 @@ async fn slowloris(args: &BenchArgs) -> anyhow::Result<Value> {
     let until = measure_from + Duration::from_secs(args.duration);
     let probes = tokio::spawn(probe_health(format!("{}/healthz", target.base), measure_from, until));
     let held = {
-        let shared = shared.clone();
+        let slow = slow.clone();
         tokio::spawn(async move {
             let (mut min, mut sum, mut n) = (i64::MAX, 0i64, 0i64);
             while Instant::now() < until {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 if Instant::now() >= measure_from {
-                    let now = shared.connected.load(Ordering::Relaxed);
+                    let now = slow.connected();
                     (min, sum, n) = (min.min(now), sum + now, n + 1);
                 }
             }
             (min, sum / n.max(1))
         })
     };
-    let reconnects_before = shared.reconnects.load(Ordering::Relaxed);
+    let reconnects_before = slow.reconnects();
     let loaded = drive(args, make, Some(target.key.clone()), Vec::new(), StatusCode::CREATED).await?;
     let (health, health_failures) = probes.await??;
     let (held_min, held_mean) = held.await?;
@@ -687,9 +776,9 @@ async fn slowloris(args: &BenchArgs) -> anyhow::Result<Value> {
     let server_open = metric("http_connections_open ");
     let header_timeouts = metric("http_connections_closed_total{reason=\"header_timeout\"} ");
     let evicted = metric("http_connections_closed_total{reason=\"evicted\"} ");
-    let reconnects = shared.reconnects.load(Ordering::Relaxed) - reconnects_before;
-    slow.abort_all();
-    while slow.join_next().await.is_some() {}
+    let reconnects = slow.reconnects() - reconnects_before;
+    let failed_connects = slow.failed_connects();
+    slow.stop();
     let backend = target.backend.clone();
     target.stop().await?;
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
@@ -701,7 +790,7 @@ async fn slowloris(args: &BenchArgs) -> anyhow::Result<Value> {
         "slow_connections_held_min": held_min,
         "slow_connections_held_mean": held_mean,
         "slow_reconnects_per_s": round(reconnects as f64 / (args.warmup + args.duration) as f64),
-        "slow_failed_connects": shared.failed_connects.load(Ordering::Relaxed),
+        "slow_failed_connects": failed_connects,
         "server_open_connections": server_open,
         "server_header_timeouts": header_timeouts,
         "server_evictions": evicted,
