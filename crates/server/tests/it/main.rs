@@ -267,6 +267,21 @@ impl TestApp {
     }
 
     /// Starts a conversation as an integration; returns its id.
+    /// An access token for an OAuth2 client, by the client credentials grant.
+    pub async fn client_token(&self, client_id: &str, client_secret: &str) -> String {
+        let answer: Value = self
+            .http
+            .post(format!("{}/oauth2/token", self.base))
+            .form(&[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", client_secret)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["access_token"].as_str().unwrap().to_string()
+    }
+
     pub async fn conversation(&self, key: &str, channel: &str, customer_id: &str) -> String {
         let body = json!({ "channel_id": channel, "customer": { "customer_id": customer_id } });
         let created = self.post_ok("/v1/conversations", key, body, StatusCode::CREATED).await;

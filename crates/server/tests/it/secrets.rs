@@ -29,20 +29,6 @@ fn reads(channel: &str, subscription: &str) -> Vec<String> {
     ]
 }
 
-async fn token(app: &TestApp, id: &str, secret: &str) -> String {
-    let answer: Value = app
-        .http
-        .post(format!("{}/oauth2/token", app.base))
-        .form(&[("grant_type", "client_credentials"), ("client_id", id), ("client_secret", secret)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["access_token"].as_str().unwrap().to_string()
-}
-
 #[tokio::test]
 async fn no_read_by_any_role_returns_a_credential_and_channel_settings_follow_the_role() {
     let app = TestApp::spawn().await;
@@ -105,7 +91,7 @@ async fn no_read_by_any_role_returns_a_credential_and_channel_settings_follow_th
     let client =
         app.post_ok("/v1/clients", &admin, json!({ "name": "crm", "role": "integration" }), StatusCode::CREATED).await;
     let client_secret = client["client_secret"].as_str().unwrap().to_string();
-    let client_token = token(&app, client["client_id"].as_str().unwrap(), &client_secret).await;
+    let client_token = app.client_token(client["client_id"].as_str().unwrap(), &client_secret).await;
     let (supervisor, _) = app.key(Role::Supervisor).await;
     let (agent, _) = app.key(Role::Agent).await;
 

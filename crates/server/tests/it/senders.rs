@@ -110,24 +110,11 @@ async fn a_message_sent_with_an_admin_key_or_a_client_is_signed_by_it() {
         )
         .await;
     let client_id = client["client_id"].as_str().unwrap();
-    let token: Value = app
-        .http
-        .post(format!("{}/oauth2/token", app.base))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id),
-            ("client_secret", client["client_secret"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = app.client_token(client_id, client["client_secret"].as_str().unwrap()).await;
     let bot = app
         .post_ok(
             &format!("/v1/conversations/{id}/messages"),
-            token["access_token"].as_str().unwrap(),
+            &token,
             json!({ "sender": { "kind": "bot" }, "text": "Your order ships today." }),
             StatusCode::CREATED,
         )
