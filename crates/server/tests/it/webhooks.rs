@@ -460,19 +460,7 @@ async fn webhooks_never_reach_internal_addresses_unless_allowed() {
         TestApp::spawn_with(Options { configure: Some(|c| c.webhooks.allow_loopback = false), ..Options::default() })
             .await;
     let receiver = Receiver::start().await;
-    let localhost = receiver.base.replace("127.0.0.1", "localhost");
-    for url in [receiver.base.clone(), localhost] {
-        app.post_ok(
-            "/v1/webhook-subscriptions",
-            &app.admin_key,
-            json!({ "url": url, "event_types": ["conversation.created"] }),
-            StatusCode::CREATED,
-        )
-        .await;
-    }
-    let channel = app.channel().await;
-    let (integration, _) = app.key(Role::Integration).await;
-    app.conversation(&integration, &channel, "c-1").await;
+    subscribe_by_ip_and_by_name_then_start_a_conversation(&app, &receiver).await;
     let page = app
         .eventually("/v1/webhook-deliveries", &app.admin_key, |p| {
             p["data"].as_array().unwrap().iter().filter(|d| !d["last_error"].is_null()).count() == 2
@@ -564,8 +552,23 @@ async fn webhooks_go_only_to_allowed_hosts_when_they_are_listed() {
     })
     .await;
     let receiver = Receiver::start().await;
-    let listed = receiver.base.replace("127.0.0.1", "localhost");
-    for url in [receiver.base.clone(), listed] {
+    subscribe_by_ip_and_by_name_then_start_a_conversation(&app, &receiver).await;
+    let got = receiver.until("the listed host's delivery", |r| !r.is_empty()).await;
+    assert_eq!(got.len(), 1, "only the listed host is reached");
+    let page = app
+        .eventually("/v1/webhook-deliveries", &app.admin_key, |p| {
+            p["data"].as_array().unwrap().iter().any(|d| !d["last_error"].is_null())
+        })
+        .await;
+    let errors: Vec<&str> = page["data"].as_array().unwrap().iter().filter_map(|d| d["last_error"].as_str()).collect();
+    assert_eq!(errors, ["127.0.0.1 is not in webhooks.allowed_hosts"], "{page}");
+}
+
+/// Subscribes the receiver twice to `conversation.created`, once by its IP address and once as `localhost`, then
+/// starts a conversation: two deliveries whose destinations differ only in how the host is named.
+async fn subscribe_by_ip_and_by_name_then_start_a_conversation(app: &TestApp, receiver: &Receiver) {
+    let localhost = receiver.base.replace("127.0.0.1", "localhost");
+    for url in [receiver.base.clone(), localhost] {
         app.post_ok(
             "/v1/webhook-subscriptions",
             &app.admin_key,
@@ -577,13 +580,4 @@ async fn webhooks_go_only_to_allowed_hosts_when_they_are_listed() {
     let channel = app.channel().await;
     let (integration, _) = app.key(Role::Integration).await;
     app.conversation(&integration, &channel, "c-1").await;
-    let got = receiver.until("the listed host's delivery", |r| !r.is_empty()).await;
-    assert_eq!(got.len(), 1, "only the listed host is reached");
-    let page = app
-        .eventually("/v1/webhook-deliveries", &app.admin_key, |p| {
-            p["data"].as_array().unwrap().iter().any(|d| !d["last_error"].is_null())
-        })
-        .await;
-    let errors: Vec<&str> = page["data"].as_array().unwrap().iter().filter_map(|d| d["last_error"].as_str()).collect();
-    assert_eq!(errors, ["127.0.0.1 is not in webhooks.allowed_hosts"], "{page}");
 }
