@@ -40,25 +40,32 @@ pub struct TestApp {
     pub state: switchboard_server::AppState,
     /// Where the store is, so that a second node can share it (`peer`).
     store_config: StoreConfig,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop: Option<Running>,
     _dir: tempfile::TempDir,
 }
 
+/// A server running in the background: what stops it, and its task, which ends once the server has stopped
+/// serving and given up what it led (on PostgreSQL, the routing lease).
+struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
 /// Runs `server` in the background; returns its base URL, its state and what stops it.
-fn serve(server: Server) -> (String, switchboard_server::AppState, tokio::sync::oneshot::Sender<()>) {
+fn serve(server: Server) -> (String, switchboard_server::AppState, Running) {
     let base = format!("http://{}", server.local_addr());
     let state = server.state().clone();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server.run(async {
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(server.run(async {
         let _ = rx.await;
     }));
-    (base, state, tx)
+    (base, state, Running { stop, done })
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+        if let Some(running) = self.stop.take() {
+            let _ = running.stop.send(());
         }
     }
 }
@@ -148,16 +155,13 @@ impl TestApp {
     /// Stops this server and starts another on the same store and configuration, as a restart would; the old
     /// server's background work ends with it.
     pub async fn restart(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
         // A new client, so that no kept-alive connection holds the old server open.
         self.http = reqwest::Client::new();
-        for _ in 0..200 {
-            if self.http.get(format!("{}/healthz", self.base)).send().await.is_err() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        // The new server starts once the old one has given up the routing lease; started earlier, it would see
+        // the old node still leading and forward routing calls to it.
+        if let Some(running) = self.stop.take() {
+            let _ = running.stop.send(());
+            running.done.await.expect("server task").expect("server stopped cleanly");
         }
         let server = Server::with_clock(self.state.config.clone(), self.state.store.clone(), self.state.clock.clone())
             .await
