@@ -45,6 +45,8 @@ pub struct AppInner {
         quick_cache::sync::Cache<switchboard_domain::ids::ChannelId, (switchboard_store::model::Channel, i64)>,
     /// Unified routing: each organization's engine.
     pub routing: Arc<routing::Routing>,
+    /// What routing uses of this state (its engines among them), lent to its tasks and handlers.
+    pub routing_deps: routing::Deps,
     /// Whether this node routes and delivers webhooks (always on SQLite; the lease holder on PostgreSQL).
     pub leadership: leadership::Leadership,
 }
@@ -99,7 +101,8 @@ pub async fn build_state(
         Duration::from_secs(config.token_ttl_seconds),
     );
     let deliveries = Arc::new(delivery::Handle::default());
-    let routing = Arc::new(routing::Routing::default());
+    let routing_deps = routing::Deps::new(store.clone(), clock.clone());
+    let routing = routing_deps.routing.clone();
     let messaging_channels = quick_cache::sync::Cache::new(10_000);
     Ok(AppState(Arc::new(AppInner {
         store,
@@ -111,8 +114,16 @@ pub async fn build_state(
         files,
         messaging_channels,
         routing,
+        routing_deps,
         leadership,
     })))
+}
+
+/// Lends routing its dependencies where a caller holds the whole state (`routing/lifecycle.rs`).
+impl AsRef<routing::Deps> for AppState {
+    fn as_ref(&self) -> &routing::Deps {
+        &self.routing_deps
+    }
 }
 
 /// A bound, ready server.

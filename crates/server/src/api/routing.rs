@@ -92,7 +92,7 @@ async fn get_presence(
     Path(id): Path<String>,
 ) -> ApiResult<Json<PresenceOut>> {
     let id = agent_in_path(&who, &id, STAFF)?;
-    let status = app.routing.agent(&app, who.org_id, id).await?;
+    let status = app.routing.agent(&app.routing_deps, who.org_id, id).await?;
     Ok(Json(PresenceOut { user_id: id, presence: status.presence, custom_presence: status.custom_presence }))
 }
 
@@ -107,7 +107,7 @@ async fn put_presence(
     ApiJson(input): ApiJson<PresenceIn>,
 ) -> ApiResult<Json<PresenceOut>> {
     let id = agent_in_path(&who, &id, STAFF)?;
-    let choice = app.routing.resolve_presence(&app, who.org_id, &input.presence).await?;
+    let choice = app.routing.resolve_presence(&app.routing_deps, who.org_id, &input.presence).await?;
     let org = who.org_id;
     let base = match choice {
         PresenceChoice::BuiltIn(p) => (p, None),
@@ -115,7 +115,7 @@ async fn put_presence(
     };
     let status = app
         .routing
-        .update_agent(&app, org, id, move |a| {
+        .update_agent(&app.routing_deps, org, id, move |a| {
             a.presence = base.0;
             a.custom_presence_id = base.1;
         })
@@ -152,7 +152,7 @@ async fn get_agent_routing(
     Path(id): Path<String>,
 ) -> ApiResult<Json<AgentStatus>> {
     let id = agent_in_path(&who, &id, STAFF)?;
-    Ok(Json(app.routing.agent(&app, who.org_id, id).await?))
+    Ok(Json(app.routing.agent(&app.routing_deps, who.org_id, id).await?))
 }
 
 /// Sets the agent's capacity, skills, attributes and working hours (admins and supervisors); fields left out
@@ -201,7 +201,7 @@ async fn put_agent_routing(
     }
     let status = app
         .routing
-        .update_agent(&app, who.org_id, id, move |a| {
+        .update_agent(&app.routing_deps, who.org_id, id, move |a| {
             if let Some(units) = input.capacity_units {
                 a.capacity_units = units;
             }
@@ -269,7 +269,7 @@ async fn put_members(
     if input.user_ids.len() > 10_000 {
         return Err(Error::field(Code::InvalidField, "user_ids", "at most 10,000 members").into());
     }
-    let data = app.routing.set_members(&app, who.org_id, id, input.user_ids).await?;
+    let data = app.routing.set_members(&app.routing_deps, who.org_id, id, input.user_ids).await?;
     Ok(Json(MembersOut { data }))
 }
 
@@ -317,7 +317,7 @@ async fn patch_queue(
     who.require(ADMINS)?;
     let (id, org) = (queue_id(&id)?, who.org_id);
     let change = move |current: &QueueRouting| Ok(input.apply(current.clone()));
-    let QueueEntry { id, routing, .. } = app.routing.set_queue_routing(&app, org, id, change).await?;
+    let QueueEntry { id, routing, .. } = app.routing.set_queue_routing(&app.routing_deps, org, id, change).await?;
     Ok(Json(QueueRoutingOut { id, routing }))
 }
 
@@ -373,7 +373,7 @@ async fn put_rules(
 ) -> ApiResult<Json<RulesDocument>> {
     who.require(&[Role::Admin])?;
     let id = workstream_id(&id)?;
-    Ok(Json(app.routing.put_rules(&app, who.org_id, id, input).await?))
+    Ok(Json(app.routing.put_rules(&app.routing_deps, who.org_id, id, input).await?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -390,7 +390,7 @@ async fn agent_offers(
     Path(id): Path<String>,
 ) -> ApiResult<Json<OffersOut>> {
     let id = agent_in_path(&who, &id, STAFF)?;
-    Ok(Json(OffersOut { data: app.routing.offers(&app, who.org_id, id).await? }))
+    Ok(Json(OffersOut { data: app.routing.offers(&app.routing_deps, who.org_id, id).await? }))
 }
 
 fn offer_of(who: &Principal, raw: &str) -> Result<(UserId, uuid::Uuid), ApiError> {
@@ -416,7 +416,7 @@ async fn accept_offer(
     OptionalJson(_): OptionalJson<NoBody>,
 ) -> ApiResult<Json<Conversation>> {
     let (agent, offer) = offer_of(&who, &id)?;
-    Ok(Json(app.routing.accept(&app, who.org_id, agent, offer, who.label()).await?))
+    Ok(Json(app.routing.accept(&app.routing_deps, who.org_id, agent, offer, who.label()).await?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -436,7 +436,7 @@ async fn reject_offer(
     OptionalJson(_): OptionalJson<NoBody>,
 ) -> ApiResult<Json<Rejected>> {
     let (agent, offer) = offer_of(&who, &id)?;
-    app.routing.reject(&app, who.org_id, agent, offer).await?;
+    app.routing.reject(&app.routing_deps, who.org_id, agent, offer).await?;
     Ok(Json(Rejected { offer_id: offer.to_string(), state: "rejected" }))
 }
 
@@ -451,7 +451,7 @@ async fn queue_position(
     who.require(&[Role::Admin, Role::Supervisor, Role::Agent, Role::Integration])?;
     let id = path_id(&id, Code::ConversationNotFound)?;
     super::conversations::visible(&app, &who, id).await?;
-    Ok(Json(app.routing.position(&app, who.org_id, id).await?))
+    Ok(Json(app.routing.position(&app.routing_deps, who.org_id, id).await?))
 }
 
 /// The request of the availability action before a conversation (reference §1.8).
@@ -578,7 +578,7 @@ async fn availability_before(
     who.require(AVAILABILITY)?;
     let workstream = path_id(&input.live_work_stream_id, Code::WorkstreamNotFound)?;
     let context = parse_context(input.custom_context_items.as_deref())?;
-    let a = app.routing.availability_before(&app, who.org_id, workstream, context).await?;
+    let a = app.routing.availability_before(&app.routing_deps, who.org_id, workstream, context).await?;
     Ok(Json(availability_out(a, app.clock.now())))
 }
 
@@ -593,7 +593,7 @@ async fn availability_for(
 ) -> ApiResult<Json<AvailabilityOut>> {
     who.require(AVAILABILITY)?;
     let id = path_id(&input.conversation_id, Code::ConversationNotFound)?;
-    let a = app.routing.availability_for(&app, who.org_id, id).await?;
+    let a = app.routing.availability_for(&app.routing_deps, who.org_id, id).await?;
     Ok(Json(availability_out(a, app.clock.now())))
 }
 

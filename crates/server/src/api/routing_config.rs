@@ -145,7 +145,7 @@ async fn create_presence(
             body(StatusCode::CREATED, config::create_presence(tx, org, &input.name, base, now)?)
         })
         .await?;
-    app.routing.sync_presences(&app, org).await?;
+    app.routing.sync_presences(&app.routing_deps, org).await?;
     Ok(Written(out).into_response())
 }
 
@@ -177,7 +177,7 @@ async fn update_presence(
     who.require(&[Role::Admin])?;
     let id = presence_id(&id)?;
     let base = input.base.as_deref().map(parse_base).transpose()?;
-    Ok(Json(app.routing.update_presence(&app, who.org_id, id, input.name, base).await?))
+    Ok(Json(app.routing.update_presence(&app.routing_deps, who.org_id, id, input.name, base).await?))
 }
 
 /// Deletes a custom presence. While any agent is in it the answer is 409 `in_use`: they choose another first.
@@ -188,7 +188,7 @@ async fn update_presence(
 async fn delete_presence(State(app): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
     who.require(&[Role::Admin])?;
     let id = presence_id(&id)?;
-    app.routing.delete_presence(&app, who.org_id, id).await?;
+    app.routing.delete_presence(&app.routing_deps, who.org_id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -307,7 +307,7 @@ async fn update_profile(
         max_items: input.max_items,
         block_others: input.block_others,
     };
-    let p = app.routing.update_profile(&app, who.org_id, id, change).await?;
+    let p = app.routing.update_profile(&app.routing_deps, who.org_id, id, change).await?;
     Ok(Json(p))
 }
 
@@ -319,7 +319,7 @@ async fn update_profile(
 async fn delete_profile(State(app): State<AppState>, who: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
     who.require(&[Role::Admin])?;
     let id = profile_id(&id)?;
-    app.routing.delete_profile(&app, who.org_id, id).await?;
+    app.routing.delete_profile(&app.routing_deps, who.org_id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -362,7 +362,7 @@ async fn get_agent_profiles(
     Path(id): Path<String>,
 ) -> ApiResult<Json<AgentProfilesOut>> {
     let id = agent_id(&who, &id, &[Role::Admin, Role::Supervisor, Role::Agent])?;
-    let status = app.routing.agent(&app, who.org_id, id).await?;
+    let status = app.routing.agent(&app.routing_deps, who.org_id, id).await?;
     Ok(Json(AgentProfilesOut { data: status.capacity_profiles }))
 }
 
@@ -383,7 +383,7 @@ async fn put_agent_profiles(
         return Err(Error::field(Code::InvalidField, "profiles", "at most 100 profiles").into());
     }
     let profiles = input.profiles.into_iter().map(|p| (p.profile_id, p.max_items)).collect();
-    app.routing.set_agent_profiles(&app, who.org_id, id, profiles).await?;
-    let status = app.routing.agent(&app, who.org_id, id).await?;
+    app.routing.set_agent_profiles(&app.routing_deps, who.org_id, id, profiles).await?;
+    let status = app.routing.agent(&app.routing_deps, who.org_id, id).await?;
     Ok(Json(AgentProfilesOut { data: status.capacity_profiles }))
 }

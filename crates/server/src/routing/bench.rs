@@ -81,7 +81,7 @@ async fn organization(
             .await
             .map_err(anyhow::Error::from)?;
         app.routing
-            .update_agent(app, org, user.user_id, move |a| {
+            .update_agent(&app.routing_deps, org, user.user_id, move |a| {
                 a.capacity_units = CAPACITY;
                 a.presence = presence;
             })
@@ -91,7 +91,7 @@ async fn organization(
     }
     for (q, queue) in queues.iter().enumerate() {
         let members: Vec<UserId> = agents.iter().skip(q).step_by(QUEUES).copied().collect();
-        app.routing.set_members(app, org, *queue, members).await.map_err(anyhow::Error::from)?;
+        app.routing.set_members(&app.routing_deps, org, *queue, members).await.map_err(anyhow::Error::from)?;
     }
     Ok(Org { id: org, key, channels, agents })
 }
@@ -218,7 +218,7 @@ async fn measure(args: &BenchArgs, config: Config, store: Arc<Store>, backend: &
         online.spawn(async move {
             for agent in chunk {
                 app.routing
-                    .update_agent(&app, org, agent, |a| a.presence = PresenceName::Available)
+                    .update_agent(&app.routing_deps, org, agent, |a| a.presence = PresenceName::Available)
                     .await
                     .map_err(anyhow::Error::from)?;
             }

@@ -24,8 +24,8 @@ use switchboard_store::{
 };
 use uuid::Uuid;
 
+use super::Deps;
 use super::{OrgRouting, Routing};
-use crate::AppState;
 
 /// A custom presence, by id and name.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -190,9 +190,9 @@ fn check_queue_profiles(tx: &mut Tx<'_>, org: OrgId, routing: &QueueRouting) -> 
 
 impl OrgRouting {
     /// Custom presences into the engine's catalogue, and every agent's capacity profiles for loading them.
-    pub(super) async fn load_catalogue(&mut self, app: &AppState) -> Result<HashMap<UserId, Vec<AgentProfile>>, Error> {
+    pub(super) async fn load_catalogue(&mut self, deps: &Deps) -> Result<HashMap<UserId, Vec<AgentProfile>>, Error> {
         let org = self.org;
-        let (presences, profiles) = app
+        let (presences, profiles) = deps
             .store
             .read(move |tx| Ok((config::list_presences(tx, org)?, config::list_agent_profiles(tx, org)?)))
             .await?;
@@ -233,10 +233,10 @@ impl OrgRouting {
     }
 
     /// Applies the store's profiles for these agents to the engine.
-    async fn apply_profiles(&mut self, app: &AppState, agents: Vec<UserId>) -> Result<(), Error> {
+    async fn apply_profiles(&mut self, deps: &Deps, agents: Vec<UserId>) -> Result<(), Error> {
         let org = self.org;
-        let now = app.clock.now();
-        let saved = app
+        let now = deps.clock.now();
+        let saved = deps
             .store
             .read(move |tx| {
                 agents.into_iter().map(|a| Ok((a, config::agent_profiles(tx, org, a)?))).collect::<Result<Vec<_>, _>>()
@@ -250,8 +250,8 @@ impl OrgRouting {
             agents.push(agent);
         }
         // A profile that became periodic (or changed period) counts this period's assignments, as after a restart.
-        events.extend(self.restore_profile_use(app, Some(&agents), now).await?);
-        self.persist(app, events).await
+        events.extend(self.restore_profile_use(deps, Some(&agents), now).await?);
+        self.persist(deps, events).await
     }
 
     /// Rebuilds the use of periodic capacity profiles (of `agents`, or everyone) from the conversations' logs: the
@@ -266,7 +266,7 @@ impl OrgRouting {
     /// profiles counts under its current one.
     pub(super) async fn restore_profile_use(
         &mut self,
-        app: &AppState,
+        deps: &Deps,
         agents: Option<&[UserId]>,
         now: Timestamp,
     ) -> Result<Vec<RoutingEvent>, Error> {
@@ -276,7 +276,7 @@ impl OrgRouting {
         };
         let Some(since) = starts.iter().map(|(_, at)| *at).min() else { return Ok(Vec::new()) };
         let org = self.org;
-        let logged = app.store.read(move |tx| config::assignments_since(tx, org, since)).await?;
+        let logged = deps.store.read(move |tx| config::assignments_since(tx, org, since)).await?;
         let mut events = Vec::new();
         for a in logged.into_iter().filter(|a| starts.iter().any(|(agent, _)| *agent == a.agent)) {
             // A conversation of a workstream routing no longer knows consumes no profile here.
@@ -298,7 +298,7 @@ pub enum PresenceChoice {
 impl Routing {
     /// Resolves a presence as an agent or supervisor writes it: a built-in name, or a custom presence's id or
     /// name (ignoring case). Anything else is a 400 `invalid_presence`.
-    pub async fn resolve_presence(&self, app: &AppState, org: OrgId, raw: &str) -> Result<PresenceChoice, Error> {
+    pub async fn resolve_presence(&self, deps: &Deps, org: OrgId, raw: &str) -> Result<PresenceChoice, Error> {
         match PresenceName::parse(raw) {
             Some(PresenceName::Inactive) => {
                 return Err(Error::field(
@@ -312,7 +312,7 @@ impl Routing {
         }
         let key = raw.trim().to_lowercase();
         let id = raw.trim().parse::<Uuid>().ok();
-        let found = app
+        let found = deps
             .store
             .read(move |tx| {
                 Ok(config::list_presences(tx, org)?
@@ -334,32 +334,32 @@ impl Routing {
     }
 
     /// Puts the organization's custom presences into its engine, after one was created.
-    pub async fn sync_presences(&self, app: &AppState, org: OrgId) -> Result<(), Error> {
-        let o = self.org(app, org).await?;
+    pub async fn sync_presences(&self, deps: &Deps, org: OrgId) -> Result<(), Error> {
+        let o = self.org(deps, org).await?;
         let mut st = o.lock().await;
-        let now = app.clock.now();
-        let presences = app.store.read(move |tx| config::list_presences(tx, org)).await?;
+        let now = deps.clock.now();
+        let presences = deps.store.read(move |tx| config::list_presences(tx, org)).await?;
         let mut events = Vec::new();
         for p in presences {
             let presence = CustomPresence { name: p.name, base: engine_base(p.base) };
             events.extend(st.engine.redefine_presence(CustomPresenceId(p.id), presence, now));
         }
-        st.persist(app, events).await
+        st.persist(deps, events).await
     }
 
     /// Renames a custom presence or maps it to another base; agents in it are routed by the new base at once.
     pub async fn update_presence(
         &self,
-        app: &AppState,
+        deps: &Deps,
         org: OrgId,
         id: Uuid,
         name: Option<String>,
         base: Option<PresenceName>,
     ) -> Result<config::CustomPresence, Error> {
-        let o = self.org(app, org).await?;
+        let o = self.org(deps, org).await?;
         let mut st = o.lock().await;
-        let now = app.clock.now();
-        let p = app.store.write(move |tx| config::update_presence(tx, org, id, name.as_deref(), base, now)).await?;
+        let now = deps.clock.now();
+        let p = deps.store.write(move |tx| config::update_presence(tx, org, id, name.as_deref(), base, now)).await?;
         for saved in st.saved_agents.values_mut().filter(|a| a.custom_presence_id == Some(id)) {
             saved.presence = p.base;
         }
@@ -368,59 +368,59 @@ impl Routing {
             CustomPresence { name: p.name.clone(), base: engine_base(p.base) },
             now,
         );
-        st.persist(app, events).await?;
+        st.persist(deps, events).await?;
         Ok(p)
     }
 
-    pub async fn delete_presence(&self, app: &AppState, org: OrgId, id: Uuid) -> Result<(), Error> {
-        let o = self.org(app, org).await?;
+    pub async fn delete_presence(&self, deps: &Deps, org: OrgId, id: Uuid) -> Result<(), Error> {
+        let o = self.org(deps, org).await?;
         // Under the lock, so that no agent enters the presence between the check and the delete.
         let _st = o.lock().await;
-        let now = app.clock.now();
-        app.store.write(move |tx| config::delete_presence(tx, org, id, now)).await
+        let now = deps.clock.now();
+        deps.store.write(move |tx| config::delete_presence(tx, org, id, now)).await
     }
 
     /// Changes a profile; agents holding it get the new limit (unless they have their own) and blocking at once.
     pub async fn update_profile(
         &self,
-        app: &AppState,
+        deps: &Deps,
         org: OrgId,
         id: Uuid,
         change: config::ProfileChange,
     ) -> Result<CapacityProfile, Error> {
-        let o = self.org(app, org).await?;
+        let o = self.org(deps, org).await?;
         let mut st = o.lock().await;
-        let now = app.clock.now();
-        let (p, holders) = app
+        let now = deps.clock.now();
+        let (p, holders) = deps
             .store
             .write(move |tx| {
                 let p = config::update_profile(tx, org, id, &change, now)?;
                 Ok((p, config::profile_holders(tx, org, id)?))
             })
             .await?;
-        st.apply_profiles(app, holders).await?;
+        st.apply_profiles(deps, holders).await?;
         Ok(p)
     }
 
-    pub async fn delete_profile(&self, app: &AppState, org: OrgId, id: Uuid) -> Result<(), Error> {
-        let o = self.org(app, org).await?;
+    pub async fn delete_profile(&self, deps: &Deps, org: OrgId, id: Uuid) -> Result<(), Error> {
+        let o = self.org(deps, org).await?;
         let _st = o.lock().await;
-        let now = app.clock.now();
-        app.store.write(move |tx| config::delete_profile(tx, org, id, now)).await
+        let now = deps.clock.now();
+        deps.store.write(move |tx| config::delete_profile(tx, org, id, now)).await
     }
 
     /// Replaces the profiles an agent holds, each with an optional limit of their own.
     pub async fn set_agent_profiles(
         &self,
-        app: &AppState,
+        deps: &Deps,
         org: OrgId,
         agent: UserId,
         profiles: Vec<(Uuid, Option<i64>)>,
     ) -> Result<(), Error> {
-        let o = self.org(app, org).await?;
+        let o = self.org(deps, org).await?;
         let mut st = o.lock().await;
-        let now = app.clock.now();
-        app.store.write(move |tx| config::set_agent_profiles(tx, org, agent, &profiles, now)).await?;
-        st.apply_profiles(app, vec![agent]).await
+        let now = deps.clock.now();
+        deps.store.write(move |tx| config::set_agent_profiles(tx, org, agent, &profiles, now)).await?;
+        st.apply_profiles(deps, vec![agent]).await
     }
 }

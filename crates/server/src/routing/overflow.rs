@@ -13,7 +13,7 @@
 //! customer revived). An offer that is rejected or missed does not restart it, and while an offer is outstanding
 //! the rule waits for its answer: an overdue conversation that comes back from it overflows at once. The start is
 //! kept in `routing_items.queue_since`, so a restart counts from the same instant. One deadline per waiting
-//! conversation, kept in a set ordered by time, runs on the routing timer (`app.clock`). When it falls due the
+//! conversation, kept in a set ordered by time, runs on the routing timer (`deps.clock`). When it falls due the
 //! conversation is claimed in the store (still Open in that queue) and then, like a transfer, moved to the target
 //! queue (a `conversation.transferred` by `routing`; the target's own rules before queueing are not checked, but
 //! its wait in queue rule is, from then), or ended as before queueing.
@@ -44,8 +44,8 @@ use switchboard_store::{
     sql::Tx,
 };
 
+use super::Deps;
 use super::{OrgRouting, lifecycle::TRANSFERRED};
-use crate::AppState;
 
 /// The most queues one conversation's overflow passes through.
 const MAX_HOPS: usize = 16;
@@ -327,7 +327,7 @@ impl OrgRouting {
 
     /// Overflows the conversations whose wait in queue ran out by `now`: claimed in the store first (still Open in
     /// that queue), then moved or closed in the engine, as a transfer is.
-    pub(super) async fn overflow_waiting(&mut self, app: &AppState, now: Timestamp) -> Result<(), Error> {
+    pub(super) async fn overflow_waiting(&mut self, deps: &Deps, now: Timestamp) -> Result<(), Error> {
         let mut due = Vec::new();
         while let Some(&(at, conversation)) = self.queue_waits.due.first() {
             if at > now {
@@ -376,7 +376,7 @@ impl OrgRouting {
             return Ok(());
         }
         let org = self.org;
-        let claimed = app.store.write({
+        let claimed = deps.store.write({
             let due = due.clone();
             move |tx| {
                 let mut claimed = Vec::with_capacity(due.len());
@@ -417,7 +417,7 @@ impl OrgRouting {
                 }
             }
         }
-        self.persist(app, events).await
+        self.persist(deps, events).await
     }
 }
 

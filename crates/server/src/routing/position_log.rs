@@ -12,6 +12,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use switchboard_domain::{Timestamp, ids::*, routing::engine::RoutingEvent};
 
+use super::OrgRouting;
+
 /// The least time between two position entries in one conversation's log.
 pub const INTERVAL_MS: i64 = 1_000;
 
@@ -97,6 +99,21 @@ impl PositionLog {
     fn forget(&mut self, conversation: ConversationId) {
         self.release(conversation);
         self.written.remove(&conversation);
+    }
+}
+
+impl OrgRouting {
+    /// Where the conversations whose position the log held back are now, for those still waiting elsewhere than
+    /// the log last said.
+    pub(super) fn held_positions(&mut self, now: Timestamp) -> Vec<RoutingEvent> {
+        let due = self.positions.take_due(now);
+        due.into_iter()
+            .filter_map(|conversation| {
+                let (queue, position) = self.engine.position(conversation)?;
+                (self.positions.written(conversation) != Some((queue, position)))
+                    .then_some(RoutingEvent::PositionChanged { conversation, queue, position })
+            })
+            .collect()
     }
 }
 

@@ -40,8 +40,8 @@ use switchboard_store::{
     sql::Tx,
 };
 
+use super::Deps;
 use super::OrgRouting;
-use crate::AppState;
 
 /// How far back the estimator's history is rebuilt at start (its half-life is an hour, so older says little).
 const HISTORY_MS: i64 = 48 * 3_600_000;
@@ -171,10 +171,10 @@ impl OrgRouting {
 
     /// Replays the last 48 hours of the organization's queues into the estimator (at start, before the engine's
     /// own state is rebuilt).
-    pub(super) async fn load_wait_history(&mut self, app: &AppState, now: Timestamp) -> Result<(), Error> {
+    pub(super) async fn load_wait_history(&mut self, deps: &Deps, now: Timestamp) -> Result<(), Error> {
         let org = self.org;
         let since = now.plus_millis(-HISTORY_MS);
-        let stays = app.store.read(move |tx| store::queue_history(tx, org, since, HISTORY_LIMIT)).await?;
+        let stays = deps.store.read(move |tx| store::queue_history(tx, org, since, HISTORY_LIMIT)).await?;
         enum Step {
             Join(QueueId),
             Assigned(QueueId, Duration),

@@ -1,0 +1,165 @@
+//! Where a conversation stands in its queue and how long it may wait: the queue position, the average and
+//! estimated wait, and the availability actions before and during a conversation (reference §1.8).
+
+use std::collections::BTreeMap;
+
+use switchboard_domain::{
+    Code, Error,
+    ids::*,
+    routing::{
+        calendar::Calendar,
+        engine::RoutingState,
+        rules::{Facts, Value},
+    },
+};
+use switchboard_store::{conversations, routing as store, setup};
+
+use super::{Deps, Routing};
+
+/// The window the average wait is computed over (reference §1.8: the previous 48 hours).
+const AVERAGE_WINDOW_MS: i64 = 48 * 3_600_000;
+/// The conversations the average needs before it is shown (reference §1.8: a minimum of 50).
+const AVERAGE_MIN_CONVERSATIONS: i64 = 50;
+
+/// Where a conversation is in its queue.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct QueuePosition {
+    pub conversation_id: ConversationId,
+    pub queue_id: Option<QueueId>,
+    /// `open`, `offered`, `active`, `wrap_up`, `waiting`, or `none` when routing does not hold it.
+    pub routing_state: String,
+    /// 1-based, while it waits.
+    pub position: Option<usize>,
+    /// The queue's average wait over the last 48 hours, from conversations assigned by offer; null with fewer than
+    /// 50 of them (reference §1.8).
+    pub average_wait_seconds: Option<f64>,
+    /// How long this conversation is likely to wait from now at its position (the estimator's median; see
+    /// docs/routing.md); null when it does not wait or nobody staffs the queue.
+    pub estimated_wait_seconds: Option<f64>,
+}
+
+/// What the availability actions need from routing.
+#[derive(Debug, Clone)]
+pub struct QueueAvailability {
+    pub queue: QueueId,
+    pub calendar: Calendar,
+    pub agents: usize,
+    pub waiting: usize,
+    pub position: Option<usize>,
+    pub average_wait_ms: Option<f64>,
+    /// The estimated wait at `position` (or behind everyone waiting); `None` when nobody staffs the queue.
+    pub estimated_wait_ms: Option<f64>,
+}
+
+fn routing_state(s: RoutingState) -> &'static str {
+    match s {
+        RoutingState::Open => "open",
+        RoutingState::Offered => "offered",
+        RoutingState::Active => "active",
+        RoutingState::WrapUp => "wrap_up",
+        RoutingState::Waiting => "waiting",
+    }
+}
+
+impl Routing {
+    pub async fn position(&self, deps: &Deps, org: OrgId, id: ConversationId) -> Result<QueuePosition, Error> {
+        let conversation = deps.store.read(move |tx| conversations::get(tx, org, id)).await?;
+        let o = self.org(deps, org).await?;
+        let (view, position, estimate) = {
+            let st = o.lock().await;
+            let view = st.engine.conversation(id);
+            let position = st.engine.position(id).map(|p| p.1);
+            let estimate = match (&view, position) {
+                (Some(v), Some(p)) => st.estimate_wait(v.queue, v.workstream, p, deps.clock.now()),
+                _ => None,
+            };
+            (view, position, estimate)
+        };
+        let queue = view.as_ref().map(|v| v.queue).or(conversation.queue_id);
+        let average = match queue {
+            Some(q) => average_wait(deps, org, q).await?,
+            None => None,
+        };
+        Ok(QueuePosition {
+            conversation_id: id,
+            queue_id: queue,
+            routing_state: view.map_or("none", |v| routing_state(v.state)).to_string(),
+            position,
+            average_wait_seconds: average.map(|ms| ms / 1000.0),
+            estimated_wait_seconds: estimate.map(|d| d.as_secs_f64().round()),
+        })
+    }
+
+    /// The queue a conversation with this context would go to, and how staffed it is (before a conversation).
+    pub async fn availability_before(
+        &self,
+        deps: &Deps,
+        org: OrgId,
+        workstream: WorkstreamId,
+        context: BTreeMap<String, Value>,
+    ) -> Result<QueueAvailability, Error> {
+        let ws = deps.store.read(move |tx| setup::get_workstream(tx, org, workstream)).await?;
+        let o = self.org(deps, org).await?;
+        let (queue, calendar, agents, waiting, estimate) = {
+            let st = o.lock().await;
+            let info = st.workstreams.get(&workstream);
+            let mut facts = Facts { channel: None, workstream: Some(ws.name.clone()), context, ..Facts::default() };
+            let fallback = ws
+                .fallback_queue_id
+                .ok_or_else(|| Error::new(Code::QueueNotFound, "the workstream has no fallback queue to route to"))?;
+            let routed = match info {
+                Some(w) => w.rules.run(&mut facts, ConversationId::new(), fallback).route.queue,
+                None => fallback,
+            };
+            let queue = st.overflow(routed, workstream, deps.clock.now());
+            let calendar = st.queues.get(&queue).map_or_else(Calendar::always_open, |q| q.calendar.clone());
+            let (agents, waiting) = match st.engine.availability(queue, workstream) {
+                Ok(a) => (a.agents, a.waiting),
+                // A workstream routing does not run (routing off) has no agents offered work.
+                Err(_) => (0, 0),
+            };
+            let estimate = st.estimate_wait(queue, workstream, waiting + 1, deps.clock.now());
+            (queue, calendar, agents, waiting, estimate)
+        };
+        let average_wait_ms = average_wait(deps, org, queue).await?;
+        let estimated_wait_ms = estimate.map(|d| d.as_secs_f64() * 1000.0);
+        Ok(QueueAvailability { queue, calendar, agents, waiting, position: None, average_wait_ms, estimated_wait_ms })
+    }
+
+    /// The conversation's queue and its place in it (during a conversation).
+    pub async fn availability_for(
+        &self,
+        deps: &Deps,
+        org: OrgId,
+        id: ConversationId,
+    ) -> Result<QueueAvailability, Error> {
+        let conversation = deps.store.read(move |tx| conversations::get(tx, org, id)).await?;
+        let o = self.org(deps, org).await?;
+        let (queue, calendar, agents, waiting, position, estimate) = {
+            let st = o.lock().await;
+            let queue = st
+                .engine
+                .conversation(id)
+                .map(|v| v.queue)
+                .or(conversation.queue_id)
+                .ok_or_else(|| Error::new(Code::QueueNotFound, "the conversation is in no queue"))?;
+            let calendar = st.queues.get(&queue).map_or_else(Calendar::always_open, |q| q.calendar.clone());
+            let (agents, waiting) =
+                st.engine.availability(queue, conversation.workstream_id).map_or((0, 0), |a| (a.agents, a.waiting));
+            let position = st.engine.position(id).map(|p| p.1);
+            let at = position.unwrap_or(waiting + 1);
+            let estimate = st.estimate_wait(queue, conversation.workstream_id, at, deps.clock.now());
+            (queue, calendar, agents, waiting, position, estimate)
+        };
+        let average_wait_ms = average_wait(deps, org, queue).await?;
+        let estimated_wait_ms = estimate.map(|d| d.as_secs_f64() * 1000.0);
+        Ok(QueueAvailability { queue, calendar, agents, waiting, position, average_wait_ms, estimated_wait_ms })
+    }
+}
+
+/// The queue's average wait over the window, or `None` below the reference's minimum of conversations.
+async fn average_wait(deps: &Deps, org: OrgId, queue: QueueId) -> Result<Option<f64>, Error> {
+    let since = deps.clock.now().plus_millis(-AVERAGE_WINDOW_MS);
+    let (count, average) = deps.store.read(move |tx| store::average_wait(tx, org, queue, since)).await?;
+    Ok(average.filter(|_| count >= AVERAGE_MIN_CONVERSATIONS))
+}
