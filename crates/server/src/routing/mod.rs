@@ -287,3 +287,43 @@ async fn on_event(deps: &Deps, event: &Event) -> Result<(), Error> {
         _ => st.refresh_setup(deps).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use switchboard_domain::{Timestamp, role::Role, setup::PresenceName};
+    use switchboard_store::StoreConfig;
+
+    use super::*;
+    use crate::{
+        admin,
+        clock::{Clock, ManualClock},
+    };
+
+    /// Routing needs only its `Deps`: a store and a clock, no server.
+    #[tokio::test]
+    async fn routing_runs_on_its_deps_without_a_server() {
+        let dir = std::env::temp_dir().join(format!("switchboard-routing-deps-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(&StoreConfig::Sqlite { path: dir.join("db.sqlite") }).await.unwrap();
+        let clock = Clock::Manual(ManualClock::new(Timestamp::from_millis(1_744_720_620_000)));
+        let deps = Deps::new(Arc::new(store), clock);
+        let now = deps.clock.now();
+        let (_, org) = admin::create_org(&deps.store, "Deps", now).await.unwrap();
+        let (_, agent) = admin::create_user(&deps.store, org.org_id, "Agent", None, Role::Agent, now).await.unwrap();
+
+        let status = deps
+            .routing
+            .update_agent(&deps, org.org_id, agent.user_id, |a| {
+                a.capacity_units = 2;
+                a.presence = PresenceName::Available;
+            })
+            .await
+            .unwrap();
+
+        assert_eq!((status.presence, status.capacity_units), (PresenceName::Available, 2));
+        let again = deps.routing.agent(&deps, org.org_id, agent.user_id).await.unwrap();
+        assert_eq!((again.presence, again.capacity_units), (PresenceName::Available, 2));
+        drop(deps);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
