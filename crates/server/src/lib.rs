@@ -47,6 +47,8 @@ pub struct AppInner {
     pub routing: Arc<routing::Routing>,
     /// Whether this node routes and delivers webhooks (always on SQLite; the lease holder on PostgreSQL).
     pub leadership: leadership::Leadership,
+    /// The event log as the workers follow it.
+    pub log: outbox::EventLog,
 }
 
 impl Deref for AppState {
@@ -101,6 +103,7 @@ pub async fn build_state(
     let deliveries = Arc::new(delivery::Handle::default());
     let routing = Arc::new(routing::Routing::default());
     let messaging_channels = quick_cache::sync::Cache::new(10_000);
+    let log = outbox::EventLog::new(store.clone(), Duration::try_from_secs_f64(config.cluster.log_poll_seconds)?);
     Ok(AppState(Arc::new(AppInner {
         store,
         auth,
@@ -112,6 +115,7 @@ pub async fn build_state(
         messaging_channels,
         routing,
         leadership,
+        log,
     })))
 }
 
