@@ -148,6 +148,10 @@ pub struct ClusterConfig {
     pub lease_seconds: f64,
     /// Seconds between renewals. A leader that has not renewed for `lease_seconds - renew_seconds` stops leading.
     pub renew_seconds: f64,
+    /// Seconds after which a reader of the event log (routing, timers, webhooks, the live stream) looks for new
+    /// events though nothing woke it. A fallback only: this node's commits wake the readers at once, and on
+    /// PostgreSQL so do the other nodes' (`LISTEN/NOTIFY`).
+    pub log_poll_seconds: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,6 +255,9 @@ impl Config {
         // period must fit in that, or it would step down between two good renewals.
         if !(c.renew_seconds >= 0.05 && c.lease_seconds > 2.0 * c.renew_seconds && c.lease_seconds <= 3_600.0) {
             bail!("cluster: renew_seconds must be at least 0.05 and lease_seconds more than twice it, at most 3600");
+        }
+        if !(0.01..=86_400.0).contains(&c.log_poll_seconds) {
+            bail!("cluster: log_poll_seconds must be between 0.01 and 86400");
         }
         Ok(())
     }

@@ -325,7 +325,7 @@ struct Workers {
 
 impl Workers {
     fn start(app: &AppState) -> Self {
-        let mut tasks = vec![AbortOnDrop(delivery::start(app.clone()).abort_handle())];
+        let mut tasks = vec![AbortOnDrop(delivery::start(app).abort_handle())];
         tasks.extend(routing::start(app.clone()).iter().map(|t| AbortOnDrop(t.abort_handle())));
         Self { _tasks: tasks }
     }

@@ -49,6 +49,8 @@ pub struct AppInner {
     pub routing_deps: routing::Deps,
     /// Whether this node routes and delivers webhooks (always on SQLite; the lease holder on PostgreSQL).
     pub leadership: leadership::Leadership,
+    /// The event log as the workers follow it.
+    pub log: outbox::EventLog,
 }
 
 impl Deref for AppState {
@@ -104,6 +106,7 @@ pub async fn build_state(
     let routing_deps = routing::Deps::new(store.clone(), clock.clone());
     let routing = routing_deps.routing.clone();
     let messaging_channels = quick_cache::sync::Cache::new(10_000);
+    let log = outbox::EventLog::new(store.clone(), Duration::try_from_secs_f64(config.cluster.log_poll_seconds)?);
     Ok(AppState(Arc::new(AppInner {
         store,
         auth,
@@ -116,6 +119,7 @@ pub async fn build_state(
         routing,
         routing_deps,
         leadership,
+        log,
     })))
 }
 

@@ -92,6 +92,7 @@ pub fn insert(
 ) -> Result<(), Error> {
     let payload = serde_json::to_string(data).map_err(Error::internal)?;
     let created_at = at.map_or(now, |(_, p)| p.at);
+    tx.note_events_written();
     tx.execute_later(
         "INSERT INTO events (org_id, event_type, conversation_id, seq, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         params![org, event_type, at.map(|a| a.0), at.map(|a| a.1.seq), payload, created_at],
@@ -131,6 +132,7 @@ pub fn record(
         return insert(tx, org, event_type, None, data, now);
     };
     let payload = serde_json::to_string(data).map_err(Error::internal)?;
+    tx.note_events_written();
     // The lock is its own statement: under READ COMMITTED the next statement's snapshot then includes whatever
     // the lock waited for, where a lock taken inside the insert would leave its subquery reading an older log.
     tx.execute_later("SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE", params![conversation])?;
@@ -180,17 +182,19 @@ pub struct EventHead {
     pub id: i64,
     pub org_id: OrgId,
     pub event_type: String,
+    pub conversation_id: Option<ConversationId>,
+}
+
+const HEAD_COLUMNS: &str = "id, org_id, event_type, conversation_id";
+
+fn head_from_row(r: &Row) -> Result<EventHead, Error> {
+    Ok(EventHead { id: r.i64(0)?, org_id: r.parse(1)?, event_type: r.string(2)?, conversation_id: r.opt_parse(3)? })
 }
 
 /// The heads of every organization's events with ids in `(after, until]`, oldest first.
 pub fn heads(tx: &mut Tx<'_>, after: i64, until: i64, limit: usize) -> Result<Vec<EventHead>, Error> {
-    tx.query(
-        "SELECT id, org_id, event_type FROM events WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3",
-        params![after, until, limit],
-    )?
-    .iter()
-    .map(|r| Ok(EventHead { id: r.i64(0)?, org_id: r.parse(1)?, event_type: r.string(2)? }))
-    .collect()
+    let sql = format!("SELECT {HEAD_COLUMNS} FROM events WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3");
+    tx.query(&sql, params![after, until, limit])?.iter().map(head_from_row).collect()
 }
 
 /// A condition on `id` that holds for the ids in `$1`, a comma-separated list: one statement reads any number of
@@ -211,11 +215,8 @@ pub fn heads_of(tx: &mut Tx<'_>, ids: &[i64]) -> Result<Vec<EventHead>, Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!("SELECT id, org_id, event_type FROM events WHERE {} ORDER BY id", id_in_list(tx.backend()));
-    tx.query(&sql, params![id_list(ids)])?
-        .iter()
-        .map(|r| Ok(EventHead { id: r.i64(0)?, org_id: r.parse(1)?, event_type: r.string(2)? }))
-        .collect()
+    let sql = format!("SELECT {HEAD_COLUMNS} FROM events WHERE {} ORDER BY id", id_in_list(tx.backend()));
+    tx.query(&sql, params![id_list(ids)])?.iter().map(head_from_row).collect()
 }
 
 /// Those of `ids` that are in the log, in full, oldest first.
@@ -248,6 +249,39 @@ pub fn entries_since(
 pub fn list(tx: &mut Tx<'_>, org: OrgId, after: i64, limit: usize) -> Result<Vec<Event>, Error> {
     let sql = format!("SELECT {COLUMNS} FROM events WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3");
     tx.query(&sql, params![org, after, limit])?.iter().map(from_row).collect()
+}
+
+/// One organization's events with ids in `(after, until]`, oldest first, at most `limit`: only those of `types`
+/// and of `conversations` where they are given (events outside conversations have none, so a list of
+/// conversations leaves them out). What a stream client that reconnects has missed.
+pub fn page(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    after: i64,
+    until: i64,
+    types: Option<&[String]>,
+    conversations: Option<&[ConversationId]>,
+    limit: usize,
+) -> Result<Vec<Event>, Error> {
+    // The lists travel as JSON arrays, which holds any text a filter names, unlike a separator would.
+    let sql = match tx.backend() {
+        Backend::Sqlite => format!(
+            "SELECT {COLUMNS} FROM events WHERE org_id = $1 AND id > $2 AND id <= $3
+             AND ($5 IS NULL OR event_type IN (SELECT value FROM json_each($5)))
+             AND ($6 IS NULL OR conversation_id IN (SELECT value FROM json_each($6)))
+             ORDER BY id LIMIT $4"
+        ),
+        Backend::Postgres => format!(
+            "SELECT {COLUMNS} FROM events WHERE org_id = $1 AND id > $2 AND id <= $3
+             AND ($5::jsonb IS NULL OR event_type IN (SELECT jsonb_array_elements_text($5::jsonb)))
+             AND ($6::jsonb IS NULL OR conversation_id IN (SELECT jsonb_array_elements_text($6::jsonb)))
+             ORDER BY id LIMIT $4"
+        ),
+    };
+    let json = |list: Vec<String>| serde_json::to_string(&list).map_err(Error::internal);
+    let types = types.map(|t| json(t.to_vec())).transpose()?;
+    let conversations = conversations.map(|c| json(c.iter().map(ToString::to_string).collect())).transpose()?;
+    tx.query(&sql, params![org, after, until, limit, types, conversations])?.iter().map(from_row).collect()
 }
 
 /// One conversation's log after position `after`, in order.

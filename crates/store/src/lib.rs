@@ -14,6 +14,7 @@ pub mod leases;
 mod migrate;
 pub mod model;
 pub mod overflow;
+mod pg_listen;
 mod pg_tls;
 mod postgres;
 mod queued;
@@ -30,7 +31,7 @@ use std::path::Path;
 pub use idempotency::{Body, IdempotencyKey, Outcome};
 pub use pg_tls::{PgTarget, SslMode};
 pub use sql::{Backend, Tx};
-use switchboard_domain::{Error, Timestamp, ids::OrgId};
+use switchboard_domain::{Code, Error, Timestamp, ids::OrgId};
 
 /// Where the data lives.
 #[derive(Debug, Clone)]
@@ -40,6 +41,12 @@ pub enum StoreConfig {
     /// A PostgreSQL URL; `schema` isolates tests that share one server.
     Postgres { url: String, schema: Option<String>, pool_size: usize },
 }
+
+/// The largest signal [`Store::publish_signal`] sends: PostgreSQL's NOTIFY takes payloads shorter than 8,000 bytes.
+pub const MAX_SIGNAL_BYTES: usize = 7_999;
+/// Signals a node has received and not yet handed to every subscriber, at most; a subscriber further behind
+/// misses the oldest.
+pub const SIGNAL_BUFFER: usize = 1_024;
 
 /// A submitted write's commit: it resolves once the transaction is durable, with its result.
 pub type Committing<R> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<R, Error>> + Send>>;
@@ -156,11 +163,51 @@ impl Store {
     }
 
     /// The outbox watermark: events with an id up to its value are durable and may be acted on outside the
-    /// request that wrote them. The receiver wakes after commits on this node; other nodes' commits need polling.
+    /// request that wrote them. The receiver wakes after every commit of events: on SQLite once they are synced; on
+    /// PostgreSQL after this node's commits and, through its listening connection, every other node's, and once
+    /// more whenever that connection listens again after it was lost (so a reader woken reads what it missed).
     pub fn durable_events(&self) -> tokio::sync::watch::Receiver<i64> {
         match self {
             Store::Sqlite(s) => s.durable_events(),
             Store::Postgres(p) => p.durable_events(),
+        }
+    }
+
+    /// Sends an ephemeral signal (typing, an agent viewing a conversation) to the [`Store::signals`] subscribers of
+    /// every node sharing the database, this one's included; nothing is stored, and a node not listening at that
+    /// moment never hears it. A payload over [`MAX_SIGNAL_BYTES`] is refused (`payload_too_large`), on both
+    /// backends alike.
+    pub async fn publish_signal(&self, payload: String) -> Result<(), Error> {
+        if payload.len() > MAX_SIGNAL_BYTES {
+            return Err(Error::new(
+                Code::PayloadTooLarge,
+                format!("a signal is at most {MAX_SIGNAL_BYTES} bytes; this one is {}", payload.len()),
+            ));
+        }
+        match self {
+            Store::Sqlite(s) => {
+                s.publish_signal(payload);
+                Ok(())
+            }
+            Store::Postgres(p) => p.publish_signal(payload).await,
+        }
+    }
+
+    /// The signals published from now on, by any node. A subscriber that falls more than [`SIGNAL_BUFFER`] behind
+    /// misses the oldest and is told how many (`RecvError::Lagged`).
+    pub fn signals(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<str>> {
+        match self {
+            Store::Sqlite(s) => s.signals(),
+            Store::Postgres(p) => p.signals(),
+        }
+    }
+
+    /// The `application_name` of the connection that listens for other nodes' events (PostgreSQL): how an operator
+    /// finds it in `pg_stat_activity`.
+    pub fn listener_application_name(&self) -> Option<&str> {
+        match self {
+            Store::Sqlite(_) => None,
+            Store::Postgres(p) => Some(p.listener_application_name()),
         }
     }
 

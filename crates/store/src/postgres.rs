@@ -13,6 +13,8 @@ use switchboard_domain::{Code, Error};
 use tokio::runtime::Handle;
 
 use crate::{
+    params,
+    pg_listen::{self, Channels, Listener},
     pg_tls::PgTarget,
     queued::{self, Job, Reply},
     sql::{PgSession, Tx},
@@ -33,10 +35,30 @@ const SLOW: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct PgStore {
     pool: Pool,
-    /// Bumped after every commit of this node, to wake the outbox reader; every committed row is durable here.
+    /// Bumped after every commit of events on any node (this node's commits directly, the others' through the
+    /// listener), to wake the log's readers; every committed row is durable here.
     committed: tokio::sync::watch::Sender<i64>,
     /// Writes for the queued writer ([`PgStore::submit`]).
     queued: tokio::sync::mpsc::Sender<Job>,
+    channels: Channels,
+    /// Signals from every node, as the listener receives them.
+    signals: tokio::sync::broadcast::Sender<std::sync::Arc<str>>,
+    /// The listener's task, which ends with the store.
+    listener: tokio::task::AbortHandle,
+}
+
+/// What a write transaction needs to wake the log's readers once it commits.
+#[derive(Clone)]
+struct Wake {
+    committed: tokio::sync::watch::Sender<i64>,
+    channel: std::sync::Arc<str>,
+}
+
+impl Wake {
+    /// Announces the transaction's events to every node: sent with its last statements, delivered at its commit.
+    fn notify_later(&self, t: &mut Tx<'_>) -> Result<(), Error> {
+        if t.wrote_events() { t.execute_later(pg_listen::NOTIFY_EVENTS, params![&*self.channel]) } else { Ok(()) }
+    }
 }
 
 impl PgStore {
@@ -58,18 +80,31 @@ impl PgStore {
             let _ = driver.await;
             config.options(format!("-c search_path=\"{schema}\""));
         }
-        let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let listen_config = config.clone();
+        let manager =
+            Manager::from_config(config, tls.clone(), ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(pool_size).build().map_err(Error::internal)?;
         // Fail now, with the cause, rather than on the first request.
         drop(pool.get().await.map_err(|e| unreachable(&e))?);
         let (committed, _) = tokio::sync::watch::channel(i64::MAX);
+        let (signals, _) = tokio::sync::broadcast::channel(crate::SIGNAL_BUFFER);
+        let channels = Channels::new(schema);
         let (queued, jobs) = tokio::sync::mpsc::channel(QUEUE_DEPTH);
-        let (writer_pool, writer_committed, rt) = (pool.clone(), committed.clone(), Handle::current());
+        let wake = Wake { committed: committed.clone(), channel: channels.events.clone() };
+        let (writer_pool, rt) = (pool.clone(), Handle::current());
         std::thread::Builder::new()
             .name("postgres-writer".into())
-            .spawn(move || writer_loop(&writer_pool, jobs, &writer_committed, &rt))
+            .spawn(move || writer_loop(&writer_pool, jobs, &wake, &rt))
             .map_err(Error::internal)?;
-        Ok(Self { pool, committed, queued })
+        let listener = Listener {
+            config: listen_config,
+            tls,
+            channels: channels.clone(),
+            committed: committed.clone(),
+            signals: signals.clone(),
+        };
+        let listener = tokio::spawn(listener.run()).abort_handle();
+        Ok(Self { pool, committed, queued, channels, signals, listener })
     }
 
     /// Queues `f` for the writer, behind every write queued before it; the returned future resolves once its
@@ -84,19 +119,38 @@ impl PgStore {
         Ok(Box::pin(async move { reply_rx.await.map_err(|_| queued::stopped())? }))
     }
 
-    /// Changes after every commit of a write on this node. Its value, `i64::MAX`, says that no committed event waits
-    /// for anything before it may be read: PostgreSQL's COMMIT is durable.
+    /// Changes after every commit of events, on this node or (through the listener) another, and whenever the
+    /// listener starts listening again after a lost connection. Its value, `i64::MAX`, says that no committed
+    /// event waits for anything before it may be read: PostgreSQL's COMMIT is durable.
     pub fn durable_events(&self) -> tokio::sync::watch::Receiver<i64> {
         self.committed.subscribe()
     }
 
-    /// Runs `f` in a transaction of its own; the log's readers are woken once it commits.
+    /// Sends an ephemeral signal to every node's subscribers, this node's included (through its listener).
+    pub async fn publish_signal(&self, payload: String) -> Result<(), Error> {
+        let channel = self.channels.signals.clone();
+        // Outside a transaction: PostgreSQL delivers it as soon as the statement ends.
+        self.read(move |tx| tx.execute(pg_listen::NOTIFY_SIGNAL, params![&*channel, payload]).map(drop)).await
+    }
+
+    pub fn signals(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<str>> {
+        self.signals.subscribe()
+    }
+
+    /// The `application_name` of this node's listening connection.
+    pub fn listener_application_name(&self) -> &str {
+        &self.channels.application_name
+    }
+
+    /// Runs `f` in a transaction of its own; if it appended events, every node's log readers are woken once it
+    /// commits.
     pub async fn write<R, F>(&self, f: F) -> Result<R, Error>
     where
         R: Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> Result<R, Error> + Send + 'static,
     {
-        self.run(f, Some(self.committed.clone())).await
+        let wake = Wake { committed: self.committed.clone(), channel: self.channels.events.clone() };
+        self.run(f, Some(wake)).await
     }
 
     /// Runs `f`'s statements on a connection, outside any transaction, each on its own snapshot as in a READ
@@ -110,8 +164,8 @@ impl PgStore {
         self.run(f, None).await
     }
 
-    /// A write when `committed` is given (woken after the commit), a read otherwise.
-    async fn run<R, F>(&self, f: F, committed: Option<tokio::sync::watch::Sender<i64>>) -> Result<R, Error>
+    /// A write when `wake` is given (readers woken after the commit), a read otherwise.
+    async fn run<R, F>(&self, f: F, wake: Option<Wake>) -> Result<R, Error>
     where
         R: Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> Result<R, Error> + Send + 'static,
@@ -125,23 +179,29 @@ impl PgStore {
             if waited > SLOW {
                 tracing::warn!(waited_ms = waited.as_millis(), "waited long for a database connection");
             }
-            let Some(committed) = committed else {
+            let Some(wake) = wake else {
                 let mut t = Tx::postgres(PgSession::Connection(&client), &rt);
                 return f(&mut t).and_then(|v| t.finish_pending().map(|()| v));
             };
             let tx = rt.block_on(client.transaction()).map_err(Error::internal)?;
             let result = {
                 let mut t = Tx::postgres(PgSession::Transaction(&tx), &rt);
-                f(&mut t).and_then(|v| t.finish_pending().map(|()| v))
+                f(&mut t).and_then(|v| {
+                    wake.notify_later(&mut t)?;
+                    t.finish_pending()?;
+                    Ok((v, t.wrote_events()))
+                })
             };
             match result {
-                Ok(v) => {
+                Ok((v, wrote_events)) => {
                     rt.block_on(tx.commit()).map_err(Error::internal)?;
                     let took = asked.elapsed();
                     if took > SLOW {
                         tracing::warn!(took_ms = took.as_millis(), "slow database transaction");
                     }
-                    committed.send_modify(|_| {});
+                    if wrote_events {
+                        wake.committed.send_modify(|_| {});
+                    }
                     Ok(v)
                 }
                 Err(e) => {
@@ -156,20 +216,15 @@ impl PgStore {
 }
 
 /// Commits queued writes in order, as many as arrive within [`BATCH_TIME`] to a transaction.
-fn writer_loop(
-    pool: &Pool,
-    mut jobs: tokio::sync::mpsc::Receiver<Job>,
-    committed: &tokio::sync::watch::Sender<i64>,
-    rt: &Handle,
-) {
+fn writer_loop(pool: &Pool, mut jobs: tokio::sync::mpsc::Receiver<Job>, wake: &Wake, rt: &Handle) {
     let mut batch: std::collections::VecDeque<Job> = std::collections::VecDeque::with_capacity(MAX_BATCH);
     let mut replies: Vec<Reply> = Vec::with_capacity(MAX_BATCH);
     while queued::gather(&mut batch, &mut jobs, MAX_BATCH) {
-        let outcome = (|| -> Result<(), Error> {
+        let outcome = (|| -> Result<bool, Error> {
             let mut client = rt.block_on(pool.get()).map_err(Error::internal)?;
             let tx = rt.block_on(client.transaction()).map_err(Error::internal)?;
             let started = std::time::Instant::now();
-            {
+            let wrote_events = {
                 let mut t = Tx::postgres(PgSession::Transaction(&tx), rt);
                 while let Some(job) = batch.pop_front() {
                     t.execute_later("SAVEPOINT job", &[])?;
@@ -180,16 +235,22 @@ fn writer_loop(
                         break;
                     }
                 }
+                // Outside every job's savepoint, so that no job's rollback takes the notification with it. A job
+                // rolled back may have been the one with events: then the others' readers read once for nothing.
+                wake.notify_later(&mut t)?;
                 t.finish_pending()?;
-            }
+                t.wrote_events()
+            };
             let jobs = replies.len();
             rt.block_on(tx.commit()).map_err(Error::internal)?;
             metrics::histogram!("switchboard_store_batch_jobs").record(jobs as f64);
-            Ok(())
+            Ok(wrote_events)
         })();
         match outcome {
-            Ok(()) => {
-                committed.send_modify(|_| {});
+            Ok(wrote_events) => {
+                if wrote_events {
+                    wake.committed.send_modify(|_| {});
+                }
                 replies.drain(..).for_each(|reply| reply(None));
             }
             Err(e) if replies.is_empty() => {
@@ -203,6 +264,12 @@ fn writer_loop(
                 replies.drain(..).for_each(|reply| reply(Some(&e)));
             }
         }
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.listener.abort();
     }
 }
 

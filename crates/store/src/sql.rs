@@ -283,6 +283,8 @@ pub enum Tx<'a> {
         rt: &'a tokio::runtime::Handle,
         /// Statements from [`Tx::execute_later`] not yet sent, or whose answers have not been read yet.
         pending: Vec<PendingStatement<'a>>,
+        /// The transaction appended to the event log: its commit tells the log's readers, on every node.
+        wrote_events: bool,
     },
 }
 
@@ -292,7 +294,7 @@ pub type PendingStatement<'a> =
 
 impl<'a> Tx<'a> {
     pub(crate) fn postgres(tx: PgSession<'a>, rt: &'a tokio::runtime::Handle) -> Self {
-        Tx::Postgres { tx, rt, pending: Vec::new() }
+        Tx::Postgres { tx, rt, pending: Vec::new(), wrote_events: false }
     }
 }
 
@@ -496,7 +498,7 @@ impl<'a> Tx<'a> {
                 let n = stmt.execute(rusqlite::params_from_iter(params.iter())).map_err(sqlite_error)?;
                 Ok(n as u64)
             }
-            Tx::Postgres { tx, rt, pending } => {
+            Tx::Postgres { tx, rt, pending, .. } => {
                 let stmt = prepare(rt, *tx, pending, sql)?;
                 let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
                 after_pending(rt, pending, tx.execute(&stmt, &refs))
@@ -511,7 +513,7 @@ impl<'a> Tx<'a> {
     pub fn execute_later(&mut self, sql: &str, params: &[Value<'_>]) -> Result<(), Error> {
         match self {
             Tx::Sqlite(_) => self.execute(sql, params).map(drop),
-            Tx::Postgres { tx, rt, pending } => {
+            Tx::Postgres { tx, rt, pending, .. } => {
                 // Prepared now (once per connection), so that the statement itself goes out when first polled:
                 // the order in which pipelined statements are sent is the order they run in.
                 let stmt = prepare(rt, *tx, pending, sql)?;
@@ -524,6 +526,19 @@ impl<'a> Tx<'a> {
                 Ok(())
             }
         }
+    }
+
+    /// Notes that the transaction appends to the event log ([`crate::events`] calls it).
+    pub(crate) fn note_events_written(&mut self) {
+        if let Tx::Postgres { wrote_events, .. } = self {
+            *wrote_events = true;
+        }
+    }
+
+    /// Whether the transaction appended to the event log (tracked on PostgreSQL only, where a commit of events is
+    /// announced to the other nodes).
+    pub(crate) fn wrote_events(&self) -> bool {
+        matches!(self, Tx::Postgres { wrote_events: true, .. })
     }
 
     /// Waits for the answers of the statements sent with [`Tx::execute_later`]: before a commit.
@@ -558,7 +573,7 @@ impl<'a> Tx<'a> {
                 }
                 Ok(out)
             }
-            Tx::Postgres { tx, rt, pending } => {
+            Tx::Postgres { tx, rt, pending, .. } => {
                 let stmt = prepare(rt, *tx, pending, sql)?;
                 let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
                 let rows = after_pending(rt, pending, tx.query(&stmt, &refs))?;
@@ -611,7 +626,7 @@ impl<'a> Tx<'a> {
     pub fn batch(&mut self, script: &str) -> Result<(), Error> {
         match self {
             Tx::Sqlite(conn) => conn.execute_batch(script).map_err(sqlite_error),
-            Tx::Postgres { tx, rt, pending } => {
+            Tx::Postgres { tx, rt, pending, .. } => {
                 read_answers(rt, pending)?;
                 rt.block_on(tx.batch_execute(script)).map_err(pg_error)
             }

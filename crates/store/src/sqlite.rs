@@ -45,6 +45,8 @@ pub struct SqliteStore {
     writer: Mutex<Option<thread::JoinHandle<()>>>,
     syncer: Mutex<Option<thread::JoinHandle<()>>>,
     durable: tokio::sync::watch::Receiver<i64>,
+    /// Ephemeral signals: one process owns the database, so they stay in it.
+    signals: tokio::sync::broadcast::Sender<Arc<str>>,
 }
 
 fn open(path: &Path, read_only: bool) -> Result<rusqlite::Connection, Error> {
@@ -295,12 +297,22 @@ impl SqliteStore {
             writer: Mutex::new(Some(writer)),
             syncer: Mutex::new(Some(syncer)),
             durable,
+            signals: tokio::sync::broadcast::Sender::new(crate::SIGNAL_BUFFER),
         })
     }
 
     /// The newest event id known to be on disk; it changes after every sync that made new events durable.
     pub fn durable_events(&self) -> tokio::sync::watch::Receiver<i64> {
         self.durable.clone()
+    }
+
+    pub fn publish_signal(&self, payload: String) {
+        // No subscriber is not an error: nobody is watching.
+        let _ = self.signals.send(payload.into());
+    }
+
+    pub fn signals(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.signals.subscribe()
     }
 
     pub async fn write<R, F>(&self, f: F) -> Result<R, Error>

@@ -30,6 +30,7 @@ pub struct Claims {
     pub role: String,
 }
 
+#[derive(Clone)]
 struct Key {
     kid: String,
     encoding: EncodingKey,
@@ -37,6 +38,8 @@ struct Key {
     jwk: serde_json::Value,
 }
 
+/// Cloned for the workers that sign (webhook delivery); its keys are fixed once the server has started.
+#[derive(Clone)]
 pub struct Signer {
     issuer: String,
     keys: Vec<Key>,

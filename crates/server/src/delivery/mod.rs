@@ -28,7 +28,7 @@ use rand::Rng;
 use serde::Serialize;
 use switchboard_domain::{Error, Timestamp, ids::*};
 use switchboard_store::{
-    conversations,
+    Store, conversations,
     events::MESSAGE_CREATED,
     model::Event,
     webhooks::{self, Attempt, DeliveryState, Endpoint, NewDelivery, Target},
@@ -37,9 +37,11 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::{
     AppState,
+    attachments::Links,
+    auth::{secrets::SecretBox, tokens::Signer},
     clock::Clock,
     config::WebhookConfig,
-    outbox::{Batch, LogReader, Want},
+    outbox::{Batch, EventLog, Filter, Follower, Start},
 };
 
 const CURSOR: &str = "webhooks";
@@ -47,8 +49,6 @@ const CURSOR: &str = "webhooks";
 const FAN_OUT_BATCH: usize = 2_000;
 /// Attempts recorded in one transaction at most.
 const RECORD_BATCH: usize = 2_000;
-/// Without a local commit to wake it, the engine still looks for new events (other nodes' commits) this often.
-const POLL: Duration = Duration::from_millis(500);
 /// How often the cursor is saved when the events read had nothing to deliver.
 const CURSOR_SAVE_EVERY: Duration = Duration::from_secs(1);
 /// Event types a Messaging API channel's webhook may carry.
@@ -123,11 +123,31 @@ struct Finished {
     gone: bool,
 }
 
+/// What the delivery engine uses, handed out by [`start`].
+#[derive(Clone)]
+pub struct Delivery {
+    pub store: Arc<Store>,
+    pub clock: Clock,
+    pub log: EventLog,
+    /// How the API nudges the engine.
+    pub handle: Arc<Handle>,
+    /// Opens the endpoints' signing secrets.
+    pub secrets: SecretBox,
+    /// Signs the tokens of Messaging API webhook calls.
+    pub signer: Signer,
+    /// Signs the attachment links in payloads.
+    pub links: Links,
+    pub config: WebhookConfig,
+}
+
 struct Engine {
-    app: AppState,
+    store: Arc<Store>,
     handle: Arc<Handle>,
     clock: Clock,
     config: WebhookConfig,
+    secrets: SecretBox,
+    signer: Signer,
+    links: Links,
     http: reqwest::Client,
     targets: HashMap<Endpoint, Arc<Ready>>,
     subscriptions_by_org: HashMap<OrgId, Vec<Endpoint>>,
@@ -137,7 +157,6 @@ struct Engine {
     tiebreak: u64,
     queued: HashSet<DeliveryId>,
     in_flight: usize,
-    log: LogReader,
     finished_tx: mpsc::UnboundedSender<Finished>,
     record_tx: mpsc::UnboundedSender<Attempt>,
     tokens: HashMap<ChannelId, (String, i64)>,
@@ -162,20 +181,39 @@ impl Interest {
 }
 
 /// Starts the engine; it runs until the returned task is aborted or the process ends.
-pub fn start(app: AppState) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let mut run = tokio::spawn(run(app.clone()));
-            // Aborting this task (the node stopped leading) must stop the engine too, not leave it running detached.
-            let _stop_with_this = crate::leadership::AbortOnDrop(run.abort_handle());
-            match (&mut run).await {
-                Ok(Ok(())) => return,
-                Ok(Err(e)) => tracing::error!(error = %e, source = ?e.source, "webhook delivery stopped; restarting"),
-                Err(e) => tracing::error!(error = %e, "webhook delivery panicked; restarting"),
+pub fn start(app: &AppState) -> tokio::task::JoinHandle<()> {
+    Delivery {
+        store: app.store.clone(),
+        clock: app.clock.clone(),
+        log: app.log.clone(),
+        handle: app.deliveries.clone(),
+        secrets: app.auth.secrets.clone(),
+        signer: app.auth.signer.clone(),
+        links: app.links.clone(),
+        config: app.config.webhooks.clone(),
+    }
+    .start()
+}
+
+impl Delivery {
+    pub fn start(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                let mut run = tokio::spawn(run(self.clone()));
+                // Aborting this task (the node stopped leading) must stop the engine too, not leave it running
+                // detached.
+                let _stop_with_this = crate::leadership::AbortOnDrop(run.abort_handle());
+                match (&mut run).await {
+                    Ok(Ok(())) => return,
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, source = ?e.source, "webhook delivery stopped; restarting")
+                    }
+                    Err(e) => tracing::error!(error = %e, "webhook delivery panicked; restarting"),
+                }
+                self.clock.sleep_until(self.clock.now().plus_millis(1_000)).await;
             }
-            app.clock.sleep_until(app.clock.now().plus_millis(1_000)).await;
-        }
-    })
+        })
+    }
 }
 
 fn http_client(config: &WebhookConfig) -> Result<reqwest::Client, Error> {
@@ -191,16 +229,21 @@ fn http_client(config: &WebhookConfig) -> Result<reqwest::Client, Error> {
         .map_err(Error::internal)
 }
 
-async fn run(app: AppState) -> Result<(), Error> {
+async fn run(parts: Delivery) -> Result<(), Error> {
+    let Delivery { store, clock, log, handle, secrets, signer, links, config } = parts;
     let (finished_tx, mut finished_rx) = mpsc::unbounded_channel();
     let (record_tx, record_rx) = mpsc::unbounded_channel();
-    let recorder = tokio::spawn(record(app.clone(), record_rx));
-    let config = app.config.webhooks.clone();
+    let recorder = tokio::spawn(record(store.clone(), clock.clone(), record_rx));
+    let mut log = log.follow(Start::Kept(CURSOR), Filter::everything(), FAN_OUT_BATCH).await?;
     let mut engine = Engine {
-        handle: app.deliveries.clone(),
-        clock: app.clock.clone(),
+        store,
+        handle,
+        clock,
         http: http_client(&config)?,
         config,
+        secrets,
+        signer,
+        links,
         targets: HashMap::new(),
         subscriptions_by_org: HashMap::new(),
         channel_of: quick_cache::unsync::Cache::new(100_000),
@@ -209,27 +252,23 @@ async fn run(app: AppState) -> Result<(), Error> {
         tiebreak: 0,
         queued: HashSet::new(),
         in_flight: 0,
-        log: LogReader::new(0),
         finished_tx,
         record_tx,
         tokens: HashMap::new(),
         interest: Arc::default(),
         cursor_saved: std::time::Instant::now(),
-        app,
     };
-    engine.load_targets().await?;
-    engine.log = LogReader::new(engine.app.store.read(|tx| webhooks::cursor(tx, CURSOR)).await?.unwrap_or(0));
+    engine.load_targets(&mut log).await?;
     engine.resume_pending().await?;
-    let mut durable = engine.app.store.durable_events();
     let result = loop {
-        if let Err(e) = engine.step().await {
+        if let Err(e) = engine.step(&mut log).await {
             break Err(e);
         }
         let next_due = engine.next_due();
         let handle = engine.handle.clone();
         let clock = engine.clock.clone();
         tokio::select! {
-            changed = durable.changed() => if changed.is_err() { break Ok(()) },
+            open = log.wait() => if !open { break Ok(()) },
             Some(done) = finished_rx.recv() => {
                 engine.finish(done);
                 while let Ok(done) = finished_rx.try_recv() {
@@ -238,7 +277,6 @@ async fn run(app: AppState) -> Result<(), Error> {
             }
             () = async { match next_due { Some(at) => clock.sleep_until(at).await, None => std::future::pending().await } } => {}
             () = handle.wake.notified() => {}
-            () = tokio::time::sleep(POLL) => {}
         }
     };
     drop(engine);
@@ -247,12 +285,12 @@ async fn run(app: AppState) -> Result<(), Error> {
 }
 
 /// Writes attempt outcomes in batches, so the log costs one transaction per batch rather than per attempt.
-async fn record(app: AppState, mut rx: mpsc::UnboundedReceiver<Attempt>) {
+async fn record(store: Arc<Store>, clock: Clock, mut rx: mpsc::UnboundedReceiver<Attempt>) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
         let attempts = std::mem::replace(&mut batch, Vec::with_capacity(RECORD_BATCH));
-        let (count, now) = (attempts.len(), app.clock.now());
-        if let Err(e) = app.store.write(move |tx| webhooks::record_attempts(tx, &attempts, now)).await {
+        let (count, now) = (attempts.len(), clock.now());
+        if let Err(e) = store.write(move |tx| webhooks::record_attempts(tx, &attempts, now)).await {
             // Not recorded means still pending in the store: after a restart these are attempted again.
             tracing::error!(error = %e, count, "recording webhook attempts failed");
         }
@@ -261,21 +299,22 @@ async fn record(app: AppState, mut rx: mpsc::UnboundedReceiver<Attempt>) {
 
 impl Engine {
     /// One round: pick up replays, fan out new events (and endpoint changes), start what is due.
-    async fn step(&mut self) -> Result<(), Error> {
+    async fn step(&mut self, log: &mut Follower) -> Result<(), Error> {
         // Endpoint changes are picked up inside `fan_out`, after its read, where they must apply.
         if self.handle.rescan.swap(false, std::sync::atomic::Ordering::AcqRel) {
             let hastened = self.handle.take_hastened();
             self.resume_pending().await?;
             self.hasten(&hastened);
         }
-        self.fan_out().await?;
+        self.fan_out(log).await?;
         self.start_due();
         Ok(())
     }
 
-    async fn load_targets(&mut self) -> Result<(), Error> {
+    /// Loads the endpoints, and has `log` read in full only the events some endpoint takes.
+    async fn load_targets(&mut self, log: &mut Follower) -> Result<(), Error> {
         let now = self.clock.now();
-        let targets = self.app.store.read(move |tx| webhooks::targets(tx, now)).await?;
+        let targets = self.store.read(move |tx| webhooks::targets(tx, now)).await?;
         self.targets.clear();
         // A channel's token is minted for its app id: after a change of app id, the next call needs a new one.
         self.tokens.clear();
@@ -291,7 +330,7 @@ impl Engine {
             };
             let mut keys = Vec::new();
             for sealed in &target.sealed_secrets {
-                let secret = self.app.auth.secrets.open(sealed)?;
+                let secret = self.secrets.open(sealed)?;
                 if let Some(key) = sign::secret_key(&String::from_utf8_lossy(&secret)) {
                     keys.push(key);
                 }
@@ -306,7 +345,12 @@ impl Engine {
             }
             self.targets.insert(target.endpoint, Arc::new(Ready { target, keys, url }));
         }
-        self.interest = Arc::new(interest);
+        let interest = Arc::new(interest);
+        self.interest = interest.clone();
+        log.set_filter(
+            Filter::everything()
+                .wanted_by(Arc::new(move |org, event_type| interest.get(&org).is_some_and(|i| i.wants(event_type)))),
+        );
         Ok(())
     }
 
@@ -314,7 +358,7 @@ impl Engine {
     async fn resume_pending(&mut self) -> Result<(), Error> {
         let mut after = None;
         loop {
-            let rows = self.app.store.read(move |tx| webhooks::pending(tx, after, 5_000)).await?;
+            let rows = self.store.read(move |tx| webhooks::pending(tx, after, 5_000)).await?;
             let Some(last) = rows.last() else { break };
             // By event and delivery id: one event's deliveries to several endpoints may straddle two pages.
             after = Some((last.delivery.event_id, last.delivery.id));
@@ -372,23 +416,21 @@ impl Engine {
     }
 
     /// Reads new durable events and records their deliveries.
-    async fn fan_out(&mut self) -> Result<(), Error> {
+    async fn fan_out(&mut self, log: &mut Follower) -> Result<(), Error> {
         loop {
-            let interest = self.interest.clone();
-            let want: Want = Arc::new(move |org, event_type| interest.get(&org).is_some_and(|i| i.wants(event_type)));
-            let before = self.log.clone();
-            let Batch { events, full, moved } = self.log.read(&self.app.store, want, FAN_OUT_BATCH).await?;
+            let before = log.place();
+            let Batch { events, full, moved } = log.read().await?;
             // A change of endpoints acknowledged before these events committed must apply to them (a new
             // subscription hears them, a new secret signs them). The read filtered them with the endpoints known
             // when it began, so after a change they are read again with the new ones.
             if self.handle.targets_changed.swap(false, std::sync::atomic::Ordering::AcqRel) {
-                self.load_targets().await?;
-                self.log = before;
+                self.load_targets(log).await?;
+                log.rewind(before);
                 continue;
             }
             let now = self.clock.now().millis();
             tracing::debug!(
-                cursor = self.log.cursor(),
+                cursor = log.cursor(),
                 read = events.len(),
                 moved,
                 orgs = self.interest.len(),
@@ -397,7 +439,7 @@ impl Engine {
             if !moved {
                 return Ok(());
             }
-            let stored_cursor = self.log.safe_cursor();
+            let stored_cursor = log.safe_cursor();
             self.learn_channels(&events).await?;
             let mut deliveries = Vec::new();
             let mut jobs = HashMap::new();
@@ -425,7 +467,6 @@ impl Engine {
                 continue;
             }
             let fresh = self
-                .app
                 .store
                 .write(move |tx| webhooks::enqueue(tx, CURSOR, stored_cursor, deliveries, Timestamp::from_millis(now)))
                 .await?;
@@ -455,7 +496,7 @@ impl Engine {
         if unknown.is_empty() {
             return Ok(());
         }
-        let found = self.app.store.read(move |tx| conversations::channels_of(tx, &unknown)).await?;
+        let found = self.store.read(move |tx| conversations::channels_of(tx, &unknown)).await?;
         for (conversation, channel) in found {
             self.channel_of.insert(conversation, channel);
         }
@@ -597,7 +638,7 @@ impl Engine {
                     self.lanes.remove(&lane_key);
                 }
             }
-            let store = self.app.store.clone();
+            let store = self.store.clone();
             let handle = self.handle.clone();
             let now = Timestamp::from_millis(now);
             tokio::spawn(async move {
@@ -657,7 +698,7 @@ impl Engine {
         let webhook_id = format!("msg_{}", id.to_string().replace('-', ""));
         match endpoint {
             Endpoint::Subscription(_) => {
-                let body = payload::subscription_body(event, &self.app.links);
+                let body = payload::subscription_body(event, &self.links);
                 let timestamp = self.clock.now().millis() / 1000;
                 let signature = sign::signature(&ready.keys, &webhook_id, timestamp, &body);
                 Ok(Request {
@@ -671,7 +712,7 @@ impl Engine {
                 })
             }
             Endpoint::Channel(channel) => {
-                let activity = payload::activity(event, &self.app.links)
+                let activity = payload::activity(event, &self.links)
                     .ok_or_else(|| "nothing for the customer's side in this event".to_string())?;
                 let conversation = event.conversation_id.map(|c| c.to_string()).unwrap_or_default();
                 let base = ready.url.as_str().trim_end_matches('/');
@@ -699,7 +740,7 @@ impl Engine {
         }
         let ttl = i64::try_from(self.config.token_ttl_seconds).unwrap_or(300);
         let claims = WebhookClaims {
-            iss: self.app.auth.signer.issuer().to_string(),
+            iss: self.signer.issuer().to_string(),
             sub: format!("channel:{channel}"),
             aud: app_id.map_or_else(|| channel.to_string(), str::to_string),
             iat: now,
@@ -707,7 +748,7 @@ impl Engine {
             exp: now + ttl,
             channel_id: channel.to_string(),
         };
-        let token = self.app.auth.signer.sign(&claims)?;
+        let token = self.signer.sign(&claims)?;
         self.tokens.insert(channel, (token.clone(), now + ttl / 2));
         Ok(token)
     }

@@ -26,11 +26,10 @@ use switchboard_domain::{
     setup::Distribution,
 };
 use switchboard_store::{
-    access,
+    Store, access,
     conversations::{self, ActionRequest, Actor},
     events,
     model::{Conversation, Event},
-    routing::last_event_id,
     setup, timers,
 };
 use tokio::sync::Notify;
@@ -39,32 +38,137 @@ use utoipa::ToSchema;
 use super::Routing;
 use crate::{
     AppState,
-    outbox::{LogReader, Want},
+    clock::Clock,
+    outbox::{EventLog, Filter, Start},
 };
 
-/// How often the scheduler looks for timers other nodes started, and the follower for their events.
+/// How often the scheduler looks for timers other nodes started.
 const POLL: Duration = Duration::from_secs(1);
 const BATCH: usize = 500;
 /// Timers fired per transaction.
 const FIRE_BATCH: usize = 100;
 pub const TRANSFERRED: &str = "conversation.transferred";
+/// The events that start or restart a timer.
+const TIMER_EVENTS: [&str; 4] =
+    ["conversation.created", "conversation.state_changed", events::MESSAGE_CREATED, TRANSFERRED];
+
+/// What the auto-close worker uses: the store, the app's clock, and the log.
+#[derive(Clone)]
+pub struct AutoClose {
+    pub store: Arc<Store>,
+    pub clock: Clock,
+    pub log: EventLog,
+}
 
 /// Starts the timer follower and the auto-close scheduler.
 pub fn start(app: AppState) -> Vec<tokio::task::JoinHandle<()>> {
-    let wake = Arc::new(Notify::new());
-    let follower = tokio::spawn({
-        let (app, wake) = (app.clone(), wake.clone());
-        async move {
-            loop {
-                if let Err(e) = follow(&app, &wake).await {
-                    tracing::error!(error = %e, source = ?e.source, "auto-close follower stopped; restarting");
+    AutoClose { store: app.store.clone(), clock: app.clock.clone(), log: app.log.clone() }.start()
+}
+
+impl AutoClose {
+    pub fn start(self) -> Vec<tokio::task::JoinHandle<()>> {
+        let wake = Arc::new(Notify::new());
+        let follower = tokio::spawn({
+            let (this, wake) = (self.clone(), wake.clone());
+            async move {
+                loop {
+                    match this.follow(&wake).await {
+                        Ok(()) => return,
+                        Err(e) => {
+                            tracing::error!(error = %e, source = ?e.source, "auto-close follower stopped; restarting")
+                        }
+                    }
+                    tokio::time::sleep(POLL).await;
                 }
+            }
+        });
+        let scheduler = tokio::spawn(self.schedule(wake));
+        vec![follower, scheduler]
+    }
+
+    /// Starts and restarts timers as the log says.
+    async fn follow(&self, wake: &Notify) -> Result<(), Error> {
+        let mut log = self.log.follow(Start::End, Filter::everything().types(TIMER_EVENTS), BATCH).await?;
+        let now = self.clock.now();
+        // After the follower took its place, so that a change committed in between is seen by one or the other.
+        let started = self.store.write(move |tx| timers::reconcile(tx, now)).await?;
+        if started > 0 {
+            tracing::info!(started, "auto-close timers started for conversations that had none");
+        }
+        wake.notify_one();
+        while let Some(events) = log.next().await? {
+            // Taken after the read, so that it is not before any activity read: a timer restarts late, never early.
+            let now = self.clock.now();
+            let changes: Vec<TimerChange> = events.iter().filter_map(timer_change).collect();
+            if changes.is_empty() {
+                continue;
+            }
+            self.store
+                .write(move |tx| {
+                    for change in changes {
+                        match change {
+                            TimerChange::Arm(org, id, state) => {
+                                timers::arm(tx, org, id, Some(state), now)?;
+                            }
+                            TimerChange::Touch(org, id) => timers::touch(tx, org, id, now)?,
+                        }
+                    }
+                    Ok(())
+                })
+                .await?;
+            wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Fires timers when they fall due on the app's clock.
+    async fn schedule(self, wake: Arc<Notify>) {
+        loop {
+            let next = match self.store.read(timers::next_due).await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading auto-close timers failed");
+                    tokio::time::sleep(POLL).await;
+                    continue;
+                }
+            };
+            let clock = self.clock.clone();
+            tokio::select! {
+                () = async { match next { Some(at) => clock.sleep_until(at).await, None => std::future::pending().await } } => {}
+                () = wake.notified() => continue,
+                () = tokio::time::sleep(POLL) => continue,
+            }
+            if let Err(e) = self.fire_due().await {
+                tracing::error!(error = %e, source = ?e.source, "auto-close failed");
                 tokio::time::sleep(POLL).await;
             }
         }
-    });
-    let scheduler = tokio::spawn(schedule(app, wake));
-    vec![follower, scheduler]
+    }
+
+    async fn fire_due(&self) -> Result<(), Error> {
+        loop {
+            let now = self.clock.now();
+            let (claimed, closed) = self
+                .store
+                .write(move |tx| {
+                    let due = timers::claim_due(tx, now, FIRE_BATCH)?;
+                    let mut closed = 0usize;
+                    for timer in &due {
+                        if timers::fire(tx, timer, now)?.is_some() {
+                            closed += 1;
+                        }
+                    }
+                    Ok((due.len(), closed))
+                })
+                .await?;
+            if closed > 0 {
+                tracing::info!(closed, "conversations auto-closed");
+            }
+            if claimed < FIRE_BATCH {
+                return Ok(());
+            }
+        }
+    }
 }
 
 enum TimerChange {
@@ -88,102 +192,6 @@ fn timer_change(event: &Event) -> Option<TimerChange> {
         }
         TRANSFERRED => Some(TimerChange::Touch(org, id)),
         _ => None,
-    }
-}
-
-async fn follow(app: &AppState, wake: &Notify) -> Result<(), Error> {
-    let mut durable = app.store.durable_events();
-    let cursor = app.store.read(last_event_id).await?.min(*durable.borrow());
-    let now = app.clock.now();
-    // After taking the cursor, so that a change committed in between is seen by one or the other.
-    let started = app.store.write(move |tx| timers::reconcile(tx, now)).await?;
-    if started > 0 {
-        tracing::info!(started, "auto-close timers started for conversations that had none");
-    }
-    wake.notify_one();
-    let mut log = LogReader::new(cursor);
-    let want: Want = Arc::new(|_, kind| {
-        matches!(kind, "conversation.created" | "conversation.state_changed" | events::MESSAGE_CREATED | TRANSFERRED)
-    });
-    loop {
-        loop {
-            let batch = log.read(&app.store, want.clone(), BATCH).await?;
-            // Taken after the read, so that it is not before any activity read: a timer restarts late, never early.
-            let now = app.clock.now();
-            let changes: Vec<TimerChange> = batch.events.iter().filter_map(timer_change).collect();
-            if !changes.is_empty() {
-                app.store
-                    .write(move |tx| {
-                        for change in changes {
-                            match change {
-                                TimerChange::Arm(org, id, state) => {
-                                    timers::arm(tx, org, id, Some(state), now)?;
-                                }
-                                TimerChange::Touch(org, id) => timers::touch(tx, org, id, now)?,
-                            }
-                        }
-                        Ok(())
-                    })
-                    .await?;
-                wake.notify_one();
-            }
-            if !batch.full {
-                break;
-            }
-        }
-        tokio::select! {
-            changed = durable.changed() => if changed.is_err() { return Ok(()) },
-            () = tokio::time::sleep(POLL) => {}
-        }
-    }
-}
-
-/// Fires timers when they fall due on the app's clock.
-async fn schedule(app: AppState, wake: Arc<Notify>) {
-    loop {
-        let next = match app.store.read(timers::next_due).await {
-            Ok(next) => next,
-            Err(e) => {
-                tracing::error!(error = %e, "reading auto-close timers failed");
-                tokio::time::sleep(POLL).await;
-                continue;
-            }
-        };
-        let clock = app.clock.clone();
-        tokio::select! {
-            () = async { match next { Some(at) => clock.sleep_until(at).await, None => std::future::pending().await } } => {}
-            () = wake.notified() => continue,
-            () = tokio::time::sleep(POLL) => continue,
-        }
-        if let Err(e) = fire_due(&app).await {
-            tracing::error!(error = %e, source = ?e.source, "auto-close failed");
-            tokio::time::sleep(POLL).await;
-        }
-    }
-}
-
-async fn fire_due(app: &AppState) -> Result<(), Error> {
-    loop {
-        let now = app.clock.now();
-        let (claimed, closed) = app
-            .store
-            .write(move |tx| {
-                let due = timers::claim_due(tx, now, FIRE_BATCH)?;
-                let mut closed = 0usize;
-                for timer in &due {
-                    if timers::fire(tx, timer, now)?.is_some() {
-                        closed += 1;
-                    }
-                }
-                Ok((due.len(), closed))
-            })
-            .await?;
-        if closed > 0 {
-            tracing::info!(closed, "conversations auto-closed");
-        }
-        if claimed < FIRE_BATCH {
-            return Ok(());
-        }
     }
 }
 

@@ -74,7 +74,7 @@ use tokio::sync::{Mutex, Notify};
 use crate::{
     AppState,
     clock::Clock,
-    outbox::{LogReader, Want},
+    outbox::{EventLog, Filter, Start},
 };
 
 /// What routing uses of the server, and nothing else. Cloning it is cheap (shared handles).
@@ -102,7 +102,7 @@ impl AsRef<Deps> for Deps {
     }
 }
 
-/// How often the follower looks for events committed by other nodes, which do not wake it.
+/// How long routing waits before it starts again after it failed.
 const POLL: Duration = Duration::from_secs(1);
 /// Events read per batch by the follower.
 const BATCH: usize = 500;
@@ -119,10 +119,10 @@ pub struct Routing {
 pub fn start(app: AppState) -> Vec<tokio::task::JoinHandle<()>> {
     let deps = app.routing_deps.clone();
     let follower = tokio::spawn({
-        let deps = deps.clone();
+        let (deps, log) = (deps.clone(), app.log.clone());
         async move {
             loop {
-                match follow(deps.clone()).await {
+                match follow(deps.clone(), log.clone()).await {
                     Ok(()) => return,
                     Err(e) => tracing::error!(error = %e, source = ?e.source, "routing stopped; restarting"),
                 }
@@ -186,35 +186,21 @@ impl Routing {
 }
 
 /// Reads the log after each commit and routes what changed.
-async fn follow(app: Deps) -> Result<(), Error> {
-    let mut durable = app.store.durable_events();
-    // The watermark bounds what may be read (SQLite); PostgreSQL's is unbounded, so start from the last event.
-    let cursor = app.store.read(store::last_event_id).await?.min(*durable.borrow());
-    // Everything up to the cursor is in the snapshot each organization loads; later events may be seen twice
-    // (in the snapshot and in the log), which the handlers tolerate by comparing with the engine's state.
+async fn follow(app: Deps, log: EventLog) -> Result<(), Error> {
+    // Routing acts on new conversations, state changes and setup; messages, the bulk of the log, are passed over
+    // without being parsed.
+    let filter = Filter::everything().wanted_by(Arc::new(|_, event_type| relevant(event_type)));
+    let mut log = log.follow(Start::End, filter, BATCH).await?;
+    // Everything up to where the follower starts is in the snapshot each organization loads; later events may be
+    // seen twice (in the snapshot and in the log), which the handlers tolerate by comparing with the engine's state.
     let orgs = app.store.read(store::org_ids).await?;
     for org in orgs {
         app.routing.org(&app, org).await?;
     }
-    let mut log = LogReader::new(cursor);
-    // Routing acts on new conversations, state changes and setup; messages, the bulk of the log, are passed over
-    // without being parsed.
-    let want: Want = Arc::new(|_, event_type| relevant(event_type));
-    loop {
-        loop {
-            let batch = log.read(&app.store, want.clone(), BATCH).await?;
-            if !batch.events.is_empty() {
-                handle(&app, batch.events).await;
-            }
-            if !batch.full {
-                break;
-            }
-        }
-        tokio::select! {
-            changed = durable.changed() => if changed.is_err() { return Ok(()) },
-            () = tokio::time::sleep(POLL) => {}
-        }
+    while let Some(events) = log.next().await? {
+        handle(&app, events).await;
     }
+    Ok(())
 }
 
 /// Routes what a batch of events changed. Runs of new conversations of one organization are routed together;

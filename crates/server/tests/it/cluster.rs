@@ -13,7 +13,12 @@ use std::{
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use switchboard_server::{Config, leadership::LEASE};
+use switchboard_domain::ids::OrgId;
+use switchboard_server::{
+    Config,
+    leadership::LEASE,
+    outbox::{Filter, Follower, Start},
+};
 use switchboard_store::{Store, leases, params};
 
 use crate::{
@@ -279,4 +284,72 @@ async fn a_single_node_leads_without_a_lease() {
     offered(&app, &agents, &[&conversation]).await;
     let leases = app.state.store.read(|tx| tx.query_one("SELECT COUNT(*) FROM leases", params![])?.i64(0)).await;
     assert_eq!(leases.unwrap(), 0, "no lease is taken on SQLite");
+}
+
+/// Readers are woken by commits alone: the poll fallback is an hour.
+fn hour_poll(config: &mut Config) {
+    config.cluster.log_poll_seconds = 3_600.0;
+}
+
+/// Publishes signals through `from` until `to` hears one: then `to`'s listener listens, and has woken its readers
+/// as it does when it starts listening.
+async fn listening(from: &TestApp, to: &TestApp) {
+    let mut heard = to.state.store.signals();
+    for _ in 0..300 {
+        from.state.store.publish_signal("ping".into()).await.unwrap();
+        if tokio::time::timeout(Duration::from_millis(100), heard.recv()).await.is_ok() {
+            return;
+        }
+    }
+    panic!("no signal reached the other node");
+}
+
+/// The id of the next conversation the follower takes; it must be woken within 30 s.
+async fn next_conversation(follower: &mut Follower) -> String {
+    let events = tokio::time::timeout(Duration::from_secs(30), follower.next()).await.expect("woken").unwrap().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    events[0].conversation_id.unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_commit_on_one_node_wakes_a_reader_on_another_even_after_its_listener_was_killed() {
+    let first = TestApp::spawn_with(Options { configure: Some(hour_poll), ..Options::default() }).await;
+    let org: OrgId = first.org_id.parse().unwrap();
+    let filter = || Filter::everything().org(org).types(["conversation.created"]);
+    let channel = first.channel().await;
+    if !on_postgres() {
+        // One node: its own commit wakes its reader.
+        let mut follower = first.state.log.follow(Start::End, filter(), 100).await.unwrap();
+        follower.read().await.unwrap();
+        let conversation = first.conversation(&first.admin_key, &channel, "c-wake").await;
+        assert_eq!(next_conversation(&mut follower).await, conversation);
+        return;
+    }
+    let second = first.peer().await;
+    let mut follower = second.state.log.follow(Start::End, filter(), 100).await.unwrap();
+    // It has read what there was, and waits.
+    follower.read().await.unwrap();
+    listening(&first, &second).await;
+    let conversation = first.conversation(&first.admin_key, &channel, "c-wake").await;
+    assert_eq!(next_conversation(&mut follower).await, conversation, "the other node's commit woke it");
+
+    let name = second.state.store.listener_application_name().unwrap().to_string();
+    let killed = first
+        .state
+        .store
+        .read(move |tx| {
+            tx.query_one(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+                params![name.as_str()],
+            )?
+            .i64(0)
+        })
+        .await
+        .unwrap();
+    assert_eq!(killed, 2, "each node's listening connection");
+    let conversation = first.conversation(&first.admin_key, &channel, "c-after-kill").await;
+    assert_eq!(next_conversation(&mut follower).await, conversation, "nothing committed after the kill is missed");
+    // Signals cross the nodes again.
+    listening(&first, &second).await;
+    listening(&second, &first).await;
 }

@@ -1,9 +1,11 @@
-//! The outbox reader against a log whose ids become visible out of order, as PostgreSQL's do.
+//! The log's readers: the outbox reader against a log whose ids become visible out of order, as PostgreSQL's do,
+//! and the followers every worker reads the log through.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
-use switchboard_server::outbox::LogReader;
-use switchboard_store::{Store, StoreConfig, params};
+use switchboard_domain::ids::{ConversationId, OrgId};
+use switchboard_server::outbox::{Filter, Follower, LogReader, Start};
+use switchboard_store::{Store, StoreConfig, events, params, routing::last_event_id, webhooks};
 
 async fn insert_event(store: &Store, id: i64, org: &str) {
     let org = org.to_string();
@@ -62,4 +64,72 @@ async fn the_log_reader_gives_each_event_once_even_when_ids_appear_out_of_order(
     let batch = reader.read(&store, none, 100).await.unwrap();
     assert!(batch.events.is_empty() && batch.moved);
     assert_eq!(reader.cursor(), last + 5);
+}
+
+async fn record(app: &crate::TestApp, org: OrgId, kind: &'static str, conversation: Option<ConversationId>) -> i64 {
+    app.state
+        .store
+        .write(move |tx| {
+            events::record(tx, org, kind, conversation, &serde_json::json!({}), switchboard_domain::Timestamp::now())?;
+            last_event_id(tx)
+        })
+        .await
+        .unwrap()
+}
+
+/// Waits for the follower's next batch; a reader that is never woken fails the test instead of hanging it.
+async fn next(follower: &mut Follower) -> Vec<(String, Option<ConversationId>)> {
+    let events = tokio::time::timeout(Duration::from_secs(30), follower.next()).await.expect("woken").unwrap().unwrap();
+    events.into_iter().map(|e| (e.event_type, e.conversation_id)).collect()
+}
+
+/// Readers are woken by commits alone: the poll fallback is an hour.
+fn hour_poll(config: &mut switchboard_server::Config) {
+    config.cluster.log_poll_seconds = 3_600.0;
+}
+
+#[tokio::test]
+async fn a_follower_takes_its_organizations_events_of_its_types_and_conversations_as_they_commit() {
+    let app = crate::TestApp::spawn_with(crate::Options { configure: Some(hour_poll), ..Default::default() }).await;
+    let org: OrgId = app.org_id.parse().unwrap();
+    let (other, c1, c2) = (OrgId::new(), ConversationId::new(), ConversationId::new());
+    let filter = Filter::everything().org(org).types(["test.opened", "test.said"]).conversations([c1]);
+    let mut follower = app.state.log.follow(Start::End, filter, 2).await.unwrap();
+    record(&app, other, "test.opened", Some(c1)).await;
+    record(&app, org, "test.opened", Some(c2)).await;
+    record(&app, org, "test.other", None).await;
+    record(&app, org, "test.routed", Some(c1)).await;
+    let first = record(&app, org, "test.opened", Some(c1)).await;
+    assert_eq!(next(&mut follower).await, [("test.opened".to_string(), Some(c1))]);
+    // One read at a time, as they commit; the reader then waits for the next commit.
+    let message = tokio::spawn(async move { (next(&mut follower).await, follower) });
+    record(&app, org, "test.said", Some(c2)).await;
+    let last = record(&app, org, "test.said", Some(c1)).await;
+    let (taken, follower) = message.await.unwrap();
+    assert_eq!(taken, [("test.said".to_string(), Some(c1))]);
+    assert_eq!(follower.cursor(), last);
+    assert!(follower.safe_cursor() >= first);
+
+    // A stream client's resume: the range it missed, with the same filter, up to where the follower is.
+    let filter = Filter::everything().org(org).types(["test.opened", "test.said"]).conversations([c1]);
+    let missed = app.state.log.range(org, first - 1, Some(follower.cursor()), &filter, 100).await.unwrap();
+    assert_eq!(missed.iter().map(|e| e.id).collect::<Vec<_>>(), [first, last]);
+    let up_to_first = app.state.log.range(org, 0, Some(first), &filter, 100).await.unwrap();
+    assert_eq!(up_to_first.last().map(|e| e.id), Some(first), "nothing past `until`");
+    let others = app.state.log.range(other, 0, None, &Filter::everything(), 100).await.unwrap();
+    assert_eq!(others.len(), 1, "another organization's range has only its own");
+}
+
+#[tokio::test]
+async fn a_kept_cursor_starts_a_follower_where_the_last_one_stopped() {
+    let app = crate::TestApp::spawn().await;
+    let org: OrgId = app.org_id.parse().unwrap();
+    let kept = record(&app, org, "test.other", None).await;
+    app.state.store.write(move |tx| webhooks::set_cursor(tx, "test", kept)).await.unwrap();
+    let after = record(&app, org, "test.later", None).await;
+    let mut follower = app.state.log.follow(Start::Kept("test"), Filter::everything().org(org), 100).await.unwrap();
+    assert_eq!(next(&mut follower).await, [("test.later".to_string(), None)]);
+    assert_eq!(follower.cursor(), after);
+    let mut fresh = app.state.log.follow(Start::Kept("never kept"), Filter::everything().org(org), 1).await.unwrap();
+    assert!(!next(&mut fresh).await.is_empty(), "with no cursor kept, from the beginning");
 }

@@ -6,6 +6,7 @@
 
 mod conformance;
 mod leases;
+mod listen;
 mod plans;
 mod tls;
 

@@ -1,0 +1,225 @@
+//! How nodes hear of each other: commits of events wake every node's log readers (on PostgreSQL through
+//! `LISTEN/NOTIFY`, one notification per transaction, with a listening connection that comes back when it is
+//! killed), and ephemeral signals reach every node's subscribers without being stored.
+
+use std::time::Duration;
+
+use serde_json::json;
+use switchboard_domain::{Code, Timestamp, ids::*};
+use switchboard_store::{MAX_SIGNAL_BYTES, Store, StoreConfig, events, params};
+use tokio::time::timeout;
+
+crate::conformance!(
+    signals_reach_every_subscriber_and_one_too_large_is_refused,
+    a_range_read_takes_one_organizations_events_of_the_types_and_conversations_named,
+    a_commit_of_events_wakes_the_readers_and_other_writes_do_not,
+);
+
+/// Long enough for a loaded machine; a wait that passes returns at once.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+async fn record(store: &Store, org: OrgId, kind: &'static str, conversation: Option<ConversationId>) {
+    store
+        .write(move |tx| events::record(tx, org, kind, conversation, &json!({}), Timestamp::from_millis(1_000)))
+        .await
+        .unwrap();
+}
+
+/// Publishes through `from` until `to`'s subscriber hears it: a node's listener may not listen yet when it starts.
+/// Once this returns, `to` listens, and it has done what it does when it starts listening.
+async fn until_heard(from: &Store, to: &Store, signals: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<str>>) {
+    for _ in 0..300 {
+        from.publish_signal("ping".into()).await.unwrap();
+        if let Ok(heard) = timeout(Duration::from_millis(100), signals.recv()).await {
+            assert_eq!(&*heard.unwrap(), "ping");
+            // Pings published before this one was heard may still arrive.
+            while signals.try_recv().is_ok() {}
+            return;
+        }
+    }
+    panic!("a signal never reached the other node (listener: {:?})", to.listener_application_name());
+}
+
+async fn signals_reach_every_subscriber_and_one_too_large_is_refused(store: &Store) {
+    let (mut first, mut second) = (store.signals(), store.signals());
+    until_heard(store, store, &mut first).await;
+    while second.try_recv().is_ok() {}
+
+    let typing = json!({ "type": "typing", "conversation_id": ConversationId::new() }).to_string();
+    store.publish_signal(typing.clone()).await.unwrap();
+    for subscriber in [&mut first, &mut second] {
+        assert_eq!(&*timeout(PATIENCE, subscriber.recv()).await.unwrap().unwrap(), typing);
+    }
+
+    let largest = "x".repeat(MAX_SIGNAL_BYTES);
+    store.publish_signal(largest.clone()).await.unwrap();
+    assert_eq!(&*timeout(PATIENCE, first.recv()).await.unwrap().unwrap(), largest, "the largest signal goes through");
+    let refused = store.publish_signal("x".repeat(MAX_SIGNAL_BYTES + 1)).await.unwrap_err();
+    assert_eq!(refused.code, Code::PayloadTooLarge, "{refused:?}");
+    // Signals arrive in order: the next one heard is the one after the refused one.
+    store.publish_signal("after".into()).await.unwrap();
+    assert_eq!(&*timeout(PATIENCE, first.recv()).await.unwrap().unwrap(), "after", "nothing of the refused one");
+}
+
+async fn a_range_read_takes_one_organizations_events_of_the_types_and_conversations_named(store: &Store) {
+    let (org, other) = (OrgId::new(), OrgId::new());
+    let (c1, c2) = (ConversationId::new(), ConversationId::new());
+    let start = store.read(routing_last_event).await.unwrap();
+    record(store, org, "conversation.created", Some(c1)).await;
+    record(store, other, "conversation.created", Some(c2)).await;
+    record(store, org, "message.created", Some(c1)).await;
+    record(store, org, "conversation.created", Some(c2)).await;
+    record(store, org, "queue.created", None).await;
+    let end = store.read(routing_last_event).await.unwrap();
+    let page = |types: Option<Vec<String>>, conversations: Option<Vec<ConversationId>>, after: i64, limit: usize| {
+        store.read(move |tx| events::page(tx, org, after, end, types.as_deref(), conversations.as_deref(), limit))
+    };
+    let kinds = |found: Vec<switchboard_store::model::Event>| {
+        found.into_iter().map(|e| (e.event_type, e.conversation_id)).collect::<Vec<_>>()
+    };
+    let all = page(None, None, start, 100).await.unwrap();
+    assert!(all.iter().all(|e| e.org_id == org), "never another organization's");
+    assert_eq!(all.len(), 4);
+    assert_eq!(
+        kinds(page(Some(vec!["conversation.created".into()]), None, start, 100).await.unwrap()),
+        [("conversation.created".to_string(), Some(c1)), ("conversation.created".to_string(), Some(c2))]
+    );
+    assert_eq!(
+        kinds(page(None, Some(vec![c1]), start, 100).await.unwrap()),
+        [("conversation.created".to_string(), Some(c1)), ("message.created".to_string(), Some(c1))],
+        "a conversation filter leaves out other conversations and events outside conversations"
+    );
+    let both = page(Some(vec!["message.created".into(), "queue.created".into()]), Some(vec![c1, c2]), start, 100);
+    assert_eq!(kinds(both.await.unwrap()), [("message.created".to_string(), Some(c1))]);
+    let first_two = page(None, None, start, 2).await.unwrap();
+    let rest = page(None, None, first_two[1].id, 100).await.unwrap();
+    assert_eq!(first_two.len() + rest.len(), 4, "pages continue where the last ended");
+    let odd = vec!["it's \"quoted\", with commas".to_string(); 3];
+    assert!(page(Some(odd), None, start, 100).await.unwrap().is_empty(), "any text is a type that matches nothing");
+    assert!(page(Some(vec![]), None, start, 100).await.unwrap().is_empty(), "an empty list takes nothing");
+    assert!(page(None, None, end, 100).await.unwrap().is_empty(), "nothing after the end");
+}
+
+fn routing_last_event(tx: &mut switchboard_store::Tx<'_>) -> Result<i64, switchboard_domain::Error> {
+    switchboard_store::routing::last_event_id(tx)
+}
+
+async fn a_commit_of_events_wakes_the_readers_and_other_writes_do_not(store: &Store) {
+    let mut durable = store.durable_events();
+    if let Some(name) = store.listener_application_name() {
+        // The listener wakes the readers once when it starts listening; after that only commits do.
+        let mut signals = store.signals();
+        until_heard(store, store, &mut signals).await;
+        assert!(!name.is_empty());
+    }
+    durable.borrow_and_update();
+    store.write(|tx| tx.execute("CREATE TABLE IF NOT EXISTS unrelated (x BIGINT)", params![]).map(drop)).await.unwrap();
+    assert!(!durable.has_changed().unwrap(), "a write without events wakes nobody");
+    record(store, OrgId::new(), "queue.created", None).await;
+    timeout(PATIENCE, durable.changed()).await.unwrap().unwrap();
+}
+
+fn on_postgres(schema: &str) -> StoreConfig {
+    StoreConfig::Postgres { url: crate::pg_url(), schema: Some(schema.to_string()), pool_size: 4 }
+}
+
+/// Two nodes on one database.
+async fn two_nodes() -> (Store, Store, String) {
+    let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+    let a = Store::open(&on_postgres(&schema)).await.unwrap();
+    let b = Store::open(&on_postgres(&schema)).await.unwrap();
+    (a, b, schema)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_an_event_committed_on_one_node_wakes_the_readers_of_another_and_signals_cross() {
+    let (a, b, _) = two_nodes().await;
+    let mut durable = b.durable_events();
+    let mut signals = b.signals();
+    until_heard(&a, &b, &mut signals).await;
+    durable.borrow_and_update();
+    record(&a, OrgId::new(), "queue.created", None).await;
+    timeout(PATIENCE, durable.changed()).await.expect("the other node's commit woke this one").unwrap();
+
+    // Signals go both ways, to every subscriber.
+    let mut on_a = a.signals();
+    until_heard(&b, &a, &mut on_a).await;
+    b.publish_signal("viewing".into()).await.unwrap();
+    assert_eq!(&*timeout(PATIENCE, on_a.recv()).await.unwrap().unwrap(), "viewing");
+    // The sender's own subscribers hear it too, after the pings it sent before.
+    loop {
+        match &*timeout(PATIENCE, signals.recv()).await.unwrap().unwrap() {
+            "viewing" => break,
+            other => assert_eq!(other, "ping"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_transaction_of_events_notifies_once_with_its_newest_event_id() {
+    let (a, _b, schema) = two_nodes().await;
+    let target = switchboard_store::PgTarget::parse(&crate::pg_url()).unwrap();
+    let (client, mut connection) = target.config.connect(target.tls).await.unwrap();
+    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            if let tokio_postgres::AsyncMessage::Notification(n) = message {
+                let _ = notes_tx.send((n.channel().to_string(), n.payload().to_string()));
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN \"switchboard_events_{schema}\"")).await.unwrap();
+
+    let org = OrgId::new();
+    let newest = a
+        .write(move |tx| {
+            for kind in ["conversation.created", "message.created", "message.created"] {
+                events::record(tx, org, kind, Some(ConversationId::new()), &json!({}), Timestamp::from_millis(1))?;
+            }
+            switchboard_store::routing::last_event_id(tx)
+        })
+        .await
+        .unwrap();
+    let (channel, payload) = timeout(PATIENCE, notes.recv()).await.unwrap().unwrap();
+    assert_eq!((channel, payload), (format!("switchboard_events_{schema}"), newest.to_string()));
+
+    // A queued write (routing's writer) notifies too; a write without events does not.
+    a.write(|tx| tx.execute("CREATE TABLE IF NOT EXISTS unrelated (x BIGINT)", params![]).map(drop)).await.unwrap();
+    let committing = a
+        .submit(move |tx| {
+            events::record(tx, org, "routing.offered", None, &json!({}), Timestamp::from_millis(1))?;
+            switchboard_store::routing::last_event_id(tx)
+        })
+        .await
+        .unwrap();
+    let queued = committing.await.unwrap();
+    let (_, payload) = timeout(PATIENCE, notes.recv()).await.unwrap().unwrap();
+    assert_eq!(payload, queued.to_string(), "the write without events sent nothing before it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_killed_listener_listens_again_and_nothing_committed_after_is_missed() {
+    let (a, b, _) = two_nodes().await;
+    let mut durable = b.durable_events();
+    let mut signals = b.signals();
+    until_heard(&a, &b, &mut signals).await;
+    durable.borrow_and_update();
+    let name = b.listener_application_name().unwrap().to_string();
+    let killed = a
+        .read(move |tx| {
+            tx.query_one(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+                params![name.as_str()],
+            )?
+            .i64(0)
+        })
+        .await
+        .unwrap();
+    assert_eq!(killed, 2, "each node's listener");
+    // Once it listens again it wakes its readers, who read whatever was committed while it was down.
+    timeout(PATIENCE, durable.changed()).await.expect("woken after listening again").unwrap();
+    until_heard(&a, &b, &mut signals).await;
+    durable.borrow_and_update();
+    record(&a, OrgId::new(), "queue.created", None).await;
+    timeout(PATIENCE, durable.changed()).await.expect("an event committed after the kill wakes it").unwrap();
+}
