@@ -2,6 +2,7 @@
 
 use switchboard_domain::{Code, Error, Timestamp, contact::CustomerIn, ids::*};
 
+use switchboard_domain::event::TypedEvent;
 use crate::{
     events,
     model::Contact,
@@ -70,7 +71,7 @@ pub fn create(tx: &mut Tx<'_>, org: OrgId, c: &CustomerIn, now: Timestamp) -> Re
         ],
     )
     .map_err(customer_id_taken)?;
-    events::append(tx, org, "contact.created", None, &contact, now)?;
+    events::append_event(tx, org, None, &TypedEvent::ContactCreated(contact.clone()), now)?;
     Ok(contact)
 }
 
@@ -136,7 +137,7 @@ pub fn update(tx: &mut Tx<'_>, org: OrgId, id: ContactId, c: &CustomerIn, now: T
         return Err(Error::not_found(Code::ContactNotFound));
     }
     let contact = get(tx, org, id)?;
-    events::append(tx, org, "contact.updated", None, &contact, now)?;
+    events::append_event(tx, org, None, &TypedEvent::ContactUpdated(contact.clone()), now)?;
     Ok(contact)
 }
 
