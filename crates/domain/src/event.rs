@@ -270,16 +270,13 @@ pub fn envelope_schemas() -> Vec<(String, RefOr<Schema>)> {
         };
         let schema = ObjectBuilder::new()
             .description(Some(format!("A `{}` event.", ty.as_str())))
-            .property(
-                "type",
-                ObjectBuilder::new().schema_type(Type::String).enum_values(Some([ty.as_str()])),
-            )
+            .property("type", ObjectBuilder::new().schema_type(Type::String).enum_values(Some([ty.as_str()])))
             .required("type")
             .property(
                 "timestamp",
-                ObjectBuilder::new().schema_type(Type::String).format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-                    utoipa::openapi::KnownFormat::DateTime,
-                ))),
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime))),
             )
             .required("timestamp")
             .property(
@@ -562,6 +559,9 @@ mod tests {
         assert!(EventType::matching("conversation").is_empty());
         assert!(EventType::matching("conversation.created.x").is_empty());
         assert!(EventType::matching("nope.*").is_empty());
-        assert_eq!(envelope_schema_name(EventType::WebhookSubscriptionSecretRotated), "WebhookSubscriptionSecretRotatedEvent");
+        assert_eq!(
+            envelope_schema_name(EventType::WebhookSubscriptionSecretRotated),
+            "WebhookSubscriptionSecretRotatedEvent"
+        );
     }
 }

@@ -2,13 +2,13 @@
 
 use switchboard_domain::{Code, Error, Timestamp, ids::*, role::Role};
 
-use switchboard_domain::event::TypedEvent;
 use crate::{
     events,
     model::{ApiKey, OAuthClient, Org, User},
     params,
     sql::{Row, Tx},
 };
+use switchboard_domain::event::TypedEvent;
 
 pub fn create_org(tx: &mut Tx<'_>, name: &str, now: Timestamp) -> Result<Org, Error> {
     let org = Org { id: OrgId::new(), name: name.to_string(), created_at: now };

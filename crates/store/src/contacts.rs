@@ -2,13 +2,13 @@
 
 use switchboard_domain::{Code, Error, Timestamp, contact::CustomerIn, ids::*};
 
-use switchboard_domain::event::TypedEvent;
 use crate::{
     events,
     model::Contact,
     params,
     sql::{Row, Tx},
 };
+use switchboard_domain::event::TypedEvent;
 
 const COLUMNS: &str =
     "id, org_id, customer_id, first_name, last_name, preferred_name, email, phone, created_at, updated_at";

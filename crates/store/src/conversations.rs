@@ -14,13 +14,13 @@ use switchboard_domain::{
     setup::{ChannelType, WorkstreamType},
 };
 
-use switchboard_domain::event::{AgentName, ContextUpdated, ConversationStateChanged, TypedEvent};
 use crate::{
     access, contacts, events,
     model::{ContextVariable, Conversation, Message, Sender, display_name},
     params, setup,
     sql::{Row, Tx},
 };
+use switchboard_domain::event::{AgentName, ContextUpdated, ConversationStateChanged, EventType, TypedEvent};
 
 const COLUMNS: &str = "c.id, c.org_id, c.channel_id, c.workstream_id, c.queue_id, c.contact_id, c.customer_key, c.state, \
      c.agent_id, c.priority, c.subject, c.created_at, c.updated_at, c.state_changed_at, c.closed_at, c.closure_reason";
@@ -546,7 +546,10 @@ pub fn list_messages(
     limit: usize,
 ) -> Result<Vec<Message>, Error> {
     get(tx, org, id)?;
-    events::entries(tx, org, id, events::MESSAGE_CREATED, after_seq, limit)?.iter().map(|r| r.json(0)).collect()
+    events::entries(tx, org, id, EventType::MessageCreated.as_str(), after_seq, limit)?
+        .iter()
+        .map(|r| r.json(0))
+        .collect()
 }
 
 fn upsert_variable(

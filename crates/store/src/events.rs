@@ -10,7 +10,8 @@ use crate::{
     sql::{Backend, Row, Tx},
 };
 
-/// The type of the log entries that are messages.
+/// The type of the log entries that are messages ([`EventType::MessageCreated`](switchboard_domain::event::EventType),
+/// for the readers that match type names).
 pub const MESSAGE_CREATED: &str = "message.created";
 
 /// A place in a conversation's log: its number, and its time, which is after every earlier entry's time (at least

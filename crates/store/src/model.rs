@@ -2,11 +2,11 @@
 //! defined in `switchboard_domain::record`, beside the event catalogue, and re-exported here.
 
 use serde::{Deserialize, Serialize};
+pub(crate) use switchboard_domain::record::display_name;
 pub use switchboard_domain::record::{
-    ApiKey, Channel, ChannelView, Contact, Conversation, ContextVariable, Message, OAuthClient, Org, Queue, Sender,
+    ApiKey, Channel, ChannelView, Contact, ContextVariable, Conversation, Message, OAuthClient, Org, Queue, Sender,
     User, Workstream,
 };
-pub(crate) use switchboard_domain::record::display_name;
 use switchboard_domain::{
     Timestamp,
     event::{ReadError, TypedEvent},

@@ -15,8 +15,8 @@ use switchboard_domain::{
 };
 use utoipa::ToSchema;
 
-pub use switchboard_domain::record::{AgentRouting, AgentSkillEntry, Member, RulesDocument};
 use switchboard_domain::event::{QueueMembersChanged, QueueRoutingChanged, TypedEvent, WorkstreamRulesChanged};
+pub use switchboard_domain::record::{AgentRouting, AgentSkillEntry, Member, RulesDocument};
 
 use crate::{
     access, events, params,

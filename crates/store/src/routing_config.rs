@@ -10,8 +10,8 @@ use switchboard_domain::{
 };
 use uuid::Uuid;
 
-pub use switchboard_domain::record::{AgentProfileEntry, CapacityProfile, CustomPresence};
 use switchboard_domain::event::{AgentCapacityProfilesChanged, Deleted, TypedEvent};
+pub use switchboard_domain::record::{AgentProfileEntry, CapacityProfile, CustomPresence};
 
 use crate::{
     events, params, routing, setup,

@@ -6,13 +6,13 @@ use switchboard_domain::{
     setup::{ChannelSettings, ChannelType, Distribution, QueueType, WorkstreamSettings, WorkstreamType},
 };
 
-use switchboard_domain::event::TypedEvent;
 use crate::{
     events,
     model::{Channel, Queue, Workstream},
     params,
     sql::{Backend, Row, Tx},
 };
+use switchboard_domain::event::TypedEvent;
 
 const QUEUE_COLUMNS: &str = "id, org_id, name, queue_type, priority, created_at, updated_at";
 

@@ -8,13 +8,13 @@ use utoipa::ToSchema;
 
 pub use switchboard_domain::record::Subscription;
 
-use switchboard_domain::event::TypedEvent;
 use crate::{
     events,
     model::Event,
     params,
     sql::{Row, Tx},
 };
+use switchboard_domain::event::TypedEvent;
 
 const SUB_COLUMNS: &str = "id, org_id, url, description, event_types, disabled_at, disabled_reason, \
      previous_secret_expires_at, created_at, updated_at";

@@ -188,7 +188,12 @@ fn pins() -> Vec<Pin> {
         agent: None,
         affinity_agent_id: Some(Some(agent)),
     };
-    pin("conversation.state_changed (customer reply)", true, TypedEvent::ConversationStateChanged(change), object(legacy));
+    pin(
+        "conversation.state_changed (customer reply)",
+        true,
+        TypedEvent::ConversationStateChanged(change),
+        object(legacy),
+    );
 
     let closed = conversation("closed", Some("resolved"));
     let legacy = json!({ "conversation": closed, "from": ConversationState::WrapUp, "to": ConversationState::Closed,
@@ -233,8 +238,13 @@ fn pins() -> Vec<Pin> {
 
     let legacy = json!({ "offer_id": offer, "agent_id": agent, "queue_id": queue, "expires_at": at(30_000),
         "kind": "affinity" });
-    let issued =
-        OfferIssued { offer_id: offer, agent_id: agent, queue_id: queue, expires_at: at(30_000), kind: OfferSource::Affinity };
+    let issued = OfferIssued {
+        offer_id: offer,
+        agent_id: agent,
+        queue_id: queue,
+        expires_at: at(30_000),
+        kind: OfferSource::Affinity,
+    };
     pin("routing.offer_issued", true, TypedEvent::RoutingOfferIssued(issued), object(legacy));
 
     let ended = OfferEnded { offer_id: Some(offer), agent_id: agent };
@@ -247,15 +257,30 @@ fn pins() -> Vec<Pin> {
 
     let legacy = json!({ "agent_id": agent, "queue_id": queue, "by": "offer", "offer_id": Some(offer),
         "waited_ms": Some(1_500) });
-    let assigned =
-        Assigned { agent_id: agent, queue_id: queue, by: AssignedBy::Offer, offer_id: Some(offer), waited_ms: Some(1_500) };
+    let assigned = Assigned {
+        agent_id: agent,
+        queue_id: queue,
+        by: AssignedBy::Offer,
+        offer_id: Some(offer),
+        waited_ms: Some(1_500),
+    };
     pin("routing.assigned", true, TypedEvent::RoutingAssigned(assigned), object(legacy));
 
     let legacy = object(json!({ "agent_id": agent }));
-    pin("routing.capacity_released", true, TypedEvent::RoutingCapacityReleased(CapacityReleased { agent_id: agent }), legacy);
+    pin(
+        "routing.capacity_released",
+        true,
+        TypedEvent::RoutingCapacityReleased(CapacityReleased { agent_id: agent }),
+        legacy,
+    );
 
     let legacy = object(json!({ "queue_id": queue, "position": 4_usize }));
-    pin("routing.position_changed", true, TypedEvent::RoutingPositionChanged(PositionChanged { queue_id: queue, position: 4 }), legacy);
+    pin(
+        "routing.position_changed",
+        true,
+        TypedEvent::RoutingPositionChanged(PositionChanged { queue_id: queue, position: 4 }),
+        legacy,
+    );
 
     let legacy = json!({ "queue_id": queue, "position": 2_usize, "estimated_wait_seconds": Some(90_u64),
         "previous_position": Some(4_usize), "previous_estimated_wait_seconds": None::<u64>,
@@ -457,12 +482,7 @@ fn every_type_has_a_pin() {
         assert!(literals.contains_key(ty.as_str()), "`{ty}` has no literal in event_pins.txt");
     }
     for pin in pins() {
-        assert_eq!(
-            pin.conversation,
-            pin.event.event_type().scope() == Scope::Conversation,
-            "{}: scope",
-            pin.name
-        );
+        assert_eq!(pin.conversation, pin.event.event_type().scope() == Scope::Conversation, "{}: scope", pin.name);
     }
 }
 
@@ -478,7 +498,9 @@ mod legacy {
     /// Whether a Messaging API webhook carries this event at all (the customer's own messages are not echoed back).
     pub fn legacy_is_activity(event: &Event) -> bool {
         match event.event_type.as_str() {
-            "message.created" => event.data["sender"]["kind"].as_str().is_some_and(|k| k != SenderKind::Customer.as_str()),
+            "message.created" => {
+                event.data["sender"]["kind"].as_str().is_some_and(|k| k != SenderKind::Customer.as_str())
+            }
             "conversation.state_changed" => true,
             // The throttled update waiting customers get (routing::wait), not every raw `routing.position_changed`.
             "routing.wait_estimate_changed" => true,
@@ -550,7 +572,9 @@ mod legacy {
                         a["channelData"]["reason"] = d["conversation"]["closure_reason"].clone();
                         return Some(a);
                     }
-                    (_, ConversationState::Active) => ("agentAccepted", format!("{agent_name} joined the conversation.")),
+                    (_, ConversationState::Active) => {
+                        ("agentAccepted", format!("{agent_name} joined the conversation."))
+                    }
                     (ConversationState::Active, ConversationState::Open) => {
                         ("agentReleased", "You are being transferred to the next available agent.".to_string())
                     }
@@ -612,8 +636,10 @@ fn activities_are_as_before() {
                 to: ConversationState::parse(state).expect("a state"),
                 action: Action::Accept,
                 by: "x".to_string(),
-                agent: (from != ConversationState::Waiting)
-                    .then(|| AgentName { id: id(AGENT), name: (from == ConversationState::Open).then(|| "Ada".into()) }),
+                agent: (from != ConversationState::Waiting).then(|| AgentName {
+                    id: id(AGENT),
+                    name: (from == ConversationState::Open).then(|| "Ada".into()),
+                }),
                 affinity_agent_id: None,
             };
             all.push((format!("state {from} -> {state}"), true, TypedEvent::ConversationStateChanged(change)));

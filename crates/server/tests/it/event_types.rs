@@ -56,8 +56,9 @@ async fn unknown_event_types_are_refused_with_their_place_and_change_nothing() {
         assert_problem(status, &problem, StatusCode::BAD_REQUEST, "unknown_event_type");
         assert_eq!(problem["field"], field, "{types}: {problem}");
         let patch = json!({ "event_types": types });
-        let (status, problem) =
-            app.call(Method::PATCH, &format!("/v1/webhook-subscriptions/{id}"), Some(&app.admin_key), Some(patch)).await;
+        let (status, problem) = app
+            .call(Method::PATCH, &format!("/v1/webhook-subscriptions/{id}"), Some(&app.admin_key), Some(patch))
+            .await;
         assert_problem(status, &problem, StatusCode::BAD_REQUEST, "unknown_event_type");
         assert_eq!(problem["field"], field, "{types}: {problem}");
     }
@@ -113,7 +114,8 @@ async fn the_catalogue_is_published_in_the_openapi_document() {
         let payload = payload.trim_start_matches("#/components/schemas/");
         assert!(schemas[payload].is_object(), "{event_type}: {payload} is not in the components");
     }
-    for event_type in ["message.created", "conversation.state_changed", "routing.offer_issued", "agent.presence_changed"]
+    for event_type in
+        ["message.created", "conversation.state_changed", "routing.offer_issued", "agent.presence_changed"]
     {
         assert!(mapping.contains_key(event_type), "{event_type}");
     }
