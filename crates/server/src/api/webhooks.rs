@@ -61,7 +61,11 @@ fn event_types_schema(nullable: bool) -> utoipa::openapi::schema::Array {
     let item = ObjectBuilder::new()
         .schema_type(Type::String)
         .max_length(Some(switchboard_domain::limits::MAX_SHORT_FIELD))
-        .pattern(Some(EVENT_TYPE_PATTERN));
+        .pattern(Some(EVENT_TYPE_PATTERN))
+        .description(Some(
+            "A type of the event catalogue (docs/events.md; the `WebhookEvent` schema), a family of them such as \
+             `conversation.*`, or `*`; anything else is `unknown_event_type`",
+        ));
     let array = if nullable { SchemaType::from_iter([Type::Array, Type::Null]) } else { SchemaType::new(Type::Array) };
     ArrayBuilder::new().schema_type(array).items(item).max_items(Some(MAX_EVENT_TYPES)).build()
 }
