@@ -35,6 +35,7 @@ codes! {
     UnknownField => ("unknown_field", 400, "The body has a field this endpoint does not accept"),
     MissingField => ("missing_field", 400, "A required field is missing"),
     InvalidField => ("invalid_field", 400, "A field has an invalid value"),
+    UnknownEventType => ("unknown_event_type", 400, "An event type filter names no type of the event catalogue"),
     FieldTooLong => ("field_too_long", 400, "A field is longer than its limit"),
     MessageTooLong => ("message_too_long", 400, "The message text is longer than 6,000 characters"),
     EmptyMessage => ("empty_message", 400, "A message needs text or at least one attachment"),

@@ -8,6 +8,7 @@ use crate::{
     params,
     sql::{Row, Tx},
 };
+use switchboard_domain::event::TypedEvent;
 
 pub fn create_org(tx: &mut Tx<'_>, name: &str, now: Timestamp) -> Result<Org, Error> {
     let org = Org { id: OrgId::new(), name: name.to_string(), created_at: now };
@@ -15,7 +16,7 @@ pub fn create_org(tx: &mut Tx<'_>, name: &str, now: Timestamp) -> Result<Org, Er
         "INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)",
         params![org.id, &org.name, org.created_at],
     )?;
-    events::append(tx, org.id, "organization.created", None, &org, org.created_at)?;
+    events::append_event(tx, org.id, None, &TypedEvent::OrganizationCreated(org.clone()), org.created_at)?;
     Ok(org)
 }
 
@@ -66,7 +67,7 @@ pub fn create_user(
         Code::AlreadyExists => Error::field(Code::AlreadyExists, "email", "a user with this email already exists"),
         _ => e,
     })?;
-    events::append(tx, org, "user.created", None, &user, user.created_at)?;
+    events::append_event(tx, org, None, &TypedEvent::UserCreated(user.clone()), user.created_at)?;
     Ok(user)
 }
 

@@ -8,6 +8,7 @@ use crate::{
     params,
     sql::{Row, Tx},
 };
+use switchboard_domain::event::TypedEvent;
 
 const COLUMNS: &str =
     "id, org_id, customer_id, first_name, last_name, preferred_name, email, phone, created_at, updated_at";
@@ -70,7 +71,7 @@ pub fn create(tx: &mut Tx<'_>, org: OrgId, c: &CustomerIn, now: Timestamp) -> Re
         ],
     )
     .map_err(customer_id_taken)?;
-    events::append(tx, org, "contact.created", None, &contact, now)?;
+    events::append_event(tx, org, None, &TypedEvent::ContactCreated(contact.clone()), now)?;
     Ok(contact)
 }
 
@@ -136,7 +137,7 @@ pub fn update(tx: &mut Tx<'_>, org: OrgId, id: ContactId, c: &CustomerIn, now: T
         return Err(Error::not_found(Code::ContactNotFound));
     }
     let contact = get(tx, org, id)?;
-    events::append(tx, org, "contact.updated", None, &contact, now)?;
+    events::append_event(tx, org, None, &TypedEvent::ContactUpdated(contact.clone()), now)?;
     Ok(contact)
 }
 

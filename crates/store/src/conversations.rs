@@ -2,7 +2,6 @@
 //! §6.6, messages in per-conversation order, and context variables. Every change writes its event in the same
 //! transaction.
 
-use serde_json::json;
 use switchboard_domain::{
     Code, Error, Timestamp,
     contact::CustomerIn,
@@ -21,6 +20,7 @@ use crate::{
     params, setup,
     sql::{Row, Tx},
 };
+use switchboard_domain::event::{AgentName, ContextUpdated, ConversationStateChanged, EventType, TypedEvent};
 
 const COLUMNS: &str = "c.id, c.org_id, c.channel_id, c.workstream_id, c.queue_id, c.contact_id, c.customer_key, c.state, \
      c.agent_id, c.priority, c.subject, c.created_at, c.updated_at, c.state_changed_at, c.closed_at, c.closure_reason";
@@ -136,12 +136,13 @@ pub fn create(tx: &mut Tx<'_>, org: OrgId, new: NewConversation, now: Timestamp)
     for (name, var) in &new.context.0 {
         upsert_variable(tx, org, conversation.id, name, var, now)?;
     }
-    events::append(tx, org, "conversation.created", Some(conversation.id), &conversation, now)?;
+    let id = conversation.id;
+    events::append_event(tx, org, Some(id), &TypedEvent::ConversationCreated(conversation), now)?;
     let start_message = match new.start_message {
-        Some(m) => Some(send_message(tx, org, conversation.id, m, now)?),
+        Some(m) => Some(send_message(tx, org, id, m, now)?),
         None => None,
     };
-    let conversation = get(tx, org, conversation.id)?;
+    let conversation = get(tx, org, id)?;
     Ok(Created { conversation, is_new: true, start_message })
 }
 
@@ -378,17 +379,21 @@ fn change_state(
                 .query_opt("SELECT name FROM users WHERE id = $1", params![agent])?
                 .map(|r| r.string(0))
                 .transpose()?;
-            json!({ "id": agent, "name": name })
+            Some(AgentName { id: agent, name })
         }
-        None => serde_json::Value::Null,
+        None => None,
     };
-    let mut data =
-        json!({ "conversation": after, "from": before.state, "to": to, "action": action, "by": by, "agent": agent });
-    if action == Action::CustomerReply {
+    let changed = ConversationStateChanged {
+        conversation: after.clone(),
+        from: before.state,
+        to,
+        action,
+        by: by.to_string(),
+        agent,
         // Routing gives a revived conversation back to the agent who had it, when it can.
-        data["affinity_agent_id"] = json!(before.agent_id);
-    }
-    events::append(tx, org, "conversation.state_changed", Some(id), &data, now)?;
+        affinity_agent_id: (action == Action::CustomerReply).then_some(before.agent_id),
+    };
+    events::append_event(tx, org, Some(id), &TypedEvent::ConversationStateChanged(changed), now)?;
     Ok(after)
 }
 
@@ -492,7 +497,7 @@ fn send(
         automated: m.automated,
         created_at: at.at,
     };
-    events::insert(tx, org, events::MESSAGE_CREATED, Some((id, at)), &message, now)?;
+    events::insert_event(tx, org, Some((id, at)), &TypedEvent::MessageCreated(message.clone()), now)?;
     Ok(Some(message))
 }
 
@@ -541,7 +546,10 @@ pub fn list_messages(
     limit: usize,
 ) -> Result<Vec<Message>, Error> {
     get(tx, org, id)?;
-    events::entries(tx, org, id, events::MESSAGE_CREATED, after_seq, limit)?.iter().map(|r| r.json(0)).collect()
+    events::entries(tx, org, id, EventType::MessageCreated.as_str(), after_seq, limit)?
+        .iter()
+        .map(|r| r.json(0))
+        .collect()
 }
 
 fn upsert_variable(
@@ -614,14 +622,8 @@ pub fn patch_context(
         ));
     }
     let variables = context(tx, org, id)?;
-    events::append(
-        tx,
-        org,
-        "conversation.context_updated",
-        Some(id),
-        &json!({ "conversation_id": id, "changed": patch, "variables": variables }),
-        now,
-    )?;
+    let changed = ContextUpdated { conversation_id: id, changed: patch.clone(), variables: variables.clone() };
+    events::append_event(tx, org, Some(id), &TypedEvent::ConversationContextUpdated(changed), now)?;
     Ok(variables)
 }
 

@@ -2,7 +2,7 @@
 //! timeline and transcript), numbered by `seq`.
 
 use serde::Serialize;
-use switchboard_domain::{Error, Timestamp, ids::*};
+use switchboard_domain::{Error, Timestamp, event::TypedEvent, ids::*};
 
 use crate::{
     model::{Event, Sender},
@@ -10,7 +10,8 @@ use crate::{
     sql::{Backend, Row, Tx},
 };
 
-/// The type of the log entries that are messages.
+/// The type of the log entries that are messages ([`EventType::MessageCreated`](switchboard_domain::event::EventType),
+/// for the readers that match type names).
 pub const MESSAGE_CREATED: &str = "message.created";
 
 /// A place in a conversation's log: its number, and its time, which is after every earlier entry's time (at least
@@ -80,8 +81,48 @@ pub(crate) fn forget_positions() {
     });
 }
 
-/// Records an event at a position taken with [`next_seq`] (or none, for events outside conversations). Nothing
-/// is read back, so on PostgreSQL it travels with the transaction's next statements ([`Tx::execute_later`]).
+/// Records `event` at a position taken with [`next_position`] (or none, for events outside conversations).
+/// Nothing is read back, so on PostgreSQL it travels with the transaction's next statements
+/// ([`Tx::execute_later`]).
+pub fn insert_event(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    at: Option<(ConversationId, Position)>,
+    event: &TypedEvent,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let payload = event.stored_json().map_err(Error::internal)?;
+    insert_stored(tx, org, event.event_type().as_str(), at, payload, now)
+}
+
+/// Records that `event` happened; call it inside the transaction that made it happen. Returns the position in
+/// the conversation's log, if it is a conversation's event.
+pub fn append_event(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    conversation: Option<ConversationId>,
+    event: &TypedEvent,
+    now: Timestamp,
+) -> Result<Option<Position>, Error> {
+    let at = conversation.map(|c| next_position(tx, c, now).map(|p| (c, p))).transpose()?;
+    insert_event(tx, org, at, event, now)?;
+    Ok(at.map(|a| a.1))
+}
+
+/// Like [`append_event`], for a caller that needs no position back: see [`record`].
+pub fn record_event(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    conversation: Option<ConversationId>,
+    event: &TypedEvent,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let payload = event.stored_json().map_err(Error::internal)?;
+    record_stored(tx, org, event.event_type().as_str(), conversation, payload, now)
+}
+
+/// Records an event given as a type name and any payload. Only for the routing writers not yet converted to
+/// [`TypedEvent`] (and the store's own tests): every other writer uses [`insert_event`].
 pub fn insert(
     tx: &mut Tx<'_>,
     org: OrgId,
@@ -91,6 +132,17 @@ pub fn insert(
     now: Timestamp,
 ) -> Result<(), Error> {
     let payload = serde_json::to_string(data).map_err(Error::internal)?;
+    insert_stored(tx, org, event_type, at, payload, now)
+}
+
+fn insert_stored(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    event_type: &str,
+    at: Option<(ConversationId, Position)>,
+    payload: String,
+    now: Timestamp,
+) -> Result<(), Error> {
     let created_at = at.map_or(now, |(_, p)| p.at);
     tx.note_events_written();
     tx.execute_later(
@@ -99,8 +151,8 @@ pub fn insert(
     )
 }
 
-/// Records that something happened; call it inside the transaction that made it happen. Returns the position in
-/// the conversation's log, if it is a conversation's event.
+/// [`append_event`] with the type given as a name and any payload. Only for the routing writers not yet converted
+/// to [`TypedEvent`] (and the store's own tests).
 pub fn append(
     tx: &mut Tx<'_>,
     org: OrgId,
@@ -116,7 +168,8 @@ pub fn append(
 
 /// Like [`append`], for a caller that needs no position back: on PostgreSQL the entry's position is taken by the
 /// statement that writes it, so the whole append is pipelined with the transaction's other writes
-/// ([`Tx::execute_later`]) instead of waiting three round trips.
+/// ([`Tx::execute_later`]) instead of waiting three round trips. Takes the type as a name: only for the routing
+/// writers not yet converted to [`TypedEvent`] (and the store's own tests); the others use [`record_event`].
 pub fn record(
     tx: &mut Tx<'_>,
     org: OrgId,
@@ -125,13 +178,25 @@ pub fn record(
     data: &impl Serialize,
     now: Timestamp,
 ) -> Result<(), Error> {
+    let payload = serde_json::to_string(data).map_err(Error::internal)?;
+    record_stored(tx, org, event_type, conversation, payload, now)
+}
+
+fn record_stored(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    event_type: &str,
+    conversation: Option<ConversationId>,
+    payload: String,
+    now: Timestamp,
+) -> Result<(), Error> {
     if tx.backend() != Backend::Postgres {
-        return append(tx, org, event_type, conversation, data, now).map(drop);
+        let at = conversation.map(|c| next_position(tx, c, now).map(|p| (c, p))).transpose()?;
+        return insert_stored(tx, org, event_type, at, payload, now);
     }
     let Some(conversation) = conversation else {
-        return insert(tx, org, event_type, None, data, now);
+        return insert_stored(tx, org, event_type, None, payload, now);
     };
-    let payload = serde_json::to_string(data).map_err(Error::internal)?;
     tx.note_events_written();
     // The lock is its own statement: under READ COMMITTED the next statement's snapshot then includes whatever
     // the lock waited for, where a lock taken inside the insert would leave its subquery reading an older log.

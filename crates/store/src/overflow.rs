@@ -2,45 +2,14 @@
 //! overflowed, when each queued conversation started its wait in its queue, and the recent routing history the wait
 //! estimator is rebuilt from at start.
 
-use serde::Serialize;
 use switchboard_domain::{Error, Timestamp, ids::*};
-use utoipa::ToSchema;
+
+pub use switchboard_domain::record::{CallbackRequest, CallbackState};
 
 use crate::{
     params,
     sql::{Row, Tx},
 };
-
-switchboard_domain::str_enum!(
-    /// Where a callback request stands.
-    CallbackState {
-        /// Taken; nobody has called the customer back yet.
-        Requested = "requested",
-    }
-);
-
-/// A customer's request to be called back, taken instead of queueing them.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CallbackRequest {
-    #[schema(value_type = String, format = Uuid)]
-    pub id: uuid::Uuid,
-    pub conversation_id: ConversationId,
-    /// The queue that overflowed.
-    pub queue_id: QueueId,
-    pub contact_id: Option<ContactId>,
-    /// The customer's id in the integrator's system (the persistent-conversation key).
-    pub customer_key: Option<String>,
-    /// The number to call, from the customer's contact record; null when the contact has none.
-    pub phone: Option<String>,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    /// The overflow condition that held: `out_of_operating_hours`, `work_item_limit_exceeded`,
-    /// `estimated_wait_exceeds` or `wait_in_queue_exceeds`.
-    pub reason: String,
-    #[schema(value_type = String, example = "requested")]
-    pub state: CallbackState,
-    pub created_at: Timestamp,
-}
 
 const COLUMNS: &str =
     "id, conversation_id, queue_id, contact_id, customer_key, phone, email, name, reason, state, created_at";

@@ -7,18 +7,16 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{
     Code, Error, Timestamp,
-    context::VariableKind,
     conversation::ConversationState,
     ids::*,
     role::Role,
-    routing::{
-        agent_attributes::AgentAttribute,
-        calendar::CalendarSpec,
-        rules::{ClassificationRulesetSpec, RouteToQueueSpec, Skill},
-    },
+    routing::rules::Skill,
     setup::{PresenceName, QueueRouting},
 };
 use utoipa::ToSchema;
+
+use switchboard_domain::event::{QueueMembersChanged, QueueRoutingChanged, TypedEvent, WorkstreamRulesChanged};
+pub use switchboard_domain::record::{AgentRouting, AgentSkillEntry, Member, RulesDocument};
 
 use crate::{
     access, events, params,
@@ -77,23 +75,9 @@ pub fn update_queue_routing(
         "UPDATE queues SET routing = $3, updated_at = $4 WHERE id = $1 AND org_id = $2",
         params![id, org, json, now],
     )?;
-    events::append(
-        tx,
-        org,
-        "queue.routing_changed",
-        None,
-        &serde_json::json!({ "queue_id": id, "routing": routing }),
-        now,
-    )?;
+    let changed = QueueRoutingChanged { queue_id: id, routing: routing.clone() };
+    events::append_event(tx, org, None, &TypedEvent::QueueRoutingChanged(changed), now)?;
     Ok((QueueEntry { routing, ..current }, true))
-}
-
-/// A queue member.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Member {
-    pub queue_id: QueueId,
-    pub user_id: UserId,
-    pub joined_at: Timestamp,
 }
 
 fn member_from_row(r: &Row) -> Result<Member, Error> {
@@ -146,14 +130,8 @@ pub fn set_members(
     if after.iter().map(|m| m.user_id).ne(before.iter().map(|m| m.user_id)) {
         tx.execute("UPDATE queues SET updated_at = $3 WHERE id = $1 AND org_id = $2", params![queue, org, now])?;
     }
-    events::append(
-        tx,
-        org,
-        "queue.members_changed",
-        None,
-        &serde_json::json!({ "queue_id": queue, "members": after }),
-        now,
-    )?;
+    let changed = QueueMembersChanged { queue_id: queue, members: after.clone() };
+    events::append_event(tx, org, None, &TypedEvent::QueueMembersChanged(changed), now)?;
     Ok(after)
 }
 
@@ -163,49 +141,6 @@ fn require_agent(tx: &mut Tx<'_>, org: OrgId, user: UserId) -> Result<(), Error>
         return Err(Error::new(Code::AgentNotFound, "this user is not an agent"));
     }
     Ok(())
-}
-
-/// A skill an agent holds, by name, with a proficiency of 0 to 10.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AgentSkillEntry {
-    #[schema(example = "Billing")]
-    pub name: String,
-    #[schema(example = 7)]
-    pub proficiency: u8,
-}
-
-/// An agent's routing state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct AgentRouting {
-    pub user_id: UserId,
-    pub presence: PresenceName,
-    pub capacity_units: i64,
-    pub skills: Vec<AgentSkillEntry>,
-    /// The custom presence the agent chose; `presence` is its base.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub custom_presence_id: Option<uuid::Uuid>,
-    /// What custom assignment rules read about the agent, such as `{"Region": "EU", "Seniority": 3}`.
-    #[serde(default)]
-    pub attributes: BTreeMap<String, AgentAttribute>,
-    /// When the agent works, for `is_working` rules; `None`: always.
-    #[serde(default)]
-    pub calendar: Option<CalendarSpec>,
-}
-
-impl AgentRouting {
-    /// An agent nobody configured: Offline with no capacity.
-    pub fn unset(user_id: UserId) -> Self {
-        Self {
-            user_id,
-            presence: PresenceName::Offline,
-            capacity_units: 0,
-            skills: Vec::new(),
-            custom_presence_id: None,
-            attributes: BTreeMap::new(),
-            calendar: None,
-        }
-    }
 }
 
 fn agent_from_row(r: &Row) -> Result<AgentRouting, Error> {
@@ -276,7 +211,7 @@ pub fn save_agent(tx: &mut Tx<'_>, org: OrgId, agent: &AgentRouting, now: Timest
             calendar
         ],
     )?;
-    events::record(tx, org, "agent.routing_changed", None, agent, now)
+    events::record_event(tx, org, None, &TypedEvent::AgentRoutingChanged(agent.clone()), now)
 }
 
 /// An agent's presence as routing set it (a timer or an offer it let lapse), without touching the rest of its
@@ -286,20 +221,6 @@ pub fn set_presence(tx: &mut Tx<'_>, org: OrgId, agent: UserId, presence: &str, 
         "UPDATE agent_routing SET presence = $3, updated_at = $4 WHERE user_id = $1 AND org_id = $2",
         params![agent, org, presence, now],
     )
-}
-
-/// A workstream's rules as saved: the context variables conditions may name, with their types, and the rulesets.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RulesDocument {
-    /// The context variables conditions may read, with their types.
-    #[serde(default)]
-    #[schema(value_type = BTreeMap<String, String>, example = json!({ "Product": "text", "Amount": "number" }))]
-    pub context_variables: BTreeMap<String, VariableKind>,
-    #[serde(default)]
-    pub classification: Vec<ClassificationRulesetSpec>,
-    #[serde(default)]
-    pub route_to_queue: RouteToQueueSpec,
 }
 
 pub fn get_rules(tx: &mut Tx<'_>, org: OrgId, workstream: WorkstreamId) -> Result<RulesDocument, Error> {
@@ -336,14 +257,8 @@ pub fn put_rules(
     if n == 0 {
         return Err(Error::not_found(Code::WorkstreamNotFound));
     }
-    events::append(
-        tx,
-        org,
-        "workstream.rules_changed",
-        None,
-        &serde_json::json!({ "workstream_id": workstream, "rules": rules }),
-        now,
-    )?;
+    let changed = WorkstreamRulesChanged { workstream_id: workstream, rules: rules.clone() };
+    events::append_event(tx, org, None, &TypedEvent::WorkstreamRulesChanged(changed), now)?;
     Ok(())
 }
 

@@ -1,15 +1,17 @@
 //! Routing configuration an organization owns (reference §6.4, §6.5): its custom presences, its capacity profiles
 //! and the profiles each agent holds. Every change is an event in the organization's log.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use switchboard_domain::{
     Code, Error, Timestamp,
     ids::*,
     routing::capacity_reset::{ProfileReset, ResetPeriod},
     setup::PresenceName,
 };
-use utoipa::ToSchema;
 use uuid::Uuid;
+
+use switchboard_domain::event::{AgentCapacityProfilesChanged, Deleted, TypedEvent};
+pub use switchboard_domain::record::{AgentProfileEntry, CapacityProfile, CustomPresence};
 
 use crate::{
     events, params, routing, setup,
@@ -18,18 +20,6 @@ use crate::{
 
 /// The out-of-the-box presences' display names, which custom presences may not reuse.
 const BUILT_IN_NAMES: [&str; 7] = ["available", "busy", "busy - dnd", "busy_dnd", "away", "offline", "inactive"];
-
-/// A presence an organization defined, routed as its base presence (such as "Training" → Away).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct CustomPresence {
-    pub id: Uuid,
-    #[schema(example = "Training")]
-    pub name: String,
-    /// `available`, `busy`, `busy_dnd`, `away` or `offline`.
-    pub base: PresenceName,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-}
 
 const PRESENCE_COLUMNS: &str = "id, name, base, created_at, updated_at";
 
@@ -113,7 +103,7 @@ pub fn create_presence(
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
         params![p.id.to_string(), org, &p.name, key, base.as_str(), now, now],
     )?;
-    events::append(tx, org, "presence.created", None, &p, now)?;
+    events::append_event(tx, org, None, &TypedEvent::PresenceCreated(p.clone()), now)?;
     Ok(p)
 }
 
@@ -146,7 +136,7 @@ pub fn update_presence(
         "UPDATE agent_routing SET presence = $3 WHERE org_id = $1 AND custom_presence_id = $2",
         params![org, id.to_string(), p.base.as_str()],
     )?;
-    events::append(tx, org, "presence.updated", None, &p, now)?;
+    events::append_event(tx, org, None, &TypedEvent::PresenceUpdated(p.clone()), now)?;
     Ok(p)
 }
 
@@ -167,27 +157,8 @@ pub fn delete_presence(tx: &mut Tx<'_>, org: OrgId, id: Uuid, now: Timestamp) ->
         ));
     }
     tx.execute("DELETE FROM custom_presences WHERE id = $1 AND org_id = $2", params![id.to_string(), org])?;
-    events::append(tx, org, "presence.deleted", None, &serde_json::json!({ "id": id }), now)?;
+    events::append_event(tx, org, None, &TypedEvent::PresenceDeleted(Deleted { id }), now)?;
     Ok(())
-}
-
-/// A capacity profile (§6.4): how many conversations of one kind an agent takes at once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct CapacityProfile {
-    pub id: Uuid,
-    #[schema(example = "Chat")]
-    pub name: String,
-    /// Conversations of this profile an agent holding it takes at once, unless the agent has their own limit.
-    #[schema(example = 3)]
-    pub max_items: i64,
-    /// While an agent has one of this profile's conversations, they are offered nothing of any other profile
-    /// (a phone call that blocks chats, say).
-    pub block_others: bool,
-    /// When use comes back: `"on_release"`, or `{"every_minutes": n, "time_zone": "…"}` where use counts the
-    /// conversations assigned since the current period began.
-    pub reset: ProfileReset,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
 }
 
 /// The largest profile limit: far beyond what a person handles, small enough to stay an exact count.
@@ -287,7 +258,7 @@ pub fn create_profile(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         params![p.id.to_string(), org, &p.name, key, max_items, block_others, now, now, minutes, time_zone],
     )?;
-    events::append(tx, org, "capacity_profile.created", None, &p, now)?;
+    events::append_event(tx, org, None, &TypedEvent::CapacityProfileCreated(p.clone()), now)?;
     Ok(p)
 }
 
@@ -342,7 +313,7 @@ pub fn update_profile(
             time_zone
         ],
     )?;
-    events::append(tx, org, "capacity_profile.updated", None, &p, now)?;
+    events::append_event(tx, org, None, &TypedEvent::CapacityProfileUpdated(p.clone()), now)?;
     Ok(p)
 }
 
@@ -370,22 +341,8 @@ pub fn delete_profile(tx: &mut Tx<'_>, org: OrgId, id: Uuid, now: Timestamp) -> 
         }
     }
     tx.execute("DELETE FROM capacity_profiles WHERE id = $1 AND org_id = $2", params![id.to_string(), org])?;
-    events::append(tx, org, "capacity_profile.deleted", None, &serde_json::json!({ "id": id }), now)?;
+    events::append_event(tx, org, None, &TypedEvent::CapacityProfileDeleted(Deleted { id }), now)?;
     Ok(())
-}
-
-/// A profile an agent holds, with the limit in force for them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct AgentProfileEntry {
-    pub profile_id: Uuid,
-    pub name: String,
-    /// The agent's own limit when set, otherwise the profile's.
-    pub max_items: i64,
-    /// Whether `max_items` is the agent's own limit rather than the profile's.
-    pub overridden: bool,
-    pub block_others: bool,
-    /// The profile's reset.
-    pub reset: ProfileReset,
 }
 
 /// Every profile every agent of the organization holds, by agent, in the order they were given.
@@ -458,14 +415,8 @@ pub fn set_agent_profiles(
         )?;
     }
     let entries = agent_profiles(tx, org, agent)?;
-    events::append(
-        tx,
-        org,
-        "agent.capacity_profiles_changed",
-        None,
-        &serde_json::json!({ "agent_id": agent, "profiles": entries }),
-        now,
-    )?;
+    let changed = AgentCapacityProfilesChanged { agent_id: agent, profiles: entries.clone() };
+    events::append_event(tx, org, None, &TypedEvent::AgentCapacityProfilesChanged(changed), now)?;
     Ok(entries)
 }
 

@@ -12,6 +12,7 @@ use crate::{
     params,
     sql::{Backend, Row, Tx},
 };
+use switchboard_domain::event::TypedEvent;
 
 const QUEUE_COLUMNS: &str = "id, org_id, name, queue_type, priority, created_at, updated_at";
 
@@ -48,7 +49,7 @@ pub fn create_queue(
         &format!("INSERT INTO queues ({QUEUE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
         params![q.id, org, &q.name, queue_type.as_str(), priority, q.created_at, q.updated_at],
     )?;
-    events::append(tx, org, "queue.created", None, &q, q.created_at)?;
+    events::append_event(tx, org, None, &TypedEvent::QueueCreated(q.clone()), q.created_at)?;
     Ok(q)
 }
 
@@ -112,7 +113,7 @@ pub fn create_workstream(
             w.updated_at
         ],
     )?;
-    events::append(tx, org, "workstream.created", None, &w, w.created_at)?;
+    events::append_event(tx, org, None, &TypedEvent::WorkstreamCreated(w.clone()), w.created_at)?;
     Ok(w)
 }
 
@@ -179,7 +180,7 @@ pub fn update_workstream(
          WHERE id = $1 AND org_id = $2",
         params![id, org, &w.name, distribution.as_str(), fallback_queue_id, settings, now],
     )?;
-    events::append(tx, org, "workstream.updated", None, &w, now)?;
+    events::append_event(tx, org, None, &TypedEvent::WorkstreamUpdated(w.clone()), now)?;
     Ok(w)
 }
 
@@ -242,7 +243,7 @@ pub fn create_channel(
         params![c.id, org, channel_type.as_str(), &c.name, workstream_id, c.created_at, settings, c.updated_at],
     )?;
     // Events go to subscribers and the event feed: the channel without its credentials.
-    events::append(tx, org, "channel.created", None, &c.view(true), c.created_at)?;
+    events::append_event(tx, org, None, &TypedEvent::ChannelCreated(c.view(true)), c.created_at)?;
     Ok(c)
 }
 
@@ -297,7 +298,7 @@ pub fn update_channel(
          WHERE id = $1 AND org_id = $2",
         params![id, org, &c.name, workstream_id, settings, now],
     )?;
-    events::append(tx, org, "channel.updated", None, &c.view(true), now)?;
+    events::append_event(tx, org, None, &TypedEvent::ChannelUpdated(c.view(true)), now)?;
     Ok(c)
 }
 

@@ -6,30 +6,15 @@ use serde::{Deserialize, Serialize};
 use switchboard_domain::{Code, Error, Timestamp, ids::*, setup::ChannelSettings};
 use utoipa::ToSchema;
 
+pub use switchboard_domain::record::Subscription;
+
 use crate::{
     events,
     model::Event,
     params,
     sql::{Row, Tx},
 };
-
-/// A native webhook subscription, as shown to its owner (never with its secret).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Subscription {
-    pub id: SubscriptionId,
-    pub org_id: OrgId,
-    pub url: String,
-    pub description: Option<String>,
-    /// The event types delivered; empty means every type.
-    pub event_types: Vec<String>,
-    /// When the subscription stopped receiving deliveries (the receiver answered 410, or an admin disabled it).
-    pub disabled_at: Option<Timestamp>,
-    pub disabled_reason: Option<String>,
-    /// Until when the previous secret still signs, after a rotation.
-    pub previous_secret_expires_at: Option<Timestamp>,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-}
+use switchboard_domain::event::TypedEvent;
 
 const SUB_COLUMNS: &str = "id, org_id, url, description, event_types, disabled_at, disabled_reason, \
      previous_secret_expires_at, created_at, updated_at";
@@ -71,7 +56,7 @@ pub fn create_subscription(
         params![id, org, &new.url, new.description.as_deref(), types, &new.sealed_secret, now],
     )?;
     let sub = get_subscription(tx, org, id)?;
-    events::append(tx, org, "webhook_subscription.created", None, &sub, now)?;
+    events::append_event(tx, org, None, &TypedEvent::WebhookSubscriptionCreated(sub.clone()), now)?;
     Ok(sub)
 }
 
@@ -120,7 +105,7 @@ pub fn update_subscription(
         params![id, org, url, description, types, disabled_at, reason, now],
     )?;
     let sub = get_subscription(tx, org, id)?;
-    events::append(tx, org, "webhook_subscription.updated", None, &sub, now)?;
+    events::append_event(tx, org, None, &TypedEvent::WebhookSubscriptionUpdated(sub.clone()), now)?;
     Ok(sub)
 }
 
@@ -140,7 +125,7 @@ pub fn rotate_secret(
         params![id, org, previous_until, sealed_secret, now],
     )?;
     let sub = get_subscription(tx, org, id)?;
-    events::append(tx, org, "webhook_subscription.secret_rotated", None, &sub, now)?;
+    events::append_event(tx, org, None, &TypedEvent::WebhookSubscriptionSecretRotated(sub.clone()), now)?;
     Ok(sub)
 }
 
@@ -153,7 +138,7 @@ pub fn delete_subscription(tx: &mut Tx<'_>, org: OrgId, id: SubscriptionId, now:
          WHERE endpoint = $1 AND state = 'pending'",
         params![Endpoint::Subscription(id).key()],
     )?;
-    events::append(tx, org, "webhook_subscription.deleted", None, &sub, now)?;
+    events::append_event(tx, org, None, &TypedEvent::WebhookSubscriptionDeleted(sub.clone()), now)?;
     Ok(())
 }
 
@@ -254,7 +239,7 @@ pub fn disable_subscription(tx: &mut Tx<'_>, id: SubscriptionId, reason: &str, n
         params![id, now, reason],
     )?;
     let sub = get_subscription(tx, org, id)?;
-    events::append(tx, org, "webhook_subscription.disabled", None, &sub, now)?;
+    events::append_event(tx, org, None, &TypedEvent::WebhookSubscriptionDisabled(sub.clone()), now)?;
     Ok(())
 }
 

@@ -22,6 +22,7 @@ use switchboard_domain::{
     contact::CustomerIn,
     context::{ContextMap, ContextPatch, ContextValue, ContextVariableIn, VariableName},
     conversation::{Action, ConversationState},
+    event::EventType,
     ids::*,
     limits,
     message::{Attachment, SenderKind},
@@ -748,8 +749,10 @@ async fn list_messages(
         (None, Some(s)) => s.plus_millis(-1),
         (None, None) => Timestamp::from_millis(0),
     };
-    let rows =
-        app.store.read(move |tx| events::entries_since(tx, org, id, events::MESSAGE_CREATED, after, size + 1)).await?;
+    let rows = app
+        .store
+        .read(move |tx| events::entries_since(tx, org, id, EventType::MessageCreated.as_str(), after, size + 1))
+        .await?;
     let mut messages: Vec<Message> = rows.iter().map(|r| r.json(0)).collect::<Result<_, _>>()?;
     let more = messages.len() > size;
     messages.truncate(size);

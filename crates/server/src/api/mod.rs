@@ -25,7 +25,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use switchboard_domain::{Code, limits};
+use switchboard_domain::{Code, event, limits};
 use tower_http::{
     catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -106,7 +106,13 @@ pub fn openapi() -> serde_json::Value {
     completed(documented().1)
 }
 
-fn completed(openapi: utoipa::openapi::OpenApi) -> serde_json::Value {
+fn completed(mut openapi: utoipa::openapi::OpenApi) -> serde_json::Value {
+    // The event catalogue: every payload, and the envelope webhook receivers and stream clients get, so that they
+    // can generate types. No operation returns them, so they are added here rather than found from the routes.
+    let components = openapi.components.get_or_insert_with(Default::default);
+    for (name, schema) in event::payload_schemas().into_iter().chain(event::envelope_schemas()) {
+        components.schemas.entry(name).or_insert(schema);
+    }
     // utoipa's types serialize to JSON but do not all read back, so the shared parts are added to the JSON.
     let mut doc = serde_json::to_value(openapi).unwrap_or_default();
     contract::complete(&mut doc);

@@ -9,6 +9,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{
     Code, Error, Timestamp,
+    event::EventType,
     ids::*,
     role::Role,
     text::{HttpUrl, ShortText},
@@ -60,7 +61,11 @@ fn event_types_schema(nullable: bool) -> utoipa::openapi::schema::Array {
     let item = ObjectBuilder::new()
         .schema_type(Type::String)
         .max_length(Some(switchboard_domain::limits::MAX_SHORT_FIELD))
-        .pattern(Some(EVENT_TYPE_PATTERN));
+        .pattern(Some(EVENT_TYPE_PATTERN))
+        .description(Some(
+            "A type of the event catalogue (docs/events.md; the `WebhookEvent` schema), a family of them such as \
+             `conversation.*`, or `*`; anything else is `unknown_event_type`",
+        ));
     let array = if nullable { SchemaType::from_iter([Type::Array, Type::Null]) } else { SchemaType::new(Type::Array) };
     ArrayBuilder::new().schema_type(array).items(item).max_items(Some(MAX_EVENT_TYPES)).build()
 }
@@ -73,7 +78,11 @@ fn event_types_change() -> utoipa::openapi::schema::Array {
     event_types_schema(true)
 }
 
-fn check_event_types(types: &[ShortText]) -> Result<Vec<String>, Error> {
+/// Checks a filter of event types (a webhook subscription's, a stream's): at most [`MAX_EVENT_TYPES`] entries,
+/// each a type of the catalogue, a family such as `conversation.*` that has at least one, or `*`. An entry that
+/// names nothing is refused (`unknown_event_type` at `event_types[i]`) rather than kept: it would never match,
+/// and a misspelt type would silently deliver nothing.
+pub(crate) fn check_event_types(types: &[ShortText]) -> Result<Vec<String>, Error> {
     if types.len() > MAX_EVENT_TYPES {
         return Err(Error::field(Code::InvalidField, "event_types", format!("at most {MAX_EVENT_TYPES} types")));
     }
@@ -82,19 +91,15 @@ fn check_event_types(types: &[ShortText]) -> Result<Vec<String>, Error> {
         .enumerate()
         .map(|(i, t)| {
             let t = t.as_str();
-            let ok = !t.is_empty()
-                && (t == "*"
-                    || t.split('.').all(|part| {
-                        !part.is_empty() && (part == "*" || part.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
-                    }));
-            if ok {
-                Ok(t.to_string())
-            } else {
+            if EventType::matching(t).is_empty() {
                 Err(Error::field(
-                    Code::InvalidField,
+                    Code::UnknownEventType,
                     format!("event_types[{i}]"),
-                    "an event type is dotted snake_case, e.g. `message.created` or `conversation.*`",
+                    "not an event type, nor a family of them: see the event catalogue (docs/events.md), e.g. \
+                     `message.created`, `conversation.*` or `*`",
                 ))
+            } else {
+                Ok(t.to_string())
             }
         })
         .collect()

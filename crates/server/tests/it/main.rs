@@ -10,6 +10,7 @@ mod clock;
 mod cluster;
 mod connections;
 mod contract;
+mod event_types;
 mod lifecycle;
 mod messaging;
 mod ops;
