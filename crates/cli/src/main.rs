@@ -121,6 +121,10 @@ enum UserCommand {
         email: Option<String>,
         #[arg(long, default_value = "agent")]
         role: String,
+        /// Read the user's password (12 to 128 characters) from the first line of standard input, so that they can
+        /// sign in from a browser (needs --email).
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -134,6 +138,14 @@ fn load(common: &Common, listen: Option<SocketAddr>) -> anyhow::Result<Config> {
         data_dir: common.data_dir.clone(),
         database_url: common.database_url.clone(),
     })
+}
+
+/// The first line of standard input, without its line ending: a password piped in, never on the command line
+/// (where other users of the machine could read it).
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("reading the password from standard input")?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -194,19 +206,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         .map_err(fail)?
                         .1,
                 ),
-                AdminCommand::User { command: UserCommand::Create { org: o, name, email, role: r } } => print_json(
-                    &admin::create_user(
-                        &store,
-                        org(&o)?,
-                        &name,
-                        email.as_deref(),
-                        role(&r)?,
-                        switchboard_domain::Timestamp::now(),
+                AdminCommand::User {
+                    command: UserCommand::Create { org: o, name, email, role: r, password_stdin },
+                } => {
+                    let password = if password_stdin { Some(read_password()?) } else { None };
+                    print_json(
+                        &admin::create_user(
+                            &store,
+                            org(&o)?,
+                            &name,
+                            email.as_deref(),
+                            role(&r)?,
+                            password,
+                            switchboard_domain::Timestamp::now(),
+                        )
+                        .await
+                        .map_err(fail)?
+                        .1,
                     )
-                    .await
-                    .map_err(fail)?
-                    .1,
-                ),
+                }
             }
         }
         Command::Bench(args) => {

@@ -83,4 +83,6 @@ id_type! {
     DeliveryId,
     /// A file a customer or agent uploaded.
     AttachmentId,
+    /// A browser's sign-in: what its session cookie stands for.
+    SessionId,
 }

@@ -11,9 +11,10 @@ use switchboard_store::{
     Store,
     access::{self, NewApiKey},
     model::{OAuthClient, Org, User},
+    sign_in,
 };
 
-use crate::auth::{API_KEY_PREFIX, CLIENT_SECRET_PREFIX, secrets};
+use crate::auth::{API_KEY_PREFIX, CLIENT_SECRET_PREFIX, passwords, secrets};
 
 fn parsed<T>(r: Result<T, String>, field: &str) -> Result<T, Error> {
     r.map_err(|m| switchboard_domain::text::field_error(field, &m))
@@ -87,13 +88,15 @@ pub struct CreatedUser {
     pub api_key: String,
 }
 
-/// A user (an agent, supervisor or admin) and an API key that acts as them.
+/// A user (an agent, supervisor or admin) and an API key that acts as them; with a password, they can also sign
+/// in from a browser.
 pub async fn create_user(
     store: &Store,
     org: OrgId,
     name: &str,
     email: Option<&str>,
     role: Role,
+    password: Option<String>,
     now: Timestamp,
 ) -> Result<(User, CreatedUser), Error> {
     if role == Role::Integration {
@@ -101,6 +104,13 @@ pub async fn create_user(
     }
     let name = parsed(Name::parse(name), "name")?;
     let email = email.map(|e| parsed(Email::parse(e), "email")).transpose()?;
+    if password.is_some() && email.is_none() {
+        return Err(Error::field(Code::MissingField, "email", "a user signs in with their email: give one"));
+    }
+    let password_hash = match password {
+        Some(p) => Some(passwords::hash(passwords::Password::parse(p, "password")?).await?),
+        None => None,
+    };
     let secret = secrets::random_token(API_KEY_PREFIX);
     let hash = secrets::hash(&secret);
     let prefix: String = secret.chars().take(12).collect();
@@ -108,6 +118,9 @@ pub async fn create_user(
         .write(move |tx| {
             access::get_org(tx, org)?;
             let user = access::create_user(tx, org, name.as_str(), email.as_ref().map(Email::as_str), role, now)?;
+            if let Some(hash) = &password_hash {
+                sign_in::set_password(tx, org, user.id, hash)?;
+            }
             let key_name = format!("{} ({role})", user.name);
             access::create_api_key(
                 tx,

@@ -26,6 +26,7 @@ const KEYS: &[&str] = &[
     "request_timeout_seconds",
     "http",
     "trusted_issuers",
+    "sign_in",
     "webhooks",
     "attachments",
     "cluster",
@@ -83,6 +84,7 @@ pub struct Config {
     /// Identity providers whose tokens are accepted besides our own.
     #[serde(default)]
     pub trusted_issuers: Vec<TrustedIssuer>,
+    pub sign_in: SignInConfig,
     pub webhooks: WebhookConfig,
     pub attachments: AttachmentConfig,
     pub cluster: ClusterConfig,
@@ -182,6 +184,57 @@ fn default_role_claim() -> String {
     "role".into()
 }
 
+/// Browser sign-in: sessions, passwords and organizations' identity providers (docs/authentication.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInConfig {
+    /// Seconds a session lasts unused.
+    pub session_idle_seconds: u64,
+    /// Seconds a session lasts at most, however much it is used.
+    pub session_absolute_seconds: u64,
+    /// Seconds a set-password token issued by an admin stays valid.
+    pub password_token_ttl_seconds: u64,
+    /// The window failed sign-ins are counted over.
+    pub failure_window_seconds: u64,
+    /// Failed sign-ins to one account within the window before it is refused (429) until the oldest leaves it.
+    pub max_failures_per_account: u64,
+    /// Failed sign-ins from one client address within the window before it is refused.
+    pub max_failures_per_address: u64,
+    /// A header the load balancer in front sets to the client's address (e.g. `x-forwarded-for`, whose last entry
+    /// is taken); when unset, the address the connection comes from.
+    #[serde(default)]
+    pub client_address_header: Option<String>,
+    /// Organizations that sign in through their own OpenID Connect provider (and not with passwords).
+    #[serde(default)]
+    pub oidc: Vec<OidcProvider>,
+}
+
+/// An organization's OpenID Connect provider for browser sign-in (authorization code flow with PKCE).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProvider {
+    /// The organization that signs in through it.
+    pub org_id: String,
+    /// The issuer: its discovery document is at `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// Scopes asked for; `openid` is always sent.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// The ID token claim that holds the user's email, which names the user in the organization.
+    #[serde(default = "default_user_claim")]
+    pub user_claim: String,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["openid".into(), "email".into(), "profile".into()]
+}
+
+fn default_user_claim() -> String {
+    "email".into()
+}
+
 /// Overrides from the command line; `None` leaves the layered value alone.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -241,6 +294,24 @@ impl Config {
         let h = &self.http;
         if !(1..=3_600).contains(&h.header_read_timeout_seconds) || !(1..=86_400).contains(&h.keep_alive_idle_seconds) {
             bail!("http: header_read_timeout_seconds must be 1 to 3600, keep_alive_idle_seconds 1 to 86400");
+        }
+        let s = &self.sign_in;
+        if s.session_idle_seconds == 0
+            || s.session_absolute_seconds < s.session_idle_seconds
+            || s.password_token_ttl_seconds == 0
+            || s.failure_window_seconds == 0
+            || s.max_failures_per_account == 0
+            || s.max_failures_per_address == 0
+        {
+            bail!(
+                "sign_in: times and limits must be at least 1, and session_absolute_seconds at least \
+                 session_idle_seconds"
+            );
+        }
+        for p in &s.oidc {
+            if p.org_id.parse::<switchboard_domain::ids::OrgId>().is_err() || p.issuer.is_empty() {
+                bail!("sign_in.oidc: {} needs an org_id (an organization id) and an issuer", p.issuer);
+            }
         }
         if self.request_timeout_seconds == 0 {
             bail!("request_timeout_seconds must be at least 1");

@@ -26,6 +26,7 @@ use std::{
     collections::BTreeMap,
     convert::Infallible,
     future::Future,
+    net::SocketAddr,
     pin::Pin,
     sync::{
         Arc, Mutex,
@@ -254,8 +255,8 @@ pub async fn serve(
             () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors (EMFILE, ENFILE) or a connection reset before it was accepted. Retrying at once
                 // would spin and fill the log; log the first of a run, free a slot if a slow client holds one, and
@@ -291,7 +292,7 @@ pub async fn serve(
         registry.insert(id, conn.clone());
         let (registry, router, stopping, alive) = (registry.clone(), router.clone(), stopping.clone(), alive.clone());
         tokio::spawn(async move {
-            serve_connection(stream, router, conn, limits, stopping).await;
+            serve_connection(stream, peer, router, conn, limits, stopping).await;
             registry.remove(id);
             drop(alive);
         });
@@ -304,13 +305,14 @@ pub async fn serve(
 
 async fn serve_connection(
     stream: TcpStream,
+    peer: SocketAddr,
     router: Router,
     conn: Arc<Conn>,
     limits: Limits,
     mut stopping: watch::Receiver<bool>,
 ) {
     let io = TokioIo::new(Tracked { stream, conn: conn.clone() });
-    let service = Service { router, conn: conn.clone() };
+    let service = Service { router, conn: conn.clone(), peer };
     let mut builder = hyper::server::conn::http1::Builder::new();
     // Our phases time the headers (see the module's comment); hyper's timer would also cut idle connections.
     builder.header_read_timeout(None);
@@ -433,6 +435,8 @@ impl AsyncWrite for Tracked {
 struct Service {
     router: Router,
     conn: Arc<Conn>,
+    /// The client's address, for handlers that count by it (`ConnectInfo`).
+    peer: SocketAddr,
 }
 
 type Responding = Pin<Box<dyn Future<Output = Result<hyper::Response<ResponseBody>, Infallible>> + Send>>;
@@ -442,8 +446,9 @@ impl hyper::service::Service<Request<Incoming>> for Service {
     type Error = Infallible;
     type Future = Responding;
 
-    fn call(&self, req: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         self.conn.enter(Phase::Request);
+        req.extensions_mut().insert(axum::extract::ConnectInfo(self.peer));
         let conn = self.conn.clone();
         let responding = self.router.clone().oneshot(req.map(Body::new));
         Box::pin(async move {

@@ -102,7 +102,8 @@ pub async fn ensure(store: &Store, data_dir: &Path, now: Timestamp) -> anyhow::R
         admin::create_client(store, org, "Demo integration", Role::Integration, now).await.map_err(err)?;
     let mut agents = Vec::new();
     for (name, email) in [("Ada Agent", "ada@demo.invalid"), ("Bo Agent", "bo@demo.invalid")] {
-        let (_, agent) = admin::create_user(store, org, name, Some(email), Role::Agent, now).await.map_err(err)?;
+        let (_, agent) =
+            admin::create_user(store, org, name, Some(email), Role::Agent, None, now).await.map_err(err)?;
         agents.push(DemoAgent { id: agent.user_id, name: agent.name, api_key: agent.api_key });
     }
     let demo = Demo {

@@ -101,6 +101,10 @@ pub async fn build_state(
         secrets,
         Duration::from_secs(config.auth_cache_seconds),
         Duration::from_secs(config.token_ttl_seconds),
+        (
+            Duration::from_secs(config.sign_in.session_idle_seconds),
+            auth::oidc_sign_in::SignIns::new(&config.sign_in.oidc)?,
+        ),
     );
     let deliveries = Arc::new(delivery::Handle::default());
     let routing_deps = routing::Deps::new(store.clone(), clock.clone());

@@ -30,9 +30,9 @@ fn role(r: &Row, idx: usize) -> Result<Role, Error> {
     r.parse(idx)
 }
 
-const USER_COLUMNS: &str = "id, org_id, name, email, role, created_at";
+pub(crate) const USER_COLUMNS: &str = "id, org_id, name, email, role, created_at";
 
-fn user_from_row(r: &Row) -> Result<User, Error> {
+pub(crate) fn user_from_row(r: &Row) -> Result<User, Error> {
     Ok(User {
         id: r.parse(0)?,
         org_id: r.parse(1)?,

@@ -21,6 +21,7 @@ mod queued;
 pub mod routing;
 pub mod routing_config;
 pub mod setup;
+pub mod sign_in;
 pub mod sql;
 mod sqlite;
 pub mod timers;

@@ -93,6 +93,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0013_assigned_events.sql"),
         postgres: include_str!("../migrations/postgres/0013_assigned_events.sql"),
     },
+    Migration {
+        version: 14,
+        name: "sign_in",
+        sqlite: include_str!("../migrations/sqlite/0014_sign_in.sql"),
+        postgres: include_str!("../migrations/postgres/0014_sign_in.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

@@ -92,7 +92,8 @@ id_values!(
     MessageId,
     SubscriptionId,
     DeliveryId,
-    AttachmentId
+    AttachmentId,
+    SessionId
 );
 
 /// Builds a parameter list: `params![org_id, name, now]`.

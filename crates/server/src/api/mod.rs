@@ -12,6 +12,7 @@ mod oauth;
 mod org;
 mod routing;
 mod routing_config;
+mod sessions;
 mod setup;
 mod webhooks;
 
@@ -44,7 +45,8 @@ use crate::{AppState, docs, error::ApiError, ops};
     info(
         title = "Switchboard API",
         description = "The native REST API of Switchboard, an open-source omnichannel contact center engine. \
-            Authenticate with `Authorization: Bearer <API key or access token>`. Errors are RFC 9457 \
+            Authenticate with `Authorization: Bearer <API key or access token>`, or, in a browser, with the \
+            session cookie `POST /v1/sessions` sets (writes then need its `X-CSRF-Token` header). Errors are RFC 9457 \
             `application/problem+json` with a stable `code` (see /docs/errors). Lists are cursor-paginated. \
             Every create and send accepts an `Idempotency-Key` header.",
         license(name = "Apache-2.0")
@@ -54,6 +56,8 @@ use crate::{AppState, docs, error::ApiError, ops};
         (name = "organization"), (name = "access", description = "Users, API keys and OAuth2 clients"),
         (name = "contacts"), (name = "setup", description = "Queues, workstreams and channels"),
         (name = "conversations"), (name = "events"), (name = "oauth2"),
+        (name = "sessions", description = "Browser sign-in: sessions, passwords and organizations' identity \
+            providers; see docs/authentication.md"),
         (name = "routing", description = "Unified routing: presence, capacity, skills, queue members and \
             settings, rules, offers, queue positions and representative availability"),
         (name = "webhooks", description = "Webhook subscriptions (Standard Webhooks) and the delivery log"),
@@ -77,6 +81,15 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    crate::auth::sessions::COOKIE,
+                    "The session cookie `POST /v1/sessions` sets; writes also need the `X-CSRF-Token` header",
+                ),
+            )),
+        );
     }
 }
 
@@ -87,6 +100,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(openapi)
         .merge(org::router())
         .merge(access::router())
+        .merge(sessions::router())
         .merge(contacts::router())
         .merge(setup::router())
         .merge(conversations::router())

@@ -1,9 +1,13 @@
-//! Who is calling: API keys, our own OAuth2 access tokens, and tokens of trusted external issuers, each resolved
-//! to a [`Principal`] with an organization and a role. Verified credentials are cached briefly, so the check
-//! costs a hash lookup on the hot path.
+//! Who is calling: API keys, our own OAuth2 access tokens, tokens of trusted external issuers, and browsers'
+//! session cookies, each resolved to a [`Principal`] with an organization and a role. Verified bearer credentials
+//! are cached briefly, so the check costs a hash lookup on the hot path; sessions are read every time, so that
+//! signing out or revoking one takes effect at once.
 
 pub mod oidc;
+pub mod oidc_sign_in;
+pub mod passwords;
 pub mod secrets;
+pub mod sessions;
 pub mod tokens;
 
 use std::{sync::Arc, time::Duration};
@@ -30,9 +34,19 @@ pub struct Principal {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
-    ApiKey { id: ApiKeyId, user_id: Option<UserId> },
+    ApiKey {
+        id: ApiKeyId,
+        user_id: Option<UserId>,
+    },
     Client(ClientId),
-    External { subject: String },
+    External {
+        subject: String,
+    },
+    /// A browser signed in as a user, authenticated by its session cookie.
+    Session {
+        user_id: UserId,
+        session_id: SessionId,
+    },
 }
 
 impl Principal {
@@ -42,13 +56,22 @@ impl Principal {
             Subject::ApiKey { id, .. } => format!("api_key:{id}"),
             Subject::Client(id) => format!("client:{id}"),
             Subject::External { subject } => format!("external:{subject}"),
+            Subject::Session { user_id, .. } => format!("user:{user_id}"),
         }
+    }
+
+    /// Whether the caller came with a session cookie, which a browser sends on its own (to any request, from any
+    /// page): such callers' writes need the CSRF token, and their WebSocket upgrades an allowed `Origin`.
+    pub fn by_cookie(&self) -> bool {
+        matches!(self.subject, Subject::Session { .. })
     }
 
     /// The agent this caller is, when it acts as one.
     pub fn agent(&self) -> Option<UserId> {
         match (&self.subject, self.role) {
-            (Subject::ApiKey { user_id: Some(user), .. }, Role::Agent) => Some(*user),
+            (Subject::ApiKey { user_id: Some(user), .. } | Subject::Session { user_id: user, .. }, Role::Agent) => {
+                Some(*user)
+            }
             _ => None,
         }
     }
@@ -80,6 +103,9 @@ pub struct Auth {
     pub signer: tokens::Signer,
     pub external: oidc::ExternalIssuers,
     pub secrets: secrets::SecretBox,
+    /// Organizations that sign in through their own identity provider.
+    pub sign_ins: oidc_sign_in::SignIns,
+    session_idle: Duration,
     cache: quick_cache::sync::Cache<[u8; 32], (Principal, i64)>,
     cache_ttl: Duration,
     pub token_ttl: Duration,
@@ -92,8 +118,44 @@ impl Auth {
         secrets: secrets::SecretBox,
         cache_ttl: Duration,
         token_ttl: Duration,
+        sign_in: (Duration, oidc_sign_in::SignIns),
     ) -> Self {
-        Self { signer, external, secrets, cache: quick_cache::sync::Cache::new(100_000), cache_ttl, token_ttl }
+        let (session_idle, sign_ins) = sign_in;
+        Self {
+            signer,
+            external,
+            secrets,
+            sign_ins,
+            session_idle,
+            cache: quick_cache::sync::Cache::new(100_000),
+            cache_ttl,
+            token_ttl,
+        }
+    }
+
+    /// The caller of a session cookie, and the session's CSRF token. Not cached: a revoked or expired session is
+    /// refused at once. Use pushes back the idle expiry, written at most once a minute per session.
+    pub async fn session(&self, store: &Arc<Store>, token: &str, now: Timestamp) -> Result<(Principal, String), Error> {
+        let hash = secrets::hash(token);
+        let idle = i64::try_from(self.session_idle.as_millis()).unwrap_or(i64::MAX);
+        let live = store
+            .read(move |tx| switchboard_store::sign_in::find_session(tx, &hash, idle))
+            .await?
+            .ok_or_else(|| tokens::unauthenticated("unknown or revoked session; sign in again"))?;
+        if live.session.expires_at <= now {
+            return Err(Error::new(Code::SessionExpired, "the session has expired; sign in again"));
+        }
+        let id = live.session.id;
+        if now.millis() - live.session.last_seen_at.millis() >= (idle / 100).min(60_000) {
+            store.write(move |tx| switchboard_store::sign_in::touch_session(tx, id, now)).await?;
+        }
+        let principal = Principal {
+            org_id: live.org_id,
+            role: live.role,
+            subject: Subject::Session { user_id: live.session.user_id, session_id: id },
+            name: live.name,
+        };
+        Ok((principal, live.csrf_token))
     }
 
     /// Forgets every cached credential (after a revocation on this node).
@@ -162,10 +224,28 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header =
-            parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(|| {
-                ApiError::new(Code::Unauthenticated, "send `Authorization: Bearer <API key or access token>`")
-            })?;
+        let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
+            let Some(token) = sessions::cookie(&parts.headers, sessions::COOKIE) else {
+                return Err(ApiError::new(
+                    Code::Unauthenticated,
+                    "send `Authorization: Bearer <API key or access token>`, or sign in (POST /v1/sessions)",
+                ));
+            };
+            let (principal, csrf) = state.auth.session(&state.store, token, state.clock.now()).await?;
+            if !parts.method.is_safe() {
+                let sent = parts.headers.get(sessions::CSRF_HEADER).and_then(|v| v.to_str().ok());
+                if !sessions::csrf_matches(sent, &csrf) {
+                    return Err(ApiError::new(
+                        Code::CsrfTokenInvalid,
+                        "a write made with the session cookie needs the session's `X-CSRF-Token` header",
+                    ));
+                }
+            }
+            return Ok(principal);
+        };
+        let header = header.to_str().map_err(|_| {
+            ApiError::new(Code::Unauthenticated, "send `Authorization: Bearer <API key or access token>`")
+        })?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))

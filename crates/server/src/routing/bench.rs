@@ -77,9 +77,10 @@ async fn organization(
     }
     let mut agents = Vec::with_capacity(AGENTS);
     for i in 0..AGENTS {
-        let (_, user) = admin::create_user(&app.store, org, &format!("Agent {i}"), None, Role::Agent, app.clock.now())
-            .await
-            .map_err(anyhow::Error::from)?;
+        let (_, user) =
+            admin::create_user(&app.store, org, &format!("Agent {i}"), None, Role::Agent, None, app.clock.now())
+                .await
+                .map_err(anyhow::Error::from)?;
         app.routing
             .update_agent(&app.routing_deps, org, user.user_id, move |a| {
                 a.capacity_units = CAPACITY;

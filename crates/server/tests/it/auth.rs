@@ -201,18 +201,32 @@ struct IdentityProvider {
     kid: String,
 }
 
-async fn identity_provider() -> IdentityProvider {
+/// A fresh P-256 signing key: what signs tokens, and its public JWK named `kid`.
+pub fn es256_key(kid: &str) -> (EncodingKey, serde_json::Value) {
     let key = p256::ecdsa::SigningKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
     let point = key.verifying_key().to_encoded_point(false);
+    let jwk = json!({ "kty": "EC", "crv": "P-256", "kid": kid, "alg": "ES256", "use": "sig",
+        "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()), "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()) });
+    let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+    (EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(), jwk)
+}
+
+/// Signs `claims` as an ES256 JWT naming key `kid`.
+pub fn sign_jwt(claims: &serde_json::Value, key: &EncodingKey, kid: &str) -> String {
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(kid.to_string());
+    jsonwebtoken::encode(&header, claims, key).unwrap()
+}
+
+async fn identity_provider() -> IdentityProvider {
     let kid = "idp-key-1".to_string();
-    let jwks = json!({ "keys": [{ "kty": "EC", "crv": "P-256", "kid": kid, "alg": "ES256", "use": "sig",
-        "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()), "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()) }] });
+    let (encoding, jwk) = es256_key(&kid);
+    let jwks = json!({ "keys": [jwk] });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let jwks_url = format!("http://{}/jwks", listener.local_addr().unwrap());
     let router = Router::new().route("/jwks", get(move || async move { Json(jwks) }));
     tokio::spawn(async move { axum::serve(listener, router).await });
-    let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
-    IdentityProvider { jwks_url, encoding: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(), kid }
+    IdentityProvider { jwks_url, encoding, kid }
 }
 
 #[tokio::test]
@@ -231,11 +245,7 @@ async fn tokens_of_a_trusted_identity_provider_act_in_its_organization() {
     })
     .await;
     let now = chrono_now();
-    let sign = |claims: serde_json::Value, kid: &str| {
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(kid.to_string());
-        jsonwebtoken::encode(&header, &claims, &idp.encoding).unwrap()
-    };
+    let sign = |claims: serde_json::Value, kid: &str| sign_jwt(&claims, &idp.encoding, kid);
     let good = sign(
         json!({ "iss": issuer, "aud": "api://switchboard", "sub": "alice", "exp": now + 600, "roles": ["reader", "supervisor"] }),
         &idp.kid,
@@ -267,6 +277,6 @@ async fn tokens_of_a_trusted_identity_provider_act_in_its_organization() {
     assert_eq!(app.get("/v1/org", &untrusted).await.0, StatusCode::UNAUTHORIZED);
 }
 
-fn chrono_now() -> i64 {
+pub fn chrono_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }

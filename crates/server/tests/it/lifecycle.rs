@@ -442,7 +442,7 @@ async fn transfers_that_cannot_happen_are_refused_and_change_nothing() {
     let foreign_queue =
         app.post_ok("/v1/queues", &tenant.api_key, json!({ "name": "Theirs" }), StatusCode::CREATED).await;
     let (_, foreign_agent) =
-        admin::create_user(&app.state.store, tenant.org_id, "Theirs", None, Role::Agent, app.state.clock.now())
+        admin::create_user(&app.state.store, tenant.org_id, "Theirs", None, Role::Agent, None, app.state.clock.now())
             .await
             .unwrap();
 

@@ -23,6 +23,7 @@ mod routing_overflow;
 mod routing_wait;
 mod secrets;
 mod senders;
+mod sessions;
 mod setup_patch;
 mod visibility;
 mod webhooks;
@@ -30,7 +31,10 @@ mod webhooks;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchboard_domain::role::Role;
-use switchboard_server::{Config, Server, admin, config::TrustedIssuer};
+use switchboard_server::{
+    Config, Server, admin,
+    config::{OidcProvider, TrustedIssuer},
+};
 use switchboard_store::{Store, StoreConfig};
 
 pub struct TestApp {
@@ -79,6 +83,8 @@ pub struct Options {
     pub clock: Option<switchboard_server::clock::ManualClock>,
     /// Changes to the configuration before the server starts.
     pub configure: Option<fn(&mut Config)>,
+    /// An identity provider the test's organization signs in through (its `org_id` is filled in).
+    pub oidc: Option<OidcProvider>,
 }
 
 impl TestApp {
@@ -118,6 +124,10 @@ impl TestApp {
         if let Some(mut issuer) = options.trusted_issuer {
             issuer.org_id = created.org_id.to_string();
             config.trusted_issuers.push(issuer);
+        }
+        if let Some(mut provider) = options.oidc {
+            provider.org_id = created.org_id.to_string();
+            config.sign_in.oidc.push(provider);
         }
         let server = Server::with_clock(config, store, clock).await.expect("server");
         let (base, state, stop) = serve(server);
@@ -260,7 +270,7 @@ impl TestApp {
         if role == Role::Agent || role == Role::Supervisor {
             let org = self.org_id.parse().expect("org id");
             let name = format!("{role} {}", uuid::Uuid::now_v7().simple());
-            let (_, user) = admin::create_user(&self.state.store, org, &name, None, role, self.state.clock.now())
+            let (_, user) = admin::create_user(&self.state.store, org, &name, None, role, None, self.state.clock.now())
                 .await
                 .expect("user");
             return (user.api_key, Some(user.user_id.to_string()));
