@@ -29,6 +29,7 @@ const KEYS: &[&str] = &[
     "webhooks",
     "attachments",
     "cluster",
+    "stream",
 ];
 
 /// `SWITCHBOARD_*` names that are read elsewhere, not configuration keys: the log filter, the config file flag,
@@ -86,6 +87,7 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     pub attachments: AttachmentConfig,
     pub cluster: ClusterConfig,
+    pub stream: StreamConfig,
 }
 
 /// How client connections are limited (see `connections.rs` and docs/operations.md).
@@ -148,6 +150,22 @@ pub struct ClusterConfig {
     pub lease_seconds: f64,
     /// Seconds between renewals. A leader that has not renewed for `lease_seconds - renew_seconds` stops leading.
     pub renew_seconds: f64,
+}
+
+/// The live stream, `GET /v1/stream` (see docs/stream.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// Seconds between heartbeats (a WebSocket ping, an SSE comment) on a quiet connection.
+    pub heartbeat_seconds: u64,
+    /// Frames waiting for one connection at most; a connection that falls further behind is closed (it resumes
+    /// from the log), so that it never slows the others.
+    pub send_buffer: usize,
+    /// How far back a resume replays, in log positions; an older resume id gets a `resync` frame instead.
+    pub replay_events: i64,
+    /// Origins (`https://host[:port]`) besides `public_url`'s that a browser may open the stream from.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,6 +255,10 @@ impl Config {
         let h = &self.http;
         if !(1..=3_600).contains(&h.header_read_timeout_seconds) || !(1..=86_400).contains(&h.keep_alive_idle_seconds) {
             bail!("http: header_read_timeout_seconds must be 1 to 3600, keep_alive_idle_seconds 1 to 86400");
+        }
+        let s = &self.stream;
+        if s.heartbeat_seconds == 0 || s.send_buffer == 0 || s.replay_events < 0 {
+            bail!("stream: heartbeat_seconds and send_buffer must be at least 1, replay_events at least 0");
         }
         if self.request_timeout_seconds == 0 {
             bail!("request_timeout_seconds must be at least 1");

@@ -73,7 +73,7 @@ fn event_types_change() -> utoipa::openapi::schema::Array {
     event_types_schema(true)
 }
 
-fn check_event_types(types: &[ShortText]) -> Result<Vec<String>, Error> {
+pub(crate) fn check_event_types(types: &[ShortText]) -> Result<Vec<String>, Error> {
     if types.len() > MAX_EVENT_TYPES {
         return Err(Error::field(Code::InvalidField, "event_types", format!("at most {MAX_EVENT_TYPES} types")));
     }
