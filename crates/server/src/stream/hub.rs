@@ -230,6 +230,12 @@ impl Hub {
         Ok(Registration { rx, lagging, cursor, safe, table })
     }
 
+    /// The connections the hub serves now (those that ended are counted until the hub's next read).
+    pub async fn connections(&self) -> usize {
+        let state = self.state.lock().await;
+        state.orgs.values().map(|org| org.subscribers.iter().filter(|s| !s.tx.is_closed()).count()).sum()
+    }
+
     async fn run(&self, mut log: LogReader) {
         let mut durable = self.store.durable_events();
         let mut signals = self.signals.subscribe();

@@ -23,6 +23,7 @@ mod routing_wait;
 mod secrets;
 mod senders;
 mod setup_patch;
+mod stream;
 mod visibility;
 mod webhooks;
 
