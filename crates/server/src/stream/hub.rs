@@ -216,14 +216,16 @@ impl Hub {
         let mut state = self.state.lock().await;
         // Loaded while the hub waits, so that the table and the hub's cursor move together from here on; events the
         // load already saw are applied again, which leaves each conversation as the load found it.
-        if !state.orgs.contains_key(&org) {
-            let table = load_ownership(&self.store, org).await?;
-            state.orgs.insert(org, Org { table, subscribers: Vec::new() });
-        }
         let (cursor, safe) = (state.cursor, state.safe);
+        let entry = match state.orgs.entry(org) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let table = load_ownership(&self.store, org).await?;
+                entry.insert(Org { table, subscribers: Vec::new() })
+            }
+        };
         let (tx, rx) = mpsc::channel(self.config.send_buffer);
         let lagging = Arc::new(AtomicBool::new(false));
-        let Some(entry) = state.orgs.get_mut(&org) else { return Err(Error::internal("organization not loaded")) };
         let table = entry.table.for_viewer(&viewer);
         entry.subscribers.push(Subscriber { viewer, filter, tx, lagging: lagging.clone() });
         metrics::gauge!("stream_connections").increment(1.0);
@@ -335,7 +337,12 @@ async fn load_ownership(store: &Store, org: OrgId) -> Result<Ownership, Error> {
     store
         .read(move |tx| {
             let mut table = Ownership::default();
-            for state in [ConversationState::Open, ConversationState::Active, ConversationState::Waiting, ConversationState::WrapUp] {
+            for state in [
+                ConversationState::Open,
+                ConversationState::Active,
+                ConversationState::Waiting,
+                ConversationState::WrapUp,
+            ] {
                 let filter = ConversationFilter { state: Some(state), scope: Scope::All, ..Default::default() };
                 let mut after = None;
                 loop {
