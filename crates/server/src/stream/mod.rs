@@ -2,6 +2,7 @@
 //! (typing, viewing), over a WebSocket or as Server-Sent Events, with the same frames. Served by every node: each
 //! has its own [`Hub`]. The frames, close codes, resume and visibility rules are in docs/stream.md.
 
+pub mod bench;
 mod hub;
 pub mod visibility;
 
