@@ -557,3 +557,30 @@ fn an_agent_never_receives_an_event_of_a_conversation_not_theirs() {
         .unwrap();
     runtime.block_on(async move { drop(app) });
 }
+
+#[tokio::test]
+async fn an_agent_on_another_node_receives_in_order_what_one_node_commits() {
+    if std::env::var("SWITCHBOARD_TEST_BACKEND").as_deref() != Ok("postgres") {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let node_b = app.peer().await;
+    let (channel, integration) = setup(&app).await;
+    let conversation = app.conversation(&integration, &channel, "c1").await;
+    let (agent_key, agent) = app.key(Role::Agent).await;
+    app.post_ok(
+        &format!("/v1/conversations/{conversation}/accept"),
+        &app.admin_key,
+        json!({ "agent_id": agent }),
+        StatusCode::OK,
+    )
+    .await;
+    let mut ws = connect(&node_b, &agent_key, "").await;
+    for i in 0..5 {
+        say(&app, &integration, &conversation, &format!("m{i}")).await;
+    }
+    let frames = frames_until(&mut ws, |f| is_message(f, "m4")).await;
+    let texts: Vec<&str> =
+        frames.iter().filter(|f| f["type"] == "message.created").filter_map(|f| f["data"]["text"].as_str()).collect();
+    assert_eq!(texts, ["m0", "m1", "m2", "m3", "m4"]);
+}
