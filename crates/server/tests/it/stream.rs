@@ -584,3 +584,28 @@ async fn an_agent_on_another_node_receives_in_order_what_one_node_commits() {
         frames.iter().filter(|f| f["type"] == "message.created").filter_map(|f| f["data"]["text"].as_str()).collect();
     assert_eq!(texts, ["m0", "m1", "m2", "m3", "m4"]);
 }
+
+#[tokio::test]
+async fn a_stream_outlives_the_header_and_idle_timeouts() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn_with(Options {
+        configure: Some(|c| {
+            c.http.keep_alive_idle_seconds = 1;
+            c.http.header_read_timeout_seconds = 1;
+        }),
+        ..Options::default()
+    })
+    .await;
+    let (channel, integration) = setup(&app).await;
+    let conversation = app.conversation(&integration, &channel, "c1").await;
+    let mut ws = connect(&app, &app.admin_key, "").await;
+    // A kept-alive connection opened after the stream: once the idle timeout has closed it, the stream, older and
+    // as quiet, has lived through both timeouts.
+    let mut idle = TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, idle.read_to_end(&mut answer)).await.expect("closed by the idle timeout").unwrap();
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
+    say(&app, &integration, &conversation, "still here").await;
+    frames_until(&mut ws, |f| is_message(f, "still here")).await;
+}
