@@ -41,6 +41,9 @@ pub enum Scenario {
     Baseline,
     /// Time from process start to `listening` on an existing data directory, and idle memory.
     Startup,
+    /// The live stream: server memory per idle WebSocket (`--connections`), and event → frame latency while
+    /// `--rate` events per second fan out to `--agents` connected agents (see `stream/bench.rs`).
+    Stream,
     /// `--slow-clients` connections that trickle header lines and reconnect when cut off (a slowloris attack):
     /// `/healthz` latency on new connections, and `messages` throughput beside a run without them.
     Slowloris,
@@ -72,6 +75,18 @@ pub struct BenchArgs {
     /// Slow connections held open (`slowloris`).
     #[arg(long, default_value_t = 20_000)]
     pub slow_clients: usize,
+    /// Idle WebSocket connections held open (`stream`).
+    #[arg(long, default_value_t = 10_000)]
+    pub connections: usize,
+    /// Connected agents, each with a conversation of their own (`stream`).
+    #[arg(long, default_value_t = 1_000)]
+    pub agents: usize,
+    /// Events per second fanned out to the agents (`stream`).
+    #[arg(long, default_value_t = 2_000)]
+    pub rate: u64,
+    /// Inside a child process of `stream`: open this many WebSockets to this URL with this key, and hold them.
+    #[arg(long, hide = true, num_args = 3)]
+    pub stream_child: Option<Vec<String>>,
     /// Inside a child process of `slowloris`: run the slow clients against this address, and which child this is.
     #[arg(long, hide = true, num_args = 2)]
     pub slow_child: Option<Vec<String>>,
@@ -905,6 +920,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Webhooks => webhooks(&args).await?,
         Scenario::Startup => tokio::task::spawn_blocking(startup).await??,
         Scenario::Slowloris => slowloris(&args).await?,
+        Scenario::Stream => crate::stream::bench::run(&args).await?,
         Scenario::Routing => crate::routing::bench::run(&args).await?,
         Scenario::RoutingEngine => tokio::task::spawn_blocking(crate::routing::engine_bench::run).await??,
     };

@@ -30,6 +30,7 @@ const KEYS: &[&str] = &[
     "webhooks",
     "attachments",
     "cluster",
+    "stream",
 ];
 
 /// `SWITCHBOARD_*` names that are read elsewhere, not configuration keys: the log filter, the config file flag,
@@ -88,6 +89,7 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     pub attachments: AttachmentConfig,
     pub cluster: ClusterConfig,
+    pub stream: StreamConfig,
 }
 
 /// How client connections are limited (see `connections.rs` and docs/operations.md).
@@ -154,6 +156,22 @@ pub struct ClusterConfig {
     /// events though nothing woke it. A fallback only: this node's commits wake the readers at once, and on
     /// PostgreSQL so do the other nodes' (`LISTEN/NOTIFY`).
     pub log_poll_seconds: f64,
+}
+
+/// The live stream, `GET /v1/stream` (see docs/stream.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// Seconds between heartbeats (a WebSocket ping, an SSE comment) on a quiet connection.
+    pub heartbeat_seconds: u64,
+    /// Frames waiting for one connection at most; a connection that falls further behind is closed (it resumes
+    /// from the log), so that it never slows the others.
+    pub send_buffer: usize,
+    /// How far back a resume replays, in log positions; an older resume id gets a `resync` frame instead.
+    pub replay_events: i64,
+    /// Origins (`https://host[:port]`) besides `public_url`'s that a browser may open the stream from.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -312,6 +330,10 @@ impl Config {
             if p.org_id.parse::<switchboard_domain::ids::OrgId>().is_err() || p.issuer.is_empty() {
                 bail!("sign_in.oidc: {} needs an org_id (an organization id) and an issuer", p.issuer);
             }
+        }
+        let s = &self.stream;
+        if s.heartbeat_seconds == 0 || s.send_buffer == 0 || s.replay_events < 0 {
+            bail!("stream: heartbeat_seconds and send_buffer must be at least 1, replay_events at least 0");
         }
         if self.request_timeout_seconds == 0 {
             bail!("request_timeout_seconds must be at least 1");

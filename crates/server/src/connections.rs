@@ -15,6 +15,10 @@
 //! connection after the header timeout. Tracking the phases ourselves gives each wait its own limit, and says
 //! which connections are cheapest to shed at the connection limit.
 //!
+//! A WebSocket upgrade (`GET /v1/stream`) leaves hyper once the 101 is sent; the connection then stays in the
+//! request phase for good (neither timeout applies, and it is never evicted) and holds its slot until the socket is
+//! closed: streams count against `http.max_connections` like any request in flight.
+//!
 //! At `http.max_connections`, a new connection **evicts** the oldest one that has never sent whole headers (a
 //! slow client, most likely an attacker: a real client sends its headers within a round trip), else the oldest
 //! idle kept-alive one; only when every connection is inside a request is the new connection refused (closed at
@@ -107,7 +111,9 @@ enum Phase {
 const PHASE_BITS: u64 = 0b11;
 /// Set once the connection has sent whole headers: it is a real client, not a candidate for eviction.
 const SERVED: u64 = 0b100;
-const SINCE_SHIFT: u32 = 3;
+/// Set once the connection was upgraded (a WebSocket): it stays in the request phase until the socket closes.
+const UPGRADED: u64 = 0b1000;
+const SINCE_SHIFT: u32 = 4;
 
 /// One open connection, shared by its task, its I/O, its service and the registry.
 struct Conn {
@@ -134,9 +140,17 @@ impl Conn {
     }
 
     fn enter(&self, phase: Phase) {
+        if self.state.load(Ordering::Relaxed) & UPGRADED != 0 {
+            return;
+        }
         let since = self.now_ms() << SINCE_SHIFT;
         let served = if phase == Phase::Headers { self.state.load(Ordering::Relaxed) & SERVED } else { SERVED };
         self.state.store(since | served | phase as u64, Ordering::Release);
+    }
+
+    fn upgraded(&self) {
+        self.enter(Phase::Request);
+        self.state.fetch_or(UPGRADED, Ordering::AcqRel);
     }
 
     /// Bytes arrived: on an idle connection they start the next request's headers.
@@ -290,11 +304,10 @@ pub async fn serve(
         let conn = Arc::new(Conn { state: AtomicU64::new(0), evict: Notify::new(), epoch });
         conn.enter(Phase::Headers);
         registry.insert(id, conn.clone());
-        let (registry, router, stopping, alive) = (registry.clone(), router.clone(), stopping.clone(), alive.clone());
+        let slot = Slot { registry: registry.clone(), id, _alive: alive.clone() };
+        let (router, stopping) = (router.clone(), stopping.clone());
         tokio::spawn(async move {
-            serve_connection(stream, peer, router, conn, limits, stopping).await;
-            registry.remove(id);
-            drop(alive);
+            serve_connection(stream, peer, slot, router, conn, limits, stopping).await;
         });
     }
     drop(listener);
@@ -303,20 +316,36 @@ pub async fn serve(
     let _ = all_ended.recv().await;
 }
 
+/// A connection's place in the registry, given back when the socket closes: with the connection's task, or later
+/// for an upgraded connection, whose socket outlives it.
+struct Slot {
+    registry: Arc<Registry>,
+    id: u64,
+    /// Shutdown waits until every sender is dropped.
+    _alive: tokio::sync::mpsc::Sender<()>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.registry.remove(self.id);
+    }
+}
+
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
+    slot: Slot,
     router: Router,
     conn: Arc<Conn>,
     limits: Limits,
     mut stopping: watch::Receiver<bool>,
 ) {
-    let io = TokioIo::new(Tracked { stream, conn: conn.clone() });
+    let io = TokioIo::new(Tracked { stream, conn: conn.clone(), _slot: slot });
     let service = Service { router, conn: conn.clone(), peer };
     let mut builder = hyper::server::conn::http1::Builder::new();
     // Our phases time the headers (see the module's comment); hyper's timer would also cut idle connections.
     builder.header_read_timeout(None);
-    let mut http = builder.serve_connection(io, service);
+    let mut http = builder.serve_connection(io, service).with_upgrades();
     // The checks wake at least this often, so that a phase that began after the last wake is timed from its start.
     let recheck = limits.header_read.min(limits.keep_alive_idle);
     let mut closing = false;
@@ -360,7 +389,8 @@ async fn serve_connection(
     };
     if let Closed::HeaderTimeout = closed {
         closed.count();
-        let mut stream = http.into_parts().io.into_inner().stream;
+        let Some(parts) = http.into_parts() else { return };
+        let mut stream = parts.io.into_inner().stream;
         answer_header_timeout(&mut stream, limits.header_read).await;
     } else if let Closed::IdleTimeout = closed {
         closed.count();
@@ -387,10 +417,11 @@ async fn answer_header_timeout(stream: &mut TcpStream, timeout: Duration) {
     let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
 }
 
-/// The socket, noting when bytes arrive.
+/// The socket, noting when bytes arrive; it holds the connection's slot until it is dropped.
 struct Tracked {
     stream: TcpStream,
     conn: Arc<Conn>,
+    _slot: Slot,
 }
 
 impl AsyncRead for Tracked {
@@ -453,6 +484,9 @@ impl hyper::service::Service<Request<Incoming>> for Service {
         let responding = self.router.clone().oneshot(req.map(Body::new));
         Box::pin(async move {
             let response = responding.await?;
+            if response.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS {
+                conn.upgraded();
+            }
             Ok(response.map(|body| ResponseBody { body, conn }))
         })
     }

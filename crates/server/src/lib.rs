@@ -18,6 +18,7 @@ pub mod leadership;
 mod ops;
 pub mod outbox;
 pub mod routing;
+pub mod stream;
 
 use std::{future::Future, net::SocketAddr, ops::Deref, sync::Arc, time::Duration};
 
@@ -51,6 +52,8 @@ pub struct AppInner {
     pub leadership: leadership::Leadership,
     /// The event log as the workers follow it.
     pub log: outbox::EventLog,
+    /// The live stream's hub: this node's connections to `GET /v1/stream`.
+    pub stream: Arc<stream::Hub>,
 }
 
 impl Deref for AppState {
@@ -93,6 +96,7 @@ pub async fn build_state(
     );
     let files = attachments::Files::new(&config.data_dir, &config.attachments.dir);
     let leadership = leadership::Leadership::new(&config, store.backend(), &public_url)?;
+    let stream = Arc::new(stream::Hub::new(store.clone(), config.stream.clone(), &public_url));
     let signer = auth::tokens::Signer::new(public_url, &keys, &secrets).map_err(anyhow::Error::from)?;
     let external = auth::oidc::ExternalIssuers::new(&config.trusted_issuers)?;
     let auth = auth::Auth::new(
@@ -124,6 +128,7 @@ pub async fn build_state(
         routing_deps,
         leadership,
         log,
+        stream,
     })))
 }
 
@@ -176,8 +181,16 @@ impl Server {
         let app = api::app(self.state.clone());
         // Routing and webhook delivery run on the leader only: at once on SQLite, with the lease on PostgreSQL.
         let leading = leadership::start(&self.state).await;
+        let hub = self.state.stream.start().await.map_err(|e| anyhow::anyhow!("starting the stream hub: {e}"))?;
         tracing::info!(max_connections = self.limits.max_connections, "serving");
+        let stream = self.state.stream.clone();
+        // Streams never finish on their own: they are ended first, so that the requests in flight can finish.
+        let shutdown = async move {
+            shutdown.await;
+            stream.close();
+        };
         connections::serve(self.listener, app, self.limits, shutdown).await;
+        let _ = hub.await;
         // Deliveries in flight are attempted again after a restart (or by the next leader); receivers deduplicate
         // by webhook-id.
         leading.stop().await;

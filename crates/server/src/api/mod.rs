@@ -16,6 +16,8 @@ mod sessions;
 mod setup;
 mod webhooks;
 
+pub(crate) use webhooks::check_event_types;
+
 use std::time::Duration;
 
 use axum::{
@@ -110,6 +112,8 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routing::router())
         .merge(routing_config::router())
         .merge(lifecycle::router())
+        // Not in `leadership::ON_LEADER`: every node serves the stream from its own hub.
+        .merge(crate::stream::router())
         .merge(messaging_api::router().layer(DefaultBodyLimit::max(messaging_api::MAX_SEND_BODY_BYTES)))
         .split_for_parts()
 }

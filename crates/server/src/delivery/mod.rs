@@ -836,7 +836,7 @@ fn retry_wait(schedule: &[u64], number: i64, jitter: u8, retry_after: Option<i64
 }
 
 /// Whether a subscription's filter takes `event_type`: empty takes all; `conversation.*` takes a family.
-fn wants(filter: &[String], event_type: &str) -> bool {
+pub(crate) fn wants(filter: &[String], event_type: &str) -> bool {
     filter.is_empty()
         || filter.iter().any(|f| match f.strip_suffix(".*") {
             Some(family) => event_type.strip_prefix(family).is_some_and(|rest| rest.starts_with('.')),

@@ -295,7 +295,8 @@ mod tests {
         let deps = Deps::new(Arc::new(store), clock);
         let now = deps.clock.now();
         let (_, org) = admin::create_org(&deps.store, "Deps", now).await.unwrap();
-        let (_, agent) = admin::create_user(&deps.store, org.org_id, "Agent", None, Role::Agent, now).await.unwrap();
+        let (_, agent) =
+            admin::create_user(&deps.store, org.org_id, "Agent", None, Role::Agent, None, now).await.unwrap();
 
         let status = deps
             .routing

@@ -25,6 +25,7 @@ mod secrets;
 mod senders;
 mod sessions;
 mod setup_patch;
+mod stream;
 mod visibility;
 mod webhooks;
 

@@ -1,0 +1,367 @@
+//! One hub per node: it reads each durable event of the log once and hands it to every connection that may see it,
+//! through a bounded buffer per connection. A connection whose buffer is full is dropped from the hub and told why
+//! (it resumes from the log); the hub never waits for one, so a slow consumer never slows the others.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+use switchboard_domain::{
+    Error, Timestamp,
+    conversation::ConversationState,
+    ids::{ConversationId, OrgId, UserId},
+};
+use switchboard_store::{
+    Store,
+    conversations::{self, ConversationFilter, Scope},
+    model::Event,
+    routing::last_event_id,
+};
+use tokio::sync::{Mutex, broadcast, mpsc, watch};
+
+use super::visibility::{Filter, Ownership, Seen, Viewer};
+use crate::{
+    config::StreamConfig,
+    outbox::{LogReader, Want},
+};
+
+/// How often the hub reads the log without being woken: what brings other nodes' events on PostgreSQL until a
+/// notification does, and what drops the connections that have gone.
+const POLL: Duration = Duration::from_millis(250);
+const BATCH: usize = 1_000;
+/// Conversations read per page when an organization's ownership table is loaded.
+const LOAD_PAGE: usize = 1_000;
+
+/// One frame for a connection; cheap to clone (the JSON is shared by every connection it goes to).
+#[derive(Debug, Clone)]
+pub enum Frame {
+    /// An event of the log, with its id (what a resume names).
+    Event { id: i64, json: Arc<str> },
+    /// An ephemeral signal (typing, viewing): no id, never stored, never replayed.
+    Signal(Arc<str>),
+    /// The stream could not give every event since the resume id: the client reloads what it shows.
+    Resync(Arc<str>),
+}
+
+impl Frame {
+    pub fn event(event: &Event) -> Self {
+        let json = serde_json::to_string(event).unwrap_or_default();
+        Frame::Event { id: event.id, json: json.into() }
+    }
+
+    pub fn resync(reason: &str) -> Self {
+        Frame::Resync(serde_json::json!({ "type": "stream.resync", "reason": reason }).to_string().into())
+    }
+
+    pub fn json(&self) -> &str {
+        match self {
+            Frame::Event { json, .. } | Frame::Signal(json) | Frame::Resync(json) => json,
+        }
+    }
+}
+
+/// What a signal says someone is doing in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalKind {
+    Typing,
+    Viewing,
+}
+
+impl SignalKind {
+    pub fn event_type(self) -> &'static str {
+        match self {
+            SignalKind::Typing => "conversation.typing",
+            SignalKind::Viewing => "conversation.viewing",
+        }
+    }
+}
+
+/// An ephemeral signal: delivered to the connections that may see its conversation, never stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Signal {
+    pub org_id: OrgId,
+    pub conversation_id: ConversationId,
+    pub kind: SignalKind,
+    /// Who: `api_key:<id>`, `client:<id>`, … as in events.
+    pub by: String,
+    pub agent_id: Option<UserId>,
+    pub at: Timestamp,
+}
+
+impl Signal {
+    fn frame(&self) -> Frame {
+        let json = serde_json::json!({
+            "type": self.kind.event_type(),
+            "conversation_id": self.conversation_id,
+            "data": { "by": self.by, "agent_id": self.agent_id },
+            "created_at": self.at,
+        });
+        Frame::Signal(json.to_string().into())
+    }
+}
+
+/// Where signals travel between the nodes: the store's signal transport (PostgreSQL `NOTIFY` reaches every node;
+/// on SQLite, one process, a broadcast). A signal is published as JSON and parsed back by each node's hub.
+#[derive(Clone)]
+pub struct Signals(Arc<Store>);
+
+impl Signals {
+    pub async fn publish(&self, signal: Signal) -> Result<(), Error> {
+        let json = serde_json::to_string(&signal).map_err(Error::internal)?;
+        self.0.publish_signal(json).await
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
+        self.0.signals()
+    }
+}
+
+struct Subscriber {
+    viewer: Viewer,
+    filter: Filter,
+    tx: mpsc::Sender<Frame>,
+    lagging: Arc<AtomicBool>,
+}
+
+/// One organization's connections and the table that decides what each sees.
+struct Org {
+    table: Ownership,
+    subscribers: Vec<Subscriber>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The last log id the hub has read.
+    cursor: i64,
+    /// Ids at or below this will never be handed out again (on PostgreSQL, ids still awaited lie above it).
+    safe: i64,
+    orgs: HashMap<OrgId, Org>,
+}
+
+/// A new connection's place in the hub.
+pub struct Registration {
+    pub rx: mpsc::Receiver<Frame>,
+    /// Set when the hub dropped the connection for falling behind.
+    pub lagging: Arc<AtomicBool>,
+    /// Events up to this id reach the connection only by replay; later ones come live.
+    pub cursor: i64,
+    /// Live events at or below `cursor` and above this may still come (late commits on PostgreSQL).
+    pub safe: i64,
+    /// The part of the ownership table the connection's viewer depends on, as of `cursor`.
+    pub table: Ownership,
+}
+
+pub struct Hub {
+    state: Mutex<State>,
+    store: Arc<Store>,
+    pub config: StreamConfig,
+    pub signals: Signals,
+    /// Origins a browser may open the stream from.
+    pub origins: Vec<String>,
+    closing: watch::Sender<bool>,
+}
+
+impl Hub {
+    pub fn new(store: Arc<Store>, config: StreamConfig, public_url: &str) -> Self {
+        let mut origins: Vec<String> = config.allowed_origins.iter().map(|o| o.trim_end_matches('/').into()).collect();
+        if let Ok(url) = url::Url::parse(public_url) {
+            origins.push(url.origin().ascii_serialization());
+        }
+        Self {
+            state: Mutex::new(State::default()),
+            store: store.clone(),
+            config,
+            signals: Signals(store.clone()),
+            origins,
+            closing: watch::channel(false).0,
+        }
+    }
+
+    /// Starts reading the log from its newest event; connections made before see only what comes after.
+    pub async fn start(self: &Arc<Self>) -> Result<tokio::task::JoinHandle<()>, Error> {
+        let newest = self.store.read(last_event_id).await?;
+        let cursor = newest.min(*self.store.durable_events().borrow());
+        {
+            let mut state = self.state.lock().await;
+            state.cursor = cursor;
+            state.safe = cursor;
+        }
+        let hub = self.clone();
+        Ok(tokio::spawn(async move { hub.run(LogReader::new(cursor)).await }))
+    }
+
+    /// Ends every connection (WebSockets with 1001, SSE streams at once): the server is shutting down.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    pub async fn subscribe(&self, org: OrgId, viewer: Viewer, filter: Filter) -> Result<Registration, Error> {
+        let mut state = self.state.lock().await;
+        // Loaded while the hub waits, so that the table and the hub's cursor move together from here on; events the
+        // load already saw are applied again, which leaves each conversation as the load found it.
+        let (cursor, safe) = (state.cursor, state.safe);
+        let entry = match state.orgs.entry(org) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let table = load_ownership(&self.store, org).await?;
+                entry.insert(Org { table, subscribers: Vec::new() })
+            }
+        };
+        let (tx, rx) = mpsc::channel(self.config.send_buffer);
+        let lagging = Arc::new(AtomicBool::new(false));
+        let table = entry.table.for_viewer(&viewer);
+        entry.subscribers.push(Subscriber { viewer, filter, tx, lagging: lagging.clone() });
+        metrics::gauge!("stream_connections").increment(1.0);
+        Ok(Registration { rx, lagging, cursor, safe, table })
+    }
+
+    /// The connections the hub serves now (those that ended are counted until the hub's next read).
+    pub async fn connections(&self) -> usize {
+        let state = self.state.lock().await;
+        state.orgs.values().map(|org| org.subscribers.iter().filter(|s| !s.tx.is_closed()).count()).sum()
+    }
+
+    async fn run(&self, mut log: LogReader) {
+        let mut durable = self.store.durable_events();
+        let mut signals = self.signals.subscribe();
+        let mut closing = self.closing.subscribe();
+        loop {
+            match self.pump(&mut log).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, source = ?e.source, "the stream hub could not read the log"),
+            }
+            tokio::select! {
+                Ok(()) = durable.changed() => {}
+                () = tokio::time::sleep(POLL) => {}
+                signal = signals.recv() => match signal {
+                    Ok(json) => match serde_json::from_str::<Signal>(&json) {
+                        Ok(signal) => self.fan_out_signal(&signal).await,
+                        Err(e) => tracing::warn!(error = %e, "the stream hub could not read a signal"),
+                    },
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        metrics::counter!("stream_signals_dropped_total").increment(n);
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {}
+                },
+                _ = closing.changed() => return,
+            }
+        }
+    }
+
+    /// Reads one batch and fans it out; true when more may be waiting.
+    async fn pump(&self, log: &mut LogReader) -> Result<bool, Error> {
+        // Held across the read, so that a connection registers between two batches, never inside one.
+        let mut state = self.state.lock().await;
+        state.sweep();
+        let orgs: HashSet<OrgId> = state.orgs.keys().copied().collect();
+        let want: Want = Arc::new(move |org, _| orgs.contains(&org));
+        let batch = log.read(&self.store, want, BATCH).await?;
+        state.cursor = log.cursor();
+        state.safe = log.safe_cursor();
+        for event in &batch.events {
+            state.fan_out(event);
+        }
+        Ok(batch.full)
+    }
+
+    async fn fan_out_signal(&self, signal: &Signal) {
+        let mut state = self.state.lock().await;
+        let Some(org) = state.orgs.get_mut(&signal.org_id) else { return };
+        let seen = Seen::now(&org.table, signal.conversation_id);
+        let frame = signal.frame();
+        for s in &org.subscribers {
+            if s.filter.admits(signal.kind.event_type(), Some(signal.conversation_id))
+                && seen.visible_to(&s.viewer, &serde_json::Value::Null)
+            {
+                // A signal is worth nothing late: one that does not fit is dropped, the connection kept.
+                let _ = s.tx.try_send(frame.clone());
+            }
+        }
+    }
+}
+
+impl State {
+    /// Forgets the connections that have ended, and the organizations left without any.
+    fn sweep(&mut self) {
+        for org in self.orgs.values_mut() {
+            let before = org.subscribers.len();
+            org.subscribers.retain(|s| !s.tx.is_closed());
+            metrics::gauge!("stream_connections").decrement((before - org.subscribers.len()) as f64);
+        }
+        self.orgs.retain(|_, org| !org.subscribers.is_empty());
+    }
+
+    fn fan_out(&mut self, event: &Event) {
+        let Some(org) = self.orgs.get_mut(&event.org_id) else { return };
+        let seen = org.table.observe(event);
+        let mut frame = None;
+        org.subscribers.retain(|s| {
+            if !s.filter.admits(&event.event_type, event.conversation_id) || !seen.visible_to(&s.viewer, &event.data) {
+                return true;
+            }
+            let frame = frame.get_or_insert_with(|| Frame::event(event)).clone();
+            match s.tx.try_send(frame) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    s.lagging.store(true, Ordering::Release);
+                    metrics::counter!("stream_lagging_closed_total").increment(1);
+                    metrics::gauge!("stream_connections").decrement(1.0);
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    metrics::gauge!("stream_connections").decrement(1.0);
+                    false
+                }
+            }
+        });
+    }
+}
+
+/// Whose each of the organization's live conversations is, and where the unassigned ones wait.
+async fn load_ownership(store: &Store, org: OrgId) -> Result<Ownership, Error> {
+    store
+        .read(move |tx| {
+            let mut table = Ownership::default();
+            for state in [
+                ConversationState::Open,
+                ConversationState::Active,
+                ConversationState::Waiting,
+                ConversationState::WrapUp,
+            ] {
+                let filter = ConversationFilter { state: Some(state), scope: Scope::All, ..Default::default() };
+                let mut after = None;
+                loop {
+                    let page = conversations::list(tx, org, &filter, after, LOAD_PAGE)?;
+                    for c in &page {
+                        match (c.agent_id, c.queue_id) {
+                            (Some(agent), _) => {
+                                table.owners.insert(c.id, agent);
+                            }
+                            (None, Some(queue)) if state == ConversationState::Open => {
+                                table.waiting.insert(c.id, queue);
+                            }
+                            _ => {}
+                        }
+                    }
+                    match page.last() {
+                        Some(last) if page.len() == LOAD_PAGE => after = Some(last.id),
+                        _ => break,
+                    }
+                }
+            }
+            Ok(table)
+        })
+        .await
+}

@@ -1,0 +1,186 @@
+//! Who may see which event, decided per event: an agent sees their offers, the conversations assigned to them
+//! (until transferred away or closed), what waits in the queues they are members of, and what concerns them by id
+//! (their presence, their capacity); supervisors, admins and integrations see the organization's events.
+//!
+//! Whose a conversation is changes with the events themselves, so it is kept from them: an [`Ownership`] table per
+//! organization, loaded from the store when the organization's first connection arrives, then moved by each event
+//! before the event is fanned out.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+use switchboard_domain::ids::{ConversationId, QueueId, UserId};
+use switchboard_store::model::Event;
+
+pub const ASSIGNED: &str = "routing.assigned";
+pub const STATE_CHANGED: &str = "conversation.state_changed";
+pub const TRANSFERRED: &str = "conversation.transferred";
+pub const QUEUED: &str = "routing.queued";
+pub const DEQUEUED: &str = "routing.dequeued";
+
+/// Who a connection shows events to.
+#[derive(Debug, Clone)]
+pub enum Viewer {
+    /// Supervisors, admins and integrations: every event of the organization (integrations narrow by type).
+    Organization,
+    /// An agent, with the queues they are a member of (loaded at connect).
+    Agent { id: UserId, queues: HashSet<QueueId> },
+    /// An agent key that acts for no user: it sees nothing.
+    Nobody,
+}
+
+/// What a connection asked for, on top of what it may see.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Event type patterns (`message.created`, `conversation.*`); empty: all.
+    pub types: Vec<String>,
+    /// Only these conversations' events; empty: all the viewer may see.
+    pub conversations: HashSet<ConversationId>,
+}
+
+impl Filter {
+    pub fn admits(&self, event_type: &str, conversation: Option<ConversationId>) -> bool {
+        crate::delivery::wants(&self.types, event_type)
+            && (self.conversations.is_empty() || conversation.is_some_and(|c| self.conversations.contains(&c)))
+    }
+}
+
+/// Whose each live conversation is, and where the unassigned ones wait.
+#[derive(Debug, Clone, Default)]
+pub struct Ownership {
+    pub owners: HashMap<ConversationId, UserId>,
+    pub waiting: HashMap<ConversationId, QueueId>,
+}
+
+/// Whose the event's conversation was before the event and is after it: an agent sees the event that takes a
+/// conversation away from them, and the one that gives it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Seen {
+    owner: [Option<UserId>; 2],
+    waiting: [Option<QueueId>; 2],
+}
+
+impl Seen {
+    /// Whether `viewer` may see an event with this `data` (a signal has none).
+    pub fn visible_to(&self, viewer: &Viewer, data: &Value) -> bool {
+        match viewer {
+            Viewer::Organization => true,
+            Viewer::Nobody => false,
+            Viewer::Agent { id, queues } => {
+                self.owner.contains(&Some(*id))
+                    || self.waiting.iter().flatten().any(|q| queues.contains(q))
+                    || names(data, "agent_id", *id)
+                    || names(data, "from_agent_id", *id)
+            }
+        }
+    }
+
+    /// For an ephemeral signal about a conversation: whether the viewer may see that conversation now.
+    pub fn now(table: &Ownership, conversation: ConversationId) -> Self {
+        let owner = table.owners.get(&conversation).copied();
+        let waiting = table.waiting.get(&conversation).copied();
+        Self { owner: [owner, owner], waiting: [waiting, waiting] }
+    }
+}
+
+fn names(data: &Value, field: &str, agent: UserId) -> bool {
+    data.get(field).and_then(Value::as_str).is_some_and(|v| v == agent.to_string())
+}
+
+fn id_at<T: std::str::FromStr>(data: &Value, pointer: &str) -> Option<T> {
+    data.pointer(pointer).and_then(Value::as_str).and_then(|s| s.parse().ok())
+}
+
+impl Ownership {
+    /// Moves the table by `event`, returning whose its conversation was before and after.
+    pub fn observe(&mut self, event: &Event) -> Seen {
+        let Some(c) = event.conversation_id else { return Seen::default() };
+        let before = (self.owners.get(&c).copied(), self.waiting.get(&c).copied());
+        let data = &event.data;
+        match event.event_type.as_str() {
+            ASSIGNED => {
+                if let Some(agent) = id_at(data, "/agent_id") {
+                    self.owners.insert(c, agent);
+                }
+                self.waiting.remove(&c);
+            }
+            STATE_CHANGED => {
+                let state = data.pointer("/conversation/state").and_then(Value::as_str).unwrap_or_default();
+                match id_at(data, "/conversation/agent_id").filter(|_| state != "closed") {
+                    Some(agent) => self.owners.insert(c, agent),
+                    None => self.owners.remove(&c),
+                };
+                if state != "open" {
+                    self.waiting.remove(&c);
+                }
+            }
+            TRANSFERRED => {
+                self.owners.remove(&c);
+            }
+            QUEUED => {
+                if let Some(queue) = id_at(data, "/queue_id") {
+                    self.waiting.insert(c, queue);
+                }
+            }
+            DEQUEUED => {
+                self.waiting.remove(&c);
+            }
+            _ => {}
+        }
+        let after = (self.owners.get(&c).copied(), self.waiting.get(&c).copied());
+        Seen { owner: [before.0, after.0], waiting: [before.1, after.1] }
+    }
+
+    /// The part of the table one viewer's decisions depend on.
+    pub fn for_viewer(&self, viewer: &Viewer) -> Ownership {
+        match viewer {
+            Viewer::Organization | Viewer::Nobody => Ownership::default(),
+            Viewer::Agent { id, queues } => Ownership {
+                owners: self.owners.iter().filter(|(_, a)| *a == id).map(|(c, a)| (*c, *a)).collect(),
+                waiting: self.waiting.iter().filter(|(_, q)| queues.contains(q)).map(|(c, q)| (*c, *q)).collect(),
+            },
+        }
+    }
+
+    /// The table as it was before `events` (a replayed stretch of the log, in order), from the table after them
+    /// (`self`): each conversation's first event that changes whose it is says whose it was before.
+    pub fn rewound(mut self, events: &[Event]) -> Ownership {
+        let mut owner_known = HashSet::new();
+        let mut waiting_known = HashSet::new();
+        for event in events {
+            let Some(c) = event.conversation_id else { continue };
+            let data = &event.data;
+            let owner_before = match event.event_type.as_str() {
+                ASSIGNED => Some(None),
+                STATE_CHANGED => {
+                    let from = data.get("from").and_then(Value::as_str).unwrap_or_default();
+                    Some(matches!(from, "active" | "waiting" | "wrap_up").then(|| id_at(data, "/agent/id")).flatten())
+                }
+                TRANSFERRED => Some(id_at(data, "/from_agent_id")),
+                _ => None,
+            };
+            if let Some(owner) = owner_before
+                && owner_known.insert(c)
+            {
+                match owner {
+                    Some(agent) => self.owners.insert(c, agent),
+                    None => self.owners.remove(&c),
+                };
+            }
+            let waiting_before = match event.event_type.as_str() {
+                QUEUED => Some(None),
+                DEQUEUED | ASSIGNED => Some(id_at(data, "/queue_id")),
+                _ => None,
+            };
+            if let Some(waiting) = waiting_before
+                && waiting_known.insert(c)
+            {
+                match waiting {
+                    Some(queue) => self.waiting.insert(c, queue),
+                    None => self.waiting.remove(&c),
+                };
+            }
+        }
+        self
+    }
+}
