@@ -171,7 +171,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let data_dir = config.data_dir.clone();
             let server = Server::build(config).await?;
             if seed_demo {
-                let demo = demo::ensure(&server.state().store, &data_dir, server.state().clock.now()).await?;
+                let demo = demo::ensure(server.state(), &data_dir).await?;
                 println!(
                     "demo organization {} ready: credentials in {} (admin key {}…)",
                     demo.org_id,

@@ -1,30 +1,45 @@
 //! `serve --demo`: an organization to try Switchboard with, seeded once, whose ids and credentials are written to
-//! `DATA_DIR/demo.json`.
+//! `DATA_DIR/demo.json`. It routes from the first minute: the workstream is routed, both agents are members of the
+//! queue with capacity, and Ada starts available, so a customer's first message becomes an offer on her screen.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{
-    Timestamp,
     ids::*,
     role::Role,
-    setup::{ChannelType, Distribution, QueueType, WorkstreamType},
+    setup::{ChannelType, Distribution, PresenceName, QueueType, RoutingSettings, WorkstreamSettings, WorkstreamType},
 };
 use switchboard_store::{
     Store, access,
     setup::{self, WorkstreamChange},
 };
 
-use crate::admin;
+use crate::{AppState, admin, auth::secrets};
 
 pub const DEMO_ORG: &str = "demo";
+/// Capacity units each demo agent has: three conversations at once.
+const AGENT_CAPACITY: i64 = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DemoAgent {
     pub id: UserId,
     pub name: String,
     pub api_key: String,
+    /// What the agent signs in to the web pages with.
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+/// A demo user who signs in with a password (the administrator, the supervisor).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoUser {
+    pub id: UserId,
+    pub email: String,
+    pub password: String,
 }
 
 /// What `demo.json` holds. Later capabilities add their own keys next to these.
@@ -42,6 +57,11 @@ pub struct Demo {
     #[serde(default)]
     pub messaging_channel_id: Option<ChannelId>,
     pub agents: Vec<DemoAgent>,
+    /// Absent from a `demo.json` written before the demo routed; such a file is replaced by a new organization.
+    #[serde(default)]
+    pub admin: Option<DemoUser>,
+    #[serde(default)]
+    pub supervisor: Option<DemoUser>,
     /// Further keys written by later versions are kept as they are.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -51,21 +71,26 @@ pub fn demo_path(data_dir: &Path) -> PathBuf {
     data_dir.join("demo.json")
 }
 
+/// A password a person can type from demo.json: 20 URL-safe characters (120 random bits).
+fn demo_password() -> String {
+    secrets::random_token("").chars().take(20).collect()
+}
+
 /// Seeds the demo organization unless `demo.json` already describes one; returns it.
-pub async fn ensure(store: &Store, data_dir: &Path, now: Timestamp) -> anyhow::Result<Demo> {
+pub async fn ensure(app: &AppState, data_dir: &Path) -> anyhow::Result<Demo> {
+    let store: &Store = &app.store;
+    let now = app.clock.now();
     let path = demo_path(data_dir);
     if path.exists() {
-        let mut demo: Demo = serde_json::from_slice(&std::fs::read(&path)?).context("reading demo.json")?;
+        let demo: Demo = serde_json::from_slice(&std::fs::read(&path)?).context("reading demo.json")?;
         let org = demo.org_id;
-        if store.read(move |tx| access::get_org(tx, org)).await.is_ok() {
-            if demo.messaging_channel_id.is_none() {
-                // Written by a version before the Messaging API: its one channel is that channel.
-                demo.messaging_channel_id = Some(demo.channel_id);
-                std::fs::write(&path, serde_json::to_vec_pretty(&demo)?)?;
-            }
+        if demo.admin.is_none() {
+            tracing::warn!("demo.json was written by a version whose demo did not route; seeding a new one");
+        } else if store.read(move |tx| access::get_org(tx, org)).await.is_ok() {
             return Ok(demo);
+        } else {
+            tracing::warn!("demo.json names an organization this database does not have; seeding a new one");
         }
-        tracing::warn!("demo.json names an organization this database does not have; seeding a new one");
     }
     let err = |e: switchboard_domain::Error| anyhow::anyhow!("seeding the demo: {e}");
     let (_, created) = admin::create_org(store, DEMO_ORG, now).await.map_err(err)?;
@@ -81,7 +106,10 @@ pub async fn ensure(store: &Store, data_dir: &Path, now: Timestamp) -> anyhow::R
                     name: "Messaging".into(),
                     distribution: Distribution::Push,
                     fallback_queue_id: Some(queue.id),
-                    settings: Default::default(),
+                    settings: WorkstreamSettings {
+                        routing: RoutingSettings { enabled: true, ..Default::default() },
+                        ..Default::default()
+                    },
                 },
                 now,
             )?;
@@ -101,11 +129,43 @@ pub async fn ensure(store: &Store, data_dir: &Path, now: Timestamp) -> anyhow::R
     let (_, client) =
         admin::create_client(store, org, "Demo integration", Role::Integration, now).await.map_err(err)?;
     let mut agents = Vec::new();
-    for (name, email) in [("Ada Agent", "ada@demo.invalid"), ("Bo Agent", "bo@demo.invalid")] {
-        let (_, agent) =
-            admin::create_user(store, org, name, Some(email), Role::Agent, None, now).await.map_err(err)?;
-        agents.push(DemoAgent { id: agent.user_id, name: agent.name, api_key: agent.api_key });
+    for (name, email, presence) in [
+        ("Ada Agent", "ada@demo.invalid", PresenceName::Available),
+        ("Bo Agent", "bo@demo.invalid", PresenceName::Offline),
+    ] {
+        let password = demo_password();
+        let (_, agent) = admin::create_user(store, org, name, Some(email), Role::Agent, Some(password.clone()), now)
+            .await
+            .map_err(err)?;
+        app.routing
+            .update_agent(&app.routing_deps, org, agent.user_id, move |a| {
+                a.capacity_units = AGENT_CAPACITY;
+                a.presence = presence;
+            })
+            .await
+            .map_err(err)?;
+        agents.push(DemoAgent {
+            id: agent.user_id,
+            name: agent.name,
+            api_key: agent.api_key,
+            email: email.into(),
+            password,
+        });
     }
+    let members = agents.iter().map(|a| a.id).collect();
+    app.routing.set_members(&app.routing_deps, org, queue.id, members).await.map_err(err)?;
+    let mut staff = Vec::new();
+    for (name, email, role) in [
+        ("Ann Admin", "admin@demo.invalid", Role::Admin),
+        ("Sam Supervisor", "supervisor@demo.invalid", Role::Supervisor),
+    ] {
+        let password = demo_password();
+        let (_, user) =
+            admin::create_user(store, org, name, Some(email), role, Some(password.clone()), now).await.map_err(err)?;
+        staff.push(DemoUser { id: user.user_id, email: email.into(), password });
+    }
+    let supervisor = staff.pop();
+    let admin = staff.pop();
     let demo = Demo {
         org_id: org,
         admin_api_key: created.api_key,
@@ -116,6 +176,8 @@ pub async fn ensure(store: &Store, data_dir: &Path, now: Timestamp) -> anyhow::R
         channel_id: channel.id,
         messaging_channel_id: Some(channel.id),
         agents,
+        admin,
+        supervisor,
         extra: serde_json::Map::new(),
     };
     std::fs::create_dir_all(data_dir)?;

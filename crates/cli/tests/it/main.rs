@@ -103,9 +103,31 @@ async fn serve_with_demo_seeds_once_and_shuts_down_gracefully() {
     }
     assert_eq!(demo["agents"].as_array().unwrap().len(), 2);
     let http = http();
+    // Everyone the demo names signs in to the web pages with the email and password it gives.
+    let people = demo["agents"].as_array().unwrap().iter().chain([&demo["admin"], &demo["supervisor"]]);
+    for (person, role) in people.zip(["agent", "agent", "admin", "supervisor"]) {
+        let signed_in = http
+            .post(format!("{base}/v1/sessions"))
+            .json(&json!({ "email": person["email"], "password": person["password"] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_in.status(), 201, "{person}");
+        let session: Value = signed_in.json().await.unwrap();
+        assert_eq!(session["role"], role, "{session}");
+    }
     let agent_key = demo["agents"][0]["api_key"].as_str().unwrap();
     let org = http.get(format!("{base}/v1/org")).bearer_auth(agent_key).send().await.unwrap();
     assert_eq!(org.status(), 200);
+    // The demo routes: Ada is available in the queue, so a customer's first message becomes her offer.
+    let mut offers = http
+        .get(format!("{base}/v1/stream?types=routing.offer_issued"))
+        .bearer_auth(agent_key)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(offers.status(), 200);
     let token: Value = http
         .post(format!("{base}/oauth2/token"))
         .basic_auth(demo["client_id"].as_str().unwrap(), demo["client_secret"].as_str())
@@ -124,6 +146,23 @@ async fn serve_with_demo_seeds_once_and_shuts_down_gracefully() {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let conversation = created["conversation"]["id"].as_str().unwrap();
+    let offer = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let mut seen = String::new();
+        while let Some(chunk) = offers.chunk().await.unwrap() {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if let Some(line) = seen.lines().find(|l| l.starts_with("data:") && l.contains("routing.offer_issued")) {
+                return serde_json::from_str::<Value>(line.trim_start_matches("data:").trim()).unwrap();
+            }
+        }
+        panic!("the stream ended without an offer: {seen}");
+    })
+    .await
+    .expect("no offer within a minute");
+    assert_eq!(offer["conversation_id"], conversation, "{offer}");
+    assert_eq!(offer["data"]["agent_id"], demo["agents"][0]["id"], "{offer}");
+    drop(offers);
 
     // SIGTERM: the server stops accepting, finishes, and exits cleanly.
     let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
