@@ -88,3 +88,6 @@ SWITCHBOARD_TEST_BACKEND=postgres cargo test --locked -p switchboard-server --te
 echo "== OpenAPI document validated, and schemathesis against serve --demo"
 cargo build --locked --bin switchboard
 ./scripts/schemathesis.sh
+
+echo "== the web workspace in chromium (playwright-core)"
+./scripts/browser-tests.sh

@@ -19,6 +19,7 @@ mod ops;
 pub mod outbox;
 pub mod routing;
 pub mod stream;
+pub mod workspace;
 
 use std::{future::Future, net::SocketAddr, ops::Deref, sync::Arc, time::Duration};
 

@@ -28,6 +28,7 @@ mod setup_patch;
 mod stream;
 mod visibility;
 mod webhooks;
+mod workspace;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

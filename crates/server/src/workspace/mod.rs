@@ -1,0 +1,99 @@
+//! The web workspace: the pages people work in (sign-in, the agent desktop, the supervisor dashboard, the admin
+//! pages), served by every node from files embedded in the binary.
+//!
+//! Each page is the same small HTML shell; its ES modules (`assets/workspace/`, written against preact and htm,
+//! vendored from npm by `scripts/vendor-assets.sh`) read the API with the browser's session cookie. Nothing is
+//! built or fetched to run them. See docs/workspace.md.
+
+use std::{collections::HashMap, sync::LazyLock};
+
+use axum::{
+    Router,
+    extract::Path,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use sha2::{Digest, Sha256};
+use switchboard_domain::Code;
+
+use crate::{AppState, error::ApiError};
+
+/// The paths that answer with the shell; the modules decide what each shows, and to whom.
+pub const PAGES: &[&str] = &["/", "/login", "/agent", "/supervisor", "/admin"];
+
+const SHELL: &str = include_str!("../../assets/workspace/page.html");
+
+/// Pages run only scripts of their own origin, are never framed, and send their requests only home: text a
+/// customer wrote is shown, never executed, even if a rendering path forgets to escape it.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+macro_rules! assets {
+    ($($path:literal => $content_type:literal),* $(,)?) => {
+        &[$(($path, $content_type, include_bytes!(concat!("../../assets/", $path)) as &[u8])),*]
+    };
+}
+
+const ASSET_FILES: &[(&str, &str, &[u8])] = assets! {
+    "workspace/app.js" => "text/javascript",
+    "workspace/api.js" => "text/javascript",
+    "workspace/text.js" => "text/javascript",
+    "workspace/login.js" => "text/javascript",
+    "workspace/agent.js" => "text/javascript",
+    "workspace/shell.js" => "text/javascript",
+    "workspace/view.js" => "text/javascript",
+    "workspace/style.css" => "text/css",
+    "vendor/preact/preact.js" => "text/javascript",
+    "vendor/preact/hooks.js" => "text/javascript",
+    "vendor/preact/htm.js" => "text/javascript",
+};
+
+struct Asset {
+    content_type: &'static str,
+    body: &'static [u8],
+    /// A strong validator: the files change only with the binary, and a browser revalidates each load.
+    etag: HeaderValue,
+}
+
+static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| {
+    ASSET_FILES
+        .iter()
+        .map(|&(path, content_type, body)| {
+            let digest = Sha256::digest(body);
+            let etag = HeaderValue::from_str(&format!("\"{}\"", hex::encode(&digest[..12])))
+                .unwrap_or(HeaderValue::from_static("\"\""));
+            (path, Asset { content_type, body, etag })
+        })
+        .collect()
+});
+
+pub fn router() -> Router<AppState> {
+    let pages = PAGES.iter().fold(Router::new(), |router, &path| router.route(path, get(page)));
+    pages.route("/assets/{*path}", get(asset))
+}
+
+async fn page() -> Response {
+    let mut response = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], SHELL).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+async fn asset(Path(path): Path<String>, request: HeaderMap) -> Response {
+    let Some(asset) = ASSETS.get(path.as_str()) else {
+        return ApiError::new(Code::RouteNotFound, "no such file of the web workspace").into_response();
+    };
+    let headers = [
+        (header::ETAG, asset.etag.clone()),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+    ];
+    if request.get(header::IF_NONE_MATCH) == Some(&asset.etag) {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    (headers, [(header::CONTENT_TYPE, asset.content_type)], asset.body).into_response()
+}
