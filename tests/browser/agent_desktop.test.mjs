@@ -63,3 +63,90 @@ test('a rejected offer leaves the screen and the conversation stays with its que
   assert.notEqual(conversation.agent_id, server.demo.agents[0].id);
   await context.close();
 });
+
+/// When each text first shows in the transcript, by the page's clock (the same wall clock as the test's).
+async function watchTranscript(page) {
+  await page.evaluate(() => {
+    window.seenAt = {};
+    const log = document.querySelector('[role=log]');
+    const note = () => log.querySelectorAll('.text').forEach((node) => {
+      window.seenAt[node.textContent] ??= performance.timeOrigin + performance.now();
+    });
+    note();
+    new MutationObserver(note).observe(log, { childList: true, subtree: true, characterData: true });
+  });
+}
+
+function percentile(values, p) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+test('agent and customer talk live: every message once and in order, across a cut connection', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  // The page's stream passes through the test, which can cut it as a network would, and refuse reconnects.
+  let stream = null;
+  let cut = false;
+  await page.routeWebSocket(/\/v1\/stream/, (socket) => {
+    if (cut) {
+      socket.close({ code: 4000, reason: 'the network is down' });
+      return;
+    }
+    socket.connectToServer();
+    stream = socket;
+  });
+  const ada = server.demo.agents[0];
+  await signIn(page, server.base, ada);
+  await page.waitForURL(`${server.base}/agent`);
+  await page.getByRole('status').getByText('Live').waitFor();
+  const { conversation } = await customerWrites('Late order');
+  const send = (text) => server.api('POST', `/v1/conversations/${conversation.id}/messages`, { text }, token);
+  await page.getByRole('listitem', { name: 'Offer: Late order' }).getByRole('button', { name: 'Accept' }).click();
+  await page.getByRole('button', { name: 'Late order' }).click();
+  const transcript = page.getByRole('log', { name: 'Transcript' });
+  await transcript.getByText('hello, I need help').waitFor();
+  await watchTranscript(page);
+
+  // Send → shown on the agent's page, one message at a time.
+  const latencies = [];
+  for (let i = 1; i <= 20; i += 1) {
+    const text = `customer message ${i}`;
+    const sentAt = Date.now();
+    await send(text);
+    await transcript.getByText(text, { exact: true }).waitFor();
+    latencies.push((await page.evaluate((t) => window.seenAt[t], text)) - sentAt);
+  }
+  console.log(`customer send → visible on the agent's page over ${latencies.length} messages: ` +
+    `p50 ${percentile(latencies, 50).toFixed(1)} ms, p95 ${percentile(latencies, 95).toFixed(1)} ms, ` +
+    `max ${Math.max(...latencies).toFixed(1)} ms`);
+
+  // The connection drops while the customer goes on writing; when it is back, nothing is missing or doubled.
+  cut = true;
+  await stream.close({ code: 4000, reason: 'the network is down' });
+  await page.getByRole('status').getByText('Reconnecting…').waitFor();
+  for (const text of ['while away 1', 'while away 2', 'while away 3']) await send(text);
+  cut = false;
+  await page.getByRole('status').getByText('Live').waitFor();
+  await transcript.getByText('while away 3', { exact: true }).waitFor();
+  const texts = await transcript.locator('.text').allInnerTexts();
+  const expected = ['hello, I need help', ...latencies.map((_, i) => `customer message ${i + 1}`),
+    'while away 1', 'while away 2', 'while away 3'];
+  assert.deepEqual(texts, expected);
+  await screenshot(page, 'agent-conversation');
+
+  // The agent answers with the keyboard, ends the conversation and closes it.
+  await page.getByLabel('Message').fill('Your order ships today.');
+  await page.getByLabel('Message').press('Enter');
+  await transcript.getByText('Your order ships today.').waitFor();
+  const stored = await server.api('GET', `/v1/conversations/${conversation.id}/messages?limit=100`, undefined, token);
+  const reply = stored.data.find((m) => m.text === 'Your order ships today.');
+  assert.equal(reply.sender.kind, 'agent');
+  assert.equal(reply.sender.id, ada.id);
+  await page.getByRole('button', { name: 'End conversation' }).click();
+  await page.getByRole('button', { name: 'Close' }).click();
+  await page.getByText('Closed', { exact: true }).waitFor();
+  const closed = await server.api('GET', `/v1/conversations/${conversation.id}`);
+  assert.equal(closed.state, 'closed');
+  await context.close();
+});

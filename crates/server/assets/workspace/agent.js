@@ -121,14 +121,93 @@ function Offers({ offers, conversations, queues, onAnswer }) {
   </ul>`;
 }
 
-function Conversations({ list }) {
+function Conversations({ list, openId, onOpen }) {
   const byState = STATES.map((state) => [state, list.filter((c) => c.state === state)]).filter(([, l]) => l.length);
   if (byState.length === 0) return html`<p class="empty">${t('agent.no_conversations')}</p>`;
   return byState.map(([state, items]) => html`
     <h3>${t(`state.${state}`)} (${items.length})</h3>
     <ul class="conversations">
-      ${items.map((c) => html`<li>${conversationLabel(c)}</li>`)}
+      ${items.map((c) => html`<li>
+        <button type="button" class="link" aria-current=${c.id === openId ? 'true' : undefined}
+          onClick=${() => onOpen(c.id)}>${conversationLabel(c)}</button>
+      </li>`)}
     </ul>`);
+}
+
+/// Messages in the order of the conversation's log, each once, however often it arrived (page load, live, replay).
+function merged(messages, more) {
+  const byId = new Map(messages.map((m) => [m.id, m]));
+  for (const m of more) byId.set(m.id, m);
+  return [...byId.values()].sort((a, b) => a.sequence - b.sequence);
+}
+
+const SENDER_CLASS = { agent: 'from-agent', customer: 'from-customer', bot: 'from-bot', system: 'from-system' };
+
+function Transcript({ messages }) {
+  const end = useRef(null);
+  useEffect(() => end.current?.scrollIntoView({ block: 'end' }), [messages.length]);
+  return html`<ol class="transcript" role="log" aria-live="polite" aria-label=${t('agent.transcript')}>
+    ${messages.map((m) => html`<li class=${SENDER_CLASS[m.sender.kind] ?? ''}>
+      <span class="sender">${m.sender.name ?? t(`sender.${m.sender.kind}`)}</span>
+      <span class="text">${m.text}</span>
+      ${m.attachments.map((a) => html`<a class="attachment" href=${`/v1/attachments/${a.id}/content`}
+        target="_blank" rel="noopener">${a.name ?? t('agent.attachment')}</a>`)}
+      <time datetime=${m.created_at}>${new Date(m.created_at).toLocaleTimeString()}</time>
+    </li>`)}
+    <li ref=${end} class="end" aria-hidden="true"></li>
+  </ol>`;
+}
+
+function ConversationPane({ conversation, messages, onChanged }) {
+  const [text, setText] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const writable = conversation.state === 'active';
+
+  async function act(how, body) {
+    setBusy(true);
+    setError(null);
+    try {
+      await api('POST', `/v1/conversations/${conversation.id}/${how}`, body);
+      onChanged();
+      return true;
+    } catch (failure) {
+      setError(failure.message);
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  async function send(event) {
+    event?.preventDefault();
+    if (!text.trim() || busy) return;
+    if (await act('messages', { text })) setText('');
+  }
+
+  function keys(event) {
+    // Enter sends, Shift+Enter starts a new line: as in every chat tool agents use.
+    if (event.key === 'Enter' && !event.shiftKey) send(event);
+  }
+
+  return html`
+    <h2 id="pane-title">${conversationLabel(conversation)}</h2>
+    <p class="meta">${t(`state.${conversation.state}`)}</p>
+    <${Transcript} messages=${messages} />
+    ${writable && html`<form class="composer" onSubmit=${send}>
+      <label>${t('agent.message')}
+        <textarea rows="2" value=${text} onInput=${(e) => setText(e.currentTarget.value)} onKeyDown=${keys}></textarea>
+      </label>
+      <button type="submit" disabled=${busy || !text.trim()}>${t('agent.send')}</button>
+    </form>`}
+    ${error && html`<p role="alert" class="error">${error}</p>`}
+    <div class="actions">
+      ${conversation.state === 'active' && html`<button type="button" class="secondary" disabled=${busy}
+        onClick=${() => act('end')}>${t('agent.end')}</button>`}
+      ${conversation.state === 'wrap_up' && html`<button type="button" disabled=${busy}
+        onClick=${() => act('close')}>${t('agent.close')}</button>`}
+    </div>
+  `;
 }
 
 export function AgentDesktop({ session }) {
@@ -139,6 +218,25 @@ export function AgentDesktop({ session }) {
   const [queues, setQueues] = useState({});
   const [error, setError] = useState(null);
   const [notice, setNotice] = useState(null);
+  const [openId, setOpenId] = useState(null);
+  const [messages, setMessages] = useState([]);
+  const opened = useRef(null);
+  opened.current = openId;
+
+  async function loadTranscript(id) {
+    try {
+      const page = await api('GET', `/v1/conversations/${id}/messages?limit=100`);
+      if (opened.current === id) setMessages((now) => merged(now, page.data));
+    } catch (failure) {
+      if (failure.status !== 401) setError(failure.message);
+    }
+  }
+
+  function open(id) {
+    setOpenId(id);
+    setMessages([]);
+    loadTranscript(id);
+  }
 
   async function reload() {
     try {
@@ -165,9 +263,16 @@ export function AgentDesktop({ session }) {
   }, []);
 
   const connected = useStream((frame) => {
-    if (frame.type === 'stream.resync') reload();
-    else if (frame.type.startsWith('routing.') || frame.type.startsWith('conversation.')) reload();
+    if (frame.type === 'stream.resync') {
+      reload();
+      if (opened.current) loadTranscript(opened.current);
+    } else if (frame.type === 'message.created') {
+      if (frame.conversation_id === opened.current) setMessages((now) => merged(now, [frame.data]));
+    } else if (frame.type.startsWith('routing.') || frame.type.startsWith('conversation.')) {
+      reload();
+    }
   });
+  const current = mine.find((c) => c.id === openId) ?? known[openId];
 
   async function answer(offer, how) {
     setNotice(null);
@@ -193,8 +298,11 @@ export function AgentDesktop({ session }) {
       </section>
       <section aria-labelledby="mine-title">
         <h2 id="mine-title">${t('agent.mine')}</h2>
-        <${Conversations} list=${mine} />
+        <${Conversations} list=${mine} openId=${openId} onOpen=${open} />
       </section>
+      ${current && html`<section class="pane" aria-labelledby="pane-title">
+        <${ConversationPane} conversation=${current} messages=${messages} onChanged=${reload} />
+      </section>`}
       ${error && html`<p role="alert" class="error">${error}</p>`}
     </div>
   `;
