@@ -116,6 +116,7 @@ test('a session revoked while the page is open: the next action says so, and sig
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(`${server.base}/agent`);
   // The refused change changed nothing, and the page does not pretend it did.
+  await page.getByRole('option', { name: 'Available' }).first().waitFor({ state: 'attached' });
   assert.equal(await page.getByLabel('Presence').inputValue(), 'available');
   const mine = await server.api('GET', `/v1/agents/${ada.id}/presence`);
   assert.equal(mine.presence, 'available');
