@@ -123,11 +123,13 @@ impl StreamQuery {
     }
 }
 
-/// Refuses a browser's request from an origin this server does not serve. Programs send their key in
-/// `Authorization`, which a page of another site cannot make a browser add; a caller without it (a browser, with
-/// its session cookie) must come from `public_url`'s origin or `stream.allowed_origins`.
+/// Refuses a browser's request that rides the session cookie from an origin this server does not serve: a browser
+/// sends the cookie on its own, whichever page opens the WebSocket. Programs send their key in `Authorization`,
+/// which a page of another site cannot make a browser add; a request with no credentials at all gains nothing from
+/// its origin and is refused by authentication (401). A cookie must come from `public_url`'s origin or
+/// `stream.allowed_origins`.
 fn check_origin(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    if headers.contains_key(header::AUTHORIZATION) {
+    if !crate::auth::signs_in_by_cookie(headers) {
         return Ok(());
     }
     let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
@@ -150,7 +152,7 @@ fn check_origin(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
         (status = 101, description = "Switching to the WebSocket protocol"),
         (status = 200, description = "An SSE stream", content_type = "text/event-stream", body = String),
         (status = 400, description = "A bad filter, or a resume id newer than the log (`resume_id_ahead`)"),
-        (status = 403, description = "A browser from an origin not allowed (`origin_not_allowed`)"),
+        (status = 403, description = "A session cookie sent from an origin not allowed (`origin_not_allowed`)"),
         (status = 406, description = "Neither a WebSocket upgrade nor `Accept: text/event-stream`")))]
 async fn stream(
     State(app): State<AppState>,

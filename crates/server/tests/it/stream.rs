@@ -353,11 +353,14 @@ async fn filters_are_checked_and_another_tenants_conversation_is_never_sent() {
 #[tokio::test]
 async fn a_browser_upgrade_from_another_origin_is_refused() {
     let app = TestApp::spawn().await;
-    let refused = |origin: &'static str, key: Option<String>| {
+    let refused = |origin: &'static str, key: Option<String>, cookie: Option<&'static str>| {
         let mut request = ws_url(&app, "").into_client_request().unwrap();
         request.headers_mut().insert("origin", HeaderValue::from_static(origin));
         if let Some(key) = key {
             request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Bearer {key}")).unwrap());
+        }
+        if let Some(cookie) = cookie {
+            request.headers_mut().insert("cookie", HeaderValue::from_static(cookie));
         }
         async move {
             match tokio_tungstenite::connect_async(request).await {
@@ -370,16 +373,23 @@ async fn a_browser_upgrade_from_another_origin_is_refused() {
             }
         }
     };
+    // Whether the cookie is good is not even looked at: the page learns nothing.
+    let cookie = Some("switchboard_session=not-a-session");
     assert_eq!(
-        refused("https://evil.example", None).await,
+        refused("https://evil.example", None, cookie).await,
         Some((StatusCode::FORBIDDEN, "origin_not_allowed".into())),
-        "a cross-site page cannot open the stream"
+        "a cross-site page cannot ride a user's cookie onto the stream"
     );
-    // The server's own origin passes the check (and then needs credentials).
+    // Without any credentials the origin gains nothing: the request needs credentials, wherever it comes from.
+    assert_eq!(
+        refused("https://evil.example", None, None).await,
+        Some((StatusCode::UNAUTHORIZED, "unauthenticated".into()))
+    );
+    // The server's own origin passes the check (and then needs a good cookie).
     let own: &'static str = Box::leak(app.base.clone().into_boxed_str());
-    assert_eq!(refused(own, None).await, Some((StatusCode::UNAUTHORIZED, "unauthenticated".into())));
-    // A program with its key is not a browser riding a cookie: its Origin is not checked.
-    assert_eq!(refused("https://evil.example", Some(app.admin_key.clone())).await, None);
+    assert_eq!(refused(own, None, cookie).await, Some((StatusCode::UNAUTHORIZED, "unauthenticated".into())));
+    // A program with its key is not a browser riding a cookie: its Origin is not checked, cookie or not.
+    assert_eq!(refused("https://evil.example", Some(app.admin_key.clone()), cookie).await, None);
 }
 
 #[tokio::test]
