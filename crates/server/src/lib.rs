@@ -159,7 +159,7 @@ impl Server {
 
     /// A server whose background work runs on `clock`.
     pub async fn with_clock(config: Config, store: Arc<Store>, clock: clock::Clock) -> anyhow::Result<Self> {
-        let limits = connections::Limits::new(&config.http, connections::raise_descriptor_limit());
+        let limits = connections::Limits::new(&config.http, &config.stream, connections::raise_descriptor_limit());
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         let public_url =

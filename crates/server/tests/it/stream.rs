@@ -276,6 +276,55 @@ async fn a_resume_id_from_the_future_is_refused() {
     }
 }
 
+/// Waits until the hub serves `n` connections (those that ended no longer count), producing events with `produce`
+/// meanwhile; fails after `WAIT`.
+async fn until_connections(app: &TestApp, n: usize, what: &str, mut produce: impl AsyncFnMut()) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while app.state.stream.connections().await != n {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        produce().await;
+    }
+}
+
+#[tokio::test]
+async fn an_sse_client_that_stops_reading_is_closed_by_the_write_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_with(Options {
+        configure: Some(|c| {
+            c.stream.write_timeout_seconds = 1;
+            // Far more frames than the test produces: only the write timeout can close the stream.
+            c.stream.send_buffer = 1_000_000;
+        }),
+        ..Default::default()
+    })
+    .await;
+    let (channel, integration) = setup(&app).await;
+    let conversation = app.conversation(&integration, &channel, "c1").await;
+    // An SSE client with a small receive window that sends its request, then never reads.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4_096).unwrap();
+    let mut stalled = socket.connect(app.base.trim_start_matches("http://").parse().unwrap()).await.unwrap();
+    let request = format!(
+        "GET /v1/stream HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\nAccept: text/event-stream\r\n\r\n",
+        app.admin_key
+    );
+    stalled.write_all(request.as_bytes()).await.unwrap();
+    until_connections(&app, 1, "the stream never opened", async || {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    })
+    .await;
+    let text = "x".repeat(5_000);
+    until_connections(&app, 0, "the client that never reads was never closed", async || {
+        for _ in 0..20 {
+            say(&app, &integration, &conversation, &text).await;
+        }
+    })
+    .await;
+    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("http_connections_closed_total{reason=\"write_timeout\"}"), "{metrics}");
+    drop(stalled);
+}
+
 #[tokio::test]
 async fn a_resume_id_older_than_the_replay_gets_a_resync_frame() {
     let app =
