@@ -123,6 +123,45 @@ async fn a_websocket_client_that_resumes_gets_exactly_the_events_it_missed() {
     assert!(resumed.iter().any(|f| is_message(f, "missed 4")));
 }
 
+/// Writes an event of the test's organization with a chosen id, as a transaction that commits out of id order
+/// leaves it (PostgreSQL hands out ids before commit).
+async fn insert_event(app: &TestApp, id: i64) {
+    use switchboard_store::{Backend, params};
+    let org = app.org_id.clone();
+    let overriding = match app.state.store.backend() {
+        Backend::Postgres => "OVERRIDING SYSTEM VALUE",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "INSERT INTO events (id, org_id, event_type, payload, created_at) {overriding} \
+         VALUES ($1, $2, 'test.late', '{{}}', 0)"
+    );
+    app.state.store.write(move |tx| tx.execute(&sql, params![id, org.as_str()]).map(drop)).await.unwrap();
+}
+
+fn ids(frames: &[Value]) -> Vec<i64> {
+    frames.iter().map(|f| f["id"].as_i64().expect("events carry their id")).collect()
+}
+
+#[tokio::test]
+async fn a_resume_never_gives_again_an_event_at_or_before_its_id() {
+    let app = TestApp::spawn().await;
+    let mut watching = connect(&app, &app.admin_key, "").await;
+    let last = app.state.store.read(switchboard_store::routing::last_event_id).await.unwrap();
+    // last+2 commits before last+1: the hub reads last+2 and awaits last+1.
+    insert_event(&app, last + 2).await;
+    insert_event(&app, last + 3).await;
+    assert_eq!(ids(&frames_until(&mut watching, |f| f["id"] == last + 3).await), [last + 2, last + 3]);
+    // Meanwhile last+1 committed, and a client got it with last+2 from another node; it resumes here after last+2.
+    let mut resumed = connect(&app, &app.admin_key, &format!("?after={}", last + 2)).await;
+    insert_event(&app, last + 1).await;
+    insert_event(&app, last + 4).await;
+    // The watching client was never given last+1: it comes to it live, late.
+    assert_eq!(ids(&frames_until(&mut watching, |f| f["id"] == last + 4).await), [last + 1, last + 4]);
+    // The resumed one gets what follows its resume id, once: never last+1 again.
+    assert_eq!(ids(&frames_until(&mut resumed, |f| f["id"] == last + 4).await), [last + 3, last + 4]);
+}
+
 /// Reads SSE frames from a response: (id, event name, data) per frame; comments come as ("", "comment", "").
 struct SseReader {
     response: reqwest::Response,
@@ -249,33 +288,6 @@ async fn a_client_that_never_reads_is_closed_while_another_receives_every_event(
     assert_eq!(close.unwrap().code, CloseCode::Library(4008));
 }
 
-#[tokio::test]
-async fn a_resume_id_from_the_future_is_refused() {
-    let app = TestApp::spawn().await;
-    let response = app
-        .http
-        .get(format!("{}/v1/stream", app.base))
-        .bearer_auth(&app.admin_key)
-        .header("accept", "text/event-stream")
-        .header("last-event-id", "999999999999")
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert_problem(status, &body, StatusCode::BAD_REQUEST, "resume_id_ahead");
-    let mut request = ws_url(&app, "?after=999999999999").into_client_request().unwrap();
-    request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Bearer {}", app.admin_key)).unwrap());
-    match tokio_tungstenite::connect_async(request).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-            let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
-            assert_eq!(body["code"], "resume_id_ahead");
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
 /// Waits until the hub serves `n` connections (those that ended no longer count), producing events with `produce`
 /// meanwhile; fails after `WAIT`.
 async fn until_connections(app: &TestApp, n: usize, what: &str, mut produce: impl AsyncFnMut()) {
@@ -323,6 +335,33 @@ async fn an_sse_client_that_stops_reading_is_closed_by_the_write_timeout() {
     let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("http_connections_closed_total{reason=\"write_timeout\"}"), "{metrics}");
     drop(stalled);
+}
+
+#[tokio::test]
+async fn a_resume_id_from_the_future_is_refused() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .get(format!("{}/v1/stream", app.base))
+        .bearer_auth(&app.admin_key)
+        .header("accept", "text/event-stream")
+        .header("last-event-id", "999999999999")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "resume_id_ahead");
+    let mut request = ws_url(&app, "?after=999999999999").into_client_request().unwrap();
+    request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Bearer {}", app.admin_key)).unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
+            assert_eq!(body["code"], "resume_id_ahead");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 }
 
 #[tokio::test]
