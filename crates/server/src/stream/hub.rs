@@ -16,11 +16,13 @@ use switchboard_domain::{
     Error, Timestamp,
     conversation::ConversationState,
     ids::{ConversationId, OrgId, UserId},
+    setup::Distribution,
 };
 use switchboard_store::{
     Store,
     conversations::{self, ConversationFilter, Scope},
     model::Event,
+    routing, setup,
 };
 use tokio::sync::{Mutex, broadcast, mpsc, watch};
 
@@ -154,6 +156,8 @@ pub struct Registration {
     pub awaited: HashSet<i64>,
     /// The part of the ownership table the connection's viewer depends on, as of `cursor`.
     pub table: Ownership,
+    /// The viewer as the hub sees it (an agent with their queues as of `cursor`).
+    pub viewer: Viewer,
 }
 
 pub struct Hub {
@@ -213,10 +217,14 @@ impl Hub {
         };
         let (tx, rx) = mpsc::channel(self.config.send_buffer);
         let lagging = Arc::new(AtomicBool::new(false));
+        let viewer = match viewer {
+            Viewer::Agent { id, .. } => Viewer::Agent { id, queues: entry.table.queues_of(id) },
+            other => other,
+        };
         let table = entry.table.for_viewer(&viewer);
-        entry.subscribers.push(Subscriber { viewer, filter, tx, lagging: lagging.clone() });
+        entry.subscribers.push(Subscriber { viewer: viewer.clone(), filter, tx, lagging: lagging.clone() });
         metrics::gauge!("stream_connections").increment(1.0);
-        Ok(Registration { rx, lagging, cursor, awaited, table })
+        Ok(Registration { rx, lagging, cursor, awaited, table, viewer })
     }
 
     /// The connections the hub serves now (those that ended are counted until the hub's next read).
@@ -304,6 +312,19 @@ impl State {
 
     fn fan_out(&mut self, event: &Event) {
         let Some(org) = self.orgs.get_mut(&event.org_id) else { return };
+        let regrouped = org.table.regroup(event);
+        if !regrouped.is_empty() {
+            let frame = Frame::resync("queues_changed");
+            let table = &org.table;
+            org.subscribers.retain_mut(|s| match &mut s.viewer {
+                // What waits in the queues it joined came before it could see it: the client reloads.
+                Viewer::Agent { id, queues } if regrouped.contains(id) => {
+                    *queues = table.queues_of(*id);
+                    s.send(frame.clone())
+                }
+                _ => true,
+            });
+        }
         let seen = org.table.observe(event);
         let mut frame = None;
         org.subscribers.retain(|s| {
@@ -334,11 +355,24 @@ impl Subscriber {
     }
 }
 
-/// Whose each of the organization's live conversations is, and where the unassigned ones wait.
+/// Whose each of the organization's live conversations is, where the unassigned ones wait, the workstreams in
+/// pick mode, and the agents' queues.
 async fn load_ownership(store: &Store, org: OrgId) -> Result<Ownership, Error> {
     store
         .read(move |tx| {
             let mut table = Ownership::default();
+            for member in routing::list_members(tx, org, None)? {
+                table.members.entry(member.user_id).or_default().insert(member.queue_id);
+            }
+            let mut after = None;
+            loop {
+                let page = setup::list_workstreams(tx, org, after, LOAD_PAGE)?;
+                table.pick.extend(page.iter().filter(|w| w.distribution == Distribution::Pick).map(|w| w.id));
+                match page.last() {
+                    Some(last) if page.len() == LOAD_PAGE => after = Some(last.id),
+                    _ => break,
+                }
+            }
             for state in [
                 ConversationState::Open,
                 ConversationState::Active,
@@ -350,6 +384,7 @@ async fn load_ownership(store: &Store, org: OrgId) -> Result<Ownership, Error> {
                 loop {
                     let page = conversations::list(tx, org, &filter, after, LOAD_PAGE)?;
                     for c in &page {
+                        table.workstreams.insert(c.id, c.workstream_id);
                         match (c.agent_id, c.queue_id) {
                             (Some(agent), _) => {
                                 table.owners.insert(c.id, agent);

@@ -28,7 +28,7 @@ pub use hub::{Frame, Hub, Signal, SignalKind, Signals};
 use serde::Deserialize;
 use switchboard_domain::{
     Code, Error, Timestamp,
-    ids::{ConversationId, QueueId},
+    ids::ConversationId,
     role::Role,
     text::{ShortText, split_coded},
 };
@@ -225,12 +225,8 @@ impl Session {
         let filter = Filter { types, conversations: query.conversation_id.into_iter().collect() };
         let org = who.org_id;
         let viewer = match (who.role, who.agent()) {
-            (Role::Agent, Some(agent)) => {
-                let members = app.store.read(move |tx| routing::list_members(tx, org, None)).await?;
-                let queues: HashSet<QueueId> =
-                    members.into_iter().filter(|m| m.user_id == agent).map(|m| m.queue_id).collect();
-                Viewer::Agent { id: agent, queues }
-            }
+            // The hub fills in the agent's queues, and keeps them as they change.
+            (Role::Agent, Some(agent)) => Viewer::Agent { id: agent, queues: HashSet::new() },
             (Role::Agent, None) => Viewer::Nobody,
             _ => Viewer::Organization,
         };
@@ -244,7 +240,8 @@ impl Session {
             }
         }
         let hub = app.stream.clone();
-        let reg = hub.subscribe(org, viewer.clone(), filter.clone()).await?;
+        let reg = hub.subscribe(org, viewer, filter.clone()).await?;
+        let viewer = reg.viewer;
         let mut session = Session {
             rx: reg.rx,
             lagging: reg.lagging,

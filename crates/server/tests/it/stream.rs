@@ -524,6 +524,80 @@ async fn typing_reaches_those_who_see_the_conversation_and_is_not_stored() {
     assert_eq!(app.event_count().await, before, "signals are not stored");
 }
 
+/// A routed workstream in `distribution` mode (`push` or `pick`) with a queue of its own; returns (channel, queue).
+async fn routed(app: &TestApp, distribution: &str) -> (String, String) {
+    let queue = app.post_ok("/v1/queues", &app.admin_key, json!({ "name": distribution }), StatusCode::CREATED).await;
+    let body = json!({ "name": distribution, "fallback_queue_id": queue["id"], "distribution": distribution,
+                       "settings": { "routing": { "enabled": true } } });
+    let workstream = app.post_ok("/v1/workstreams", &app.admin_key, body, StatusCode::CREATED).await;
+    let body = json!({ "name": "Web", "channel_type": "messaging_api", "workstream_id": workstream["id"] });
+    let channel = app.post_ok("/v1/channels", &app.admin_key, body, StatusCode::CREATED).await;
+    (channel["id"].as_str().unwrap().to_string(), queue["id"].as_str().unwrap().to_string())
+}
+
+async fn set_members(app: &TestApp, queue: &str, agents: &[&str]) {
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/queues/{queue}/members"),
+            Some(&app.admin_key),
+            Some(json!({ "user_ids": agents })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+fn queued(frame: &Value, conversation: &str) -> bool {
+    frame["type"] == "routing.queued" && frame["conversation_id"] == conversation
+}
+
+#[tokio::test]
+async fn an_agent_sees_what_waits_in_their_queues_only_where_it_is_picked() {
+    let app = TestApp::spawn().await;
+    let (integration, _) = app.key(Role::Integration).await;
+    let (push_channel, push_queue) = routed(&app, "push").await;
+    let (pick_channel, pick_queue) = routed(&app, "pick").await;
+    let (agent_key, agent) = app.key(Role::Agent).await;
+    let agent = agent.unwrap();
+    set_members(&app, &push_queue, &[&agent]).await;
+    set_members(&app, &pick_queue, &[&agent]).await;
+    let mut everything = connect(&app, &app.admin_key, "").await;
+    let mut ws = connect(&app, &agent_key, "").await;
+    // Waiting in a push workstream: routing offers it (to no one here: the agent is offline); not the agent's to see.
+    let pushed = app.conversation(&integration, &push_channel, "pushed").await;
+    frames_until(&mut everything, |f| queued(f, &pushed)).await;
+    say(&app, &integration, &pushed, "pushed").await;
+    // Waiting in a pick workstream: the agent may pick it, so sees it.
+    let picked = app.conversation(&integration, &pick_channel, "picked").await;
+    frames_until(&mut everything, |f| queued(f, &picked)).await;
+    say(&app, &integration, &picked, "picked").await;
+    let frames = frames_until(&mut ws, |f| is_message(f, "picked")).await;
+    assert!(frames.iter().all(|f| f["conversation_id"] == picked.as_str()), "{frames:#?}");
+    assert!(frames.iter().any(|f| queued(f, &picked)), "{frames:#?}");
+}
+
+#[tokio::test]
+async fn an_agent_who_joins_or_leaves_a_queue_is_told_at_once() {
+    let app = TestApp::spawn().await;
+    let (integration, _) = app.key(Role::Integration).await;
+    let (channel, queue) = routed(&app, "pick").await;
+    let (agent_key, agent) = app.key(Role::Agent).await;
+    let agent = agent.unwrap();
+    let mut everything = connect(&app, &app.admin_key, "").await;
+    let mut ws = connect(&app, &agent_key, "").await;
+    let waiting = app.conversation(&integration, &channel, "c1").await;
+    frames_until(&mut everything, |f| queued(f, &waiting)).await;
+    // The agent joins the queue with their stream open: the stream says so before anything of the queue.
+    set_members(&app, &queue, &[&agent]).await;
+    let resync = json!({ "type": "stream.resync", "reason": "queues_changed" });
+    assert_eq!(next_frame(&mut ws).await, resync);
+    say(&app, &integration, &waiting, "now theirs").await;
+    frames_until(&mut ws, |f| is_message(f, "now theirs")).await;
+    // And leaves it.
+    set_members(&app, &queue, &[]).await;
+    assert_eq!(frames_until(&mut ws, |f| f["type"] == "stream.resync").await.pop().unwrap(), resync);
+}
+
 /// One step of the property test's random history.
 #[derive(Debug, Clone)]
 enum Step {
