@@ -172,6 +172,9 @@ pub struct StreamConfig {
     /// Origins (`https://host[:port]`) besides `public_url`'s that a browser may open the stream from.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Seconds a write to a client may make no progress before the connection is closed: a stream whose client
+    /// stopped reading, or any response's. Applies to every HTTP connection.
+    pub write_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,8 +335,11 @@ impl Config {
             }
         }
         let s = &self.stream;
-        if s.heartbeat_seconds == 0 || s.send_buffer == 0 || s.replay_events < 0 {
-            bail!("stream: heartbeat_seconds and send_buffer must be at least 1, replay_events at least 0");
+        if s.heartbeat_seconds == 0 || s.send_buffer == 0 || s.replay_events < 0 || s.write_timeout_seconds == 0 {
+            bail!(
+                "stream: heartbeat_seconds, send_buffer and write_timeout_seconds must be at least 1, replay_events \
+                 at least 0"
+            );
         }
         if self.request_timeout_seconds == 0 {
             bail!("request_timeout_seconds must be at least 1");

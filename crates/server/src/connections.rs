@@ -19,6 +19,11 @@
 //! request phase for good (neither timeout applies, and it is never evicted) and holds its slot until the socket is
 //! closed: streams count against `http.max_connections` like any request in flight.
 //!
+//! Every connection, in any phase and upgraded ones too, has a **write timeout** (`stream.write_timeout_seconds`): a
+//! write that makes no progress for that long (the client stopped reading and the socket's buffers are full) closes
+//! the connection. Without it a stalled stream would hold its connection, and every frame its buffer still takes,
+//! until that buffer filled; the buffer cap stays for a client that reads, but too slowly.
+//!
 //! At `http.max_connections`, a new connection **evicts** the oldest one that has never sent whole headers (a
 //! slow client, most likely an attacker: a real client sends its headers within a round trip), else the oldest
 //! idle kept-alive one; only when every connection is inside a request is the new connection refused (closed at
@@ -51,19 +56,24 @@ use tokio::{
 };
 use tower::ServiceExt;
 
-use crate::{config::HttpConfig, error::ApiError};
+use crate::{
+    config::{HttpConfig, StreamConfig},
+    error::ApiError,
+};
 
 /// The limits the accept loop applies.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub header_read: Duration,
     pub keep_alive_idle: Duration,
+    /// How long one write may wait on a client that does not read.
+    pub write: Duration,
     pub max_connections: usize,
 }
 
 impl Limits {
     /// The configured limits; a `max_connections` of 0 derives from the descriptor limit.
-    pub fn new(config: &HttpConfig, descriptors: Option<u64>) -> Self {
+    pub fn new(config: &HttpConfig, stream: &StreamConfig, descriptors: Option<u64>) -> Self {
         let max_connections = match config.max_connections {
             0 => derived_max_connections(descriptors),
             n => n,
@@ -71,6 +81,7 @@ impl Limits {
         Self {
             header_read: Duration::from_secs(config.header_read_timeout_seconds),
             keep_alive_idle: Duration::from_secs(config.keep_alive_idle_seconds),
+            write: Duration::from_secs(stream.write_timeout_seconds),
             max_connections,
         }
     }
@@ -168,6 +179,7 @@ enum Closed {
     IdleTimeout,
     Evicted,
     Refused,
+    WriteTimeout,
 }
 
 impl Closed {
@@ -177,6 +189,7 @@ impl Closed {
             Closed::IdleTimeout => "idle_timeout",
             Closed::Evicted => "evicted",
             Closed::Refused => "refused",
+            Closed::WriteTimeout => "write_timeout",
         };
         metrics::counter!("http_connections_closed_total", "reason" => reason).increment(1);
     }
@@ -340,7 +353,8 @@ async fn serve_connection(
     limits: Limits,
     mut stopping: watch::Receiver<bool>,
 ) {
-    let io = TokioIo::new(Tracked { stream, conn: conn.clone(), _slot: slot });
+    let io =
+        TokioIo::new(Tracked { stream, conn: conn.clone(), write_timeout: limits.write, stalled: None, _slot: slot });
     let service = Service { router, conn: conn.clone(), peer };
     let mut builder = hyper::server::conn::http1::Builder::new();
     // Our phases time the headers (see the module's comment); hyper's timer would also cut idle connections.
@@ -417,11 +431,43 @@ async fn answer_header_timeout(stream: &mut TcpStream, timeout: Duration) {
     let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
 }
 
-/// The socket, noting when bytes arrive; it holds the connection's slot until it is dropped.
+/// The socket, noting when bytes arrive and failing a write that waits on the client too long; it holds the
+/// connection's slot until it is dropped.
 struct Tracked {
     stream: TcpStream,
     conn: Arc<Conn>,
+    write_timeout: Duration,
+    /// Set while a write is blocked on a full socket: when it gives up.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
     _slot: Slot,
+}
+
+impl Tracked {
+    /// Times a write (or flush) out when the socket takes nothing for `write_timeout`: the error ends the
+    /// connection, whether hyper or a WebSocket writes. Only a write that went through ends the wait (a flush of
+    /// the bare socket is always ready, whatever waits to be written).
+    fn timed<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<std::io::Result<T>>,
+        wrote: bool,
+    ) -> Poll<std::io::Result<T>> {
+        if polled.is_ready() {
+            if wrote {
+                self.stalled = None;
+            }
+            return polled;
+        }
+        let timeout = self.write_timeout;
+        let stalled = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        if stalled.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.stalled = None;
+        Closed::WriteTimeout.count();
+        let detail = format!("the client read nothing for {} s", timeout.as_secs());
+        Poll::Ready(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, detail)))
+    }
 }
 
 impl AsyncRead for Tracked {
@@ -437,7 +483,8 @@ impl AsyncRead for Tracked {
 
 impl AsyncWrite for Tracked {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.timed(cx, polled, true)
     }
 
     fn poll_write_vectored(
@@ -445,7 +492,8 @@ impl AsyncWrite for Tracked {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.timed(cx, polled, true)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -453,7 +501,8 @@ impl AsyncWrite for Tracked {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+        let polled = Pin::new(&mut self.stream).poll_flush(cx);
+        self.timed(cx, polled, false)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {

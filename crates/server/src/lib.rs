@@ -160,7 +160,7 @@ impl Server {
 
     /// A server whose background work runs on `clock`.
     pub async fn with_clock(config: Config, store: Arc<Store>, clock: clock::Clock) -> anyhow::Result<Self> {
-        let limits = connections::Limits::new(&config.http, connections::raise_descriptor_limit());
+        let limits = connections::Limits::new(&config.http, &config.stream, connections::raise_descriptor_limit());
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         let public_url =
@@ -182,7 +182,12 @@ impl Server {
         let app = api::app(self.state.clone());
         // Routing and webhook delivery run on the leader only: at once on SQLite, with the lease on PostgreSQL.
         let leading = leadership::start(&self.state).await;
-        let hub = self.state.stream.start().await.map_err(|e| anyhow::anyhow!("starting the stream hub: {e}"))?;
+        let hub = self
+            .state
+            .stream
+            .start(&self.state.log)
+            .await
+            .map_err(|e| anyhow::anyhow!("starting the stream hub: {e}"))?;
         tracing::info!(max_connections = self.limits.max_connections, "serving");
         let stream = self.state.stream.clone();
         // Streams never finish on their own: they are ended first, so that the requests in flight can finish.

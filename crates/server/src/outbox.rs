@@ -119,6 +119,11 @@ impl LogReader {
         self.gaps.keys().min().map_or(self.cursor, |g| (g - 1).min(self.cursor))
     }
 
+    /// The skipped ids still awaited: below the cursor, yet a later read may still return them.
+    pub fn awaited(&self) -> impl Iterator<Item = i64> + '_ {
+        self.gaps.keys().copied()
+    }
+
     /// Reads up to `count` events past the cursor (and skipped ids that have appeared since), returning in full the
     /// ones `want` takes.
     pub async fn read(&mut self, store: &Store, want: Want, count: usize) -> Result<Batch, Error> {
@@ -312,6 +317,11 @@ impl Follower {
     /// The last id read.
     pub fn cursor(&self) -> i64 {
         self.reader.cursor()
+    }
+
+    /// The ids below the cursor a later read may still return: see [`LogReader::awaited`].
+    pub fn awaited(&self) -> impl Iterator<Item = i64> + '_ {
+        self.reader.awaited()
     }
 
     /// Where a restart must read again from (what [`Start::Kept`] should hold): see [`LogReader::safe_cursor`].

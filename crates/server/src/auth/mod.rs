@@ -220,6 +220,13 @@ impl Auth {
     }
 }
 
+/// Whether this request signs in with the session cookie: it carries the cookie and no `Authorization` header
+/// (which takes precedence, as in the [`Principal`] extractor). Decided from the headers alone, before the
+/// credentials are looked at.
+pub fn signs_in_by_cookie(headers: &axum::http::HeaderMap) -> bool {
+    !headers.contains_key(axum::http::header::AUTHORIZATION) && sessions::cookie(headers, sessions::COOKIE).is_some()
+}
+
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 

@@ -16,25 +16,25 @@ use switchboard_domain::{
     Error, Timestamp,
     conversation::ConversationState,
     ids::{ConversationId, OrgId, UserId},
+    setup::Distribution,
 };
 use switchboard_store::{
     Store,
     conversations::{self, ConversationFilter, Scope},
     model::Event,
-    routing::last_event_id,
+    routing, setup,
 };
 use tokio::sync::{Mutex, broadcast, mpsc, watch};
 
 use super::visibility::{Filter, Ownership, Seen, Viewer};
 use crate::{
     config::StreamConfig,
-    outbox::{LogReader, Want},
+    outbox::{self, EventLog, Follower, Start},
 };
 
-/// How often the hub reads the log without being woken: what brings other nodes' events on PostgreSQL until a
-/// notification does, and what drops the connections that have gone.
-const POLL: Duration = Duration::from_millis(250);
 const BATCH: usize = 1_000;
+/// How long the hub waits before reading again after a read failed.
+const RETRY: Duration = Duration::from_secs(1);
 /// Conversations read per page when an organization's ownership table is loaded.
 const LOAD_PAGE: usize = 1_000;
 
@@ -140,8 +140,8 @@ struct Org {
 struct State {
     /// The last log id the hub has read.
     cursor: i64,
-    /// Ids at or below this will never be handed out again (on PostgreSQL, ids still awaited lie above it).
-    safe: i64,
+    /// Ids below `cursor` the hub may still hand out (on PostgreSQL, ids of transactions that commit late).
+    awaited: HashSet<i64>,
     orgs: HashMap<OrgId, Org>,
 }
 
@@ -152,10 +152,12 @@ pub struct Registration {
     pub lagging: Arc<AtomicBool>,
     /// Events up to this id reach the connection only by replay; later ones come live.
     pub cursor: i64,
-    /// Live events at or below `cursor` and above this may still come (late commits on PostgreSQL).
-    pub safe: i64,
+    /// Ids at or below `cursor` that come live if they ever commit, never by replay.
+    pub awaited: HashSet<i64>,
     /// The part of the ownership table the connection's viewer depends on, as of `cursor`.
     pub table: Ownership,
+    /// The viewer as the hub sees it (an agent with their queues as of `cursor`).
+    pub viewer: Viewer,
 }
 
 pub struct Hub {
@@ -184,17 +186,12 @@ impl Hub {
         }
     }
 
-    /// Starts reading the log from its newest event; connections made before see only what comes after.
-    pub async fn start(self: &Arc<Self>) -> Result<tokio::task::JoinHandle<()>, Error> {
-        let newest = self.store.read(last_event_id).await?;
-        let cursor = newest.min(*self.store.durable_events().borrow());
-        {
-            let mut state = self.state.lock().await;
-            state.cursor = cursor;
-            state.safe = cursor;
-        }
+    /// Starts following the log from its newest event; connections made before see only what comes after.
+    pub async fn start(self: &Arc<Self>, log: &EventLog) -> Result<tokio::task::JoinHandle<()>, Error> {
+        let follower = log.follow(Start::End, outbox::Filter::everything(), BATCH).await?;
+        self.state.lock().await.cursor = follower.cursor();
         let hub = self.clone();
-        Ok(tokio::spawn(async move { hub.run(LogReader::new(cursor)).await }))
+        Ok(tokio::spawn(async move { hub.run(follower).await }))
     }
 
     /// Ends every connection (WebSockets with 1001, SSE streams at once): the server is shutting down.
@@ -210,7 +207,7 @@ impl Hub {
         let mut state = self.state.lock().await;
         // Loaded while the hub waits, so that the table and the hub's cursor move together from here on; events the
         // load already saw are applied again, which leaves each conversation as the load found it.
-        let (cursor, safe) = (state.cursor, state.safe);
+        let (cursor, awaited) = (state.cursor, state.awaited.clone());
         let entry = match state.orgs.entry(org) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => {
@@ -220,10 +217,14 @@ impl Hub {
         };
         let (tx, rx) = mpsc::channel(self.config.send_buffer);
         let lagging = Arc::new(AtomicBool::new(false));
+        let viewer = match viewer {
+            Viewer::Agent { id, .. } => Viewer::Agent { id, queues: entry.table.queues_of(id) },
+            other => other,
+        };
         let table = entry.table.for_viewer(&viewer);
-        entry.subscribers.push(Subscriber { viewer, filter, tx, lagging: lagging.clone() });
+        entry.subscribers.push(Subscriber { viewer: viewer.clone(), filter, tx, lagging: lagging.clone() });
         metrics::gauge!("stream_connections").increment(1.0);
-        Ok(Registration { rx, lagging, cursor, safe, table })
+        Ok(Registration { rx, lagging, cursor, awaited, table, viewer })
     }
 
     /// The connections the hub serves now (those that ended are counted until the hub's next read).
@@ -232,19 +233,25 @@ impl Hub {
         state.orgs.values().map(|org| org.subscribers.iter().filter(|s| !s.tx.is_closed()).count()).sum()
     }
 
-    async fn run(&self, mut log: LogReader) {
-        let mut durable = self.store.durable_events();
+    /// Fans out the log's events as the follower takes them (it wakes on this node's commits and, on PostgreSQL,
+    /// every node's, else looks every `cluster.log_poll_seconds`), and the signals as they come.
+    async fn run(&self, mut log: Follower) {
         let mut signals = self.signals.subscribe();
         let mut closing = self.closing.subscribe();
         loop {
-            match self.pump(&mut log).await {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, source = ?e.source, "the stream hub could not read the log"),
-            }
             tokio::select! {
-                Ok(()) = durable.changed() => {}
-                () = tokio::time::sleep(POLL) => {}
+                ready = log.wait() => {
+                    if !ready {
+                        return;
+                    }
+                    if let Err(e) = self.pump(&mut log).await {
+                        tracing::warn!(error = %e, source = ?e.source, "the stream hub could not read the log");
+                        tokio::select! {
+                            () = tokio::time::sleep(RETRY) => {}
+                            _ = closing.changed() => return,
+                        }
+                    }
+                }
                 signal = signals.recv() => match signal {
                     Ok(json) => match serde_json::from_str::<Signal>(&json) {
                         Ok(signal) => self.fan_out_signal(&signal).await,
@@ -260,20 +267,20 @@ impl Hub {
         }
     }
 
-    /// Reads one batch and fans it out; true when more may be waiting.
-    async fn pump(&self, log: &mut LogReader) -> Result<bool, Error> {
+    /// Reads one batch and fans it out.
+    async fn pump(&self, log: &mut Follower) -> Result<(), Error> {
         // Held across the read, so that a connection registers between two batches, never inside one.
         let mut state = self.state.lock().await;
         state.sweep();
         let orgs: HashSet<OrgId> = state.orgs.keys().copied().collect();
-        let want: Want = Arc::new(move |org, _| orgs.contains(&org));
-        let batch = log.read(&self.store, want, BATCH).await?;
+        log.set_filter(outbox::Filter::everything().wanted_by(Arc::new(move |org, _| orgs.contains(&org))));
+        let batch = log.read().await?;
         state.cursor = log.cursor();
-        state.safe = log.safe_cursor();
+        state.awaited = log.awaited().collect();
         for event in &batch.events {
             state.fan_out(event);
         }
-        Ok(batch.full)
+        Ok(())
     }
 
     async fn fan_out_signal(&self, signal: &Signal) {
@@ -305,35 +312,67 @@ impl State {
 
     fn fan_out(&mut self, event: &Event) {
         let Some(org) = self.orgs.get_mut(&event.org_id) else { return };
+        let regrouped = org.table.regroup(event);
+        if !regrouped.is_empty() {
+            let frame = Frame::resync("queues_changed");
+            let table = &org.table;
+            org.subscribers.retain_mut(|s| match &mut s.viewer {
+                // What waits in the queues it joined came before it could see it: the client reloads.
+                Viewer::Agent { id, queues } if regrouped.contains(id) => {
+                    *queues = table.queues_of(*id);
+                    s.send(frame.clone())
+                }
+                _ => true,
+            });
+        }
         let seen = org.table.observe(event);
         let mut frame = None;
         org.subscribers.retain(|s| {
             if !s.filter.admits(&event.event_type, event.conversation_id) || !seen.visible_to(&s.viewer, &event.data) {
                 return true;
             }
-            let frame = frame.get_or_insert_with(|| Frame::event(event)).clone();
-            match s.tx.try_send(frame) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    s.lagging.store(true, Ordering::Release);
-                    metrics::counter!("stream_lagging_closed_total").increment(1);
-                    metrics::gauge!("stream_connections").decrement(1.0);
-                    false
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    metrics::gauge!("stream_connections").decrement(1.0);
-                    false
-                }
-            }
+            s.send(frame.get_or_insert_with(|| Frame::event(event)).clone())
         });
     }
 }
 
-/// Whose each of the organization's live conversations is, and where the unassigned ones wait.
+impl Subscriber {
+    /// Hands the connection a frame; false when it must be dropped from the hub (it fell behind, or ended).
+    fn send(&self, frame: Frame) -> bool {
+        match self.tx.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.lagging.store(true, Ordering::Release);
+                metrics::counter!("stream_lagging_closed_total").increment(1);
+                metrics::gauge!("stream_connections").decrement(1.0);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                metrics::gauge!("stream_connections").decrement(1.0);
+                false
+            }
+        }
+    }
+}
+
+/// Whose each of the organization's live conversations is, where the unassigned ones wait, the workstreams in
+/// pick mode, and the agents' queues.
 async fn load_ownership(store: &Store, org: OrgId) -> Result<Ownership, Error> {
     store
         .read(move |tx| {
             let mut table = Ownership::default();
+            for member in routing::list_members(tx, org, None)? {
+                table.members.entry(member.user_id).or_default().insert(member.queue_id);
+            }
+            let mut after = None;
+            loop {
+                let page = setup::list_workstreams(tx, org, after, LOAD_PAGE)?;
+                table.pick.extend(page.iter().filter(|w| w.distribution == Distribution::Pick).map(|w| w.id));
+                match page.last() {
+                    Some(last) if page.len() == LOAD_PAGE => after = Some(last.id),
+                    _ => break,
+                }
+            }
             for state in [
                 ConversationState::Open,
                 ConversationState::Active,
@@ -345,6 +384,7 @@ async fn load_ownership(store: &Store, org: OrgId) -> Result<Ownership, Error> {
                 loop {
                     let page = conversations::list(tx, org, &filter, after, LOAD_PAGE)?;
                     for c in &page {
+                        table.workstreams.insert(c.id, c.workstream_id);
                         match (c.agent_id, c.queue_id) {
                             (Some(agent), _) => {
                                 table.owners.insert(c.id, agent);

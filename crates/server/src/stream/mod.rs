@@ -28,11 +28,11 @@ pub use hub::{Frame, Hub, Signal, SignalKind, Signals};
 use serde::Deserialize;
 use switchboard_domain::{
     Code, Error, Timestamp,
-    ids::{ConversationId, QueueId},
+    ids::ConversationId,
     role::Role,
     text::{ShortText, split_coded},
 };
-use switchboard_store::{conversations, events, routing};
+use switchboard_store::{conversations, routing};
 use tokio::sync::mpsc;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use visibility::{Filter, Viewer};
@@ -42,6 +42,7 @@ use crate::{
     auth::Principal,
     error::{ApiError, ApiResult},
     extract::path_id,
+    outbox,
 };
 
 /// WebSocket close code: the connection fell `stream.send_buffer` frames behind; reconnect with `?after=`.
@@ -50,6 +51,8 @@ pub const CLOSE_LAGGING: u16 = 4008;
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// Conversation ids one stream may name at most.
 const MAX_CONVERSATIONS: usize = 100;
+/// Events read per page when a resume replays the log.
+const REPLAY_PAGE: usize = 1_000;
 /// A WebSocket's buffers. tungstenite's defaults (128 KiB each, the read one allocated up front) would make an
 /// idle connection cost a quarter of a megabyte; clients send only small signal frames.
 const WS_READ_BUFFER: usize = 4 * 1024;
@@ -123,11 +126,13 @@ impl StreamQuery {
     }
 }
 
-/// Refuses a browser's request from an origin this server does not serve. Programs send their key in
-/// `Authorization`, which a page of another site cannot make a browser add; a caller without it (a browser, with
-/// its session cookie) must come from `public_url`'s origin or `stream.allowed_origins`.
+/// Refuses a browser's request that rides the session cookie from an origin this server does not serve: a browser
+/// sends the cookie on its own, whichever page opens the WebSocket. Programs send their key in `Authorization`,
+/// which a page of another site cannot make a browser add; a request with no credentials at all gains nothing from
+/// its origin and is refused by authentication (401). A cookie must come from `public_url`'s origin or
+/// `stream.allowed_origins`.
 fn check_origin(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    if headers.contains_key(header::AUTHORIZATION) {
+    if !crate::auth::signs_in_by_cookie(headers) {
         return Ok(());
     }
     let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
@@ -150,7 +155,7 @@ fn check_origin(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
         (status = 101, description = "Switching to the WebSocket protocol"),
         (status = 200, description = "An SSE stream", content_type = "text/event-stream", body = String),
         (status = 400, description = "A bad filter, or a resume id newer than the log (`resume_id_ahead`)"),
-        (status = 403, description = "A browser from an origin not allowed (`origin_not_allowed`)"),
+        (status = 403, description = "A session cookie sent from an origin not allowed (`origin_not_allowed`)"),
         (status = 406, description = "Neither a WebSocket upgrade nor `Accept: text/event-stream`")))]
 async fn stream(
     State(app): State<AppState>,
@@ -203,10 +208,9 @@ pub struct Session {
     rx: mpsc::Receiver<Frame>,
     lagging: Arc<std::sync::atomic::AtomicBool>,
     queued: VecDeque<Frame>,
-    /// Live events at or below this precede the resume point (a client resuming from a node ahead of this one).
+    /// The resume id: live events at or below it are not sent. The client has them, from this node or another,
+    /// though this node's hub may still hand some out (one ahead of this one, or late commits on PostgreSQL).
     skip_through: i64,
-    /// Replayed ids the hub may still hand out live (late commits on PostgreSQL).
-    replayed: HashSet<i64>,
 }
 
 /// Why a session ended.
@@ -221,12 +225,8 @@ impl Session {
         let filter = Filter { types, conversations: query.conversation_id.into_iter().collect() };
         let org = who.org_id;
         let viewer = match (who.role, who.agent()) {
-            (Role::Agent, Some(agent)) => {
-                let members = app.store.read(move |tx| routing::list_members(tx, org, None)).await?;
-                let queues: HashSet<QueueId> =
-                    members.into_iter().filter(|m| m.user_id == agent).map(|m| m.queue_id).collect();
-                Viewer::Agent { id: agent, queues }
-            }
+            // The hub fills in the agent's queues, and keeps them as they change.
+            (Role::Agent, Some(agent)) => Viewer::Agent { id: agent, queues: HashSet::new() },
             (Role::Agent, None) => Viewer::Nobody,
             _ => Viewer::Organization,
         };
@@ -240,13 +240,13 @@ impl Session {
             }
         }
         let hub = app.stream.clone();
-        let reg = hub.subscribe(org, viewer.clone(), filter.clone()).await?;
+        let reg = hub.subscribe(org, viewer, filter.clone()).await?;
+        let viewer = reg.viewer;
         let mut session = Session {
             rx: reg.rx,
             lagging: reg.lagging,
             queued: VecDeque::new(),
             skip_through: query.after.unwrap_or(0),
-            replayed: HashSet::new(),
         };
         let Some(after) = query.after.filter(|a| *a < reg.cursor) else { return Ok(session) };
         if reg.cursor - after > hub.config.replay_events {
@@ -254,15 +254,18 @@ impl Session {
             session.skip_through = 0;
             return Ok(session);
         }
+        // Up to the hub's cursor: the hub hands out nothing at or below it again, but the ids it still awaits, which
+        // are left to it (one that commits between the hub's read and this one would otherwise come twice). Every
+        // event of the organization is read, the filter applied after: the table is moved by all of them.
         let mut replay = Vec::new();
         let mut from = after;
         loop {
-            let page = app.store.read(move |tx| events::list(tx, org, from, 1_000)).await?;
-            let full = page.len() == 1_000;
-            replay.extend(page.into_iter().take_while(|e| e.id <= reg.cursor));
-            match replay.last() {
-                Some(last) if full && last.id > from && last.id < reg.cursor => from = last.id,
-                _ => break,
+            let page = app.log.range(org, from, Some(reg.cursor), &outbox::Filter::everything(), REPLAY_PAGE).await?;
+            let full = page.len() == REPLAY_PAGE;
+            from = page.last().map_or(from, |e| e.id);
+            replay.extend(page.into_iter().filter(|e| !reg.awaited.contains(&e.id)));
+            if !full {
+                break;
             }
         }
         let mut table = reg.table.rewound(&replay);
@@ -270,13 +273,8 @@ impl Session {
             let seen = table.observe(event);
             if filter.admits(&event.event_type, event.conversation_id) && seen.visible_to(&viewer, &event.data) {
                 session.queued.push_back(Frame::event(event));
-                if event.id > reg.safe {
-                    session.replayed.insert(event.id);
-                }
             }
         }
-        // The hub hands out nothing at or below its cursor again, but ids it still awaits (`replayed`).
-        session.skip_through = 0;
         Ok(session)
     }
 
@@ -291,7 +289,7 @@ impl Session {
                 return Err(Ended::Lagging);
             }
             match self.rx.recv().await {
-                Some(Frame::Event { id, .. }) if id <= self.skip_through || self.replayed.contains(&id) => {}
+                Some(Frame::Event { id, .. }) if id <= self.skip_through => {}
                 Some(frame) => return Ok(frame),
                 None => return Err(Ended::Lagging),
             }

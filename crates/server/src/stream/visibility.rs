@@ -1,15 +1,20 @@
 //! Who may see which event, decided per event: an agent sees their offers, the conversations assigned to them
-//! (until transferred away or closed), what waits in the queues they are members of, and what concerns them by id
-//! (their presence, their capacity); supervisors, admins and integrations see the organization's events.
+//! (until transferred away or closed), what waits to be picked in the queues they are members of (conversations of
+//! workstreams in pick mode), and what concerns them by id (their presence, their capacity); supervisors, admins
+//! and integrations see the organization's events.
 //!
 //! Whose a conversation is changes with the events themselves, so it is kept from them: an [`Ownership`] table per
 //! organization, loaded from the store when the organization's first connection arrives, then moved by each event
-//! before the event is fanned out.
+//! before the event is fanned out. So are the agents' queues and the workstreams' modes.
 
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
-use switchboard_domain::ids::{ConversationId, QueueId, UserId};
+use switchboard_domain::{
+    event::EventType,
+    ids::{ConversationId, QueueId, UserId, WorkstreamId},
+    setup::Distribution,
+};
 use switchboard_store::model::Event;
 
 pub const ASSIGNED: &str = "routing.assigned";
@@ -23,7 +28,7 @@ pub const DEQUEUED: &str = "routing.dequeued";
 pub enum Viewer {
     /// Supervisors, admins and integrations: every event of the organization (integrations narrow by type).
     Organization,
-    /// An agent, with the queues they are a member of (loaded at connect).
+    /// An agent, with the queues they are a member of (as the hub's table has them; the hub moves them live).
     Agent { id: UserId, queues: HashSet<QueueId> },
     /// An agent key that acts for no user: it sees nothing.
     Nobody,
@@ -45,11 +50,17 @@ impl Filter {
     }
 }
 
-/// Whose each live conversation is, and where the unassigned ones wait.
+/// Whose each live conversation is, where the unassigned ones wait, and what decides who may pick them.
 #[derive(Debug, Clone, Default)]
 pub struct Ownership {
     pub owners: HashMap<ConversationId, UserId>,
     pub waiting: HashMap<ConversationId, QueueId>,
+    /// Each live conversation's workstream.
+    pub workstreams: HashMap<ConversationId, WorkstreamId>,
+    /// The workstreams in pick mode: only their waiting conversations are shown to the queues' members.
+    pub pick: HashSet<WorkstreamId>,
+    /// The queues each agent is a member of.
+    pub members: HashMap<UserId, HashSet<QueueId>>,
 }
 
 /// Whose the event's conversation was before the event and is after it: an agent sees the event that takes a
@@ -78,9 +89,15 @@ impl Seen {
     /// For an ephemeral signal about a conversation: whether the viewer may see that conversation now.
     pub fn now(table: &Ownership, conversation: ConversationId) -> Self {
         let owner = table.owners.get(&conversation).copied();
-        let waiting = table.waiting.get(&conversation).copied();
+        let waiting = table.waiting_to_pick(conversation);
         Self { owner: [owner, owner], waiting: [waiting, waiting] }
     }
+}
+
+/// Whether `event` closes its conversation (what lets the table forget its workstream).
+fn is_closing(event: &Event) -> bool {
+    EventType::parse(&event.event_type) == Some(EventType::ConversationStateChanged)
+        && event.data.get("to").and_then(Value::as_str) == Some("closed")
 }
 
 fn names(data: &Value, field: &str, agent: UserId) -> bool {
@@ -92,10 +109,77 @@ fn id_at<T: std::str::FromStr>(data: &Value, pointer: &str) -> Option<T> {
 }
 
 impl Ownership {
+    /// The queue the conversation waits in to be picked: none unless its workstream is in pick mode.
+    fn waiting_to_pick(&self, c: ConversationId) -> Option<QueueId> {
+        let pick = self.workstreams.get(&c).is_some_and(|w| self.pick.contains(w));
+        self.waiting.get(&c).copied().filter(|_| pick)
+    }
+
+    /// The queues `agent` is a member of.
+    pub fn queues_of(&self, agent: UserId) -> HashSet<QueueId> {
+        self.members.get(&agent).cloned().unwrap_or_default()
+    }
+
+    /// Keeps the workstreams' modes and each conversation's workstream from `event`.
+    fn note_workstreams(&mut self, event: &Event) {
+        let data = &event.data;
+        match EventType::parse(&event.event_type) {
+            Some(EventType::WorkstreamCreated | EventType::WorkstreamUpdated) => {
+                if let Some(id) = id_at(data, "/id") {
+                    match data.get("distribution").and_then(Value::as_str).and_then(Distribution::parse) {
+                        Some(Distribution::Pick) => self.pick.insert(id),
+                        _ => self.pick.remove(&id),
+                    };
+                }
+            }
+            Some(EventType::ConversationCreated) => {
+                if let (Some(c), Some(w)) = (event.conversation_id, id_at(data, "/workstream_id")) {
+                    self.workstreams.insert(c, w);
+                }
+            }
+            Some(EventType::ConversationStateChanged) => {
+                if let (Some(c), Some(w)) = (event.conversation_id, id_at(data, "/conversation/workstream_id")) {
+                    self.workstreams.insert(c, w);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Moves the agents' queues by a `queue.members_changed` event, returning the agents whose queues changed.
+    pub fn regroup(&mut self, event: &Event) -> Vec<UserId> {
+        if EventType::parse(&event.event_type) != Some(EventType::QueueMembersChanged) {
+            return Vec::new();
+        }
+        let Some(queue) = id_at::<QueueId>(&event.data, "/queue_id") else { return Vec::new() };
+        let after: HashSet<UserId> = event
+            .data
+            .get("members")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| id_at(m, "/user_id"))
+            .collect();
+        let mut changed = Vec::new();
+        for (agent, queues) in &mut self.members {
+            if !after.contains(agent) && queues.remove(&queue) {
+                changed.push(*agent);
+            }
+        }
+        for agent in after {
+            if self.members.entry(agent).or_default().insert(queue) {
+                changed.push(agent);
+            }
+        }
+        self.members.retain(|_, queues| !queues.is_empty());
+        changed
+    }
+
     /// Moves the table by `event`, returning whose its conversation was before and after.
     pub fn observe(&mut self, event: &Event) -> Seen {
+        self.note_workstreams(event);
         let Some(c) = event.conversation_id else { return Seen::default() };
-        let before = (self.owners.get(&c).copied(), self.waiting.get(&c).copied());
+        let before = (self.owners.get(&c).copied(), self.waiting_to_pick(c));
         let data = &event.data;
         match event.event_type.as_str() {
             ASSIGNED => {
@@ -127,7 +211,10 @@ impl Ownership {
             }
             _ => {}
         }
-        let after = (self.owners.get(&c).copied(), self.waiting.get(&c).copied());
+        let after = (self.owners.get(&c).copied(), self.waiting_to_pick(c));
+        if is_closing(event) {
+            self.workstreams.remove(&c);
+        }
         Seen { owner: [before.0, after.0], waiting: [before.1, after.1] }
     }
 
@@ -138,6 +225,10 @@ impl Ownership {
             Viewer::Agent { id, queues } => Ownership {
                 owners: self.owners.iter().filter(|(_, a)| *a == id).map(|(c, a)| (*c, *a)).collect(),
                 waiting: self.waiting.iter().filter(|(_, q)| queues.contains(q)).map(|(c, q)| (*c, *q)).collect(),
+                // Whole: a replay may bring back conversations that waited before and have left the queue since.
+                workstreams: self.workstreams.clone(),
+                pick: self.pick.clone(),
+                members: HashMap::new(),
             },
         }
     }

@@ -123,6 +123,45 @@ async fn a_websocket_client_that_resumes_gets_exactly_the_events_it_missed() {
     assert!(resumed.iter().any(|f| is_message(f, "missed 4")));
 }
 
+/// Writes an event of the test's organization with a chosen id, as a transaction that commits out of id order
+/// leaves it (PostgreSQL hands out ids before commit).
+async fn insert_event(app: &TestApp, id: i64) {
+    use switchboard_store::{Backend, params};
+    let org = app.org_id.clone();
+    let overriding = match app.state.store.backend() {
+        Backend::Postgres => "OVERRIDING SYSTEM VALUE",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "INSERT INTO events (id, org_id, event_type, payload, created_at) {overriding} \
+         VALUES ($1, $2, 'test.late', '{{}}', 0)"
+    );
+    app.state.store.write(move |tx| tx.execute(&sql, params![id, org.as_str()]).map(drop)).await.unwrap();
+}
+
+fn ids(frames: &[Value]) -> Vec<i64> {
+    frames.iter().map(|f| f["id"].as_i64().expect("events carry their id")).collect()
+}
+
+#[tokio::test]
+async fn a_resume_never_gives_again_an_event_at_or_before_its_id() {
+    let app = TestApp::spawn().await;
+    let mut watching = connect(&app, &app.admin_key, "").await;
+    let last = app.state.store.read(switchboard_store::routing::last_event_id).await.unwrap();
+    // last+2 commits before last+1: the hub reads last+2 and awaits last+1.
+    insert_event(&app, last + 2).await;
+    insert_event(&app, last + 3).await;
+    assert_eq!(ids(&frames_until(&mut watching, |f| f["id"] == last + 3).await), [last + 2, last + 3]);
+    // Meanwhile last+1 committed, and a client got it with last+2 from another node; it resumes here after last+2.
+    let mut resumed = connect(&app, &app.admin_key, &format!("?after={}", last + 2)).await;
+    insert_event(&app, last + 1).await;
+    insert_event(&app, last + 4).await;
+    // The watching client was never given last+1: it comes to it live, late.
+    assert_eq!(ids(&frames_until(&mut watching, |f| f["id"] == last + 4).await), [last + 1, last + 4]);
+    // The resumed one gets what follows its resume id, once: never last+1 again.
+    assert_eq!(ids(&frames_until(&mut resumed, |f| f["id"] == last + 4).await), [last + 3, last + 4]);
+}
+
 /// Reads SSE frames from a response: (id, event name, data) per frame; comments come as ("", "comment", "").
 struct SseReader {
     response: reqwest::Response,
@@ -249,6 +288,55 @@ async fn a_client_that_never_reads_is_closed_while_another_receives_every_event(
     assert_eq!(close.unwrap().code, CloseCode::Library(4008));
 }
 
+/// Waits until the hub serves `n` connections (those that ended no longer count), producing events with `produce`
+/// meanwhile; fails after `WAIT`.
+async fn until_connections(app: &TestApp, n: usize, what: &str, mut produce: impl AsyncFnMut()) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while app.state.stream.connections().await != n {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        produce().await;
+    }
+}
+
+#[tokio::test]
+async fn an_sse_client_that_stops_reading_is_closed_by_the_write_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_with(Options {
+        configure: Some(|c| {
+            c.stream.write_timeout_seconds = 1;
+            // Far more frames than the test produces: only the write timeout can close the stream.
+            c.stream.send_buffer = 1_000_000;
+        }),
+        ..Default::default()
+    })
+    .await;
+    let (channel, integration) = setup(&app).await;
+    let conversation = app.conversation(&integration, &channel, "c1").await;
+    // An SSE client with a small receive window that sends its request, then never reads.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4_096).unwrap();
+    let mut stalled = socket.connect(app.base.trim_start_matches("http://").parse().unwrap()).await.unwrap();
+    let request = format!(
+        "GET /v1/stream HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\nAccept: text/event-stream\r\n\r\n",
+        app.admin_key
+    );
+    stalled.write_all(request.as_bytes()).await.unwrap();
+    until_connections(&app, 1, "the stream never opened", async || {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    })
+    .await;
+    let text = "x".repeat(5_000);
+    until_connections(&app, 0, "the client that never reads was never closed", async || {
+        for _ in 0..20 {
+            say(&app, &integration, &conversation, &text).await;
+        }
+    })
+    .await;
+    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("http_connections_closed_total{reason=\"write_timeout\"}"), "{metrics}");
+    drop(stalled);
+}
+
 #[tokio::test]
 async fn a_resume_id_from_the_future_is_refused() {
     let app = TestApp::spawn().await;
@@ -353,11 +441,14 @@ async fn filters_are_checked_and_another_tenants_conversation_is_never_sent() {
 #[tokio::test]
 async fn a_browser_upgrade_from_another_origin_is_refused() {
     let app = TestApp::spawn().await;
-    let refused = |origin: &'static str, key: Option<String>| {
+    let refused = |origin: &'static str, key: Option<String>, cookie: Option<&'static str>| {
         let mut request = ws_url(&app, "").into_client_request().unwrap();
         request.headers_mut().insert("origin", HeaderValue::from_static(origin));
         if let Some(key) = key {
             request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Bearer {key}")).unwrap());
+        }
+        if let Some(cookie) = cookie {
+            request.headers_mut().insert("cookie", HeaderValue::from_static(cookie));
         }
         async move {
             match tokio_tungstenite::connect_async(request).await {
@@ -370,16 +461,23 @@ async fn a_browser_upgrade_from_another_origin_is_refused() {
             }
         }
     };
+    // Whether the cookie is good is not even looked at: the page learns nothing.
+    let cookie = Some("switchboard_session=not-a-session");
     assert_eq!(
-        refused("https://evil.example", None).await,
+        refused("https://evil.example", None, cookie).await,
         Some((StatusCode::FORBIDDEN, "origin_not_allowed".into())),
-        "a cross-site page cannot open the stream"
+        "a cross-site page cannot ride a user's cookie onto the stream"
     );
-    // The server's own origin passes the check (and then needs credentials).
+    // Without any credentials the origin gains nothing: the request needs credentials, wherever it comes from.
+    assert_eq!(
+        refused("https://evil.example", None, None).await,
+        Some((StatusCode::UNAUTHORIZED, "unauthenticated".into()))
+    );
+    // The server's own origin passes the check (and then needs a good cookie).
     let own: &'static str = Box::leak(app.base.clone().into_boxed_str());
-    assert_eq!(refused(own, None).await, Some((StatusCode::UNAUTHORIZED, "unauthenticated".into())));
-    // A program with its key is not a browser riding a cookie: its Origin is not checked.
-    assert_eq!(refused("https://evil.example", Some(app.admin_key.clone())).await, None);
+    assert_eq!(refused(own, None, cookie).await, Some((StatusCode::UNAUTHORIZED, "unauthenticated".into())));
+    // A program with its key is not a browser riding a cookie: its Origin is not checked, cookie or not.
+    assert_eq!(refused("https://evil.example", Some(app.admin_key.clone()), cookie).await, None);
 }
 
 #[tokio::test]
@@ -424,6 +522,80 @@ async fn typing_reaches_those_who_see_the_conversation_and_is_not_stored() {
     let (status, body) = app.post(&format!("/v1/conversations/{unknown}/typing"), &integration, json!(null)).await;
     assert_problem(status, &body, StatusCode::NOT_FOUND, "conversation_not_found");
     assert_eq!(app.event_count().await, before, "signals are not stored");
+}
+
+/// A routed workstream in `distribution` mode (`push` or `pick`) with a queue of its own; returns (channel, queue).
+async fn routed(app: &TestApp, distribution: &str) -> (String, String) {
+    let queue = app.post_ok("/v1/queues", &app.admin_key, json!({ "name": distribution }), StatusCode::CREATED).await;
+    let body = json!({ "name": distribution, "fallback_queue_id": queue["id"], "distribution": distribution,
+                       "settings": { "routing": { "enabled": true } } });
+    let workstream = app.post_ok("/v1/workstreams", &app.admin_key, body, StatusCode::CREATED).await;
+    let body = json!({ "name": "Web", "channel_type": "messaging_api", "workstream_id": workstream["id"] });
+    let channel = app.post_ok("/v1/channels", &app.admin_key, body, StatusCode::CREATED).await;
+    (channel["id"].as_str().unwrap().to_string(), queue["id"].as_str().unwrap().to_string())
+}
+
+async fn set_members(app: &TestApp, queue: &str, agents: &[&str]) {
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/queues/{queue}/members"),
+            Some(&app.admin_key),
+            Some(json!({ "user_ids": agents })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+fn queued(frame: &Value, conversation: &str) -> bool {
+    frame["type"] == "routing.queued" && frame["conversation_id"] == conversation
+}
+
+#[tokio::test]
+async fn an_agent_sees_what_waits_in_their_queues_only_where_it_is_picked() {
+    let app = TestApp::spawn().await;
+    let (integration, _) = app.key(Role::Integration).await;
+    let (push_channel, push_queue) = routed(&app, "push").await;
+    let (pick_channel, pick_queue) = routed(&app, "pick").await;
+    let (agent_key, agent) = app.key(Role::Agent).await;
+    let agent = agent.unwrap();
+    set_members(&app, &push_queue, &[&agent]).await;
+    set_members(&app, &pick_queue, &[&agent]).await;
+    let mut everything = connect(&app, &app.admin_key, "").await;
+    let mut ws = connect(&app, &agent_key, "").await;
+    // Waiting in a push workstream: routing offers it (to no one here: the agent is offline); not the agent's to see.
+    let pushed = app.conversation(&integration, &push_channel, "pushed").await;
+    frames_until(&mut everything, |f| queued(f, &pushed)).await;
+    say(&app, &integration, &pushed, "pushed").await;
+    // Waiting in a pick workstream: the agent may pick it, so sees it.
+    let picked = app.conversation(&integration, &pick_channel, "picked").await;
+    frames_until(&mut everything, |f| queued(f, &picked)).await;
+    say(&app, &integration, &picked, "picked").await;
+    let frames = frames_until(&mut ws, |f| is_message(f, "picked")).await;
+    assert!(frames.iter().all(|f| f["conversation_id"] == picked.as_str()), "{frames:#?}");
+    assert!(frames.iter().any(|f| queued(f, &picked)), "{frames:#?}");
+}
+
+#[tokio::test]
+async fn an_agent_who_joins_or_leaves_a_queue_is_told_at_once() {
+    let app = TestApp::spawn().await;
+    let (integration, _) = app.key(Role::Integration).await;
+    let (channel, queue) = routed(&app, "pick").await;
+    let (agent_key, agent) = app.key(Role::Agent).await;
+    let agent = agent.unwrap();
+    let mut everything = connect(&app, &app.admin_key, "").await;
+    let mut ws = connect(&app, &agent_key, "").await;
+    let waiting = app.conversation(&integration, &channel, "c1").await;
+    frames_until(&mut everything, |f| queued(f, &waiting)).await;
+    // The agent joins the queue with their stream open: the stream says so before anything of the queue.
+    set_members(&app, &queue, &[&agent]).await;
+    let resync = json!({ "type": "stream.resync", "reason": "queues_changed" });
+    assert_eq!(next_frame(&mut ws).await, resync);
+    say(&app, &integration, &waiting, "now theirs").await;
+    frames_until(&mut ws, |f| is_message(f, "now theirs")).await;
+    // And leaves it.
+    set_members(&app, &queue, &[]).await;
+    assert_eq!(frames_until(&mut ws, |f| f["type"] == "stream.resync").await.pop().unwrap(), resync);
 }
 
 /// One step of the property test's random history.
