@@ -150,3 +150,75 @@ test('agent and customer talk live: every message once and in order, across a cu
   assert.equal(closed.state, 'closed');
   await context.close();
 });
+
+/// An SSE stream opened as a program; `first(wanted)` reads until a frame `wanted` accepts. The stream is
+/// subscribed once its headers are in, before anything that should reach it happens.
+async function openStream(path, bearer) {
+  const response = await fetch(server.base + path, {
+    headers: { Authorization: `Bearer ${bearer}`, Accept: 'text/event-stream' },
+    signal: AbortSignal.timeout(30_000),
+  });
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  async function first(wanted) {
+    let seen = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the stream ended: ${seen}`);
+      seen += value;
+      for (const line of seen.split('\n')) {
+        if (!line.startsWith('data:')) continue;
+        const frame = JSON.parse(line.slice(5));
+        if (wanted(frame)) {
+          reader.cancel();
+          return frame;
+        }
+      }
+    }
+  }
+  return { first };
+}
+
+test('the agent sees who the customer is and that they type, types back, and transfers with the keyboard and a form', async () => {
+  const other = await server.api('POST', '/v1/queues', { name: 'Billing' });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, server.base, server.demo.agents[0]);
+  await page.waitForURL(`${server.base}/agent`);
+  await page.getByRole('status').getByText('Live').waitFor();
+  const { conversation } = await server.api('POST', '/v1/conversations', {
+    channel_id: server.demo.channel_id, subject: 'Refund',
+    customer: { customer_id: 'grace', first_name: 'Grace', last_name: 'Hopper', email: 'grace@example.com' },
+    context: { Plan: { value: 'Gold', displayable: true }, InternalScore: { value: 7, displayable: false } },
+    start_message: { text: 'I want a refund' },
+  }, token);
+  await page.getByRole('listitem', { name: 'Offer: Refund' }).waitFor();
+  await page.keyboard.press('Alt+A');
+  await page.getByRole('button', { name: 'Refund' }).click();
+
+  const details = page.getByRole('region', { name: 'Customer' });
+  await details.getByText('Grace Hopper').waitFor();
+  await details.getByText('grace@example.com').waitFor();
+  await details.getByText('Gold').waitFor();
+  assert.equal(await details.getByText('InternalScore').count(), 0, 'a variable not displayable stays hidden');
+
+  const typing = await fetch(`${server.base}/v1/conversations/${conversation.id}/typing`, {
+    method: 'POST', headers: { Authorization: `Bearer ${token}` },
+  });
+  assert.equal(typing.status, 204);
+  await page.getByText('The customer is typing…').waitFor();
+
+  // `conversation.*`: the stream refuses the signal's own name as a filter (docs/stream.md says it takes it).
+  const stream = await openStream(`/v1/stream?types=conversation.*&conversation_id=${conversation.id}`, token);
+  await page.getByLabel('Message').pressSequentially('One moment');
+  const frame = await stream.first((f) => f.type === 'conversation.typing');
+  assert.equal(frame.data.agent_id, server.demo.agents[0].id);
+  await screenshot(page, 'agent-details-typing');
+
+  await page.getByLabel('Transfer to queue').selectOption({ label: 'Billing' });
+  await page.getByRole('button', { name: 'Transfer', exact: true }).click();
+  await page.getByRole('button', { name: 'Refund' }).waitFor({ state: 'detached' });
+  const moved = await server.api('GET', `/v1/conversations/${conversation.id}`);
+  assert.equal(moved.queue_id, other.id);
+  assert.equal(moved.state, 'open');
+  await context.close();
+});

@@ -1,5 +1,6 @@
-// The agent desktop: the agent's presence, the offers made to them with a countdown, and their conversations by
-// state, kept live by the stream. The stream's events say what changed; the page reloads that part from the API,
+// The agent desktop: the agent's presence, the offers made to them with a countdown, their conversations by state,
+// and the open conversation (transcript, typing both ways, reply, transfer, end, close, the customer's details and
+// displayable context), kept live by the stream. The stream's events say what changed; the page reloads that part from the API,
 // so a dropped connection that resumes (with the last event id) or resyncs never shows a stale or doubled item.
 import { api } from './api.js';
 import { t } from './text.js';
@@ -21,6 +22,7 @@ function useNow(ms) {
 function useStream(onFrame) {
   const [connected, setConnected] = useState(false);
   const handler = useRef(onFrame);
+  const live = useRef(null);
   handler.current = onFrame;
   useEffect(() => {
     let socket;
@@ -34,6 +36,7 @@ function useStream(onFrame) {
       socket = new WebSocket(`${scheme}//${location.host}/v1/stream?${query}`);
       socket.onopen = () => {
         retry = 500;
+        live.current = socket;
         setConnected(true);
         // Whatever happened while the page was away from the stream is read again.
         if (lastId === null) handler.current({ type: 'stream.resync', reason: 'connected' });
@@ -44,6 +47,7 @@ function useStream(onFrame) {
         handler.current(frame);
       };
       socket.onclose = () => {
+        live.current = null;
         setConnected(false);
         if (stopped) return;
         setTimeout(connect, retry);
@@ -56,7 +60,68 @@ function useStream(onFrame) {
       socket?.close();
     };
   }, []);
-  return connected;
+  // Signals (typing) are best effort: sent only while connected, never queued.
+  const send = (frame) => live.current?.send(JSON.stringify(frame));
+  return { connected, send };
+}
+
+const TYPING_SHOWN_MS = 6000;
+const TYPING_SENT_EVERY_MS = 3000;
+
+function Details({ conversation }) {
+  const [contact, setContact] = useState(null);
+  const [context, setContext] = useState([]);
+  useEffect(() => {
+    setContact(null);
+    setContext([]);
+    if (conversation.contact_id) {
+      api('GET', `/v1/contacts/${conversation.contact_id}`).then(setContact).catch(() => {});
+    }
+    api('GET', `/v1/conversations/${conversation.id}/context`)
+      .then((list) => setContext(list.filter((v) => v.displayable)))
+      .catch(() => {});
+  }, [conversation.id]);
+  const name = contact && ([contact.first_name, contact.last_name].filter(Boolean).join(' ') || contact.preferred_name);
+  const rows = [
+    [t('agent.customer_name'), name],
+    [t('agent.customer_email'), contact?.email],
+    [t('agent.customer_phone'), contact?.phone],
+    [t('agent.customer_id'), contact?.customer_id],
+    ...context.map((v) => [v.name, typeof v.value === 'string' ? v.value : JSON.stringify(v.value)]),
+  ].filter(([, value]) => value !== undefined && value !== null && value !== '');
+  return html`<section class="details" aria-labelledby="details-title">
+    <h3 id="details-title">${t('agent.details')}</h3>
+    ${rows.length === 0 ? html`<p class="empty">${t('agent.no_details')}</p>` : html`<dl>
+      ${rows.map(([label, value]) => html`<dt>${label}</dt><dd>${value}</dd>`)}
+    </dl>`}
+  </section>`;
+}
+
+function Transfer({ conversation, queues, onDone }) {
+  const [queue, setQueue] = useState('');
+  const [error, setError] = useState(null);
+  const others = Object.entries(queues).filter(([id]) => id !== conversation.queue_id);
+  if (others.length === 0) return null;
+  async function transfer(event) {
+    event.preventDefault();
+    setError(null);
+    try {
+      await api('POST', `/v1/conversations/${conversation.id}/transfer`, { queue_id: queue });
+      onDone();
+    } catch (failure) {
+      setError(failure.message);
+    }
+  }
+  return html`<form class="transfer" onSubmit=${transfer}>
+    <label>${t('agent.transfer_to')}
+      <select value=${queue} onChange=${(e) => setQueue(e.currentTarget.value)} required>
+        <option value="">${t('agent.choose_queue')}</option>
+        ${others.map(([id, name]) => html`<option value=${id}>${name}</option>`)}
+      </select>
+    </label>
+    <button type="submit" class="secondary" disabled=${!queue}>${t('agent.transfer')}</button>
+    ${error && html`<p role="alert" class="error">${error}</p>`}
+  </form>`;
 }
 
 function Presence({ me }) {
@@ -113,7 +178,7 @@ function Offers({ offers, conversations, queues, onAnswer }) {
         <span>${t('agent.queue', { name: queues[offer.queue_id] ?? '' })}</span>
         <${Countdown} until=${offer.expires_at} />
         <span class="actions">
-          <button type="button" onClick=${() => onAnswer(offer, 'accept')}>${t('agent.accept')}</button>
+          <button type="button" aria-keyshortcuts="Alt+A" onClick=${() => onAnswer(offer, 'accept')}>${t('agent.accept')}</button>
           <button type="button" class="secondary" onClick=${() => onAnswer(offer, 'reject')}>${t('agent.reject')}</button>
         </span>
       </li>`;
@@ -158,8 +223,9 @@ function Transcript({ messages }) {
   </ol>`;
 }
 
-function ConversationPane({ conversation, messages, onChanged }) {
+function ConversationPane({ conversation, messages, onChanged, typing, onTyping, queues }) {
   const [text, setText] = useState('');
+  const lastTyping = useRef(0);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
   const writable = conversation.state === 'active';
@@ -185,6 +251,14 @@ function ConversationPane({ conversation, messages, onChanged }) {
     if (await act('messages', { text })) setText('');
   }
 
+  function input(event) {
+    setText(event.currentTarget.value);
+    if (Date.now() - lastTyping.current > TYPING_SENT_EVERY_MS) {
+      lastTyping.current = Date.now();
+      onTyping(conversation.id);
+    }
+  }
+
   function keys(event) {
     // Enter sends, Shift+Enter starts a new line: as in every chat tool agents use.
     if (event.key === 'Enter' && !event.shiftKey) send(event);
@@ -193,10 +267,13 @@ function ConversationPane({ conversation, messages, onChanged }) {
   return html`
     <h2 id="pane-title">${conversationLabel(conversation)}</h2>
     <p class="meta">${t(`state.${conversation.state}`)}</p>
-    <${Transcript} messages=${messages} />
+    <div class="pane-body">
+      <div>
+        <${Transcript} messages=${messages} />
+        <p class="typing" aria-live="polite">${typing ? t('agent.customer_typing') : ''}</p>
     ${writable && html`<form class="composer" onSubmit=${send}>
       <label>${t('agent.message')}
-        <textarea rows="2" value=${text} onInput=${(e) => setText(e.currentTarget.value)} onKeyDown=${keys}></textarea>
+        <textarea rows="2" value=${text} onInput=${input} onKeyDown=${keys} aria-keyshortcuts="Enter"></textarea>
       </label>
       <button type="submit" disabled=${busy || !text.trim()}>${t('agent.send')}</button>
     </form>`}
@@ -206,6 +283,11 @@ function ConversationPane({ conversation, messages, onChanged }) {
         onClick=${() => act('end')}>${t('agent.end')}</button>`}
       ${conversation.state === 'wrap_up' && html`<button type="button" disabled=${busy}
         onClick=${() => act('close')}>${t('agent.close')}</button>`}
+    </div>
+    ${conversation.state === 'active' && html`<${Transfer} conversation=${conversation} queues=${queues}
+      onDone=${onChanged} />`}
+      </div>
+      <${Details} conversation=${conversation} />
     </div>
   `;
 }
@@ -222,6 +304,8 @@ export function AgentDesktop({ session }) {
   const [messages, setMessages] = useState([]);
   const opened = useRef(null);
   opened.current = openId;
+  const [typingUntil, setTypingUntil] = useState({});
+  const now = useNow(1000);
 
   async function loadTranscript(id) {
     try {
@@ -262,17 +346,45 @@ export function AgentDesktop({ session }) {
       .catch(() => {});
   }, []);
 
-  const connected = useStream((frame) => {
-    if (frame.type === 'stream.resync') {
+  const { connected, send } = useStream((frame) => {
+    if (frame.type === 'conversation.typing') {
+      if (frame.data.agent_id !== me) {
+        setTypingUntil((all) => ({ ...all, [frame.conversation_id]: Date.now() + TYPING_SHOWN_MS }));
+      }
+    } else if (frame.type === 'stream.resync') {
       reload();
       if (opened.current) loadTranscript(opened.current);
     } else if (frame.type === 'message.created') {
       if (frame.conversation_id === opened.current) setMessages((now) => merged(now, [frame.data]));
+      // Whoever sent a message has stopped typing it.
+      if (frame.data.sender.kind !== 'agent') setTypingUntil((all) => ({ ...all, [frame.conversation_id]: 0 }));
     } else if (frame.type.startsWith('routing.') || frame.type.startsWith('conversation.')) {
       reload();
     }
   });
   const current = mine.find((c) => c.id === openId) ?? known[openId];
+
+  // Alt+A accepts the oldest offer; Alt+N opens the next active conversation (Enter sends, in the composer).
+  const shortcuts = useRef(null);
+  shortcuts.current = (event) => {
+    if (!event.altKey || event.ctrlKey || event.metaKey) return;
+    const key = event.key.toLowerCase();
+    if (key === 'a' && offers.length > 0) {
+      event.preventDefault();
+      answer(offers[offers.length - 1], 'accept');
+    } else if (key === 'n') {
+      const active = mine.filter((c) => c.state === 'active');
+      if (active.length === 0) return;
+      event.preventDefault();
+      const at = active.findIndex((c) => c.id === openId);
+      open(active[(at + 1) % active.length].id);
+    }
+  };
+  useEffect(() => {
+    const listener = (event) => shortcuts.current(event);
+    document.addEventListener('keydown', listener);
+    return () => document.removeEventListener('keydown', listener);
+  }, []);
 
   async function answer(offer, how) {
     setNotice(null);
@@ -301,7 +413,9 @@ export function AgentDesktop({ session }) {
         <${Conversations} list=${mine} openId=${openId} onOpen=${open} />
       </section>
       ${current && html`<section class="pane" aria-labelledby="pane-title">
-        <${ConversationPane} conversation=${current} messages=${messages} onChanged=${reload} />
+        <${ConversationPane} conversation=${current} messages=${messages} onChanged=${reload} queues=${queues}
+          typing=${(typingUntil[current.id] ?? 0) > now}
+          onTyping=${(id) => send({ type: 'typing', conversation_id: id })} />
       </section>`}
       ${error && html`<p role="alert" class="error">${error}</p>`}
     </div>
