@@ -201,6 +201,13 @@ test('the agent sees who the customer is and that they type, types back, and tra
   await details.getByText('Gold').waitFor();
   assert.equal(await details.getByText('InternalScore').count(), 0, 'a variable not displayable stays hidden');
 
+  const invoice = 'https://files.example.com/invoice-42.pdf';
+  await server.api('POST', `/v1/conversations/${conversation.id}/messages`, {
+    text: 'my invoice', attachments: [{ content_type: 'application/pdf', url: invoice, name: 'invoice-42.pdf' }],
+  }, token);
+  const link = page.getByRole('log', { name: 'Transcript' }).getByRole('link', { name: 'invoice-42.pdf' });
+  assert.equal(await link.getAttribute('href'), invoice);
+
   const typing = await fetch(`${server.base}/v1/conversations/${conversation.id}/typing`, {
     method: 'POST', headers: { Authorization: `Bearer ${token}` },
   });

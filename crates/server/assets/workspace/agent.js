@@ -215,8 +215,11 @@ function Transcript({ messages }) {
     ${messages.map((m) => html`<li class=${SENDER_CLASS[m.sender.kind] ?? ''}>
       <span class="sender">${m.sender.name ?? t(`sender.${m.sender.kind}`)}</span>
       <span class="text">${m.text}</span>
-      ${m.attachments.map((a) => html`<a class="attachment" href=${`/v1/attachments/${a.id}/content`}
-        target="_blank" rel="noopener">${a.name ?? t('agent.attachment')}</a>`)}
+      ${m.attachments.map((a) => html`<a class="attachment" href=${a.url} target="_blank" rel="noopener noreferrer">
+        ${a.content_type.startsWith('image/')
+          ? html`<img src=${a.url} alt=${a.name ?? t('agent.attachment')} loading="lazy" />`
+          : (a.name ?? t('agent.attachment'))}
+      </a>`)}
       <time datetime=${m.created_at}>${new Date(m.created_at).toLocaleTimeString()}</time>
     </li>`)}
     <li ref=${end} class="end" aria-hidden="true"></li>

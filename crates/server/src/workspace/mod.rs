@@ -25,9 +25,11 @@ pub const PAGES: &[&str] = &["/", "/login", "/agent", "/supervisor", "/admin"];
 const SHELL: &str = include_str!("../../assets/workspace/page.html");
 
 /// Pages run only scripts of their own origin, are never framed, and send their requests only home: text a
-/// customer wrote is shown, never executed, even if a rendering path forgets to escape it.
+/// customer wrote is shown, never executed, even if a rendering path forgets to escape it. Images may come from
+/// any https site, as customers' attachments do.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+    img-src 'self' https: data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+    form-action 'self'";
 
 macro_rules! assets {
     ($($path:literal => $content_type:literal),* $(,)?) => {
