@@ -30,11 +30,13 @@ function useStream(onFrame) {
     let stopped = false;
     let retry = 500;
     function connect() {
+      let opened = false;
       const query = new URLSearchParams({ types: LIVE_TYPES.join(',') });
       if (lastId !== null) query.set('after', String(lastId));
       const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
       socket = new WebSocket(`${scheme}//${location.host}/v1/stream?${query}`);
       socket.onopen = () => {
+        opened = true;
         retry = 500;
         live.current = socket;
         setConnected(true);
@@ -46,10 +48,16 @@ function useStream(onFrame) {
         if (typeof frame.id === 'number') lastId = frame.id;
         handler.current(frame);
       };
-      socket.onclose = () => {
+      socket.onclose = async () => {
         live.current = null;
         setConnected(false);
         if (stopped) return;
+        // A refused upgrade does not say why. Ask: a session that has ended is reported as every 401 is (the
+        // page's notice), and there is no point in trying again.
+        if (!opened) {
+          const ended = await api('GET', '/v1/sessions/current').then(() => false, (e) => e.status === 401);
+          if (ended || stopped) return;
+        }
         setTimeout(connect, retry);
         retry = Math.min(retry * 2, 10_000);
       };
