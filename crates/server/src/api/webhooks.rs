@@ -82,7 +82,8 @@ fn event_types_change() -> utoipa::openapi::schema::Array {
 /// each a type of the catalogue, a family such as `conversation.*` that has at least one, or `*`. An entry that
 /// names nothing is refused (`unknown_event_type` at `event_types[i]`) rather than kept: it would never match,
 /// and a misspelt type would silently deliver nothing.
-pub(crate) fn check_event_types(types: &[ShortText]) -> Result<Vec<String>, Error> {
+/// `also`: names a filter may use besides the catalogue's (the stream's signals).
+pub(crate) fn check_event_types(types: &[ShortText], also: &[&str]) -> Result<Vec<String>, Error> {
     if types.len() > MAX_EVENT_TYPES {
         return Err(Error::field(Code::InvalidField, "event_types", format!("at most {MAX_EVENT_TYPES} types")));
     }
@@ -91,7 +92,7 @@ pub(crate) fn check_event_types(types: &[ShortText]) -> Result<Vec<String>, Erro
         .enumerate()
         .map(|(i, t)| {
             let t = t.as_str();
-            if EventType::matching(t).is_empty() {
+            if EventType::matching(t).is_empty() && !also.contains(&t) {
                 Err(Error::field(
                     Code::UnknownEventType,
                     format!("event_types[{i}]"),
@@ -142,7 +143,7 @@ async fn create_subscription(
     ApiJson(input): ApiJson<SubscriptionIn>,
 ) -> ApiResult<Response> {
     who.require(ADMINS)?;
-    let event_types = check_event_types(&input.event_types)?;
+    let event_types = check_event_types(&input.event_types, &[])?;
     let secret = secret_or_new(input.secret.clone())?;
     let sealed_secret = app.auth.secrets.seal(secret.as_bytes())?;
     let org = who.org_id;
@@ -218,7 +219,7 @@ async fn update_subscription(
     let change = SubscriptionChange {
         url: input.url.map(|u| u.as_str().to_string()),
         description: input.description.map(|d| Some(d.into_inner())),
-        event_types: input.event_types.as_deref().map(check_event_types).transpose()?,
+        event_types: input.event_types.as_deref().map(|types| check_event_types(types, &[])).transpose()?,
         enabled: input.enabled,
     };
     let now = app.clock.now();

@@ -75,6 +75,8 @@ pub enum SignalKind {
 }
 
 impl SignalKind {
+    pub const ALL: [SignalKind; 2] = [SignalKind::Typing, SignalKind::Viewing];
+
     pub fn event_type(self) -> &'static str {
         match self {
             SignalKind::Typing => "conversation.typing",

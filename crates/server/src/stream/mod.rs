@@ -221,7 +221,9 @@ enum Ended {
 
 impl Session {
     async fn open(app: &AppState, who: &Principal, query: StreamQuery) -> Result<Self, ApiError> {
-        let types = crate::api::check_event_types(&query.types).map_err(|e| ApiError(e.at("types")))?;
+        // The stream also carries signals, which are not events of the log; `types` may name them.
+        let signals = hub::SignalKind::ALL.map(hub::SignalKind::event_type);
+        let types = crate::api::check_event_types(&query.types, &signals).map_err(|e| ApiError(e.at("types")))?;
         let filter = Filter { types, conversations: query.conversation_id.into_iter().collect() };
         let org = who.org_id;
         let viewer = match (who.role, who.agent()) {

@@ -524,6 +524,43 @@ async fn typing_reaches_those_who_see_the_conversation_and_is_not_stored() {
     assert_eq!(app.event_count().await, before, "signals are not stored");
 }
 
+/// `types` names signals as it names events: a stream of typing alone gets neither viewing nor the log's events.
+#[tokio::test]
+async fn a_stream_of_typing_signals_alone() {
+    let app = TestApp::spawn().await;
+    let (channel, integration) = setup(&app).await;
+    let conversation = app.conversation(&integration, &channel, "c1").await;
+    let (supervisor, _) = app.key(Role::Supervisor).await;
+    let mut typing_only = connect(&app, &supervisor, "?types=conversation.typing").await;
+    let mut typist = connect(&app, &app.admin_key, "").await;
+    typist
+        .send(Message::Text(json!({ "type": "viewing", "conversation_id": conversation }).to_string().into()))
+        .await
+        .unwrap();
+    app.post_ok(
+        &format!("/v1/conversations/{conversation}/messages"),
+        &integration,
+        json!({ "text": "hi" }),
+        StatusCode::CREATED,
+    )
+    .await;
+    app.post_ok(&format!("/v1/conversations/{conversation}/typing"), &integration, json!(null), StatusCode::NO_CONTENT)
+        .await;
+    let frames = frames_until(&mut typing_only, |f| f["type"] == "conversation.typing").await;
+    assert_eq!(frames.len(), 1, "nothing before the typing signal: {frames:?}");
+
+    let response = app
+        .http
+        .get(format!("{}/v1/stream?types=conversation.typng", app.base))
+        .bearer_auth(&supervisor)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert_problem(status, &response.json().await.unwrap(), StatusCode::BAD_REQUEST, "unknown_event_type");
+}
+
 /// A routed workstream in `distribution` mode (`push` or `pick`) with a queue of its own; returns (channel, queue).
 async fn routed(app: &TestApp, distribution: &str) -> (String, String) {
     let queue = app.post_ok("/v1/queues", &app.admin_key, json!({ "name": distribution }), StatusCode::CREATED).await;
