@@ -15,10 +15,10 @@
 use std::{sync::Arc, time::Duration};
 
 use serde::Serialize;
-use serde_json::json;
 use switchboard_domain::{
     Code, Error, Timestamp,
     conversation::{Action, ConversationState},
+    event::{ConversationTransferred, TypedEvent},
     ids::*,
     message::SenderKind,
     role::Role,
@@ -323,12 +323,17 @@ impl Routing {
         let from_queue = view.queue;
         let from_agent = (view.state == RoutingState::Active).then_some(view.agent).flatten();
         let actor = Actor { label: caller.label.clone(), agent: caller.agent };
-        let data = match target {
-            Target::Queue(q) => json!({ "from_queue_id": from_queue, "from_agent_id": from_agent, "queue_id": q,
-                "agent_id": null, "by": caller.label }),
-            Target::Agent(a) => json!({ "from_queue_id": from_queue, "from_agent_id": from_agent, "queue_id": null,
-                "agent_id": a, "by": caller.label }),
+        let (queue_id, agent_id) = match target {
+            Target::Queue(q) => (Some(q), None),
+            Target::Agent(a) => (None, Some(a)),
         };
+        let transferred = TypedEvent::ConversationTransferred(ConversationTransferred {
+            from_queue_id: Some(from_queue),
+            from_agent_id: from_agent,
+            queue_id,
+            agent_id,
+            by: caller.label.clone(),
+        });
         let after = app
             .store
             .write(move |tx| {
@@ -342,7 +347,7 @@ impl Routing {
                 // Any transfer starts a new wait in queue for overflow: in the new queue, or back in its own after
                 // an agent it was sent to turned it down.
                 switchboard_store::overflow::set_queue_since(tx, org, id, now)?;
-                events::append(tx, org, TRANSFERRED, Some(id), &data, now)?;
+                events::append_event(tx, org, Some(id), &transferred, now)?;
                 conversations::get(tx, org, id)
             })
             .await?;
