@@ -443,7 +443,13 @@ fn write_after_queueing(tx: &mut Tx<'_>, org: OrgId, d: &Due, now: Timestamp) ->
                 agent_id: None,
                 by: "routing".to_string(),
             };
-            events::append_event(tx, org, Some(d.conversation), &TypedEvent::ConversationTransferred(transferred), now)?;
+            events::append_event(
+                tx,
+                org,
+                Some(d.conversation),
+                &TypedEvent::ConversationTransferred(transferred),
+                now,
+            )?;
         }
         AfterQueueing::End { message, callback } => {
             let conversation = conversations::get(tx, org, d.conversation)?;

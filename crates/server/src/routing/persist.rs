@@ -6,8 +6,8 @@
 use switchboard_domain::{
     Error, Timestamp,
     event::{
-        self, Assigned, CapacityReleased, OfferEnded, OfferIssued, OfferSource, PositionChanged,
-        PresenceChangeReason, PresenceChanged, QueueWait, TypedEvent,
+        self, Assigned, CapacityReleased, OfferEnded, OfferIssued, OfferSource, PositionChanged, PresenceChangeReason,
+        PresenceChanged, QueueWait, TypedEvent,
     },
     ids::*,
     routing::engine::{AssignedBy, OfferId, OfferKind, Presence, PresenceReason, RoutingEvent},
@@ -26,8 +26,8 @@ pub(super) type FirstWrite = Box<dyn FnOnce(&mut Tx<'_>) -> Result<(), Error> + 
 
 impl OrgRouting {
     /// Writes what the engine reported: offers, the conversations' logs, agents' presence changes.
-    pub(super) async fn persist(&mut self, deps: &impl AsRef<Deps>, events: Vec<RoutingEvent>) -> Result<(), Error> {
-        self.persist_with(deps.as_ref(), Vec::new(), events).await
+    pub(super) async fn persist(&mut self, deps: &Deps, events: Vec<RoutingEvent>) -> Result<(), Error> {
+        self.persist_with(deps, Vec::new(), events).await
     }
 
     pub(super) async fn persist_with(
@@ -144,7 +144,9 @@ impl OrgRouting {
                 let id = finish(self, offer);
                 let ended = OfferEnded { offer_id: id, agent_id: agent };
                 let (logged, state) = match event {
-                    RoutingEvent::OfferRejected { .. } => (TypedEvent::RoutingOfferRejected(ended), OfferState::Rejected),
+                    RoutingEvent::OfferRejected { .. } => {
+                        (TypedEvent::RoutingOfferRejected(ended), OfferState::Rejected)
+                    }
                     RoutingEvent::OfferExpired { .. } => (TypedEvent::RoutingOfferExpired(ended), OfferState::Expired),
                     _ => (TypedEvent::RoutingOfferWithdrawn(ended), OfferState::Withdrawn),
                 };
@@ -206,7 +208,10 @@ impl OrgRouting {
             }
             RoutingEvent::PositionChanged { conversation, queue, position } => {
                 let position = u64::try_from(position).unwrap_or(u64::MAX);
-                Write::log(conversation, TypedEvent::RoutingPositionChanged(PositionChanged { queue_id: queue, position }))
+                Write::log(
+                    conversation,
+                    TypedEvent::RoutingPositionChanged(PositionChanged { queue_id: queue, position }),
+                )
             }
         }
     }
