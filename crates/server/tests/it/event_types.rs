@@ -222,10 +222,10 @@ async fn the_feed_and_timelines_are_documented_as_the_catalogue_and_answer_as_do
 
     let (status, doc) = app.call(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
-    let entry_ref = json!({ "$ref": "#/components/schemas/Event" });
-    assert_eq!(page_entries(&doc, "/v1/events"), &entry_ref);
-    assert_eq!(page_entries(&doc, "/v1/conversations/{id}/timeline"), &entry_ref);
+    // The pages' entries are the catalogue's `Event` (utoipa writes a generic page's items inline).
     let entry = &doc["components"]["schemas"]["Event"];
+    assert_eq!(resolve(&doc, page_entries(&doc, "/v1/events")), entry);
+    assert_eq!(resolve(&doc, page_entries(&doc, "/v1/conversations/{id}/timeline")), entry);
     assert_eq!(entry["discriminator"]["propertyName"], "type", "{entry}");
     let mapping = entry["discriminator"]["mapping"].as_object().unwrap();
     let one_of: Vec<&str> = entry["oneOf"].as_array().unwrap().iter().filter_map(|c| c["$ref"].as_str()).collect();
