@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{
     ToSchema,
     openapi::{
-        RefOr, Schema,
+        KnownFormat, RefOr, Schema, SchemaFormat,
         schema::{Discriminator, ObjectBuilder, OneOfBuilder, Ref, SchemaType, Type},
     },
 };
@@ -238,18 +238,27 @@ pub fn matches_filter(filter: &str, event_type: &str) -> bool {
     }
 }
 
-/// The name of the envelope schema of one event type in the OpenAPI document, such as `ConversationCreatedEvent`.
-pub fn envelope_schema_name(event_type: EventType) -> String {
-    let mut name: String = event_type
+/// The type's name in the OpenAPI document's schema names: `conversation.created` is `ConversationCreated`.
+fn schema_stem(event_type: EventType) -> String {
+    event_type
         .as_str()
         .split(['.', '_'])
         .map(|part| {
             let mut chars = part.chars();
             chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
         })
-        .collect();
-    name.push_str("Event");
-    name
+        .collect()
+}
+
+/// The name of the envelope schema of one event type in the OpenAPI document, such as `ConversationCreatedEvent`.
+pub fn envelope_schema_name(event_type: EventType) -> String {
+    schema_stem(event_type) + "Event"
+}
+
+/// The name of the schema of one event type's entries in the event feed and conversations' timelines, such as
+/// `ConversationCreatedLogEntry`.
+pub fn log_entry_schema_name(event_type: EventType) -> String {
+    schema_stem(event_type) + "LogEntry"
 }
 
 /// The name of the schema of any event's envelope: `oneOf` the per-type envelopes, told apart by `type`.
@@ -258,63 +267,115 @@ pub const ENVELOPE_SCHEMA: &str = "WebhookEvent";
 /// The envelope a native webhook receives (and, with the same fields, a stream frame): one schema per event type,
 /// and [`ENVELOPE_SCHEMA`] as their `oneOf` with a discriminator on `type`.
 pub fn envelope_schemas() -> Vec<(String, RefOr<Schema>)> {
-    let mut out = Vec::new();
+    let mut out: Vec<_> = EventType::ALL
+        .iter()
+        .map(|&ty| {
+            let (conversation, sequence) = scoped(ty);
+            let schema = ObjectBuilder::new()
+                .description(Some(format!("A `{}` event.", ty.as_str())))
+                .property("type", type_property(ty))
+                .required("type")
+                .property("timestamp", formatted(SchemaType::new(Type::String), KnownFormat::DateTime))
+                .required("timestamp")
+                .property("event_id", event_id())
+                .required("event_id")
+                .property("conversation_id", formatted(conversation, KnownFormat::Uuid))
+                .required("conversation_id")
+                .property(
+                    "sequence",
+                    formatted(sequence, KnownFormat::Int64)
+                        .description(Some("The event's position in its conversation's log.")),
+                )
+                .required("sequence")
+                .property("data", Ref::from_schema_name(ty.payload_schema()))
+                .required("data")
+                .build();
+            (envelope_schema_name(ty), RefOr::T(Schema::Object(schema)))
+        })
+        .collect();
+    let description = "An event as a native webhook receives it; `type` says which payload `data` holds.";
+    out.push((ENVELOPE_SCHEMA.to_string(), one_of_types(envelope_schema_name, description)));
+    out
+}
+
+/// The name of the schema of any entry of the event feed (`GET /v1/events`) and of a conversation's timeline:
+/// `oneOf` the per-type entries, told apart by `type`.
+pub const LOG_ENTRY_SCHEMA: &str = "Event";
+
+/// [`LOG_ENTRY_SCHEMA`]: `oneOf` the per-type entries of [`log_entry_schemas`], with a discriminator on `type`.
+pub fn log_entry_schema() -> RefOr<Schema> {
+    one_of_types(
+        log_entry_schema_name,
+        "Something that happened, written in the same transaction as the change it describes; `type` says which \
+         payload `data` holds.",
+    )
+}
+
+/// The schema of each event type's entries in the event feed and the timelines: the payloads of
+/// [`envelope_schemas`], under the log's own field names.
+pub fn log_entry_schemas() -> Vec<(String, RefOr<Schema>)> {
+    EventType::ALL
+        .iter()
+        .map(|&ty| {
+            let (conversation, sequence) = scoped(ty);
+            let schema = ObjectBuilder::new()
+                .description(Some(format!("A `{}` entry.", ty.as_str())))
+                .property("id", event_id())
+                .required("id")
+                .property("org_id", formatted(SchemaType::new(Type::String), KnownFormat::Uuid))
+                .required("org_id")
+                .property("type", type_property(ty))
+                .required("type")
+                .property("conversation_id", formatted(conversation, KnownFormat::Uuid))
+                .required("conversation_id")
+                .property(
+                    "sequence",
+                    formatted(sequence, KnownFormat::Int64)
+                        .description(Some("The position in the conversation's log (1, 2, 3, … without gaps).")),
+                )
+                .required("sequence")
+                .property("data", Ref::from_schema_name(ty.payload_schema()))
+                .required("data")
+                .property("created_at", formatted(SchemaType::new(Type::String), KnownFormat::DateTime))
+                .required("created_at")
+                .build();
+            (log_entry_schema_name(ty), RefOr::T(Schema::Object(schema)))
+        })
+        .collect()
+}
+
+/// `oneOf` the schemas `name_of` names, one per event type, told apart by `type`.
+fn one_of_types(name_of: fn(EventType) -> String, description: &str) -> RefOr<Schema> {
     let mut one_of = OneOfBuilder::new();
     let mut discriminator = Discriminator::new("type");
     for &ty in EventType::ALL {
-        let name = envelope_schema_name(ty);
-        let nullable = |t: Type| SchemaType::from_iter([t, Type::Null]);
-        let (conversation, sequence) = match ty.scope() {
-            Scope::Conversation => (SchemaType::new(Type::String), SchemaType::new(Type::Integer)),
-            Scope::Organization => (nullable(Type::String), nullable(Type::Integer)),
-        };
-        let schema = ObjectBuilder::new()
-            .description(Some(format!("A `{}` event.", ty.as_str())))
-            .property("type", ObjectBuilder::new().schema_type(Type::String).enum_values(Some([ty.as_str()])))
-            .required("type")
-            .property(
-                "timestamp",
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::DateTime))),
-            )
-            .required("timestamp")
-            .property(
-                "event_id",
-                ObjectBuilder::new()
-                    .schema_type(Type::Integer)
-                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64)))
-                    .description(Some("Increases with every event of the deployment.")),
-            )
-            .required("event_id")
-            .property(
-                "conversation_id",
-                ObjectBuilder::new()
-                    .schema_type(conversation)
-                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Uuid))),
-            )
-            .required("conversation_id")
-            .property(
-                "sequence",
-                ObjectBuilder::new()
-                    .schema_type(sequence)
-                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64)))
-                    .description(Some("The event's position in its conversation's log.")),
-            )
-            .required("sequence")
-            .property("data", Ref::from_schema_name(ty.payload_schema()))
-            .required("data")
-            .build();
+        let name = name_of(ty);
         discriminator.mapping.insert(ty.as_str().to_string(), format!("#/components/schemas/{name}"));
-        one_of = one_of.item(Ref::from_schema_name(name.clone()));
-        out.push((name, RefOr::T(Schema::Object(schema))));
+        one_of = one_of.item(Ref::from_schema_name(name));
     }
-    let envelope = one_of
-        .description(Some("An event as a native webhook receives it; `type` says which payload `data` holds."))
-        .discriminator(Some(discriminator))
-        .build();
-    out.push((ENVELOPE_SCHEMA.to_string(), RefOr::T(Schema::OneOf(envelope))));
-    out
+    RefOr::T(Schema::OneOf(one_of.description(Some(description)).discriminator(Some(discriminator)).build()))
+}
+
+/// The types of `conversation_id` and `sequence`: null for the organization's events.
+fn scoped(ty: EventType) -> (SchemaType, SchemaType) {
+    let nullable = |t: Type| SchemaType::from_iter([t, Type::Null]);
+    match ty.scope() {
+        Scope::Conversation => (SchemaType::new(Type::String), SchemaType::new(Type::Integer)),
+        Scope::Organization => (nullable(Type::String), nullable(Type::Integer)),
+    }
+}
+
+fn type_property(ty: EventType) -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some([ty.as_str()]))
+}
+
+fn event_id() -> ObjectBuilder {
+    formatted(SchemaType::new(Type::Integer), KnownFormat::Int64)
+        .description(Some("Increases with every event of the deployment."))
+}
+
+fn formatted(schema_type: SchemaType, format: KnownFormat) -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(schema_type).format(Some(SchemaFormat::KnownFormat(format)))
 }
 
 /// An agent named in an event: their id, and their display name when they have one.

@@ -133,13 +133,6 @@ pub async fn build_state(
     })))
 }
 
-/// Lends routing its dependencies where a caller holds the whole state (`routing/lifecycle.rs`).
-impl AsRef<routing::Deps> for AppState {
-    fn as_ref(&self) -> &routing::Deps {
-        &self.routing_deps
-    }
-}
-
 /// A bound, ready server.
 pub struct Server {
     state: AppState,

@@ -546,10 +546,7 @@ pub fn list_messages(
     limit: usize,
 ) -> Result<Vec<Message>, Error> {
     get(tx, org, id)?;
-    events::entries(tx, org, id, EventType::MessageCreated.as_str(), after_seq, limit)?
-        .iter()
-        .map(|r| r.json(0))
-        .collect()
+    events::entries(tx, org, id, EventType::MessageCreated, after_seq, limit)?.iter().map(|r| r.json(0)).collect()
 }
 
 fn upsert_variable(

@@ -1,18 +1,17 @@
 //! The event log: the transactional outbox later workers deliver from, and each conversation's own log (its
 //! timeline and transcript), numbered by `seq`.
 
-use serde::Serialize;
-use switchboard_domain::{Error, Timestamp, event::TypedEvent, ids::*};
+use switchboard_domain::{
+    Error, Timestamp,
+    event::{EventType, TypedEvent},
+    ids::*,
+};
 
 use crate::{
     model::{Event, Sender},
     params,
     sql::{Backend, Row, Tx},
 };
-
-/// The type of the log entries that are messages ([`EventType::MessageCreated`](switchboard_domain::event::EventType),
-/// for the readers that match type names).
-pub const MESSAGE_CREATED: &str = "message.created";
 
 /// A place in a conversation's log: its number, and its time, which is after every earlier entry's time (at least
 /// one millisecond later), so that entries of one conversation sort the same by time as by number. The
@@ -92,7 +91,7 @@ pub fn insert_event(
     now: Timestamp,
 ) -> Result<(), Error> {
     let payload = event.stored_json().map_err(Error::internal)?;
-    insert_stored(tx, org, event.event_type().as_str(), at, payload, now)
+    insert_stored(tx, org, event.event_type(), at, payload, now)
 }
 
 /// Records that `event` happened; call it inside the transaction that made it happen. Returns the position in
@@ -109,7 +108,9 @@ pub fn append_event(
     Ok(at.map(|a| a.1))
 }
 
-/// Like [`append_event`], for a caller that needs no position back: see [`record`].
+/// Like [`append_event`], for a caller that needs no position back: on PostgreSQL the entry's position is taken by
+/// the statement that writes it, so the whole append is pipelined with the transaction's other writes
+/// ([`Tx::execute_later`]) instead of waiting three round trips.
 pub fn record_event(
     tx: &mut Tx<'_>,
     org: OrgId,
@@ -118,27 +119,13 @@ pub fn record_event(
     now: Timestamp,
 ) -> Result<(), Error> {
     let payload = event.stored_json().map_err(Error::internal)?;
-    record_stored(tx, org, event.event_type().as_str(), conversation, payload, now)
-}
-
-/// Records an event given as a type name and any payload. Only for the routing writers not yet converted to
-/// [`TypedEvent`] (and the store's own tests): every other writer uses [`insert_event`].
-pub fn insert(
-    tx: &mut Tx<'_>,
-    org: OrgId,
-    event_type: &str,
-    at: Option<(ConversationId, Position)>,
-    data: &impl Serialize,
-    now: Timestamp,
-) -> Result<(), Error> {
-    let payload = serde_json::to_string(data).map_err(Error::internal)?;
-    insert_stored(tx, org, event_type, at, payload, now)
+    record_stored(tx, org, event.event_type(), conversation, payload, now)
 }
 
 fn insert_stored(
     tx: &mut Tx<'_>,
     org: OrgId,
-    event_type: &str,
+    event_type: EventType,
     at: Option<(ConversationId, Position)>,
     payload: String,
     now: Timestamp,
@@ -147,45 +134,14 @@ fn insert_stored(
     tx.note_events_written();
     tx.execute_later(
         "INSERT INTO events (org_id, event_type, conversation_id, seq, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        params![org, event_type, at.map(|a| a.0), at.map(|a| a.1.seq), payload, created_at],
+        params![org, event_type.as_str(), at.map(|a| a.0), at.map(|a| a.1.seq), payload, created_at],
     )
-}
-
-/// [`append_event`] with the type given as a name and any payload. Only for the routing writers not yet converted
-/// to [`TypedEvent`] (and the store's own tests).
-pub fn append(
-    tx: &mut Tx<'_>,
-    org: OrgId,
-    event_type: &str,
-    conversation: Option<ConversationId>,
-    data: &impl Serialize,
-    now: Timestamp,
-) -> Result<Option<Position>, Error> {
-    let at = conversation.map(|c| next_position(tx, c, now).map(|p| (c, p))).transpose()?;
-    insert(tx, org, event_type, at, data, now)?;
-    Ok(at.map(|a| a.1))
-}
-
-/// Like [`append`], for a caller that needs no position back: on PostgreSQL the entry's position is taken by the
-/// statement that writes it, so the whole append is pipelined with the transaction's other writes
-/// ([`Tx::execute_later`]) instead of waiting three round trips. Takes the type as a name: only for the routing
-/// writers not yet converted to [`TypedEvent`] (and the store's own tests); the others use [`record_event`].
-pub fn record(
-    tx: &mut Tx<'_>,
-    org: OrgId,
-    event_type: &str,
-    conversation: Option<ConversationId>,
-    data: &impl Serialize,
-    now: Timestamp,
-) -> Result<(), Error> {
-    let payload = serde_json::to_string(data).map_err(Error::internal)?;
-    record_stored(tx, org, event_type, conversation, payload, now)
 }
 
 fn record_stored(
     tx: &mut Tx<'_>,
     org: OrgId,
-    event_type: &str,
+    event_type: EventType,
     conversation: Option<ConversationId>,
     payload: String,
     now: Timestamp,
@@ -206,7 +162,7 @@ fn record_stored(
          SELECT $1, $2, $3, COALESCE(last.seq, 0) + 1, $4, GREATEST($5, COALESCE(last.created_at + 1, $5))
          FROM (SELECT 1) AS one LEFT JOIN LATERAL
            (SELECT seq, created_at FROM events WHERE conversation_id = $3 ORDER BY seq DESC LIMIT 1) AS last ON true",
-        params![org, event_type, conversation, payload, now],
+        params![org, event_type.as_str(), conversation, payload, now],
     )
 }
 
@@ -215,7 +171,7 @@ const COLUMNS: &str = "id, event_type, conversation_id, seq, payload, created_at
 fn from_row(r: &Row) -> Result<Event, Error> {
     let event_type = r.string(1)?;
     let mut data: serde_json::Value = r.json(4)?;
-    if event_type == MESSAGE_CREATED {
+    if event_type == EventType::MessageCreated.as_str() {
         complete_old_sender(&mut data);
     }
     Ok(Event {
@@ -299,14 +255,14 @@ pub fn entries_since(
     tx: &mut Tx<'_>,
     org: OrgId,
     conversation: ConversationId,
-    event_type: &str,
+    event_type: EventType,
     after: Timestamp,
     limit: usize,
 ) -> Result<Vec<Row>, Error> {
     tx.query(
         "SELECT payload FROM events WHERE conversation_id = $1 AND org_id = $2 AND created_at > $3 AND event_type = $4
          ORDER BY seq LIMIT $5",
-        params![conversation, org, after, event_type, limit],
+        params![conversation, org, after, event_type.as_str(), limit],
     )
 }
 
@@ -368,14 +324,14 @@ pub fn entries(
     tx: &mut Tx<'_>,
     org: OrgId,
     conversation: ConversationId,
-    event_type: &str,
+    event_type: EventType,
     after: i64,
     limit: usize,
 ) -> Result<Vec<Row>, Error> {
     tx.query(
         "SELECT payload FROM events WHERE conversation_id = $1 AND org_id = $2 AND seq > $3 AND event_type = $4
          ORDER BY seq LIMIT $5",
-        params![conversation, org, after, event_type, limit],
+        params![conversation, org, after, event_type.as_str(), limit],
     )
 }
 

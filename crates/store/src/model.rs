@@ -1,6 +1,8 @@
 //! What the store hands back. The records are also the API's output shapes and the payloads of events; they are
 //! defined in `switchboard_domain::record`, beside the event catalogue, and re-exported here.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 pub(crate) use switchboard_domain::record::display_name;
 pub use switchboard_domain::record::{
@@ -9,13 +11,17 @@ pub use switchboard_domain::record::{
 };
 use switchboard_domain::{
     Timestamp,
-    event::{ReadError, TypedEvent},
+    event::{self, EventType, ReadError, TypedEvent},
     ids::*,
 };
-use utoipa::ToSchema;
+use utoipa::{
+    ToSchema,
+    openapi::{RefOr, Schema},
+};
 
-/// Something that happened, written in the same transaction as the change it describes.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// Something that happened, written in the same transaction as the change it describes. Documented as the
+/// catalogue's entries ([`event::log_entry_schema`]), one per type, so that clients get typed payloads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Event {
     /// Increases with every event of the deployment.
     pub id: i64,
@@ -29,7 +35,29 @@ pub struct Event {
     pub created_at: Timestamp,
 }
 
+impl utoipa::PartialSchema for Event {
+    fn schema() -> RefOr<Schema> {
+        event::log_entry_schema()
+    }
+}
+
+impl ToSchema for Event {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed(event::LOG_ENTRY_SCHEMA)
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.extend(event::log_entry_schemas());
+        schemas.extend(event::payload_schemas());
+    }
+}
+
 impl Event {
+    /// The event's type in the catalogue; `None` for a type the catalogue does not know.
+    pub fn kind(&self) -> Option<EventType> {
+        EventType::parse(&self.event_type)
+    }
+
     /// The event with its payload read as the catalogue's type for it.
     pub fn typed(&self) -> Result<TypedEvent, ReadError> {
         TypedEvent::from_stored(&self.event_type, &self.data)

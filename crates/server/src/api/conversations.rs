@@ -308,8 +308,8 @@ async fn accept(
         let conversation = conversation_id(&id)?;
         let (org, scope) = (who.org_id, who.conversations());
         app.store.read(move |tx| conversations::check_visible(tx, org, conversation, scope, Access::Take)).await?;
-        if app.routing.is_pick(&app, who.org_id, conversation).await? {
-            let picked = app.routing.pick(&app, who.org_id, agent, who.label(), conversation).await?;
+        if app.routing.is_pick(&app.routing_deps, who.org_id, conversation).await? {
+            let picked = app.routing.pick(&app.routing_deps, who.org_id, agent, who.label(), conversation).await?;
             return Ok(Json(picked).into_response());
         }
     }

@@ -74,7 +74,7 @@ async fn transfer(
     };
     super::conversations::visible(&app, &who, id).await?;
     let caller = Caller { label: who.label(), role: who.role, agent: who.agent() };
-    Ok(Json(app.routing.transfer(&app, who.org_id, caller, id, target).await?))
+    Ok(Json(app.routing.transfer(&app.routing_deps, who.org_id, caller, id, target).await?))
 }
 
 /// The agent picks an Open conversation of a pick workstream from a queue they are a member of (Open → Active).
@@ -96,7 +96,7 @@ async fn pick(
     who.require(&[Role::Agent])?;
     let id = path_id(&id, Code::ConversationNotFound)?;
     let agent = who.agent().ok_or_else(|| Error::new(Code::Forbidden, "only an agent's own key picks work"))?;
-    Ok(Json(app.routing.pick(&app, who.org_id, agent, who.label(), id).await?))
+    Ok(Json(app.routing.pick(&app.routing_deps, who.org_id, agent, who.label(), id).await?))
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
@@ -133,7 +133,7 @@ async fn work_items(
     } else {
         None
     };
-    let data = app.routing.work_items(&app, who.org_id, agent, queue, limit).await?;
+    let data = app.routing.work_items(&app.routing_deps, who.org_id, agent, queue, limit).await?;
     Ok(Json(WorkItems { data }))
 }
 

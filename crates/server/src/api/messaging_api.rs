@@ -751,7 +751,7 @@ async fn list_messages(
     };
     let rows = app
         .store
-        .read(move |tx| events::entries_since(tx, org, id, EventType::MessageCreated.as_str(), after, size + 1))
+        .read(move |tx| events::entries_since(tx, org, id, EventType::MessageCreated, after, size + 1))
         .await?;
     let mut messages: Vec<Message> = rows.iter().map(|r| r.json(0)).collect::<Result<_, _>>()?;
     let more = messages.len() > size;

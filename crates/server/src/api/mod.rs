@@ -125,10 +125,13 @@ pub fn openapi() -> serde_json::Value {
 }
 
 fn completed(mut openapi: utoipa::openapi::OpenApi) -> serde_json::Value {
-    // The event catalogue: every payload, and the envelope webhook receivers and stream clients get, so that they
-    // can generate types. No operation returns them, so they are added here rather than found from the routes.
+    // The event catalogue: every payload, the envelope webhook receivers and stream clients get, and the entries of
+    // the event feed and timelines, so that clients can generate types. No operation returns the envelopes, and the
+    // pages of entries hold them inline (`Page<Event>`), so they are added here rather than found from the routes.
     let components = openapi.components.get_or_insert_with(Default::default);
-    for (name, schema) in event::payload_schemas().into_iter().chain(event::envelope_schemas()) {
+    let entries =
+        event::log_entry_schemas().into_iter().chain([(event::LOG_ENTRY_SCHEMA.into(), event::log_entry_schema())]);
+    for (name, schema) in event::payload_schemas().into_iter().chain(event::envelope_schemas()).chain(entries) {
         components.schemas.entry(name).or_insert(schema);
     }
     // utoipa's types serialize to JSON but do not all read back, so the shared parts are added to the JSON.

@@ -26,10 +26,13 @@ use std::{
 
 use rand::Rng;
 use serde::Serialize;
-use switchboard_domain::{Error, Timestamp, ids::*};
+use switchboard_domain::{
+    Error, Timestamp,
+    event::{EventType, matches_filter},
+    ids::*,
+};
 use switchboard_store::{
     Store, conversations,
-    events::MESSAGE_CREATED,
     model::Event,
     webhooks::{self, Attempt, DeliveryState, Endpoint, NewDelivery, Target},
 };
@@ -52,7 +55,8 @@ const RECORD_BATCH: usize = 2_000;
 /// How often the cursor is saved when the events read had nothing to deliver.
 const CURSOR_SAVE_EVERY: Duration = Duration::from_secs(1);
 /// Event types a Messaging API channel's webhook may carry.
-const ACTIVITY_TYPES: &[&str] = &[MESSAGE_CREATED, "conversation.state_changed", "routing.wait_estimate_changed"];
+const ACTIVITY_TYPES: [EventType; 3] =
+    [EventType::MessageCreated, EventType::ConversationStateChanged, EventType::RoutingWaitEstimateChanged];
 /// The start of a receiver's answer kept in the delivery log.
 const RESPONSE_EXCERPT: usize = 1_024;
 
@@ -176,7 +180,8 @@ struct Interest {
 
 impl Interest {
     fn wants(&self, event_type: &str) -> bool {
-        (self.channels && ACTIVITY_TYPES.contains(&event_type)) || self.filters.iter().any(|f| wants(f, event_type))
+        let activity = || EventType::parse(event_type).is_some_and(|t| ACTIVITY_TYPES.contains(&t));
+        (self.channels && activity()) || self.filters.iter().any(|f| wants(f, event_type))
     }
 }
 
@@ -837,9 +842,5 @@ fn retry_wait(schedule: &[u64], number: i64, jitter: u8, retry_after: Option<i64
 
 /// Whether a subscription's filter takes `event_type`: empty takes all; `conversation.*` takes a family.
 pub(crate) fn wants(filter: &[String], event_type: &str) -> bool {
-    filter.is_empty()
-        || filter.iter().any(|f| match f.strip_suffix(".*") {
-            Some(family) => event_type.strip_prefix(family).is_some_and(|rest| rest.starts_with('.')),
-            None => f == event_type || f == "*",
-        })
+    filter.is_empty() || filter.iter().any(|f| matches_filter(f, event_type))
 }

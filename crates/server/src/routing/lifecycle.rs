@@ -15,10 +15,10 @@
 use std::{sync::Arc, time::Duration};
 
 use serde::Serialize;
-use serde_json::json;
 use switchboard_domain::{
     Code, Error, Timestamp,
     conversation::{Action, ConversationState},
+    event::{ConversationTransferred, EventType, TypedEvent},
     ids::*,
     message::SenderKind,
     role::Role,
@@ -35,7 +35,7 @@ use switchboard_store::{
 use tokio::sync::Notify;
 use utoipa::ToSchema;
 
-use super::Routing;
+use super::{Deps, Routing};
 use crate::{
     AppState,
     clock::Clock,
@@ -47,10 +47,13 @@ const POLL: Duration = Duration::from_secs(1);
 const BATCH: usize = 500;
 /// Timers fired per transaction.
 const FIRE_BATCH: usize = 100;
-pub const TRANSFERRED: &str = "conversation.transferred";
 /// The events that start or restart a timer.
-const TIMER_EVENTS: [&str; 4] =
-    ["conversation.created", "conversation.state_changed", events::MESSAGE_CREATED, TRANSFERRED];
+const TIMER_EVENTS: [EventType; 4] = [
+    EventType::ConversationCreated,
+    EventType::ConversationStateChanged,
+    EventType::MessageCreated,
+    EventType::ConversationTransferred,
+];
 
 /// What the auto-close worker uses: the store, the app's clock, and the log.
 #[derive(Clone)]
@@ -88,7 +91,8 @@ impl AutoClose {
 
     /// Starts and restarts timers as the log says.
     async fn follow(&self, wake: &Notify) -> Result<(), Error> {
-        let mut log = self.log.follow(Start::End, Filter::everything().types(TIMER_EVENTS), BATCH).await?;
+        let mut log =
+            self.log.follow(Start::End, Filter::everything().types(TIMER_EVENTS.map(EventType::as_str)), BATCH).await?;
         let now = self.clock.now();
         // After the follower took its place, so that a change committed in between is seen by one or the other.
         let started = self.store.write(move |tx| timers::reconcile(tx, now)).await?;
@@ -180,17 +184,17 @@ enum TimerChange {
 
 fn timer_change(event: &Event) -> Option<TimerChange> {
     let (org, id) = (event.org_id, event.conversation_id?);
-    match event.event_type.as_str() {
-        "conversation.created" => Some(TimerChange::Arm(org, id, ConversationState::Open)),
-        "conversation.state_changed" => {
+    match event.kind()? {
+        EventType::ConversationCreated => Some(TimerChange::Arm(org, id, ConversationState::Open)),
+        EventType::ConversationStateChanged => {
             let to = event.data["to"].as_str().and_then(ConversationState::parse)?;
             Some(TimerChange::Arm(org, id, to))
         }
-        events::MESSAGE_CREATED => {
+        EventType::MessageCreated => {
             let sender = event.data["sender"]["kind"].as_str().and_then(SenderKind::parse)?;
             matches!(sender, SenderKind::Customer | SenderKind::Agent).then_some(TimerChange::Touch(org, id))
         }
-        TRANSFERRED => Some(TimerChange::Touch(org, id)),
+        EventType::ConversationTransferred => Some(TimerChange::Touch(org, id)),
         _ => None,
     }
 }
@@ -251,13 +255,13 @@ impl Routing {
     /// agent holding it may transfer it; admins and supervisors any routed conversation.
     pub async fn transfer(
         &self,
-        app: &AppState,
+        deps: &Deps,
         org: OrgId,
         caller: Caller,
         id: ConversationId,
         target: Target,
     ) -> Result<Conversation, Error> {
-        let conversation = app.store.read(move |tx| conversations::get(tx, org, id)).await?;
+        let conversation = deps.store.read(move |tx| conversations::get(tx, org, id)).await?;
         match conversation.state {
             ConversationState::Closed => {
                 return Err(Error::new(Code::ConversationClosed, "the conversation is closed"));
@@ -279,7 +283,7 @@ impl Routing {
             ));
         }
         // Targets are looked up in the caller's organization: another tenant's queue or agent is not found.
-        app.store
+        deps.store
             .read(move |tx| {
                 match target {
                     Target::Queue(q) => {
@@ -296,9 +300,9 @@ impl Routing {
                 Ok(())
             })
             .await?;
-        let o = self.org(app, org).await?;
+        let o = self.org(deps, org).await?;
         let mut st = o.lock().await;
-        let now = app.clock.now();
+        let now = deps.clock.now();
         let view = st.engine.conversation(id).ok_or_else(not_routed)?;
         let engine_target = match target {
             Target::Queue(q) => {
@@ -310,7 +314,7 @@ impl Routing {
                     ));
                 }
                 if !st.queues.contains_key(&q) {
-                    st.refresh_setup(app).await?;
+                    st.refresh_setup(deps).await?;
                 }
                 TransferTarget::Queue(q)
             }
@@ -323,13 +327,18 @@ impl Routing {
         let from_queue = view.queue;
         let from_agent = (view.state == RoutingState::Active).then_some(view.agent).flatten();
         let actor = Actor { label: caller.label.clone(), agent: caller.agent };
-        let data = match target {
-            Target::Queue(q) => json!({ "from_queue_id": from_queue, "from_agent_id": from_agent, "queue_id": q,
-                "agent_id": null, "by": caller.label }),
-            Target::Agent(a) => json!({ "from_queue_id": from_queue, "from_agent_id": from_agent, "queue_id": null,
-                "agent_id": a, "by": caller.label }),
+        let (queue_id, agent_id) = match target {
+            Target::Queue(q) => (Some(q), None),
+            Target::Agent(a) => (None, Some(a)),
         };
-        let after = app
+        let transferred = TypedEvent::ConversationTransferred(ConversationTransferred {
+            from_queue_id: Some(from_queue),
+            from_agent_id: from_agent,
+            queue_id,
+            agent_id,
+            by: caller.label.clone(),
+        });
+        let after = deps
             .store
             .write(move |tx| {
                 if conversations::get(tx, org, id)?.state == ConversationState::Active {
@@ -342,13 +351,13 @@ impl Routing {
                 // Any transfer starts a new wait in queue for overflow: in the new queue, or back in its own after
                 // an agent it was sent to turned it down.
                 switchboard_store::overflow::set_queue_since(tx, org, id, now)?;
-                events::append(tx, org, TRANSFERRED, Some(id), &data, now)?;
+                events::append_event(tx, org, Some(id), &transferred, now)?;
                 conversations::get(tx, org, id)
             })
             .await?;
         st.wait_started(id, now);
         let events = st.engine.transfer(id, engine_target, now)?;
-        st.persist(app, events).await?;
+        st.persist(deps, events).await?;
         Ok(after)
     }
 
@@ -357,37 +366,37 @@ impl Routing {
     /// hear 409.
     pub async fn pick(
         &self,
-        app: &AppState,
+        deps: &Deps,
         org: OrgId,
         agent: UserId,
         label: String,
         id: ConversationId,
     ) -> Result<Conversation, Error> {
-        let conversation = app.store.read(move |tx| conversations::get(tx, org, id)).await?;
+        let conversation = deps.store.read(move |tx| conversations::get(tx, org, id)).await?;
         if conversation.state == ConversationState::Closed {
             return Err(Error::new(Code::ConversationClosed, "the conversation is closed"));
         }
-        let o = self.org(app, org).await?;
+        let o = self.org(deps, org).await?;
         let mut st = o.lock().await;
-        let now = app.clock.now();
+        let now = deps.clock.now();
         st.ensure_agent(agent, now)?;
         st.engine.conversation(id).ok_or_else(not_routed)?;
         st.engine.can_pick(agent, id)?;
         let actor = Actor { label, agent: Some(agent) };
         let req = ActionRequest { action: Action::Accept, agent_id: Some(agent), reason: None };
         // The state machine's check under the row lock is the final word between two nodes.
-        let after = app.store.write(move |tx| conversations::apply(tx, org, id, &actor, req, now)).await?;
+        let after = deps.store.write(move |tx| conversations::apply(tx, org, id, &actor, req, now)).await?;
         let events = st.engine.pick(agent, id, now)?;
-        st.persist(app, events).await?;
+        st.persist(deps, events).await?;
         Ok(after)
     }
 
     /// Whether an agent's accept of this conversation is a pick (its workstream is routed with pick
     /// distribution), which must pass the pick checks rather than be assigned by hand.
-    pub async fn is_pick(&self, app: &AppState, org: OrgId, id: ConversationId) -> Result<bool, Error> {
-        let conversation = app.store.read(move |tx| conversations::get(tx, org, id)).await?;
+    pub async fn is_pick(&self, deps: &Deps, org: OrgId, id: ConversationId) -> Result<bool, Error> {
+        let conversation = deps.store.read(move |tx| conversations::get(tx, org, id)).await?;
         let ws = conversation.workstream_id;
-        let workstream = app.store.read(move |tx| setup::get_workstream(tx, org, ws)).await?;
+        let workstream = deps.store.read(move |tx| setup::get_workstream(tx, org, ws)).await?;
         Ok(workstream.distribution == Distribution::Pick
             && workstream.settings.routing.enabled
             && conversation.state == ConversationState::Open)
@@ -397,29 +406,29 @@ impl Routing {
     /// only the queues they are a member of.
     pub async fn work_items(
         &self,
-        app: &AppState,
+        deps: &Deps,
         org: OrgId,
         agent: Option<UserId>,
         queue: QueueId,
         limit: usize,
     ) -> Result<Vec<WorkItem>, Error> {
-        app.store.read(move |tx| setup::get_queue(tx, org, queue)).await?;
+        deps.store.read(move |tx| setup::get_queue(tx, org, queue)).await?;
         let waiting = {
-            let o = self.org(app, org).await?;
+            let o = self.org(deps, org).await?;
             let mut st = o.lock().await;
             if let Some(agent) = agent {
-                st.ensure_agent(agent, app.clock.now())?;
+                st.ensure_agent(agent, deps.clock.now())?;
                 let member = st.engine.agent(agent).is_some_and(|a| a.queues.contains(&queue));
                 if !member {
                     return Err(Error::new(Code::Forbidden, "only the queue's members see its work items"));
                 }
             }
             if !st.queues.contains_key(&queue) {
-                st.refresh_setup(app).await?;
+                st.refresh_setup(deps).await?;
             }
             st.engine.waiting(queue).unwrap_or_default()
         };
-        let (conversations, workstreams) = app
+        let (conversations, workstreams) = deps
             .store
             .read(move |tx| {
                 let mut out = Vec::with_capacity(waiting.len());

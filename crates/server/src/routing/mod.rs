@@ -67,7 +67,7 @@ pub use agents::{AgentStatus, presence_name};
 pub use availability::{QueueAvailability, QueuePosition};
 pub use org::OrgRouting;
 pub use setup::{calendar, check_rules, checked_calendar};
-use switchboard_domain::{Error, ids::*};
+use switchboard_domain::{Error, event::EventType, ids::*};
 use switchboard_store::{Store, model::Event, routing as store};
 use tokio::sync::{Mutex, Notify};
 
@@ -91,14 +91,6 @@ impl Deps {
     /// Routing over this store and clock, with no organization loaded yet.
     pub fn new(store: Arc<Store>, clock: Clock) -> Self {
         Self { store, clock, routing: Arc::new(Routing::default()) }
-    }
-}
-
-/// The few operations that `lifecycle.rs` calls with the server's state take `impl AsRef<Deps>`; everything else
-/// takes `&Deps`.
-impl AsRef<Deps> for Deps {
-    fn as_ref(&self) -> &Deps {
-        self
     }
 }
 
@@ -142,7 +134,7 @@ fn internal(e: impl std::fmt::Display) -> Error {
 
 impl Routing {
     /// The organization's routing state, loading it from the store on first use.
-    pub async fn org(&self, deps: &impl AsRef<Deps>, org: OrgId) -> Result<Arc<Mutex<OrgRouting>>, Error> {
+    pub async fn org(&self, deps: &Deps, org: OrgId) -> Result<Arc<Mutex<OrgRouting>>, Error> {
         if let Some(o) = self.orgs.lock().map_err(internal)?.get(&org) {
             return Ok(o.clone());
         }
@@ -156,7 +148,7 @@ impl Routing {
             orgs.insert(org, loaded.clone());
         }
         // Loaded under its own lock, so that callers who find it in the map wait for it to be complete.
-        if let Err(e) = guard.load(deps.as_ref()).await {
+        if let Err(e) = guard.load(deps).await {
             self.orgs.lock().map_err(internal)?.remove(&org);
             return Err(e);
         }
@@ -208,7 +200,7 @@ async fn follow(app: Deps, log: EventLog) -> Result<(), Error> {
 async fn handle(deps: &Deps, batch: Vec<Event>) {
     let mut run: Option<(OrgId, Vec<ConversationId>)> = None;
     for event in batch {
-        if event.event_type == "conversation.created"
+        if event.kind() == Some(EventType::ConversationCreated)
             && let Some(id) = event.conversation_id
         {
             match &mut run {
@@ -250,26 +242,29 @@ async fn route_batch(deps: &Deps, org: OrgId, ids: Vec<ConversationId>) {
 
 /// The events routing follows.
 fn relevant(kind: &str) -> bool {
+    EventType::parse(kind).is_some_and(follows)
+}
+
+fn follows(kind: EventType) -> bool {
     matches!(
         kind,
-        "conversation.created"
-            | "conversation.state_changed"
-            | "queue.created"
-            | "workstream.created"
-            | "workstream.updated"
+        EventType::ConversationCreated
+            | EventType::ConversationStateChanged
+            | EventType::QueueCreated
+            | EventType::WorkstreamCreated
+            | EventType::WorkstreamUpdated
     )
 }
 
 async fn on_event(deps: &Deps, event: &Event) -> Result<(), Error> {
-    let kind = event.event_type.as_str();
-    if !relevant(kind) {
+    let Some(kind) = event.kind().filter(|k| follows(*k)) else {
         return Ok(());
-    }
+    };
     let org = deps.routing.org(deps, event.org_id).await?;
     let mut st = org.lock().await;
     match (kind, event.conversation_id) {
-        ("conversation.created", Some(id)) => st.route_new(deps, id).await,
-        ("conversation.state_changed", Some(id)) => st.on_state_changed(deps, id, &event.data).await,
+        (EventType::ConversationCreated, Some(id)) => st.route_new(deps, id).await,
+        (EventType::ConversationStateChanged, Some(id)) => st.on_state_changed(deps, id, &event.data).await,
         _ => st.refresh_setup(deps).await,
     }
 }

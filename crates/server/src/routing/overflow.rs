@@ -23,10 +23,10 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use serde_json::json;
 use switchboard_domain::{
     Code, Error, Timestamp,
     conversation::{Action, ConversationState},
+    event::{self, ConversationTransferred, TypedEvent},
     ids::*,
     message::SenderKind,
     routing::{
@@ -44,8 +44,7 @@ use switchboard_store::{
     sql::Tx,
 };
 
-use super::Deps;
-use super::{OrgRouting, lifecycle::TRANSFERRED};
+use super::{Deps, OrgRouting};
 
 /// The most queues one conversation's overflow passes through.
 const MAX_HOPS: usize = 16;
@@ -436,10 +435,21 @@ fn write_after_queueing(tx: &mut Tx<'_>, org: OrgId, d: &Due, now: Timestamp) ->
             store::set_queue_since(tx, org, d.conversation, now)?;
             let step =
                 Overflowed { queue: d.queue, condition: WAIT_IN_QUEUE, action: "transfer_to_queue", to: Some(*to) };
-            events::append(tx, org, "routing.overflowed", Some(d.conversation), &step_event(&step), now)?;
-            let data = json!({ "from_queue_id": d.queue, "from_agent_id": null, "queue_id": to, "agent_id": null,
-                "by": "routing" });
-            events::append(tx, org, TRANSFERRED, Some(d.conversation), &data, now)?;
+            events::append_event(tx, org, Some(d.conversation), &step_event(&step), now)?;
+            let transferred = ConversationTransferred {
+                from_queue_id: Some(d.queue),
+                from_agent_id: None,
+                queue_id: Some(*to),
+                agent_id: None,
+                by: "routing".to_string(),
+            };
+            events::append_event(
+                tx,
+                org,
+                Some(d.conversation),
+                &TypedEvent::ConversationTransferred(transferred),
+                now,
+            )?;
         }
         AfterQueueing::End { message, callback } => {
             let conversation = conversations::get(tx, org, d.conversation)?;
@@ -458,8 +468,13 @@ fn write_after_queueing(tx: &mut Tx<'_>, org: OrgId, d: &Due, now: Timestamp) ->
     Ok(true)
 }
 
-fn step_event(s: &Overflowed) -> serde_json::Value {
-    json!({ "queue_id": s.queue, "condition": s.condition, "action": s.action, "to_queue_id": s.to })
+fn step_event(s: &Overflowed) -> TypedEvent {
+    TypedEvent::RoutingOverflowed(event::Overflowed {
+        queue_id: s.queue,
+        condition: s.condition.to_string(),
+        action: s.action.to_string(),
+        to_queue_id: s.to,
+    })
 }
 
 /// The `routing.overflowed` events of conversations that were queued after overflow moved them.
@@ -471,7 +486,7 @@ fn write_steps(
 ) -> Result<(), Error> {
     for (conversation, steps) in moved {
         for s in steps {
-            events::append(tx, org, "routing.overflowed", Some(*conversation), &step_event(s), now)?;
+            events::append_event(tx, org, Some(*conversation), &step_event(s), now)?;
         }
     }
     Ok(())
@@ -485,7 +500,7 @@ fn write_endings(tx: &mut Tx<'_>, org: OrgId, endings: &[Ending], now: Timestamp
             continue;
         }
         for s in &e.steps {
-            events::append(tx, org, "routing.overflowed", Some(e.conversation), &step_event(s), now)?;
+            events::append_event(tx, org, Some(e.conversation), &step_event(s), now)?;
         }
         conversations::send_message(
             tx,
@@ -503,7 +518,8 @@ fn write_endings(tx: &mut Tx<'_>, org: OrgId, endings: &[Ending], now: Timestamp
         )?;
         if let Some(c) = &e.callback {
             store::insert_callback(tx, org, c)?;
-            events::append(tx, org, "routing.callback_requested", Some(e.conversation), &json!(c), now)?;
+            let requested = TypedEvent::RoutingCallbackRequested(c.clone());
+            events::append_event(tx, org, Some(e.conversation), &requested, now)?;
         }
         let actor = Actor { label: "routing".to_string(), agent: None };
         let reason = if e.callback.is_some() { "callback_requested" } else { "queue_overflow" };

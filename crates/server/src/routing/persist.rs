@@ -3,9 +3,12 @@
 //! overflow and wait updates that go with it. Writes are queued in the engine's order and commit after the
 //! organization's lock is released (`submit`).
 
-use serde_json::json;
 use switchboard_domain::{
     Error, Timestamp,
+    event::{
+        self, Assigned, CapacityReleased, OfferEnded, OfferIssued, OfferSource, PositionChanged, PresenceChangeReason,
+        PresenceChanged, QueueWait, TypedEvent,
+    },
     ids::*,
     routing::engine::{AssignedBy, OfferId, OfferKind, Presence, PresenceReason, RoutingEvent},
     setup::PresenceName,
@@ -23,8 +26,8 @@ pub(super) type FirstWrite = Box<dyn FnOnce(&mut Tx<'_>) -> Result<(), Error> + 
 
 impl OrgRouting {
     /// Writes what the engine reported: offers, the conversations' logs, agents' presence changes.
-    pub(super) async fn persist(&mut self, deps: &impl AsRef<Deps>, events: Vec<RoutingEvent>) -> Result<(), Error> {
-        self.persist_with(deps.as_ref(), Vec::new(), events).await
+    pub(super) async fn persist(&mut self, deps: &Deps, events: Vec<RoutingEvent>) -> Result<(), Error> {
+        self.persist_with(deps, Vec::new(), events).await
     }
 
     pub(super) async fn persist_with(
@@ -86,7 +89,7 @@ impl OrgRouting {
                     if let Some((agent, presence)) = w.presence {
                         store::set_presence(tx, org, agent, presence.as_str(), now)?;
                     }
-                    events::record(tx, org, w.kind, w.conversation, &w.data, now)?;
+                    events::record_event(tx, org, w.conversation, &w.event, now)?;
                 }
                 wait::write(tx, org, &notices, now)
             })
@@ -104,12 +107,12 @@ impl OrgRouting {
         match event {
             RoutingEvent::Queued { conversation, queue } => {
                 self.wait_in(conversation, queue, now);
-                Write::log("routing.queued", conversation, json!({ "queue_id": queue }))
+                Write::log(conversation, TypedEvent::RoutingQueued(QueueWait { queue_id: queue }))
             }
             RoutingEvent::Dequeued { conversation, queue } => {
                 self.wait_paused(conversation);
                 self.enqueued_at.remove(&conversation);
-                Write::log("routing.dequeued", conversation, json!({ "queue_id": queue }))
+                Write::log(conversation, TypedEvent::RoutingDequeued(QueueWait { queue_id: queue }))
             }
             RoutingEvent::OfferIssued { offer, conversation, agent, queue, expires_at, kind } => {
                 self.wait_paused(conversation);
@@ -117,15 +120,12 @@ impl OrgRouting {
                 self.offer_uuid.insert(offer, id);
                 self.offer_by_uuid.insert(id, offer);
                 let kind = match kind {
-                    OfferKind::Queue => "queue",
-                    OfferKind::Affinity => "affinity",
-                    OfferKind::Transfer => "transfer",
+                    OfferKind::Queue => OfferSource::Queue,
+                    OfferKind::Affinity => OfferSource::Affinity,
+                    OfferKind::Transfer => OfferSource::Transfer,
                 };
-                let mut w = Write::log(
-                    "routing.offer_issued",
-                    conversation,
-                    json!({ "offer_id": id, "agent_id": agent, "queue_id": queue, "expires_at": expires_at, "kind": kind }),
-                );
+                let issued = OfferIssued { offer_id: id, agent_id: agent, queue_id: queue, expires_at, kind };
+                let mut w = Write::log(conversation, TypedEvent::RoutingOfferIssued(issued));
                 w.offer = Some(OfferWrite::Insert(Offer {
                     id,
                     conversation_id: conversation,
@@ -141,13 +141,16 @@ impl OrgRouting {
             RoutingEvent::OfferRejected { offer, conversation, agent }
             | RoutingEvent::OfferExpired { offer, conversation, agent }
             | RoutingEvent::OfferWithdrawn { offer, conversation, agent } => {
-                let (kind, state) = match event {
-                    RoutingEvent::OfferRejected { .. } => ("routing.offer_rejected", OfferState::Rejected),
-                    RoutingEvent::OfferExpired { .. } => ("routing.offer_expired", OfferState::Expired),
-                    _ => ("routing.offer_withdrawn", OfferState::Withdrawn),
-                };
                 let id = finish(self, offer);
-                let mut w = Write::log(kind, conversation, json!({ "offer_id": id, "agent_id": agent }));
+                let ended = OfferEnded { offer_id: id, agent_id: agent };
+                let (logged, state) = match event {
+                    RoutingEvent::OfferRejected { .. } => {
+                        (TypedEvent::RoutingOfferRejected(ended), OfferState::Rejected)
+                    }
+                    RoutingEvent::OfferExpired { .. } => (TypedEvent::RoutingOfferExpired(ended), OfferState::Expired),
+                    _ => (TypedEvent::RoutingOfferWithdrawn(ended), OfferState::Withdrawn),
+                };
+                let mut w = Write::log(conversation, logged);
                 w.offer = id.map(|id| OfferWrite::Finish(id, state, None));
                 w
             }
@@ -157,29 +160,27 @@ impl OrgRouting {
                 let since = self.waiting_since(conversation).or_else(|| self.enqueued_at.get(&conversation).copied());
                 self.wait_over(conversation);
                 let (how, offer) = match by {
-                    AssignedBy::Offer(o) => ("offer", finish(self, o)),
-                    AssignedBy::Pick => ("pick", None),
-                    AssignedBy::Resume => ("resume", None),
+                    AssignedBy::Offer(o) => (event::AssignedBy::Offer, finish(self, o)),
+                    AssignedBy::Pick => (event::AssignedBy::Pick, None),
+                    AssignedBy::Resume => (event::AssignedBy::Resume, None),
                 };
                 let waited = since.map(|at| now.millis() - at.millis());
-                let mut w = Write::log(
-                    "routing.assigned",
-                    conversation,
-                    json!({ "agent_id": agent, "queue_id": queue, "by": how, "offer_id": offer, "waited_ms": waited }),
-                );
+                let assigned =
+                    Assigned { agent_id: agent, queue_id: queue, by: how, offer_id: offer, waited_ms: waited };
+                let mut w = Write::log(conversation, TypedEvent::RoutingAssigned(assigned));
                 w.offer = offer.map(|id| OfferWrite::Finish(id, OfferState::Accepted, waited));
                 w
             }
             RoutingEvent::CapacityReleased { conversation, agent } => {
-                Write::log("routing.capacity_released", conversation, json!({ "agent_id": agent }))
+                Write::log(conversation, TypedEvent::RoutingCapacityReleased(CapacityReleased { agent_id: agent }))
             }
             RoutingEvent::PresenceChanged { agent, presence, reason } => {
                 let reason_name = match reason {
-                    PresenceReason::Agent => "agent",
-                    PresenceReason::CapacityFull => "capacity_full",
-                    PresenceReason::CapacityFreed => "capacity_freed",
-                    PresenceReason::MissedOffer => "missed_offer",
-                    PresenceReason::RejectedOffer => "rejected_offer",
+                    PresenceReason::Agent => PresenceChangeReason::Agent,
+                    PresenceReason::CapacityFull => PresenceChangeReason::CapacityFull,
+                    PresenceReason::CapacityFreed => PresenceChangeReason::CapacityFreed,
+                    PresenceReason::MissedOffer => PresenceChangeReason::MissedOffer,
+                    PresenceReason::RejectedOffer => PresenceChangeReason::RejectedOffer,
                 };
                 let (name, custom) = match presence {
                     Presence::Custom(id) => (
@@ -193,16 +194,24 @@ impl OrgRouting {
                     saved.presence = name;
                 }
                 Write {
-                    kind: "agent.presence_changed",
                     conversation: None,
-                    data: json!({ "agent_id": agent, "presence": name, "custom_presence_id": custom, "reason": reason_name }),
+                    event: TypedEvent::AgentPresenceChanged(PresenceChanged {
+                        agent_id: agent,
+                        presence: name,
+                        custom_presence_id: custom,
+                        reason: reason_name,
+                    }),
                     offer: None,
                     // Capacity-driven Busy is transient; a missed or rejected offer's presence stays until changed.
                     presence: stays.then_some((agent, name)),
                 }
             }
             RoutingEvent::PositionChanged { conversation, queue, position } => {
-                Write::log("routing.position_changed", conversation, json!({ "queue_id": queue, "position": position }))
+                let position = u64::try_from(position).unwrap_or(u64::MAX);
+                Write::log(
+                    conversation,
+                    TypedEvent::RoutingPositionChanged(PositionChanged { queue_id: queue, position }),
+                )
             }
         }
     }
@@ -214,15 +223,14 @@ enum OfferWrite {
 }
 
 struct Write {
-    kind: &'static str,
     conversation: Option<ConversationId>,
-    data: serde_json::Value,
+    event: TypedEvent,
     offer: Option<OfferWrite>,
     presence: Option<(UserId, PresenceName)>,
 }
 
 impl Write {
-    fn log(kind: &'static str, conversation: ConversationId, data: serde_json::Value) -> Self {
-        Self { kind, conversation: Some(conversation), data, offer: None, presence: None }
+    fn log(conversation: ConversationId, event: TypedEvent) -> Self {
+        Self { conversation: Some(conversation), event, offer: None, presence: None }
     }
 }

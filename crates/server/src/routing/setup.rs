@@ -46,8 +46,7 @@ pub fn check_rules(doc: &RulesDocument) -> Result<WorkstreamRules, Error> {
 
 impl OrgRouting {
     /// Reloads queues and workstreams (new ones, changed settings).
-    pub(super) async fn refresh_setup(&mut self, deps: &impl AsRef<Deps>) -> Result<(), Error> {
-        let deps = deps.as_ref();
+    pub(super) async fn refresh_setup(&mut self, deps: &Deps) -> Result<(), Error> {
         let org = self.org;
         let now = deps.clock.now();
         let (queues, workstreams, rules) = deps

@@ -22,10 +22,10 @@ use std::{
     time::Duration,
 };
 
-use serde_json::json;
 use switchboard_domain::{
     Error, Timestamp,
     conversation::ConversationState,
+    event::{TypedEvent, WaitEstimateChanged},
     ids::*,
     message::SenderKind,
     routing::{
@@ -393,15 +393,17 @@ pub(super) fn write(tx: &mut Tx<'_>, org: OrgId, notices: &[Notice], now: Timest
         if sent.is_none() {
             continue;
         }
-        let data = json!({
-            "queue_id": n.queue,
-            "position": n.position,
-            "estimated_wait_seconds": n.seconds,
-            "previous_position": n.previous.map(|p| p.position),
-            "previous_estimated_wait_seconds": n.previous.and_then(|p| p.seconds),
-            "text": n.text,
-        });
-        events::record(tx, org, "routing.wait_estimate_changed", Some(n.conversation), &data, now)?;
+        let position = |p: usize| u64::try_from(p).unwrap_or(u64::MAX);
+        let changed = WaitEstimateChanged {
+            queue_id: n.queue,
+            position: position(n.position),
+            estimated_wait_seconds: n.seconds,
+            previous_position: n.previous.map(|p| position(p.position)),
+            previous_estimated_wait_seconds: n.previous.and_then(|p| p.seconds),
+            text: n.text.clone(),
+        };
+        let event = TypedEvent::RoutingWaitEstimateChanged(changed);
+        events::record_event(tx, org, Some(n.conversation), &event, now)?;
     }
     Ok(())
 }

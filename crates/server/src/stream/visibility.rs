@@ -17,12 +17,6 @@ use switchboard_domain::{
 };
 use switchboard_store::model::Event;
 
-pub const ASSIGNED: &str = "routing.assigned";
-pub const STATE_CHANGED: &str = "conversation.state_changed";
-pub const TRANSFERRED: &str = "conversation.transferred";
-pub const QUEUED: &str = "routing.queued";
-pub const DEQUEUED: &str = "routing.dequeued";
-
 /// Who a connection shows events to.
 #[derive(Debug, Clone)]
 pub enum Viewer {
@@ -181,14 +175,14 @@ impl Ownership {
         let Some(c) = event.conversation_id else { return Seen::default() };
         let before = (self.owners.get(&c).copied(), self.waiting_to_pick(c));
         let data = &event.data;
-        match event.event_type.as_str() {
-            ASSIGNED => {
+        match event.kind() {
+            Some(EventType::RoutingAssigned) => {
                 if let Some(agent) = id_at(data, "/agent_id") {
                     self.owners.insert(c, agent);
                 }
                 self.waiting.remove(&c);
             }
-            STATE_CHANGED => {
+            Some(EventType::ConversationStateChanged) => {
                 let state = data.pointer("/conversation/state").and_then(Value::as_str).unwrap_or_default();
                 match id_at(data, "/conversation/agent_id").filter(|_| state != "closed") {
                     Some(agent) => self.owners.insert(c, agent),
@@ -198,15 +192,15 @@ impl Ownership {
                     self.waiting.remove(&c);
                 }
             }
-            TRANSFERRED => {
+            Some(EventType::ConversationTransferred) => {
                 self.owners.remove(&c);
             }
-            QUEUED => {
+            Some(EventType::RoutingQueued) => {
                 if let Some(queue) = id_at(data, "/queue_id") {
                     self.waiting.insert(c, queue);
                 }
             }
-            DEQUEUED => {
+            Some(EventType::RoutingDequeued) => {
                 self.waiting.remove(&c);
             }
             _ => {}
@@ -241,13 +235,14 @@ impl Ownership {
         for event in events {
             let Some(c) = event.conversation_id else { continue };
             let data = &event.data;
-            let owner_before = match event.event_type.as_str() {
-                ASSIGNED => Some(None),
-                STATE_CHANGED => {
+            let kind = event.kind();
+            let owner_before = match kind {
+                Some(EventType::RoutingAssigned) => Some(None),
+                Some(EventType::ConversationStateChanged) => {
                     let from = data.get("from").and_then(Value::as_str).unwrap_or_default();
                     Some(matches!(from, "active" | "waiting" | "wrap_up").then(|| id_at(data, "/agent/id")).flatten())
                 }
-                TRANSFERRED => Some(id_at(data, "/from_agent_id")),
+                Some(EventType::ConversationTransferred) => Some(id_at(data, "/from_agent_id")),
                 _ => None,
             };
             if let Some(owner) = owner_before
@@ -258,9 +253,9 @@ impl Ownership {
                     None => self.owners.remove(&c),
                 };
             }
-            let waiting_before = match event.event_type.as_str() {
-                QUEUED => Some(None),
-                DEQUEUED | ASSIGNED => Some(id_at(data, "/queue_id")),
+            let waiting_before = match kind {
+                Some(EventType::RoutingQueued) => Some(None),
+                Some(EventType::RoutingDequeued | EventType::RoutingAssigned) => Some(id_at(data, "/queue_id")),
                 _ => None,
             };
             if let Some(waiting) = waiting_before

@@ -3,7 +3,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use switchboard_domain::ids::{ConversationId, OrgId};
+use switchboard_domain::{
+    event::{CapacityReleased, Deleted, EventType, QueueWait, TypedEvent},
+    ids::{ConversationId, OrgId, QueueId, UserId},
+};
 use switchboard_server::outbox::{Filter, Follower, LogReader, Start};
 use switchboard_store::{Store, StoreConfig, events, params, routing::last_event_id, webhooks};
 
@@ -66,15 +69,29 @@ async fn the_log_reader_gives_each_event_once_even_when_ids_appear_out_of_order(
     assert_eq!(reader.cursor(), last + 5);
 }
 
-async fn record(app: &crate::TestApp, org: OrgId, kind: &'static str, conversation: Option<ConversationId>) -> i64 {
+async fn record(app: &crate::TestApp, org: OrgId, kind: EventType, conversation: Option<ConversationId>) -> i64 {
     app.state
         .store
         .write(move |tx| {
-            events::record(tx, org, kind, conversation, &serde_json::json!({}), switchboard_domain::Timestamp::now())?;
+            events::record_event(tx, org, conversation, &made_up(kind), switchboard_domain::Timestamp::now())?;
             last_event_id(tx)
         })
         .await
         .unwrap()
+}
+
+/// An event of `kind` with a made-up payload: these tests look at types, organizations and conversations only.
+fn made_up(kind: EventType) -> TypedEvent {
+    match kind {
+        EventType::RoutingQueued => TypedEvent::RoutingQueued(QueueWait { queue_id: QueueId::new() }),
+        EventType::RoutingDequeued => TypedEvent::RoutingDequeued(QueueWait { queue_id: QueueId::new() }),
+        EventType::RoutingCapacityReleased => {
+            TypedEvent::RoutingCapacityReleased(CapacityReleased { agent_id: UserId::new() })
+        }
+        EventType::PresenceDeleted => TypedEvent::PresenceDeleted(Deleted { id: uuid::Uuid::now_v7() }),
+        EventType::CapacityProfileDeleted => TypedEvent::CapacityProfileDeleted(Deleted { id: uuid::Uuid::now_v7() }),
+        other => panic!("no made-up payload for {other}"),
+    }
 }
 
 /// Waits for the follower's next batch; a reader that is never woken fails the test instead of hanging it.
@@ -93,25 +110,31 @@ async fn a_follower_takes_its_organizations_events_of_its_types_and_conversation
     let app = crate::TestApp::spawn_with(crate::Options { configure: Some(hour_poll), ..Default::default() }).await;
     let org: OrgId = app.org_id.parse().unwrap();
     let (other, c1, c2) = (OrgId::new(), ConversationId::new(), ConversationId::new());
-    let filter = Filter::everything().org(org).types(["test.opened", "test.said"]).conversations([c1]);
+    let filter = Filter::everything()
+        .org(org)
+        .types([EventType::RoutingQueued.as_str(), EventType::RoutingDequeued.as_str()])
+        .conversations([c1]);
     let mut follower = app.state.log.follow(Start::End, filter, 2).await.unwrap();
-    record(&app, other, "test.opened", Some(c1)).await;
-    record(&app, org, "test.opened", Some(c2)).await;
-    record(&app, org, "test.other", None).await;
-    record(&app, org, "test.routed", Some(c1)).await;
-    let first = record(&app, org, "test.opened", Some(c1)).await;
-    assert_eq!(next(&mut follower).await, [("test.opened".to_string(), Some(c1))]);
+    record(&app, other, EventType::RoutingQueued, Some(c1)).await;
+    record(&app, org, EventType::RoutingQueued, Some(c2)).await;
+    record(&app, org, EventType::PresenceDeleted, None).await;
+    record(&app, org, EventType::RoutingCapacityReleased, Some(c1)).await;
+    let first = record(&app, org, EventType::RoutingQueued, Some(c1)).await;
+    assert_eq!(next(&mut follower).await, [(EventType::RoutingQueued.to_string(), Some(c1))]);
     // One read at a time, as they commit; the reader then waits for the next commit.
     let message = tokio::spawn(async move { (next(&mut follower).await, follower) });
-    record(&app, org, "test.said", Some(c2)).await;
-    let last = record(&app, org, "test.said", Some(c1)).await;
+    record(&app, org, EventType::RoutingDequeued, Some(c2)).await;
+    let last = record(&app, org, EventType::RoutingDequeued, Some(c1)).await;
     let (taken, follower) = message.await.unwrap();
-    assert_eq!(taken, [("test.said".to_string(), Some(c1))]);
+    assert_eq!(taken, [(EventType::RoutingDequeued.to_string(), Some(c1))]);
     assert_eq!(follower.cursor(), last);
     assert!(follower.safe_cursor() >= first);
 
     // A stream client's resume: the range it missed, with the same filter, up to where the follower is.
-    let filter = Filter::everything().org(org).types(["test.opened", "test.said"]).conversations([c1]);
+    let filter = Filter::everything()
+        .org(org)
+        .types([EventType::RoutingQueued.as_str(), EventType::RoutingDequeued.as_str()])
+        .conversations([c1]);
     let missed = app.state.log.range(org, first - 1, Some(follower.cursor()), &filter, 100).await.unwrap();
     assert_eq!(missed.iter().map(|e| e.id).collect::<Vec<_>>(), [first, last]);
     let up_to_first = app.state.log.range(org, 0, Some(first), &filter, 100).await.unwrap();
@@ -124,11 +147,11 @@ async fn a_follower_takes_its_organizations_events_of_its_types_and_conversation
 async fn a_kept_cursor_starts_a_follower_where_the_last_one_stopped() {
     let app = crate::TestApp::spawn().await;
     let org: OrgId = app.org_id.parse().unwrap();
-    let kept = record(&app, org, "test.other", None).await;
+    let kept = record(&app, org, EventType::PresenceDeleted, None).await;
     app.state.store.write(move |tx| webhooks::set_cursor(tx, "test", kept)).await.unwrap();
-    let after = record(&app, org, "test.later", None).await;
+    let after = record(&app, org, EventType::CapacityProfileDeleted, None).await;
     let mut follower = app.state.log.follow(Start::Kept("test"), Filter::everything().org(org), 100).await.unwrap();
-    assert_eq!(next(&mut follower).await, [("test.later".to_string(), None)]);
+    assert_eq!(next(&mut follower).await, [(EventType::CapacityProfileDeleted.to_string(), None)]);
     assert_eq!(follower.cursor(), after);
     let mut fresh = app.state.log.follow(Start::Kept("never kept"), Filter::everything().org(org), 1).await.unwrap();
     assert!(!next(&mut fresh).await.is_empty(), "with no cursor kept, from the beginning");

@@ -3,8 +3,12 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use switchboard_domain::{Timestamp, ids::ConversationId, role::Role};
-use switchboard_store::events;
+use switchboard_domain::{
+    Timestamp,
+    ids::{ConversationId, OrgId},
+    role::Role,
+};
+use switchboard_store::{events, params};
 
 use crate::{
     TestApp,
@@ -180,7 +184,7 @@ async fn messages_stored_without_a_whole_sender_read_with_their_kinds_name() {
     let (integration, _) = app.key(Role::Integration).await;
     let id = start(&app, &integration, &channel).await;
     // What earlier versions wrote: a system message with neither id nor name, a customer's with no id.
-    let (org, conversation): (_, ConversationId) = (app.org_id.parse().unwrap(), id.parse().unwrap());
+    let (org, conversation): (OrgId, ConversationId) = (app.org_id.parse().unwrap(), id.parse().unwrap());
     app.state
         .store
         .write(move |tx| {
@@ -190,7 +194,13 @@ async fn messages_stored_without_a_whole_sender_read_with_their_kinds_name() {
                     "sender": { "kind": kind, "id": null, "name": name },
                     "text": "old", "attachments": [], "automated": false, "created_at": Timestamp::now(),
                 });
-                events::append(tx, org, events::MESSAGE_CREATED, Some(conversation), &message, Timestamp::now())?;
+                // Written as it was then, not as a message of today's catalogue would be.
+                let at = events::next_position(tx, conversation, Timestamp::now())?;
+                tx.execute(
+                    "INSERT INTO events (org_id, event_type, conversation_id, seq, payload, created_at)
+                     VALUES ($1, 'message.created', $2, $3, $4, $5)",
+                    params![org, conversation, at.seq, message.to_string(), at.at],
+                )?;
             }
             Ok(())
         })

@@ -4,6 +4,7 @@ use switchboard_domain::{
     contact::CustomerIn,
     context::{ContextMap, ContextPatch},
     conversation::{Action, ConversationState},
+    event::{EventType, PositionChanged, TypedEvent},
     ids::*,
     message::SenderKind,
     role::Role,
@@ -688,16 +689,21 @@ async fn a_failed_write_leaves_no_gap_in_the_log(store: &Store) {
     assert_eq!(log.iter().map(|e| e.sequence.unwrap()).collect::<Vec<_>>(), vec![1, 2, 3]);
 }
 
+/// A routing entry that carries `n` (as a queue position), for the tests of the log's order.
+fn numbered(n: u64) -> TypedEvent {
+    TypedEvent::RoutingPositionChanged(PositionChanged { queue_id: QueueId::new(), position: n })
+}
+
 async fn recorded_entries_and_messages_share_one_gapless_log_under_concurrency(store: &Store) {
     let f = fixture(store).await;
     let conv = start(store, &f, "c1").await;
     let org = f.org;
     let now = switchboard_domain::Timestamp::now();
     // Entries recorded without reading their position back (pipelined on PostgreSQL) race messages that do.
-    let records = (0..20).map(|i| {
+    let records = (0..20).map(|_| {
         store.write(move |tx| {
             for j in 0..3 {
-                events::record(tx, org, "test.recorded", Some(conv), &serde_json::json!({ "i": i, "j": j }), now)?;
+                events::record_event(tx, org, Some(conv), &numbered(j), now)?;
             }
             Ok(())
         })
@@ -712,7 +718,11 @@ async fn recorded_entries_and_messages_share_one_gapless_log_under_concurrency(s
     let log = store.read(move |tx| events::timeline(tx, org, conv, 0, 200)).await.unwrap();
     assert_eq!(log.iter().map(|e| e.sequence.unwrap()).collect::<Vec<_>>(), (1..=81).collect::<Vec<_>>());
     assert!(log.windows(2).all(|w| w[0].created_at < w[1].created_at), "times rise with positions");
-    let mine: Vec<_> = log.iter().filter(|e| e.event_type == "test.recorded").map(|e| e.data["j"].clone()).collect();
+    let mine: Vec<_> = log
+        .iter()
+        .filter(|e| e.kind() == Some(EventType::RoutingPositionChanged))
+        .map(|e| e.data["position"].clone())
+        .collect();
     assert_eq!(mine.len(), 60);
     assert!(mine.chunks(3).all(|c| c == [0, 1, 2]), "one write's entries are consecutive and in order");
 }
@@ -724,14 +734,14 @@ async fn a_pipelined_statement_that_fails_fails_its_write(store: &Store) {
     let now = switchboard_domain::Timestamp::now();
     let failed = store
         .write(move |tx| {
-            events::record(tx, org, "test.recorded", Some(conv), &serde_json::json!({}), now)?;
+            events::record_event(tx, org, Some(conv), &numbered(0), now)?;
             // Position 1 is taken: the log's unique position refuses this, though nothing waits for its answer.
             tx.execute_later(
                 "INSERT INTO events (org_id, event_type, conversation_id, seq, payload, created_at)
                  VALUES ($1, 'test.duplicate', $2, 1, '{}', 0)",
                 params![org, conv],
             )?;
-            events::record(tx, org, "test.recorded", Some(conv), &serde_json::json!({}), now)
+            events::record_event(tx, org, Some(conv), &numbered(1), now)
         })
         .await;
     assert_eq!(failed.unwrap_err().code, Code::AlreadyExists);
@@ -753,7 +763,7 @@ async fn submitted_writes_commit_in_order_and_one_that_fails_spares_the_rest(sto
     for i in 0..30 {
         let committing = store
             .submit(move |tx| {
-                events::record(tx, org, "test.recorded", Some(conv), &serde_json::json!({ "i": i }), now)?;
+                events::record_event(tx, org, Some(conv), &numbered(i), now)?;
                 match i {
                     10 => Err(Error::new(Code::InvalidField, "refused after writing")),
                     // Fails only once its pipelined answer is read.
@@ -778,8 +788,8 @@ async fn submitted_writes_commit_in_order_and_one_that_fails_spares_the_rest(sto
         }
     }
     let log = store.read(move |tx| events::timeline(tx, org, conv, 0, 100)).await.unwrap();
-    let written: Vec<i64> = log.iter().skip(1).map(|e| e.data["i"].as_i64().unwrap()).collect();
-    assert_eq!(written, (0..30).filter(|i| *i != 10 && *i != 20).collect::<Vec<_>>(), "in the order submitted");
+    let written: Vec<u64> = log.iter().skip(1).map(|e| e.data["position"].as_u64().unwrap()).collect();
+    assert_eq!(written, (0..30_u64).filter(|i| *i != 10 && *i != 20).collect::<Vec<_>>(), "in the order submitted");
     assert_eq!(log.iter().map(|e| e.sequence.unwrap()).collect::<Vec<_>>(), (1..=29).collect::<Vec<_>>());
 }
 

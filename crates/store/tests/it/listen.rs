@@ -5,7 +5,11 @@
 use std::time::Duration;
 
 use serde_json::json;
-use switchboard_domain::{Code, Timestamp, ids::*};
+use switchboard_domain::{
+    Code, Timestamp,
+    event::{Deleted, EventType, QueueWait, TypedEvent},
+    ids::*,
+};
 use switchboard_store::{MAX_SIGNAL_BYTES, Store, StoreConfig, events, params};
 use tokio::time::timeout;
 
@@ -18,11 +22,21 @@ crate::conformance!(
 /// Long enough for a loaded machine; a wait that passes returns at once.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-async fn record(store: &Store, org: OrgId, kind: &'static str, conversation: Option<ConversationId>) {
+async fn record(store: &Store, org: OrgId, kind: EventType, conversation: Option<ConversationId>) {
     store
-        .write(move |tx| events::record(tx, org, kind, conversation, &json!({}), Timestamp::from_millis(1_000)))
+        .write(move |tx| events::record_event(tx, org, conversation, &made_up(kind), Timestamp::from_millis(1_000)))
         .await
         .unwrap();
+}
+
+/// An event of `kind` with a made-up payload: these tests look at types, organizations and conversations only.
+fn made_up(kind: EventType) -> TypedEvent {
+    match kind {
+        EventType::RoutingQueued => TypedEvent::RoutingQueued(QueueWait { queue_id: QueueId::new() }),
+        EventType::RoutingDequeued => TypedEvent::RoutingDequeued(QueueWait { queue_id: QueueId::new() }),
+        EventType::PresenceDeleted => TypedEvent::PresenceDeleted(Deleted { id: uuid::Uuid::now_v7() }),
+        other => panic!("no made-up payload for {other}"),
+    }
 }
 
 /// Publishes through `from` until `to`'s subscriber hears it: a node's listener may not listen yet when it starts.
@@ -65,11 +79,11 @@ async fn a_range_read_takes_one_organizations_events_of_the_types_and_conversati
     let (org, other) = (OrgId::new(), OrgId::new());
     let (c1, c2) = (ConversationId::new(), ConversationId::new());
     let start = store.read(routing_last_event).await.unwrap();
-    record(store, org, "conversation.created", Some(c1)).await;
-    record(store, other, "conversation.created", Some(c2)).await;
-    record(store, org, "message.created", Some(c1)).await;
-    record(store, org, "conversation.created", Some(c2)).await;
-    record(store, org, "queue.created", None).await;
+    record(store, org, EventType::RoutingQueued, Some(c1)).await;
+    record(store, other, EventType::RoutingQueued, Some(c2)).await;
+    record(store, org, EventType::RoutingDequeued, Some(c1)).await;
+    record(store, org, EventType::RoutingQueued, Some(c2)).await;
+    record(store, org, EventType::PresenceDeleted, None).await;
     let end = store.read(routing_last_event).await.unwrap();
     let page = |types: Option<Vec<String>>, conversations: Option<Vec<ConversationId>>, after: i64, limit: usize| {
         store.read(move |tx| events::page(tx, org, after, end, types.as_deref(), conversations.as_deref(), limit))
@@ -81,16 +95,16 @@ async fn a_range_read_takes_one_organizations_events_of_the_types_and_conversati
     assert!(all.iter().all(|e| e.org_id == org), "never another organization's");
     assert_eq!(all.len(), 4);
     assert_eq!(
-        kinds(page(Some(vec!["conversation.created".into()]), None, start, 100).await.unwrap()),
-        [("conversation.created".to_string(), Some(c1)), ("conversation.created".to_string(), Some(c2))]
+        kinds(page(Some(vec!["routing.queued".into()]), None, start, 100).await.unwrap()),
+        [("routing.queued".to_string(), Some(c1)), ("routing.queued".to_string(), Some(c2))]
     );
     assert_eq!(
         kinds(page(None, Some(vec![c1]), start, 100).await.unwrap()),
-        [("conversation.created".to_string(), Some(c1)), ("message.created".to_string(), Some(c1))],
+        [("routing.queued".to_string(), Some(c1)), ("routing.dequeued".to_string(), Some(c1))],
         "a conversation filter leaves out other conversations and events outside conversations"
     );
-    let both = page(Some(vec!["message.created".into(), "queue.created".into()]), Some(vec![c1, c2]), start, 100);
-    assert_eq!(kinds(both.await.unwrap()), [("message.created".to_string(), Some(c1))]);
+    let both = page(Some(vec!["routing.dequeued".into(), "presence.deleted".into()]), Some(vec![c1, c2]), start, 100);
+    assert_eq!(kinds(both.await.unwrap()), [("routing.dequeued".to_string(), Some(c1))]);
     let first_two = page(None, None, start, 2).await.unwrap();
     let rest = page(None, None, first_two[1].id, 100).await.unwrap();
     assert_eq!(first_two.len() + rest.len(), 4, "pages continue where the last ended");
@@ -115,7 +129,7 @@ async fn a_commit_of_events_wakes_the_readers_and_other_writes_do_not(store: &St
     durable.borrow_and_update();
     store.write(|tx| tx.execute("CREATE TABLE IF NOT EXISTS unrelated (x BIGINT)", params![]).map(drop)).await.unwrap();
     assert!(!durable.has_changed().unwrap(), "a write without events wakes nobody");
-    record(store, OrgId::new(), "queue.created", None).await;
+    record(store, OrgId::new(), EventType::PresenceDeleted, None).await;
     timeout(PATIENCE, durable.changed()).await.unwrap().unwrap();
 }
 
@@ -138,7 +152,7 @@ async fn on_postgres_an_event_committed_on_one_node_wakes_the_readers_of_another
     let mut signals = b.signals();
     until_heard(&a, &b, &mut signals).await;
     durable.borrow_and_update();
-    record(&a, OrgId::new(), "queue.created", None).await;
+    record(&a, OrgId::new(), EventType::PresenceDeleted, None).await;
     timeout(PATIENCE, durable.changed()).await.expect("the other node's commit woke this one").unwrap();
 
     // Signals go both ways, to every subscriber.
@@ -173,8 +187,8 @@ async fn on_postgres_a_transaction_of_events_notifies_once_with_its_newest_event
     let org = OrgId::new();
     let newest = a
         .write(move |tx| {
-            for kind in ["conversation.created", "message.created", "message.created"] {
-                events::record(tx, org, kind, Some(ConversationId::new()), &json!({}), Timestamp::from_millis(1))?;
+            for kind in [EventType::RoutingQueued, EventType::RoutingDequeued, EventType::RoutingDequeued] {
+                events::record_event(tx, org, Some(ConversationId::new()), &made_up(kind), Timestamp::from_millis(1))?;
             }
             switchboard_store::routing::last_event_id(tx)
         })
@@ -187,7 +201,7 @@ async fn on_postgres_a_transaction_of_events_notifies_once_with_its_newest_event
     a.write(|tx| tx.execute("CREATE TABLE IF NOT EXISTS unrelated (x BIGINT)", params![]).map(drop)).await.unwrap();
     let committing = a
         .submit(move |tx| {
-            events::record(tx, org, "routing.offered", None, &json!({}), Timestamp::from_millis(1))?;
+            events::record_event(tx, org, None, &made_up(EventType::PresenceDeleted), Timestamp::from_millis(1))?;
             switchboard_store::routing::last_event_id(tx)
         })
         .await
@@ -220,6 +234,6 @@ async fn on_postgres_a_killed_listener_listens_again_and_nothing_committed_after
     timeout(PATIENCE, durable.changed()).await.expect("woken after listening again").unwrap();
     until_heard(&a, &b, &mut signals).await;
     durable.borrow_and_update();
-    record(&a, OrgId::new(), "queue.created", None).await;
+    record(&a, OrgId::new(), EventType::PresenceDeleted, None).await;
     timeout(PATIENCE, durable.changed()).await.expect("an event committed after the kill wakes it").unwrap();
 }
