@@ -92,9 +92,9 @@ pub struct BenchArgs {
     /// Inside a child process of `stream`: open this many WebSockets to this URL with this key, and hold them.
     #[arg(long, hide = true, num_args = 3)]
     pub stream_child: Option<Vec<String>>,
-    /// Inside a child process of `stream --nodes 2`: serve as another node on this database URL and schema until
-    /// stdin closes.
-    #[arg(long, hide = true, num_args = 2)]
+    /// Inside a child process of `stream --nodes 2`: serve as another node on this database URL, schema and data
+    /// directory until stdin closes.
+    #[arg(long, hide = true, num_args = 3)]
     pub stream_node: Option<Vec<String>>,
     /// Inside a child process of `slowloris`: run the slow clients against this address, and which child this is.
     #[arg(long, hide = true, num_args = 2)]

@@ -59,7 +59,7 @@ struct InProcess {
     runtime: tokio::runtime::Runtime,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl InProcess {
@@ -90,7 +90,7 @@ impl InProcess {
             task.await??;
             bail!("the in-process server stopped before it was ready");
         };
-        Ok(Self { base, key, state, org, runtime, stop, task, _dir: dir })
+        Ok(Self { base, key, state, org, runtime, stop, task, dir })
     }
 
     async fn stop(self) -> anyhow::Result<()> {
@@ -119,13 +119,12 @@ async fn open(url: &str, key: &str) -> anyhow::Result<tokio_tungstenite::WebSock
 }
 
 /// The other node (`--nodes 2`): a server on the same database and schema, in a process of its own, as another
-/// machine would run it. It prints `listening <address>` and serves until its stdin closes (the benchmark ended
-/// or died).
+/// machine would run it, with the first node's data directory (where the key that opens the stored secrets is).
+/// It prints `listening <address>` and serves until its stdin closes (the benchmark ended or died).
 async fn node(args: &[String]) -> anyhow::Result<()> {
-    let [url, schema] = args else { bail!("--stream-node needs a database URL and a schema") };
+    let [url, schema, data_dir] = args else { bail!("--stream-node needs a database URL, a schema and a directory") };
     crate::connections::raise_descriptor_limit();
-    let dir = tempfile::tempdir()?;
-    let mut config = Config::for_data_dir(dir.path().to_path_buf())?;
+    let mut config = Config::for_data_dir(data_dir.into())?;
     config.database_url = Some(url.clone());
     let store = Store::open(&store_config(&config, Some(schema))).await.map_err(anyhow::Error::from)?;
     let server = Server::with_store(config, Arc::new(store)).await?;
@@ -143,9 +142,10 @@ struct OtherNode {
 }
 
 impl OtherNode {
-    async fn start(url: &str, schema: &str) -> anyhow::Result<Self> {
+    async fn start(url: &str, schema: &str, data_dir: &std::path::Path) -> anyhow::Result<Self> {
         let mut process = std::process::Command::new(std::env::current_exe()?)
             .args(["bench", "stream", "--stream-node", url, schema])
+            .arg(data_dir)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()?;
@@ -499,20 +499,25 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Value> {
 async fn measure(args: &BenchArgs, schema: Option<&str>, open_files: Option<u64>) -> anyhow::Result<Value> {
     let server = InProcess::start(args, schema).await?;
     let backend = if args.database_url.is_some() { "postgres" } else { "sqlite" };
-    let (idle, latency) = match (args.nodes, &args.database_url, schema) {
-        (2, Some(url), Some(schema)) => {
-            let other = OtherNode::start(url, schema).await?;
-            let latency = latency(args, &server, &other.base).await;
-            other.stop().await?;
-            (Value::Null, latency?)
+    let measured = async {
+        match (args.nodes, &args.database_url, schema) {
+            (2, Some(url), Some(schema)) => {
+                let other = OtherNode::start(url, schema, server.dir.path()).await?;
+                let latency = latency(args, &server, &other.base).await;
+                other.stop().await?;
+                anyhow::Ok((Value::Null, latency?))
+            }
+            _ => {
+                let idle = idle(args, &server).await?;
+                let base = server.base.clone();
+                Ok((idle, latency(args, &server, &base).await?))
+            }
         }
-        _ => {
-            let idle = idle(args, &server).await?;
-            let base = server.base.clone();
-            (idle, latency(args, &server, &base).await?)
-        }
-    };
+    }
+    .await;
+    // Stopped whatever happened: its runtime cannot be dropped inside this one.
     server.stop().await?;
+    let (idle, latency) = measured?;
     Ok(json!({
         "scenario": "stream",
         "backend": backend,
