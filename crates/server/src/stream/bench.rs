@@ -290,11 +290,12 @@ async fn receive(
 
 /// What the senders wrote: per conversation, the numbers of the messages written (in the order written), how
 /// many of them were written while measuring, and the writes that failed.
-#[derive(Default)]
 struct Sent {
     numbers: Vec<Vec<u64>>,
     measured: u64,
     failed: u64,
+    /// From each measured write's request to its answer (the commit): the part of the latency that is the write.
+    write_us: Histogram<u64>,
 }
 
 /// How the messages received compare with those written.
@@ -390,6 +391,7 @@ async fn latency(args: &BenchArgs, server: &InProcess, stream_base: &str) -> any
             let mine: Vec<usize> = (worker..conversations.len()).step_by(senders).collect();
             let mut written: Vec<Vec<u64>> = vec![Vec::new(); mine.len()];
             let (mut measured, mut failed) = (0u64, 0u64);
+            let mut write_us = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
             let mut tick = tokio::time::interval(per_sender);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut n = 0u64;
@@ -401,20 +403,30 @@ async fn latency(args: &BenchArgs, server: &InProcess, stream_base: &str) -> any
                 let measuring = Instant::now() >= measure_from;
                 let url = format!("{base}/v1/conversations/{}/messages", conversations[mine[slot]]);
                 let text = message_text(number, measuring);
+                let began = Instant::now();
                 let ok = http.post(url).bearer_auth(&key).json(&json!({ "text": text })).send().await;
                 if ok.is_ok_and(|r| r.status().is_success()) {
                     written[slot].push(number);
                     measured += u64::from(measuring);
+                    if measuring {
+                        write_us.saturating_record(began.elapsed().as_micros() as u64);
+                    }
                 } else {
                     failed += 1;
                 }
             }
-            (mine, written, measured, failed)
+            anyhow::Ok((mine, written, measured, failed, write_us))
         }));
     }
-    let mut sent = Sent { numbers: vec![Vec::new(); conversations.len()], ..Sent::default() };
+    let mut sent = Sent {
+        numbers: vec![Vec::new(); conversations.len()],
+        measured: 0,
+        failed: 0,
+        write_us: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+    };
     for task in tasks {
-        let (mine, written, measured, failed) = task.await?;
+        let (mine, written, measured, failed, write_us) = task.await??;
+        sent.write_us.add(&write_us)?;
         for (conversation, numbers) in mine.into_iter().zip(written) {
             sent.numbers[conversation] = numbers;
         }
@@ -449,6 +461,8 @@ async fn latency(args: &BenchArgs, server: &InProcess, stream_base: &str) -> any
         "p50_ms": ms(0.5),
         "p99_ms": ms(0.99),
         "max_ms": hist.max() as f64 / 1000.0,
+        "write_p50_ms": sent.write_us.value_at_quantile(0.5) as f64 / 1000.0,
+        "write_p99_ms": sent.write_us.value_at_quantile(0.99) as f64 / 1000.0,
         "written": written,
         "write_failures": sent.failed,
         "delivered": delivery.delivered,
