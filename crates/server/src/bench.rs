@@ -42,7 +42,8 @@ pub enum Scenario {
     /// Time from process start to `listening` on an existing data directory, and idle memory.
     Startup,
     /// The live stream: server memory per idle WebSocket (`--connections`), and event → frame latency while
-    /// `--rate` events per second fan out to `--agents` connected agents (see `stream/bench.rs`).
+    /// `--rate` events per second fan out to `--agents` connected agents, on one node or across two (`--nodes`;
+    /// see `stream/bench.rs`).
     Stream,
     /// `--slow-clients` connections that trickle header lines and reconnect when cut off (a slowloris attack):
     /// `/healthz` latency on new connections, and `messages` throughput beside a run without them.
@@ -84,9 +85,17 @@ pub struct BenchArgs {
     /// Events per second fanned out to the agents (`stream`).
     #[arg(long, default_value_t = 2_000)]
     pub rate: u64,
+    /// Nodes sharing the database (`stream`, PostgreSQL only): with 2, a second node runs in a child process,
+    /// events are written through the first and the agents connect to the second.
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
     /// Inside a child process of `stream`: open this many WebSockets to this URL with this key, and hold them.
     #[arg(long, hide = true, num_args = 3)]
     pub stream_child: Option<Vec<String>>,
+    /// Inside a child process of `stream --nodes 2`: serve as another node on this database URL, schema and data
+    /// directory until stdin closes.
+    #[arg(long, hide = true, num_args = 3)]
+    pub stream_node: Option<Vec<String>>,
     /// Inside a child process of `slowloris`: run the slow clients against this address, and which child this is.
     #[arg(long, hide = true, num_args = 2)]
     pub slow_child: Option<Vec<String>>,

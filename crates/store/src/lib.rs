@@ -165,7 +165,8 @@ impl Store {
 
     /// The outbox watermark: events with an id up to its value are durable and may be acted on outside the
     /// request that wrote them. The receiver wakes after every commit of events: on SQLite once they are synced; on
-    /// PostgreSQL after this node's commits and, through its listening connection, every other node's, and once
+    /// PostgreSQL after this node's commits and, through its listening connection, every other node's (each node
+    /// announces its commits after they committed), and once
     /// more whenever that connection listens again after it was lost (so a reader woken reads what it missed).
     pub fn durable_events(&self) -> tokio::sync::watch::Receiver<i64> {
         match self {
@@ -209,6 +210,15 @@ impl Store {
         match self {
             Store::Sqlite(_) => None,
             Store::Postgres(p) => Some(p.listener_application_name()),
+        }
+    }
+
+    /// The `application_name` of the connection that announces this node's commits of events to the other nodes
+    /// (PostgreSQL): one per node, so it tells the nodes apart in `pg_stat_activity`.
+    pub fn announcer_application_name(&self) -> Option<&str> {
+        match self {
+            Store::Sqlite(_) => None,
+            Store::Postgres(p) => Some(p.announcer_application_name()),
         }
     }
 

@@ -7,6 +7,9 @@
 //! them in the order they were queued, several to a transaction (group commit), each in a savepoint of its own so
 //! that a failing one changes nothing. Their callers need not wait for the commit while they hold a lock, and a
 //! burst of them costs one commit rather than one each.
+//!
+//! A commit of events wakes this node's log readers directly and the other nodes' through this node's announcer
+//! (see [`pg_listen`]), after it committed.
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use switchboard_domain::{Code, Error};
@@ -14,7 +17,7 @@ use tokio::runtime::Handle;
 
 use crate::{
     params,
-    pg_listen::{self, Channels, Listener},
+    pg_listen::{self, Announcer, Channels, Listener},
     pg_tls::PgTarget,
     queued::{self, Job, Reply},
     sql::{PgSession, Tx},
@@ -38,26 +41,31 @@ pub struct PgStore {
     /// Bumped after every commit of events on any node (this node's commits directly, the others' through the
     /// listener), to wake the log's readers; every committed row is durable here.
     committed: tokio::sync::watch::Sender<i64>,
+    /// Tells the announcer of this node's commits of events.
+    announce: std::sync::Arc<tokio::sync::Notify>,
     /// Writes for the queued writer ([`PgStore::submit`]).
     queued: tokio::sync::mpsc::Sender<Job>,
     channels: Channels,
     /// Signals from every node, as the listener receives them.
     signals: tokio::sync::broadcast::Sender<std::sync::Arc<str>>,
-    /// The listener's task, which ends with the store.
+    /// The listener's and the announcer's tasks, which end with the store.
     listener: tokio::task::AbortHandle,
+    announcer: tokio::task::AbortHandle,
 }
 
 /// What a write transaction needs to wake the log's readers once it commits.
 #[derive(Clone)]
 struct Wake {
     committed: tokio::sync::watch::Sender<i64>,
-    channel: std::sync::Arc<str>,
+    announce: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Wake {
-    /// Announces the transaction's events to every node: sent with its last statements, delivered at its commit.
-    fn notify_later(&self, t: &mut Tx<'_>) -> Result<(), Error> {
-        if t.wrote_events() { t.execute_later(pg_listen::NOTIFY_EVENTS, params![&*self.channel]) } else { Ok(()) }
+    /// After a commit of events: wakes this node's readers, and has the announcer wake the other nodes'. Never
+    /// before the commit, so that a reader woken finds the events.
+    fn committed(&self) {
+        self.committed.send_modify(|_| {});
+        self.announce.notify_one();
     }
 }
 
@@ -88,23 +96,35 @@ impl PgStore {
         drop(pool.get().await.map_err(|e| unreachable(&e))?);
         let (committed, _) = tokio::sync::watch::channel(i64::MAX);
         let (signals, _) = tokio::sync::broadcast::channel(crate::SIGNAL_BUFFER);
-        let channels = Channels::new(schema);
+        let node = uuid::Uuid::now_v7().simple().to_string();
+        let channels = Channels::new(schema, &node[node.len() - 12..]);
         let (queued, jobs) = tokio::sync::mpsc::channel(QUEUE_DEPTH);
-        let wake = Wake { committed: committed.clone(), channel: channels.events.clone() };
+        let announce = std::sync::Arc::new(tokio::sync::Notify::new());
+        let wake = Wake { committed: committed.clone(), announce: announce.clone() };
         let (writer_pool, rt) = (pool.clone(), Handle::current());
         std::thread::Builder::new()
             .name("postgres-writer".into())
             .spawn(move || writer_loop(&writer_pool, jobs, &wake, &rt))
             .map_err(Error::internal)?;
+        let announcer_pid = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+        let announcer = Announcer {
+            config: listen_config.clone(),
+            tls: tls.clone(),
+            channels: channels.clone(),
+            commits: announce.clone(),
+            pid: announcer_pid.clone(),
+        };
+        let announcer = tokio::spawn(announcer.run()).abort_handle();
         let listener = Listener {
             config: listen_config,
             tls,
             channels: channels.clone(),
             committed: committed.clone(),
             signals: signals.clone(),
+            announcer: announcer_pid,
         };
         let listener = tokio::spawn(listener.run()).abort_handle();
-        Ok(Self { pool, committed, queued, channels, signals, listener })
+        Ok(Self { pool, committed, announce, queued, channels, signals, listener, announcer })
     }
 
     /// Queues `f` for the writer, behind every write queued before it; the returned future resolves once its
@@ -142,6 +162,11 @@ impl PgStore {
         &self.channels.application_name
     }
 
+    /// The `application_name` of this node's announcing connection.
+    pub fn announcer_application_name(&self) -> &str {
+        &self.channels.announcer_name
+    }
+
     /// Runs `f` in a transaction of its own; if it appended events, every node's log readers are woken once it
     /// commits.
     pub async fn write<R, F>(&self, f: F) -> Result<R, Error>
@@ -149,7 +174,7 @@ impl PgStore {
         R: Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> Result<R, Error> + Send + 'static,
     {
-        let wake = Wake { committed: self.committed.clone(), channel: self.channels.events.clone() };
+        let wake = Wake { committed: self.committed.clone(), announce: self.announce.clone() };
         self.run(f, Some(wake)).await
     }
 
@@ -187,7 +212,6 @@ impl PgStore {
             let result = {
                 let mut t = Tx::postgres(PgSession::Transaction(&tx), &rt);
                 f(&mut t).and_then(|v| {
-                    wake.notify_later(&mut t)?;
                     t.finish_pending()?;
                     Ok((v, t.wrote_events()))
                 })
@@ -200,7 +224,7 @@ impl PgStore {
                         tracing::warn!(took_ms = took.as_millis(), "slow database transaction");
                     }
                     if wrote_events {
-                        wake.committed.send_modify(|_| {});
+                        wake.committed();
                     }
                     Ok(v)
                 }
@@ -235,9 +259,7 @@ fn writer_loop(pool: &Pool, mut jobs: tokio::sync::mpsc::Receiver<Job>, wake: &W
                         break;
                     }
                 }
-                // Outside every job's savepoint, so that no job's rollback takes the notification with it. A job
-                // rolled back may have been the one with events: then the others' readers read once for nothing.
-                wake.notify_later(&mut t)?;
+                // A job rolled back may have been the one with events: then the readers read once for nothing.
                 t.finish_pending()?;
                 t.wrote_events()
             };
@@ -249,7 +271,7 @@ fn writer_loop(pool: &Pool, mut jobs: tokio::sync::mpsc::Receiver<Job>, wake: &W
         match outcome {
             Ok(wrote_events) => {
                 if wrote_events {
-                    wake.committed.send_modify(|_| {});
+                    wake.committed();
                 }
                 replies.drain(..).for_each(|reply| reply(None));
             }
@@ -270,6 +292,7 @@ fn writer_loop(pool: &Pool, mut jobs: tokio::sync::mpsc::Receiver<Job>, wake: &W
 impl Drop for PgStore {
     fn drop(&mut self) {
         self.listener.abort();
+        self.announcer.abort();
     }
 }
 

@@ -1,6 +1,7 @@
 //! How nodes hear of each other: commits of events wake every node's log readers (on PostgreSQL through
-//! `LISTEN/NOTIFY`, one notification per transaction, with a listening connection that comes back when it is
-//! killed), and ephemeral signals reach every node's subscribers without being stored.
+//! `LISTEN/NOTIFY`: each node's announcing connection notifies after its node's commits, and a listening
+//! connection on each node hears them; both come back when they are killed), and ephemeral signals reach every
+//! node's subscribers without being stored.
 
 use std::time::Duration;
 
@@ -169,21 +170,60 @@ async fn on_postgres_an_event_committed_on_one_node_wakes_the_readers_of_another
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_postgres_a_transaction_of_events_notifies_once_with_its_newest_event_id() {
-    let (a, _b, schema) = two_nodes().await;
+/// A connection listening on the schema's channel of events, as another node's listener would.
+async fn listen_for_events(
+    schema: &str,
+) -> (tokio_postgres::Client, tokio::sync::mpsc::UnboundedReceiver<(i32, String)>) {
     let target = switchboard_store::PgTarget::parse(&crate::pg_url()).unwrap();
     let (client, mut connection) = target.config.connect(target.tls).await.unwrap();
-    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+    let (notes_tx, notes) = tokio::sync::mpsc::unbounded_channel();
+    let channel = format!("switchboard_events_{schema}");
     tokio::spawn(async move {
         while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-            if let tokio_postgres::AsyncMessage::Notification(n) = message {
-                let _ = notes_tx.send((n.channel().to_string(), n.payload().to_string()));
+            if let tokio_postgres::AsyncMessage::Notification(n) = message
+                && n.channel() == channel
+            {
+                let _ = notes_tx.send((n.process_id(), n.payload().to_string()));
             }
         }
     });
     client.batch_execute(&format!("LISTEN \"switchboard_events_{schema}\"")).await.unwrap();
+    (client, notes)
+}
 
+/// Waits until `node`'s announcer announces ids up to at least `newest`; every notification of ids that high
+/// before it must come from an announcer (the other node announces its own commits).
+async fn announced_by(node: &Store, notes: &mut tokio::sync::mpsc::UnboundedReceiver<(i32, String)>, newest: i64) {
+    let announcer = node.announcer_application_name().unwrap().to_string();
+    loop {
+        let (pid, payload) = timeout(PATIENCE, notes.recv()).await.expect("an announcement").unwrap();
+        if payload.parse::<i64>().unwrap() < newest {
+            continue;
+        }
+        let name = node
+            .read(move |tx| {
+                tx.query_one(
+                    "SELECT application_name FROM pg_stat_activity WHERE pid = $1::bigint",
+                    params![i64::from(pid)],
+                )?
+                .string(0)
+            })
+            .await
+            .unwrap();
+        // Not the writer's connection, whose transaction would have notified before its commit.
+        assert!(name.starts_with("switchboard announcer"), "notified by {name:?}");
+        if name == announcer {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_commits_of_events_are_announced_after_they_commit_by_a_connection_of_their_node() {
+    let (a, b, schema) = two_nodes().await;
+    let (_listening, mut notes) = listen_for_events(&schema).await;
+    let (on_a, on_b) = (a.announcer_application_name().unwrap(), b.announcer_application_name().unwrap());
+    assert_ne!(on_a, on_b, "each node announces on a connection of its own");
     let org = OrgId::new();
     let newest = a
         .write(move |tx| {
@@ -194,12 +234,10 @@ async fn on_postgres_a_transaction_of_events_notifies_once_with_its_newest_event
         })
         .await
         .unwrap();
-    let (channel, payload) = timeout(PATIENCE, notes.recv()).await.unwrap().unwrap();
-    assert_eq!((channel, payload), (format!("switchboard_events_{schema}"), newest.to_string()));
+    announced_by(&a, &mut notes, newest).await;
 
-    // A queued write (routing's writer) notifies too; a write without events does not.
-    a.write(|tx| tx.execute("CREATE TABLE IF NOT EXISTS unrelated (x BIGINT)", params![]).map(drop)).await.unwrap();
-    let committing = a
+    // A queued write (routing's writer) is announced too.
+    let committing = b
         .submit(move |tx| {
             events::record_event(tx, org, None, &made_up(EventType::PresenceDeleted), Timestamp::from_millis(1))?;
             switchboard_store::routing::last_event_id(tx)
@@ -207,33 +245,37 @@ async fn on_postgres_a_transaction_of_events_notifies_once_with_its_newest_event
         .await
         .unwrap();
     let queued = committing.await.unwrap();
-    let (_, payload) = timeout(PATIENCE, notes.recv()).await.unwrap().unwrap();
-    assert_eq!(payload, queued.to_string(), "the write without events sent nothing before it");
+    announced_by(&b, &mut notes, queued).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_postgres_a_killed_listener_listens_again_and_nothing_committed_after_is_missed() {
+async fn on_postgres_killed_listeners_and_announcers_connect_again_and_nothing_committed_after_is_missed() {
     let (a, b, _) = two_nodes().await;
     let mut durable = b.durable_events();
     let mut signals = b.signals();
     until_heard(&a, &b, &mut signals).await;
     durable.borrow_and_update();
-    let name = b.listener_application_name().unwrap().to_string();
+    // The writing node's announcer connects at its first commit of events.
+    record(&a, OrgId::new(), EventType::PresenceDeleted, None).await;
+    timeout(PATIENCE, durable.changed()).await.expect("the other node's commit woke this one").unwrap();
+    let listener = b.listener_application_name().unwrap().to_string();
+    let announcer = a.announcer_application_name().unwrap().to_string();
     let killed = a
         .read(move |tx| {
             tx.query_one(
-                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
-                params![name.as_str()],
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name IN ($1, $2)",
+                params![listener.as_str(), announcer.as_str()],
             )?
             .i64(0)
         })
         .await
         .unwrap();
-    assert_eq!(killed, 2, "each node's listener");
+    assert_eq!(killed, 3, "each node's listener and the writing node's announcer");
     // Once it listens again it wakes its readers, who read whatever was committed while it was down.
     timeout(PATIENCE, durable.changed()).await.expect("woken after listening again").unwrap();
     until_heard(&a, &b, &mut signals).await;
     durable.borrow_and_update();
+    // Announced by the writing node's new announcing connection.
     record(&a, OrgId::new(), EventType::PresenceDeleted, None).await;
     timeout(PATIENCE, durable.changed()).await.expect("an event committed after the kill wakes it").unwrap();
 }
