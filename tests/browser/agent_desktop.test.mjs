@@ -30,6 +30,24 @@ test('an offer appears live on the agent desktop, and accepting it makes the con
   await signIn(page, server.base, ada);
   await page.waitForURL(`${server.base}/agent`);
   await page.getByRole('status').getByText('Live').waitFor();
+
+  // The first load of the agent page, as a browser with nothing cached makes it (printed, not asserted).
+  const cold = await browser.newContext({ storageState: await context.storageState() });
+  const first = await cold.newPage();
+  await first.goto(`${server.base}/agent`);
+  await first.getByRole('status').getByText('Live').waitFor();
+  const load = await first.evaluate(() => {
+    const [navigation] = performance.getEntriesByType('navigation');
+    const files = [navigation, ...performance.getEntriesByType('resource')];
+    return {
+      loaded: navigation.loadEventEnd,
+      bytes: files.reduce((sum, f) => sum + f.transferSize, 0),
+      files: files.length,
+    };
+  });
+  console.log(`agent page first load: load event at ${load.loaded.toFixed(0)} ms, ` +
+    `${(load.bytes / 1024).toFixed(1)} KB in ${load.files} responses`);
+  await cold.close();
   await page.getByText('No offers right now.').waitFor();
 
   const created = await customerWrites('Broken router');
