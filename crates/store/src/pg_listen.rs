@@ -74,16 +74,29 @@ pub const NOTIFY_SIGNAL: &str = "SELECT pg_notify($1, $2)";
 
 /// The wait before connecting again: none after a connection that worked, doubling from [`RETRY_MIN`] up to
 /// [`RETRY_MAX`] while attempts fail. `failures` counts the attempts failed in a row.
-fn retry_after(failures: &mut u32, outcome: &Result<(), Error>) -> Duration {
-    match outcome {
-        Ok(()) => {
-            *failures = 0;
-            RETRY_MIN
-        }
-        Err(_) => {
-            *failures = failures.saturating_add(1);
-            RETRY_MIN.saturating_mul(2u32.saturating_pow(*failures - 1)).min(RETRY_MAX)
-        }
+/// Runs `session` (one connection's life) again and again, forever: after a connection that worked at once, after
+/// one that never did with a backoff from `RETRY_MIN` to `RETRY_MAX`. `lost` and `failing` say what is missing.
+async fn keep_connected<F, S>(lost: &str, failing: &str, mut session: F)
+where
+    F: FnMut() -> S,
+    S: Future<Output = Result<(), Error>>,
+{
+    let mut failures: u32 = 0;
+    loop {
+        let wait = match session().await {
+            Ok(()) => {
+                failures = 0;
+                tracing::warn!("{lost}; reconnecting");
+                RETRY_MIN
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                let wait = RETRY_MIN.saturating_mul(2u32.saturating_pow(failures - 1)).min(RETRY_MAX);
+                tracing::warn!(error = %e, source = ?e.source, retry_ms = wait.as_millis(), "{failing}");
+                wait
+            }
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -107,21 +120,12 @@ impl Announcer {
         // Connected at the first commit of events: a node that writes none needs no announcer, and a new database
         // has no log to announce until its migrations ran.
         self.commits.notified().await;
-        let mut failures: u32 = 0;
-        loop {
-            let outcome = self.announce().await;
-            let wait = retry_after(&mut failures, &outcome);
-            match outcome {
-                Ok(()) => tracing::warn!("the connection announcing this node's events was lost; reconnecting"),
-                Err(e) => tracing::warn!(
-                    error = %e,
-                    source = ?e.source,
-                    retry_ms = wait.as_millis(),
-                    "cannot announce this node's events; other nodes' readers fall back to polling meanwhile"
-                ),
-            }
-            tokio::time::sleep(wait).await;
-        }
+        keep_connected(
+            "the connection announcing this node's events was lost",
+            "cannot announce this node's events; other nodes' readers fall back to polling meanwhile",
+            || self.announce(),
+        )
+        .await;
     }
 
     /// Connects and announces commits until the connection ends: `Ok` once it had announced, `Err` when it never
@@ -169,21 +173,12 @@ impl Listener {
     /// Listens until the task is aborted (the store is dropped), connecting again whenever the connection is lost.
     pub async fn run(mut self) {
         self.config.application_name(&*self.channels.application_name).keepalives_idle(KEEPALIVE_IDLE);
-        let mut failures: u32 = 0;
-        loop {
-            let outcome = self.listen().await;
-            let wait = retry_after(&mut failures, &outcome);
-            match outcome {
-                Ok(()) => tracing::warn!("the connection listening for other nodes' events was lost; reconnecting"),
-                Err(e) => tracing::warn!(
-                    error = %e,
-                    source = ?e.source,
-                    retry_ms = wait.as_millis(),
-                    "cannot listen for other nodes' events; readers fall back to polling meanwhile"
-                ),
-            }
-            tokio::time::sleep(wait).await;
-        }
+        keep_connected(
+            "the connection listening for other nodes' events was lost",
+            "cannot listen for other nodes' events; readers fall back to polling meanwhile",
+            || self.listen(),
+        )
+        .await;
     }
 
     /// Connects, listens, and passes notifications on until the connection ends: `Ok` once it had listened, `Err`
