@@ -320,8 +320,15 @@ export function AgentDesktop({ session }) {
 
   async function loadTranscript(id) {
     try {
-      const page = await api('GET', `/v1/conversations/${id}/messages?limit=100`);
-      if (opened.current === id) setMessages((now) => merged(now, page.data));
+      // Oldest first, page after page: a long conversation shows whole.
+      let cursor = null;
+      do {
+        const query = new URLSearchParams({ limit: '100', ...(cursor ? { cursor } : {}) });
+        const page = await api('GET', `/v1/conversations/${id}/messages?${query}`);
+        if (opened.current !== id) return;
+        setMessages((now) => merged(now, page.data));
+        cursor = page.next_cursor;
+      } while (cursor);
     } catch (failure) {
       if (failure.status !== 401) setError(failure.message);
     }
@@ -333,7 +340,24 @@ export function AgentDesktop({ session }) {
     loadTranscript(id);
   }
 
+  // Events come in bursts; one reload runs at a time, and one more after it if anything changed meanwhile, so
+  // the page never shows an older answer over a newer one.
+  const reloading = useRef({ running: false, again: false });
   async function reload() {
+    const state = reloading.current;
+    if (state.running) {
+      state.again = true;
+      return;
+    }
+    state.running = true;
+    do {
+      state.again = false;
+      await reloadOnce();
+    } while (state.again);
+    state.running = false;
+  }
+
+  async function reloadOnce() {
     try {
       const [offerList, conversationList] = await Promise.all([
         api('GET', `/v1/agents/${me}/offers`),
