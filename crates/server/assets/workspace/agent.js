@@ -219,7 +219,7 @@ const SENDER_CLASS = { agent: 'from-agent', customer: 'from-customer', bot: 'fro
 function Transcript({ messages }) {
   const end = useRef(null);
   useEffect(() => end.current?.scrollIntoView({ block: 'end' }), [messages.length]);
-  return html`<ol class="transcript" role="log" aria-live="polite" aria-label=${t('agent.transcript')}>
+  return html`<div role="log" aria-live="polite" aria-label=${t('agent.transcript')}><ol class="transcript">
     ${messages.map((m) => html`<li class=${SENDER_CLASS[m.sender.kind] ?? ''}>
       <span class="sender">${m.sender.name ?? t(`sender.${m.sender.kind}`)}</span>
       <span class="text">${m.text}</span>
@@ -231,7 +231,7 @@ function Transcript({ messages }) {
       <time datetime=${m.created_at}>${new Date(m.created_at).toLocaleTimeString()}</time>
     </li>`)}
     <li ref=${end} class="end" aria-hidden="true"></li>
-  </ol>`;
+  </ol></div>`;
 }
 
 function ConversationPane({ conversation, messages, onChanged, typing, onTyping, queues }) {
