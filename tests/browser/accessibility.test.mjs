@@ -2,21 +2,12 @@
 // contrast) find nothing, at a desktop's width and at a phone's 360 px, where nothing scrolls sideways.
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { after, before, test } from 'node:test';
-import { launchBrowser, screenshot, signIn, startServer } from './harness.mjs';
+import { test } from 'node:test';
+import { browser, screenshot, server, shareServerAndBrowser, signIn } from './harness.mjs';
 
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+shareServerAndBrowser();
 
 /// axe's WCAG A/AA violations on the page as it is now, each with the elements it found.
 async function violations(page) {

@@ -1,20 +1,12 @@
 // The agent desktop: an offer reaches the signed-in agent live, with its countdown, and accepting it makes the
 // conversation theirs; rejecting one takes it off the screen.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { launchBrowser, screenshot, signIn, startServer } from './harness.mjs';
+import { test } from 'node:test';
+import { browser, screenshot, server, shareServerAndBrowser, signIn } from './harness.mjs';
 
-let server;
-let browser;
 let token;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
+shareServerAndBrowser(async () => {
   token = await server.integrationToken();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
 });
 
 async function customerWrites(subject) {

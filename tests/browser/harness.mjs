@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
@@ -87,6 +88,25 @@ export async function startServer() {
     rmSync(dir, { recursive: true, force: true });
   }
   return { base, demo, api, integrationToken, stop, log: () => Buffer.concat(log).toString() };
+}
+
+/// The server and the browser of the test file that called `shareServerAndBrowser` (each file runs in a process of
+/// its own): live bindings, set once its `before` hook has run.
+export let server;
+export let browser;
+
+/// One demo server and one chromium for all the tests of the calling file, started before them (then `ready`,
+/// the file's own preparation, runs), stopped after.
+export function shareServerAndBrowser(ready = async () => {}) {
+  before(async () => {
+    server = await startServer();
+    browser = await launchBrowser();
+    await ready();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
 }
 
 /// One chromium for a file's tests; each test opens its own context (its own cookies).

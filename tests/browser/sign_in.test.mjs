@@ -1,18 +1,9 @@
 // Signing in, the pages each role may open, signing out, and a session that ends while a page is open.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { launchBrowser, screenshot, signIn, startServer } from './harness.mjs';
+import { test } from 'node:test';
+import { browser, screenshot, server, shareServerAndBrowser, signIn } from './harness.mjs';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+shareServerAndBrowser();
 
 async function fresh() {
   const context = await browser.newContext();
