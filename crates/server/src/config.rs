@@ -34,9 +34,9 @@ const KEYS: &[&str] = &[
 ];
 
 /// `SWITCHBOARD_*` names that are read elsewhere, not configuration keys: the log filter, the config file flag,
-/// and the test suite's settings.
+/// the workspace's files read from disk while they are edited, and the test suite's settings.
 fn read_elsewhere(key: &str) -> bool {
-    key == "log" || key == "config" || key.starts_with("test_")
+    key == "log" || key == "config" || key == "workspace_assets" || key.starts_with("test_")
 }
 
 fn is_key(key: &str) -> bool {

@@ -67,6 +67,18 @@ const en = {
   'state.wrap_up': 'Wrap-up',
   'state.closed': 'Closed',
   'page.not_built': 'This page is not part of this version yet. Everything it will show is in the API: {link}.',
+
+  // The supervisor dashboard (supervisor.js).
+  'supervisor.title': 'Dashboard',
+
+  // The admin pages (admin.js).
+  'admin.title': 'Administration',
+
+  // The customer chat page (chat.js).
+  'chat.title': 'Chat',
+
+  // Shared by forms.
+  'form.save': 'Save',
 };
 
 export function t(key, params = {}) {

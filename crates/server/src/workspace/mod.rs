@@ -51,6 +51,11 @@ const ASSET_FILES: &[(&str, &str, &[u8])] = assets! {
     "vendor/preact/htm.js" => "text/javascript",
 };
 
+/// A developer editing the pages sets `SWITCHBOARD_WORKSPACE_ASSETS` to the `assets` folder of a checkout, and each
+/// request reads that folder's copy of a file this binary embeds: a change shows on reload, with no rebuild.
+static ASSETS_FROM_DISK: LazyLock<Option<std::path::PathBuf>> =
+    LazyLock::new(|| std::env::var_os("SWITCHBOARD_WORKSPACE_ASSETS").map(Into::into));
+
 struct Asset {
     content_type: &'static str,
     body: &'static [u8],
@@ -89,6 +94,13 @@ async fn asset(Path(path): Path<String>, request: HeaderMap) -> Response {
     let Some(asset) = ASSETS.get(path.as_str()) else {
         return ApiError::new(Code::RouteNotFound, "no such file of the web workspace").into_response();
     };
+    if let Some(dir) = ASSETS_FROM_DISK.as_ref() {
+        return match std::fs::read(dir.join(&path)) {
+            Ok(body) => ([(header::CONTENT_TYPE, asset.content_type), (header::CACHE_CONTROL, "no-store")], body)
+                .into_response(),
+            Err(error) => ApiError::from(switchboard_domain::Error::internal(error)).into_response(),
+        };
+    }
     let headers = [
         (header::ETAG, asset.etag.clone()),
         (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
