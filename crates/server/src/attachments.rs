@@ -15,12 +15,13 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use switchboard_domain::{
     Code, Error,
+    event::EventType,
     ids::{AttachmentId, ConversationId, OrgId, WorkstreamId},
     message::Attachment,
     setup::AttachmentPolicy,
     text::{HttpUrl, ShortText},
 };
-use switchboard_store::{attachments as stored, setup};
+use switchboard_store::{attachments as stored, model::Event, setup};
 
 use crate::{AppState, clock::Clock, error::ApiResult};
 
@@ -73,6 +74,24 @@ impl Links {
                 }
             }
         }
+    }
+
+    /// An event as readers get it (the stream, webhooks, timelines): a message's kept files by signed links, which
+    /// open in a browser or a receiver without the API's credentials.
+    pub fn sign_event(&self, event: &mut Event) {
+        if event.event_type == EventType::MessageCreated.as_str() {
+            self.sign_message(&mut event.data);
+        }
+    }
+
+    /// [`Self::sign_event`] on a copy, made only for an event that has links to sign.
+    pub fn signed_event<'a>(&self, event: &'a Event) -> std::borrow::Cow<'a, Event> {
+        if event.event_type != EventType::MessageCreated.as_str() {
+            return std::borrow::Cow::Borrowed(event);
+        }
+        let mut signed = event.clone();
+        self.sign_event(&mut signed);
+        std::borrow::Cow::Owned(signed)
     }
 
     pub fn sign_attachments(&self, attachments: &mut [Attachment]) {

@@ -260,8 +260,25 @@ function Transcript({ messages, failures }) {
   </ol></div>`;
 }
 
-function ConversationPane({ conversation, messages, failures, onChanged, typing, onTyping, queues, agents }) {
+/// Inserts a quick reply's text where the cursor is in the reply being written (replacing a selection).
+function QuickReplies({ replies, onInsert }) {
+  if (replies.length === 0) return null;
+  function choose(event) {
+    const reply = replies.find((r) => r.id === event.currentTarget.value);
+    event.currentTarget.value = '';
+    if (reply) onInsert(reply.text);
+  }
+  return html`<label class="quick-replies">${t('agent.quick_reply')}
+    <select onChange=${choose}>
+      <option value="">${t('agent.choose_quick_reply')}</option>
+      ${replies.map((r) => html`<option value=${r.id}>${r.title}</option>`)}
+    </select>
+  </label>`;
+}
+
+function ConversationPane({ conversation, messages, failures, onChanged, typing, onTyping, queues, agents, replies }) {
   const [text, setText] = useState('');
+  const box = useRef(null);
   const lastTyping = useRef(0);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
@@ -313,6 +330,16 @@ function ConversationPane({ conversation, messages, failures, onChanged, typing,
     }
   }
 
+  function insert(snippet) {
+    const area = box.current;
+    const [start, end] = area ? [area.selectionStart, area.selectionEnd] : [text.length, text.length];
+    setText(text.slice(0, start) + snippet + text.slice(end));
+    requestAnimationFrame(() => {
+      area?.focus();
+      area?.setSelectionRange(start + snippet.length, start + snippet.length);
+    });
+  }
+
   function keys(event) {
     // Enter sends, Shift+Enter starts a new line: as in every chat tool agents use.
     if (event.key === 'Enter' && !event.shiftKey) send(event);
@@ -327,13 +354,14 @@ function ConversationPane({ conversation, messages, failures, onChanged, typing,
         <p class="typing" aria-live="polite">${typing ? t('agent.customer_typing') : ''}</p>
     ${writable && html`<form class="composer" onSubmit=${send}>
       <label>${t('agent.message')}
-        <textarea rows="2" value=${text} onInput=${input} onKeyDown=${keys} aria-keyshortcuts="Enter"></textarea>
+        <textarea ref=${box} rows="2" value=${text} onInput=${input} onKeyDown=${keys} aria-keyshortcuts="Enter"></textarea>
       </label>
       <button type="submit" disabled=${busy || !text.trim()}>${t('agent.send')}</button>
       <label class="file button secondary">${t('agent.attach')}
         <input type="file" multiple onChange=${attach} disabled=${busy} />
       </label>
     </form>`}
+    ${writable && html`<${QuickReplies} replies=${replies} onInsert=${insert} />`}
     ${error && html`<p role="alert" class="error">${error}</p>`}
     <div class="actions">
       ${conversation.state === 'active' && html`<button type="button" class="secondary" disabled=${busy}
@@ -355,6 +383,7 @@ export function AgentDesktop({ session }) {
   const [known, setKnown] = useState({});
   const [queues, setQueues] = useState({});
   const [colleagues, setColleagues] = useState([]);
+  const [replies, setReplies] = useState([]);
   const [error, setError] = useState(null);
   const [notice, setNotice] = useState(null);
   const [openId, setOpenId] = useState(null);
@@ -432,6 +461,7 @@ export function AgentDesktop({ session }) {
     api('GET', '/v1/queues?limit=100')
       .then((list) => setQueues(Object.fromEntries(list.data.map((q) => [q.id, q.name]))))
       .catch(() => {});
+    api('GET', '/v1/quick-replies').then((list) => setReplies(list.data)).catch(() => {});
     api('GET', '/v1/users?role=agent&limit=100')
       .then((list) => setColleagues(list.data.filter((u) => u.id !== me)))
       .catch(() => {});
@@ -508,7 +538,7 @@ export function AgentDesktop({ session }) {
       ${current && html`<section class="pane" aria-labelledby="pane-title">
         <${ConversationPane} conversation=${current} messages=${messages} failures=${failures} onChanged=${reload}
           queues=${queues}
-          agents=${colleagues}
+          agents=${colleagues} replies=${replies}
           typing=${(typingUntil[current.id] ?? 0) > now}
           onTyping=${(id) => send({ type: 'typing', conversation_id: id })} />
       </section>`}

@@ -60,6 +60,8 @@ const en = {
   'agent.queues': 'Queues',
   'agent.agents': 'Agents',
   'agent.attach': 'Attach files',
+  'agent.quick_reply': 'Quick reply',
+  'agent.choose_quick_reply': 'Insert a quick reply…',
   'agent.close_reason': 'Closing reason (optional)',
   'agent.transfer': 'Transfer',
   'sender.customer': 'Customer',

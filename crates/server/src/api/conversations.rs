@@ -14,7 +14,6 @@ use switchboard_domain::{
     contact::CustomerIn,
     context::{ContextMap, ContextPatch},
     conversation::{Action, ConversationState},
-    event::EventType,
     ids::*,
     limits,
     message::{Attachment, SenderKind},
@@ -623,8 +622,8 @@ async fn timeline(
         })
         .await?;
     // Its messages' files open from the timeline as from the message list: by signed, expiring links.
-    for e in rows.iter_mut().filter(|e| e.event_type == EventType::MessageCreated.as_str()) {
-        app.links.sign_message(&mut e.data);
+    for e in &mut rows {
+        app.links.sign_event(e);
     }
     Ok(Json(Page::from_rows(rows, limit, |e| e.sequence.unwrap_or_default().to_string())))
 }
