@@ -74,6 +74,11 @@ test('the agent sends a file, inserts a quick reply, and both reach the conversa
   // A file the workstream refuses is not sent, and the agent is told why.
   await page.getByLabel('Attach files').setInputFiles({ name: 'tool.exe', mimeType: 'application/x-msdownload', buffer: Buffer.from('MZ') });
   await page.getByRole('alert').getByText(/does not accept `application\/x-msdownload`/).waitFor();
+
+  // The address names the open conversation: a reload opens it again.
+  assert.equal(new URL(page.url()).searchParams.get('conversation'), conversation.id);
+  await page.reload();
+  await transcript.getByText('We are open 8:00 to 18:00.').waitFor();
   await finish(conversation);
   await context.close();
 });
@@ -175,6 +180,13 @@ test('an offer taken by someone else first: the agent is told, and it leaves the
   for (const frame of held) toPage.send(frame);
   const taken = await server.api('GET', `/v1/conversations/${conversation.id}`);
   assert.equal(taken.agent_id, bo.id);
+
+  // A link to Bo's conversation, or to one that does not exist, shows Ada nothing of it.
+  for (const id of [conversation.id, '01900000-0000-7000-8000-000000000000']) {
+    await page.goto(`${server.base}/agent?conversation=${id}`);
+    await page.getByRole('alert').getByText('That conversation does not exist, or it is not yours to see.').waitFor();
+    assert.equal(await page.getByRole('log', { name: 'Transcript' }).count(), 0);
+  }
   await finish(conversation);
   await context.close();
 });

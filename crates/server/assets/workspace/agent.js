@@ -420,7 +420,24 @@ export function AgentDesktop({ session }) {
     setOpenId(id);
     setMessages([]);
     loadTranscript(id);
+    // The address names the open conversation, so a reload or a shared link opens it again.
+    history.replaceState(null, '', `/agent?${new URLSearchParams({ conversation: id })}`);
   }
+
+  // A link to a conversation (`/agent?conversation=<id>`) opens it, if it is the agent's to see.
+  useEffect(() => {
+    const linked = new URLSearchParams(location.search).get('conversation');
+    if (!linked) return;
+    api('GET', `/v1/conversations/${encodeURIComponent(linked)}`)
+      .then((conversation) => {
+        setKnown((k) => ({ ...k, [conversation.id]: conversation }));
+        open(conversation.id);
+      })
+      .catch((failure) => {
+        if (failure.status === 404) setNotice(t('agent.not_found'));
+        else if (failure.status !== 401) setError(failure.message);
+      });
+  }, []);
 
   // Events come in bursts; one reload runs at a time, and one more after it if anything changed meanwhile, so
   // the page never shows an older answer over a newer one.

@@ -41,6 +41,7 @@ const en = {
   'agent.mine': 'My conversations',
   'agent.no_conversations': 'No conversations assigned to you.',
   'agent.conversation': 'Conversation',
+  'agent.not_found': 'That conversation does not exist, or it is not yours to see.',
   'agent.transcript': 'Transcript',
   'agent.attachment': 'Attachment',
   'agent.undelivered': 'Not delivered to the customer: {reason}',
