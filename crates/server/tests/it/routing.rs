@@ -189,6 +189,39 @@ async fn a_rejected_offer_goes_to_the_next_agent_and_an_unanswered_one_expires()
 }
 
 #[tokio::test]
+async fn an_agent_going_offline_gives_back_their_offers_at_once_to_the_next_agent() {
+    let app = TestApp::spawn().await;
+    // Offers last long: what moves them on here is the agent leaving, not a timeout.
+    let setup = routed(&app, json!({ "offer_timeout_seconds": 600 })).await;
+    let (key_a, a) = agent(&app, &[&setup.queue], "available").await;
+    let first = create(&app, &setup.channel, "c1", json!({})).await;
+    let second = create(&app, &setup.channel, "c2", json!({})).await;
+    let offers = pending_offers(&app, &a, &key_a, 2).await;
+    let (_, b) = agent(&app, &[&setup.queue], "offline").await;
+
+    put_ok(&app, &format!("/v1/agents/{a}/presence"), &key_a, json!({ "presence": "offline" })).await;
+    pending_offers(&app, &a, &key_a, 0).await;
+    for offer in &offers {
+        let offer = offer["id"].as_str().unwrap();
+        let (status, body) = app.post(&format!("/v1/offers/{offer}/accept"), &key_a, json!({})).await;
+        assert_problem(status, &body, StatusCode::CONFLICT, "offer_expired");
+    }
+    for conversation in [&first, &second] {
+        let timeline = timeline_has(&app, conversation, "routing.offer_withdrawn").await;
+        let (_, c) = app.get(&format!("/v1/conversations/{conversation}"), &app.admin_key).await;
+        assert_eq!((c["state"].as_str(), c["agent_id"].as_str()), (Some("open"), None), "{timeline}");
+    }
+    // They wait at their places, first first, for the next agent.
+    put_ok(&app, &format!("/v1/agents/{b}/presence"), &app.admin_key, json!({ "presence": "available" })).await;
+    let next = pending_offers(&app, &b, &app.admin_key, 2).await;
+    let mut offered: Vec<&str> = next.iter().map(|o| o["conversation_id"].as_str().unwrap()).collect();
+    offered.sort_unstable();
+    let mut expected = [first.as_str(), second.as_str()];
+    expected.sort_unstable();
+    assert_eq!(offered, expected);
+}
+
+#[tokio::test]
 async fn an_offline_agent_gets_no_offers_until_available() {
     let app = TestApp::spawn().await;
     let setup = routed(&app, json!({})).await;
