@@ -62,13 +62,15 @@ for (const width of [1280, 360]) {
     for (const section of ADMIN_SECTIONS) {
       await page.goto(`${server.base}/admin?section=${section}`);
       await page.getByRole('heading', { level: 3 }).first().waitFor();
-      await page.getByText('Loading…').waitFor({ state: 'detached' });
+      const loaded = () => page.waitForFunction(() => !document.getElementById('page').innerText.includes('Loading…'));
+      await loaded();
       if (section === 'queues') {
         // With a queue's settings open: members, hours with an interval, overflow, its conversations.
         await page.getByRole('button', { name: 'Settings of General' }).click();
         await page.getByLabel('Always open').uncheck();
         await page.getByRole('button', { name: 'Add hours on Monday' }).click();
         await page.getByRole('button', { name: 'Add an overflow rule' }).click();
+        await loaded();
       }
       assert.deepEqual(await violations(page), [], `section ${section}`);
       const sideways = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
