@@ -617,7 +617,8 @@ async fn a_queues_routing_reads_back_as_saved_for_admins_and_supervisors_only() 
     assert!(body["routing"].get("calendar").is_none(), "{body}");
 
     // What a PATCH saved is what the GET reads: the same document.
-    let calendar = json!({ "time_zone": "Europe/Berlin", "weekly": { "monday": [{ "start": "09:00", "end": "17:00" }] } });
+    let calendar =
+        json!({ "time_zone": "Europe/Berlin", "weekly": { "monday": [{ "start": "09:00", "end": "17:00" }] } });
     let (status, patched) = app
         .call(Method::PATCH, &path.replace("/routing", ""), Some(&admin), Some(json!({ "calendar": calendar })))
         .await;
