@@ -202,3 +202,64 @@ test('each section shows, and the address keeps the section across reload and ba
   assert.deepEqual(routing.skills, [{ name: 'Billing', proficiency: 7 }]);
   await context.close();
 });
+
+test('a webhook subscription: its secret shown once, its delivery log with attempts, and a replay', async () => {
+  const { context, page } = await adminPage();
+  await section(page, 'Webhooks');
+  const create = page.getByRole('form', { name: 'New subscription' });
+  // Loopback receivers are refused by the delivery guard: the attempts fail, which is what the log is for.
+  const url = 'http://127.0.0.1:9/hooks';
+  await create.getByLabel('URL').fill('not a url');
+  await create.getByRole('button', { name: 'Create' }).click();
+  await page.waitForFunction(() => document.querySelector('[aria-invalid=true]'));
+  assert.equal(await create.getByLabel('URL').getAttribute('aria-invalid'), 'true');
+  await create.getByLabel('URL').fill(url);
+  await create.getByLabel('Event types').fill('conversation.created');
+  await create.getByRole('button', { name: 'Create' }).click();
+  const secret = create.getByRole('group', { name: 'The signing secret' });
+  assert.match(await secret.locator('code').innerText(), /^whsec_/);
+  await page.getByRole('table', { name: 'Webhook subscriptions' }).getByRole('rowheader', { name: url }).waitFor();
+
+  const token = await server.integrationToken();
+  await server.api('POST', '/v1/conversations', { channel_id: server.demo.channel_id, subject: 'Hooked' }, token);
+  const [subscription] = (await server.api('GET', '/v1/webhook-subscriptions')).data;
+  let delivery;
+  for (let tries = 0; tries < 100 && !delivery; tries++) {
+    const log = await server.api('GET', `/v1/webhook-deliveries?subscription_id=${subscription.id}`);
+    delivery = log.data.find((d) => d.attempts > 0);
+    if (!delivery) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(delivery, 'a delivery was attempted');
+
+  await page.getByRole('button', { name: `Settings of ${url}` }).click();
+  const log = page.getByRole('table', { name: `Deliveries to ${url}` });
+  await log.getByRole('rowheader', { name: `conversation.created #${delivery.event_id}` }).waitFor();
+  await log.getByRole('button', { name: `Attempts of event ${delivery.event_id}` }).click();
+  const attempts = page.getByRole('table', { name: `Attempts of conversation.created #${delivery.event_id}` });
+  await attempts.getByRole('rowheader', { name: '1', exact: true }).waitFor();
+  await log.getByRole('button', { name: `Replay event ${delivery.event_id}` }).click();
+  await page.getByRole('status').getByText('The delivery will be sent again.').waitFor();
+
+  await page.getByRole('button', { name: 'Rotate the secret' }).click();
+  const rotated = page.getByRole('region', { name: `Subscription ${url}` }).getByRole('group', { name: 'The signing secret' });
+  assert.match(await rotated.locator('code').innerText(), /^whsec_/);
+  assert.notEqual(await rotated.locator('code').innerText(), await secret.locator('code').innerText());
+  await screenshot(page, 'admin-webhook');
+  await context.close();
+});
+
+test('a session that ends while a form is filled: submitting says so and changes nothing', async () => {
+  const { context, page } = await adminPage();
+  await section(page, 'Queues');
+  const create = page.getByRole('form', { name: 'New queue' });
+  await create.getByLabel('Name').fill('Never made');
+  const sessions = await server.api('GET', '/v1/sessions?limit=100');
+  for (const s of sessions.data.filter((s) => s.user_id === server.demo.admin.id)) {
+    await server.api('DELETE', `/v1/sessions/${s.id}`);
+  }
+  await create.getByRole('button', { name: 'Create' }).click();
+  await page.getByRole('alertdialog').getByText('Your session has ended.').waitFor();
+  const queues = (await server.api('GET', '/v1/queues?limit=100')).data;
+  assert.ok(!queues.some((q) => q.name === 'Never made'));
+  await context.close();
+});
