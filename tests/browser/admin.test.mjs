@@ -263,3 +263,40 @@ test('a session that ends while a form is filled: submitting says so and changes
   assert.ok(!queues.some((q) => q.name === 'Never made'));
   await context.close();
 });
+
+test('presences and capacity profiles: created, refused with the field, changed and deleted', async () => {
+  const { context, page } = await adminPage();
+  page.on('dialog', (dialog) => dialog.accept());
+  await section(page, 'Presences');
+  const create = page.getByRole('form', { name: 'New presence' });
+  await create.getByLabel('Name').fill('Training');
+  await create.getByLabel('Routed as').selectOption({ label: 'Away' });
+  await create.getByRole('button', { name: 'Create' }).click();
+  const presences = page.getByRole('table', { name: 'Presences' });
+  await presences.getByRole('rowheader', { name: 'Training' }).waitFor();
+  // A second one of the same name is refused next to the name.
+  await create.getByLabel('Name').fill('training');
+  await create.getByRole('button', { name: 'Create' }).click();
+  await page.waitForFunction(() => document.querySelector('[aria-invalid=true]'));
+  assert.equal(await create.getByLabel('Name').getAttribute('aria-invalid'), 'true');
+  await presences.getByRole('button', { name: 'Delete Training' }).click();
+  await presences.getByRole('rowheader', { name: 'Training' }).waitFor({ state: 'detached' });
+
+  await section(page, 'Capacity profiles');
+  const profile = page.getByRole('form', { name: 'New capacity profile' });
+  await profile.getByLabel('Name').fill('Chat');
+  await profile.getByLabel('Conversations at once').fill('3');
+  await profile.getByLabel('Capacity comes back').selectOption({ label: 'Every period' });
+  await profile.getByLabel('Period in minutes').fill('7');
+  await profile.getByRole('button', { name: 'Create' }).click();
+  await page.waitForFunction(() => document.querySelector('[aria-invalid=true]'));
+  assert.equal(await profile.getByLabel('Period in minutes').getAttribute('aria-invalid'), 'true');
+  await profile.getByLabel('Period in minutes').fill('60');
+  await profile.getByRole('button', { name: 'Create' }).click();
+  const profiles = page.getByRole('table', { name: 'Capacity profiles' });
+  await profiles.getByRole('rowheader', { name: 'Chat' }).waitFor();
+  assert.match(await profiles.getByRole('row', { name: /Chat/ }).innerText(), /Every 60 min \(UTC\)/);
+  await profiles.getByRole('button', { name: 'Delete Chat' }).click();
+  await page.getByText('None yet.').waitFor();
+  await context.close();
+});

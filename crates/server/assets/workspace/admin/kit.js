@@ -159,6 +159,20 @@ export function Secret({ label, value }) {
   </div>`;
 }
 
+/// A button that asks `question`, then sends `DELETE path` (deleting or revoking); a refusal goes to `setError`.
+export function DeleteButton({ text, label, question, path, onDone, setError }) {
+  async function remove() {
+    if (!confirm(question)) return;
+    try {
+      await api('DELETE', path);
+      onDone();
+    } catch (failure) {
+      if (failure.status !== 401) setError(failure.message);
+    }
+  }
+  return html`<button type="button" class="secondary" aria-label=${label} onClick=${remove}>${text}</button>`;
+}
+
 /// An error of a list or action outside any form.
 export function Failure({ message }) {
   return message ? html`<p role="alert" class="error">${message}</p>` : null;

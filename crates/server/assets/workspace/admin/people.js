@@ -3,29 +3,16 @@
 import { api } from '../api.js';
 import { t } from '../text.js';
 import { html, useEffect, useState } from '../view.js';
-import { Failure, Field, Form, Secret, Table, roleOptions, useAll, useLoad, useSubmit, when } from './kit.js';
+import { DeleteButton, Failure, Field, Form, Secret, Table, roleOptions, useAll, useLoad, useSubmit, when } from './kit.js';
 
 const BASES = ['available', 'busy', 'busy_dnd', 'away', 'offline'];
 const baseOptions = () => BASES.map((b) => [b, t(`admin.base.${b}`)]);
 
-function Delete({ name, path, onDone, setError }) {
-  async function remove() {
-    if (!confirm(t('admin.delete_confirm', { name }))) return;
-    try {
-      await api('DELETE', path);
-      onDone();
-    } catch (failure) {
-      if (failure.status !== 401) setError(failure.message);
-    }
-  }
-  return html`<button type="button" class="secondary" aria-label=${t('admin.delete_named', { name })}
-    onClick=${remove}>${t('admin.delete')}</button>`;
-}
-
 function Actions({ name, onEdit, deletePath, onDeleted, setError }) {
   return html`<span class="actions">
     <button type="button" class="secondary" aria-label=${t('admin.edit_named', { name })} onClick=${onEdit}>${t('admin.edit')}</button>
-    <${Delete} name=${name} path=${deletePath} onDone=${onDeleted} setError=${setError} />
+    <${DeleteButton} text=${t('admin.delete')} label=${t('admin.delete_named', { name })}
+      question=${t('admin.delete_confirm', { name })} path=${deletePath} onDone=${onDeleted} setError=${setError} />
   </span>`;
 }
 

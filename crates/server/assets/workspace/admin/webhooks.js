@@ -3,20 +3,11 @@
 import { api } from '../api.js';
 import { t } from '../text.js';
 import { html, useState } from '../view.js';
-import { Failure, Form, Secret, Table, names, options, roleOptions, useAll, useLoad, useSubmit, when } from './kit.js';
+import { DeleteButton, Failure, Form, Secret, Table, names, options, roleOptions, useAll, useLoad, useSubmit, when } from './kit.js';
 
 function Revoke({ name, path, onDone, setError }) {
-  async function revoke() {
-    if (!confirm(t('admin.revoke_confirm', { name }))) return;
-    try {
-      await api('DELETE', path);
-      onDone();
-    } catch (failure) {
-      if (failure.status !== 401) setError(failure.message);
-    }
-  }
-  return html`<button type="button" class="secondary" aria-label=${t('admin.revoke_named', { name })}
-    onClick=${revoke}>${t('admin.revoke')}</button>`;
+  return html`<${DeleteButton} text=${t('admin.revoke')} label=${t('admin.revoke_named', { name })}
+    question=${t('admin.revoke_confirm', { name })} path=${path} onDone=${onDone} setError=${setError} />`;
 }
 
 export function Access() {
@@ -163,16 +154,6 @@ export function Webhooks() {
   const [secret, setSecret] = useState(null);
   const [error, setError] = useState(null);
   const current = list.value?.find((s) => s.id === open);
-  async function remove(s) {
-    if (!confirm(t('admin.delete_confirm', { name: s.url }))) return;
-    try {
-      await api('DELETE', `/v1/webhook-subscriptions/${s.id}`);
-      if (open === s.id) setOpen(null);
-      list.reload();
-    } catch (failure) {
-      if (failure.status !== 401) setError(failure.message);
-    }
-  }
   return html`
     <${Failure} message=${list.error ?? error} />
     <${Table} caption=${t('admin.subscriptions')} items=${list.value}
@@ -182,8 +163,9 @@ export function Webhooks() {
         html`<span class="actions">
           <button type="button" class="secondary" aria-label=${t('admin.settings_named', { name: s.url })}
             onClick=${() => setOpen(s.id)}>${t('admin.settings')}</button>
-          <button type="button" class="secondary" aria-label=${t('admin.delete_named', { name: s.url })}
-            onClick=${() => remove(s)}>${t('admin.delete')}</button>
+          <${DeleteButton} text=${t('admin.delete')} label=${t('admin.delete_named', { name: s.url })}
+            question=${t('admin.delete_confirm', { name: s.url })} path=${`/v1/webhook-subscriptions/${s.id}`}
+            onDone=${() => { if (open === s.id) setOpen(null); list.reload(); }} setError=${setError} />
         </span>`]} />
     ${current && html`<${Subscription} key=${current.id} subscription=${current} onChanged=${list.reload} />`}
     <${Form} title=${t('admin.new_subscription')} initial=${{}}
