@@ -188,18 +188,33 @@ test('each section shows, and the address keeps the section across reload and ba
   await section(page, 'Users and agents');
   const bo = server.demo.agents[1];
   await page.getByRole('button', { name: `Settings of ${bo.name}` }).click();
-  const skills = page.getByRole('form', { name: 'Capacity and skills' });
+  const skills = page.getByRole('form', { name: 'Capacity, skills and attributes' });
   await skills.getByRole('button', { name: 'Add a skill' }).click();
   await skills.getByRole('group', { name: 'Skill 1' }).getByLabel('Skill').fill('Billing');
   await skills.getByRole('group', { name: 'Skill 1' }).getByLabel(/Proficiency/).fill('11');
-  await skills.getByRole('button', { name: 'Save capacity and skills' }).click();
+  await skills.getByRole('button', { name: 'Save capacity, skills and attributes' }).click();
   await page.waitForFunction(() => document.querySelector('[aria-invalid=true]'));
   assert.equal(await skills.getByLabel(/Proficiency/).getAttribute('aria-invalid'), 'true');
   await skills.getByLabel(/Proficiency/).fill('7');
-  await skills.getByRole('button', { name: 'Save capacity and skills' }).click();
+  await skills.getByRole('button', { name: 'Save capacity, skills and attributes' }).click();
   await skills.getByRole('status').getByText('Saved.').waitFor();
-  const routing = await server.api('GET', `/v1/agents/${bo.id}/routing`);
+  let routing = await server.api('GET', `/v1/agents/${bo.id}/routing`);
   assert.deepEqual(routing.skills, [{ name: 'Billing', proficiency: 7 }]);
+
+  // Attributes, typed: a name that is not one is refused next to it.
+  await skills.getByRole('button', { name: 'Add an attribute' }).click();
+  const attribute = skills.getByRole('group', { name: 'Attribute 1' });
+  await attribute.getByLabel('Attribute').fill('Sen iority!');
+  await attribute.getByLabel('Type').selectOption({ label: 'Number' });
+  await attribute.getByLabel('Value').fill('3');
+  await skills.getByRole('button', { name: 'Save capacity, skills and attributes' }).click();
+  await page.waitForFunction(() => document.querySelector('[aria-invalid=true]'));
+  assert.equal(await attribute.getByLabel('Attribute').getAttribute('aria-invalid'), 'true');
+  await attribute.getByLabel('Attribute').fill('Seniority');
+  await skills.getByRole('button', { name: 'Save capacity, skills and attributes' }).click();
+  await skills.getByRole('status').getByText('Saved.').waitFor();
+  routing = await server.api('GET', `/v1/agents/${bo.id}/routing`);
+  assert.deepEqual(routing.attributes, { Seniority: 3 });
   await context.close();
 });
 

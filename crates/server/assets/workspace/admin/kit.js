@@ -58,7 +58,6 @@ export function useSubmit(paths) {
       const problem = failure.problem ?? {};
       const at = fieldFor(paths, problem.field);
       if (at) setErrors({ [at]: failure.message });
-      else if (failure.status === 409 || failure.status === 412) setAlert(t('admin.changed_elsewhere'));
       else setAlert(failure.status === 0 ? t('app.unreachable') : failure.message);
       return undefined;
     } finally {

@@ -93,25 +93,35 @@ export function Profiles() {
   `;
 }
 
-/// An agent's capacity units and skills (`/v1/agents/{id}/routing`); attributes and working hours are kept.
+/// What an attribute's value is, for its row: the type the API sent, and the value as the input holds it.
+const kindOf = (value) => (typeof value === 'number' ? 'number' : typeof value === 'boolean' ? 'boolean' : 'text');
+const attributeValue = ({ kind, value }) => (kind === 'number' ? Number(value) : kind === 'boolean' ? value === 'true' : value);
+
+/// An agent's capacity units, skills and attributes (`/v1/agents/{id}/routing`); working hours are kept.
 function AgentRouting({ agent }) {
   const loaded = useLoad(`/v1/agents/${agent.id}/routing`, (body) => body);
   const [units, setUnits] = useState('');
   const [skills, setSkills] = useState(null);
+  const [attributes, setAttributes] = useState([]);
   const [saved, setSaved] = useState(false);
   useEffect(() => {
     if (!loaded.value) return;
     setUnits(String(loaded.value.capacity_units));
     setSkills(loaded.value.skills.map((s) => ({ ...s })));
+    setAttributes(Object.entries(loaded.value.attributes ?? {})
+      .map(([name, value]) => ({ name, kind: kindOf(value), value: String(value) })));
   }, [loaded.value]);
-  const paths = ['capacity_units', ...(skills ?? []).flatMap((_, i) => [`skills[${i}].name`, `skills[${i}].proficiency`])];
+  const paths = ['capacity_units', ...(skills ?? []).flatMap((_, i) => [`skills[${i}].name`, `skills[${i}].proficiency`]),
+    ...attributes.map((a) => `attributes.${a.name}`)];
   const { errors, alert, busy, run } = useSubmit(paths);
   if (!skills) return html`<${Failure} message=${loaded.error} />`;
   const set = (i, change) => setSkills(skills.map((s, j) => (j === i ? { ...s, ...change } : s)));
+  const setAttribute = (i, change) => setAttributes(attributes.map((a, j) => (j === i ? { ...a, ...change } : a)));
   async function save(event) {
     event.preventDefault();
     setSaved(false);
-    const body = { capacity_units: Number(units), skills };
+    const body = { capacity_units: Number(units), skills,
+      attributes: Object.fromEntries(attributes.map((a) => [a.name, attributeValue(a)])) };
     if (await run(() => api('PUT', `/v1/agents/${agent.id}/routing`, body))) setSaved(true);
   }
   return html`<form class="admin-form" onSubmit=${save} aria-labelledby="routing-title" noValidate>
@@ -128,6 +138,24 @@ function AgentRouting({ agent }) {
         <button type="button" class="secondary" onClick=${() => setSkills(skills.filter((_, j) => j !== i))}>${t('admin.remove')}</button>
       </div>`)}
       <button type="button" class="secondary" onClick=${() => setSkills([...skills, { name: '', proficiency: 5 }])}>${t('admin.add_skill')}</button>
+    </fieldset>
+    <fieldset><legend>${t('admin.attributes')}</legend>
+      ${attributes.length === 0 && html`<p class="muted">${t('admin.no_attributes')}</p>`}
+      ${attributes.map((a, i) => html`<div class="row" role="group" aria-label=${t('admin.attribute_n', { n: i + 1 })}>
+        <${Field} label=${t('admin.attribute')} path=${`attributes.${a.name}`} errors=${errors} value=${a.name}
+          onValue=${(name) => setAttribute(i, { name })} />
+        <${Field} label=${t('admin.attribute_kind')} type="select" value=${a.kind}
+          options=${['text', 'number', 'boolean'].map((k) => [k, t(`admin.kind.${k}`)])}
+          onValue=${(kind) => setAttribute(i, { kind, value: kind === 'boolean' ? 'true' : a.value })} />
+        ${a.kind === 'boolean'
+          ? html`<${Field} label=${t('admin.value')} type="select" value=${a.value}
+              options=${[['true', t('admin.yes')], ['false', t('admin.no')]]} onValue=${(value) => setAttribute(i, { value })} />`
+          : html`<${Field} label=${t('admin.value')} type=${a.kind === 'number' ? 'number' : 'text'} value=${a.value}
+              onValue=${(value) => setAttribute(i, { value })} />`}
+        <button type="button" class="secondary" onClick=${() => setAttributes(attributes.filter((_, j) => j !== i))}>${t('admin.remove')}</button>
+      </div>`)}
+      <button type="button" class="secondary"
+        onClick=${() => setAttributes([...attributes, { name: '', kind: 'text', value: '' }])}>${t('admin.add_attribute')}</button>
     </fieldset>
     ${alert && html`<p role="alert" class="error">${alert}</p>`}
     <p role="status">${saved ? t('admin.saved') : ''}</p>
@@ -146,7 +174,7 @@ function AgentProfiles({ agent }) {
       setChosen(Object.fromEntries(held.value.map((p) => [p.profile_id, p.overridden ? String(p.max_items) : ''])));
     }
   }, [held.value]);
-  const paths = ['profiles', ...Object.keys(chosen ?? {}).map((_, i) => `profiles[${i}].max_items`)];
+  const paths = [...Object.keys(chosen ?? {}).map((_, i) => `profiles[${i}].max_items`)];
   const { errors, alert, busy, run } = useSubmit(paths);
   if (!chosen || !profiles.value) return html`<${Failure} message=${profiles.error ?? held.error} />`;
   async function save(event) {
