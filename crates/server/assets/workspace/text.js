@@ -302,6 +302,7 @@ const en = {
   'admin.attempts_named': 'Attempts of event {id}',
   'admin.attempts_of': 'Attempts of {type} #{id}',
   'admin.attempt': 'Attempt',
+  'admin.last_answer': 'Last answer',
   'admin.at': 'At',
   'admin.duration': 'Took',
   'admin.error': 'Error',

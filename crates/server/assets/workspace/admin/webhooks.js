@@ -88,7 +88,7 @@ function Deliveries({ subscription }) {
     <${Failure} message=${list.error ?? alert} />
     <p role="status">${notice ?? ''}</p>
     <${Table} caption=${t('admin.deliveries_of', { url: subscription.url })} items=${list.value} empty=${t('admin.no_deliveries')}
-      columns=${[t('admin.event'), t('admin.state'), t('admin.attempts'), t('admin.status'), t('admin.created'), t('admin.actions')]}
+      columns=${[t('admin.event'), t('admin.state'), t('admin.attempts'), t('admin.last_answer'), t('admin.created'), t('admin.actions')]}
       row=${(d) => [`${d.event_type} #${d.event_id}`, d.state, String(d.attempts), d.last_status == null ? (d.last_error ?? '') : String(d.last_status),
         when(d.created_at), html`<span class="actions">
           <button type="button" class="secondary" aria-label=${t('admin.attempts_named', { id: d.event_id })}
