@@ -109,7 +109,9 @@ function Subscription({ subscription, onChanged }) {
     const answer = await rotate.run(() => api('POST', `/v1/webhook-subscriptions/${subscription.id}/rotate-secret`, {}));
     if (answer) setSecret(answer.secret);
   }
-  const since = new Date(Date.now() - 86_400_000).toISOString().slice(0, 16);
+  // A day ago, as the datetime-local input writes it: local time, without a zone.
+  const dayAgo = new Date(Date.now() - 86_400_000);
+  const since = new Date(dayAgo.getTime() - dayAgo.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
   return html`<section class="panel" aria-labelledby="subscription-title">
     <h3 id="subscription-title" class="panel-title">${t('admin.subscription_named', { url: subscription.url })}</h3>
     <${Form} title=${t('admin.edit_subscription')}
