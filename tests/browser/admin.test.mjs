@@ -254,6 +254,11 @@ test('a webhook subscription: its secret shown once, its delivery log with attem
   await attempts.getByRole('rowheader', { name: '1', exact: true }).waitFor();
   await log.getByRole('button', { name: `Replay event ${delivery.event_id}` }).click();
   await page.getByRole('status').getByText('The delivery will be sent again.').waitFor();
+  // A range: everything of the last day, delivered or not.
+  const range = page.getByRole('form', { name: 'Send deliveries again' });
+  await range.getByLabel(/Also those delivered/).check();
+  await range.getByRole('button', { name: 'Replay', exact: true }).click();
+  await range.getByRole('status').getByText(/^\d+ deliveries will be sent again\.$/).waitFor();
 
   await page.getByRole('button', { name: 'Rotate the secret' }).click();
   const rotated = page.getByRole('region', { name: `Subscription ${url}` }).getByRole('group', { name: 'The signing secret' });
