@@ -15,12 +15,12 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use switchboard_domain::{
     Code, Error,
-    ids::{AttachmentId, ConversationId, OrgId},
+    ids::{AttachmentId, ConversationId, OrgId, WorkstreamId},
     message::Attachment,
     setup::AttachmentPolicy,
     text::{HttpUrl, ShortText},
 };
-use switchboard_store::attachments as stored;
+use switchboard_store::{attachments as stored, setup};
 
 use crate::{AppState, clock::Clock, error::ApiResult};
 
@@ -190,6 +190,35 @@ impl Files {
     fn read(&self, relative: &str) -> std::io::Result<Vec<u8>> {
         std::fs::read(self.dir.join(relative))
     }
+}
+
+/// Keeps the files sent into a conversation under its workstream's attachment policy, off the async threads (each
+/// is written and synced), and answers each with its position: what the message records, and the row to store in
+/// the message's own write. `field(i)` names the `i`th upload in an error.
+pub async fn keep_uploads(
+    app: &AppState,
+    org: OrgId,
+    conversation: ConversationId,
+    workstream: WorkstreamId,
+    uploads: Vec<(usize, Upload)>,
+    field: fn(usize) -> String,
+) -> Result<Vec<(usize, Attachment, stored::NewAttachment)>, Error> {
+    if uploads.is_empty() {
+        return Ok(Vec::new());
+    }
+    let policy = app.store.read(move |tx| setup::get_workstream(tx, org, workstream)).await?.settings.attachments;
+    let (links, files) = (app.links.clone(), app.files.clone());
+    tokio::task::spawn_blocking(move || {
+        uploads
+            .into_iter()
+            .map(|(i, upload)| {
+                let (attachment, row) = files.keep(&links, org, conversation, &policy, upload, &field(i))?;
+                Ok((i, attachment, row))
+            })
+            .collect()
+    })
+    .await
+    .map_err(Error::internal)?
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
