@@ -2,7 +2,7 @@
 // routing rules, queues, presences, capacity profiles, users and agents, API access, webhooks). The section is in
 // the address (`/admin?section=queues`), so reload, links and back all land on it.
 import { t } from './text.js';
-import { html, useEffect, useState } from './view.js';
+import { html, useState } from './view.js';
 import { Channels, Queues, Workstreams } from './admin/setup.js';
 import { Presences, Profiles, Users } from './admin/people.js';
 import { Access, Webhooks } from './admin/webhooks.js';
@@ -23,13 +23,14 @@ function sectionOfAddress() {
   return SECTIONS.some(([name]) => name === wanted) ? wanted : SECTIONS[0][0];
 }
 
+// Back and forward move between sections of this one page. The listener is the module's, so that it is there from
+// the first render on (an effect's would miss a quick Back); it updates the page that is shown.
+let showSection = null;
+addEventListener('popstate', () => showSection?.(sectionOfAddress()));
+
 export function AdminPages({ session }) {
   const [section, setSection] = useState(sectionOfAddress());
-  useEffect(() => {
-    const back = () => setSection(sectionOfAddress());
-    addEventListener('popstate', back);
-    return () => removeEventListener('popstate', back);
-  }, []);
+  showSection = setSection;
   function go(event, name) {
     // A plain click stays in the page; a middle click or Ctrl+click opens the section elsewhere as links do.
     if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
