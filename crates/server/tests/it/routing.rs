@@ -634,3 +634,45 @@ async fn changes_to_one_agent_made_at_once_all_persist() {
     app.restart().await;
     expect(&app.get(&routing, &key).await.1);
 }
+
+#[tokio::test]
+async fn a_queues_routing_reads_back_as_saved_for_admins_and_supervisors_only() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_key.clone();
+    let queue = app.post_ok("/v1/queues", &admin, json!({ "name": "Hours" }), StatusCode::CREATED).await;
+    let path = format!("/v1/queues/{}/routing", queue["id"].as_str().unwrap());
+
+    // A new queue: the defaults, always open.
+    let (status, body) = app.get(&path, &admin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["id"], queue["id"]);
+    assert_eq!(body["routing"]["assignment_method"], "highest_capacity");
+    assert!(body["routing"].get("calendar").is_none(), "{body}");
+
+    // What a PATCH saved is what the GET reads: the same document.
+    let calendar =
+        json!({ "time_zone": "Europe/Berlin", "weekly": { "monday": [{ "start": "09:00", "end": "17:00" }] } });
+    let (status, patched) = app
+        .call(Method::PATCH, &path.replace("/routing", ""), Some(&admin), Some(json!({ "calendar": calendar })))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    let (_, read) = app.get(&path, &admin).await;
+    assert_eq!(read, patched);
+    assert_eq!(read["routing"]["calendar"]["weekly"]["monday"][0]["start"], "09:00");
+
+    let (supervisor, _) = app.key(Role::Supervisor).await;
+    assert_eq!(app.get(&path, &supervisor).await.0, StatusCode::OK);
+    for role in [Role::Agent, Role::Integration] {
+        let (key, _) = app.key(role).await;
+        let (status, body) = app.get(&path, &key).await;
+        assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    }
+    // Unknown, malformed and another organization's queues are all not found.
+    let (_, tenant) =
+        switchboard_server::admin::create_org(&app.state.store, "other", app.state.clock.now()).await.unwrap();
+    let theirs = app.post_ok("/v1/queues", &tenant.api_key, json!({ "name": "Theirs" }), StatusCode::CREATED).await;
+    for id in [uuid::Uuid::now_v7().to_string(), "not-an-id".into(), theirs["id"].as_str().unwrap().into()] {
+        let (status, body) = app.get(&format!("/v1/queues/{id}/routing"), &admin).await;
+        assert_problem(status, &body, StatusCode::NOT_FOUND, "queue_not_found");
+    }
+}
