@@ -51,7 +51,7 @@ for (const width of [1280, 360]) {
   });
 }
 
-const ADMIN_SECTIONS = ['channels', 'workstreams', 'queues', 'presences', 'profiles', 'users', 'access', 'webhooks'];
+const ADMIN_SECTIONS = ['channels', 'workstreams', 'queues', 'presences', 'profiles', 'users', 'quick_replies', 'access', 'webhooks'];
 
 for (const width of [1280, 360]) {
   test(`every section of the admin pages meets WCAG AA at ${width} px`, async () => {

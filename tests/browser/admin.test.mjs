@@ -162,7 +162,7 @@ test('each section shows, and the address keeps the section across reload and ba
   const sections = [
     ['Channels', 'channels'], ['Workstreams and routing rules', 'workstreams'], ['Queues', 'queues'],
     ['Presences', 'presences'], ['Capacity profiles', 'profiles'], ['Users and agents', 'users'],
-    ['API keys and clients', 'access'], ['Webhooks', 'webhooks'],
+    ['Quick replies', 'quick_replies'], ['API keys and clients', 'access'], ['Webhooks', 'webhooks'],
   ];
   for (const [name, key] of sections) {
     await section(page, name);
@@ -318,5 +318,34 @@ test('presences and capacity profiles: created, refused with the field, changed 
   assert.match(await profiles.getByRole('row', { name: /Chat/ }).innerText(), /Every 60 min \(UTC\)/);
   await profiles.getByRole('button', { name: 'Delete Chat' }).click();
   await page.getByText('None yet.').waitFor();
+  await context.close();
+});
+
+test('quick replies: created (markup kept as text), a taken title refused next to it, changed and deleted', async () => {
+  const { context, page } = await adminPage();
+  page.on('dialog', (dialog) => dialog.accept());
+  await section(page, 'Quick replies');
+  const create = page.getByRole('form', { name: 'New quick reply' });
+  await create.getByLabel('Title').fill('Returns');
+  await create.getByLabel('Text', { exact: true }).fill('Send it back within <b>30 days</b>.');
+  await create.getByRole('button', { name: 'Create' }).click();
+  const replies = page.getByRole('table', { name: 'Quick replies' });
+  await replies.getByRole('rowheader', { name: 'Returns' }).waitFor();
+  await replies.getByText('Send it back within <b>30 days</b>.').waitFor();
+  await create.getByLabel('Title').fill('RETURNS');
+  await create.getByLabel('Text', { exact: true }).fill('again');
+  await create.getByRole('button', { name: 'Create' }).click();
+  await page.waitForFunction(() => document.querySelector('[aria-invalid=true]'));
+  assert.equal(await create.getByLabel('Title').getAttribute('aria-invalid'), 'true');
+  await replies.getByRole('button', { name: 'Edit Returns' }).click();
+  const edit = page.getByRole('form', { name: 'Edit Returns' });
+  await edit.getByLabel('Text', { exact: true }).fill('Send it back within 60 days.');
+  await edit.getByRole('button', { name: 'Save' }).click();
+  await replies.getByText('Send it back within 60 days.').waitFor();
+  await screenshot(page, 'admin-quick-replies');
+  const saved = (await server.api('GET', '/v1/quick-replies')).data;
+  assert.deepEqual(saved.map((q) => [q.title, q.text]), [['Returns', 'Send it back within 60 days.']]);
+  await replies.getByRole('button', { name: 'Delete Returns' }).click();
+  await replies.getByRole('rowheader', { name: 'Returns' }).waitFor({ state: 'detached' });
   await context.close();
 });

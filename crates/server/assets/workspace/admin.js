@@ -1,10 +1,10 @@
 // The admin pages: what the organization is configured with, section by section (channels, workstreams and their
-// routing rules, queues, presences, capacity profiles, users and agents, API access, webhooks). The section is in
+// routing rules, queues, presences, capacity profiles, users and agents, quick replies, API access, webhooks). The section is in
 // the address (`/admin?section=queues`), so reload, links and back all land on it.
 import { t } from './text.js';
 import { html, useState } from './view.js';
 import { Channels, Queues, Workstreams } from './admin/setup.js';
-import { Presences, Profiles, Users } from './admin/people.js';
+import { Presences, Profiles, QuickReplies, Users } from './admin/people.js';
 import { Access, Webhooks } from './admin/webhooks.js';
 
 const SECTIONS = [
@@ -14,6 +14,7 @@ const SECTIONS = [
   ['presences', Presences],
   ['profiles', Profiles],
   ['users', Users],
+  ['quick_replies', QuickReplies],
   ['access', Access],
   ['webhooks', Webhooks],
 ];

@@ -42,6 +42,32 @@ export function Presences() {
   `;
 }
 
+/// Quick replies: texts agents insert into a reply from the agent desktop.
+export function QuickReplies() {
+  const list = useLoad('/v1/quick-replies');
+  const [editing, setEditing] = useState(null);
+  const [error, setError] = useState(null);
+  const current = list.value?.find((q) => q.id === editing);
+  const fields = [
+    { path: 'title', label: t('admin.title_field') },
+    { path: 'text', label: t('admin.reply_text'), type: 'textarea', hint: t('admin.reply_text_hint') },
+  ];
+  return html`
+    <${Failure} message=${list.error ?? error} />
+    <${Table} caption=${t('admin.quick_replies')} items=${list.value}
+      columns=${[t('admin.title_field'), t('admin.reply_text'), t('admin.actions')]}
+      row=${(q) => [q.title, q.text, html`<${Actions} name=${q.title} onEdit=${() => setEditing(q.id)}
+        deletePath=${`/v1/quick-replies/${q.id}`} onDeleted=${list.reload} setError=${setError} />`]} />
+    ${current && html`<${Form} key=${current.id} title=${t('admin.edit_named', { name: current.title })}
+      initial=${{ title: current.title, text: current.text }} fields=${fields}
+      submit=${(v) => api('PATCH', `/v1/quick-replies/${current.id}`, v)}
+      onDone=${() => { setEditing(null); list.reload(); }} />`}
+    <${Form} title=${t('admin.new_quick_reply')} initial=${{}} fields=${fields}
+      submit=${(v) => api('POST', '/v1/quick-replies', v)}
+      onDone=${(_, reset) => { reset({}); list.reload(); }} submitLabel=${t('admin.create')} />
+  `;
+}
+
 /// The form's values as a profile's body: the reset is `on_release` or a period in minutes with its time zone.
 function profileBody(v) {
   const reset = v.reset === 'every'
