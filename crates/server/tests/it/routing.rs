@@ -470,7 +470,17 @@ async fn availability_before_and_during_a_conversation() {
     // The agent comes online, takes it, and has room for one more.
     put_ok(&app, &format!("/v1/agents/{id}/presence"), &key, json!({ "presence": "available" })).await;
     let offer = pending_offers(&app, &id, &key, 1).await[0]["id"].as_str().unwrap().to_string();
+    // Offered, then taken, it waits in no queue: place 0 and no wait left, as its queue position says (null).
+    let no_longer_waiting = |answer: &Value| {
+        (answer["PositionInQueue"].clone(), answer["EstimatedWaitTimeInSeconds"].clone()) == (json!(0), json!(0.0))
+    };
+    let offered = app.post_ok(during, &integration, json!({ "ConversationId": waiting }), StatusCode::OK).await;
+    assert!(no_longer_waiting(&offered), "offered: {offered}");
     app.post_ok(&format!("/v1/offers/{offer}/accept"), &key, json!({}), StatusCode::OK).await;
+    let taken = app.post_ok(during, &integration, json!({ "ConversationId": waiting }), StatusCode::OK).await;
+    assert!(no_longer_waiting(&taken), "active: {taken}");
+    let (_, position) = app.get(&format!("/v1/conversations/{waiting}/queue-position"), &integration).await;
+    assert!(position["position"].is_null(), "{position}");
     let staffed = app.post_ok(before, &integration, request, StatusCode::OK).await;
     assert_eq!((staffed["IsAgentAvailable"].clone(), staffed["PositionInQueue"].clone()), (json!(true), json!(1)));
     assert_eq!(staffed["NumberOfExpertsAvailableInQueue"], 1);
