@@ -74,8 +74,34 @@ const en = {
   // The admin pages (admin.js).
   'admin.title': 'Administration',
 
-  // The customer chat page (chat.js).
+  // The customer chat page (chat.js) and its launcher (embed.js keeps its two words itself: it runs on other sites).
   'chat.title': 'Chat',
+  'chat.loading': 'Loading…',
+  'chat.failed': 'Something went wrong. Try again.',
+  'chat.unreachable': 'The chat cannot be reached. Check your connection and try again.',
+  'chat.intro': 'Tell us a little about yourself and we will connect you with someone who can help.',
+  'chat.required': '(required)',
+  'chat.start': 'Start chat',
+  'chat.starting': 'Starting…',
+  'chat.too_many': 'Too many chats were started from here. Try again in a few minutes.',
+  'chat.expired': 'Your previous chat can no longer be opened. Start a new one.',
+  'chat.messages': 'Messages',
+  'chat.you': 'You',
+  'chat.file': 'File',
+  'chat.waiting': 'Waiting for the next available agent…',
+  'chat.position': 'You are number {position} in the queue.',
+  'chat.position_wait': 'You are number {position} in the queue, about {minutes} min.',
+  'chat.connected': 'You are chatting with an agent.',
+  'chat.with_agent': 'You are chatting with {name}.',
+  'chat.agent_typing': 'The agent is typing…',
+  'chat.message': 'Message',
+  'chat.send': 'Send',
+  'chat.attach': 'Attach a file',
+  'chat.file_refused': 'The file was not sent: {detail}',
+  'chat.end': 'End chat',
+  'chat.ended': 'The chat has ended.',
+  'chat.download': 'Download transcript',
+  'chat.new': 'Start a new chat',
 
   // Shared by forms.
   'form.save': 'Save',

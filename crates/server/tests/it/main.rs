@@ -6,6 +6,7 @@
 mod api;
 mod auth;
 mod bad_input;
+mod chat;
 mod clock;
 mod cluster;
 mod connections;
