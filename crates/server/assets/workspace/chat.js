@@ -12,11 +12,22 @@ const TYPING_SHOWN_MS = 6000;
 const TYPING_SENT_EVERY_MS = 3000;
 const ENDED = ['wrap_up', 'closed'];
 
+// The chat this tab is in, kept so that a reload resumes it. A browser that refuses storage to a page framed by
+// another site (third-party storage blocked) still chats; a reload then starts over.
 function kept() {
   try {
     return JSON.parse(sessionStorage.getItem(KEPT) ?? 'null');
   } catch {
     return null;
+  }
+}
+
+function keep(chat) {
+  try {
+    if (chat) sessionStorage.setItem(KEPT, JSON.stringify(chat));
+    else sessionStorage.removeItem(KEPT);
+  } catch {
+    // Not kept: see kept().
   }
 }
 
@@ -73,7 +84,7 @@ function PreChat({ onStarted }) {
     try {
       const started = await call('POST', `/v1/chat/${encodeURIComponent(channel)}/conversations`, { json: { answers } });
       const chat = { token: started.token, id: started.conversation_id };
-      sessionStorage.setItem(KEPT, JSON.stringify(chat));
+      keep(chat);
       onStarted(chat);
     } catch (e) {
       setError(e.status === 429 ? t('chat.too_many') : e.message);
@@ -199,7 +210,7 @@ function Chat({ chat, onNew }) {
   const base = `/v1/chat/conversations/${chat.id}`;
 
   const refused = () => {
-    sessionStorage.removeItem(KEPT);
+    keep(null);
     onNew(t('chat.expired'));
   };
   async function loadMessages() {
@@ -311,7 +322,7 @@ function Chat({ chat, onNew }) {
     }
   }
   function startAgain() {
-    sessionStorage.removeItem(KEPT);
+    keep(null);
     onNew(null);
   }
 
