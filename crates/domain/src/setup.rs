@@ -277,9 +277,10 @@ impl ChannelSettings {
             }
         }
         let live_chat = channel_type == ChannelType::LiveChat;
-        for (set, name) in
-            [(!self.allowed_origins.is_empty(), "allowed_origins"), (!self.pre_chat_fields.is_empty(), "pre_chat_fields")]
-        {
+        for (set, name) in [
+            (!self.allowed_origins.is_empty(), "allowed_origins"),
+            (!self.pre_chat_fields.is_empty(), "pre_chat_fields"),
+        ] {
             if set && !live_chat {
                 return Err(Error::field(
                     Code::InvalidField,

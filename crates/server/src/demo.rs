@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{
+    context::VariableName,
     ids::*,
     role::Role,
-    context::VariableName,
     setup::{
         ChannelSettings, ChannelType, Distribution, PreChatField, PresenceName, QueueType, RoutingSettings,
         WorkstreamSettings, WorkstreamType,
@@ -125,9 +125,10 @@ pub async fn ensure(app: &AppState, data_dir: &Path) -> anyhow::Result<Demo> {
             }
             // Written before the demo had a chat page: the chat channel is added to the same organization.
             let workstream = demo.workstream_id;
-            let channel = store.write(move |tx| chat_channel(tx, org, workstream, now)).await.map_err(|e| {
-                anyhow::anyhow!("adding the demo's chat channel: {e}")
-            })?;
+            let channel = store
+                .write(move |tx| chat_channel(tx, org, workstream, now))
+                .await
+                .map_err(|e| anyhow::anyhow!("adding the demo's chat channel: {e}"))?;
             let demo = Demo { chat_channel_id: Some(channel), ..demo };
             std::fs::write(&path, serde_json::to_vec_pretty(&demo)?)
                 .with_context(|| format!("writing {}", path.display()))?;

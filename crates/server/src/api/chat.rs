@@ -171,7 +171,11 @@ pub struct ChatForm {
 #[utoipa::path(get, path = "/v1/chat/{channel}", tag = "chat", params(("channel" = String, Path)),
     responses((status = 200, body = ChatForm), (status = 403, description = "`origin_not_allowed`"),
         (status = 404, description = "`channel_not_found`: no live_chat channel has this id")))]
-async fn chat_form(State(app): State<AppState>, headers: HeaderMap, Path(raw): Path<String>) -> ApiResult<Json<ChatForm>> {
+async fn chat_form(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<ChatForm>> {
     let channel = live_chat_channel(&app, &raw).await?;
     check_origin(&app, &headers, &channel)?;
     Ok(Json(ChatForm {
@@ -266,7 +270,8 @@ async fn start(
     let now = app.clock.now();
     let address = super::sessions::client(&app, &headers, peer.map(|p| p.0.0), None).address.unwrap_or_default();
     if let Err(seconds) = app.chat_starts.admit(&address, now) {
-        let error = ApiError::new(Code::TooManyChats, format!("too many chats from this address; retry in {seconds} s"));
+        let error =
+            ApiError::new(Code::TooManyChats, format!("too many chats from this address; retry in {seconds} s"));
         let mut response = error.into_response();
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         return Ok(response);
@@ -310,7 +315,11 @@ pub struct ChatConversation {
 #[utoipa::path(get, path = "/v1/chat/conversations/{id}", tag = "chat", security(("chat" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = ChatConversation), (status = 401), (status = 404)))]
-async fn get_chat(State(app): State<AppState>, who: Customer, Path(raw): Path<String>) -> ApiResult<Json<ChatConversation>> {
+async fn get_chat(
+    State(app): State<AppState>,
+    who: Customer,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<ChatConversation>> {
     let (id, org) = (who.owns(&raw)?, who.org);
     let c = app.store.read(move |tx| conversations::get(tx, org, id)).await?;
     Ok(Json(ChatConversation { id: c.id, state: c.state, created_at: c.created_at }))
@@ -464,8 +473,11 @@ async fn upload(
     let m = app
         .store
         .write(move |tx| {
+            // The message first: it locks the conversation for update before the file's row (which refers to the
+            // conversation) takes a share lock on it; the other order deadlocks with routing's writes on PostgreSQL.
+            let m = conversations::send_message_on(tx, org, id, channel, message, now)?;
             stored_attachments::insert(tx, &row, now)?;
-            conversations::send_message_on(tx, org, id, channel, message, now)
+            Ok(m)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(shown(&app, m))).into_response())

@@ -338,7 +338,10 @@ struct ClientFrame {
 enum Talker {
     Caller(Principal),
     /// The customer of one conversation, with a chat token.
-    Customer { org: OrgId, conversation: ConversationId },
+    Customer {
+        org: OrgId,
+        conversation: ConversationId,
+    },
 }
 
 async fn drive_websocket(mut socket: WebSocket, mut session: Session, app: AppState, who: Talker) {
