@@ -86,6 +86,14 @@ async fn json_of(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// A new agent, given the chat by an admin; returns the agent's key and id.
+async fn agent_accepts(app: &TestApp, id: &str) -> (String, Option<String>) {
+    let (agent_key, agent_id) = app.key(Role::Agent).await;
+    let body = json!({ "agent_id": agent_id });
+    app.post_ok(&format!("/v1/conversations/{id}/accept"), &app.admin_key, body, StatusCode::OK).await;
+    (agent_key, agent_id)
+}
+
 /// Starts a chat from the shop's page; returns (conversation id, token).
 async fn start(app: &TestApp, channel: &str, answers: Value) -> (String, String) {
     let path = format!("/v1/chat/{channel}/conversations");
@@ -130,14 +138,7 @@ async fn a_customer_starts_a_chat_writes_reads_and_downloads_the_transcript_as_w
     assert_eq!(sent["sender"]["kind"], "customer");
 
     // An agent's reply reaches the customer's list, without the agent's id.
-    let (agent_key, agent_id) = app.key(Role::Agent).await;
-    app.post_ok(
-        &format!("/v1/conversations/{id}/accept"),
-        &app.admin_key,
-        json!({ "agent_id": agent_id }),
-        StatusCode::OK,
-    )
-    .await;
+    let (agent_key, _) = agent_accepts(&app, &id).await;
     app.post_ok(
         &format!("/v1/conversations/{id}/messages"),
         &agent_key,
@@ -395,14 +396,7 @@ async fn the_customer_waits_in_the_queue_and_hears_the_agent_live() {
     let (mut ws, response) = tokio_tungstenite::connect_async(request).await.expect("websocket");
     assert_eq!(response.headers()["sec-websocket-protocol"], "switchboard.chat");
 
-    let (agent_key, agent_id) = app.key(Role::Agent).await;
-    app.post_ok(
-        &format!("/v1/conversations/{id}/accept"),
-        &app.admin_key,
-        json!({ "agent_id": agent_id }),
-        StatusCode::OK,
-    )
-    .await;
+    let (agent_key, agent_id) = agent_accepts(&app, &id).await;
     let typing = app
         .http
         .post(format!("{}/v1/conversations/{id}/typing", app.base))
