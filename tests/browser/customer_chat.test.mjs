@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import { browser, screenshot, server, shareServerAndBrowser, signIn } from './harness.mjs';
 
@@ -161,3 +162,37 @@ test('a site not in allowed_origins cannot frame the chat', async () => {
   other.close();
   await context.close();
 });
+
+for (const width of [1280, 360]) {
+  test(`the chat page meets WCAG AA at ${width} px, on the form and in a chat`, async () => {
+    // The page's policy refuses injected scripts, axe's among them; the test's own context lifts it.
+    const context = await browser.newContext({ bypassCSP: true, viewport: { width, height: 700 } });
+    const page = await context.newPage();
+    const violations = async () => {
+      await page.addScriptTag({ path: createRequire(import.meta.url).resolve('axe-core/axe.min.js') });
+      return page.evaluate(async () => {
+        // eslint-disable-next-line no-undef
+        const found = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+        return found.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
+      });
+    };
+    await page.goto(`${server.base}/chat/${server.demo.chat_channel_id}`);
+    await page.getByRole('button', { name: 'Start chat' }).waitFor();
+    assert.deepEqual(await violations(), [], 'the pre-chat form');
+    await page.getByLabel(/Your name/).fill('Ada Lovelace');
+    await page.getByRole('button', { name: 'Start chat' }).click();
+    await page.getByRole('textbox', { name: 'Message' }).fill(`Hello at ${width} px`);
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.getByRole('log', { name: 'Messages' }).getByText(`Hello at ${width} px`).waitFor();
+    assert.deepEqual(await violations(), [], 'a chat');
+    const sideways = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.equal(sideways, 0, 'nothing scrolls sideways');
+    await screenshot(page, `chat-page-${width}px`);
+    // A reload resumes the chat (the token is kept for the tab).
+    await page.reload();
+    await page.getByRole('log', { name: 'Messages' }).getByText(`Hello at ${width} px`).waitFor();
+    await page.getByRole('button', { name: 'End chat' }).click();
+    await page.getByRole('status').getByText('The chat has ended.').waitFor();
+    await context.close();
+  });
+}

@@ -340,9 +340,11 @@ function Chat({ chat, onNew }) {
     <section class="conversation" aria-labelledby="chat-title">
       <h1 id="chat-title">${t('chat.title')}</h1>
       <p class="status" role="status">${status}</p>
-      <ol class="messages" role="log" aria-label=${t('chat.messages')} ref=${list}>
-        ${messages.map((m) => html`<${Message} key=${m.sequence} message=${m} />`)}
-      </ol>
+      <div class="log" role="log" aria-label=${t('chat.messages')}>
+        <ol class="messages" ref=${list}>
+          ${messages.map((m) => html`<${Message} key=${m.sequence} message=${m} />`)}
+        </ol>
+      </div>
       <p class="typing" aria-live="polite">${!ended && agentTypingUntil > Date.now() ? t('chat.agent_typing') : ''}</p>
       ${error && html`<p role="alert" class="error">${error}</p>`}
       ${ended
