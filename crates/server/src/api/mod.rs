@@ -11,6 +11,7 @@ mod lifecycle;
 mod messaging_api;
 mod oauth;
 mod org;
+mod quick_replies;
 mod routing;
 mod routing_config;
 mod sessions;
@@ -67,6 +68,7 @@ use crate::{AppState, docs, error::ApiError, ops};
         (name = "webhooks", description = "Webhook subscriptions (Standard Webhooks) and the delivery log"),
         (name = "chat", description = "The customer chat of live_chat channels, for the chat page a website embeds: \
             start a chat (no credentials), then its chat token; see docs/chat.md"),
+        (name = "quick-replies", description = "Texts agents insert into a reply instead of typing them"),
         (name = "messaging-api", description = "The Messaging API, compatible with the documented \
             `/api/v1.0/consumer` endpoints; see docs/messaging-api.md")
     )
@@ -125,10 +127,12 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routing::router())
         .merge(routing_config::router())
         .merge(lifecycle::router())
+        .merge(quick_replies::router())
         // Not in `leadership::ON_LEADER`: every node serves the stream from its own hub.
         .merge(crate::stream::router())
         .merge(chat::router())
         .merge(messaging_api::router().layer(DefaultBodyLimit::max(messaging_api::MAX_SEND_BODY_BYTES)))
+        .merge(conversations::file_router().layer(DefaultBodyLimit::max(conversations::MAX_FILE_BODY_BYTES)))
         .split_for_parts()
 }
 
