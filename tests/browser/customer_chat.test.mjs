@@ -100,7 +100,7 @@ test('a customer chats from a website: offer, accept, reply, transfer to another
   await screenshot(site, 'chat-with-agent');
 
   // Ada transfers the chat to Escalations; Bo, its one member, comes online, takes it and ends it.
-  await desk.getByLabel('Transfer to queue').selectOption({ label: 'Escalations' });
+  await desk.getByLabel('Transfer to').selectOption({ label: 'Escalations' });
   await desk.getByRole('button', { name: 'Transfer', exact: true }).click();
   await desk.getByRole('button', { name: 'Broken <i>kettle</i>' }).waitFor({ state: 'detached' });
   await chat.getByRole('status').getByText(/You are number 1 in the queue|Waiting for the next available agent/).waitFor();
