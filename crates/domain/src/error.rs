@@ -58,6 +58,7 @@ codes! {
     SessionExpired => ("session_expired", 401, "The session has expired; sign in again"),
     CsrfTokenInvalid => ("csrf_token_invalid", 403, "A write made with the session cookie needs the session's X-CSRF-Token header"),
     TooManySignInAttempts => ("too_many_sign_in_attempts", 429, "Too many failed sign-ins; retry after the Retry-After seconds"),
+    TooManyChats => ("too_many_chats", 429, "Too many chats started from this address; retry after the Retry-After seconds"),
     PasswordTooShort => ("password_too_short", 400, "The password is shorter than 12 characters"),
     PasswordTooLong => ("password_too_long", 400, "The password is longer than 128 characters"),
     WrongCurrentPassword => ("wrong_current_password", 403, "The current password is wrong"),

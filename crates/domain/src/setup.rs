@@ -110,6 +110,111 @@ pub struct ChannelSettings {
     /// Messaging API: how to check an authenticated customer's token on conversation create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_token: Option<CustomerTokenKeys>,
+    /// Live chat: the sites that may embed the chat page (`/chat/{channel}`) and call the chat API from their
+    /// pages, as web origins (`https://shop.example`, at most 20). Empty: only a visit to the page itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<WebOrigin>,
+    /// Live chat: what the customer answers before the chat starts (at most 20). The keys `name` and `email`
+    /// describe the customer (their contact), `subject` is the conversation's subject (what agents' offers show);
+    /// every other key becomes a displayable context variable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_chat_fields: Vec<PreChatField>,
+}
+
+/// Origins a live chat channel may list.
+pub const MAX_ALLOWED_ORIGINS: usize = 20;
+/// Questions a live chat channel may ask before the chat.
+pub const MAX_PRE_CHAT_FIELDS: usize = 20;
+
+/// A web origin as browsers send it in `Origin`: `http` or `https`, a host, an optional port, nothing else (no
+/// path, no wildcard), lower-cased. A trailing `/` is dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct WebOrigin(String);
+
+impl WebOrigin {
+    pub fn parse(s: impl Into<String>) -> Result<Self, String> {
+        use crate::text::coded;
+        let s: String = s.into();
+        let invalid = |detail: &str| Err(coded(crate::Code::InvalidField, detail));
+        if s.chars().count() > 300 {
+            return invalid("must be at most 300 characters");
+        }
+        let lower = s.trim().to_ascii_lowercase();
+        let lower = lower.strip_suffix('/').unwrap_or(&lower);
+        let Some(authority) = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://")) else {
+            return invalid("must be a web origin: `https://` or `http://`, then a host (`https://shop.example`)");
+        };
+        if authority.contains('*') {
+            return invalid("wildcards are not allowed: list each origin (`https://shop.example`)");
+        }
+        if authority.contains(['/', '?', '#']) {
+            return invalid("must be an origin, without a path, query or fragment (`https://shop.example`)");
+        }
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        };
+        let host_ok = !host.is_empty()
+            && !host.starts_with(['.', '-'])
+            && !host.ends_with(['.', '-'])
+            && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0) && !p.starts_with('0'));
+        if !host_ok || !port_ok {
+            return invalid("must be an origin: a host name or IPv4 address and an optional port, nothing else");
+        }
+        Ok(Self(lower.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for WebOrigin {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(s)
+    }
+}
+
+impl From<WebOrigin> for String {
+    fn from(v: WebOrigin) -> String {
+        v.0
+    }
+}
+
+impl utoipa::PartialSchema for WebOrigin {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("A web origin: scheme, host and optional port (`https://shop.example`)"))
+            .pattern(Some(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$"))
+            .max_length(Some(300))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for WebOrigin {}
+
+/// A question of a live chat's pre-chat form.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreChatField {
+    /// `name` (the customer's name), `email` (their email address), `subject` (the conversation's), or the name of
+    /// the context variable the answer is kept in.
+    pub key: crate::context::VariableName,
+    /// What the form asks, as the customer reads it.
+    pub label: crate::text::Name,
+    /// Whether the chat cannot start without an answer.
+    #[serde(default)]
+    pub required: bool,
+}
+
+impl PreChatField {
+    pub const NAME: &str = "name";
+    pub const EMAIL: &str = "email";
+    pub const SUBJECT: &str = "subject";
 }
 
 /// A channel's settings as they are read back. Credentials are write-only, for every role: a read says whether
@@ -123,6 +228,10 @@ pub struct ChannelSettingsView {
     pub app_id: Option<crate::text::ShortText>,
     /// Whether customer-token keys are set (`customer_token` on create and `PATCH`; never read back).
     pub customer_token_set: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<WebOrigin>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_chat_fields: Vec<PreChatField>,
 }
 
 /// The organization's key for customer tokens: a PEM public key (RS256 or ES256), or a JWKS URL.
@@ -145,6 +254,8 @@ impl ChannelSettings {
             webhook_url: self.webhook_url.clone(),
             app_id: self.app_id.clone(),
             customer_token_set: self.customer_token.is_some(),
+            allowed_origins: self.allowed_origins.clone(),
+            pre_chat_fields: self.pre_chat_fields.clone(),
         }
     }
 
@@ -162,6 +273,43 @@ impl ChannelSettings {
                     Code::InvalidField,
                     format!("settings.{name}"),
                     format!("`{name}` is a setting of messaging_api channels, not {channel_type}"),
+                ));
+            }
+        }
+        let live_chat = channel_type == ChannelType::LiveChat;
+        for (set, name) in [
+            (!self.allowed_origins.is_empty(), "allowed_origins"),
+            (!self.pre_chat_fields.is_empty(), "pre_chat_fields"),
+        ] {
+            if set && !live_chat {
+                return Err(Error::field(
+                    Code::InvalidField,
+                    format!("settings.{name}"),
+                    format!("`{name}` is a setting of live_chat channels, not {channel_type}"),
+                ));
+            }
+        }
+        if self.allowed_origins.len() > MAX_ALLOWED_ORIGINS {
+            return Err(Error::field(
+                Code::InvalidField,
+                "settings.allowed_origins",
+                format!("at most {MAX_ALLOWED_ORIGINS} origins"),
+            ));
+        }
+        if self.pre_chat_fields.len() > MAX_PRE_CHAT_FIELDS {
+            return Err(Error::field(
+                Code::InvalidField,
+                "settings.pre_chat_fields",
+                format!("at most {MAX_PRE_CHAT_FIELDS} questions"),
+            ));
+        }
+        let mut keys = std::collections::HashSet::new();
+        for (i, field) in self.pre_chat_fields.iter().enumerate() {
+            if !keys.insert(field.key.as_str()) {
+                return Err(Error::field(
+                    Code::InvalidField,
+                    format!("settings.pre_chat_fields[{i}].key"),
+                    format!("the key `{}` is asked twice", field.key),
                 ));
             }
         }
@@ -512,5 +660,30 @@ impl AttachmentPolicy {
 impl Default for AttachmentPolicy {
     fn default() -> Self {
         Self { max_bytes: Self::default_max_bytes(), allowed_types: Self::default_types() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn web_origins_are_scheme_host_and_port_only() {
+        assert_eq!(WebOrigin::parse("https://Shop.Example/").unwrap().as_str(), "https://shop.example");
+        assert_eq!(WebOrigin::parse("http://127.0.0.1:8081").unwrap().as_str(), "http://127.0.0.1:8081");
+        for bad in [
+            "shop.example",
+            "https://*.shop.example",
+            "https://shop.example/chat",
+            "https://shop.example?x=1",
+            "ftp://shop.example",
+            "https://",
+            "https://shop.example:0",
+            "https://shop.example:99999",
+            "https://user@shop.example",
+            "*",
+        ] {
+            assert!(WebOrigin::parse(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -7,9 +7,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{
+    context::VariableName,
     ids::*,
     role::Role,
-    setup::{ChannelType, Distribution, PresenceName, QueueType, RoutingSettings, WorkstreamSettings, WorkstreamType},
+    setup::{
+        ChannelSettings, ChannelType, Distribution, PreChatField, PresenceName, QueueType, RoutingSettings,
+        WorkstreamSettings, WorkstreamType,
+    },
+    text::Name,
 };
 use switchboard_store::{
     Store, access,
@@ -56,6 +61,9 @@ pub struct Demo {
     /// is of that type; set its `webhook_url` to receive agent replies.
     #[serde(default)]
     pub messaging_channel_id: Option<ChannelId>,
+    /// The live chat channel on the same workstream: its chat page is `/chat/<id>` (see docs/chat.md).
+    #[serde(default)]
+    pub chat_channel_id: Option<ChannelId>,
     pub agents: Vec<DemoAgent>,
     /// Absent from a `demo.json` written before the demo routed; such a file is replaced by a new organization.
     #[serde(default)]
@@ -65,6 +73,31 @@ pub struct Demo {
     /// Further keys written by later versions are kept as they are.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The demo's live chat channel, on its routed workstream: the customer's side of the demo at `/chat/<id>`. It
+/// asks the customer's name (required), email and topic; no other site may frame it until `allowed_origins` lists
+/// one.
+fn chat_channel(
+    tx: &mut switchboard_store::Tx<'_>,
+    org: OrgId,
+    workstream: WorkstreamId,
+    now: switchboard_domain::Timestamp,
+) -> Result<ChannelId, switchboard_domain::Error> {
+    let field = |key: &str, label: &str, required| PreChatField {
+        key: VariableName::from_stored(key.into()),
+        label: Name::from_stored(label.into()),
+        required,
+    };
+    let settings = ChannelSettings {
+        pre_chat_fields: vec![
+            field(PreChatField::NAME, "Your name", true),
+            field(PreChatField::EMAIL, "Email", false),
+            field(PreChatField::SUBJECT, "How can we help?", false),
+        ],
+        ..ChannelSettings::default()
+    };
+    Ok(setup::create_channel(tx, org, ChannelType::LiveChat, "Demo chat", workstream, settings, now)?.id)
 }
 
 pub fn demo_path(data_dir: &Path) -> PathBuf {
@@ -87,6 +120,18 @@ pub async fn ensure(app: &AppState, data_dir: &Path) -> anyhow::Result<Demo> {
         if demo.admin.is_none() {
             tracing::warn!("demo.json was written by a version whose demo did not route; seeding a new one");
         } else if store.read(move |tx| access::get_org(tx, org)).await.is_ok() {
+            if demo.chat_channel_id.is_some() {
+                return Ok(demo);
+            }
+            // Written before the demo had a chat page: the chat channel is added to the same organization.
+            let workstream = demo.workstream_id;
+            let channel = store
+                .write(move |tx| chat_channel(tx, org, workstream, now))
+                .await
+                .map_err(|e| anyhow::anyhow!("adding the demo's chat channel: {e}"))?;
+            let demo = Demo { chat_channel_id: Some(channel), ..demo };
+            std::fs::write(&path, serde_json::to_vec_pretty(&demo)?)
+                .with_context(|| format!("writing {}", path.display()))?;
             return Ok(demo);
         } else {
             tracing::warn!("demo.json names an organization this database does not have; seeding a new one");
@@ -95,7 +140,7 @@ pub async fn ensure(app: &AppState, data_dir: &Path) -> anyhow::Result<Demo> {
     let err = |e: switchboard_domain::Error| anyhow::anyhow!("seeding the demo: {e}");
     let (_, created) = admin::create_org(store, DEMO_ORG, now).await.map_err(err)?;
     let org = created.org_id;
-    let (queue, workstream, channel) = store
+    let (queue, workstream, channel, chat) = store
         .write(move |tx| {
             let queue = setup::create_queue(tx, org, "General", QueueType::Messaging, 100, now)?;
             let workstream = setup::create_workstream(
@@ -122,7 +167,8 @@ pub async fn ensure(app: &AppState, data_dir: &Path) -> anyhow::Result<Demo> {
                 Default::default(),
                 now,
             )?;
-            Ok((queue, workstream, channel))
+            let chat = chat_channel(tx, org, workstream.id, now)?;
+            Ok((queue, workstream, channel, chat))
         })
         .await
         .map_err(err)?;
@@ -175,6 +221,7 @@ pub async fn ensure(app: &AppState, data_dir: &Path) -> anyhow::Result<Demo> {
         queue_id: queue.id,
         channel_id: channel.id,
         messaging_channel_id: Some(channel.id),
+        chat_channel_id: Some(chat),
         agents,
         admin,
         supervisor,

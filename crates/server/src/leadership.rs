@@ -58,6 +58,7 @@ pub const ON_LEADER: &[(&str, &str)] = &[
     ("POST", "/v1/offers/{id}/accept"),
     ("POST", "/v1/offers/{id}/reject"),
     ("GET", "/v1/conversations/{id}/queue-position"),
+    ("GET", "/v1/chat/conversations/{id}/queue-position"),
     ("POST", "/api/data/v9.2/CCaaS_GetRepresentativeAvailabilityBeforeConversation"),
     ("POST", "/api/data/v9.2/CCaaS_GetRepresentativeAvailabilityForConversation"),
     // Routing configuration that the engines hold.

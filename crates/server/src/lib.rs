@@ -17,6 +17,7 @@ pub mod extract;
 pub mod leadership;
 mod ops;
 pub mod outbox;
+pub mod rate;
 pub mod routing;
 pub mod stream;
 pub mod workspace;
@@ -55,6 +56,8 @@ pub struct AppInner {
     pub log: outbox::EventLog,
     /// The live stream's hub: this node's connections to `GET /v1/stream`.
     pub stream: Arc<stream::Hub>,
+    /// Customer chats started per client address (`POST /v1/chat/{channel}/conversations`).
+    pub chat_starts: rate::Windows,
 }
 
 impl Deref for AppState {
@@ -130,6 +133,7 @@ pub async fn build_state(
         leadership,
         log,
         stream,
+        chat_starts: rate::Windows::new(rate::CHAT_STARTS_PER_WINDOW, rate::CHAT_START_WINDOW_SECONDS),
     })))
 }
 

@@ -306,6 +306,14 @@ pub fn get_channel(tx: &mut Tx<'_>, org: OrgId, id: ChannelId) -> Result<Channel
     tx.get_in_org("channels", CHANNEL_COLUMNS, id.into(), org, Code::ChannelNotFound, channel_from_row)
 }
 
+/// A channel by id alone, whichever organization has it: for the public chat page and the customer's first
+/// request, which come with no credentials to name an organization. Channel ids are UUIDv7s, whose 74 random bits
+/// no one guesses.
+pub fn find_channel(tx: &mut Tx<'_>, id: ChannelId) -> Result<Channel, Error> {
+    let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = $1");
+    channel_from_row(&tx.query_opt(&sql, params![id])?.ok_or_else(|| Error::not_found(Code::ChannelNotFound))?)
+}
+
 pub fn list_channels(
     tx: &mut Tx<'_>,
     org: OrgId,

@@ -2,6 +2,7 @@
 //! and the operational endpoints, with the layers every request passes through.
 
 mod access;
+mod chat;
 mod contacts;
 mod contract;
 mod conversations;
@@ -17,6 +18,7 @@ mod sessions;
 mod setup;
 mod webhooks;
 
+pub(crate) use chat::live_chat_channel;
 pub(crate) use webhooks::check_event_types;
 
 use std::time::Duration;
@@ -64,6 +66,8 @@ use crate::{AppState, docs, error::ApiError, ops};
         (name = "routing", description = "Unified routing: presence, capacity, skills, queue members and \
             settings, rules, offers, queue positions and representative availability"),
         (name = "webhooks", description = "Webhook subscriptions (Standard Webhooks) and the delivery log"),
+        (name = "chat", description = "The customer chat of live_chat channels, for the chat page a website embeds: \
+            start a chat (no credentials), then its chat token; see docs/chat.md"),
         (name = "quick-replies", description = "Texts agents insert into a reply instead of typing them"),
         (name = "messaging-api", description = "The Messaging API, compatible with the documented \
             `/api/v1.0/consumer` endpoints; see docs/messaging-api.md")
@@ -82,6 +86,15 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some("An API key (`sbk_…`) or an access token from `POST /oauth2/token`"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "chat",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A chat token from `POST /v1/chat/{channel}/conversations`: one conversation"))
                     .build(),
             ),
         );
@@ -117,6 +130,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(quick_replies::router())
         // Not in `leadership::ON_LEADER`: every node serves the stream from its own hub.
         .merge(crate::stream::router())
+        .merge(chat::router())
         .merge(messaging_api::router().layer(DefaultBodyLimit::max(messaging_api::MAX_SEND_BODY_BYTES)))
         .merge(conversations::file_router().layer(DefaultBodyLimit::max(conversations::MAX_FILE_BODY_BYTES)))
         .split_for_parts()

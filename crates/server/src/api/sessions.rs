@@ -49,7 +49,7 @@ pub struct SignIn {
     pub organization: Option<OrgId>,
 }
 
-fn client(app: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>, account: Option<String>) -> Client {
+pub(super) fn client(app: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>, account: Option<String>) -> Client {
     let forwarded = app.config.sign_in.client_address_header.as_deref().and_then(|name| {
         let value = headers.get(name)?.to_str().ok()?;
         value.rsplit(',').next().map(str::trim).filter(|a| !a.is_empty()).map(str::to_string)

@@ -28,7 +28,7 @@ pub use hub::{Frame, Hub, Signal, SignalKind, Signals};
 use serde::Deserialize;
 use switchboard_domain::{
     Code, Error, Timestamp,
-    ids::ConversationId,
+    ids::{ConversationId, OrgId},
     role::Role,
     text::{ShortText, split_coded},
 };
@@ -197,7 +197,7 @@ async fn stream(
             .read_buffer_size(WS_READ_BUFFER)
             .write_buffer_size(0)
             .max_message_size(WS_MAX_MESSAGE)
-            .on_upgrade(move |socket| drive_websocket(socket, session, app, who))
+            .on_upgrade(move |socket| drive_websocket(socket, session, app, Talker::Caller(who)))
             .into_response(),
         None => drive_sse(session, app).into_response(),
     })
@@ -211,6 +211,8 @@ pub struct Session {
     /// The resume id: live events at or below it are not sent. The client has them, from this node or another,
     /// though this node's hub may still hand some out (one ahead of this one, or late commits on PostgreSQL).
     skip_through: i64,
+    /// A customer's session: each frame is reshaped to what a customer is shown, with attachment links signed.
+    for_customer: Option<crate::attachments::Links>,
 }
 
 /// Why a session ended.
@@ -225,14 +227,23 @@ impl Session {
         let signals = hub::SignalKind::ALL.map(hub::SignalKind::event_type);
         let types = crate::api::check_event_types(&query.types, &signals).map_err(|e| ApiError(e.at("types")))?;
         let filter = Filter { types, conversations: query.conversation_id.into_iter().collect() };
-        let org = who.org_id;
         let viewer = match (who.role, who.agent()) {
             // The hub fills in the agent's queues, and keeps them as they change.
             (Role::Agent, Some(agent)) => Viewer::Agent { id: agent, queues: HashSet::new() },
             (Role::Agent, None) => Viewer::Nobody,
             _ => Viewer::Organization,
         };
-        if let Some(after) = query.after {
+        Self::start(app, who.org_id, viewer, filter, query.after).await
+    }
+
+    async fn start(
+        app: &AppState,
+        org: OrgId,
+        viewer: Viewer,
+        filter: Filter,
+        after: Option<i64>,
+    ) -> Result<Self, ApiError> {
+        if let Some(after) = after {
             let newest = app.store.read(routing::last_event_id).await?;
             if after > newest {
                 return Err(ApiError::new(
@@ -248,9 +259,10 @@ impl Session {
             rx: reg.rx,
             lagging: reg.lagging,
             queued: VecDeque::new(),
-            skip_through: query.after.unwrap_or(0),
+            skip_through: after.unwrap_or(0),
+            for_customer: None,
         };
-        let Some(after) = query.after.filter(|a| *a < reg.cursor) else { return Ok(session) };
+        let Some(after) = after.filter(|a| *a < reg.cursor) else { return Ok(session) };
         if reg.cursor - after > hub.config.replay_events {
             session.queued.push_back(Frame::resync("replay_limit"));
             session.skip_through = 0;
@@ -282,6 +294,20 @@ impl Session {
 
     /// The next frame to send.
     async fn next(&mut self) -> Result<Frame, Ended> {
+        loop {
+            let frame = self.next_raw().await?;
+            match &self.for_customer {
+                None => return Ok(frame),
+                Some(links) => {
+                    if let Some(frame) = customer_frame(&frame, links) {
+                        return Ok(frame);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn next_raw(&mut self) -> Result<Frame, Ended> {
         if let Some(frame) = self.queued.pop_front() {
             return Ok(frame);
         }
@@ -308,7 +334,17 @@ struct ClientFrame {
     conversation_id: ConversationId,
 }
 
-async fn drive_websocket(mut socket: WebSocket, mut session: Session, app: AppState, who: Principal) {
+/// Who a WebSocket's client frames (signals) come from.
+enum Talker {
+    Caller(Principal),
+    /// The customer of one conversation, with a chat token.
+    Customer {
+        org: OrgId,
+        conversation: ConversationId,
+    },
+}
+
+async fn drive_websocket(mut socket: WebSocket, mut session: Session, app: AppState, who: Talker) {
     let heartbeat = Duration::from_secs(app.stream.config.heartbeat_seconds);
     let clock = app.clock.clone();
     let mut beat_at = later(clock.now(), heartbeat);
@@ -361,9 +397,111 @@ async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
 }
 
-async fn client_frame(app: &AppState, who: &Principal, text: &str) -> Result<(), Error> {
+async fn client_frame(app: &AppState, who: &Talker, text: &str) -> Result<(), Error> {
     let frame: ClientFrame = crate::extract::parse_json(text.as_bytes())?;
-    publish_signal(app, who, frame.conversation_id, frame.kind).await
+    match who {
+        Talker::Caller(who) => publish_signal(app, who, frame.conversation_id, frame.kind).await,
+        Talker::Customer { org, conversation } => {
+            if frame.conversation_id != *conversation {
+                return Err(Error::not_found(Code::ConversationNotFound));
+            }
+            if frame.kind != SignalKind::Typing {
+                return Err(Error::field(Code::InvalidField, "type", "a customer sends `typing` only"));
+            }
+            customer_typing(app, *org, *conversation).await
+        }
+    }
+}
+
+/// Tells the agents who see the conversation that its customer is typing (`by: "customer"`).
+pub async fn customer_typing(app: &AppState, org: OrgId, id: ConversationId) -> Result<(), Error> {
+    app.stream
+        .signals
+        .publish(Signal {
+            org_id: org,
+            conversation_id: id,
+            kind: SignalKind::Typing,
+            by: CUSTOMER.into(),
+            agent_id: None,
+            at: app.clock.now(),
+        })
+        .await
+}
+
+/// How a customer is named in signals and events.
+const CUSTOMER: &str = "customer";
+
+/// The WebSocket subprotocol a customer's page asks for, next to its chat token (see `customer_stream`).
+pub const CHAT_PROTOCOL: &str = "switchboard.chat";
+
+/// A customer's stream of one conversation: its messages, state, queue place and agents' typing, each reshaped to
+/// what a customer is shown (no ids of agents, queues or the organization; attachment links signed), and the
+/// customer's typing sent back as client frames. Resumes with `?after=` as the agents' stream does.
+pub async fn customer_stream(
+    app: AppState,
+    ws: WebSocketUpgrade,
+    org: OrgId,
+    conversation: ConversationId,
+    after: Option<i64>,
+) -> Result<Response, ApiError> {
+    let filter = Filter {
+        types: visibility::CUSTOMER_EVENT_TYPES.iter().map(|t| (*t).to_string()).collect(),
+        conversations: HashSet::from([conversation]),
+    };
+    let mut session = Session::start(&app, org, Viewer::Customer { conversation }, filter, after).await?;
+    session.for_customer = Some(app.links.clone());
+    let talker = Talker::Customer { org, conversation };
+    Ok(ws
+        .protocols([CHAT_PROTOCOL])
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(WS_MAX_MESSAGE)
+        .on_upgrade(move |socket| drive_websocket(socket, session, app, talker))
+        .into_response())
+}
+
+/// What a customer is shown of a frame, or nothing (their own typing, which they know of).
+fn customer_frame(frame: &Frame, links: &crate::attachments::Links) -> Option<Frame> {
+    use serde_json::{Value, json};
+    let parsed: Value = serde_json::from_str(frame.json()).ok()?;
+    let kind = parsed.get("type").and_then(Value::as_str).unwrap_or_default();
+    let data = parsed.get("data").cloned().unwrap_or(Value::Null);
+    let shown = match kind {
+        "message.created" => {
+            let mut message = data;
+            links.sign_message(&mut message);
+            if let Some(sender) = message.get_mut("sender").and_then(Value::as_object_mut) {
+                sender.remove("id");
+            }
+            message
+        }
+        "conversation.state_changed" => json!({
+            "from": data.get("from"),
+            "to": data.get("to"),
+            "agent_name": data.pointer("/agent/name"),
+        }),
+        "conversation.typing" if data.get("by").and_then(Value::as_str) == Some(CUSTOMER) => return None,
+        "conversation.typing" => json!({ "by": "agent" }),
+        "routing.position_changed" | "routing.wait_estimate_changed" | "routing.queued" => json!({
+            "position": data.get("position"),
+            "estimated_wait_seconds": data.get("estimated_wait_seconds"),
+        }),
+        "conversation.transferred" => json!({}),
+        _ => return Some(frame.clone()),
+    };
+    let mut out = json!({
+        "type": kind,
+        "conversation_id": parsed.get("conversation_id"),
+        "data": shown,
+        "created_at": parsed.get("created_at"),
+    });
+    Some(match frame {
+        Frame::Event { id, .. } => {
+            out["id"] = json!(id);
+            Frame::Event { id: *id, json: out.to_string().into() }
+        }
+        _ => Frame::Signal(out.to_string().into()),
+    })
 }
 
 async fn publish_signal(app: &AppState, who: &Principal, id: ConversationId, kind: SignalKind) -> Result<(), Error> {

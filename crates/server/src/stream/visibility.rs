@@ -1,7 +1,8 @@
 //! Who may see which event, decided per event: an agent sees their offers, the conversations assigned to them
 //! (until transferred away or closed), what waits to be picked in the queues they are members of (conversations of
 //! workstreams in pick mode), and what concerns them by id (their presence, their capacity); supervisors, admins
-//! and integrations see the organization's events.
+//! and integrations see the organization's events; a customer on the chat page sees their one conversation's events
+//! of the kinds a customer is shown ([`CUSTOMER_EVENT_TYPES`]), reshaped for them by the stream.
 //!
 //! Whose a conversation is changes with the events themselves, so it is kept from them: an [`Ownership`] table per
 //! organization, loaded from the store when the organization's first connection arrives, then moved by each event
@@ -26,7 +27,21 @@ pub enum Viewer {
     Agent { id: UserId, queues: HashSet<QueueId> },
     /// An agent key that acts for no user: it sees nothing.
     Nobody,
+    /// A customer with a chat token: their conversation only (the stream also narrows them to
+    /// [`CUSTOMER_EVENT_TYPES`]).
+    Customer { conversation: ConversationId },
 }
+
+/// What a customer's stream carries: the conversation's messages, its state, its place in the queue, and typing.
+pub const CUSTOMER_EVENT_TYPES: &[&str] = &[
+    "message.created",
+    "conversation.state_changed",
+    "conversation.transferred",
+    "routing.queued",
+    "routing.position_changed",
+    "routing.wait_estimate_changed",
+    "conversation.typing",
+];
 
 /// What a connection asked for, on top of what it may see.
 #[derive(Debug, Clone, Default)]
@@ -61,6 +76,7 @@ pub struct Ownership {
 /// conversation away from them, and the one that gives it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Seen {
+    conversation: Option<ConversationId>,
     owner: [Option<UserId>; 2],
     waiting: [Option<QueueId>; 2],
 }
@@ -71,6 +87,7 @@ impl Seen {
         match viewer {
             Viewer::Organization => true,
             Viewer::Nobody => false,
+            Viewer::Customer { conversation } => self.conversation == Some(*conversation),
             Viewer::Agent { id, queues } => {
                 self.owner.contains(&Some(*id))
                     || self.waiting.iter().flatten().any(|q| queues.contains(q))
@@ -84,7 +101,7 @@ impl Seen {
     pub fn now(table: &Ownership, conversation: ConversationId) -> Self {
         let owner = table.owners.get(&conversation).copied();
         let waiting = table.waiting_to_pick(conversation);
-        Self { owner: [owner, owner], waiting: [waiting, waiting] }
+        Self { conversation: Some(conversation), owner: [owner, owner], waiting: [waiting, waiting] }
     }
 }
 
@@ -209,13 +226,13 @@ impl Ownership {
         if is_closing(event) {
             self.workstreams.remove(&c);
         }
-        Seen { owner: [before.0, after.0], waiting: [before.1, after.1] }
+        Seen { conversation: Some(c), owner: [before.0, after.0], waiting: [before.1, after.1] }
     }
 
     /// The part of the table one viewer's decisions depend on.
     pub fn for_viewer(&self, viewer: &Viewer) -> Ownership {
         match viewer {
-            Viewer::Organization | Viewer::Nobody => Ownership::default(),
+            Viewer::Organization | Viewer::Nobody | Viewer::Customer { .. } => Ownership::default(),
             Viewer::Agent { id, queues } => Ownership {
                 owners: self.owners.iter().filter(|(_, a)| *a == id).map(|(c, a)| (*c, *a)).collect(),
                 waiting: self.waiting.iter().filter(|(_, q)| queues.contains(q)).map(|(c, q)| (*c, *q)).collect(),

@@ -19,6 +19,8 @@ use switchboard_domain::Code;
 
 use crate::{AppState, error::ApiError};
 
+mod chat;
+
 /// The paths that answer with the shell; the modules decide what each shows, and to whom.
 pub const PAGES: &[&str] = &["/", "/login", "/agent", "/supervisor", "/admin"];
 
@@ -51,6 +53,9 @@ const ASSET_FILES: &[(&str, &str, &[u8])] = assets! {
     "workspace/shell.js" => "text/javascript",
     "workspace/view.js" => "text/javascript",
     "workspace/style.css" => "text/css",
+    "workspace/chat.js" => "text/javascript",
+    "workspace/chat.css" => "text/css",
+    "workspace/embed.js" => "text/javascript",
     "vendor/preact/preact.js" => "text/javascript",
     "vendor/preact/hooks.js" => "text/javascript",
     "vendor/preact/htm.js" => "text/javascript",
@@ -82,7 +87,10 @@ static ASSETS: LazyLock<HashMap<&'static str, Asset>> = LazyLock::new(|| {
 
 pub fn router() -> Router<AppState> {
     let pages = PAGES.iter().fold(Router::new(), |router, &path| router.route(path, get(page)));
-    pages.route("/assets/{*path}", get(asset))
+    pages
+        .route("/assets/{*path}", get(asset))
+        .route("/chat/embed.js", get(|headers: HeaderMap| asset(Path("workspace/embed.js".into()), headers)))
+        .route("/chat/{channel}", get(chat::page))
 }
 
 async fn page() -> Response {

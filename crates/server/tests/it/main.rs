@@ -7,6 +7,7 @@ mod agent_tools;
 mod api;
 mod auth;
 mod bad_input;
+mod chat;
 mod clock;
 mod cluster;
 mod connections;
