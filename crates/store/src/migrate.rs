@@ -99,6 +99,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_sign_in.sql"),
         postgres: include_str!("../migrations/postgres/0014_sign_in.sql"),
     },
+    Migration {
+        version: 15,
+        name: "analytics",
+        sqlite: include_str!("../migrations/sqlite/0015_analytics.sql"),
+        postgres: include_str!("../migrations/postgres/0015_analytics.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

@@ -2,6 +2,7 @@
 //! and the operational endpoints, with the layers every request passes through.
 
 mod access;
+mod analytics;
 mod contacts;
 mod contract;
 mod conversations;
@@ -112,6 +113,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routing::router())
         .merge(routing_config::router())
         .merge(lifecycle::router())
+        .merge(analytics::router())
         // Not in `leadership::ON_LEADER`: every node serves the stream from its own hub.
         .merge(crate::stream::router())
         .merge(messaging_api::router().layer(DefaultBodyLimit::max(messaging_api::MAX_SEND_BODY_BYTES)))

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod analytics;
 mod api;
 mod auth;
 mod bad_input;
