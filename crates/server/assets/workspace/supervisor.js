@@ -4,6 +4,7 @@
 // something changed, and the page reads `GET /v1/analytics/queues` again, at most once a second (so each tile
 // renders at most once a second however busy the contact center is), and once every few seconds when nothing
 // happens, so that waits keep counting. See docs/analytics.md.
+import { Component } from '../vendor/preact/preact.js';
 import { api } from './api.js';
 import { Transcript, merged, useStream } from './agent.js';
 import { t } from './text.js';
@@ -26,8 +27,9 @@ const MOVES_QUEUES = new Set([
 /// Events the intervals count.
 const MOVES_CHARTS = new Set(['routing.queued', 'routing.assigned', 'conversation.state_changed']);
 
-/// `task` run at most once per `ms`, by a timer: calls within the window are folded into one run at its end, and a
-/// call while it runs into one more run after it, so an older answer never lands over a newer one.
+/// `task` run at most once per `ms`, by a timer: calls within `ms` of the last run's end are folded into one run
+/// when that time is up, and a call while it runs into one more run after it, so an older answer never lands over a
+/// newer one.
 function useThrottle(task, ms) {
   const current = useRef(task);
   current.current = task;
@@ -42,10 +44,12 @@ function useThrottle(task, ms) {
         return;
       }
       s.running = true;
-      s.last = Date.now();
       try {
         await current.current();
       } finally {
+        // Counted from when its answer landed, so that two answers (and the renders they cause) are `ms` apart
+        // however long each took.
+        s.last = Date.now();
         s.running = false;
         if (s.again) {
           s.again = false;
@@ -105,7 +109,20 @@ function noteRender(queueId) {
   if (measure) (measure.renders[queueId] ??= []).push(performance.now());
 }
 
-function QueueTile({ queue, name, selected, onSelect }) {
+/// A queue's tile renders only when its numbers, name or selection changed: the snapshot, read at most once a
+/// second, is the only thing that moves it, whatever else the page does.
+class QueueTile extends Component {
+  shouldComponentUpdate(next) {
+    const now = this.props;
+    return next.queue !== now.queue || next.name !== now.name || next.selected !== now.selected;
+  }
+
+  render(props) {
+    return tile(props);
+  }
+}
+
+function tile({ queue, name, selected, onSelect }) {
   noteRender(queue.queue_id);
   const titleId = `queue-${queue.queue_id}`;
   const present = PRESENCES.filter((p) => queue.agents[p] > 0)
@@ -260,7 +277,7 @@ function IntervalTable({ data }) {
   </table><//>`;
 }
 
-function Charts({ queues, names, version }) {
+function Charts({ queues, names, poke }) {
   const [queue, setQueue] = useState('');
   const [intervals, setIntervals] = useState(null);
   const [error, setError] = useState(null);
@@ -279,7 +296,9 @@ function Charts({ queues, names, version }) {
     }
   };
   const refresh = useThrottle(load, CHARTS_EVERY_MS);
-  useEffect(() => refresh(), [version, queue]);
+  // The page's stream asks for a refresh through `poke`, so that events re-render neither the page nor the tiles.
+  poke.current = refresh;
+  useEffect(() => refresh(), [queue]);
   useEvery(CHARTS_IDLE_MS, () => refresh());
   return html`
     <label class="inline">${t('supervisor.chart_queue')}
@@ -346,7 +365,7 @@ export function SupervisorDashboard() {
   const [selected, setSelected] = useState(null);
   const [watched, setWatched] = useState(null);
   const [messages, setMessages] = useState([]);
-  const [chartVersion, setChartVersion] = useState(0);
+  const pokeCharts = useRef(() => {});
   const watching = useRef(null);
   watching.current = watched?.id ?? null;
 
@@ -400,7 +419,7 @@ export function SupervisorDashboard() {
   const { connected } = useStream((frame) => {
     if (frame.type === 'stream.resync') {
       refreshSnapshot();
-      setChartVersion((v) => v + 1);
+      pokeCharts.current();
       if (watching.current) loadTranscript(watching.current).catch(() => {});
       return;
     }
@@ -411,7 +430,7 @@ export function SupervisorDashboard() {
       setWatched(frame.data.conversation);
     }
     if (MOVES_QUEUES.has(frame.type)) refreshSnapshot();
-    if (MOVES_CHARTS.has(frame.type)) setChartVersion((v) => v + 1);
+    if (MOVES_CHARTS.has(frame.type)) pokeCharts.current();
   });
 
   const queues = overview?.queues ?? [];
@@ -426,11 +445,11 @@ export function SupervisorDashboard() {
           ? html`<p class="empty">${t('supervisor.no_queues')}</p>`
           : html`<div class="tiles">${queues.map((q) => html`<${QueueTile} key=${q.queue_id} queue=${q}
               name=${queueName(q.queue_id)} selected=${q.queue_id === selected}
-              onSelect=${(id) => setSelected(id === selected ? null : id)} />`)}</div>`}
+              onSelect=${(id) => setSelected((now) => (now === id ? null : id))} />`)}</div>`}
       </section>
       <section class="wide" aria-labelledby="charts-title">
         <h2 id="charts-title">${t('supervisor.charts')}</h2>
-        <${Charts} queues=${queues} names=${names} version=${chartVersion} />
+        <${Charts} queues=${queues} names=${names} poke=${pokeCharts} />
       </section>
       <section aria-labelledby="agents-title">
         <h2 id="agents-title">${t('supervisor.agents')}</h2>
