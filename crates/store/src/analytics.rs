@@ -168,10 +168,8 @@ pub struct Place {
 
 /// The place kept under `name`, the log's beginning if none is kept yet.
 pub fn place(tx: &mut Tx<'_>, name: &str) -> Result<Place, Error> {
-    let row = tx.query_opt(
-        "SELECT event_id, high, awaited, version FROM analytics_cursor WHERE name = $1",
-        params![name],
-    )?;
+    let row =
+        tx.query_opt("SELECT event_id, high, awaited, version FROM analytics_cursor WHERE name = $1", params![name])?;
     match row {
         Some(r) => Ok(Place { after: r.i64(0)?, high: r.i64(1)?, awaited: r.json(2)?, version: r.i64(3)? }),
         None => Ok(Place::default()),
