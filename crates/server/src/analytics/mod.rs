@@ -29,7 +29,7 @@ use switchboard_store::{
 use crate::{
     AppState,
     leadership::AbortOnDrop,
-    outbox::{EventLog, Filter, Follower, Start},
+    outbox::{EventLog, Filter, Start},
 };
 
 /// The name of the worker's place in `analytics_cursor`.
@@ -123,9 +123,7 @@ async fn count(db: &std::sync::Arc<Store>, log: &EventLog) -> Result<(), Error> 
     let kept = db.read(|tx| store::place(tx, CURSOR)).await?;
     let filter = Filter::everything().types(COUNTED.map(EventType::as_str));
     let mut follower = log.follow(Start::After(kept.after), filter, BATCH).await?;
-    // Read again after a restart: counted before, unless they were still awaited then.
-    let counted_high = kept.high;
-    let awaited_then: HashSet<i64> = kept.awaited.iter().copied().collect();
+    let before = Counted::from(&kept);
     let mut version = kept.version;
     let mut saved_at = std::time::Instant::now();
     loop {
@@ -136,16 +134,11 @@ async fn count(db: &std::sync::Arc<Store>, log: &EventLog) -> Result<(), Error> 
         if !batch.moved {
             continue;
         }
-        let steps: Vec<Step> = batch
-            .events
-            .iter()
-            .filter(|e| e.id > counted_high || awaited_then.contains(&e.id))
-            .filter_map(step)
-            .collect();
+        let steps: Vec<Step> = batch.events.iter().filter(|e| !before.counted(e.id)).filter_map(step).collect();
         if steps.is_empty() && saved_at.elapsed() < SAVE_EVERY {
             continue;
         }
-        let next = next_place(&follower, counted_high, &awaited_then);
+        let next = before.next_place(follower.cursor(), follower.safe_cursor(), follower.awaited());
         let seen = version;
         version = db
             .write(move |tx| {
@@ -157,16 +150,36 @@ async fn count(db: &std::sync::Arc<Store>, log: &EventLog) -> Result<(), Error> 
     }
 }
 
-/// Where a restart must read from, and what it must not count again.
-fn next_place(follower: &Follower, counted_high: i64, awaited_then: &HashSet<i64>) -> Place {
-    let cursor = follower.cursor();
-    let mut awaited: Vec<i64> = follower.awaited().collect();
-    // Ids awaited before the restart that this run has not read up to yet are awaited still.
-    awaited.extend(awaited_then.iter().copied().filter(|id| *id > cursor));
-    awaited.sort_unstable();
-    awaited.dedup();
-    // Those are past the cursor, so reading again from the safe cursor reads them too.
-    Place { after: follower.safe_cursor(), high: cursor.max(counted_high), awaited, version: 0 }
+/// What the run before this one (before a restart) counted: the ids up to `high`, except those it still awaited.
+struct Counted {
+    high: i64,
+    awaited: HashSet<i64>,
+}
+
+impl From<&Place> for Counted {
+    fn from(kept: &Place) -> Self {
+        Self { high: kept.high, awaited: kept.awaited.iter().copied().collect() }
+    }
+}
+
+impl Counted {
+    /// Whether the event `id`, read again after a restart, was counted before it.
+    fn counted(&self, id: i64) -> bool {
+        id <= self.high && !self.awaited.contains(&id)
+    }
+
+    /// The place to save once the reader is at `cursor` (with `safe` and `awaited` as the follower has them): where
+    /// a restart must read from, and what it must not count again.
+    fn next_place(&self, cursor: i64, safe: i64, awaited: impl Iterator<Item = i64>) -> Place {
+        // Skipped now but counted before (it cannot really recur; were it to, it must not count twice).
+        let mut still: Vec<i64> = awaited.filter(|id| !self.counted(*id)).collect();
+        // Awaited before the restart and not read up to yet: awaited still, and past the cursor, so reading again
+        // from `safe` reads them too.
+        still.extend(self.awaited.iter().copied().filter(|id| *id > cursor));
+        still.sort_unstable();
+        still.dedup();
+        Place { after: safe, high: cursor.max(self.high), awaited: still, version: 0 }
+    }
 }
 
 /// Adds what the steps count, in the caller's transaction.
@@ -213,4 +226,29 @@ fn apply(tx: &mut switchboard_store::Tx<'_>, steps: &[Step]) -> Result<(), Error
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restart_counts_what_it_had_not_counted_and_nothing_twice() {
+        // Saved while id 11 had not committed yet (PostgreSQL): 10 and 12 were counted.
+        let kept = Place { after: 10, high: 12, awaited: vec![11], version: 3 };
+        let before = Counted::from(&kept);
+        assert!(!before.counted(11) && before.counted(12) && !before.counted(13));
+
+        // Read again up to 12 with 11 arrived: nothing awaited any more, and nothing below 12 is counted again.
+        let at_12 = before.next_place(12, 12, std::iter::empty());
+        assert_eq!(at_12, Place { after: 12, high: 12, awaited: vec![], version: 0 });
+
+        // Read again only up to 10 so far: 11 is still to be counted; the next restart skips 12 as before.
+        let at_10 = before.next_place(10, 10, std::iter::empty());
+        assert_eq!(at_10, Place { after: 10, high: 12, awaited: vec![11], version: 0 });
+
+        // A gap of this run past what was counted is awaited; one below it that was counted is not.
+        let gaps = before.next_place(15, 13, [14, 12].into_iter());
+        assert_eq!(gaps, Place { after: 13, high: 15, awaited: vec![14], version: 0 });
+    }
 }
