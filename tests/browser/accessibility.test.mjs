@@ -51,6 +51,36 @@ for (const width of [1280, 360]) {
   });
 }
 
+const ADMIN_SECTIONS = ['channels', 'workstreams', 'queues', 'presences', 'profiles', 'users', 'quick_replies', 'access', 'webhooks'];
+
+for (const width of [1280, 360]) {
+  test(`every section of the admin pages meets WCAG AA at ${width} px`, async () => {
+    const context = await browser.newContext({ bypassCSP: true, viewport: { width, height: 800 } });
+    const page = await context.newPage();
+    await signIn(page, server.base, server.demo.admin);
+    await page.waitForURL(`${server.base}/admin`);
+    for (const section of ADMIN_SECTIONS) {
+      await page.goto(`${server.base}/admin?section=${section}`);
+      await page.getByRole('heading', { level: 3 }).first().waitFor();
+      const loaded = () => page.waitForFunction(() => !document.getElementById('page').innerText.includes('Loading…'));
+      await loaded();
+      if (section === 'queues') {
+        // With a queue's settings open: members, hours with an interval, overflow, its conversations.
+        await page.getByRole('button', { name: 'Settings of General' }).click();
+        await page.getByLabel('Always open').uncheck();
+        await page.getByRole('button', { name: 'Add hours on Monday' }).click();
+        await page.getByRole('button', { name: 'Add an overflow rule' }).click();
+        await loaded();
+      }
+      assert.deepEqual(await violations(page), [], `section ${section}`);
+      const sideways = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert.equal(sideways, 0, `nothing scrolls sideways in section ${section}`);
+    }
+    await screenshot(page, `admin-queue-${width}px`);
+    await context.close();
+  });
+}
+
 for (const width of [1280, 360]) {
   test(`the supervisor dashboard with a conversation watched meets WCAG AA at ${width} px`, async () => {
     const context = await browser.newContext({ bypassCSP: true, viewport: { width, height: 800 } });

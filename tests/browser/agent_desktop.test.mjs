@@ -230,7 +230,7 @@ test('the agent sees who the customer is and that they type, types back, and tra
   assert.equal(frame.data.agent_id, server.demo.agents[0].id);
   await screenshot(page, 'agent-details-typing');
 
-  await page.getByLabel('Transfer to queue').selectOption({ label: 'Billing' });
+  await page.getByLabel('Transfer to').selectOption({ label: 'Billing' });
   await page.getByRole('button', { name: 'Transfer', exact: true }).click();
   await page.getByRole('button', { name: 'Refund' }).waitFor({ state: 'detached' });
   const moved = await server.api('GET', `/v1/conversations/${conversation.id}`);

@@ -26,7 +26,8 @@ use crate::{
     ids::*,
     record::{
         AgentProfileEntry, AgentRouting, CallbackRequest, CapacityProfile, ChannelView, Contact, ContextVariable,
-        Conversation, CustomPresence, Member, Message, Org, Queue, RulesDocument, Subscription, User, Workstream,
+        Conversation, CustomPresence, Member, Message, Org, Queue, QuickReply, RulesDocument, Subscription, User,
+        Workstream,
     },
     setup::{PresenceName, QueueRouting},
     str_enum,
@@ -127,6 +128,8 @@ catalogue! {
     ConversationTransferred = "conversation.transferred", Conversation, Sorted, ConversationTransferred;
     /// A message was written in a conversation.
     MessageCreated = "message.created", Conversation, Record, Message;
+    /// A message did not reach the customer's channel: every attempt to deliver it failed.
+    MessageDeliveryFailed = "message.delivery_failed", Conversation, Sorted, MessageDeliveryFailed;
     /// A conversation started waiting in a queue.
     RoutingQueued = "routing.queued", Conversation, Sorted, QueueWait;
     /// A conversation stopped waiting in a queue (offered, taken, moved or closed).
@@ -181,6 +184,12 @@ catalogue! {
     PresenceUpdated = "presence.updated", Organization, Record, CustomPresence;
     /// A custom presence was deleted.
     PresenceDeleted = "presence.deleted", Organization, Sorted, Deleted;
+    /// A quick reply was created.
+    QuickReplyCreated = "quick_reply.created", Organization, Record, QuickReply;
+    /// A quick reply changed.
+    QuickReplyUpdated = "quick_reply.updated", Organization, Record, QuickReply;
+    /// A quick reply was deleted.
+    QuickReplyDeleted = "quick_reply.deleted", Organization, Sorted, Deleted;
     /// A capacity profile was created.
     CapacityProfileCreated = "capacity_profile.created", Organization, Record, CapacityProfile;
     /// A capacity profile changed.
@@ -459,6 +468,21 @@ pub struct OfferIssued {
     pub queue_id: QueueId,
     pub expires_at: Timestamp,
     pub kind: OfferSource,
+}
+
+/// `message.delivery_failed`: the last attempt to deliver a message to its channel failed, and none follows. The
+/// delivery log (`/v1/webhook-deliveries/{delivery_id}/attempts`) has every attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MessageDeliveryFailed {
+    pub message_id: MessageId,
+    pub channel_id: ChannelId,
+    pub delivery_id: DeliveryId,
+    /// Attempts made.
+    pub attempts: i64,
+    /// The channel's last HTTP status, if it answered.
+    pub status: Option<u16>,
+    /// Why the last attempt failed, as the delivery log records it.
+    pub error: Option<String>,
 }
 
 /// `routing.offer_rejected`, `routing.offer_expired` and `routing.offer_withdrawn`.

@@ -335,6 +335,20 @@ pub struct CustomPresence {
     pub updated_at: Timestamp,
 }
 
+/// A text an organization's agents insert into a reply instead of typing it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct QuickReply {
+    pub id: Uuid,
+    /// What the agent picks it by: 1 to 100 characters, unique in the organization ignoring case.
+    #[schema(example = "Opening hours")]
+    pub title: String,
+    /// What it inserts: up to 6,000 characters, as a message.
+    #[schema(example = "We are open Monday to Friday, 8:00 to 18:00.")]
+    pub text: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
 /// A capacity profile (§6.4): how many conversations of one kind an agent takes at once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CapacityProfile {

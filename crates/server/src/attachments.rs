@@ -15,12 +15,13 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use switchboard_domain::{
     Code, Error,
-    ids::{AttachmentId, ConversationId, OrgId},
+    event::EventType,
+    ids::{AttachmentId, ConversationId, OrgId, WorkstreamId},
     message::Attachment,
     setup::AttachmentPolicy,
     text::{HttpUrl, ShortText},
 };
-use switchboard_store::attachments as stored;
+use switchboard_store::{attachments as stored, model::Event, setup};
 
 use crate::{AppState, clock::Clock, error::ApiResult};
 
@@ -73,6 +74,24 @@ impl Links {
                 }
             }
         }
+    }
+
+    /// An event as readers get it (the stream, webhooks, timelines): a message's kept files by signed links, which
+    /// open in a browser or a receiver without the API's credentials.
+    pub fn sign_event(&self, event: &mut Event) {
+        if event.event_type == EventType::MessageCreated.as_str() {
+            self.sign_message(&mut event.data);
+        }
+    }
+
+    /// [`Self::sign_event`] on a copy, made only for an event that has links to sign.
+    pub fn signed_event<'a>(&self, event: &'a Event) -> std::borrow::Cow<'a, Event> {
+        if event.event_type != EventType::MessageCreated.as_str() {
+            return std::borrow::Cow::Borrowed(event);
+        }
+        let mut signed = event.clone();
+        self.sign_event(&mut signed);
+        std::borrow::Cow::Owned(signed)
     }
 
     pub fn sign_attachments(&self, attachments: &mut [Attachment]) {
@@ -190,6 +209,35 @@ impl Files {
     fn read(&self, relative: &str) -> std::io::Result<Vec<u8>> {
         std::fs::read(self.dir.join(relative))
     }
+}
+
+/// Keeps the files sent into a conversation under its workstream's attachment policy, off the async threads (each
+/// is written and synced), and answers each with its position: what the message records, and the row to store in
+/// the message's own write. `field(i)` names the `i`th upload in an error.
+pub async fn keep_uploads(
+    app: &AppState,
+    org: OrgId,
+    conversation: ConversationId,
+    workstream: WorkstreamId,
+    uploads: Vec<(usize, Upload)>,
+    field: fn(usize) -> String,
+) -> Result<Vec<(usize, Attachment, stored::NewAttachment)>, Error> {
+    if uploads.is_empty() {
+        return Ok(Vec::new());
+    }
+    let policy = app.store.read(move |tx| setup::get_workstream(tx, org, workstream)).await?.settings.attachments;
+    let (links, files) = (app.links.clone(), app.files.clone());
+    tokio::task::spawn_blocking(move || {
+        uploads
+            .into_iter()
+            .map(|(i, upload)| {
+                let (attachment, row) = files.keep(&links, org, conversation, &policy, upload, &field(i))?;
+                Ok((i, attachment, row))
+            })
+            .collect()
+    })
+    .await
+    .map_err(Error::internal)?
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

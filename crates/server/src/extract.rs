@@ -77,6 +77,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     Ok(value)
 }
 
+fn body_rejection(e: BytesRejection) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(Code::PayloadTooLarge, "the body is larger than this endpoint accepts")
+    } else {
+        ApiError::new(Code::InvalidBody, e.body_text())
+    }
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
@@ -84,14 +92,36 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         if !is_json(req.headers()) {
             return Err(ApiError::new(Code::UnsupportedMediaType, "send the body as `Content-Type: application/json`"));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e: BytesRejection| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(Code::PayloadTooLarge, "the body is larger than this endpoint accepts")
-            } else {
-                ApiError::new(Code::InvalidBody, e.body_text())
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
         Ok(ApiJson(parse_json(&bytes)?))
+    }
+}
+
+/// A file sent as the whole request body: its bytes, and its type from `Content-Type` (required; a file of no
+/// stated type cannot be checked against a workstream's policy or shown).
+pub struct ApiFile {
+    pub content_type: String,
+    pub bytes: Bytes,
+}
+
+impl<S: Send + Sync> FromRequest<S> for ApiFile {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_string())
+            .filter(|v| v.contains('/'))
+            .ok_or_else(|| {
+                ApiError(Error::field(Code::MissingField, "Content-Type", "send the file's type as `Content-Type`"))
+            })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        if bytes.is_empty() {
+            return Err(ApiError(Error::field(Code::InvalidBody, "body", "the file is empty")));
+        }
+        Ok(ApiFile { content_type, bytes })
     }
 }
 

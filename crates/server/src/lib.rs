@@ -98,7 +98,7 @@ pub async fn build_state(
     );
     let files = attachments::Files::new(&config.data_dir, &config.attachments.dir);
     let leadership = leadership::Leadership::new(&config, store.backend(), &public_url)?;
-    let stream = Arc::new(stream::Hub::new(store.clone(), config.stream.clone(), &public_url));
+    let stream = Arc::new(stream::Hub::new(store.clone(), config.stream.clone(), &public_url, links.clone()));
     let signer = auth::tokens::Signer::new(public_url, &keys, &secrets).map_err(anyhow::Error::from)?;
     let external = auth::oidc::ExternalIssuers::new(&config.trusted_issuers)?;
     let auth = auth::Auth::new(

@@ -19,6 +19,7 @@ mod pg_listen;
 mod pg_tls;
 mod postgres;
 mod queued;
+pub mod quick_replies;
 pub mod routing;
 pub mod routing_config;
 pub mod setup;

@@ -105,6 +105,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_analytics.sql"),
         postgres: include_str!("../migrations/postgres/0015_analytics.sql"),
     },
+    Migration {
+        version: 17,
+        name: "quick_replies",
+        sqlite: include_str!("../migrations/sqlite/0017_quick_replies.sql"),
+        postgres: include_str!("../migrations/postgres/0017_quick_replies.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

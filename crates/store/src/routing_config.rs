@@ -34,7 +34,7 @@ fn presence_from_row(r: &Row) -> Result<CustomPresence, Error> {
 }
 
 /// A name as an administrator gives it: trimmed, 1 to 100 characters.
-fn clean_name(name: &str, field: &str) -> Result<(String, String), Error> {
+pub(crate) fn clean_name(name: &str, field: &str) -> Result<(String, String), Error> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(Error::field(Code::InvalidField, field, "a name is 1 to 100 characters"));

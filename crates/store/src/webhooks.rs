@@ -14,7 +14,10 @@ use crate::{
     params,
     sql::{Row, Tx},
 };
-use switchboard_domain::event::TypedEvent;
+use switchboard_domain::{
+    event::{EventType, MessageDeliveryFailed, TypedEvent},
+    record::Message,
+};
 
 const SUB_COLUMNS: &str = "id, org_id, url, description, event_types, disabled_at, disabled_reason, \
      previous_secret_expires_at, created_at, updated_at";
@@ -403,9 +406,13 @@ pub struct Attempt {
     pub next_attempt_at: Option<Timestamp>,
 }
 
-/// Writes a batch of attempts to the log and brings their deliveries up to date.
+/// Writes a batch of attempts to the log and brings their deliveries up to date. A message that its channel never
+/// got is told in its conversation (`message.delivery_failed`), so the agent sees it next to the message.
 pub fn record_attempts(tx: &mut Tx<'_>, attempts: &[Attempt], now: Timestamp) -> Result<(), Error> {
     for a in attempts {
+        if a.state == DeliveryState::Failed {
+            tell_undelivered_message(tx, a, now)?;
+        }
         tx.execute(
             "INSERT INTO webhook_attempts (delivery_id, attempt, org_id, at, status, duration_ms, error, response)
              SELECT $1, $2, org_id, $3, $4, $5, $6, $7 FROM webhook_deliveries WHERE id = $1
@@ -437,6 +444,31 @@ pub fn record_attempts(tx: &mut Tx<'_>, attempts: &[Attempt], now: Timestamp) ->
             ],
         )?;
     }
+    Ok(())
+}
+
+fn tell_undelivered_message(tx: &mut Tx<'_>, a: &Attempt, now: Timestamp) -> Result<(), Error> {
+    let Some(row) = tx.query_opt(
+        "SELECT d.org_id, d.endpoint, e.conversation_id, e.payload FROM webhook_deliveries d
+         JOIN events e ON e.id = d.event_id
+         WHERE d.id = $1 AND d.state = 'pending' AND d.event_type = $2 AND d.endpoint LIKE 'channel:%'",
+        params![a.delivery_id, EventType::MessageCreated.as_str()],
+    )?
+    else {
+        return Ok(());
+    };
+    let (org, endpoint, conversation): (OrgId, String, ConversationId) = (row.parse(0)?, row.string(1)?, row.parse(2)?);
+    let Some(Endpoint::Channel(channel_id)) = Endpoint::parse(&endpoint) else { return Ok(()) };
+    let message: Message = row.json(3)?;
+    let failed = MessageDeliveryFailed {
+        message_id: message.id,
+        channel_id,
+        delivery_id: a.delivery_id,
+        attempts: a.number,
+        status: a.status,
+        error: a.error.clone(),
+    };
+    events::append_event(tx, org, Some(conversation), &TypedEvent::MessageDeliveryFailed(failed), now)?;
     Ok(())
 }
 

@@ -2,11 +2,11 @@
 // and the open conversation (transcript, typing both ways, reply, transfer, end, close, the customer's details and
 // displayable context), kept live by the stream. The stream's events say what changed; the page reloads that part from the API,
 // so a dropped connection that resumes (with the last event id) or resyncs never shows a stale or doubled item.
-import { api } from './api.js';
+import { api, upload } from './api.js';
 import { t } from './text.js';
 import { html, useEffect, useRef, useState } from './view.js';
 
-const LIVE_TYPES = ['routing.*', 'conversation.*', 'agent.presence_changed', 'message.created'];
+const LIVE_TYPES = ['routing.*', 'conversation.*', 'agent.presence_changed', 'message.created', 'message.delivery_failed'];
 const STATES = ['active', 'open', 'wrap_up', 'waiting'];
 
 function useNow(ms) {
@@ -105,16 +105,19 @@ function Details({ conversation }) {
   </section>`;
 }
 
-function Transfer({ conversation, queues, onDone }) {
-  const [queue, setQueue] = useState('');
+/// Transfer to another queue (routed there) or to a colleague (offered to them), one target at a time.
+function Transfer({ conversation, queues, agents, onDone }) {
+  const [target, setTarget] = useState('');
   const [error, setError] = useState(null);
   const others = Object.entries(queues).filter(([id]) => id !== conversation.queue_id);
-  if (others.length === 0) return null;
+  if (others.length === 0 && agents.length === 0) return null;
   async function transfer(event) {
     event.preventDefault();
     setError(null);
+    const [kind, id] = target.split(':');
     try {
-      await api('POST', `/v1/conversations/${conversation.id}/transfer`, { queue_id: queue });
+      await api('POST', `/v1/conversations/${conversation.id}/transfer`, kind === 'agent' ? { agent_id: id } : { queue_id: id });
+      setTarget('');
       onDone();
     } catch (failure) {
       setError(failure.message);
@@ -122,13 +125,33 @@ function Transfer({ conversation, queues, onDone }) {
   }
   return html`<form class="transfer" onSubmit=${transfer}>
     <label>${t('agent.transfer_to')}
-      <select value=${queue} onChange=${(e) => setQueue(e.currentTarget.value)} required>
-        <option value="">${t('agent.choose_queue')}</option>
-        ${others.map(([id, name]) => html`<option value=${id}>${name}</option>`)}
+      <select value=${target} onChange=${(e) => setTarget(e.currentTarget.value)} required>
+        <option value="">${t('agent.choose_target')}</option>
+        ${others.length > 0 && html`<optgroup label=${t('agent.queues')}>
+          ${others.map(([id, name]) => html`<option value=${`queue:${id}`}>${name}</option>`)}
+        </optgroup>`}
+        ${agents.length > 0 && html`<optgroup label=${t('agent.agents')}>
+          ${agents.map((a) => html`<option value=${`agent:${a.id}`}>${a.name}</option>`)}
+        </optgroup>`}
       </select>
     </label>
-    <button type="submit" class="secondary" disabled=${!queue}>${t('agent.transfer')}</button>
+    <button type="submit" class="secondary" disabled=${!target}>${t('agent.transfer')}</button>
     ${error && html`<p role="alert" class="error">${error}</p>`}
+  </form>`;
+}
+
+/// Wrap-up: the agent notes why the conversation closed (its closure reason), then closes it.
+function WrapUp({ busy, onClose }) {
+  const [reason, setReason] = useState('');
+  function close(event) {
+    event.preventDefault();
+    onClose(reason.trim() ? { reason: reason.trim() } : undefined);
+  }
+  return html`<form class="wrap-up" onSubmit=${close}>
+    <label>${t('agent.close_reason')}
+      <input value=${reason} maxlength="200" onInput=${(e) => setReason(e.currentTarget.value)} />
+    </label>
+    <button type="submit" disabled=${busy}>${t('agent.close')}</button>
   </form>`;
 }
 
@@ -216,7 +239,7 @@ export function merged(messages, more) {
 
 const SENDER_CLASS = { agent: 'from-agent', customer: 'from-customer', bot: 'from-bot', system: 'from-system' };
 
-export function Transcript({ messages }) {
+export function Transcript({ messages, failures }) {
   const end = useRef(null);
   useEffect(() => end.current?.scrollIntoView({ block: 'end' }), [messages.length]);
   return html`<div role="log" aria-live="polite" aria-label=${t('agent.transcript')}><ol class="transcript">
@@ -229,13 +252,33 @@ export function Transcript({ messages }) {
           : (a.name ?? t('agent.attachment'))}
       </a>`)}
       <time datetime=${m.created_at}>${new Date(m.created_at).toLocaleTimeString()}</time>
+      ${failures[m.id] && html`<span class="undelivered" role="status">${t('agent.undelivered', {
+        reason: failures[m.id].error ?? (failures[m.id].status ? `HTTP ${failures[m.id].status}` : ''),
+      })}</span>`}
     </li>`)}
     <li ref=${end} class="end" aria-hidden="true"></li>
   </ol></div>`;
 }
 
-function ConversationPane({ conversation, messages, onChanged, typing, onTyping, queues }) {
+/// Inserts a quick reply's text where the cursor is in the reply being written (replacing a selection).
+function QuickReplies({ replies, onInsert }) {
+  if (replies.length === 0) return null;
+  function choose(event) {
+    const reply = replies.find((r) => r.id === event.currentTarget.value);
+    event.currentTarget.value = '';
+    if (reply) onInsert(reply.text);
+  }
+  return html`<label class="quick-replies">${t('agent.quick_reply')}
+    <select onChange=${choose}>
+      <option value="">${t('agent.choose_quick_reply')}</option>
+      ${replies.map((r) => html`<option value=${r.id}>${r.title}</option>`)}
+    </select>
+  </label>`;
+}
+
+function ConversationPane({ conversation, messages, failures, onChanged, typing, onTyping, queues, agents, replies }) {
   const [text, setText] = useState('');
+  const box = useRef(null);
   const lastTyping = useRef(0);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
@@ -262,12 +305,39 @@ function ConversationPane({ conversation, messages, onChanged, typing, onTyping,
     if (await act('messages', { text })) setText('');
   }
 
+  async function attach(event) {
+    const files = [...event.currentTarget.files];
+    event.currentTarget.value = '';
+    setBusy(true);
+    setError(null);
+    try {
+      // One message per file, in the order chosen; the first refusal stops the rest and says why.
+      for (const file of files) {
+        await upload(`/v1/conversations/${conversation.id}/attachments?${new URLSearchParams({ name: file.name })}`, file);
+      }
+    } catch (failure) {
+      setError(failure.message);
+    } finally {
+      setBusy(false);
+    }
+  }
+
   function input(event) {
     setText(event.currentTarget.value);
     if (Date.now() - lastTyping.current > TYPING_SENT_EVERY_MS) {
       lastTyping.current = Date.now();
       onTyping(conversation.id);
     }
+  }
+
+  function insert(snippet) {
+    const area = box.current;
+    const [start, end] = area ? [area.selectionStart, area.selectionEnd] : [text.length, text.length];
+    setText(text.slice(0, start) + snippet + text.slice(end));
+    requestAnimationFrame(() => {
+      area?.focus();
+      area?.setSelectionRange(start + snippet.length, start + snippet.length);
+    });
   }
 
   function keys(event) {
@@ -280,23 +350,26 @@ function ConversationPane({ conversation, messages, onChanged, typing, onTyping,
     <p class="meta">${t(`state.${conversation.state}`)}</p>
     <div class="pane-body">
       <div>
-        <${Transcript} messages=${messages} />
+        <${Transcript} messages=${messages} failures=${failures} />
         <p class="typing" aria-live="polite">${typing ? t('agent.customer_typing') : ''}</p>
     ${writable && html`<form class="composer" onSubmit=${send}>
       <label>${t('agent.message')}
-        <textarea rows="2" value=${text} onInput=${input} onKeyDown=${keys} aria-keyshortcuts="Enter"></textarea>
+        <textarea ref=${box} rows="2" value=${text} onInput=${input} onKeyDown=${keys} aria-keyshortcuts="Enter"></textarea>
       </label>
       <button type="submit" disabled=${busy || !text.trim()}>${t('agent.send')}</button>
+      <label class="file button secondary">${t('agent.attach')}
+        <input type="file" multiple onChange=${attach} disabled=${busy} />
+      </label>
     </form>`}
+    ${writable && html`<${QuickReplies} replies=${replies} onInsert=${insert} />`}
     ${error && html`<p role="alert" class="error">${error}</p>`}
     <div class="actions">
       ${conversation.state === 'active' && html`<button type="button" class="secondary" disabled=${busy}
         onClick=${() => act('end')}>${t('agent.end')}</button>`}
-      ${conversation.state === 'wrap_up' && html`<button type="button" disabled=${busy}
-        onClick=${() => act('close')}>${t('agent.close')}</button>`}
     </div>
+    ${conversation.state === 'wrap_up' && html`<${WrapUp} busy=${busy} onClose=${(body) => act('close', body)} />`}
     ${conversation.state === 'active' && html`<${Transfer} conversation=${conversation} queues=${queues}
-      onDone=${onChanged} />`}
+      agents=${agents} onDone=${onChanged} />`}
       </div>
       <${Details} conversation=${conversation} />
     </div>
@@ -309,10 +382,13 @@ export function AgentDesktop({ session }) {
   const [mine, setMine] = useState([]);
   const [known, setKnown] = useState({});
   const [queues, setQueues] = useState({});
+  const [colleagues, setColleagues] = useState([]);
+  const [replies, setReplies] = useState([]);
   const [error, setError] = useState(null);
   const [notice, setNotice] = useState(null);
   const [openId, setOpenId] = useState(null);
   const [messages, setMessages] = useState([]);
+  const [failures, setFailures] = useState({});
   const opened = useRef(null);
   opened.current = openId;
   const [typingUntil, setTypingUntil] = useState({});
@@ -320,13 +396,15 @@ export function AgentDesktop({ session }) {
 
   async function loadTranscript(id) {
     try {
-      // Oldest first, page after page: a long conversation shows whole.
+      // The conversation's log, oldest first, page after page: its messages (a long conversation shows whole),
+      // and the ones its channel never got.
       let cursor = null;
       do {
         const query = new URLSearchParams({ limit: '100', ...(cursor ? { cursor } : {}) });
-        const page = await api('GET', `/v1/conversations/${id}/messages?${query}`);
+        const page = await api('GET', `/v1/conversations/${id}/timeline?${query}`);
         if (opened.current !== id) return;
-        setMessages((now) => merged(now, page.data));
+        setMessages((now) => merged(now, page.data.filter((e) => e.type === 'message.created').map((e) => e.data)));
+        noteFailures(page.data.filter((e) => e.type === 'message.delivery_failed').map((e) => e.data));
         cursor = page.next_cursor;
       } while (cursor);
     } catch (failure) {
@@ -334,11 +412,32 @@ export function AgentDesktop({ session }) {
     }
   }
 
+  function noteFailures(list) {
+    if (list.length > 0) setFailures((all) => ({ ...all, ...Object.fromEntries(list.map((f) => [f.message_id, f])) }));
+  }
+
   function open(id) {
     setOpenId(id);
     setMessages([]);
     loadTranscript(id);
+    // The address names the open conversation, so a reload or a shared link opens it again.
+    history.replaceState(null, '', `/agent?${new URLSearchParams({ conversation: id })}`);
   }
+
+  // A link to a conversation (`/agent?conversation=<id>`) opens it, if it is the agent's to see.
+  useEffect(() => {
+    const linked = new URLSearchParams(location.search).get('conversation');
+    if (!linked) return;
+    api('GET', `/v1/conversations/${encodeURIComponent(linked)}`)
+      .then((conversation) => {
+        setKnown((k) => ({ ...k, [conversation.id]: conversation }));
+        open(conversation.id);
+      })
+      .catch((failure) => {
+        if (failure.status === 404) setNotice(t('agent.not_found'));
+        else if (failure.status !== 401) setError(failure.message);
+      });
+  }, []);
 
   // Events come in bursts; one reload runs at a time, and one more after it if anything changed meanwhile, so
   // the page never shows an older answer over a newer one.
@@ -379,6 +478,10 @@ export function AgentDesktop({ session }) {
     api('GET', '/v1/queues?limit=100')
       .then((list) => setQueues(Object.fromEntries(list.data.map((q) => [q.id, q.name]))))
       .catch(() => {});
+    api('GET', '/v1/quick-replies').then((list) => setReplies(list.data)).catch(() => {});
+    api('GET', '/v1/users?role=agent&limit=100')
+      .then((list) => setColleagues(list.data.filter((u) => u.id !== me)))
+      .catch(() => {});
   }, []);
 
   const { connected, send } = useStream((frame) => {
@@ -389,6 +492,8 @@ export function AgentDesktop({ session }) {
     } else if (frame.type === 'stream.resync') {
       reload();
       if (opened.current) loadTranscript(opened.current);
+    } else if (frame.type === 'message.delivery_failed') {
+      if (frame.conversation_id === opened.current) noteFailures([frame.data]);
     } else if (frame.type === 'message.created') {
       if (frame.conversation_id === opened.current) setMessages((now) => merged(now, [frame.data]));
       // Whoever sent a message has stopped typing it.
@@ -448,7 +553,9 @@ export function AgentDesktop({ session }) {
         <${Conversations} list=${mine} openId=${openId} onOpen=${open} />
       </section>
       ${current && html`<section class="pane" aria-labelledby="pane-title">
-        <${ConversationPane} conversation=${current} messages=${messages} onChanged=${reload} queues=${queues}
+        <${ConversationPane} conversation=${current} messages=${messages} failures=${failures} onChanged=${reload}
+          queues=${queues}
+          agents=${colleagues} replies=${replies}
           typing=${(typingUntil[current.id] ?? 0) > now}
           onTyping=${(id) => send({ type: 'typing', conversation_id: id })} />
       </section>`}

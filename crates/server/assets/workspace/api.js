@@ -21,18 +21,22 @@ export function onSessionEnded(listener) {
   return () => endedListeners.delete(listener);
 }
 
-export async function api(method, path, body) {
-  const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+export function api(method, path, body) {
+  const headers = body === undefined ? {} : { 'Content-Type': 'application/json' };
+  return call(method, path, headers, body === undefined ? undefined : JSON.stringify(body));
+}
+
+/// Sends a file as the request body, its type as `Content-Type` (as the API's file routes take it).
+export function upload(path, file) {
+  return call('POST', path, { 'Content-Type': file.type || 'application/octet-stream' }, file);
+}
+
+async function call(method, path, contentHeaders, body) {
+  const headers = { Accept: 'application/json', ...contentHeaders };
   if (method !== 'GET' && csrfToken) headers['X-CSRF-Token'] = csrfToken;
   let response;
   try {
-    response = await fetch(path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: 'same-origin',
-    });
+    response = await fetch(path, { method, headers, body, credentials: 'same-origin' });
   } catch {
     throw new ApiError(0, { code: 'unreachable' });
   }

@@ -339,11 +339,14 @@ function QueueConversations({ queueId, name, version, watching, onWatch }) {
   </li>`)}</ul>`;
 }
 
+/// The agent desktop's transcript marks replies its channel never got; the dashboard does not read them.
+const NO_FAILURES = Object.freeze({});
+
 /// One conversation's transcript, read-only, kept live by the page's stream.
 function Watch({ conversation, messages }) {
   return html`<h3 id="watch-title">${t('supervisor.watching', { name: conversationLabel(conversation) })}</h3>
     <p class="meta">${t(`state.${conversation.state}`)}</p>
-    <${Transcript} messages=${messages} />`;
+    <${Transcript} messages=${messages} failures=${NO_FAILURES} />`;
 }
 
 /// The dashboard's own styles, beside the workspace's (a file of this site, as the policy requires).

@@ -88,6 +88,7 @@ pub struct UserQuery {
     pub cursor: Option<String>,
 }
 
+/// The organization's users. Admins and supervisors list everyone; agents list their colleagues (`role=agent`).
 #[utoipa::path(get, path = "/v1/users", tag = "access", security(("bearer" = [])), params(UserQuery),
     responses((status = 200, body = Page<User>)))]
 async fn list_users(
@@ -95,7 +96,11 @@ async fn list_users(
     who: Principal,
     ApiQuery(q): ApiQuery<UserQuery>,
 ) -> ApiResult<Json<Page<User>>> {
-    who.require(&[Role::Admin, Role::Supervisor])?;
+    // Agents see their colleagues, to transfer a conversation to one; the rest of the directory is not theirs.
+    let colleagues = who.role == Role::Agent && q.role == Some(Role::Agent);
+    if !colleagues {
+        who.require(&[Role::Admin, Role::Supervisor])?;
+    }
     let page = PageQuery { limit: q.limit, cursor: q.cursor };
     let (limit, after, org, role) = (page.limit()?, page.cursor::<UserId>()?, who.org_id, q.role);
     let rows = app.store.read(move |tx| access::list_users(tx, org, role, after, limit + 1)).await?;

@@ -8,6 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use switchboard_domain::{
     Code, Error,
     contact::CustomerIn,
@@ -29,9 +30,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     AppState,
+    attachments::{Upload, keep_uploads},
     auth::Principal,
     error::{ApiError, ApiResult},
-    extract::{ApiJson, ApiQuery, IdemKey, OptionalJson, PageQuery, Written, body, path_id},
+    extract::{ApiFile, ApiJson, ApiQuery, IdemKey, OptionalJson, PageQuery, Written, body, path_id},
 };
 
 const STARTERS: &[Role] = &[Role::Admin, Role::Supervisor, Role::Integration];
@@ -50,6 +52,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_context, patch_context))
         .routes(routes!(timeline))
 }
+
+/// Routes whose body is a file, up to the largest a workstream may accept (its own policy then bounds it).
+pub fn file_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(send_file))
+}
+
+/// The largest body a file route reads: the largest file any workstream policy allows.
+pub const MAX_FILE_BODY_BYTES: usize = switchboard_domain::setup::AttachmentPolicy::MAX_BYTES_LIMIT as usize;
 
 fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
     path_id(raw, Code::ConversationNotFound)
@@ -463,6 +473,68 @@ async fn send_message(
     Ok(Written(out).into_response())
 }
 
+#[derive(Debug, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FileQuery {
+    /// The file's name with its extension, as the reader will see it.
+    #[serde(default)]
+    pub name: Option<ShortText>,
+}
+
+/// Sends a file: the request body is the file and `Content-Type` its type. The conversation's workstream decides
+/// which types and sizes it accepts (`attachments` in its settings). The answer (201) is the message that carries
+/// the file, written as `POST /v1/conversations/{id}/messages` writes one, from the same sender.
+#[utoipa::path(post, path = "/v1/conversations/{id}/attachments", tag = "conversations", security(("bearer" = [])),
+    params(("id" = String, Path), FileQuery, ("Idempotency-Key" = Option<String>, Header)),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file's bytes"),
+    responses((status = 201, body = Message),
+        (status = 400, description = "`missing_field`: no `Content-Type`; `invalid_field`: a type the workstream refuses"),
+        (status = 404), (status = 409, description = "The conversation is closed"),
+        (status = 413, description = "Larger than the workstream accepts")))]
+async fn send_file(
+    State(app): State<AppState>,
+    who: Principal,
+    idem: IdemKey,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<FileQuery>,
+    file: ApiFile,
+) -> ApiResult<Response> {
+    who.require(EVERYONE)?;
+    let (id, org, scope) = (conversation_id(&id)?, who.org_id, who.conversations());
+    let digest = hex::encode(sha2::Sha256::digest(&file.bytes));
+    let key =
+        idem.scoped(&who, "POST /v1/conversations/{id}/attachments", &(id, &query.name, &file.content_type, digest));
+    let (sender_kind, sender_id, sender_name) = sender(&who, None)?;
+    let workstream = app
+        .store
+        .read(move |tx| {
+            conversations::check_visible(tx, org, id, scope, Access::Use)?;
+            Ok(conversations::get(tx, org, id)?.workstream_id)
+        })
+        .await?;
+    let upload = Upload {
+        content_type: file.content_type,
+        name: query.name.map(ShortText::into_inner),
+        bytes: file.bytes.to_vec(),
+    };
+    let kept = keep_uploads(&app, org, id, workstream, vec![(0, upload)], |_| "body".to_string()).await?;
+    let (attachments, rows): (Vec<_>, Vec<_>) = kept.into_iter().map(|(_, a, row)| (a, row)).unzip();
+    let new = NewMessage { sender_kind, sender_id, sender_name, text: None, attachments, automated: false };
+    let now = app.clock.now();
+    let out = app
+        .store
+        .write_once(org, key, now, move |tx| {
+            conversations::check_visible(tx, org, id, scope, Access::Use)?;
+            for row in &rows {
+                switchboard_store::attachments::insert(tx, row, now)?;
+            }
+            body(StatusCode::CREATED, conversations::send_message(tx, org, id, new, now)?)
+        })
+        .await?;
+    metrics::counter!("switchboard_messages_total").increment(u64::from(!out.replayed));
+    Ok(Written(out).into_response())
+}
+
 /// The conversation's messages in order.
 #[utoipa::path(get, path = "/v1/conversations/{id}/messages", tag = "conversations", security(("bearer" = [])),
     params(("id" = String, Path), PageQuery), responses((status = 200, body = Page<Message>), (status = 404)))]
@@ -528,7 +600,8 @@ async fn patch_context(
     Ok(Json(app.store.write(move |tx| conversations::patch_context(tx, org, id, &patch, now)).await?))
 }
 
-/// The conversation's log: everything that happened to it, messages included, in order.
+/// The conversation's log: everything that happened to it, messages included, in order. Files in messages are
+/// given by signed links, as in the message list.
 #[utoipa::path(get, path = "/v1/conversations/{id}/timeline", tag = "conversations", security(("bearer" = [])),
     params(("id" = String, Path), PageQuery), responses((status = 200, body = Page<Event>), (status = 404)))]
 async fn timeline(
@@ -540,7 +613,7 @@ async fn timeline(
     who.require(&[Role::Admin, Role::Supervisor, Role::Agent, Role::Integration])?;
     let (limit, after) = (page.limit()?, page.position()?);
     let (id, org, scope) = (conversation_id(&id)?, who.org_id, who.conversations());
-    let rows = app
+    let mut rows = app
         .store
         .read(move |tx| {
             conversations::get(tx, org, id)?;
@@ -548,5 +621,9 @@ async fn timeline(
             events::timeline(tx, org, id, after, limit + 1)
         })
         .await?;
+    // Its messages' files open from the timeline as from the message list: by signed, expiring links.
+    for e in &mut rows {
+        app.links.sign_event(e);
+    }
     Ok(Json(Page::from_rows(rows, limit, |e| e.sequence.unwrap_or_default().to_string())))
 }

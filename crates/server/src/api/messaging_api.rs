@@ -42,7 +42,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     AppState,
-    attachments::{Upload, decode_embedded},
+    attachments::{Upload, decode_embedded, keep_uploads},
     auth::Principal,
     error::{ApiError, ApiResult},
     extract::{ApiJson, IdemKey, Written, body},
@@ -622,21 +622,9 @@ async fn send_activity(
         Act::Message(mut message, uploads) => {
             let mut rows = Vec::new();
             if !uploads.is_empty() {
-                let workstream_id = conversation_of(&app, &caller, &conversation_id).await?.workstream_id;
-                let workstream = app.store.read(move |tx| setup::get_workstream(tx, org, workstream_id)).await?;
-                let (links, files) = (app.links.clone(), app.files.clone());
-                let policy = workstream.settings.attachments;
-                let kept = tokio::task::spawn_blocking(move || {
-                    uploads
-                        .into_iter()
-                        .map(|(i, upload)| {
-                            files.keep(&links, org, id, &policy, upload, &format!("attachments[{i}]")).map(|k| (i, k))
-                        })
-                        .collect::<Result<Vec<_>, Error>>()
-                })
-                .await
-                .map_err(Error::internal)??;
-                for (i, (attachment, row)) in kept {
+                let workstream = conversation_of(&app, &caller, &conversation_id).await?.workstream_id;
+                let field = |i| format!("attachments[{i}]");
+                for (i, attachment, row) in keep_uploads(&app, org, id, workstream, uploads, field).await? {
                     message.attachments.insert(i.min(message.attachments.len()), attachment);
                     rows.push(row);
                 }

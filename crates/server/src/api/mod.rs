@@ -11,6 +11,7 @@ mod lifecycle;
 mod messaging_api;
 mod oauth;
 mod org;
+mod quick_replies;
 mod routing;
 mod routing_config;
 mod sessions;
@@ -64,6 +65,7 @@ use crate::{AppState, docs, error::ApiError, ops};
         (name = "routing", description = "Unified routing: presence, capacity, skills, queue members and \
             settings, rules, offers, queue positions and representative availability"),
         (name = "webhooks", description = "Webhook subscriptions (Standard Webhooks) and the delivery log"),
+        (name = "quick-replies", description = "Texts agents insert into a reply instead of typing them"),
         (name = "messaging-api", description = "The Messaging API, compatible with the documented \
             `/api/v1.0/consumer` endpoints; see docs/messaging-api.md")
     )
@@ -114,9 +116,11 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routing_config::router())
         .merge(lifecycle::router())
         .merge(analytics::router())
+        .merge(quick_replies::router())
         // Not in `leadership::ON_LEADER`: every node serves the stream from its own hub.
         .merge(crate::stream::router())
         .merge(messaging_api::router().layer(DefaultBodyLimit::max(messaging_api::MAX_SEND_BODY_BYTES)))
+        .merge(conversations::file_router().layer(DefaultBodyLimit::max(conversations::MAX_FILE_BODY_BYTES)))
         .split_for_parts()
 }
 

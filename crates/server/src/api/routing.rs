@@ -45,6 +45,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_agent_routing, put_agent_routing))
         .routes(routes!(get_members, put_members))
         .routes(routes!(patch_queue))
+        .routes(routes!(get_queue_routing))
         .routes(routes!(get_rules, put_rules))
         .routes(routes!(agent_offers))
         .routes(routes!(accept_offer))
@@ -318,6 +319,22 @@ async fn patch_queue(
     let (id, org) = (queue_id(&id)?, who.org_id);
     let change = move |current: &QueueRouting| Ok(input.apply(current.clone()));
     let QueueEntry { id, routing, .. } = app.routing.set_queue_routing(&app.routing_deps, org, id, change).await?;
+    Ok(Json(QueueRoutingOut { id, routing }))
+}
+
+/// The queue's assignment method, operating hours and overflow as saved: what `PATCH /v1/queues/{id}` changes,
+/// for a form that edits them.
+#[utoipa::path(get, path = "/v1/queues/{id}/routing", tag = "routing", security(("bearer" = [])),
+    params(("id" = String, Path)), responses((status = 200, body = QueueRoutingOut), (status = 404)))]
+async fn get_queue_routing(
+    State(app): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<QueueRoutingOut>> {
+    who.require(ADMINS)?;
+    let (id, org) = (queue_id(&id)?, who.org_id);
+    let QueueEntry { id, routing, .. } =
+        app.store.read(move |tx| switchboard_store::routing::get_queue(tx, org, id)).await?;
     Ok(Json(QueueRoutingOut { id, routing }))
 }
 

@@ -34,18 +34,10 @@ struct Envelope<'a> {
 
 /// The body of a native webhook for `event`.
 pub fn subscription_body(event: &Event, links: &Links) -> Vec<u8> {
-    let signed;
-    let data = if event.event_type == EventType::MessageCreated.as_str() {
-        let mut data = event.data.clone();
-        links.sign_message(&mut data);
-        signed = data;
-        &signed
-    } else {
-        &event.data
-    };
+    let signed = links.signed_event(event);
     let body = Envelope {
         conversation_id: event.conversation_id,
-        data,
+        data: &signed.data,
         event_id: event.id,
         sequence: event.sequence,
         timestamp: event.created_at,

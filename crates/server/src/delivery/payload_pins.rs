@@ -231,6 +231,18 @@ fn pins() -> Vec<Pin> {
 
     let m = message();
     pin("message.created", true, TypedEvent::MessageCreated(m.clone()), record(&m));
+    let delivery: DeliveryId = id("01900000-0000-7000-8000-00000000000e");
+    let legacy = object(json!({ "attempts": 9, "channel_id": CHANNEL, "delivery_id": delivery, "error": "HTTP 503",
+        "message_id": MESSAGE, "status": 503 }));
+    let failed = MessageDeliveryFailed {
+        message_id: m.id,
+        channel_id: id(CHANNEL),
+        delivery_id: delivery,
+        attempts: 9,
+        status: Some(503),
+        error: Some("HTTP 503".into()),
+    };
+    pin("message.delivery_failed", true, TypedEvent::MessageDeliveryFailed(failed), legacy);
 
     let legacy = object(json!({ "queue_id": queue }));
     pin("routing.queued", true, TypedEvent::RoutingQueued(QueueWait { queue_id: queue }), legacy.clone());
@@ -354,6 +366,17 @@ fn pins() -> Vec<Pin> {
     pin("presence.updated", false, TypedEvent::PresenceUpdated(p.clone()), record(&p));
     let legacy = object(json!({ "id": profile_id }));
     pin("presence.deleted", false, TypedEvent::PresenceDeleted(Deleted { id: profile_id }), legacy.clone());
+
+    let q: QuickReply = read(json!({ "id": PROFILE, "title": "Opening hours", "text": "From 8:00 to 18:00.",
+        "created_at": at(1), "updated_at": at(2) }));
+    pin("quick_reply.created", false, TypedEvent::QuickReplyCreated(q.clone()), record(&q));
+    pin("quick_reply.updated", false, TypedEvent::QuickReplyUpdated(q.clone()), record(&q));
+    pin(
+        "quick_reply.deleted",
+        false,
+        TypedEvent::QuickReplyDeleted(Deleted { id: q.id }),
+        object(json!({ "id": q.id })),
+    );
 
     let cp = profile();
     pin("capacity_profile.created", false, TypedEvent::CapacityProfileCreated(cp.clone()), record(&cp));

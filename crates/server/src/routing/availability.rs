@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use switchboard_domain::{
     Code, Error,
+    conversation::ConversationState,
     ids::*,
     routing::{
         calendar::Calendar,
@@ -47,7 +48,8 @@ pub struct QueueAvailability {
     pub waiting: usize,
     pub position: Option<usize>,
     pub average_wait_ms: Option<f64>,
-    /// The estimated wait at `position` (or behind everyone waiting); `None` when nobody staffs the queue.
+    /// The estimated wait at `position` (or behind everyone waiting); `None` when nobody staffs the queue, 0 for
+    /// a conversation no longer waiting.
     pub estimated_wait_ms: Option<f64>,
 }
 
@@ -146,10 +148,19 @@ impl Routing {
             let calendar = st.queues.get(&queue).map_or_else(Calendar::always_open, |q| q.calendar.clone());
             let (agents, waiting) =
                 st.engine.availability(queue, conversation.workstream_id).map_or((0, 0), |a| (a.agents, a.waiting));
-            let position = st.engine.position(id).map(|p| p.1);
-            let at = position.unwrap_or(waiting + 1);
-            let estimate = st.estimate_wait(queue, conversation.workstream_id, at, deps.clock.now());
-            (queue, calendar, agents, waiting, position, estimate)
+            // Offered to an agent, with one, parked or closed, it waits in no queue: place 0, nothing more to wait.
+            // The store's state answers for a conversation routing does not hold (a workstream without routing).
+            let in_queue = match st.engine.conversation(id) {
+                Some(view) => view.state == RoutingState::Open,
+                None => conversation.state == ConversationState::Open,
+            };
+            let (position, estimate) = if in_queue {
+                let at = st.engine.position(id).map_or(waiting + 1, |p| p.1);
+                (at, st.estimate_wait(queue, conversation.workstream_id, at, deps.clock.now()))
+            } else {
+                (0, Some(std::time::Duration::ZERO))
+            };
+            (queue, calendar, agents, waiting, Some(position), estimate)
         };
         let average_wait_ms = average_wait(deps, org, queue).await?;
         let estimated_wait_ms = estimate.map(|d| d.as_secs_f64() * 1000.0);

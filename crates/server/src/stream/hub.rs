@@ -28,6 +28,7 @@ use tokio::sync::{Mutex, broadcast, mpsc, watch};
 
 use super::visibility::{Filter, Ownership, Seen, Viewer};
 use crate::{
+    attachments::Links,
     config::StreamConfig,
     outbox::{self, EventLog, Follower, Start},
 };
@@ -50,8 +51,9 @@ pub enum Frame {
 }
 
 impl Frame {
-    pub fn event(event: &Event) -> Self {
-        let json = serde_json::to_string(event).unwrap_or_default();
+    /// An event's frame; a message's kept files are given by signed links, which a browser opens as it is.
+    pub fn event(event: &Event, links: &Links) -> Self {
+        let json = serde_json::to_string(&*links.signed_event(event)).unwrap_or_default();
         Frame::Event { id: event.id, json: json.into() }
     }
 
@@ -169,11 +171,12 @@ pub struct Hub {
     pub signals: Signals,
     /// Origins a browser may open the stream from.
     pub origins: Vec<String>,
+    pub links: Links,
     closing: watch::Sender<bool>,
 }
 
 impl Hub {
-    pub fn new(store: Arc<Store>, config: StreamConfig, public_url: &str) -> Self {
+    pub fn new(store: Arc<Store>, config: StreamConfig, public_url: &str, links: Links) -> Self {
         let mut origins: Vec<String> = config.allowed_origins.iter().map(|o| o.trim_end_matches('/').into()).collect();
         if let Ok(url) = url::Url::parse(public_url) {
             origins.push(url.origin().ascii_serialization());
@@ -184,6 +187,7 @@ impl Hub {
             config,
             signals: Signals(store.clone()),
             origins,
+            links,
             closing: watch::channel(false).0,
         }
     }
@@ -280,7 +284,7 @@ impl Hub {
         state.cursor = log.cursor();
         state.awaited = log.awaited().collect();
         for event in &batch.events {
-            state.fan_out(event);
+            state.fan_out(event, &self.links);
         }
         Ok(())
     }
@@ -312,7 +316,7 @@ impl State {
         self.orgs.retain(|_, org| !org.subscribers.is_empty());
     }
 
-    fn fan_out(&mut self, event: &Event) {
+    fn fan_out(&mut self, event: &Event, links: &Links) {
         let Some(org) = self.orgs.get_mut(&event.org_id) else { return };
         let regrouped = org.table.regroup(event);
         if !regrouped.is_empty() {
@@ -333,7 +337,7 @@ impl State {
             if !s.filter.admits(&event.event_type, event.conversation_id) || !seen.visible_to(&s.viewer, &event.data) {
                 return true;
             }
-            s.send(frame.get_or_insert_with(|| Frame::event(event)).clone())
+            s.send(frame.get_or_insert_with(|| Frame::event(event, links)).clone())
         });
     }
 }

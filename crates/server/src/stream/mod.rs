@@ -274,7 +274,7 @@ impl Session {
         for event in &replay {
             let seen = table.observe(event);
             if filter.admits(&event.event_type, event.conversation_id) && seen.visible_to(&viewer, &event.data) {
-                session.queued.push_back(Frame::event(event));
+                session.queued.push_back(Frame::event(event, &hub.links));
             }
         }
         Ok(session)

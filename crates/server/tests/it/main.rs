@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod agent_tools;
 mod analytics;
 mod api;
 mod auth;

@@ -189,6 +189,39 @@ async fn a_rejected_offer_goes_to_the_next_agent_and_an_unanswered_one_expires()
 }
 
 #[tokio::test]
+async fn an_agent_going_offline_gives_back_their_offers_at_once_to_the_next_agent() {
+    let app = TestApp::spawn().await;
+    // Offers last long: what moves them on here is the agent leaving, not a timeout.
+    let setup = routed(&app, json!({ "offer_timeout_seconds": 600 })).await;
+    let (key_a, a) = agent(&app, &[&setup.queue], "available").await;
+    let first = create(&app, &setup.channel, "c1", json!({})).await;
+    let second = create(&app, &setup.channel, "c2", json!({})).await;
+    let offers = pending_offers(&app, &a, &key_a, 2).await;
+    let (_, b) = agent(&app, &[&setup.queue], "offline").await;
+
+    put_ok(&app, &format!("/v1/agents/{a}/presence"), &key_a, json!({ "presence": "offline" })).await;
+    pending_offers(&app, &a, &key_a, 0).await;
+    for offer in &offers {
+        let offer = offer["id"].as_str().unwrap();
+        let (status, body) = app.post(&format!("/v1/offers/{offer}/accept"), &key_a, json!({})).await;
+        assert_problem(status, &body, StatusCode::CONFLICT, "offer_expired");
+    }
+    for conversation in [&first, &second] {
+        let timeline = timeline_has(&app, conversation, "routing.offer_withdrawn").await;
+        let (_, c) = app.get(&format!("/v1/conversations/{conversation}"), &app.admin_key).await;
+        assert_eq!((c["state"].as_str(), c["agent_id"].as_str()), (Some("open"), None), "{timeline}");
+    }
+    // They wait at their places, first first, for the next agent.
+    put_ok(&app, &format!("/v1/agents/{b}/presence"), &app.admin_key, json!({ "presence": "available" })).await;
+    let next = pending_offers(&app, &b, &app.admin_key, 2).await;
+    let mut offered: Vec<&str> = next.iter().map(|o| o["conversation_id"].as_str().unwrap()).collect();
+    offered.sort_unstable();
+    let mut expected = [first.as_str(), second.as_str()];
+    expected.sort_unstable();
+    assert_eq!(offered, expected);
+}
+
+#[tokio::test]
 async fn an_offline_agent_gets_no_offers_until_available() {
     let app = TestApp::spawn().await;
     let setup = routed(&app, json!({})).await;
@@ -437,7 +470,17 @@ async fn availability_before_and_during_a_conversation() {
     // The agent comes online, takes it, and has room for one more.
     put_ok(&app, &format!("/v1/agents/{id}/presence"), &key, json!({ "presence": "available" })).await;
     let offer = pending_offers(&app, &id, &key, 1).await[0]["id"].as_str().unwrap().to_string();
+    // Offered, then taken, it waits in no queue: place 0 and no wait left, as its queue position says (null).
+    let no_longer_waiting = |answer: &Value| {
+        (answer["PositionInQueue"].clone(), answer["EstimatedWaitTimeInSeconds"].clone()) == (json!(0), json!(0.0))
+    };
+    let offered = app.post_ok(during, &integration, json!({ "ConversationId": waiting }), StatusCode::OK).await;
+    assert!(no_longer_waiting(&offered), "offered: {offered}");
     app.post_ok(&format!("/v1/offers/{offer}/accept"), &key, json!({}), StatusCode::OK).await;
+    let taken = app.post_ok(during, &integration, json!({ "ConversationId": waiting }), StatusCode::OK).await;
+    assert!(no_longer_waiting(&taken), "active: {taken}");
+    let (_, position) = app.get(&format!("/v1/conversations/{waiting}/queue-position"), &integration).await;
+    assert!(position["position"].is_null(), "{position}");
     let staffed = app.post_ok(before, &integration, request, StatusCode::OK).await;
     assert_eq!((staffed["IsAgentAvailable"].clone(), staffed["PositionInQueue"].clone()), (json!(true), json!(1)));
     assert_eq!(staffed["NumberOfExpertsAvailableInQueue"], 1);
@@ -600,4 +643,46 @@ async fn changes_to_one_agent_made_at_once_all_persist() {
     expect(&app.get(&routing, &key).await.1);
     app.restart().await;
     expect(&app.get(&routing, &key).await.1);
+}
+
+#[tokio::test]
+async fn a_queues_routing_reads_back_as_saved_for_admins_and_supervisors_only() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_key.clone();
+    let queue = app.post_ok("/v1/queues", &admin, json!({ "name": "Hours" }), StatusCode::CREATED).await;
+    let path = format!("/v1/queues/{}/routing", queue["id"].as_str().unwrap());
+
+    // A new queue: the defaults, always open.
+    let (status, body) = app.get(&path, &admin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["id"], queue["id"]);
+    assert_eq!(body["routing"]["assignment_method"], "highest_capacity");
+    assert!(body["routing"].get("calendar").is_none(), "{body}");
+
+    // What a PATCH saved is what the GET reads: the same document.
+    let calendar =
+        json!({ "time_zone": "Europe/Berlin", "weekly": { "monday": [{ "start": "09:00", "end": "17:00" }] } });
+    let (status, patched) = app
+        .call(Method::PATCH, &path.replace("/routing", ""), Some(&admin), Some(json!({ "calendar": calendar })))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    let (_, read) = app.get(&path, &admin).await;
+    assert_eq!(read, patched);
+    assert_eq!(read["routing"]["calendar"]["weekly"]["monday"][0]["start"], "09:00");
+
+    let (supervisor, _) = app.key(Role::Supervisor).await;
+    assert_eq!(app.get(&path, &supervisor).await.0, StatusCode::OK);
+    for role in [Role::Agent, Role::Integration] {
+        let (key, _) = app.key(role).await;
+        let (status, body) = app.get(&path, &key).await;
+        assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
+    }
+    // Unknown, malformed and another organization's queues are all not found.
+    let (_, tenant) =
+        switchboard_server::admin::create_org(&app.state.store, "other", app.state.clock.now()).await.unwrap();
+    let theirs = app.post_ok("/v1/queues", &tenant.api_key, json!({ "name": "Theirs" }), StatusCode::CREATED).await;
+    for id in [uuid::Uuid::now_v7().to_string(), "not-an-id".into(), theirs["id"].as_str().unwrap().into()] {
+        let (status, body) = app.get(&format!("/v1/queues/{id}/routing"), &admin).await;
+        assert_problem(status, &body, StatusCode::NOT_FOUND, "queue_not_found");
+    }
 }

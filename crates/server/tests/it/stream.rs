@@ -818,3 +818,36 @@ async fn a_stream_outlives_the_header_and_idle_timeouts() {
     say(&app, &integration, &conversation, "still here").await;
     frames_until(&mut ws, |f| is_message(f, "still here")).await;
 }
+
+#[tokio::test]
+async fn a_file_in_a_message_comes_live_and_replayed_as_a_link_that_opens_without_credentials() {
+    let app = TestApp::spawn().await;
+    let (channel, integration) = setup(&app).await;
+    let conversation = app.conversation(&integration, &channel, "c1").await;
+    let mut ws = connect(&app, &app.admin_key, "?types=message.created").await;
+    let sent = app
+        .http
+        .post(format!("{}/v1/conversations/{conversation}/attachments?name=note.txt", app.base))
+        .bearer_auth(&app.admin_key)
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::CREATED);
+    let opens = |frame: &Value| {
+        let url = frame["data"]["attachments"][0]["url"].as_str().expect("a link").to_string();
+        async move {
+            let file = reqwest::get(&url).await.unwrap();
+            (file.status(), file.text().await.unwrap())
+        }
+    };
+    let live = frames_until(&mut ws, |f| f["data"]["attachments"][0]["name"] == "note.txt").await;
+    let live = live.last().unwrap().clone();
+    assert_eq!(opens(&live).await, (StatusCode::OK, "hello".to_string()), "live: {live}");
+    let before = live["id"].as_i64().unwrap() - 1;
+    let mut replay = connect(&app, &app.admin_key, &format!("?types=message.created&after={before}")).await;
+    let replayed = next_frame(&mut replay).await;
+    assert_eq!(replayed["id"], live["id"]);
+    assert_eq!(opens(&replayed).await, (StatusCode::OK, "hello".to_string()), "replayed: {replayed}");
+}

@@ -286,9 +286,25 @@ impl Engine {
         let mut events = Vec::new();
         self.agents[a].auto_busy = false;
         self.change_presence(a, presence, base, PresenceReason::Agent, &mut events);
+        if base == BasePresence::Offline {
+            self.withdraw_offers_of(a, now, &mut events);
+        }
         self.mark_agent_queues(a);
         self.finish(now, &mut events);
         Ok(events)
+    }
+
+    /// An agent who goes offline will not answer: their pending offers are taken back at once (not when they
+    /// expire) and the conversations wait again at their place, for the next agent.
+    fn withdraw_offers_of(&mut self, a: usize, now: Timestamp, events: &mut Vec<RoutingEvent>) {
+        let offers: Vec<OfferId> = self.offers.iter().filter(|(_, o)| o.agent == a).map(|(id, _)| *id).collect();
+        for offer in offers {
+            let Some(o) = self.finish_offer(offer, now) else { continue };
+            events.push(RoutingEvent::OfferWithdrawn { offer, conversation: o.conversation, agent: self.agents[a].id });
+            self.release_hold(o.conversation, now, events);
+            self.requeue_in_place(o.conversation);
+            self.insert_waiting(o.conversation, events);
+        }
     }
 
     /// Sets the agent's total capacity units (a whole number, zero or more). Lowering it below what is in use
