@@ -163,7 +163,7 @@ function Agents({ agents, names }) {
       <thead><tr><th scope="col">${t('supervisor.agent')}</th><th scope="col">${t('supervisor.presence')}</th>
         <th scope="col">${t('supervisor.load')}</th></tr></thead>
       <tbody>${working.map((a) => html`<tr>
-        <th scope="row">${names[a.user_id] ?? a.user_id}</th>
+        <th scope="row">${names[a.user_id] ?? t('supervisor.agent')}</th>
         <td>${t(`supervisor.presence_${a.presence}`)}</td>
         <td>${t('supervisor.units', { used: a.used_units, total: a.total_units })}</td>
       </tr>`)}</tbody>
@@ -304,7 +304,7 @@ function Charts({ queues, names, poke }) {
     <label class="inline">${t('supervisor.chart_queue')}
       <select value=${queue} onChange=${(e) => setQueue(e.currentTarget.value)}>
         <option value="">${t('supervisor.all_queues')}</option>
-        ${queues.map((q) => html`<option value=${q.queue_id}>${names[q.queue_id] ?? q.queue_id}</option>`)}
+        ${queues.map((q) => html`<option value=${q.queue_id}>${names[q.queue_id] ?? t('supervisor.queue')}</option>`)}
       </select>
     </label>
     ${error && html`<p role="alert" class="error">${error}</p>`}
