@@ -80,3 +80,28 @@ for (const width of [1280, 360]) {
     await context.close();
   });
 }
+
+for (const width of [1280, 360]) {
+  test(`the supervisor dashboard with a conversation watched meets WCAG AA at ${width} px`, async () => {
+    const context = await browser.newContext({ bypassCSP: true, viewport: { width, height: 800 } });
+    const page = await context.newPage();
+    await signIn(page, server.base, server.demo.supervisor);
+    await page.waitForURL(`${server.base}/supervisor`);
+    await page.getByRole('status').getByText('Live').waitFor();
+    const token = await server.integrationToken();
+    const subject = `Waiting at ${width}`;
+    await server.api('POST', '/v1/conversations', {
+      channel_id: server.demo.channel_id, subject, start_message: { text: 'hello' },
+    }, token);
+    const tile = page.getByRole('region', { name: 'General' });
+    await tile.getByRole('button', { name: 'Conversations of General' }).click();
+    await page.getByRole('button', { name: subject }).click();
+    await page.getByRole('log', { name: 'Transcript' }).getByText('hello').waitFor();
+    await page.getByRole('img', { name: 'Conversations per 15 minutes' }).waitFor();
+    assert.deepEqual(await violations(page), []);
+    const sideways = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.equal(sideways, 0, 'nothing scrolls sideways');
+    await screenshot(page, `supervisor-${width}px`);
+    await context.close();
+  });
+}

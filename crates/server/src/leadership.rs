@@ -74,6 +74,8 @@ pub const ON_LEADER: &[(&str, &str)] = &[
     ("POST", "/v1/conversations/{id}/pick"),
     ("POST", "/v1/conversations/{id}/accept"),
     ("GET", "/v1/queues/{id}/work-items"),
+    // The supervisor dashboard's live view of queues and agents.
+    ("GET", "/v1/analytics/queues"),
     // Webhook endpoints and replays, which the delivery engine must hear of.
     ("POST", "/v1/webhook-subscriptions"),
     ("PATCH", "/v1/webhook-subscriptions/{id}"),
@@ -502,6 +504,7 @@ mod tests {
     fn every_handler_that_uses_an_engine_is_served_by_the_leader() {
         let sources = [
             include_str!("api/access.rs"),
+            include_str!("api/analytics.rs"),
             include_str!("api/contacts.rs"),
             include_str!("api/conversations.rs"),
             include_str!("api/events.rs"),

@@ -2,6 +2,7 @@
 //! `crates/cli` is a thin shell over [`Server`].
 
 pub mod admin;
+pub mod analytics;
 pub mod api;
 pub mod attachments;
 pub mod auth;
@@ -179,6 +180,7 @@ impl Server {
         let app = api::app(self.state.clone());
         // Routing and webhook delivery run on the leader only: at once on SQLite, with the lease on PostgreSQL.
         let leading = leadership::start(&self.state).await;
+        let _analytics = analytics::start(&self.state);
         let hub = self
             .state
             .stream

@@ -5,6 +5,7 @@
 //! whichever backend is configured. A write returns only once it is committed.
 
 pub mod access;
+pub mod analytics;
 pub mod attachments;
 pub mod contacts;
 pub mod conversations;

@@ -100,6 +100,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0014_sign_in.sql"),
     },
     Migration {
+        version: 15,
+        name: "analytics",
+        sqlite: include_str!("../migrations/sqlite/0015_analytics.sql"),
+        postgres: include_str!("../migrations/postgres/0015_analytics.sql"),
+    },
+    Migration {
         version: 17,
         name: "quick_replies",
         sqlite: include_str!("../migrations/sqlite/0017_quick_replies.sql"),

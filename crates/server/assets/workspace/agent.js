@@ -19,7 +19,7 @@ function useNow(ms) {
 }
 
 /// The stream as a WebSocket, resumed from the last event id after a drop; `onEvent` gets each frame.
-function useStream(onFrame) {
+export function useStream(onFrame) {
   const [connected, setConnected] = useState(false);
   const handler = useRef(onFrame);
   const live = useRef(null);
@@ -231,7 +231,7 @@ function Conversations({ list, openId, onOpen }) {
 }
 
 /// Messages in the order of the conversation's log, each once, however often it arrived (page load, live, replay).
-function merged(messages, more) {
+export function merged(messages, more) {
   const byId = new Map(messages.map((m) => [m.id, m]));
   for (const m of more) byId.set(m.id, m);
   return [...byId.values()].sort((a, b) => a.sequence - b.sequence);
@@ -239,7 +239,7 @@ function merged(messages, more) {
 
 const SENDER_CLASS = { agent: 'from-agent', customer: 'from-customer', bot: 'from-bot', system: 'from-system' };
 
-function Transcript({ messages, failures }) {
+export function Transcript({ messages, failures }) {
   const end = useRef(null);
   useEffect(() => end.current?.scrollIntoView({ block: 'end' }), [messages.length]);
   return html`<div role="log" aria-live="polite" aria-label=${t('agent.transcript')}><ol class="transcript">

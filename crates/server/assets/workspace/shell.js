@@ -7,7 +7,7 @@ import { html, useEffect, useState } from './view.js';
 /// Each page, and the roles that may open it.
 export const PAGES = [
   { path: '/agent', roles: ['agent'], label: 'nav.agent', load: () => import('./agent.js').then((m) => m.AgentDesktop) },
-  { path: '/supervisor', roles: ['supervisor', 'admin'], label: 'nav.supervisor' },
+  { path: '/supervisor', roles: ['supervisor', 'admin'], label: 'nav.supervisor', load: () => import('./supervisor.js').then((m) => m.SupervisorDashboard) },
   { path: '/admin', roles: ['admin'], label: 'nav.admin', load: () => import('./admin.js').then((m) => m.AdminPages) },
 ];
 

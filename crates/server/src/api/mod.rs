@@ -2,6 +2,7 @@
 //! and the operational endpoints, with the layers every request passes through.
 
 mod access;
+mod analytics;
 mod chat;
 mod contacts;
 mod contract;
@@ -127,6 +128,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routing::router())
         .merge(routing_config::router())
         .merge(lifecycle::router())
+        .merge(analytics::router())
         .merge(quick_replies::router())
         // Not in `leadership::ON_LEADER`: every node serves the stream from its own hub.
         .merge(crate::stream::router())

@@ -39,6 +39,7 @@
 //! | `timer.rs` | the deadline timer: offer expiry, held positions, wait updates, overflow after a wait |
 //! | `overflow.rs`, `wait.rs`, `position_log.rs` | overflow, wait estimates for customers, throttled position entries |
 //! | `catalogue.rs` | custom presences and capacity profiles |
+//! | `snapshot.rs` | what the supervisor dashboard shows live of queues and agents |
 //! | `lifecycle.rs` | auto-close timers, transfers and picks |
 //!
 //! [`Engine`]: switchboard_domain::routing::engine::Engine
@@ -57,6 +58,7 @@ pub mod overflow;
 mod persist;
 pub mod position_log;
 mod setup;
+mod snapshot;
 mod state_changes;
 mod timer;
 pub mod wait;
@@ -67,6 +69,7 @@ pub use agents::{AgentStatus, presence_name};
 pub use availability::{QueueAvailability, QueuePosition};
 pub use org::OrgRouting;
 pub use setup::{calendar, check_rules, checked_calendar};
+pub use snapshot::{AgentLive, PresenceCounts, QueueLive, Snapshot};
 use switchboard_domain::{Error, event::EventType, ids::*};
 use switchboard_store::{Store, model::Event, routing as store};
 use tokio::sync::{Mutex, Notify};

@@ -106,6 +106,11 @@ impl Waits {
         std::mem::take(&mut self.notices)
     }
 
+    /// The conversations waiting for an agent (Open or offered), with their queue and since when they wait.
+    pub(super) fn waiting(&self) -> impl Iterator<Item = (ConversationId, QueueId, Timestamp)> + '_ {
+        self.waiting.iter().map(|(&c, &(q, since))| (c, q, since))
+    }
+
     /// When the sweep is due next.
     pub(super) fn next_sweep(&self) -> Option<Timestamp> {
         self.next_sweep

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod agent_tools;
+mod analytics;
 mod api;
 mod auth;
 mod bad_input;

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod analytics;
 mod conformance;
 mod leases;
 mod listen;

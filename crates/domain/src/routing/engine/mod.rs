@@ -1031,6 +1031,11 @@ impl Engine {
         })
     }
 
+    /// Every agent routing knows, in id order.
+    pub fn agent_ids(&self) -> impl Iterator<Item = UserId> + '_ {
+        self.agent_index.keys().copied()
+    }
+
     /// A pending offer; `None` once answered, expired or withdrawn.
     pub fn offer(&self, offer: OfferId) -> Option<OfferView> {
         let o = self.offers.get(&offer)?;
