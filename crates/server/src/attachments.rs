@@ -213,7 +213,9 @@ impl Files {
 
 /// Keeps the files sent into a conversation under its workstream's attachment policy, off the async threads (each
 /// is written and synced), and answers each with its position: what the message records, and the row to store in
-/// the message's own write. `field(i)` names the `i`th upload in an error.
+/// the message's own write. That write appends the message first, then the rows: the message locks the
+/// conversation for update before a row (which refers to the conversation) takes a share lock on it; the other
+/// order deadlocks with routing's writes on PostgreSQL. `field(i)` names the `i`th upload in an error.
 pub async fn keep_uploads(
     app: &AppState,
     org: OrgId,

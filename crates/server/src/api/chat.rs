@@ -7,7 +7,6 @@ use std::{collections::BTreeMap, net::SocketAddr};
 
 use axum::{
     Extension, Json,
-    body::Bytes,
     extract::{
         ConnectInfo, FromRequestParts, Path, Query, State,
         ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
@@ -38,23 +37,22 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     AppState,
-    attachments::Upload,
+    api::conversations::MAX_FILE_BODY_BYTES,
+    attachments::{Upload, keep_uploads},
     error::{ApiError, ApiResult},
-    extract::{ApiJson, ApiQuery, PageQuery, path_id},
+    extract::{ApiFile, ApiJson, ApiQuery, PageQuery, path_id},
 };
 
 /// The audience of chat tokens: they open the chat endpoints of one conversation, and nothing of the API.
 const CHAT_AUDIENCE: &str = "switchboard-chat";
 /// How long a chat token works: a day, longer than any chat, short enough that a token left in a browser dies.
 const CHAT_TOKEN_SECONDS: i64 = 24 * 60 * 60;
-/// The largest body of an upload, whatever a workstream allows (its policy is checked after).
-const MAX_UPLOAD_BODY: usize = switchboard_domain::setup::AttachmentPolicy::MAX_BYTES_LIMIT as usize + 1;
 /// Messages a transcript holds at most.
 const MAX_TRANSCRIPT: usize = 10_000;
 
 pub fn router() -> OpenApiRouter<AppState> {
     let uploads =
-        OpenApiRouter::new().routes(routes!(upload)).layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BODY));
+        OpenApiRouter::new().routes(routes!(upload)).layer(axum::extract::DefaultBodyLimit::max(MAX_FILE_BODY_BYTES));
     OpenApiRouter::new()
         .routes(routes!(chat_form))
         .routes(routes!(start))
@@ -434,7 +432,8 @@ pub struct UploadQuery {
 #[utoipa::path(post, path = "/v1/chat/conversations/{id}/attachments", tag = "chat", security(("chat" = [])),
     params(("id" = String, Path), UploadQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = ChatMessage),
-        (status = 400, description = "`invalid_field`: a type the workstream does not accept; an empty file"),
+        (status = 400, description = "`missing_field`: no `Content-Type`; `invalid_field`: a type the workstream \
+            does not accept; `invalid_body`: an empty file"),
         (status = 401), (status = 404), (status = 409, description = "`conversation_closed`"),
         (status = 413, description = "`payload_too_large`: larger than the workstream accepts")))]
 async fn upload(
@@ -442,32 +441,15 @@ async fn upload(
     who: Customer,
     Path(raw): Path<String>,
     Query(query): Query<UploadQuery>,
-    headers: HeaderMap,
-    bytes: Bytes,
+    file: ApiFile,
 ) -> ApiResult<Response> {
     let (id, org, channel) = (who.owns(&raw)?, who.org, who.channel);
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let content_type = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    if content_type.is_empty() {
-        return Err(Error::field(Code::InvalidField, "Content-Type", "send the file's type as `Content-Type`").into());
-    }
-    if bytes.is_empty() {
-        return Err(Error::field(Code::InvalidField, "body", "the file is empty").into());
-    }
-    let policy = app
-        .store
-        .read(move |tx| {
-            let conversation = conversations::get(tx, org, id)?;
-            setup::get_workstream(tx, org, conversation.workstream_id)
-        })
-        .await?
-        .settings
-        .attachments;
-    let (links, files) = (app.links.clone(), app.files.clone());
-    let upload = Upload { content_type, name: query.name, bytes: bytes.to_vec() };
-    let (attachment, row) = tokio::task::spawn_blocking(move || files.keep(&links, org, id, &policy, upload, "file"))
-        .await
-        .map_err(Error::internal)??;
+    let workstream = app.store.read(move |tx| Ok(conversations::get(tx, org, id)?.workstream_id)).await?;
+    let upload = Upload { content_type: file.content_type, name: query.name, bytes: file.bytes.to_vec() };
+    let kept = keep_uploads(&app, org, id, workstream, vec![(0, upload)], |_| "file".to_string()).await?;
+    let Some((_, attachment, row)) = kept.into_iter().next() else {
+        return Err(Error::internal("a kept upload went missing").into());
+    };
     let message = customer_message(None, vec![attachment]);
     let now = app.clock.now();
     let m = app

@@ -59,7 +59,7 @@ pub fn file_router() -> OpenApiRouter<AppState> {
 }
 
 /// The largest body a file route reads: the largest file any workstream policy allows.
-pub const MAX_FILE_BODY_BYTES: usize = switchboard_domain::setup::AttachmentPolicy::MAX_BYTES_LIMIT as usize;
+pub(crate) const MAX_FILE_BODY_BYTES: usize = switchboard_domain::setup::AttachmentPolicy::MAX_BYTES_LIMIT as usize;
 
 fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
     path_id(raw, Code::ConversationNotFound)
@@ -525,10 +525,12 @@ async fn send_file(
         .store
         .write_once(org, key, now, move |tx| {
             conversations::check_visible(tx, org, id, scope, Access::Use)?;
+            // The message before the file's row, as every upload writes them (see `attachments::keep_uploads`).
+            let message = conversations::send_message(tx, org, id, new, now)?;
             for row in &rows {
                 switchboard_store::attachments::insert(tx, row, now)?;
             }
-            body(StatusCode::CREATED, conversations::send_message(tx, org, id, new, now)?)
+            body(StatusCode::CREATED, message)
         })
         .await?;
     metrics::counter!("switchboard_messages_total").increment(u64::from(!out.replayed));

@@ -632,10 +632,11 @@ async fn send_activity(
             let now = app.clock.now();
             app.store
                 .write_once_identified(org, idem_key, request_id, now, move |tx| {
+                    // The message before the files' rows, as every upload writes them (`attachments::keep_uploads`).
+                    let m = conversations::send_message_on(tx, org, id, channel, message, now)?;
                     for row in &rows {
                         stored_attachments::insert(tx, row, now)?;
                     }
-                    let m = conversations::send_message_on(tx, org, id, channel, message, now)?;
                     body(StatusCode::OK, SendOut { message_id: Some(m.created_at.millis().to_string()) })
                 })
                 .await?

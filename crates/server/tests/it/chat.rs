@@ -355,7 +355,7 @@ async fn a_customer_sends_files_the_workstream_accepts_only() {
     let (status, body) = upload("text/html", b"<b>x</b>".to_vec()).await;
     assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_field");
     let (status, body) = upload("image/png", Vec::new()).await;
-    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_field");
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_body");
     let (_, listed) =
         json_of(&app, Method::GET, &format!("/v1/chat/conversations/{id}/messages"), Some(&token), None).await;
     let sent = listed["data"].as_array().unwrap().iter().filter(|m| m["sender"]["kind"] == "customer").count();
