@@ -349,3 +349,26 @@ test('quick replies: created (markup kept as text), a taken title refused next t
   await replies.getByRole('rowheader', { name: 'Returns' }).waitFor({ state: 'detached' });
   await context.close();
 });
+
+test('a live chat channel: the sites that may embed it and its questions, a bad origin refused next to its field', async () => {
+  const { context, page } = await adminPage();
+  await section(page, 'Channels');
+  await page.getByRole('table', { name: 'Channels' }).getByRole('button', { name: 'Edit Demo chat' }).click();
+  const edit = page.getByRole('form', { name: 'Edit Demo chat' });
+  const origins = edit.getByLabel('Sites that may embed the chat');
+  const questions = edit.getByLabel('Questions before the chat');
+  assert.match(await questions.inputValue(), /^name \| .+ \| required$/m);
+  await origins.fill('https://shop.example.com/checkout');
+  await edit.getByRole('button', { name: 'Save' }).click();
+  await page.waitForFunction(() => document.querySelector('[aria-invalid=true]'));
+  assert.equal(await origins.getAttribute('aria-invalid'), 'true');
+
+  await origins.fill('https://shop.example.com\nhttp://localhost:8081');
+  await questions.fill(`${await questions.inputValue()}\nplan | Your plan | required`);
+  await edit.getByRole('button', { name: 'Save' }).click();
+  await edit.waitFor({ state: 'detached' });
+  const channel = await server.api('GET', `/v1/channels/${server.demo.chat_channel_id}`);
+  assert.deepEqual(channel.settings.allowed_origins, ['https://shop.example.com', 'http://localhost:8081']);
+  assert.deepEqual(channel.settings.pre_chat_fields.at(-1), { key: 'plan', label: 'Your plan', required: true });
+  await context.close();
+});

@@ -40,15 +40,50 @@ function EditButton({ name, onClick }) {
     onClick=${onClick}>${t('admin.edit')}</button>`;
 }
 
+/// A live chat's pre-chat questions as the form edits them: one a line, `key | label`, `| required` at the end.
+function questionsText(fields = []) {
+  return fields.map((f) => [f.key, f.label, ...(f.required ? ['required'] : [])].join(' | ')).join('\n');
+}
+
+function questionsOf(text) {
+  return text.split('\n').map((line) => line.trim()).filter(Boolean).map((line) => {
+    const [key = '', label = '', required = ''] = line.split('|').map((part) => part.trim());
+    return { key, label, required: required.toLowerCase() === 'required' };
+  });
+}
+
+function linesOf(text) {
+  return text.split('\n').map((line) => line.trim()).filter(Boolean);
+}
+
+/// The settings a form's values give, by the channel's type.
+function channelSettings(type, v) {
+  if (type === 'live_chat') {
+    return { settings: {
+      allowed_origins: linesOf(v['settings.allowed_origins'] ?? ''),
+      pre_chat_fields: questionsOf(v['settings.pre_chat_fields'] ?? ''),
+    } };
+  }
+  return v['settings.webhook_url'] || v['settings.app_id']
+    ? { settings: { webhook_url: v['settings.webhook_url'] || undefined, app_id: v['settings.app_id'] || undefined } }
+    : {};
+}
+
+function liveChatFields() {
+  return [
+    { path: 'settings.allowed_origins', label: t('admin.allowed_origins'), type: 'textarea',
+      hint: t('admin.allowed_origins_hint') },
+    { path: 'settings.pre_chat_fields', label: t('admin.pre_chat_fields'), type: 'textarea',
+      hint: t('admin.pre_chat_fields_hint') },
+  ];
+}
+
 export function Channels() {
   const channels = useAll('/v1/channels');
   const workstreams = useAll('/v1/workstreams');
   const [editing, setEditing] = useState(null);
   const wsNames = names(workstreams.value);
   const wsOptions = options(workstreams.value, undefined, t('admin.choose'));
-  const settingsOf = (v) => (v['settings.webhook_url'] || v['settings.app_id']
-    ? { settings: { webhook_url: v['settings.webhook_url'] || undefined, app_id: v['settings.app_id'] || undefined } }
-    : {});
   const current = channels.value?.find((c) => c.id === editing);
   return html`
     <${Failure} message=${channels.error ?? workstreams.error} />
@@ -58,15 +93,19 @@ export function Channels() {
         html`<${EditButton} name=${c.name} onClick=${() => setEditing(c.id)} />`]} />
     ${current && html`<${Form} key=${current.id} title=${t('admin.edit_named', { name: current.name })}
       initial=${{ name: current.name, workstream_id: current.workstream_id,
-        'settings.webhook_url': current.settings?.webhook_url ?? '', 'settings.app_id': current.settings?.app_id ?? '' }}
+        'settings.webhook_url': current.settings?.webhook_url ?? '', 'settings.app_id': current.settings?.app_id ?? '',
+        'settings.allowed_origins': (current.settings?.allowed_origins ?? []).join('\n'),
+        'settings.pre_chat_fields': questionsText(current.settings?.pre_chat_fields) }}
       fields=${[
         { path: 'name', label: t('admin.name') },
         { path: 'workstream_id', label: t('admin.workstream'), type: 'select', options: wsOptions },
         ...(current.channel_type === 'messaging_api' ? [
           { path: 'settings.webhook_url', label: t('admin.webhook_url'), type: 'url', hint: t('admin.webhook_url_hint') },
           { path: 'settings.app_id', label: t('admin.app_id') }] : []),
+        ...(current.channel_type === 'live_chat' ? liveChatFields() : []),
       ]}
-      submit=${(v) => api('PATCH', `/v1/channels/${current.id}`, { name: v.name, workstream_id: v.workstream_id, ...settingsOf(v) })}
+      submit=${(v) => api('PATCH', `/v1/channels/${current.id}`,
+        { name: v.name, workstream_id: v.workstream_id, ...channelSettings(current.channel_type, v) })}
       onDone=${() => { setEditing(null); channels.reload(); }} />`}
     <${Form} title=${t('admin.new_channel')} initial=${{ channel_type: 'messaging_api' }}
       fields=${[
@@ -76,7 +115,7 @@ export function Channels() {
         { path: 'settings.webhook_url', label: t('admin.webhook_url'), type: 'url', hint: t('admin.webhook_url_hint') },
       ]}
       submit=${(v) => api('POST', '/v1/channels', { name: v.name, channel_type: v.channel_type, workstream_id: v.workstream_id,
-        ...settingsOf(v) })}
+        ...channelSettings(v.channel_type, v) })}
       onDone=${(_, reset) => { reset({ channel_type: 'messaging_api' }); channels.reload(); }}
       submitLabel=${t('admin.create')} />
   `;
