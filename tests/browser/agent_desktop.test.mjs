@@ -47,6 +47,7 @@ test('an offer appears live on the agent desktop, and accepting it makes the con
   await offer.waitFor();
   assert.match(await offer.innerText(), /\d+ s left/);
   assert.match(await offer.innerText(), /Queue: \S/);
+  assert.match(await offer.innerText(), /Channel: Demo channel/);
   await screenshot(page, 'agent-offer');
 
   await offer.getByRole('button', { name: 'Accept' }).click();

@@ -199,7 +199,7 @@ function conversationLabel(conversation) {
   return conversation?.subject || conversation?.customer_key || t('agent.conversation');
 }
 
-function Offers({ offers, conversations, queues, onAnswer }) {
+function Offers({ offers, conversations, queues, channels, onAnswer }) {
   if (offers.length === 0) return html`<p class="empty">${t('agent.no_offers')}</p>`;
   return html`<ul class="offers">
     ${offers.map((offer) => {
@@ -207,6 +207,9 @@ function Offers({ offers, conversations, queues, onAnswer }) {
       return html`<li class="offer" aria-label=${t('agent.offer_label', { name: conversationLabel(conversation) })}>
         <strong>${conversationLabel(conversation)}</strong>
         <span>${t('agent.queue', { name: queues[offer.queue_id] ?? '' })}</span>
+        ${conversation && channels[conversation.channel_id] && html`<span>${t('agent.channel', {
+          name: channels[conversation.channel_id],
+        })}</span>`}
         <${Countdown} until=${offer.expires_at} />
         <span class="actions">
           <button type="button" aria-keyshortcuts="Alt+A" onClick=${() => onAnswer(offer, 'accept')}>${t('agent.accept')}</button>
@@ -383,6 +386,7 @@ export function AgentDesktop({ session }) {
   const [known, setKnown] = useState({});
   const [queues, setQueues] = useState({});
   const [colleagues, setColleagues] = useState([]);
+  const [channels, setChannels] = useState({});
   const [replies, setReplies] = useState([]);
   const [error, setError] = useState(null);
   const [notice, setNotice] = useState(null);
@@ -479,6 +483,9 @@ export function AgentDesktop({ session }) {
       .then((list) => setQueues(Object.fromEntries(list.data.map((q) => [q.id, q.name]))))
       .catch(() => {});
     api('GET', '/v1/quick-replies').then((list) => setReplies(list.data)).catch(() => {});
+    api('GET', '/v1/channels?limit=100')
+      .then((list) => setChannels(Object.fromEntries(list.data.map((c) => [c.id, c.name]))))
+      .catch(() => {});
     api('GET', '/v1/users?role=agent&limit=100')
       .then((list) => setColleagues(list.data.filter((u) => u.id !== me)))
       .catch(() => {});
@@ -546,7 +553,8 @@ export function AgentDesktop({ session }) {
       <section aria-labelledby="offers-title">
         <h2 id="offers-title">${t('agent.offers')}</h2>
         ${notice && html`<p role="alert" class="error">${notice}</p>`}
-        <${Offers} offers=${offers} conversations=${known} queues=${queues} onAnswer=${answer} />
+        <${Offers} offers=${offers} conversations=${known} queues=${queues} channels=${channels}
+          onAnswer=${answer} />
       </section>
       <section aria-labelledby="mine-title">
         <h2 id="mine-title">${t('agent.mine')}</h2>

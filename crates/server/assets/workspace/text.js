@@ -36,6 +36,7 @@ const en = {
   'agent.offer_label': 'Offer: {name}',
   'agent.offer_expires': '{seconds} s left',
   'agent.queue': 'Queue: {name}',
+  'agent.channel': 'Channel: {name}',
   'agent.accept': 'Accept',
   'agent.reject': 'Reject',
   'agent.mine': 'My conversations',
