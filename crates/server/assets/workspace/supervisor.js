@@ -109,15 +109,29 @@ function noteRender(queueId) {
   if (measure) (measure.renders[queueId] ??= []).push(performance.now());
 }
 
-/// A queue's tile renders only when its numbers, name or selection changed: the snapshot, read at most once a
-/// second, is the only thing that moves it, whatever else the page does.
+/// A queue's tile renders only when its numbers, name or selection changed, and new numbers at most once a second:
+/// answers that land closer together (a slow one, then a quick one) wait for the tile's second, and the tile then
+/// shows the newest. A selection answers the user at once.
 class QueueTile extends Component {
   shouldComponentUpdate(next) {
     const now = this.props;
-    return next.queue !== now.queue || next.name !== now.name || next.selected !== now.selected;
+    if (next.selected !== now.selected) return true;
+    if (next.queue === now.queue && next.name === now.name) return false;
+    const wait = (this.renderedAt ?? -Infinity) + SNAPSHOT_EVERY_MS - performance.now();
+    if (wait <= 0) return true;
+    clearTimeout(this.later);
+    // A timer may fire a little early; the margin keeps two renders a full second apart.
+    this.later = setTimeout(() => this.forceUpdate(), wait + 10);
+    return false;
+  }
+
+  componentWillUnmount() {
+    clearTimeout(this.later);
   }
 
   render(props) {
+    clearTimeout(this.later);
+    this.renderedAt = performance.now();
     return tile(props);
   }
 }
