@@ -406,13 +406,9 @@ pub struct Attempt {
     pub next_attempt_at: Option<Timestamp>,
 }
 
-/// Writes a batch of attempts to the log and brings their deliveries up to date. A message that its channel never
-/// got is told in its conversation (`message.delivery_failed`), so the agent sees it next to the message.
+/// Writes a batch of attempts to the log and brings their deliveries up to date.
 pub fn record_attempts(tx: &mut Tx<'_>, attempts: &[Attempt], now: Timestamp) -> Result<(), Error> {
     for a in attempts {
-        if a.state == DeliveryState::Failed {
-            tell_undelivered_message(tx, a, now)?;
-        }
         tx.execute(
             "INSERT INTO webhook_attempts (delivery_id, attempt, org_id, at, status, duration_ms, error, response)
              SELECT $1, $2, org_id, $3, $4, $5, $6, $7 FROM webhook_deliveries WHERE id = $1
@@ -447,11 +443,16 @@ pub fn record_attempts(tx: &mut Tx<'_>, attempts: &[Attempt], now: Timestamp) ->
     Ok(())
 }
 
-fn tell_undelivered_message(tx: &mut Tx<'_>, a: &Attempt, now: Timestamp) -> Result<(), Error> {
+/// Tells a message's conversation that its channel never got it (`message.delivery_failed`), after `a`, the last
+/// attempt, failed; the agent sees it next to the message. Anything else that failed is left alone.
+///
+/// Its own transaction, one conversation's: appending to a conversation's log locks the conversation, and a batch
+/// of attempts that locked several would deadlock with routing's writes, which lock theirs in another order.
+pub fn tell_undelivered_message(tx: &mut Tx<'_>, a: &Attempt, now: Timestamp) -> Result<(), Error> {
     let Some(row) = tx.query_opt(
         "SELECT d.org_id, d.endpoint, e.conversation_id, e.payload FROM webhook_deliveries d
          JOIN events e ON e.id = d.event_id
-         WHERE d.id = $1 AND d.state = 'pending' AND d.event_type = $2 AND d.endpoint LIKE 'channel:%'",
+         WHERE d.id = $1 AND d.event_type = $2 AND d.endpoint LIKE 'channel:%'",
         params![a.delivery_id, EventType::MessageCreated.as_str()],
     )?
     else {

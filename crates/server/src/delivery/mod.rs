@@ -295,9 +295,18 @@ async fn record(store: Arc<Store>, clock: Clock, mut rx: mpsc::UnboundedReceiver
     while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
         let attempts = std::mem::replace(&mut batch, Vec::with_capacity(RECORD_BATCH));
         let (count, now) = (attempts.len(), clock.now());
+        let failed: Vec<Attempt> = attempts.iter().filter(|a| a.state == DeliveryState::Failed).cloned().collect();
         if let Err(e) = store.write(move |tx| webhooks::record_attempts(tx, &attempts, now)).await {
             // Not recorded means still pending in the store: after a restart these are attempted again.
             tracing::error!(error = %e, count, "recording webhook attempts failed");
+            continue;
+        }
+        for attempt in failed {
+            let delivery = attempt.delivery_id;
+            if let Err(e) = store.write(move |tx| webhooks::tell_undelivered_message(tx, &attempt, now)).await {
+                // The delivery log has the failure; only the conversation's notice of it is missing.
+                tracing::error!(error = %e, %delivery, "telling a conversation its message was not delivered failed");
+            }
         }
     }
 }
