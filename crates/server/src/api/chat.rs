@@ -166,7 +166,7 @@ pub struct ChatForm {
 }
 
 /// The chat's pre-chat form: the channel's questions. No credentials.
-#[utoipa::path(get, path = "/v1/chat/{channel}", tag = "chat", params(("channel" = String, Path)),
+#[utoipa::path(get, path = "/v1/chat/{channel}", operation_id = "chat_form", tag = "chat", params(("channel" = String, Path)),
     responses((status = 200, body = ChatForm), (status = 403, description = "`origin_not_allowed`"),
         (status = 404, description = "`channel_not_found`: no live_chat channel has this id")))]
 async fn chat_form(
@@ -249,7 +249,7 @@ fn answers(fields: &[PreChatField], mut given: BTreeMap<String, String>) -> Resu
 
 /// Starts a chat on a live_chat channel: checks the pre-chat answers, starts the conversation (routed as every
 /// other), and answers the chat token. No credentials; at most 20 chats per client address in 10 minutes.
-#[utoipa::path(post, path = "/v1/chat/{channel}/conversations", tag = "chat", params(("channel" = String, Path)),
+#[utoipa::path(post, path = "/v1/chat/{channel}/conversations", operation_id = "chat_start", tag = "chat", params(("channel" = String, Path)),
     request_body = ChatStartIn,
     responses((status = 201, body = ChatStarted),
         (status = 400, description = "`missing_field`: a required question is not answered; an answer is invalid"),
@@ -310,7 +310,7 @@ pub struct ChatConversation {
 }
 
 /// The chat's state (for a page reloaded mid-chat).
-#[utoipa::path(get, path = "/v1/chat/conversations/{id}", tag = "chat", security(("chat" = [])),
+#[utoipa::path(get, path = "/v1/chat/conversations/{id}", operation_id = "chat_get_chat", tag = "chat", security(("chat" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = ChatConversation), (status = 401), (status = 404)))]
 async fn get_chat(
@@ -372,7 +372,7 @@ fn customer_message(text: Option<String>, attachments: Vec<Attachment>) -> NewMe
 }
 
 /// The customer writes. 201 means it is durably committed.
-#[utoipa::path(post, path = "/v1/chat/conversations/{id}/messages", tag = "chat", security(("chat" = [])),
+#[utoipa::path(post, path = "/v1/chat/conversations/{id}/messages", operation_id = "chat_send_message", tag = "chat", security(("chat" = [])),
     params(("id" = String, Path)), request_body = ChatMessageIn,
     responses((status = 201, body = ChatMessage), (status = 400), (status = 401), (status = 404),
         (status = 409, description = "`conversation_closed`")))]
@@ -394,7 +394,7 @@ async fn send_message(
 }
 
 /// The chat's messages in order, paged (`next_cursor`).
-#[utoipa::path(get, path = "/v1/chat/conversations/{id}/messages", tag = "chat", security(("chat" = [])),
+#[utoipa::path(get, path = "/v1/chat/conversations/{id}/messages", operation_id = "chat_list_messages", tag = "chat", security(("chat" = [])),
     params(("id" = String, Path), PageQuery),
     responses((status = 200, body = Page<ChatMessage>), (status = 401), (status = 404)))]
 async fn list_messages(
@@ -412,7 +412,7 @@ async fn list_messages(
 
 /// The customer is typing: the agents who see the chat are told (a `conversation.typing` signal); nothing is
 /// stored.
-#[utoipa::path(post, path = "/v1/chat/conversations/{id}/typing", tag = "chat", security(("chat" = [])),
+#[utoipa::path(post, path = "/v1/chat/conversations/{id}/typing", operation_id = "chat_typing", tag = "chat", security(("chat" = [])),
     params(("id" = String, Path)), responses((status = 204), (status = 401), (status = 404)))]
 async fn typing(State(app): State<AppState>, who: Customer, Path(raw): Path<String>) -> ApiResult<StatusCode> {
     let id = who.owns(&raw)?;
@@ -429,7 +429,7 @@ pub struct UploadQuery {
 
 /// The customer sends a file: the body is the file, `Content-Type` its type. Checked against the workstream's
 /// attachment policy (size and types), kept, and sent as a message of its own.
-#[utoipa::path(post, path = "/v1/chat/conversations/{id}/attachments", tag = "chat", security(("chat" = [])),
+#[utoipa::path(post, path = "/v1/chat/conversations/{id}/attachments", operation_id = "chat_upload", tag = "chat", security(("chat" = [])),
     params(("id" = String, Path), UploadQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = ChatMessage),
         (status = 400, description = "`missing_field`: no `Content-Type`; `invalid_field`: a type the workstream \
@@ -475,7 +475,7 @@ pub struct ChatQueuePosition {
 }
 
 /// The customer's place in the queue and estimated wait, as routing has them now.
-#[utoipa::path(get, path = "/v1/chat/conversations/{id}/queue-position", tag = "chat", security(("chat" = [])),
+#[utoipa::path(get, path = "/v1/chat/conversations/{id}/queue-position", operation_id = "chat_queue_position", tag = "chat", security(("chat" = [])),
     params(("id" = String, Path)), responses((status = 200, body = ChatQueuePosition), (status = 401), (status = 404)))]
 async fn queue_position(
     State(app): State<AppState>,
@@ -488,7 +488,7 @@ async fn queue_position(
 }
 
 /// The customer ends the chat: a waiting chat closes; one with an agent goes to wrap-up.
-#[utoipa::path(post, path = "/v1/chat/conversations/{id}/end", tag = "chat", security(("chat" = [])),
+#[utoipa::path(post, path = "/v1/chat/conversations/{id}/end", operation_id = "chat_end", tag = "chat", security(("chat" = [])),
     params(("id" = String, Path)),
     responses((status = 200, body = ChatConversation), (status = 401), (status = 404),
         (status = 409, description = "`invalid_state_transition`: the chat has ended")))]
@@ -507,7 +507,7 @@ async fn end(State(app): State<AppState>, who: Customer, Path(raw): Path<String>
 }
 
 /// The chat's transcript as plain text, one message a line (attachments by name and link), to download.
-#[utoipa::path(get, path = "/v1/chat/conversations/{id}/transcript", tag = "chat", security(("chat" = [])),
+#[utoipa::path(get, path = "/v1/chat/conversations/{id}/transcript", operation_id = "chat_transcript", tag = "chat", security(("chat" = [])),
     params(("id" = String, Path)),
     responses((status = 200, content_type = "text/plain", body = String), (status = 401), (status = 404)))]
 async fn transcript(State(app): State<AppState>, who: Customer, Path(raw): Path<String>) -> ApiResult<Response> {
@@ -545,7 +545,7 @@ pub struct ChatStreamQuery {
 /// "conversation_id": …}`. A browser cannot set headers on a WebSocket, so the page offers two subprotocols,
 /// `switchboard.chat` and the chat token; the server answers `switchboard.chat` (the token never sits in a URL,
 /// where logs would keep it).
-#[utoipa::path(get, path = "/v1/chat/conversations/{id}/stream", tag = "chat", security(("chat" = [])),
+#[utoipa::path(get, path = "/v1/chat/conversations/{id}/stream", operation_id = "chat_stream", tag = "chat", security(("chat" = [])),
     params(("id" = String, Path), ChatStreamQuery),
     responses((status = 101, description = "Switching to the WebSocket protocol"), (status = 401), (status = 403),
         (status = 404)))]

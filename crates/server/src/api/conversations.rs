@@ -474,6 +474,7 @@ async fn send_message(
 }
 
 #[derive(Debug, Serialize, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FileQuery {
     /// The file's name with its extension, as the reader will see it.
