@@ -3,6 +3,7 @@
 // displayable context), kept live by the stream. The stream's events say what changed; the page reloads that part from the API,
 // so a dropped connection that resumes (with the last event id) or resyncs never shows a stale or doubled item.
 import { api, upload } from './api.js';
+import { useLiveStream } from './stream.js';
 import { t } from './text.js';
 import { html, useEffect, useRef, useState } from './view.js';
 
@@ -18,59 +19,18 @@ function useNow(ms) {
   return now;
 }
 
-/// The stream as a WebSocket, resumed from the last event id after a drop; `onEvent` gets each frame.
+/// The organization's stream, as the agent desktop and the dashboard follow it.
 export function useStream(onFrame) {
-  const [connected, setConnected] = useState(false);
-  const handler = useRef(onFrame);
-  const live = useRef(null);
-  handler.current = onFrame;
-  useEffect(() => {
-    let socket;
-    let lastId = null;
-    let stopped = false;
-    let retry = 500;
-    function connect() {
-      let opened = false;
+  return useLiveStream({
+    path: (after) => {
       const query = new URLSearchParams({ types: LIVE_TYPES.join(',') });
-      if (lastId !== null) query.set('after', String(lastId));
-      const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-      socket = new WebSocket(`${scheme}//${location.host}/v1/stream?${query}`);
-      socket.onopen = () => {
-        opened = true;
-        retry = 500;
-        live.current = socket;
-        setConnected(true);
-        // Whatever happened while the page was away from the stream is read again.
-        if (lastId === null) handler.current({ type: 'stream.resync', reason: 'connected' });
-      };
-      socket.onmessage = (message) => {
-        const frame = JSON.parse(message.data);
-        if (typeof frame.id === 'number') lastId = frame.id;
-        handler.current(frame);
-      };
-      socket.onclose = async () => {
-        live.current = null;
-        setConnected(false);
-        if (stopped) return;
-        // A refused upgrade does not say why. Ask: a session that has ended is reported as every 401 is (the
-        // page's notice), and there is no point in trying again.
-        if (!opened) {
-          const ended = await api('GET', '/v1/sessions/current').then(() => false, (e) => e.status === 401);
-          if (ended || stopped) return;
-        }
-        setTimeout(connect, retry);
-        retry = Math.min(retry * 2, 10_000);
-      };
-    }
-    connect();
-    return () => {
-      stopped = true;
-      socket?.close();
-    };
-  }, []);
-  // Signals (typing) are best effort: sent only while connected, never queued.
-  const send = (frame) => live.current?.send(JSON.stringify(frame));
-  return { connected, send };
+      if (after !== null) query.set('after', String(after));
+      return `/v1/stream?${query}`;
+    },
+    // A session that has ended is reported as every 401 is (the page's notice): no point in trying again.
+    refused: () => api('GET', '/v1/sessions/current').then(() => false, (e) => e.status === 401),
+    onFrame,
+  });
 }
 
 const TYPING_SHOWN_MS = 6000;

@@ -3,6 +3,7 @@
 // queue while they wait, the end of the chat, and the transcript to download. The customer is not a user: the chat
 // token the start answers authorizes this one conversation, and is kept in sessionStorage so that a reload resumes.
 // It uses neither the workspace shell nor sessions. See docs/chat.md.
+import { useLiveStream } from './stream.js';
 import { t } from './text.js';
 import { html, render, useEffect, useRef, useState } from './view.js';
 
@@ -108,58 +109,22 @@ function PreChat({ onStarted }) {
     </form>`;
 }
 
-// The chat's stream: a WebSocket that carries the chat token as its second subprotocol (a browser cannot set
-// headers on a WebSocket), resumed from the last event id after a drop.
+// The chat's stream: it carries the chat token as its second subprotocol (a browser cannot set headers on a
+// WebSocket).
 function useChatStream(chat, onFrame, onRefused) {
-  const handler = useRef(onFrame);
-  const live = useRef(null);
-  const [connected, setConnected] = useState(false);
-  handler.current = onFrame;
-  useEffect(() => {
-    let socket;
-    let lastId = null;
-    let stopped = false;
-    let retry = 500;
-    function connect() {
-      let opened = false;
-      const query = lastId === null ? '' : `?after=${lastId}`;
-      const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-      socket = new WebSocket(`${scheme}//${location.host}/v1/chat/conversations/${chat.id}/stream${query}`,
-        ['switchboard.chat', chat.token]);
-      socket.onopen = () => {
-        opened = true;
-        retry = 500;
-        live.current = socket;
-        setConnected(true);
-        if (lastId === null) handler.current({ type: 'stream.resync' });
-      };
-      socket.onmessage = (message) => {
-        const frame = JSON.parse(message.data);
-        if (typeof frame.id === 'number') lastId = frame.id;
-        handler.current(frame);
-      };
-      socket.onclose = async () => {
-        live.current = null;
-        setConnected(false);
-        if (stopped) return;
-        if (!opened) {
-          // A refused upgrade does not say why; a token that no longer works ends the chat on this page.
-          const refused = await call('GET', `/v1/chat/conversations/${chat.id}`, { token: chat.token })
-            .then(() => false, (e) => e.status === 401 || e.status === 404);
-          if (refused) return onRefused();
-        }
-        setTimeout(connect, retry);
-        retry = Math.min(retry * 2, 10_000);
-      };
-    }
-    connect();
-    return () => {
-      stopped = true;
-      socket?.close();
-    };
-  }, [chat.id]);
-  const send = (frame) => live.current?.send(JSON.stringify(frame));
-  return { connected, send };
+  return useLiveStream({
+    path: (after) => `/v1/chat/conversations/${chat.id}/stream${after === null ? '' : `?after=${after}`}`,
+    protocols: ['switchboard.chat', chat.token],
+    // A token that no longer works ends the chat on this page.
+    refused: async () => {
+      const refused = await call('GET', `/v1/chat/conversations/${chat.id}`, { token: chat.token })
+        .then(() => false, (e) => e.status === 401 || e.status === 404);
+      if (refused) onRefused();
+      return refused;
+    },
+    onFrame,
+    key: chat.id,
+  });
 }
 
 function merged(list, more) {

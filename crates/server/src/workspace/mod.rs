@@ -45,6 +45,7 @@ const ASSET_FILES: &[(&str, &str, &[u8])] = assets! {
     "workspace/text.js" => "text/javascript",
     "workspace/login.js" => "text/javascript",
     "workspace/agent.js" => "text/javascript",
+    "workspace/stream.js" => "text/javascript",
     "workspace/admin.js" => "text/javascript",
     "workspace/admin/kit.js" => "text/javascript",
     "workspace/admin/setup.js" => "text/javascript",
