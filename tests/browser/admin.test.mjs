@@ -3,7 +3,7 @@
 // conversation with that value lands in it; markup typed into a name is shown as text; a channel's address copies.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { browser, screenshot, server, shareServerAndBrowser, signIn } from './harness.mjs';
+import { browser, screenshot, server, shareServerAndBrowser, signIn, until } from './harness.mjs';
 
 shareServerAndBrowser();
 
@@ -26,12 +26,11 @@ async function section(page, name) {
 /// The conversation as the API has it once routing has queued it (a new conversation holds its workstream's
 /// fallback queue until routing has run its rules: `routing.queued` says where they sent it).
 async function queued(id) {
-  for (let tries = 0; tries < 100; tries++) {
+  await until(`conversation ${id} queued`, async () => {
     const timeline = await server.api('GET', `/v1/conversations/${id}/timeline`);
-    if (timeline.data.some((e) => e.type === 'routing.queued')) return server.api('GET', `/v1/conversations/${id}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`conversation ${id} was never queued`);
+    return timeline.data.some((e) => e.type === 'routing.queued');
+  }, 10);
+  return server.api('GET', `/v1/conversations/${id}`);
 }
 
 test('an administrator creates a queue, a routing rule that sends a context value there, and a new chat lands in it', async () => {
@@ -238,13 +237,10 @@ test('a webhook subscription: its secret shown once, its delivery log with attem
   const token = await server.integrationToken();
   await server.api('POST', '/v1/conversations', { channel_id: server.demo.channel_id, subject: 'Hooked' }, token);
   const [subscription] = (await server.api('GET', '/v1/webhook-subscriptions')).data;
-  let delivery;
-  for (let tries = 0; tries < 100 && !delivery; tries++) {
+  const delivery = await until('a delivery attempted', async () => {
     const log = await server.api('GET', `/v1/webhook-deliveries?subscription_id=${subscription.id}`);
-    delivery = log.data.find((d) => d.attempts > 0);
-    if (!delivery) await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.ok(delivery, 'a delivery was attempted');
+    return log.data.find((d) => d.attempts > 0);
+  }, 10);
 
   await page.getByRole('button', { name: `Settings of ${url}` }).click();
   const log = page.getByRole('table', { name: `Deliveries to ${url}` });

@@ -25,7 +25,9 @@ function freePort() {
   });
 }
 
-async function until(what, check, seconds = 30) {
+/// Asks `check` every 100 ms until it answers something truthy (a failing check counts as not yet), and returns that;
+/// fails after `seconds`.
+export async function until(what, check, seconds = 30) {
   const deadline = Date.now() + seconds * 1000;
   for (;;) {
     const value = await check().catch(() => null);
