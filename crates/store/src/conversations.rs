@@ -60,8 +60,12 @@ pub struct NewMessage {
 #[derive(Debug, Clone)]
 pub struct NewConversation {
     pub channel_id: ChannelId,
-    /// Matched to a contact (created if none matches); its customer id is the persistent-conversation key.
+    /// Matched to a contact (created if none matches); its customer id is the persistent-conversation key unless
+    /// `key` is given.
     pub customer: CustomerIn,
+    /// The persistent-conversation key when it is not the customer's id: a provider's thread (a Bot Framework
+    /// conversation id), whose live conversation every activity of the thread joins.
+    pub key: Option<String>,
     /// An existing contact, instead of `customer`.
     pub contact_id: Option<ContactId>,
     pub context: ContextMap,
@@ -82,15 +86,11 @@ pub struct Created {
 pub fn create(tx: &mut Tx<'_>, org: OrgId, new: NewConversation, now: Timestamp) -> Result<Created, Error> {
     let channel = setup::get_channel(tx, org, new.channel_id).map_err(|e| e.at("channel_id"))?;
     let workstream = setup::get_workstream(tx, org, channel.workstream_id)?;
-    let customer_key = new.customer.customer_id.as_ref().map(|k| k.as_str().to_string());
-    if let Some(key) = &customer_key {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM conversations c WHERE c.channel_id = $1 AND c.customer_key = $2 AND c.org_id = $3
-             AND c.state IN ('open', 'active', 'waiting')"
-        );
-        if let Some(row) = tx.query_opt(&sql, params![channel.id, key, org])? {
-            return Ok(Created { conversation: from_row(&row)?, is_new: false, start_message: None });
-        }
+    let customer_key = new.key.clone().or_else(|| new.customer.customer_id.as_ref().map(|k| k.as_str().to_string()));
+    if let Some(key) = &customer_key
+        && let Some(conversation) = live_by_key(tx, org, channel.id, key)?
+    {
+        return Ok(Created { conversation, is_new: false, start_message: None });
     }
     let contact = match new.contact_id {
         Some(id) => Some(contacts::get(tx, org, id).map_err(|e| e.at("contact_id"))?),
@@ -651,6 +651,15 @@ pub fn channel_of(tx: &mut Tx<'_>, org: OrgId, id: ConversationId) -> Result<Cha
     tx.query_opt("SELECT channel_id FROM conversations WHERE id = $1 AND org_id = $2", params![id, org])?
         .ok_or_else(|| Error::not_found(Code::ConversationNotFound))?
         .parse(0)
+}
+
+/// The live (open, active or waiting) conversation of `channel` with the persistent-conversation key `key`.
+pub fn live_by_key(tx: &mut Tx<'_>, org: OrgId, channel: ChannelId, key: &str) -> Result<Option<Conversation>, Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM conversations c WHERE c.channel_id = $1 AND c.customer_key = $2 AND c.org_id = $3
+         AND c.state IN ('open', 'active', 'waiting')"
+    );
+    tx.query_opt(&sql, params![channel, key, org])?.map(|row| from_row(&row)).transpose()
 }
 
 /// The channels of the conversations named, each looked up in the organization it is named with; a conversation

@@ -20,6 +20,7 @@ mod pg_tls;
 mod postgres;
 mod queued;
 pub mod quick_replies;
+pub mod reply_addresses;
 pub mod routing;
 pub mod routing_config;
 pub mod setup;

@@ -277,6 +277,7 @@ async fn start(
     let org = channel.org_id;
     let new = NewConversation {
         channel_id: channel.id,
+        key: None,
         customer,
         contact_id: None,
         context,

@@ -172,6 +172,7 @@ async fn create_conversation(
     let key = idem.scoped(&who, "POST /v1/conversations", &input);
     let new = NewConversation {
         channel_id: input.channel_id,
+        key: None,
         customer: input.customer.unwrap_or_default(),
         contact_id: input.contact_id,
         context: input.context,

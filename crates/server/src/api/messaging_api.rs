@@ -21,18 +21,17 @@ use switchboard_domain::{
     Code, Error, Timestamp,
     contact::CustomerIn,
     context::{ContextMap, ContextPatch, ContextValue, ContextVariableIn, VariableName},
-    conversation::{Action, ConversationState},
     event::EventType,
     ids::*,
     limits,
-    message::{Attachment, SenderKind},
+    message::SenderKind,
     role::Role,
     setup::{ChannelType, CustomerTokenKeys},
-    text::{CustomerField, Email, HttpUrl, MessageText, Phone, ShortText, VariableValue, field_error},
+    text::{CustomerField, Email, MessageText, Phone, ShortText, VariableValue, field_error},
 };
 use switchboard_store::{
-    IdempotencyKey, attachments as stored_attachments,
-    conversations::{self, ActionRequest, Actor, NewConversation, NewMessage},
+    IdempotencyKey,
+    conversations::{self, NewConversation, NewMessage},
     events,
     model::{Channel, Conversation, Message},
     setup,
@@ -40,10 +39,13 @@ use switchboard_store::{
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use switchboard_channels::inbound::{self, Act, Inbound, Thread};
+
 use crate::{
     AppState,
-    attachments::{Upload, decode_embedded, keep_uploads},
+    attachments::decode_embedded,
     auth::Principal,
+    channels::{self, ingest::Ingest},
     error::{ApiError, ApiResult},
     extract::{ApiJson, IdemKey, Written, body},
 };
@@ -315,10 +317,7 @@ async fn create(
         customer.customer_id = Some(CustomerField::from_stored(sub));
     }
     let context = match &input.conversationcontext {
-        Some(map) => {
-            let patch = compat_context(map, "conversationcontext")?;
-            ContextMap(patch.0.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
-        }
+        Some(map) => channels::ingest::context_of(compat_context(map, "conversationcontext")?),
         None => ContextMap::default(),
     };
     let start_message = match input.startmessage {
@@ -351,6 +350,7 @@ async fn create(
     });
     let new = NewConversation {
         channel_id: channel.id,
+        key: None,
         customer,
         contact_id: None,
         context,
@@ -386,20 +386,6 @@ async fn conversation_of(app: &AppState, caller: &Caller, raw: &str) -> Result<C
         return Err(not_found().into());
     }
     Ok(conversation)
-}
-
-/// Refuses (404) a conversation of another channel or organization, inside the write that acts on it.
-fn on_channel(
-    tx: &mut switchboard_store::Tx<'_>,
-    org: OrgId,
-    id: ConversationId,
-    channel: ChannelId,
-) -> Result<(), Error> {
-    if conversations::channel_of(tx, org, id)? == channel {
-        Ok(())
-    } else {
-        Err(Error::not_found(Code::ConversationNotFound))
-    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
@@ -463,15 +449,8 @@ pub struct SendOut {
     pub message_id: Option<String>,
 }
 
-/// What a checked activity does.
-enum Act {
-    Message(NewMessage, Vec<(usize, Upload)>),
-    Typing,
-    End,
-    Context(ContextPatch),
-}
-
-fn check_activity(caller: &Caller, conversation: ConversationId, a: ActivityIn) -> Result<Act, Error> {
+/// The activity as the ingest service takes it, checked against the caller's channel and the path's conversation.
+fn check_activity(caller: &Caller, conversation: ConversationId, a: ActivityIn) -> Result<Inbound, Error> {
     if a.kind.chars().count() > MAX_ACTIVITY_FIELD {
         return Err(too_long("type", MAX_ACTIVITY_FIELD));
     }
@@ -491,7 +470,7 @@ fn check_activity(caller: &Caller, conversation: ConversationId, a: ActivityIn) 
             return Err(too_long(field, MAX_ACTIVITY_FIELD));
         }
     }
-    match a.kind.as_str() {
+    let act = match a.kind.as_str() {
         "message" => {
             if a.attachments.len() > limits::MAX_ATTACHMENTS {
                 return Err(Error::field(
@@ -505,22 +484,19 @@ fn check_activity(caller: &Caller, conversation: ConversationId, a: ActivityIn) 
                 return Err(Error::new(Code::EmptyMessage, "a message needs `text` or at least one attachment"));
             }
             let mut attachments = Vec::new();
-            let mut uploads = Vec::new();
             for (i, att) in a.attachments.into_iter().enumerate() {
-                let field = format!("attachments[{i}].contentUrl");
-                match decode_embedded(&att.content_url, att.content_type.as_str()) {
-                    None => attachments.push(Attachment {
-                        content_type: att.content_type,
-                        url: HttpUrl::parse(att.content_url).map_err(|e| field_error(&field, &e))?,
-                        name: att.name,
-                        id: None,
-                        size: None,
-                    }),
-                    Some(Err(detail)) => return Err(Error::field(Code::InvalidField, field, detail)),
-                    Some(Ok((content_type, bytes))) => {
-                        uploads.push((i, Upload { content_type, name: att.name.map(ShortText::into_inner), bytes }))
+                let name = att.name.map(ShortText::into_inner);
+                attachments.push(match decode_embedded(&att.content_url, att.content_type.as_str()) {
+                    None => inbound::Attachment::Link {
+                        content_type: att.content_type.into_inner(),
+                        url: att.content_url,
+                        name,
+                    },
+                    Some(Err(detail)) => {
+                        return Err(Error::field(Code::InvalidField, format!("attachments[{i}].contentUrl"), detail));
                     }
-                }
+                    Some(Ok((content_type, bytes))) => inbound::Attachment::Embedded { content_type, name, bytes },
+                });
             }
             let automated = a
                 .channel_data
@@ -529,20 +505,10 @@ fn check_activity(caller: &Caller, conversation: ConversationId, a: ActivityIn) 
                 .and_then(|d| d.get("type"))
                 .and_then(Value::as_str)
                 == Some("AutomatedMessage");
-            Ok(Act::Message(
-                NewMessage {
-                    sender_kind: SenderKind::Customer,
-                    sender_id: from.id,
-                    sender_name: from.name,
-                    text,
-                    attachments,
-                    automated,
-                },
-                uploads,
-            ))
+            Act::Message { text, attachments, automated }
         }
-        "typing" => Ok(Act::Typing),
-        "endOfConversation" => Ok(Act::End),
+        "typing" => Act::Typing,
+        "endOfConversation" => Act::End,
         "event" => {
             let data = a.channel_data.unwrap_or(Value::Null);
             let custom = data.get("customEvent").and_then(Value::as_bool) == Some(true);
@@ -554,9 +520,18 @@ fn check_activity(caller: &Caller, conversation: ConversationId, a: ActivityIn) 
                     "the supported events are custom events: `channelData.customEvent: true` with a `customEventName`",
                 ));
             }
-            let raw = match data.get("customEventValue") {
-                None | Some(Value::Null) => return Ok(Act::Context(ContextPatch::default())),
-                Some(Value::String(s)) => s.clone(),
+            match data.get("customEventValue") {
+                None | Some(Value::Null) => Act::Context(ContextPatch::default()),
+                Some(Value::String(raw)) => {
+                    let map: serde_json::Map<String, Value> = serde_json::from_str(raw).map_err(|_| {
+                        Error::field(
+                            Code::InvalidField,
+                            "channelData.customEventValue",
+                            "`customEventValue` must hold a JSON object of variables",
+                        )
+                    })?;
+                    Act::Context(compat_context(&map, "channelData.customEventValue")?)
+                }
                 Some(_) => {
                     return Err(Error::field(
                         Code::InvalidField,
@@ -564,22 +539,25 @@ fn check_activity(caller: &Caller, conversation: ConversationId, a: ActivityIn) 
                         "`customEventValue` is a JSON-encoded string",
                     ));
                 }
-            };
-            let map: serde_json::Map<String, Value> = serde_json::from_str(&raw).map_err(|_| {
-                Error::field(
-                    Code::InvalidField,
-                    "channelData.customEventValue",
-                    "`customEventValue` must hold a JSON object of variables",
-                )
-            })?;
-            Ok(Act::Context(compat_context(&map, "channelData.customEventValue")?))
+            }
         }
-        other => Err(Error::field(
-            Code::UnsupportedActivity,
-            "type",
-            format!("`{other}` is not a supported activity type (message, typing, endOfConversation, event)"),
-        )),
-    }
+        other => {
+            return Err(Error::field(
+                Code::UnsupportedActivity,
+                "type",
+                format!("`{other}` is not a supported activity type (message, typing, endOfConversation, event)"),
+            ));
+        }
+    };
+    Ok(Inbound {
+        provider_message_id: a.id,
+        thread: Thread::Conversation(conversation.to_string()),
+        customer: CustomerIn::default(),
+        sender_id: from.id,
+        sender_name: from.name,
+        act,
+        reply_to: None,
+    })
 }
 
 /// Sends the customer's activity: a message, typing, the end of the conversation, or a custom event whose value
@@ -600,70 +578,14 @@ async fn send_activity(
 ) -> ApiResult<Response> {
     let caller = caller(&app, who, &headers).await?;
     let id: ConversationId = conversation_id.parse().map_err(|_| Error::not_found(Code::ConversationNotFound))?;
-    let (org, channel) = (caller.who.org_id, caller.channel.id);
-    let activity_id = input.id.clone().filter(|i| !i.is_empty());
     let route = "POST /api/v1.0/consumer/conversation/{conversationId}";
-    let idem_key = idem.scoped(&caller.who, route, &(caller.channel.id, id, &input));
-    let act = check_activity(&caller, id, input)?;
-    let request_id = activity_id.map(|a| IdempotencyKey {
-        principal: format!("channel:{}", caller.channel.id),
-        key: format!("activity:{id}:{a}"),
-        // A repeated activity id answers with the first result, whatever the body.
-        fingerprint: String::new(),
-    });
-    let out = match act {
-        Act::Typing => {
-            let conversation = conversation_of(&app, &caller, &conversation_id).await?;
-            if conversation.state == ConversationState::Closed {
-                return Err(Error::new(Code::ConversationClosed, "the conversation is closed").into());
-            }
-            return Ok(Json(SendOut { message_id: None }).into_response());
-        }
-        Act::Message(mut message, uploads) => {
-            let mut rows = Vec::new();
-            if !uploads.is_empty() {
-                let workstream = conversation_of(&app, &caller, &conversation_id).await?.workstream_id;
-                let field = |i| format!("attachments[{i}]");
-                for (i, attachment, row) in keep_uploads(&app, org, id, workstream, uploads, field).await? {
-                    message.attachments.insert(i.min(message.attachments.len()), attachment);
-                    rows.push(row);
-                }
-            }
-            let now = app.clock.now();
-            app.store
-                .write_once_identified(org, idem_key, request_id, now, move |tx| {
-                    // The message before the files' rows, as every upload writes them (`attachments::keep_uploads`).
-                    let m = conversations::send_message_on(tx, org, id, channel, message, now)?;
-                    for row in &rows {
-                        stored_attachments::insert(tx, row, now)?;
-                    }
-                    body(StatusCode::OK, SendOut { message_id: Some(m.created_at.millis().to_string()) })
-                })
-                .await?
-        }
-        Act::End => {
-            let now = app.clock.now();
-            app.store
-                .write_once_identified(org, idem_key, request_id, now, move |tx| {
-                    on_channel(tx, org, id, channel)?;
-                    let actor = Actor { label: "customer".into(), agent: None };
-                    let request = ActionRequest { action: Action::CustomerEnd, agent_id: None, reason: None };
-                    conversations::apply(tx, org, id, &actor, request, now)?;
-                    body(StatusCode::OK, SendOut { message_id: Some(events::last_time(tx, id)?.millis().to_string()) })
-                })
-                .await?
-        }
-        Act::Context(patch) => {
-            let now = app.clock.now();
-            app.store
-                .write_once_identified(org, idem_key, request_id, now, move |tx| {
-                    on_channel(tx, org, id, channel)?;
-                    conversations::patch_context(tx, org, id, &patch, now)?;
-                    body(StatusCode::OK, SendOut { message_id: Some(events::last_time(tx, id)?.millis().to_string()) })
-                })
-                .await?
-        }
-    };
+    let idempotency = idem.scoped(&caller.who, route, &(caller.channel.id, id, &input));
+    let inbound = check_activity(&caller, id, input)?;
+    let ingest = Ingest { channel: caller.channel, idempotency, inbound };
+    let out = channels::ingest::ingest(&app, ingest, |stored| {
+        serde_json::to_value(SendOut { message_id: stored.at.map(|at| at.millis().to_string()) }).unwrap_or_default()
+    })
+    .await?;
     Ok(Written(out).into_response())
 }
 

@@ -92,6 +92,7 @@ fn customer(id: &str) -> CustomerIn {
 fn new_conversation(channel: ChannelId, customer_id: &str) -> NewConversation {
     NewConversation {
         channel_id: channel,
+        key: None,
         customer: customer(customer_id),
         contact_id: None,
         context: ContextMap::default(),
