@@ -27,19 +27,23 @@ use switchboard_domain::{
     text::{CustomerField, Email, MessageText, ShortText, VariableValue, field_error},
 };
 use switchboard_store::{
-    attachments as stored_attachments,
-    conversations::{self, ActionRequest, Actor, NewConversation, NewMessage},
+    conversations::{self, ActionRequest, Actor, NewConversation},
     model::{Channel, Page},
     setup,
 };
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use switchboard_channels::inbound::{self, Act, Inbound, Thread};
+use switchboard_store::Outcome;
+
 use crate::{
     AppState,
     api::conversations::MAX_FILE_BODY_BYTES,
-    attachments::{Upload, keep_uploads},
+    attachments::Links,
+    channels::ingest::{Ingest, On, ingest},
     error::{ApiError, ApiResult},
+    extract::Written,
     extract::{ApiFile, ApiJson, ApiQuery, PageQuery, path_id},
 };
 
@@ -342,8 +346,8 @@ pub struct ChatSender {
     pub name: String,
 }
 
-fn shown(app: &AppState, mut m: Message) -> ChatMessage {
-    app.links.sign_attachments(&mut m.attachments);
+fn shown(links: &Links, mut m: Message) -> ChatMessage {
+    links.sign_attachments(&mut m.attachments);
     ChatMessage {
         id: m.id.to_string(),
         sequence: m.sequence,
@@ -361,17 +365,6 @@ pub struct ChatMessageIn {
     pub text: MessageText,
 }
 
-fn customer_message(text: Option<String>, attachments: Vec<Attachment>) -> NewMessage {
-    NewMessage {
-        sender_kind: SenderKind::Customer,
-        sender_id: None,
-        sender_name: None,
-        text,
-        attachments,
-        automated: false,
-    }
-}
-
 /// The customer writes. 201 means it is durably committed.
 #[utoipa::path(post, path = "/v1/chat/conversations/{id}/messages", operation_id = "chat_send_message", tag = "chat", security(("chat" = [])),
     params(("id" = String, Path)), request_body = ChatMessageIn,
@@ -383,15 +376,39 @@ async fn send_message(
     Path(raw): Path<String>,
     ApiJson(input): ApiJson<ChatMessageIn>,
 ) -> ApiResult<Response> {
-    let (id, org, channel) = (who.owns(&raw)?, who.org, who.channel);
+    let id = who.owns(&raw)?;
     if input.text.as_str().trim().is_empty() {
         return Err(Error::field(Code::EmptyMessage, "text", "write something").into());
     }
-    let message = customer_message(Some(input.text.into_inner()), Vec::new());
-    let now = app.clock.now();
-    let m = app.store.write(move |tx| conversations::send_message_on(tx, org, id, channel, message, now)).await?;
+    let act = Act::Message { text: Some(input.text.into_inner()), attachments: Vec::new(), automated: false };
+    let out = ingest_message(&app, &who, id, act).await?;
     metrics::counter!("switchboard_messages_total").increment(1);
-    Ok((StatusCode::CREATED, Json(shown(&app, m))).into_response())
+    Ok(Written(out).into_response())
+}
+
+/// The customer's message, through the ingest service every channel uses; answered as the chat shows it.
+async fn ingest_message(
+    app: &AppState,
+    who: &Customer,
+    id: ConversationId,
+    act: Act,
+) -> Result<Outcome<serde_json::Value>, Error> {
+    let inbound = Inbound {
+        provider_message_id: None,
+        thread: Thread::Conversation(id.to_string()),
+        customer: CustomerIn::default(),
+        sender_id: None,
+        sender_name: None,
+        act,
+        reply_to: None,
+    };
+    let on = On { org: who.org, channel: who.channel };
+    let links = app.links.clone();
+    ingest(app, Ingest { channel: on, idempotency: None, inbound }, move |stored| {
+        let shown = stored.message.map(|m| shown(&links, m));
+        (StatusCode::CREATED, serde_json::to_value(shown).unwrap_or_default())
+    })
+    .await
 }
 
 /// The chat's messages in order, paged (`next_cursor`).
@@ -407,7 +424,7 @@ async fn list_messages(
     let (id, org) = (who.owns(&raw)?, who.org);
     let (limit, after) = (page.limit()?, page.position()?);
     let rows = app.store.read(move |tx| conversations::list_messages(tx, org, id, after, limit + 1)).await?;
-    let rows = rows.into_iter().map(|m| shown(&app, m)).collect();
+    let rows = rows.into_iter().map(|m| shown(&app.links, m)).collect();
     Ok(Json(Page::from_rows(rows, limit, |m: &ChatMessage| m.sequence.to_string())))
 }
 
@@ -444,26 +461,12 @@ async fn upload(
     Query(query): Query<UploadQuery>,
     file: ApiFile,
 ) -> ApiResult<Response> {
-    let (id, org, channel) = (who.owns(&raw)?, who.org, who.channel);
-    let workstream = app.store.read(move |tx| Ok(conversations::get(tx, org, id)?.workstream_id)).await?;
-    let upload = Upload { content_type: file.content_type, name: query.name, bytes: file.bytes.to_vec() };
-    let kept = keep_uploads(&app, org, id, workstream, vec![(0, upload)], |_| "file".to_string()).await?;
-    let Some((_, attachment, row)) = kept.into_iter().next() else {
-        return Err(Error::internal("a kept upload went missing").into());
-    };
-    let message = customer_message(None, vec![attachment]);
-    let now = app.clock.now();
-    let m = app
-        .store
-        .write(move |tx| {
-            // The message first: it locks the conversation for update before the file's row (which refers to the
-            // conversation) takes a share lock on it; the other order deadlocks with routing's writes on PostgreSQL.
-            let m = conversations::send_message_on(tx, org, id, channel, message, now)?;
-            stored_attachments::insert(tx, &row, now)?;
-            Ok(m)
-        })
-        .await?;
-    Ok((StatusCode::CREATED, Json(shown(&app, m))).into_response())
+    let id = who.owns(&raw)?;
+    let attachment =
+        inbound::Attachment::Embedded { content_type: file.content_type, name: query.name, bytes: file.bytes.to_vec() };
+    let act = Act::Message { text: None, attachments: vec![attachment], automated: false };
+    let out = ingest_message(&app, &who, id, act).await?;
+    Ok(Written(out).into_response())
 }
 
 /// Where the customer waits.
@@ -515,7 +518,7 @@ async fn transcript(State(app): State<AppState>, who: Customer, Path(raw): Path<
     let (id, org) = (who.owns(&raw)?, who.org);
     let rows = app.store.read(move |tx| conversations::list_messages(tx, org, id, 0, MAX_TRANSCRIPT)).await?;
     let mut text = String::new();
-    for m in rows.into_iter().map(|m| shown(&app, m)) {
+    for m in rows.into_iter().map(|m| shown(&app.links, m)) {
         let at = m.created_at.to_string();
         let line = m.text.as_deref().unwrap_or_default().replace('\r', "").replace('\n', "\n    ");
         text.push_str(&format!("[{at}] {}: {line}\n", m.sender.name));

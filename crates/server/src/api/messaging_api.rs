@@ -581,9 +581,10 @@ async fn send_activity(
     let route = "POST /api/v1.0/consumer/conversation/{conversationId}";
     let idempotency = idem.scoped(&caller.who, route, &(caller.channel.id, id, &input));
     let inbound = check_activity(&caller, id, input)?;
-    let ingest = Ingest { channel: caller.channel, idempotency, inbound };
+    let ingest = Ingest { channel: (&caller.channel).into(), idempotency, inbound };
     let out = channels::ingest::ingest(&app, ingest, |stored| {
-        serde_json::to_value(SendOut { message_id: stored.at.map(|at| at.millis().to_string()) }).unwrap_or_default()
+        let out = SendOut { message_id: stored.at.map(|at| at.millis().to_string()) };
+        (StatusCode::OK, serde_json::to_value(out).unwrap_or_default())
     })
     .await?;
     Ok(Written(out).into_response())

@@ -3,13 +3,14 @@
 //! or started), and stored. The Messaging API, Bot Framework and Direct Line all come through it, so a message
 //! is stored the same way (files, order, events, routing) whichever way it arrived.
 
+use axum::http::StatusCode;
 use serde_json::Value;
 use switchboard_channels::inbound::{self, Act, Inbound, Thread};
 use switchboard_domain::{
     Code, Error, Timestamp,
     context::{ContextMap, ContextPatch},
     conversation::{Action, ConversationState},
-    ids::{ConversationId, OrgId},
+    ids::{ChannelId, ConversationId, OrgId},
     message::{Attachment, SenderKind},
     text::{HttpUrl, ShortText, field_error},
 };
@@ -18,7 +19,7 @@ use switchboard_store::{
     conversations::{self, ActionRequest, Actor, NewConversation, NewMessage},
     events,
     idempotency::Body,
-    model::{Channel, Conversation},
+    model::{Channel, Conversation, Message},
     reply_addresses,
     sql::Tx,
 };
@@ -31,14 +32,27 @@ use crate::{
 /// What an adapter hands the ingest service.
 pub struct Ingest {
     /// The channel it came in on, already authenticated by the adapter.
-    pub channel: Channel,
+    pub channel: On,
     /// The caller's `Idempotency-Key`, scoped to the request, where the adapter's API takes one.
     pub idempotency: Option<IdempotencyKey>,
     pub inbound: Inbound,
 }
 
-/// What was stored, for the adapter's answer.
+/// A channel of an organization.
 #[derive(Debug, Clone, Copy)]
+pub struct On {
+    pub org: OrgId,
+    pub channel: ChannelId,
+}
+
+impl From<&Channel> for On {
+    fn from(channel: &Channel) -> Self {
+        On { org: channel.org_id, channel: channel.id }
+    }
+}
+
+/// What was stored, for the adapter's answer.
+#[derive(Debug, Clone)]
 pub struct Stored {
     pub conversation: ConversationId,
     /// The conversation started with this inbound.
@@ -46,26 +60,28 @@ pub struct Stored {
     /// When what was stored happened (a message's time; the last event's for an end or a context change); `None`
     /// for what is not stored (typing).
     pub at: Option<Timestamp>,
+    /// The message stored, for a message.
+    pub message: Option<Message>,
 }
 
 /// Stores `ingest` and answers with what `answer` makes of it. The answer is kept with the provider's message id
 /// (and the idempotency key), so a repeat of the same activity stores nothing and gets the first answer again.
 pub async fn ingest<A>(app: &AppState, ingest: Ingest, answer: A) -> Result<Outcome<Value>, Error>
 where
-    A: FnOnce(Stored) -> Value + Send + 'static,
+    A: FnOnce(Stored) -> (StatusCode, Value) + Send + 'static,
 {
     let Ingest { channel, idempotency, inbound } = ingest;
     let Inbound { provider_message_id, thread, customer, sender_id, sender_name, act, reply_to } = inbound;
-    let org = channel.org_id;
+    let org = channel.org;
     let thread = Resolve::parse(thread)?;
     let request_id = provider_message_id.filter(|id| !id.is_empty()).map(|id| IdempotencyKey {
-        principal: format!("channel:{}", channel.id),
+        principal: format!("channel:{}", channel.channel),
         key: format!("activity:{}:{id}", thread.label()),
         // A repeated activity id answers with the first result, whatever the body.
         fingerprint: String::new(),
     });
     let now = app.clock.now();
-    let start = Start { channel: channel.clone(), customer, reply_to };
+    let start = Start { channel, customer, reply_to };
     match act {
         Act::Typing => {
             let conversation = thread.find(app, &channel).await?;
@@ -73,8 +89,9 @@ where
                 return Err(Error::new(Code::ConversationClosed, "the conversation is closed"));
             }
             crate::stream::customer_typing(app, org, conversation.id).await?;
-            let stored = Stored { conversation: conversation.id, is_new: false, at: None };
-            Ok(Outcome { status: 200, body: Body::Value(answer(stored)), replayed: false })
+            let stored = Stored { conversation: conversation.id, is_new: false, at: None, message: None };
+            let (status, body) = answer(stored);
+            Ok(Outcome { status: status.as_u16(), body: Body::Value(body), replayed: false })
         }
         Act::Message { text, attachments, automated } => {
             let mut links = Vec::new();
@@ -124,11 +141,13 @@ where
                 .write_once_identified(org, idempotency, request_id, now, move |tx| {
                     let (id, is_new) = thread.resolve(tx, &start, now)?;
                     // The message before the files' rows, as every upload writes them (`attachments::keep_uploads`).
-                    let m = conversations::send_message_on(tx, org, id, start.channel.id, message, now)?;
+                    let m = conversations::send_message_on(tx, org, id, start.channel.channel, message, now)?;
                     for row in &rows {
                         stored_attachments::insert(tx, row, now)?;
                     }
-                    Ok((200, answer(Stored { conversation: id, is_new, at: Some(m.created_at) })))
+                    let (status, body) =
+                        answer(Stored { conversation: id, is_new, at: Some(m.created_at), message: Some(m) });
+                    Ok((status.as_u16(), body))
                 })
                 .await
         }
@@ -140,7 +159,9 @@ where
                     let request = ActionRequest { action: Action::CustomerEnd, agent_id: None, reason: None };
                     conversations::apply(tx, org, id, &actor, request, now)?;
                     let at = events::last_time(tx, id)?;
-                    Ok((200, answer(Stored { conversation: id, is_new: false, at: Some(at) })))
+                    let (status, body) =
+                        answer(Stored { conversation: id, is_new: false, at: Some(at), message: None });
+                    Ok((status.as_u16(), body))
                 })
                 .await
         }
@@ -150,7 +171,9 @@ where
                     let id = thread.existing(tx, &start.channel)?;
                     conversations::patch_context(tx, org, id, &patch, now)?;
                     let at = events::last_time(tx, id)?;
-                    Ok((200, answer(Stored { conversation: id, is_new: false, at: Some(at) })))
+                    let (status, body) =
+                        answer(Stored { conversation: id, is_new: false, at: Some(at), message: None });
+                    Ok((status.as_u16(), body))
                 })
                 .await
         }
@@ -162,7 +185,8 @@ where
                         conversations::patch_context(tx, org, id, &context, now)?;
                     }
                     let at = events::last_time(tx, id)?;
-                    Ok((200, answer(Stored { conversation: id, is_new, at: Some(at) })))
+                    let (status, body) = answer(Stored { conversation: id, is_new, at: Some(at), message: None });
+                    Ok((status.as_u16(), body))
                 })
                 .await
         }
@@ -173,7 +197,7 @@ where
 /// where replies go.
 #[derive(Clone)]
 struct Start {
-    channel: Channel,
+    channel: On,
     customer: switchboard_domain::contact::CustomerIn,
     reply_to: Option<Value>,
 }
@@ -209,8 +233,8 @@ impl Resolve {
     }
 
     /// The thread's conversation, which must exist and be the channel's.
-    async fn find(&self, app: &AppState, channel: &Channel) -> Result<Conversation, Error> {
-        let (org, channel_id) = (channel.org_id, channel.id);
+    async fn find(&self, app: &AppState, channel: &On) -> Result<Conversation, Error> {
+        let (org, channel_id) = (channel.org, channel.channel);
         let conversation = match self {
             Resolve::Known(id) => {
                 let id = *id;
@@ -235,7 +259,7 @@ impl Resolve {
         if let Resolve::Known(_) = self {
             return self.find(app, &start.channel).await;
         }
-        let org = start.channel.org_id;
+        let org = start.channel.org;
         let (resolve, start) = (self.clone(), start.clone());
         let id = app.store.write(move |tx| resolve.resolve(tx, &start, now).map(|(id, _)| id)).await?;
         app.store.read(move |tx| conversations::get(tx, org, id)).await
@@ -244,17 +268,17 @@ impl Resolve {
     /// The thread's conversation inside a write: the client's (which must be the channel's), or the provider
     /// thread's live one, or a new one. Keeps where replies go when the adapter told.
     fn resolve(&self, tx: &mut Tx<'_>, start: &Start, now: Timestamp) -> Result<(ConversationId, bool), Error> {
-        let org = start.channel.org_id;
+        let org = start.channel.org;
         let (id, is_new) = match self {
             Resolve::Known(id) => {
                 on_channel(tx, org, *id, &start.channel)?;
                 (*id, false)
             }
-            Resolve::External(key) => match conversations::live_by_key(tx, org, start.channel.id, key)? {
+            Resolve::External(key) => match conversations::live_by_key(tx, org, start.channel.channel, key)? {
                 Some(c) => (c.id, false),
                 None => {
                     let new = NewConversation {
-                        channel_id: start.channel.id,
+                        channel_id: start.channel.channel,
                         key: Some(key.clone()),
                         customer: start.customer.clone(),
                         contact_id: None,
@@ -274,14 +298,14 @@ impl Resolve {
     }
 
     /// The thread's conversation inside a write, which must exist: an end or a context change starts nothing.
-    fn existing(&self, tx: &mut Tx<'_>, channel: &Channel) -> Result<ConversationId, Error> {
-        let org = channel.org_id;
+    fn existing(&self, tx: &mut Tx<'_>, channel: &On) -> Result<ConversationId, Error> {
+        let org = channel.org;
         match self {
             Resolve::Known(id) => {
                 on_channel(tx, org, *id, channel)?;
                 Ok(*id)
             }
-            Resolve::External(key) => conversations::live_by_key(tx, org, channel.id, key)?
+            Resolve::External(key) => conversations::live_by_key(tx, org, channel.channel, key)?
                 .map(|c| c.id)
                 .ok_or_else(|| Error::not_found(Code::ConversationNotFound)),
         }
@@ -289,8 +313,8 @@ impl Resolve {
 }
 
 /// Refuses (404) a conversation of another channel or organization, inside the write that acts on it.
-fn on_channel(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, channel: &Channel) -> Result<(), Error> {
-    if conversations::channel_of(tx, org, id)? == channel.id {
+fn on_channel(tx: &mut Tx<'_>, org: OrgId, id: ConversationId, channel: &On) -> Result<(), Error> {
+    if conversations::channel_of(tx, org, id)? == channel.channel {
         Ok(())
     } else {
         Err(Error::not_found(Code::ConversationNotFound))
