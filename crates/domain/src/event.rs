@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::{
     Timestamp,
+    account::MessagingAccount,
     context::ContextPatch,
     conversation::{Action, ConversationState},
     ids::*,
@@ -184,6 +185,12 @@ catalogue! {
     PresenceUpdated = "presence.updated", Organization, Record, CustomPresence;
     /// A custom presence was deleted.
     PresenceDeleted = "presence.deleted", Organization, Sorted, Deleted;
+    /// A messaging account was created.
+    MessagingAccountCreated = "messaging_account.created", Organization, Record, MessagingAccount;
+    /// A messaging account changed: its name, settings, credentials (never shown) or validation.
+    MessagingAccountUpdated = "messaging_account.updated", Organization, Record, MessagingAccount;
+    /// A messaging account was deleted.
+    MessagingAccountDeleted = "messaging_account.deleted", Organization, Sorted, Deleted;
     /// A quick reply was created.
     QuickReplyCreated = "quick_reply.created", Organization, Record, QuickReply;
     /// A quick reply changed.

@@ -85,4 +85,6 @@ id_type! {
     AttachmentId,
     /// A browser's sign-in: what its session cookie stands for.
     SessionId,
+    /// A messaging account: a provider registration (a Bot Framework app, ...) that channels are added to.
+    MessagingAccountId,
 }

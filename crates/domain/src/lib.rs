@@ -3,6 +3,7 @@
 //! Nothing here does I/O. Every value that crosses an edge (HTTP, a channel webhook, a CLI flag) is parsed into
 //! one of these types once, so the code behind the edge never checks it again.
 
+pub mod account;
 pub mod contact;
 pub mod context;
 pub mod conversation;

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::{
     Timestamp,
+    account::{AttachmentPermissions, ChannelBehaviours, Language},
     context::{ContextValue, VariableKind, VariableName},
     conversation::ConversationState,
     ids::*,
@@ -140,6 +141,11 @@ pub struct Channel {
     /// When the channel was created or last changed by a `PATCH` that changed something.
     pub updated_at: Timestamp,
     pub settings: ChannelSettings,
+    /// The messaging account the channel belongs to (one of its own kind).
+    pub account_id: MessagingAccountId,
+    pub language: Language,
+    pub behaviours: ChannelBehaviours,
+    pub attachments: AttachmentPermissions,
 }
 
 impl Channel {
@@ -155,6 +161,11 @@ impl Channel {
             created_at: self.created_at,
             updated_at: self.updated_at,
             settings: with_settings.then(|| self.settings.view()),
+            account_id: Some(self.account_id),
+            language: self.language.clone(),
+            behaviours: self.behaviours.clone(),
+            attachments: self.attachments,
+            messaging_endpoint_url: None,
         }
     }
 }
@@ -174,6 +185,21 @@ pub struct ChannelView {
     /// Admins and supervisors only; credentials are never read back, only whether they are set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<ChannelSettingsView>,
+    /// The messaging account the channel belongs to; `null` only in events recorded before accounts existed.
+    #[serde(default)]
+    pub account_id: Option<MessagingAccountId>,
+    /// The language the channel's customers are served in (BCP 47; `en-US` by default).
+    #[serde(default)]
+    pub language: Language,
+    #[serde(default)]
+    pub behaviours: ChannelBehaviours,
+    /// Who may send files on the channel.
+    #[serde(default)]
+    pub attachments: AttachmentPermissions,
+    /// Admins and supervisors, in API reads: the URL to give the provider (for a Bot Framework channel, the bot
+    /// registration's messaging endpoint). Events leave it out: it follows the server's `public_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messaging_endpoint_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -12,6 +12,7 @@ pub mod conversations;
 pub mod events;
 pub mod idempotency;
 pub mod leases;
+pub mod messaging_accounts;
 mod migrate;
 pub mod model;
 pub mod overflow;

@@ -111,6 +111,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0017_quick_replies.sql"),
         postgres: include_str!("../migrations/postgres/0017_quick_replies.sql"),
     },
+    Migration {
+        version: 18,
+        name: "messaging_accounts",
+        sqlite: include_str!("../migrations/sqlite/0018_messaging_accounts.sql"),
+        postgres: include_str!("../migrations/postgres/0018_messaging_accounts.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

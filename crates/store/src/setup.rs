@@ -2,6 +2,7 @@
 
 use switchboard_domain::{
     Code, Error, Timestamp,
+    account::{AttachmentPermissions, ChannelBehaviours, Language},
     ids::*,
     setup::{ChannelSettings, ChannelType, Distribution, QueueType, WorkstreamSettings, WorkstreamType},
 };
@@ -202,9 +203,10 @@ pub fn list_workstreams(
     tx.list_in_org("workstreams", WORKSTREAM_COLUMNS, org, after, limit, workstream_from_row)
 }
 
-const CHANNEL_COLUMNS: &str = "id, org_id, channel_type, name, workstream_id, created_at, settings, updated_at";
+pub(crate) const CHANNEL_COLUMNS: &str = "id, org_id, channel_type, name, workstream_id, created_at, settings, updated_at, \
+     account_id, language, behaviours, attachments";
 
-fn channel_from_row(r: &Row) -> Result<Channel, Error> {
+pub(crate) fn channel_from_row(r: &Row) -> Result<Channel, Error> {
     Ok(Channel {
         id: r.parse(0)?,
         org_id: r.parse(1)?,
@@ -214,9 +216,16 @@ fn channel_from_row(r: &Row) -> Result<Channel, Error> {
         created_at: r.ts(5)?,
         updated_at: r.ts(7)?,
         settings: r.json(6)?,
+        account_id: r.parse(8)?,
+        language: Language::parse(r.string(9)?).map_err(Error::internal)?,
+        behaviours: r.json(10)?,
+        attachments: r.json(11)?,
     })
 }
 
+/// Creates a channel of `channel_type` with the defaults of everything accounts brought (language, behaviours,
+/// attachment permissions) in an account of its own, named after it: what `POST /v1/channels` without an
+/// account makes, as the migration that introduced accounts made for every channel before them.
 pub fn create_channel(
     tx: &mut Tx<'_>,
     org: OrgId,
@@ -226,49 +235,121 @@ pub fn create_channel(
     settings: ChannelSettings,
     now: Timestamp,
 ) -> Result<Channel, Error> {
-    check_channel(tx, org, channel_type, workstream_id, &settings)?;
+    let new = NewChannel {
+        account_id: None,
+        channel_type,
+        name: name.into(),
+        workstream_id,
+        settings,
+        language: Language::default(),
+        behaviours: ChannelBehaviours::default(),
+        attachments: AttachmentPermissions::default(),
+    };
+    create_channel_in(tx, org, new, now)
+}
+
+/// A channel to create. Without `account_id`, the channel gets an account of its own; with it, the account must
+/// be of the channel's type and have room for one more channel.
+#[derive(Debug, Clone)]
+pub struct NewChannel {
+    pub account_id: Option<MessagingAccountId>,
+    pub channel_type: ChannelType,
+    pub name: String,
+    pub workstream_id: WorkstreamId,
+    pub settings: ChannelSettings,
+    pub language: Language,
+    pub behaviours: ChannelBehaviours,
+    pub attachments: AttachmentPermissions,
+}
+
+pub(crate) fn to_json(v: &impl serde::Serialize) -> Result<String, Error> {
+    serde_json::to_string(v).map_err(Error::internal)
+}
+
+pub fn create_channel_in(tx: &mut Tx<'_>, org: OrgId, new: NewChannel, now: Timestamp) -> Result<Channel, Error> {
+    let NewChannel { account_id, channel_type, name, workstream_id, settings, language, behaviours, attachments } = new;
+    check_channel(tx, org, channel_type, workstream_id, &settings, &behaviours)?;
+    let account_id = match account_id {
+        Some(id) => crate::messaging_accounts::room_for_channel(tx, org, id, channel_type)?.id,
+        None => crate::messaging_accounts::create_account_of_channel(tx, org, channel_type, &name, now)?.id,
+    };
     let c = Channel {
         id: ChannelId::new(),
         org_id: org,
         channel_type,
-        name: name.into(),
+        name,
         workstream_id,
         created_at: now,
         updated_at: now,
         settings,
+        account_id,
+        language,
+        behaviours,
+        attachments,
     };
-    let settings = serde_json::to_string(&c.settings).map_err(Error::internal)?;
     tx.execute(
-        &format!("INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
-        params![c.id, org, channel_type.as_str(), &c.name, workstream_id, c.created_at, settings, c.updated_at],
+        &format!("INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"),
+        params![
+            c.id,
+            org,
+            channel_type.as_str(),
+            &c.name,
+            workstream_id,
+            c.created_at,
+            to_json(&c.settings)?,
+            c.updated_at,
+            c.account_id,
+            c.language.as_str(),
+            to_json(&c.behaviours)?,
+            to_json(&c.attachments)?
+        ],
     )?;
     // Events go to subscribers and the event feed: the channel without its credentials.
     events::append_event(tx, org, None, &TypedEvent::ChannelCreated(c.view(true)), c.created_at)?;
     Ok(c)
 }
 
-/// What a channel must be, when created and after each change: settings its type uses, a workstream of its own
-/// organization.
+/// What a channel must be, when created and after each change: settings its type uses, behaviours this server
+/// has, a workstream of its own organization.
 fn check_channel(
     tx: &mut Tx<'_>,
     org: OrgId,
     channel_type: ChannelType,
     workstream_id: WorkstreamId,
     settings: &ChannelSettings,
+    behaviours: &ChannelBehaviours,
 ) -> Result<(), Error> {
     settings.check(channel_type)?;
+    behaviours.check()?;
     get_workstream(tx, org, workstream_id).map_err(|e| e.at("workstream_id"))?;
     Ok(())
 }
 
 /// What may change on a channel after creation. Its type may not: its conversations and provider set-up depend
-/// on it.
+/// on it; nor its account, whose kind and credentials its set-up at the provider follows.
 #[derive(Debug, Clone)]
 pub struct ChannelChange {
     pub name: String,
     /// New conversations go to this workstream; existing ones keep theirs.
     pub workstream_id: WorkstreamId,
     pub settings: ChannelSettings,
+    pub language: Language,
+    pub behaviours: ChannelBehaviours,
+    pub attachments: AttachmentPermissions,
+}
+
+impl ChannelChange {
+    /// The change that keeps everything: what a change of some values starts from.
+    pub fn of(c: &Channel) -> Self {
+        Self {
+            name: c.name.clone(),
+            workstream_id: c.workstream_id,
+            settings: c.settings.clone(),
+            language: c.language.clone(),
+            behaviours: c.behaviours.clone(),
+            attachments: c.attachments,
+        }
+    }
 }
 
 /// Changes a channel to what `change` makes of the current one, checked as on create, and records
@@ -285,18 +366,37 @@ pub fn update_channel(
     let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = $1 AND org_id = $2{}", lock(tx));
     let row = tx.query_opt(&sql, params![id, org])?.ok_or_else(|| Error::not_found(Code::ChannelNotFound))?;
     let current = channel_from_row(&row)?;
-    let ChannelChange { name, workstream_id, settings } = change(&current)?;
+    let ChannelChange { name, workstream_id, settings, language, behaviours, attachments } = change(&current)?;
     // Before the comparison, for the reason given in `update_workstream`.
-    check_channel(tx, org, current.channel_type, workstream_id, &settings)?;
-    if (&name, workstream_id, &settings) == (&current.name, current.workstream_id, &current.settings) {
+    check_channel(tx, org, current.channel_type, workstream_id, &settings, &behaviours)?;
+    if (&name, workstream_id, &settings, &language, &behaviours, attachments)
+        == (
+            &current.name,
+            current.workstream_id,
+            &current.settings,
+            &current.language,
+            &current.behaviours,
+            current.attachments,
+        )
+    {
         return Ok(current);
     }
-    let c = Channel { name, workstream_id, settings, updated_at: now, ..current };
-    let settings = serde_json::to_string(&c.settings).map_err(Error::internal)?;
+    let c = Channel { name, workstream_id, settings, language, behaviours, attachments, updated_at: now, ..current };
     tx.execute(
-        "UPDATE channels SET name = $3, workstream_id = $4, settings = $5, updated_at = $6
+        "UPDATE channels SET name = $3, workstream_id = $4, settings = $5, updated_at = $6, language = $7,
+         behaviours = $8, attachments = $9
          WHERE id = $1 AND org_id = $2",
-        params![id, org, &c.name, workstream_id, settings, now],
+        params![
+            id,
+            org,
+            &c.name,
+            workstream_id,
+            to_json(&c.settings)?,
+            now,
+            c.language.as_str(),
+            to_json(&c.behaviours)?,
+            to_json(&c.attachments)?
+        ],
     )?;
     events::append_event(tx, org, None, &TypedEvent::ChannelUpdated(c.view(true)), now)?;
     Ok(c)

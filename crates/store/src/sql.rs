@@ -93,7 +93,8 @@ id_values!(
     SubscriptionId,
     DeliveryId,
     AttachmentId,
-    SessionId
+    SessionId,
+    MessagingAccountId
 );
 
 /// Builds a parameter list: `params![org_id, name, now]`.

@@ -501,11 +501,7 @@ async fn concurrent_setup_changes_apply_one_after_the_other(store: &Store) {
                 })
             })?;
             setup::update_channel(tx, org, channel, Timestamp::now(), |c| {
-                Ok(setup::ChannelChange {
-                    name: format!("{}+", c.name),
-                    workstream_id: c.workstream_id,
-                    settings: c.settings.clone(),
-                })
+                Ok(setup::ChannelChange { name: format!("{}+", c.name), ..setup::ChannelChange::of(c) })
             })
         })
     });
@@ -531,7 +527,7 @@ async fn concurrent_setup_changes_apply_one_after_the_other(store: &Store) {
     let err = store
         .write(move |tx| {
             setup::update_channel(tx, theirs, their_channel, Timestamp::now(), |c| {
-                Ok(setup::ChannelChange { name: "Moved".into(), workstream_id: ws, settings: c.settings.clone() })
+                Ok(setup::ChannelChange { name: "Moved".into(), workstream_id: ws, ..setup::ChannelChange::of(c) })
             })
         })
         .await
@@ -561,13 +557,7 @@ async fn setup_changes_that_change_nothing_write_nothing(store: &Store) {
                     settings: w.settings.clone(),
                 })
             })?;
-            let c = setup::update_channel(tx, org, channel, Timestamp::now(), |c| {
-                Ok(setup::ChannelChange {
-                    name: c.name.clone(),
-                    workstream_id: c.workstream_id,
-                    settings: c.settings.clone(),
-                })
-            })?;
+            let c = setup::update_channel(tx, org, channel, Timestamp::now(), |c| Ok(setup::ChannelChange::of(c)))?;
             Ok((w, c))
         })
         .await

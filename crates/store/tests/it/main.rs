@@ -8,6 +8,7 @@ mod analytics;
 mod conformance;
 mod leases;
 mod listen;
+mod messaging_accounts;
 mod plans;
 mod tls;
 

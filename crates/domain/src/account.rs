@@ -1,0 +1,389 @@
+//! Messaging accounts (seed 002): an administrator creates an account of a channel kind, with the settings and
+//! credentials that kind needs (for the Bot Framework, the Microsoft app id and client secret), validates it, then
+//! adds channels to it. Each channel is bound to a workstream and has its language, behaviours and attachment
+//! permissions.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{Code, Error, Timestamp, ids::*, setup::ChannelType, str_enum, text::ShortText};
+
+/// Channels one account may have.
+pub const MAX_CHANNELS_PER_ACCOUNT: usize = 100;
+
+str_enum!(
+    /// How an account of a kind with several ways in connects: for `bot_framework`, an Azure Bot registration.
+    AccountMethod {
+        /// An Azure Bot resource: the Microsoft app id and a client secret of its app registration.
+        AzureBotFramework = "azure_bot_framework",
+    }
+);
+
+impl AccountMethod {
+    /// The method an account of `kind` has when its creator names none; `None` for kinds with a single way in.
+    pub fn default_for(kind: ChannelType) -> Option<AccountMethod> {
+        (kind == ChannelType::BotFramework).then_some(AccountMethod::AzureBotFramework)
+    }
+
+    fn allowed(kind: ChannelType) -> &'static [AccountMethod] {
+        match kind {
+            ChannelType::BotFramework => &[AccountMethod::AzureBotFramework],
+            _ => &[],
+        }
+    }
+}
+
+/// An account's settings that are not secret, read back as they were set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSettings {
+    /// Bot Framework: the Microsoft app id (the bot registration's app id), required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<ShortText>,
+    /// Bot Framework: the Entra tenant of a single-tenant bot; absent for a multi-tenant one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<ShortText>,
+}
+
+/// An account's credentials. Write-only: sealed at rest, and a read says `credentials_set`, never what they are.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountCredentials {
+    /// Bot Framework: a client secret of the bot's app registration, required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<ShortText>,
+}
+
+impl std::fmt::Debug for AccountCredentials {
+    // A credential in a log line is a leaked credential.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountCredentials").field("client_secret", &self.client_secret.as_ref().map(|_| "…")).finish()
+    }
+}
+
+impl AccountCredentials {
+    pub fn is_empty(&self) -> bool {
+        self.client_secret.is_none()
+    }
+}
+
+/// Checks what an account of `kind` is given: a method it has, the settings and credentials it uses and needs,
+/// nothing it does not use. `credentials` is `None` when they are kept as they are (a change that leaves them).
+pub fn check_account(
+    kind: ChannelType,
+    method: Option<AccountMethod>,
+    settings: &AccountSettings,
+    credentials_set: bool,
+    credentials: Option<&AccountCredentials>,
+) -> crate::Result<()> {
+    match method {
+        Some(m) if !AccountMethod::allowed(kind).contains(&m) => {
+            return Err(Error::field(Code::InvalidField, "method", format!("{kind} accounts have no method {m}")));
+        }
+        None if !AccountMethod::allowed(kind).is_empty() => {
+            return Err(Error::field(Code::MissingField, "method", format!("{kind} accounts need a `method`")));
+        }
+        _ => {}
+    }
+    let bot = kind == ChannelType::BotFramework;
+    for (set, name) in [(settings.app_id.is_some(), "app_id"), (settings.tenant_id.is_some(), "tenant_id")] {
+        if set && !bot {
+            return Err(Error::field(
+                Code::InvalidField,
+                format!("settings.{name}"),
+                format!("`{name}` is a setting of bot_framework accounts, not {kind}"),
+            ));
+        }
+    }
+    if let Some(c) = credentials
+        && c.client_secret.is_some()
+        && !bot
+    {
+        return Err(Error::field(
+            Code::InvalidField,
+            "credentials.client_secret",
+            format!("`client_secret` is a credential of bot_framework accounts, not {kind}"),
+        ));
+    }
+    if bot {
+        if settings.app_id.as_ref().is_none_or(|a| a.as_str().trim().is_empty()) {
+            return Err(Error::field(
+                Code::MissingField,
+                "settings.app_id",
+                "a Bot Framework account needs its app id",
+            ));
+        }
+        let secret = match credentials {
+            Some(c) => c.client_secret.as_ref().is_some_and(|s| !s.as_str().is_empty()),
+            None => credentials_set,
+        };
+        if !secret {
+            return Err(Error::field(
+                Code::MissingField,
+                "credentials.client_secret",
+                "a Bot Framework account needs a client secret",
+            ));
+        }
+    }
+    Ok(())
+}
+
+str_enum!(
+    /// Whether an account's settings and credentials were checked, and what the check found.
+    ValidationState {
+        /// Never checked, or changed since it was.
+        Unchecked = "unchecked",
+        Valid = "valid",
+        Invalid = "invalid",
+    }
+);
+
+/// What the last `POST /v1/messaging-accounts/{id}/validate` found. A change to the settings or credentials makes
+/// it `unchecked` again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AccountValidation {
+    pub state: ValidationState,
+    /// With `invalid`: why, as the provider or the check said it.
+    pub reason: Option<String>,
+    /// When it was checked; absent while `unchecked`.
+    pub checked_at: Option<Timestamp>,
+}
+
+impl AccountValidation {
+    pub fn unchecked() -> Self {
+        Self { state: ValidationState::Unchecked, reason: None, checked_at: None }
+    }
+}
+
+/// A messaging account as it is read back (`GET`, answers, and `messaging_account.*` events): everything but its
+/// credentials, whose presence `credentials_set` tells.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MessagingAccount {
+    pub id: MessagingAccountId,
+    pub org_id: OrgId,
+    pub name: String,
+    /// The kind of channel the account's channels are.
+    pub kind: ChannelType,
+    /// How the account connects, for kinds with several ways (`bot_framework`: `azure_bot_framework`).
+    pub method: Option<AccountMethod>,
+    pub settings: AccountSettings,
+    /// Whether credentials are set (`credentials` on create and `PATCH`; never read back).
+    pub credentials_set: bool,
+    pub validation: AccountValidation,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// The credentials as the server sealed them, for the code that talks to the provider; never serialized.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub sealed_credentials: Option<String>,
+}
+
+/// A language tag (BCP 47) as a channel speaks it: a language (2 or 3 letters), then an optional script (4
+/// letters), region (2 letters or 3 digits) and variants, in their conventional case (`en-US`, `zh-Hant-TW`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Language(String);
+
+impl Language {
+    pub fn parse(s: impl Into<String>) -> Result<Self, String> {
+        let s: String = s.into();
+        let invalid = || {
+            Err(crate::text::coded(
+                Code::InvalidField,
+                "must be a BCP 47 language tag: a language, then an optional script, region and variants (`en-US`)",
+            ))
+        };
+        if s.is_empty() || s.len() > 35 {
+            return invalid();
+        }
+        let mut parts = s.split(['-', '_']);
+        let mut out = Vec::new();
+        match parts.next() {
+            Some(lang) if (2..=3).contains(&lang.len()) && lang.chars().all(|c| c.is_ascii_alphabetic()) => {
+                out.push(lang.to_ascii_lowercase());
+            }
+            _ => return invalid(),
+        }
+        // 0: script may come, 1: region may come, 2: variants only.
+        let mut stage = 0;
+        for part in parts {
+            let alpha = part.chars().all(|c| c.is_ascii_alphabetic());
+            let digits = part.chars().all(|c| c.is_ascii_digit());
+            if stage == 0 && part.len() == 4 && alpha {
+                let mut chars = part.chars();
+                let first = chars.next().map(|c| c.to_ascii_uppercase()).unwrap_or_default();
+                out.push(format!("{first}{}", chars.as_str().to_ascii_lowercase()));
+                stage = 1;
+            } else if stage <= 1 && ((part.len() == 2 && alpha) || (part.len() == 3 && digits)) {
+                out.push(part.to_ascii_uppercase());
+                stage = 2;
+            } else if part.chars().all(|c| c.is_ascii_alphanumeric())
+                && ((5..=8).contains(&part.len())
+                    || (part.len() == 4 && part.starts_with(|c: char| c.is_ascii_digit())))
+            {
+                out.push(part.to_ascii_lowercase());
+                stage = 2;
+            } else {
+                return invalid();
+            }
+        }
+        Ok(Self(out.join("-")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Language {
+    fn default() -> Self {
+        Self("en-US".into())
+    }
+}
+
+impl TryFrom<String> for Language {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(s)
+    }
+}
+
+impl From<Language> for String {
+    fn from(v: Language) -> String {
+        v.0
+    }
+}
+
+impl utoipa::PartialSchema for Language {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("A BCP 47 language tag (`en-US`)"))
+            .max_length(Some(35))
+            .examples(["en-US"])
+            .into()
+    }
+}
+
+impl ToSchema for Language {}
+
+/// What a channel does around its conversations (the seed's Behaviours page), beyond its workstream's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelBehaviours {
+    /// Whether waiting customers get the system messages with their place in the queue and estimated wait, when
+    /// the workstream sends them (`settings.wait_notifications`). On by default; off, the
+    /// `routing.wait_estimate_changed` events are still recorded, and the customer is not told.
+    #[serde(default = "yes")]
+    pub wait_time_message: bool,
+    /// A survey after the conversation. This server has none, so it is off and `true` is refused.
+    #[serde(default)]
+    pub post_conversation_survey: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for ChannelBehaviours {
+    fn default() -> Self {
+        Self { wait_time_message: true, post_conversation_survey: false }
+    }
+}
+
+impl ChannelBehaviours {
+    pub fn check(&self) -> crate::Result<()> {
+        if self.post_conversation_survey {
+            return Err(Error::field(
+                Code::InvalidField,
+                "behaviours.post_conversation_survey",
+                "this server has no post-conversation surveys; leave it off",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Who may send files on a channel (the seed's user features page). Both may by default; the workstream's
+/// attachment policy still decides which types and sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentPermissions {
+    #[serde(default = "yes")]
+    pub customers: bool,
+    #[serde(default = "yes")]
+    pub agents: bool,
+}
+
+impl Default for AttachmentPermissions {
+    fn default() -> Self {
+        Self { customers: true, agents: true }
+    }
+}
+
+/// Who sends a file: what [`AttachmentPermissions`] is asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uploader {
+    Customer,
+    Agent,
+}
+
+impl AttachmentPermissions {
+    /// Refuses a file from `who` on a channel that does not let them send files.
+    pub fn check(&self, who: Uploader, field: &str) -> crate::Result<()> {
+        let (allowed, whom) = match who {
+            Uploader::Customer => (self.customers, "customers"),
+            Uploader::Agent => (self.agents, "agents"),
+        };
+        if allowed {
+            return Ok(());
+        }
+        Err(Error::field(
+            Code::AttachmentsNotAllowed,
+            field,
+            format!("this channel does not let {whom} send attachments"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_tags_parse_in_their_conventional_case() {
+        for (given, expect) in [
+            ("en-US", "en-US"),
+            ("en-us", "en-US"),
+            ("fr", "fr"),
+            ("zh-hant-tw", "zh-Hant-TW"),
+            ("es-419", "es-419"),
+            ("de_DE", "de-DE"),
+            ("sl-rozaj-biske", "sl-rozaj-biske"),
+        ] {
+            assert_eq!(Language::parse(given).unwrap().as_str(), expect, "{given}");
+        }
+        for bad in ["", "e", "english", "en-", "en-US-", "en--US", "12-US", "en-U$", "en-USA1", &"a".repeat(36)] {
+            assert!(Language::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn accounts_take_what_their_kind_uses() {
+        let bot = AccountSettings { app_id: Some(ShortText::from_stored("app".into())), tenant_id: None };
+        let secret = AccountCredentials { client_secret: Some(ShortText::from_stored("s".into())) };
+        let m = Some(AccountMethod::AzureBotFramework);
+        assert!(check_account(ChannelType::BotFramework, m, &bot, false, Some(&secret)).is_ok());
+        assert!(check_account(ChannelType::BotFramework, m, &bot, true, None).is_ok());
+        let missing = check_account(ChannelType::BotFramework, m, &bot, false, None).unwrap_err();
+        assert_eq!(missing.field.as_deref(), Some("credentials.client_secret"));
+        let none = AccountSettings::default();
+        assert!(check_account(ChannelType::BotFramework, m, &none, true, None).is_err());
+        assert!(check_account(ChannelType::BotFramework, None, &bot, true, None).is_err());
+        assert!(check_account(ChannelType::MessagingApi, None, &none, false, None).is_ok());
+        assert!(check_account(ChannelType::MessagingApi, m, &none, false, None).is_err());
+        assert!(check_account(ChannelType::MessagingApi, None, &bot, false, None).is_err());
+        assert!(check_account(ChannelType::Sms, None, &none, false, None).is_ok());
+        assert!(format!("{secret:?}").contains('…') && !format!("{secret:?}").contains("\"s\""));
+    }
+}
