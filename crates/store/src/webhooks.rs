@@ -3,7 +3,12 @@
 //! same transaction that records the deliveries of the events it passed.
 
 use serde::{Deserialize, Serialize};
-use switchboard_domain::{Code, Error, Timestamp, ids::*, setup::ChannelSettings};
+use switchboard_domain::{
+    Code, Error, Timestamp,
+    account::AccountSettings,
+    ids::*,
+    setup::{ChannelSettings, ChannelType},
+};
 use utoipa::ToSchema;
 
 pub use switchboard_domain::record::Subscription;
@@ -182,8 +187,13 @@ pub struct Target {
     pub event_types: Vec<String>,
     /// Subscriptions: the sealed secret, and the previous one while it still signs.
     pub sealed_secrets: Vec<String>,
-    /// Channels: the audience of the webhook token.
+    /// Channels: the audience of the webhook token (Messaging API), or the bot's app id (Bot Framework).
     pub app_id: Option<String>,
+    /// Channels: the kind of channel, whose adapter renders and addresses the deliveries.
+    pub channel_type: Option<ChannelType>,
+    /// Bot Framework channels: the account's credentials, sealed; the app's tenant when it is single-tenant.
+    pub sealed_credentials: Option<String>,
+    pub tenant_id: Option<String>,
 }
 
 /// Every endpoint that should receive deliveries now: enabled subscriptions, and Messaging API channels with a
@@ -208,6 +218,9 @@ pub fn targets(tx: &mut Tx<'_>, now: Timestamp) -> Result<Vec<Target>, Error> {
             event_types: serde_json::from_str(&r.string(3)?).map_err(Error::internal)?,
             sealed_secrets,
             app_id: None,
+            channel_type: None,
+            sealed_credentials: None,
+            tenant_id: None,
         });
     }
     for r in tx.query(
@@ -223,8 +236,32 @@ pub fn targets(tx: &mut Tx<'_>, now: Timestamp) -> Result<Vec<Target>, Error> {
                 event_types: Vec::new(),
                 sealed_secrets: Vec::new(),
                 app_id: settings.app_id.map(|a| a.as_str().to_string()),
+                channel_type: Some(ChannelType::MessagingApi),
+                sealed_credentials: None,
+                tenant_id: None,
             });
         }
+    }
+    // A Bot Framework channel answers wherever each conversation's activities came from (its reply address),
+    // with a token for its account's app.
+    for r in tx.query(
+        "SELECT c.id, c.org_id, a.settings, a.credentials FROM channels c
+         JOIN messaging_accounts a ON a.id = c.account_id
+         WHERE c.channel_type = 'bot_framework' ORDER BY c.id",
+        params![],
+    )? {
+        let settings: AccountSettings = r.json(2)?;
+        out.push(Target {
+            endpoint: Endpoint::Channel(r.parse(0)?),
+            org_id: r.parse(1)?,
+            url: String::new(),
+            event_types: Vec::new(),
+            sealed_secrets: Vec::new(),
+            app_id: settings.app_id.map(|a| a.as_str().to_string()),
+            channel_type: Some(ChannelType::BotFramework),
+            sealed_credentials: r.opt_string(3)?,
+            tenant_id: settings.tenant_id.map(|t| t.as_str().to_string()),
+        });
     }
     Ok(out)
 }

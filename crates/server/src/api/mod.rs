@@ -3,6 +3,7 @@
 
 mod access;
 mod analytics;
+mod bot_framework;
 mod chat;
 mod contacts;
 mod contract;
@@ -71,7 +72,9 @@ use crate::{AppState, docs, error::ApiError, ops};
             start a chat (no credentials), then its chat token; see docs/chat.md"),
         (name = "quick-replies", description = "Texts agents insert into a reply instead of typing them"),
         (name = "messaging-api", description = "The Messaging API, compatible with the documented \
-            `/api/v1.0/consumer` endpoints; see docs/messaging-api.md")
+            `/api/v1.0/consumer` endpoints; see docs/messaging-api.md"),
+        (name = "channels", description = "What providers call: a Bot Framework channel's messaging endpoint; see \
+            docs/channels.md")
     )
 )]
 struct ApiDoc;
@@ -133,6 +136,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         // Not in `leadership::ON_LEADER`: every node serves the stream from its own hub.
         .merge(crate::stream::router())
         .merge(chat::router())
+        .merge(bot_framework::router())
         .merge(messaging_api::router().layer(DefaultBodyLimit::max(messaging_api::MAX_SEND_BODY_BYTES)))
         .merge(conversations::file_router().layer(DefaultBodyLimit::max(conversations::MAX_FILE_BODY_BYTES)))
         .split_for_parts()

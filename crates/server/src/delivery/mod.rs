@@ -13,6 +13,7 @@
 //! - **Restarts** resume from the stored pending deliveries. An attempt whose outcome was not yet recorded when
 //!   the process died is made again: receivers deduplicate by `webhook-id`.
 
+mod channel;
 pub mod guard;
 mod payload;
 pub mod sign;
@@ -42,6 +43,7 @@ use crate::{
     AppState,
     attachments::Links,
     auth::{secrets::SecretBox, tokens::Signer},
+    channels::bot_framework::token::BotTokens,
     clock::Clock,
     config::WebhookConfig,
     outbox::{Batch, EventLog, Filter, Follower, Start},
@@ -117,7 +119,10 @@ struct Lane {
 struct Ready {
     target: Target,
     keys: Vec<Vec<u8>>,
-    url: reqwest::Url,
+    /// Where its deliveries go; `None` for a channel that answers at each conversation's own address.
+    url: Option<reqwest::Url>,
+    /// A channel's adapter, which renders and addresses its deliveries.
+    adapter: Option<channel::Adapter>,
 }
 
 struct Finished {
@@ -142,10 +147,13 @@ pub struct Delivery {
     /// Signs the attachment links in payloads.
     pub links: Links,
     pub config: WebhookConfig,
+    /// Bot Framework channels' Connector tokens.
+    pub bot_tokens: Arc<BotTokens>,
 }
 
 struct Engine {
     store: Arc<Store>,
+    connector: channel::Connector,
     handle: Arc<Handle>,
     clock: Clock,
     config: WebhookConfig,
@@ -196,6 +204,7 @@ pub fn start(app: &AppState) -> tokio::task::JoinHandle<()> {
         signer: app.auth.signer.clone(),
         links: app.links.clone(),
         config: app.config.webhooks.clone(),
+        bot_tokens: app.bot_framework.tokens.clone(),
     }
     .start()
 }
@@ -235,12 +244,13 @@ fn http_client(config: &WebhookConfig) -> Result<reqwest::Client, Error> {
 }
 
 async fn run(parts: Delivery) -> Result<(), Error> {
-    let Delivery { store, clock, log, handle, secrets, signer, links, config } = parts;
+    let Delivery { store, clock, log, handle, secrets, signer, links, config, bot_tokens } = parts;
     let (finished_tx, mut finished_rx) = mpsc::unbounded_channel();
     let (record_tx, record_rx) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record(store.clone(), clock.clone(), record_rx));
     let mut log = log.follow(Start::Kept(CURSOR), Filter::everything(), FAN_OUT_BATCH).await?;
     let mut engine = Engine {
+        connector: channel::Connector { store: store.clone(), tokens: bot_tokens },
         store,
         handle,
         clock,
@@ -335,8 +345,16 @@ impl Engine {
         self.subscriptions_by_org.clear();
         let mut interest: HashMap<OrgId, Interest> = HashMap::new();
         for target in targets {
+            let adapter = match channel::Adapter::of(&target, &self.secrets) {
+                Ok(adapter) => adapter,
+                Err(e) => {
+                    tracing::warn!(endpoint = %target.endpoint.key(), error = %e, "skipping a channel it cannot answer");
+                    continue;
+                }
+            };
             let url = match reqwest::Url::parse(&target.url) {
-                Ok(u) => u,
+                Ok(u) => Some(u),
+                Err(_) if matches!(adapter, Some(channel::Adapter::BotFramework { .. })) => None,
                 Err(e) => {
                     tracing::warn!(endpoint = %target.endpoint.key(), error = %e, "skipping a webhook with a bad URL");
                     continue;
@@ -357,7 +375,7 @@ impl Engine {
                 }
                 Endpoint::Channel(_) => org.channels = true,
             }
-            self.targets.insert(target.endpoint, Arc::new(Ready { target, keys, url }));
+            self.targets.insert(target.endpoint, Arc::new(Ready { target, keys, url, adapter }));
         }
         let interest = Arc::new(interest);
         self.interest = interest.clone();
@@ -532,7 +550,7 @@ impl Engine {
             && let Some(channel) = event.conversation_id.and_then(|c| self.channel_of.get(&c))
         {
             let endpoint = Endpoint::Channel(*channel);
-            if self.targets.contains_key(&endpoint) {
+            if self.targets.get(&endpoint).and_then(|t| t.adapter.as_ref()).is_some_and(|a| a.wants(event)) {
                 out.push(endpoint);
             }
         }
@@ -581,6 +599,7 @@ impl Engine {
             self.in_flight += 1;
             let (id, number, endpoint, event) = (head.id, head.attempts + 1, head.endpoint, head.event.clone());
             let request = self.request(id, endpoint, &event);
+            let connector = self.connector.clone();
             let finished = self.finished_tx.clone();
             let (clock, http) = (self.clock.clone(), self.http.clone());
             let schedule = self.config.retry_schedule_seconds.clone();
@@ -590,11 +609,18 @@ impl Engine {
             tokio::spawn(async move {
                 let at = clock.now();
                 let started = std::time::Instant::now();
-                // A request that cannot be built (the endpoint is gone, nothing to send) will not get better.
-                let permanent = request.is_err();
+                let request = match request {
+                    Ok(Prepared::Now(request)) => Ok(request),
+                    Ok(Prepared::Bot(reply)) => connector.request(reply).await,
+                    // A request that cannot be built (the endpoint is gone, nothing to send) will not get better.
+                    Err(reason) => Err(channel::Refusal { reason, permanent: true }),
+                };
+                let permanent = request.as_ref().is_err_and(|r| r.permanent);
                 let outcome = match request {
                     Ok(request) => send(&http, request, allow, &hosts).await,
-                    Err(reason) => Outcome { status: None, error: Some(reason), response: None, retry_after: None },
+                    Err(refusal) => {
+                        Outcome { status: None, error: Some(refusal.reason), response: None, retry_after: None }
+                    }
                 };
                 let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
                 let gone = outcome.status == Some(410);
@@ -706,38 +732,51 @@ impl Engine {
         self.start_due();
     }
 
-    fn request(&mut self, id: DeliveryId, endpoint: Endpoint, event: &Event) -> Result<Request, String> {
+    fn request(&mut self, id: DeliveryId, endpoint: Endpoint, event: &Event) -> Result<Prepared, String> {
         let ready =
             self.targets.get(&endpoint).cloned().ok_or_else(|| "the endpoint is disabled or gone".to_string())?;
         let webhook_id = format!("msg_{}", id.to_string().replace('-', ""));
+        if let Some(channel::Adapter::BotFramework { app_id, secret }) = &ready.adapter {
+            let outgoing = channel::outgoing(event, Some(&self.links))
+                .ok_or_else(|| "nothing for the customer's side in this event".to_string())?;
+            let conversation = event.conversation_id.ok_or_else(|| "not a conversation's event".to_string())?;
+            return Ok(Prepared::Bot(channel::BotReply {
+                conversation,
+                outgoing,
+                app_id: app_id.clone(),
+                secret: secret.clone(),
+                webhook_id,
+            }));
+        }
+        let url = ready.url.clone().ok_or_else(|| "the endpoint has no URL".to_string())?;
         match endpoint {
             Endpoint::Subscription(_) => {
                 let body = payload::subscription_body(event, &self.links);
                 let timestamp = self.clock.now().millis() / 1000;
                 let signature = sign::signature(&ready.keys, &webhook_id, timestamp, &body);
-                Ok(Request {
-                    url: ready.url.clone(),
+                Ok(Prepared::Now(Request {
+                    url,
                     headers: vec![
                         ("webhook-id", webhook_id),
                         ("webhook-timestamp", timestamp.to_string()),
                         ("webhook-signature", signature),
                     ],
                     body,
-                })
+                }))
             }
             Endpoint::Channel(channel) => {
                 let activity = payload::activity(event, &self.links)
                     .ok_or_else(|| "nothing for the customer's side in this event".to_string())?;
                 let conversation = event.conversation_id.map(|c| c.to_string()).unwrap_or_default();
-                let base = ready.url.as_str().trim_end_matches('/');
+                let base = url.as_str().trim_end_matches('/');
                 let url = reqwest::Url::parse(&format!("{base}/v3/conversations/{conversation}/activities"))
                     .map_err(|e| e.to_string())?;
                 let token = self.channel_token(channel, ready.target.app_id.as_deref()).map_err(|e| e.to_string())?;
-                Ok(Request {
+                Ok(Prepared::Now(Request {
                     url,
                     headers: vec![("authorization", format!("Bearer {token}")), ("webhook-id", webhook_id)],
                     body: serde_json::to_vec(&activity).unwrap_or_default(),
-                })
+                }))
             }
         }
     }
@@ -777,6 +816,12 @@ struct WebhookClaims {
     nbf: i64,
     exp: i64,
     channel_id: String,
+}
+
+/// A delivery's request: ready, or (Bot Framework) finished when it is attempted.
+enum Prepared {
+    Now(Request),
+    Bot(channel::BotReply),
 }
 
 struct Request {

@@ -1,0 +1,148 @@
+//! A channel's deliveries, rendered and addressed by the channel's adapter: the Messaging API's go to the
+//! integrator's webhook as this server's activities; Bot Framework's go to each conversation's service URL through
+//! the Connector API, with a token for the account's app.
+
+use std::sync::Arc;
+
+use switchboard_channels::bot_framework::outbound::{self, OutAttachment, Outgoing};
+use switchboard_domain::{
+    Error,
+    account::AccountCredentials,
+    conversation::{Action, ConversationState},
+    event::{EventType, TypedEvent},
+    ids::ConversationId,
+    message::SenderKind,
+    setup::ChannelType,
+};
+use switchboard_store::{Store, model::Event, reply_addresses, webhooks::Target};
+
+use super::{Request, payload};
+use crate::{attachments::Links, auth::secrets::SecretBox, channels::bot_framework::token::BotTokens};
+
+/// The adapter of a channel endpoint.
+pub(super) enum Adapter {
+    MessagingApi,
+    BotFramework { app_id: String, secret: String },
+}
+
+impl Adapter {
+    /// The adapter for a channel target, its credentials opened; `None` for a subscription. A Bot Framework channel
+    /// whose account lacks an app id or a secret cannot be answered: it is an error, and the target is skipped.
+    pub(super) fn of(target: &Target, secrets: &SecretBox) -> Result<Option<Adapter>, String> {
+        match target.channel_type {
+            None => Ok(None),
+            Some(ChannelType::BotFramework) => {
+                let app_id = target.app_id.clone().ok_or("its account has no app id")?;
+                let sealed = target.sealed_credentials.as_deref().ok_or("its account has no client secret")?;
+                let opened = secrets.open(sealed).map_err(|e| e.to_string())?;
+                let credentials: AccountCredentials = serde_json::from_slice(&opened).map_err(|e| e.to_string())?;
+                let secret = credentials.client_secret.ok_or("its account has no client secret")?;
+                Ok(Some(Adapter::BotFramework { app_id, secret: secret.into_inner() }))
+            }
+            Some(_) => Ok(Some(Adapter::MessagingApi)),
+        }
+    }
+
+    /// Whether the channel's customer side hears of `event`.
+    pub(super) fn wants(&self, event: &Event) -> bool {
+        match self {
+            Adapter::MessagingApi => payload::is_activity(event),
+            Adapter::BotFramework { .. } => match event.kind() {
+                Some(EventType::MessageCreated | EventType::ConversationStateChanged) => {
+                    outgoing(event, None).is_some()
+                }
+                _ => false,
+            },
+        }
+    }
+}
+
+/// What a Bot Framework customer is sent for `event`: agents' and the system's messages, and the end of the
+/// conversation when it was not the customer who ended it. Queue and state notices stay on Switchboard's side:
+/// a Bot Framework channel shows only activities, and the workstream's wait messages are messages already.
+/// Attachment links are signed with `links` (`None` when only asking whether there is something to send).
+pub(super) fn outgoing(event: &Event, links: Option<&Links>) -> Option<Outgoing> {
+    match event.typed().ok()? {
+        TypedEvent::MessageCreated(mut m) if m.sender.kind != SenderKind::Customer => {
+            if let Some(links) = links {
+                links.sign_attachments(&mut m.attachments);
+            }
+            Some(Outgoing::Message {
+                text: m.text,
+                attachments: m
+                    .attachments
+                    .into_iter()
+                    .map(|a| OutAttachment {
+                        content_type: a.content_type.into_inner(),
+                        url: a.url.as_str().to_string(),
+                        name: a.name.map(|n| n.into_inner()),
+                    })
+                    .collect(),
+                agent_name: Some(m.sender.name).filter(|n| !n.is_empty()),
+            })
+        }
+        TypedEvent::ConversationStateChanged(change)
+            if matches!(change.to, ConversationState::Closed | ConversationState::WrapUp)
+                && !matches!(change.from, ConversationState::Closed | ConversationState::WrapUp)
+                && change.action != Action::CustomerEnd =>
+        {
+            Some(Outgoing::End { code: Some("completedSuccessfully".into()) })
+        }
+        _ => None,
+    }
+}
+
+/// A Bot Framework reply the attempt finishes building: its address is read and its token fetched (or reused)
+/// when it is attempted, not when it is queued.
+pub(super) struct BotReply {
+    pub conversation: ConversationId,
+    pub outgoing: Outgoing,
+    pub app_id: String,
+    pub secret: String,
+    pub webhook_id: String,
+}
+
+/// Why a request could not be made: `permanent` when trying again cannot help.
+pub(super) struct Refusal {
+    pub reason: String,
+    pub permanent: bool,
+}
+
+/// What the Connector API calls need: where replies go, and the app's tokens.
+#[derive(Clone)]
+pub(super) struct Connector {
+    pub store: Arc<Store>,
+    pub tokens: Arc<BotTokens>,
+}
+
+impl Connector {
+    pub(super) async fn request(&self, reply: BotReply) -> Result<Request, Refusal> {
+        let conversation = reply.conversation;
+        let address = self
+            .store
+            .read(move |tx| reply_addresses::get(tx, conversation))
+            .await
+            .map_err(|e| Refusal { reason: e.to_string(), permanent: false })?
+            .ok_or_else(|| Refusal {
+                reason: "the conversation has no Bot Framework address to answer on".into(),
+                permanent: true,
+            })?;
+        let rendered = outbound::render(&address, &reply.outgoing)
+            .map_err(|e| Refusal { reason: e.to_string(), permanent: true })?;
+        let url = reqwest::Url::parse(&rendered.url)
+            .map_err(|e| Refusal { reason: format!("the service URL is not a URL: {e}"), permanent: true })?;
+        let token = self
+            .tokens
+            .token(&reply.app_id, &reply.secret)
+            .await
+            .map_err(|e| Refusal { permanent: e.is_permanent(), reason: format!("no Connector token: {e}") })?;
+        Ok(Request {
+            url,
+            headers: vec![("authorization", format!("Bearer {token}")), ("webhook-id", reply.webhook_id)],
+            body: serde_json::to_vec(&rendered.activity).map_err(|e| Refusal {
+                reason: Error::internal(e).to_string(),
+                permanent: true,
+            })?,
+        })
+    }
+}
