@@ -131,6 +131,8 @@ catalogue! {
     MessageCreated = "message.created", Conversation, Record, Message;
     /// A message did not reach the customer's channel: every attempt to deliver it failed.
     MessageDeliveryFailed = "message.delivery_failed", Conversation, Sorted, MessageDeliveryFailed;
+    /// A message reached the customer's channel: its provider accepted it.
+    MessageDelivered = "message.delivered", Conversation, Sorted, MessageDelivered;
     /// A conversation started waiting in a queue.
     RoutingQueued = "routing.queued", Conversation, Sorted, QueueWait;
     /// A conversation stopped waiting in a queue (offered, taken, moved or closed).
@@ -490,6 +492,18 @@ pub struct MessageDeliveryFailed {
     pub status: Option<u16>,
     /// Why the last attempt failed, as the delivery log records it.
     pub error: Option<String>,
+}
+
+/// `message.delivered`: the delivery receipt of a message sent to its channel (the Messaging API's webhook, the Bot
+/// Framework Connector): the provider accepted it, and named it `provider_message_id` when it said.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MessageDelivered {
+    pub message_id: MessageId,
+    pub channel_id: ChannelId,
+    pub delivery_id: DeliveryId,
+    /// The provider's id for the message (the Connector's `ResourceResponse.id`), when its answer named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_message_id: Option<String>,
 }
 
 /// `routing.offer_rejected`, `routing.offer_expired` and `routing.offer_withdrawn`.

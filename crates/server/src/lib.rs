@@ -60,6 +60,8 @@ pub struct AppInner {
     pub stream: Arc<stream::Hub>,
     /// Customer chats started per client address (`POST /v1/chat/{channel}/conversations`).
     pub chat_starts: rate::Windows,
+    /// The Bot Framework channel's keys, tokens and channels.
+    pub bot_framework: Arc<channels::bot_framework::BotFramework>,
 }
 
 impl Deref for AppState {
@@ -120,6 +122,7 @@ pub async fn build_state(
     let routing_deps = routing::Deps::new(store.clone(), clock.clone());
     let routing = routing_deps.routing.clone();
     let messaging_channels = quick_cache::sync::Cache::new(10_000);
+    let bot_framework = Arc::new(channels::bot_framework::BotFramework::new(&config.channels.bot_framework, clock.clone())?);
     let log = outbox::EventLog::new(store.clone(), Duration::try_from_secs_f64(config.cluster.log_poll_seconds)?);
     Ok(AppState(Arc::new(AppInner {
         store,
@@ -136,6 +139,7 @@ pub async fn build_state(
         log,
         stream,
         chat_starts: rate::Windows::new(rate::CHAT_STARTS_PER_WINDOW, rate::CHAT_START_WINDOW_SECONDS),
+        bot_framework,
     })))
 }
 

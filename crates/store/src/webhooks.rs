@@ -20,7 +20,7 @@ use crate::{
     sql::{Row, Tx},
 };
 use switchboard_domain::{
-    event::{EventType, MessageDeliveryFailed, TypedEvent},
+    event::{EventType, MessageDelivered, MessageDeliveryFailed, TypedEvent},
     record::Message,
 };
 
@@ -441,6 +441,8 @@ pub struct Attempt {
     /// What the delivery becomes.
     pub state: DeliveryState,
     pub next_attempt_at: Option<Timestamp>,
+    /// The delivery carries a message to its channel: its conversation is told how the delivery ended.
+    pub channel_message: bool,
 }
 
 /// Writes a batch of attempts to the log and brings their deliveries up to date.
@@ -486,18 +488,7 @@ pub fn record_attempts(tx: &mut Tx<'_>, attempts: &[Attempt], now: Timestamp) ->
 /// Its own transaction, one conversation's: appending to a conversation's log locks the conversation, and a batch
 /// of attempts that locked several would deadlock with routing's writes, which lock theirs in another order.
 pub fn tell_undelivered_message(tx: &mut Tx<'_>, a: &Attempt, now: Timestamp) -> Result<(), Error> {
-    let Some(row) = tx.query_opt(
-        "SELECT d.org_id, d.endpoint, e.conversation_id, e.payload FROM webhook_deliveries d
-         JOIN events e ON e.id = d.event_id
-         WHERE d.id = $1 AND d.event_type = $2 AND d.endpoint LIKE 'channel:%'",
-        params![a.delivery_id, EventType::MessageCreated.as_str()],
-    )?
-    else {
-        return Ok(());
-    };
-    let (org, endpoint, conversation): (OrgId, String, ConversationId) = (row.parse(0)?, row.string(1)?, row.parse(2)?);
-    let Some(Endpoint::Channel(channel_id)) = Endpoint::parse(&endpoint) else { return Ok(()) };
-    let message: Message = row.json(3)?;
+    let Some((org, channel_id, conversation, message)) = channel_message(tx, a)? else { return Ok(()) };
     let failed = MessageDeliveryFailed {
         message_id: message.id,
         channel_id,
@@ -508,6 +499,39 @@ pub fn tell_undelivered_message(tx: &mut Tx<'_>, a: &Attempt, now: Timestamp) ->
     };
     events::append_event(tx, org, Some(conversation), &TypedEvent::MessageDeliveryFailed(failed), now)?;
     Ok(())
+}
+
+/// Puts a message's delivery receipt (`message.delivered`) on its conversation, after `a`, the attempt its channel
+/// accepted; the provider's id for it is taken from the answer (`{"id": …}`) when there is one. Its own
+/// transaction, one conversation's, as [`tell_undelivered_message`].
+pub fn tell_delivered_message(tx: &mut Tx<'_>, a: &Attempt, now: Timestamp) -> Result<(), Error> {
+    let Some((org, channel_id, conversation, message)) = channel_message(tx, a)? else { return Ok(()) };
+    let provider_message_id = a
+        .response
+        .as_deref()
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+        .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_string))
+        .filter(|id| !id.is_empty() && id.chars().count() <= 256);
+    let delivered = MessageDelivered { message_id: message.id, channel_id, delivery_id: a.delivery_id, provider_message_id };
+    events::append_event(tx, org, Some(conversation), &TypedEvent::MessageDelivered(delivered), now)?;
+    Ok(())
+}
+
+/// The message a channel delivery carried, with its organization, channel and conversation; `None` for any other
+/// delivery.
+fn channel_message(tx: &mut Tx<'_>, a: &Attempt) -> Result<Option<(OrgId, ChannelId, ConversationId, Message)>, Error> {
+    let Some(row) = tx.query_opt(
+        "SELECT d.org_id, d.endpoint, e.conversation_id, e.payload FROM webhook_deliveries d
+         JOIN events e ON e.id = d.event_id
+         WHERE d.id = $1 AND d.event_type = $2 AND d.endpoint LIKE 'channel:%'",
+        params![a.delivery_id, EventType::MessageCreated.as_str()],
+    )?
+    else {
+        return Ok(None);
+    };
+    let (org, endpoint, conversation): (OrgId, String, ConversationId) = (row.parse(0)?, row.string(1)?, row.parse(2)?);
+    let Some(Endpoint::Channel(channel_id)) = Endpoint::parse(&endpoint) else { return Ok(None) };
+    Ok(Some((org, channel_id, conversation, row.json(3)?)))
 }
 
 /// Fails the pending deliveries of an endpoint (it was disabled or went away).

@@ -3,4 +3,5 @@
 //! here (the endpoint the provider calls, its authentication); everything it receives goes through the one
 //! [`ingest`] service, and everything it sends through the delivery engine (`crate::delivery`).
 
+pub mod bot_framework;
 pub mod ingest;

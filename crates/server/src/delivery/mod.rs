@@ -305,17 +305,29 @@ async fn record(store: Arc<Store>, clock: Clock, mut rx: mpsc::UnboundedReceiver
     while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
         let attempts = std::mem::replace(&mut batch, Vec::with_capacity(RECORD_BATCH));
         let (count, now) = (attempts.len(), clock.now());
-        let failed: Vec<Attempt> = attempts.iter().filter(|a| a.state == DeliveryState::Failed).cloned().collect();
+        // What a conversation is told of: its messages' receipts, and their failures. Only a channel delivery of a
+        // message tells anything, which the store finds out; the rest of the batch is skipped without a read.
+        let told: Vec<Attempt> = attempts
+            .iter()
+            .filter(|a| a.channel_message && matches!(a.state, DeliveryState::Failed | DeliveryState::Delivered))
+            .cloned()
+            .collect();
         if let Err(e) = store.write(move |tx| webhooks::record_attempts(tx, &attempts, now)).await {
             // Not recorded means still pending in the store: after a restart these are attempted again.
             tracing::error!(error = %e, count, "recording webhook attempts failed");
             continue;
         }
-        for attempt in failed {
+        for attempt in told {
             let delivery = attempt.delivery_id;
-            if let Err(e) = store.write(move |tx| webhooks::tell_undelivered_message(tx, &attempt, now)).await {
-                // The delivery log has the failure; only the conversation's notice of it is missing.
-                tracing::error!(error = %e, %delivery, "telling a conversation its message was not delivered failed");
+            let result = store
+                .write(move |tx| match attempt.state {
+                    DeliveryState::Delivered => webhooks::tell_delivered_message(tx, &attempt, now),
+                    _ => webhooks::tell_undelivered_message(tx, &attempt, now),
+                })
+                .await;
+            if let Err(e) = result {
+                // The delivery log has the outcome; only the conversation's notice of it is missing.
+                tracing::error!(error = %e, %delivery, "telling a conversation how its message's delivery ended failed");
             }
         }
     }
@@ -599,6 +611,8 @@ impl Engine {
             self.in_flight += 1;
             let (id, number, endpoint, event) = (head.id, head.attempts + 1, head.endpoint, head.event.clone());
             let request = self.request(id, endpoint, &event);
+            let channel_message =
+                matches!(endpoint, Endpoint::Channel(_)) && event.kind() == Some(EventType::MessageCreated);
             let connector = self.connector.clone();
             let finished = self.finished_tx.clone();
             let (clock, http) = (self.clock.clone(), self.http.clone());
@@ -642,6 +656,7 @@ impl Engine {
                 metrics::counter!("switchboard_webhook_attempts_total", "outcome" => outcome_label).increment(1);
                 metrics::histogram!("switchboard_webhook_attempt_seconds").record(started.elapsed().as_secs_f64());
                 let attempt = Attempt {
+                    channel_message,
                     delivery_id: id,
                     number,
                     at,

@@ -243,6 +243,15 @@ fn pins() -> Vec<Pin> {
         error: Some("HTTP 503".into()),
     };
     pin("message.delivery_failed", true, TypedEvent::MessageDeliveryFailed(failed), legacy);
+    let legacy = object(json!({ "channel_id": CHANNEL, "delivery_id": delivery, "message_id": MESSAGE,
+        "provider_message_id": "1234567890" }));
+    let delivered = MessageDelivered {
+        message_id: m.id,
+        channel_id: id(CHANNEL),
+        delivery_id: delivery,
+        provider_message_id: Some("1234567890".into()),
+    };
+    pin("message.delivered", true, TypedEvent::MessageDelivered(delivered), legacy);
 
     let legacy = object(json!({ "queue_id": queue }));
     pin("routing.queued", true, TypedEvent::RoutingQueued(QueueWait { queue_id: queue }), legacy.clone());

@@ -462,6 +462,7 @@ async fn webhook_deliveries_are_recorded_once_and_resume_in_event_order(store: &
         response: Some("ok".into()),
         state,
         next_attempt_at: (state == DeliveryState::Pending).then(|| now.plus_millis(5_000)),
+        channel_message: false,
     };
     let attempts = vec![
         attempt(a, DeliveryState::Pending, 1),
