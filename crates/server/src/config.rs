@@ -31,6 +31,7 @@ const KEYS: &[&str] = &[
     "attachments",
     "cluster",
     "stream",
+    "channels",
 ];
 
 /// `SWITCHBOARD_*` names that are read elsewhere, not configuration keys: the log filter, the config file flag,
@@ -90,6 +91,7 @@ pub struct Config {
     pub attachments: AttachmentConfig,
     pub cluster: ClusterConfig,
     pub stream: StreamConfig,
+    pub channels: ChannelsConfig,
 }
 
 /// How client connections are limited (see `connections.rs` and docs/operations.md).
@@ -175,6 +177,29 @@ pub struct StreamConfig {
     /// Seconds a write to a client may make no progress before the connection is closed: a stream whose client
     /// stopped reading, or any response's. Applies to every HTTP connection.
     pub write_timeout_seconds: u64,
+}
+
+/// The providers of custom messaging channels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelsConfig {
+    pub bot_framework: BotFrameworkConfig,
+}
+
+/// Where the Bot Framework service publishes its signing keys and issues the bot's tokens (§4.4). The defaults are
+/// the public cloud's; tests point them at a fake service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BotFrameworkConfig {
+    /// The OpenID configuration whose `jwks_uri` lists the keys that sign the activities sent to us.
+    pub openid_metadata_url: String,
+    /// The `iss` of those tokens.
+    pub issuer: String,
+    /// Where the bot's client-credentials tokens for the Connector API come from. Multi-tenant apps use the
+    /// `botframework.com` tenant; single-tenant apps need their own tenant's URL, which is not configurable yet.
+    pub token_url: String,
+    /// The scope those tokens are asked for.
+    pub token_scope: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -341,6 +366,15 @@ impl Config {
                  at least 0"
             );
         }
+        let b = &self.channels.bot_framework;
+        for (name, url) in [("openid_metadata_url", &b.openid_metadata_url), ("token_url", &b.token_url)] {
+            if switchboard_domain::text::HttpUrl::parse(url.as_str()).is_err() {
+                bail!("channels.bot_framework.{name} must be an absolute http or https URL");
+            }
+        }
+        if b.issuer.is_empty() || b.token_scope.is_empty() {
+            bail!("channels.bot_framework: issuer and token_scope must not be empty");
+        }
         if self.request_timeout_seconds == 0 {
             bail!("request_timeout_seconds must be at least 1");
         }
@@ -415,6 +449,14 @@ mod tests {
                 Config::load(&Overrides::default()).is_ok(),
                 "sslmode is taken with tokio-postgres's own parameters"
             );
+            let bot = Config::load(&Overrides::default()).map_err(|e| e.to_string())?.channels.bot_framework;
+            assert_eq!(bot.issuer, "https://api.botframework.com");
+            assert_eq!(bot.token_scope, "https://api.botframework.com/.default");
+            jail.set_env("SWITCHBOARD_CHANNELS__BOT_FRAMEWORK__TOKEN_URL", "http://127.0.0.1:9/token");
+            let bot = Config::load(&Overrides::default()).map_err(|e| e.to_string())?.channels.bot_framework;
+            assert_eq!(bot.token_url, "http://127.0.0.1:9/token", "nested keys are set from the environment");
+            jail.set_env("SWITCHBOARD_CHANNELS__BOT_FRAMEWORK__OPENID_METADATA_URL", "not a url");
+            assert!(Config::load(&Overrides::default()).is_err(), "the metadata URL must be a URL");
             Ok(())
         });
     }

@@ -1,0 +1,3 @@
+//! Fake providers for the tests: local servers speaking each provider's real wire format.
+
+pub mod fake_bot_framework;
