@@ -366,6 +366,7 @@ impl ChannelPatch {
             name: self.name.required("name", Name::from_stored(current.name.clone()))?.into_inner(),
             workstream_id: self.workstream_id.required("workstream_id", current.workstream_id)?,
             settings: self.settings.merge("settings", &settings)?,
+            ..setup::ChannelChange::of(current)
         })
     }
 }

@@ -9,6 +9,7 @@ mod api;
 mod auth;
 mod bad_input;
 mod bot_framework;
+mod bot_framework_channel;
 mod chat;
 mod clock;
 mod cluster;
@@ -92,6 +93,8 @@ pub struct Options {
     pub configure: Option<fn(&mut Config)>,
     /// An identity provider the test's organization signs in through (its `org_id` is filled in).
     pub oidc: Option<OidcProvider>,
+    /// Where the Bot Framework service is (a fake one's URLs).
+    pub bot_framework: Option<switchboard_server::config::BotFrameworkConfig>,
 }
 
 impl TestApp {
@@ -114,6 +117,9 @@ impl TestApp {
         config.webhooks.allow_loopback = true;
         if let Some(configure) = options.configure {
             configure(&mut config);
+        }
+        if let Some(bot_framework) = options.bot_framework {
+            config.channels.bot_framework = bot_framework;
         }
         let store_config = match std::env::var("SWITCHBOARD_TEST_BACKEND").as_deref() {
             Ok("postgres") => StoreConfig::Postgres {
