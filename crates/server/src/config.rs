@@ -31,6 +31,7 @@ const KEYS: &[&str] = &[
     "attachments",
     "cluster",
     "stream",
+    "channels",
 ];
 
 /// `SWITCHBOARD_*` names that are read elsewhere, not configuration keys: the log filter, the config file flag,
@@ -90,6 +91,34 @@ pub struct Config {
     pub attachments: AttachmentConfig,
     pub cluster: ClusterConfig,
     pub stream: StreamConfig,
+    #[serde(default)]
+    pub channels: ChannelsConfig,
+}
+
+/// How the server reaches the providers of custom channels.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelsConfig {
+    #[serde(default)]
+    pub bot_framework: BotFrameworkConfig,
+}
+
+/// The Bot Framework's token service: where a bot's app id and client secret are exchanged for a token
+/// (client-credentials grant), which is also how a messaging account's credentials are validated.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BotFrameworkConfig {
+    pub token_url: String,
+    pub token_scope: String,
+}
+
+impl Default for BotFrameworkConfig {
+    fn default() -> Self {
+        Self {
+            token_url: "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token".into(),
+            token_scope: "https://api.botframework.com/.default".into(),
+        }
+    }
 }
 
 /// How client connections are limited (see `connections.rs` and docs/operations.md).

@@ -7,6 +7,7 @@ pub mod api;
 pub mod attachments;
 pub mod auth;
 pub mod bench;
+pub mod channels;
 pub mod clock;
 pub mod config;
 pub mod connections;

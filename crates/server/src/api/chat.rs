@@ -17,6 +17,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{
     Code, Error, Timestamp,
+    account::Uploader,
     contact::CustomerIn,
     context::{ContextMap, ContextValue, ContextVariableIn, VariableName},
     conversation::{Action, ConversationState},
@@ -446,7 +447,9 @@ async fn upload(
     let (id, org, channel) = (who.owns(&raw)?, who.org, who.channel);
     let workstream = app.store.read(move |tx| Ok(conversations::get(tx, org, id)?.workstream_id)).await?;
     let upload = Upload { content_type: file.content_type, name: query.name, bytes: file.bytes.to_vec() };
-    let kept = keep_uploads(&app, org, id, workstream, vec![(0, upload)], |_| "file".to_string()).await?;
+    let kept =
+        keep_uploads(&app, org, id, workstream, Some(Uploader::Customer), vec![(0, upload)], |_| "file".to_string())
+            .await?;
     let Some((_, attachment, row)) = kept.into_iter().next() else {
         return Err(Error::internal("a kept upload went missing").into());
     };

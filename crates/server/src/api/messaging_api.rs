@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use switchboard_domain::{
     Code, Error, Timestamp,
+    account::Uploader,
     contact::CustomerIn,
     context::{ContextMap, ContextPatch, ContextValue, ContextVariableIn, VariableName},
     conversation::{Action, ConversationState},
@@ -624,7 +625,9 @@ async fn send_activity(
             if !uploads.is_empty() {
                 let workstream = conversation_of(&app, &caller, &conversation_id).await?.workstream_id;
                 let field = |i| format!("attachments[{i}]");
-                for (i, attachment, row) in keep_uploads(&app, org, id, workstream, uploads, field).await? {
+                for (i, attachment, row) in
+                    keep_uploads(&app, org, id, workstream, Some(Uploader::Customer), uploads, field).await?
+                {
                     message.attachments.insert(i.min(message.attachments.len()), attachment);
                     rows.push(row);
                 }
