@@ -178,6 +178,45 @@ pub struct MessagingAccount {
     pub sealed_credentials: Option<String>,
 }
 
+impl MessagingAccount {
+    /// The account as the API shows it: to callers that do not configure or oversee channels (`with_settings`
+    /// false), its name and kind only, as channels show them theirs.
+    pub fn view(&self, with_settings: bool) -> MessagingAccountView {
+        MessagingAccountView {
+            id: self.id,
+            org_id: self.org_id,
+            name: self.name.clone(),
+            kind: self.kind,
+            method: self.method,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            settings: with_settings.then(|| self.settings.clone()),
+            credentials_set: with_settings.then_some(self.credentials_set),
+            validation: with_settings.then(|| self.validation.clone()),
+        }
+    }
+}
+
+/// A messaging account as the API reads it back. Credentials are never read back, for any role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MessagingAccountView {
+    pub id: MessagingAccountId,
+    pub org_id: OrgId,
+    pub name: String,
+    pub kind: ChannelType,
+    pub method: Option<AccountMethod>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Admins and supervisors only, as the three below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<AccountSettings>,
+    /// Whether credentials are set (`credentials` on create and `PATCH`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_set: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<AccountValidation>,
+}
+
 /// A language tag (BCP 47) as a channel speaks it: a language (2 or 3 letters), then an optional script (4
 /// letters), region (2 letters or 3 digits) and variants, in their conventional case (`en-US`, `zh-Hant-TW`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -326,6 +365,18 @@ impl Default for AttachmentPermissions {
 pub enum Uploader {
     Customer,
     Agent,
+}
+
+impl Uploader {
+    /// The side a message's sender is on; system and bot messages are neither, and not limited.
+    pub fn of(sender: crate::message::SenderKind) -> Option<Uploader> {
+        use crate::message::SenderKind;
+        match sender {
+            SenderKind::Customer => Some(Uploader::Customer),
+            SenderKind::Agent => Some(Uploader::Agent),
+            _ => None,
+        }
+    }
 }
 
 impl AttachmentPermissions {

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use switchboard_domain::{
     Code, Error,
+    account::Uploader,
     event::EventType,
     ids::{AttachmentId, ConversationId, OrgId, WorkstreamId},
     message::Attachment,
@@ -215,19 +216,33 @@ impl Files {
 /// is written and synced), and answers each with its position: what the message records, and the row to store in
 /// the message's own write. That write appends the message first, then the rows: the message locks the
 /// conversation for update before a row (which refers to the conversation) takes a share lock on it; the other
-/// order deadlocks with routing's writes on PostgreSQL. `field(i)` names the `i`th upload in an error.
+/// order deadlocks with routing's writes on PostgreSQL. `field(i)` names the `i`th upload in an error. Files
+/// `from` a side the conversation's channel does not let send them are refused before any is written (the
+/// message's write refuses them too, see `conversations::send`).
 pub async fn keep_uploads(
     app: &AppState,
     org: OrgId,
     conversation: ConversationId,
     workstream: WorkstreamId,
+    from: Option<Uploader>,
     uploads: Vec<(usize, Upload)>,
     field: fn(usize) -> String,
 ) -> Result<Vec<(usize, Attachment, stored::NewAttachment)>, Error> {
-    if uploads.is_empty() {
+    let Some((first, _)) = uploads.first() else {
         return Ok(Vec::new());
+    };
+    let first = field(*first);
+    let (policy, permissions) = app
+        .store
+        .read(move |tx| {
+            let channel = switchboard_store::conversations::get(tx, org, conversation)?.channel_id;
+            let permissions = setup::attachment_permissions(tx, org, channel)?;
+            Ok((setup::get_workstream(tx, org, workstream)?.settings.attachments, permissions))
+        })
+        .await?;
+    if let Some(from) = from {
+        permissions.check(from, &first)?;
     }
-    let policy = app.store.read(move |tx| setup::get_workstream(tx, org, workstream)).await?.settings.attachments;
     let (links, files) = (app.links.clone(), app.files.clone());
     tokio::task::spawn_blocking(move || {
         uploads

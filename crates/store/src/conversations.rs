@@ -4,6 +4,7 @@
 
 use switchboard_domain::{
     Code, Error, Timestamp,
+    account::Uploader,
     contact::CustomerIn,
     context::{ContextMap, ContextPatch, ContextValue, ContextVariableIn, VariableKind, VariableName},
     conversation::{Action, ConversationState, transition},
@@ -471,6 +472,11 @@ fn send(
     let agent: Option<String> = row.opt_string(1)?;
     if m.sender_kind == SenderKind::Agent && agent.is_none_or(|a| Some(a) != m.sender_id) {
         return Err(Error::new(Code::NotAssignedAgent, "only the agent assigned to this conversation can write in it"));
+    }
+    // Files from a side the channel does not let send them are refused here, where every message is written,
+    // whichever edge it came through (attachment links as well as uploads).
+    if let Some(uploader) = Uploader::of(m.sender_kind).filter(|_| !m.attachments.is_empty()) {
+        crate::setup::attachment_permissions(tx, org, row.parse(2)?)?.check(uploader, "attachments")?;
     }
     let known = Known {
         customer_key: row.opt_string(3)?,

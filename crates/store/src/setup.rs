@@ -402,6 +402,30 @@ pub fn update_channel(
     Ok(c)
 }
 
+/// Who may send files on a channel.
+pub fn attachment_permissions(tx: &mut Tx<'_>, org: OrgId, id: ChannelId) -> Result<AttachmentPermissions, Error> {
+    let row = tx
+        .query_opt("SELECT attachments FROM channels WHERE id = $1 AND org_id = $2", params![id, org])?
+        .ok_or_else(|| Error::not_found(Code::ChannelNotFound))?;
+    row.json(0)
+}
+
+/// The behaviours of the channel a conversation came through.
+pub fn behaviours_of_conversation(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    conversation: ConversationId,
+) -> Result<ChannelBehaviours, Error> {
+    let row = tx
+        .query_opt(
+            "SELECT ch.behaviours FROM conversations c JOIN channels ch ON ch.id = c.channel_id
+             WHERE c.id = $1 AND c.org_id = $2",
+            params![conversation, org],
+        )?
+        .ok_or_else(|| Error::not_found(Code::ConversationNotFound))?;
+    row.json(0)
+}
+
 pub fn get_channel(tx: &mut Tx<'_>, org: OrgId, id: ChannelId) -> Result<Channel, Error> {
     tx.get_in_org("channels", CHANNEL_COLUMNS, id.into(), org, Code::ChannelNotFound, channel_from_row)
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use switchboard_domain::{
     Code, Error,
+    account::Uploader,
     contact::CustomerIn,
     context::{ContextMap, ContextPatch},
     conversation::{Action, ConversationState},
@@ -519,7 +520,9 @@ async fn send_file(
         name: query.name.map(ShortText::into_inner),
         bytes: file.bytes.to_vec(),
     };
-    let kept = keep_uploads(&app, org, id, workstream, vec![(0, upload)], |_| "body".to_string()).await?;
+    let kept =
+        keep_uploads(&app, org, id, workstream, Uploader::of(sender_kind), vec![(0, upload)], |_| "body".to_string())
+            .await?;
     let (attachments, rows): (Vec<_>, Vec<_>) = kept.into_iter().map(|(_, a, row)| (a, row)).unzip();
     let new = NewMessage { sender_kind, sender_id, sender_name, text: None, attachments, automated: false };
     let now = app.clock.now();

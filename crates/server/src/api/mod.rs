@@ -10,6 +10,7 @@ mod contract;
 mod conversations;
 mod events;
 mod lifecycle;
+mod messaging_accounts;
 mod messaging_api;
 mod oauth;
 mod org;
@@ -71,6 +72,8 @@ use crate::{AppState, docs, error::ApiError, ops};
         (name = "chat", description = "The customer chat of live_chat channels, for the chat page a website embeds: \
             start a chat (no credentials), then its chat token; see docs/chat.md"),
         (name = "quick-replies", description = "Texts agents insert into a reply instead of typing them"),
+        (name = "messaging-accounts", description = "Messaging accounts (a Bot Framework registration, ...) and the \
+            channels added to them, with their messaging endpoint URLs"),
         (name = "messaging-api", description = "The Messaging API, compatible with the documented \
             `/api/v1.0/consumer` endpoints; see docs/messaging-api.md"),
         (name = "channels", description = "What providers call: a Bot Framework channel's messaging endpoint; see \
@@ -133,6 +136,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(lifecycle::router())
         .merge(analytics::router())
         .merge(quick_replies::router())
+        .merge(messaging_accounts::router())
         // Not in `leadership::ON_LEADER`: every node serves the stream from its own hub.
         .merge(crate::stream::router())
         .merge(chat::router())

@@ -10,6 +10,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{
     Code, Error,
+    account::{AttachmentPermissions, ChannelBehaviours, Language},
     ids::*,
     role::Role,
     setup::{ChannelSettings, ChannelType, Distribution, QueueType, WorkstreamSettings, WorkstreamType},
@@ -17,7 +18,7 @@ use switchboard_domain::{
 };
 use switchboard_store::{
     model::{Channel, ChannelView, Page, Queue, Workstream},
-    setup::{self, WorkstreamChange},
+    setup::{self, NewChannel, WorkstreamChange},
 };
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -25,6 +26,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::{
     AppState,
     auth::Principal,
+    channels::accounts::channel_view,
     error::ApiResult,
     extract::{ApiJson, ApiQuery, IdemKey, PageQuery, Patch, Written, body, path_id},
 };
@@ -42,15 +44,15 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_channel, patch_channel))
 }
 
-const READERS: &[Role] = &[Role::Admin, Role::Supervisor, Role::Agent, Role::Integration];
+pub(crate) const READERS: &[Role] = &[Role::Admin, Role::Supervisor, Role::Agent, Role::Integration];
 /// Who creates and changes queues, workstreams and channels.
-const CONFIGURERS: &[Role] = &[Role::Admin];
+pub(crate) const CONFIGURERS: &[Role] = &[Role::Admin];
 /// Who reads a channel's settings (never its credentials): agents and integrations have no use for them.
-const SETTINGS_READERS: &[Role] = &[Role::Admin, Role::Supervisor];
+pub(crate) const SETTINGS_READERS: &[Role] = &[Role::Admin, Role::Supervisor];
 
 /// The channel as `who` may see it.
-fn shown(who: &Principal, channel: &Channel) -> ChannelView {
-    channel.view(SETTINGS_READERS.contains(&who.role))
+pub(crate) fn shown(app: &AppState, who: &Principal, channel: &Channel) -> ChannelView {
+    crate::channels::accounts::channel_view(app, channel, SETTINGS_READERS.contains(&who.role))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -270,6 +272,16 @@ pub struct ChannelIn {
     /// write-only: reads say `customer_token_set`.
     #[serde(default)]
     pub settings: ChannelSettings,
+    /// The messaging account to add the channel to (of the channel's type); without it, the channel gets an
+    /// account of its own, named after it.
+    #[serde(default)]
+    pub account_id: Option<MessagingAccountId>,
+    #[serde(default)]
+    pub language: Language,
+    #[serde(default)]
+    pub behaviours: ChannelBehaviours,
+    #[serde(default)]
+    pub attachments: AttachmentPermissions,
 }
 
 #[utoipa::path(post, path = "/v1/channels", tag = "setup", security(("bearer" = [])), request_body = ChannelIn,
@@ -284,20 +296,23 @@ async fn create_channel(
     let org = who.org_id;
     let key = idem.scoped(&who, "POST /v1/channels", &input);
     let now = app.clock.now();
+    let state = app.clone();
     let out = app
         .store
         .write_once(org, key, now, move |tx| {
-            let channel = setup::create_channel(
-                tx,
-                org,
-                input.channel_type,
-                input.name.as_str(),
-                input.workstream_id,
-                input.settings,
-                now,
-            )?;
+            let new = NewChannel {
+                account_id: input.account_id,
+                channel_type: input.channel_type,
+                name: input.name.into_inner(),
+                workstream_id: input.workstream_id,
+                settings: input.settings,
+                language: input.language,
+                behaviours: input.behaviours,
+                attachments: input.attachments,
+            };
+            let channel = setup::create_channel_in(tx, org, new, now)?;
             // Also what an idempotent retry gets back, so the stored answer holds no credential either.
-            body(StatusCode::CREATED, channel.view(true))
+            body(StatusCode::CREATED, channel_view(&state, &channel, true))
         })
         .await?;
     app.deliveries.targets_changed();
@@ -314,7 +329,7 @@ async fn list_channels(
     who.require(READERS)?;
     let (limit, after, org) = (page.limit()?, page.cursor::<ChannelId>()?, who.org_id);
     let rows = app.store.read(move |tx| setup::list_channels(tx, org, after, limit + 1)).await?;
-    let rows = rows.iter().map(|c| shown(&who, c)).collect();
+    let rows = rows.iter().map(|c| shown(&app, &who, c)).collect();
     Ok(Json(Page::from_rows(rows, limit, |c| c.id.to_string())))
 }
 
@@ -328,7 +343,7 @@ async fn get_channel(
     who.require(READERS)?;
     let (id, org) = (path_id(&id, Code::ChannelNotFound)?, who.org_id);
     let channel = app.store.read(move |tx| setup::get_channel(tx, org, id)).await?;
-    Ok(Json(shown(&who, &channel)))
+    Ok(Json(shown(&app, &who, &channel)))
 }
 
 /// A JSON merge patch (RFC 7396) of a channel: fields left out keep their value, `settings` merges member by
@@ -349,6 +364,22 @@ pub struct ChannelPatch {
     #[serde(default)]
     #[schema(value_type = Option<ChannelSettings>)]
     pub settings: SettingsPatch,
+    /// `null` is `en-US` again.
+    #[serde(default)]
+    #[schema(value_type = Option<Language>)]
+    pub language: Patch<Language>,
+    /// Only the behaviours to change, e.g. `{"wait_time_message": false}`.
+    #[serde(default)]
+    #[schema(value_type = Option<ChannelBehaviours>)]
+    pub behaviours: SettingsPatch,
+    /// Only the permissions to change, e.g. `{"customers": false}`.
+    #[serde(default)]
+    #[schema(value_type = Option<AttachmentPermissions>)]
+    pub attachments: SettingsPatch,
+    /// Refused: the channel's provider set-up is its account's.
+    #[serde(default)]
+    #[schema(ignore)]
+    pub account_id: Patch<serde::de::IgnoredAny>,
     /// Refused: a channel's settings, conversations and provider set-up are those of its type.
     #[serde(default)]
     #[schema(ignore)]
@@ -366,7 +397,12 @@ impl ChannelPatch {
             name: self.name.required("name", Name::from_stored(current.name.clone()))?.into_inner(),
             workstream_id: self.workstream_id.required("workstream_id", current.workstream_id)?,
             settings: self.settings.merge("settings", &settings)?,
-            ..setup::ChannelChange::of(current)
+            language: match self.language {
+                Patch::Remove => Language::default(),
+                other => other.required("language", current.language.clone())?,
+            },
+            behaviours: self.behaviours.merge("behaviours", &current.behaviours)?,
+            attachments: self.attachments.merge("attachments", &current.attachments)?,
         })
     }
 }
@@ -387,10 +423,11 @@ async fn patch_channel(
     who.require(CONFIGURERS)?;
     let (id, org) = (path_id(&id, Code::ChannelNotFound)?, who.org_id);
     patch.channel_type.fixed("channel_type", "its settings and conversations are those of its type")?;
+    patch.account_id.fixed("account_id", "its provider set-up is its account's")?;
     let now = app.clock.now();
     let channel = app.store.write(move |tx| setup::update_channel(tx, org, id, now, |c| patch.apply(c))).await?;
     // After the commit, so that the engine's reload sees the new webhook URL and app id; it applies them to every
     // event it has not yet fanned out, and so to every event committed after this answer.
     app.deliveries.targets_changed();
-    Ok(Json(channel.view(true)))
+    Ok(Json(channel_view(&app, &channel, true)))
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 use switchboard_channels::inbound::{self, Act, Inbound, Thread};
 use switchboard_domain::{
     Code, Error, Timestamp,
+    account::Uploader,
     context::{ContextMap, ContextPatch},
     conversation::{Action, ConversationState},
     ids::{ChannelId, ConversationId, OrgId},
@@ -130,7 +131,8 @@ where
                 let conversation = thread.find_or_start(app, &start, now).await?;
                 let field = |i| format!("attachments[{i}]");
                 for (i, attachment, row) in
-                    keep_uploads(app, org, conversation.id, conversation.workstream_id, uploads, field).await?
+                    keep_uploads(app, org, conversation.id, conversation.workstream_id, Some(Uploader::Customer), uploads, field)
+                        .await?
                 {
                     message.attachments.insert(i.min(message.attachments.len()), attachment);
                     rows.push(row);

@@ -1,7 +1,9 @@
 //! Channels: how customers reach Switchboard other than through the native API. Each channel's adapter is its
 //! protocol in `switchboard_channels` (parse what the provider sends, render what goes back) and its transport
 //! here (the endpoint the provider calls, its authentication); everything it receives goes through the one
-//! [`ingest`] service, and everything it sends through the delivery engine (`crate::delivery`).
+//! [`ingest`] service, and everything it sends through the delivery engine (`crate::delivery`). Messaging accounts
+//! ([`accounts`]) hold each provider's credentials for the channels added to them.
 
+pub mod accounts;
 pub mod bot_framework;
 pub mod ingest;

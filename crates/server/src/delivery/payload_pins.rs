@@ -35,6 +35,7 @@ const OFFER: &str = "01900000-0000-7000-8000-00000000000a";
 const SUBSCRIPTION: &str = "01900000-0000-7000-8000-00000000000b";
 const PROFILE: &str = "01900000-0000-7000-8000-00000000000c";
 const ATTACHMENT: &str = "01900000-0000-7000-8000-00000000000d";
+const ACCOUNT: &str = "01900000-0000-7000-8000-00000000000f";
 const T0: i64 = 1_767_225_600_000;
 
 fn id<T: FromStr>(s: &str) -> T
@@ -96,6 +97,18 @@ fn channel() -> ChannelView {
         "id": CHANNEL, "org_id": ORG, "channel_type": "messaging_api", "name": "Web", "workstream_id": WORKSTREAM,
         "created_at": at(0), "updated_at": at(1),
         "settings": { "webhook_url": "https://bot.example.test/hook", "app_id": null, "customer_token_set": true },
+        "account_id": ACCOUNT, "language": "en-US",
+        "behaviours": { "wait_time_message": true, "post_conversation_survey": false },
+        "attachments": { "customers": true, "agents": false },
+    }))
+}
+
+fn account() -> switchboard_domain::account::MessagingAccount {
+    read(json!({
+        "id": ACCOUNT, "org_id": ORG, "name": "Contoso bot", "kind": "bot_framework", "method": "azure_bot_framework",
+        "settings": { "app_id": "app-1" }, "credentials_set": true,
+        "validation": { "state": "invalid", "reason": "invalid_client", "checked_at": at(2) },
+        "created_at": at(0), "updated_at": at(2),
     }))
 }
 
@@ -375,6 +388,17 @@ fn pins() -> Vec<Pin> {
     pin("presence.updated", false, TypedEvent::PresenceUpdated(p.clone()), record(&p));
     let legacy = object(json!({ "id": profile_id }));
     pin("presence.deleted", false, TypedEvent::PresenceDeleted(Deleted { id: profile_id }), legacy.clone());
+
+    let a = account();
+    pin("messaging_account.created", false, TypedEvent::MessagingAccountCreated(a.clone()), record(&a));
+    pin("messaging_account.updated", false, TypedEvent::MessagingAccountUpdated(a.clone()), record(&a));
+    let deleted = Deleted { id: a.id.uuid() };
+    pin(
+        "messaging_account.deleted",
+        false,
+        TypedEvent::MessagingAccountDeleted(deleted),
+        object(json!({ "id": a.id })),
+    );
 
     let q: QuickReply = read(json!({ "id": PROFILE, "title": "Opening hours", "text": "From 8:00 to 18:00.",
         "created_at": at(1), "updated_at": at(2) }));

@@ -37,6 +37,7 @@ use switchboard_store::{
     conversations::{self, NewMessage},
     events,
     overflow::{self as store, QueueStay},
+    setup,
     sql::Tx,
 };
 
@@ -380,6 +381,11 @@ impl OrgRouting {
 /// closed meanwhile is passed over.
 pub(super) fn write(tx: &mut Tx<'_>, org: OrgId, notices: &[Notice], now: Timestamp) -> Result<(), Error> {
     for n in notices {
+        // A channel whose customers are not to be told their wait (`behaviours.wait_time_message` off) gets
+        // neither the message nor its event.
+        if !setup::behaviours_of_conversation(tx, org, n.conversation)?.wait_time_message {
+            continue;
+        }
         let sent = conversations::send_message_in_state(
             tx,
             org,

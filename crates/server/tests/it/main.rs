@@ -18,6 +18,7 @@ mod contract;
 mod event_types;
 mod lifecycle;
 mod messaging;
+mod messaging_accounts;
 mod ops;
 mod outbox;
 mod receiver;
