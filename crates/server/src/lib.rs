@@ -122,7 +122,8 @@ pub async fn build_state(
     let routing_deps = routing::Deps::new(store.clone(), clock.clone());
     let routing = routing_deps.routing.clone();
     let messaging_channels = quick_cache::sync::Cache::new(10_000);
-    let bot_framework = Arc::new(channels::bot_framework::BotFramework::new(&config.channels.bot_framework, clock.clone())?);
+    let bot_framework =
+        Arc::new(channels::bot_framework::BotFramework::new(&config.channels.bot_framework, clock.clone())?);
     let log = outbox::EventLog::new(store.clone(), Duration::try_from_secs_f64(config.cluster.log_poll_seconds)?);
     Ok(AppState(Arc::new(AppInner {
         store,

@@ -117,6 +117,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0018_messaging_accounts.sql"),
         postgres: include_str!("../migrations/postgres/0018_messaging_accounts.sql"),
     },
+    Migration {
+        version: 19,
+        name: "reply_addresses",
+        sqlite: include_str!("../migrations/sqlite/0019_reply_addresses.sql"),
+        postgres: include_str!("../migrations/postgres/0019_reply_addresses.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

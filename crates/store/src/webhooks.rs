@@ -512,7 +512,8 @@ pub fn tell_delivered_message(tx: &mut Tx<'_>, a: &Attempt, now: Timestamp) -> R
         .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
         .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_string))
         .filter(|id| !id.is_empty() && id.chars().count() <= 256);
-    let delivered = MessageDelivered { message_id: message.id, channel_id, delivery_id: a.delivery_id, provider_message_id };
+    let delivered =
+        MessageDelivered { message_id: message.id, channel_id, delivery_id: a.delivery_id, provider_message_id };
     events::append_event(tx, org, Some(conversation), &TypedEvent::MessageDelivered(delivered), now)?;
     Ok(())
 }

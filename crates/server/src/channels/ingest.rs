@@ -130,9 +130,16 @@ where
                 // The files are kept under their conversation, so it must be known (or started) first.
                 let conversation = thread.find_or_start(app, &start, now).await?;
                 let field = |i| format!("attachments[{i}]");
-                for (i, attachment, row) in
-                    keep_uploads(app, org, conversation.id, conversation.workstream_id, Some(Uploader::Customer), uploads, field)
-                        .await?
+                for (i, attachment, row) in keep_uploads(
+                    app,
+                    org,
+                    conversation.id,
+                    conversation.workstream_id,
+                    Some(Uploader::Customer),
+                    uploads,
+                    field,
+                )
+                .await?
                 {
                     message.attachments.insert(i.min(message.attachments.len()), attachment);
                     rows.push(row);

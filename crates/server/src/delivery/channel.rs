@@ -139,10 +139,8 @@ impl Connector {
         Ok(Request {
             url,
             headers: vec![("authorization", format!("Bearer {token}")), ("webhook-id", reply.webhook_id)],
-            body: serde_json::to_vec(&rendered.activity).map_err(|e| Refusal {
-                reason: Error::internal(e).to_string(),
-                permanent: true,
-            })?,
+            body: serde_json::to_vec(&rendered.activity)
+                .map_err(|e| Refusal { reason: Error::internal(e).to_string(), permanent: true })?,
         })
     }
 }

@@ -42,7 +42,7 @@ async fn bot_channel() -> Channel {
         .post_ok(
             "/v1/workstreams",
             &key,
-            json!({ "name": "Custom", "fallback_queue_id": queue["id"] }),
+            json!({ "name": "Custom", "fallback_queue_id": queue["id"], "settings": { "routing": { "enabled": true } } }),
             StatusCode::CREATED,
         )
         .await;
@@ -119,15 +119,16 @@ impl Channel {
 
     /// The channel's conversations, newest first.
     async fn conversations(&self) -> Vec<Value> {
-        let (status, page) =
-            self.app.get(&format!("/v1/conversations?channel_id={}&limit=100", self.channel), &self.app.admin_key).await;
+        let (status, page) = self
+            .app
+            .get(&format!("/v1/conversations?channel_id={}&limit=100", self.channel), &self.app.admin_key)
+            .await;
         assert_eq!(status, StatusCode::OK, "{page}");
         page["data"].as_array().unwrap().clone()
     }
 
     async fn messages(&self, conversation: &str) -> Vec<Value> {
-        let (_, page) =
-            self.app.get(&format!("/v1/conversations/{conversation}/messages"), &self.app.admin_key).await;
+        let (_, page) = self.app.get(&format!("/v1/conversations/{conversation}/messages"), &self.app.admin_key).await;
         page["data"].as_array().unwrap().clone()
     }
 }
@@ -229,8 +230,7 @@ async fn bad_activities_and_unknown_channels_are_refused_and_updates_ignored() {
     // Another channel id, or a channel that is not Bot Framework's: not found.
     let (header, body) = c.fake.signed_activity(APP, activity("a", "conv-1", "x"));
     let elsewhere = c.endpoint.replace(&c.channel, "01900000-0000-7000-8000-0000000000ff");
-    let response =
-        c.app.http.post(elsewhere).header("authorization", header).body(body).send().await.unwrap();
+    let response = c.app.http.post(elsewhere).header("authorization", header).body(body).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 
     // A conversation update (members added) is acknowledged and keeps nothing.
@@ -248,7 +248,9 @@ async fn a_reply_the_connector_refuses_for_a_while_is_retried_and_delivered_in_o
     assert_eq!(c.send(activity("act-1", "conv-bo", "hello")).await, StatusCode::OK);
     let offers = pending_offers(&c.app, &agent_id, &key, 1).await;
     let id = offers[0]["conversation_id"].as_str().unwrap().to_string();
-    c.app.post_ok(&format!("/v1/offers/{}/accept", offers[0]["id"].as_str().unwrap()), &key, json!({}), StatusCode::OK).await;
+    c.app
+        .post_ok(&format!("/v1/offers/{}/accept", offers[0]["id"].as_str().unwrap()), &key, json!({}), StatusCode::OK)
+        .await;
 
     c.fake.fail_next(1, 429, Some(2));
     c.fake.fail_next(1, 503, None);

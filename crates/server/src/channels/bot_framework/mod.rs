@@ -27,10 +27,8 @@ pub(crate) fn http_client() -> anyhow::Result<reqwest::Client> {
 pub struct BotFramework {
     pub keys: BotKeys,
     pub tokens: std::sync::Arc<BotTokens>,
-    pub channels: quick_cache::sync::Cache<
-        switchboard_domain::ids::ChannelId,
-        (switchboard_store::model::Channel, String, i64),
-    >,
+    pub channels:
+        quick_cache::sync::Cache<switchboard_domain::ids::ChannelId, (switchboard_store::model::Channel, String, i64)>,
 }
 
 impl BotFramework {
