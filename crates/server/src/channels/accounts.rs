@@ -1,8 +1,6 @@
 //! Messaging accounts' service functions: checking and sealing what an administrator gives, validating an
 //! account against its provider, and the messaging endpoint URL each channel shows.
 
-use std::time::Duration;
-
 use switchboard_domain::{
     Error, Timestamp,
     account::{AccountCredentials, AccountValidation, MessagingAccount, ValidationState, check_account},
@@ -10,7 +8,7 @@ use switchboard_domain::{
     setup::ChannelType,
 };
 
-use crate::AppState;
+use crate::{AppState, channels::bot_framework::TokenError};
 
 /// What validating an account found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,8 +32,6 @@ impl Validation {
     }
 }
 
-/// How long the provider has to answer a validation.
-const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Characters of a provider's refusal kept as the reason (Entra's descriptions carry trace ids and URLs).
 const MAX_REASON: usize = 500;
 
@@ -53,59 +49,32 @@ pub async fn validate(app: &AppState, account: &MessagingAccount, credentials: A
 }
 
 /// Asks the Bot Framework's token service for a token with the account's app id and client secret (the OAuth 2.0
-/// client-credentials grant, as the Bot Connector's clients do): a token means the credentials are good. A plain
-/// form POST here; the lead's Bot Framework channel routes it through its token cache (`BotTokens`), which makes
-/// the same request. A single-tenant bot (`tenant_id`) asks its own tenant instead of `botframework.com`.
+/// client-credentials grant, as the Connector's clients do), through the channel's own token client: a token means
+/// the credentials are good. A single-tenant bot (`tenant_id`) asks its own tenant instead of `botframework.com`.
 async fn bot_framework_token(
     app: &AppState,
     account: &MessagingAccount,
     credentials: &AccountCredentials,
 ) -> Validation {
-    let config = &app.config.channels.bot_framework;
     let (Some(app_id), Some(secret)) = (&account.settings.app_id, &credentials.client_secret) else {
         return Validation::Invalid("a Bot Framework account needs its app id and client secret".into());
     };
-    let url = match &account.settings.tenant_id {
-        Some(tenant) => config.token_url.replace("/botframework.com/", &format!("/{}/", tenant.as_str())),
-        None => config.token_url.clone(),
-    };
-    let form = form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "client_credentials")
-        .append_pair("client_id", app_id.as_str())
-        .append_pair("client_secret", secret.as_str())
-        .append_pair("scope", &config.token_scope)
-        .finish();
-    let client = match reqwest::Client::builder().timeout(PROVIDER_TIMEOUT).build() {
-        Ok(c) => c,
-        Err(e) => return Validation::Invalid(format!("no HTTP client to reach the token service: {e}")),
-    };
-    let sent = client
-        .post(&url)
-        .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header(reqwest::header::ACCEPT, "application/json")
-        .body(form)
-        .send()
-        .await;
-    let response = match sent {
-        Ok(r) => r,
-        Err(e) => return Validation::Invalid(format!("the token service at {url} did not answer: {e}")),
-    };
-    let status = response.status();
-    let answer: serde_json::Value = response.json().await.unwrap_or_default();
-    let field = |name: &str| answer.get(name).and_then(serde_json::Value::as_str).filter(|s| !s.is_empty());
-    if status.is_success() {
-        return match field("access_token") {
-            Some(_) => Validation::Valid,
-            None => Validation::Invalid(format!("the token service at {url} answered {status} without a token")),
-        };
+    let tenant = account.settings.tenant_id.as_ref().map(|t| t.as_str());
+    match app.bot_framework.tokens.fetch_once(app_id.as_str(), tenant, secret.as_str()).await {
+        Ok(_) => Validation::Valid,
+        Err(TokenError::Rejected { status, error, description }) => {
+            let said = match (error, description) {
+                (Some(e), Some(d)) => format!("{e}: {d}"),
+                (Some(e), None) => e,
+                (None, Some(d)) => d,
+                (None, None) => format!("HTTP {status}"),
+            };
+            Validation::Invalid(format!("the token service refused the app id and client secret: {}", clip(&said)))
+        }
+        Err(TokenError::Unavailable(why)) => {
+            Validation::Invalid(clip(&format!("the token service did not answer: {why}")))
+        }
     }
-    let said = match (field("error"), field("error_description")) {
-        (Some(e), Some(d)) => format!("{e}: {d}"),
-        (Some(e), None) => e.to_string(),
-        (None, Some(d)) => d.to_string(),
-        (None, None) => format!("HTTP {status}"),
-    };
-    Validation::Invalid(format!("the token service refused the app id and client secret: {}", clip(&said)))
 }
 
 fn clip(s: &str) -> String {

@@ -22,7 +22,7 @@ use crate::{attachments::Links, auth::secrets::SecretBox, channels::bot_framewor
 /// The adapter of a channel endpoint.
 pub(super) enum Adapter {
     MessagingApi,
-    BotFramework { app_id: String, secret: String },
+    BotFramework { app_id: String, tenant: Option<String>, secret: String },
 }
 
 impl Adapter {
@@ -37,7 +37,8 @@ impl Adapter {
                 let opened = secrets.open(sealed).map_err(|e| e.to_string())?;
                 let credentials: AccountCredentials = serde_json::from_slice(&opened).map_err(|e| e.to_string())?;
                 let secret = credentials.client_secret.ok_or("its account has no client secret")?;
-                Ok(Some(Adapter::BotFramework { app_id, secret: secret.into_inner() }))
+                let tenant = target.tenant_id.clone();
+                Ok(Some(Adapter::BotFramework { app_id, tenant, secret: secret.into_inner() }))
             }
             Some(_) => Ok(Some(Adapter::MessagingApi)),
         }
@@ -98,6 +99,7 @@ pub(super) struct BotReply {
     pub conversation: ConversationId,
     pub outgoing: Outgoing,
     pub app_id: String,
+    pub tenant: Option<String>,
     pub secret: String,
     pub webhook_id: String,
 }
@@ -133,7 +135,7 @@ impl Connector {
             .map_err(|e| Refusal { reason: format!("the service URL is not a URL: {e}"), permanent: true })?;
         let token = self
             .tokens
-            .token(&reply.app_id, &reply.secret)
+            .token(&reply.app_id, reply.tenant.as_deref(), &reply.secret)
             .await
             .map_err(|e| Refusal { permanent: e.is_permanent(), reason: format!("no Connector token: {e}") })?;
         Ok(Request {

@@ -623,6 +623,11 @@ impl Engine {
             tokio::spawn(async move {
                 let at = clock.now();
                 let started = std::time::Instant::now();
+                // A Connector that refuses the app's token (401) gets a fresh one on the next attempt.
+                let bot_app = match &request {
+                    Ok(Prepared::Bot(reply)) => Some(reply.app_id.clone()),
+                    _ => None,
+                };
                 let request = match request {
                     Ok(Prepared::Now(request)) => Ok(request),
                     Ok(Prepared::Bot(reply)) => connector.request(reply).await,
@@ -636,6 +641,11 @@ impl Engine {
                         Outcome { status: None, error: Some(refusal.reason), response: None, retry_after: None }
                     }
                 };
+                if outcome.status == Some(401)
+                    && let Some(app) = &bot_app
+                {
+                    connector.tokens.forget(app).await;
+                }
                 let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
                 let gone = outcome.status == Some(410);
                 let delivered = outcome.status.is_some_and(|s| (200..300).contains(&s));
@@ -751,7 +761,7 @@ impl Engine {
         let ready =
             self.targets.get(&endpoint).cloned().ok_or_else(|| "the endpoint is disabled or gone".to_string())?;
         let webhook_id = format!("msg_{}", id.to_string().replace('-', ""));
-        if let Some(channel::Adapter::BotFramework { app_id, secret }) = &ready.adapter {
+        if let Some(channel::Adapter::BotFramework { app_id, tenant, secret }) = &ready.adapter {
             let outgoing = channel::outgoing(event, Some(&self.links))
                 .ok_or_else(|| "nothing for the customer's side in this event".to_string())?;
             let conversation = event.conversation_id.ok_or_else(|| "not a conversation's event".to_string())?;
@@ -759,6 +769,7 @@ impl Engine {
                 conversation,
                 outgoing,
                 app_id: app_id.clone(),
+                tenant: tenant.clone(),
                 secret: secret.clone(),
                 webhook_id,
             }));

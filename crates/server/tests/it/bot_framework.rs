@@ -187,7 +187,7 @@ async fn one_token_serves_many_sends_until_five_minutes_before_it_expires() {
     let concurrent: Vec<_> = (0..8)
         .map(|_| {
             let tokens = tokens.clone();
-            tokio::spawn(async move { tokens.token(APP, SECRET).await })
+            tokio::spawn(async move { tokens.token(APP, None, SECRET).await })
         })
         .collect();
     let mut issued = Vec::new();
@@ -197,26 +197,26 @@ async fn one_token_serves_many_sends_until_five_minutes_before_it_expires() {
     assert!(issued.windows(2).all(|w| w[0] == w[1]), "one token for all");
     assert_eq!(fake.token_calls(), 1, "concurrent sends wait for one fetch");
     for _ in 0..5 {
-        assert_eq!(tokens.token(APP, SECRET).await.unwrap(), issued[0]);
+        assert_eq!(tokens.token(APP, None, SECRET).await.unwrap(), issued[0]);
     }
     assert_eq!(fake.token_calls(), 1);
 
     clock.advance(Duration::from_secs(3_600 - 5 * 60 - 1));
-    assert_eq!(tokens.token(APP, SECRET).await.unwrap(), issued[0], "still over five minutes left");
+    assert_eq!(tokens.token(APP, None, SECRET).await.unwrap(), issued[0], "still over five minutes left");
     clock.advance(Duration::from_secs(2));
-    let renewed = tokens.token(APP, SECRET).await.unwrap();
+    let renewed = tokens.token(APP, None, SECRET).await.unwrap();
     assert_ne!(renewed, issued[0]);
     assert_eq!(fake.token_calls(), 2);
 
     tokens.forget(APP).await;
-    assert_ne!(tokens.token(APP, SECRET).await.unwrap(), renewed, "a forgotten token is fetched again");
+    assert_ne!(tokens.token(APP, None, SECRET).await.unwrap(), renewed, "a forgotten token is fetched again");
     assert_eq!(fake.token_calls(), 3);
 
     // A token that lives under five minutes is never reused.
     fake.set_token_lifetime(240);
     tokens.forget(APP).await;
-    tokens.token(APP, SECRET).await.unwrap();
-    tokens.token(APP, SECRET).await.unwrap();
+    tokens.token(APP, None, SECRET).await.unwrap();
+    tokens.token(APP, None, SECRET).await.unwrap();
     assert_eq!(fake.token_calls(), 5);
 }
 
@@ -226,33 +226,33 @@ async fn bad_credentials_are_rejected_with_the_endpoints_reason() {
     fake.register_app(APP, SECRET);
     let tokens = BotTokens::new(&fake.config(), Clock::System).unwrap();
 
-    let ok = tokens.fetch_once(APP, SECRET).await.unwrap();
+    let ok = tokens.fetch_once(APP, None, SECRET).await.unwrap();
     assert_eq!(ok.expires_in, 3_600);
-    tokens.fetch_once(APP, SECRET).await.unwrap();
+    tokens.fetch_once(APP, None, SECRET).await.unwrap();
     assert_eq!(fake.token_calls(), 2, "fetch_once caches nothing");
 
     let reason = |e: TokenError| match e {
         TokenError::Rejected { status, error, .. } => (status, error.unwrap_or_default()),
         other => panic!("not rejected: {other:?}"),
     };
-    let wrong_secret = tokens.token(APP, "guess").await.unwrap_err();
+    let wrong_secret = tokens.token(APP, None, "guess").await.unwrap_err();
     assert!(wrong_secret.is_permanent());
     assert_eq!(reason(wrong_secret), (401, "invalid_client".into()));
     assert_eq!(
-        reason(tokens.fetch_once("unknown-app", SECRET).await.unwrap_err()),
+        reason(tokens.fetch_once("unknown-app", None, SECRET).await.unwrap_err()),
         (400, "unauthorized_client".into())
     );
 
     let mut wrong_scope = fake.config();
     wrong_scope.token_scope = "https://graph.microsoft.com/.default".into();
     let tokens = BotTokens::new(&wrong_scope, Clock::System).unwrap();
-    assert_eq!(reason(tokens.fetch_once(APP, SECRET).await.unwrap_err()), (400, "invalid_scope".into()));
+    assert_eq!(reason(tokens.fetch_once(APP, None, SECRET).await.unwrap_err()), (400, "invalid_scope".into()));
 
     let mut unreachable = fake.config();
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
     unreachable.token_url = format!("http://{closed}/token");
     let tokens = BotTokens::new(&unreachable, Clock::System).unwrap();
-    let err = tokens.fetch_once(APP, SECRET).await.unwrap_err();
+    let err = tokens.fetch_once(APP, None, SECRET).await.unwrap_err();
     assert!(matches!(err, TokenError::Unavailable(_)) && !err.is_permanent(), "{err:?}");
 }
 
@@ -275,7 +275,7 @@ async fn the_fake_connector_takes_rendered_replies_with_the_bots_token() {
     let http = reqwest::Client::new();
     let post = |token: String| http.post(&rendered.url).bearer_auth(token).json(&rendered.activity).send();
 
-    let response = post(tokens.token(APP, SECRET).await.unwrap()).await.unwrap();
+    let response = post(tokens.token(APP, None, SECRET).await.unwrap()).await.unwrap();
     assert_eq!(response.status(), 200);
     let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
     let posted = fake.posted();
@@ -286,12 +286,12 @@ async fn the_fake_connector_takes_rendered_replies_with_the_bots_token() {
     assert_eq!(posted[0].activity["channelData"]["deliveryMode"], "bridged");
 
     assert_eq!(post("made-up".into()).await.unwrap().status(), 401);
-    let other = tokens.token("other-app", "other-secret").await.unwrap();
+    let other = tokens.token("other-app", None, "other-secret").await.unwrap();
     assert_eq!(post(other).await.unwrap().status(), 403, "another bot's token cannot post to this conversation");
 
     fake.fail_next(2, 429, Some(7));
     fake.fail_next(1, 500, None);
-    let token = tokens.token(APP, SECRET).await.unwrap();
+    let token = tokens.token(APP, None, SECRET).await.unwrap();
     for expect in [429, 429, 500] {
         let response = post(token.clone()).await.unwrap();
         assert_eq!(response.status(), expect);

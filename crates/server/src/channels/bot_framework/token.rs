@@ -93,9 +93,9 @@ impl BotTokens {
         slots.entry(app_id.to_string()).or_default().clone()
     }
 
-    /// A bearer token for the Connector on behalf of `app_id`: the cached one until five minutes before it expires,
-    /// else a new one.
-    pub async fn token(&self, app_id: &str, secret: &str) -> Result<String, TokenError> {
+    /// A bearer token for the Connector on behalf of `app_id` (of `tenant`, for a single-tenant app): the cached one
+    /// until five minutes before it expires, else a new one.
+    pub async fn token(&self, app_id: &str, tenant: Option<&str>, secret: &str) -> Result<String, TokenError> {
         let slot = self.slot(app_id);
         let mut cached = slot.lock().await;
         if let Some((token, expires_at)) = cached.as_ref()
@@ -104,7 +104,7 @@ impl BotTokens {
             return Ok(token.clone());
         }
         let issued_at = self.clock.now();
-        let token = self.fetch_once(app_id, secret).await?;
+        let token = self.fetch_once(app_id, tenant, secret).await?;
         let lifetime = i64::try_from(token.expires_in.saturating_mul(1_000)).unwrap_or(i64::MAX);
         *cached = Some((token.access_token.clone(), issued_at.plus_millis(lifetime)));
         Ok(token.access_token)
@@ -116,8 +116,18 @@ impl BotTokens {
         *slot.lock().await = None;
     }
 
+    /// Where `tenant`'s apps get their tokens: the configured endpoint, with a single-tenant app's tenant in place of
+    /// the multi-tenant `botframework.com`.
+    fn token_url(&self, tenant: Option<&str>) -> String {
+        match tenant {
+            Some(tenant) => self.config.token_url.replace("/botframework.com/", &format!("/{tenant}/")),
+            None => self.config.token_url.clone(),
+        }
+    }
+
     /// Asks the token endpoint once, caching nothing: what validating an account's app id and secret does.
-    pub async fn fetch_once(&self, app_id: &str, secret: &str) -> Result<Token, TokenError> {
+    pub async fn fetch_once(&self, app_id: &str, tenant: Option<&str>, secret: &str) -> Result<Token, TokenError> {
+        let url = self.token_url(tenant);
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "client_credentials")
@@ -127,13 +137,13 @@ impl BotTokens {
             .finish();
         let response = self
             .http
-            .post(&self.config.token_url)
+            .post(&url)
             .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(reqwest::header::ACCEPT, "application/json")
             .body(form)
             .send()
             .await
-            .map_err(|e| TokenError::Unavailable(format!("requesting {}: {e}", self.config.token_url)))?;
+            .map_err(|e| TokenError::Unavailable(format!("requesting {url}: {e}")))?;
         let status = response.status();
         let body =
             response.bytes().await.map_err(|e| TokenError::Unavailable(format!("reading the token response: {e}")))?;
