@@ -131,6 +131,8 @@ pub struct WebhookConfig {
     pub allowed_hosts: Vec<String>,
     /// Seconds a Messaging API webhook token lives.
     pub token_ttl_seconds: u64,
+    /// Requests a second to one subscription or Messaging API webhook at most; 0: no limit.
+    pub sends_per_endpoint_per_second: u32,
 }
 
 /// Where uploaded attachments are kept and how long their links work.
@@ -196,10 +198,12 @@ pub struct BotFrameworkConfig {
     /// The `iss` of those tokens.
     pub issuer: String,
     /// Where the bot's client-credentials tokens for the Connector API come from. Multi-tenant apps use the
-    /// `botframework.com` tenant; single-tenant apps need their own tenant's URL, which is not configurable yet.
+    /// `botframework.com` tenant; a single-tenant app's account names its tenant, which replaces it in the path.
     pub token_url: String,
     /// The scope those tokens are asked for.
     pub token_scope: String,
+    /// Replies a second one channel sends through the Connector at most; 0: no limit.
+    pub sends_per_second: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

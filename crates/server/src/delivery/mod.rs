@@ -123,6 +123,33 @@ struct Ready {
     url: Option<reqwest::Url>,
     /// A channel's adapter, which renders and addresses its deliveries.
     adapter: Option<channel::Adapter>,
+    /// Requests a second at most; 0: no limit.
+    rate: u32,
+}
+
+/// A token bucket: `rate` requests a second, in bursts of at most a second's worth.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    /// Tokens held, in thousandths (one request costs 1,000).
+    milli_tokens: i64,
+    at: i64,
+}
+
+impl Bucket {
+    /// Takes a token at `now` (milliseconds) if there is one; else says when there will be.
+    fn take(&mut self, rate: u32, now: i64) -> Result<(), i64> {
+        let rate = i64::from(rate);
+        let full = rate * 1_000;
+        self.milli_tokens = (self.milli_tokens + (now - self.at).max(0) * rate).min(full);
+        self.at = now;
+        if self.milli_tokens >= 1_000 {
+            self.milli_tokens -= 1_000;
+            Ok(())
+        } else {
+            // Milliseconds until the missing thousandths have refilled, rounded up.
+            Err(now + (1_000 - self.milli_tokens + rate - 1) / rate)
+        }
+    }
 }
 
 struct Finished {
@@ -149,11 +176,16 @@ pub struct Delivery {
     pub config: WebhookConfig,
     /// Bot Framework channels' Connector tokens.
     pub bot_tokens: Arc<BotTokens>,
+    /// Replies a second one Bot Framework channel sends at most; 0: no limit.
+    pub bot_sends_per_second: u32,
 }
 
 struct Engine {
     store: Arc<Store>,
     connector: channel::Connector,
+    bot_sends_per_second: u32,
+    /// Each rate-limited endpoint's bucket.
+    buckets: HashMap<Endpoint, Bucket>,
     handle: Arc<Handle>,
     clock: Clock,
     config: WebhookConfig,
@@ -205,6 +237,7 @@ pub fn start(app: &AppState) -> tokio::task::JoinHandle<()> {
         links: app.links.clone(),
         config: app.config.webhooks.clone(),
         bot_tokens: app.bot_framework.tokens.clone(),
+        bot_sends_per_second: app.config.channels.bot_framework.sends_per_second,
     }
     .start()
 }
@@ -244,13 +277,16 @@ fn http_client(config: &WebhookConfig) -> Result<reqwest::Client, Error> {
 }
 
 async fn run(parts: Delivery) -> Result<(), Error> {
-    let Delivery { store, clock, log, handle, secrets, signer, links, config, bot_tokens } = parts;
+    let Delivery { store, clock, log, handle, secrets, signer, links, config, bot_tokens, bot_sends_per_second } =
+        parts;
     let (finished_tx, mut finished_rx) = mpsc::unbounded_channel();
     let (record_tx, record_rx) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record(store.clone(), clock.clone(), record_rx));
     let mut log = log.follow(Start::Kept(CURSOR), Filter::everything(), FAN_OUT_BATCH).await?;
     let mut engine = Engine {
         connector: channel::Connector { store: store.clone(), tokens: bot_tokens },
+        bot_sends_per_second,
+        buckets: HashMap::new(),
         store,
         handle,
         clock,
@@ -387,7 +423,11 @@ impl Engine {
                 }
                 Endpoint::Channel(_) => org.channels = true,
             }
-            self.targets.insert(target.endpoint, Arc::new(Ready { target, keys, url, adapter }));
+            let rate = match adapter {
+                Some(channel::Adapter::BotFramework { .. }) => self.bot_sends_per_second,
+                _ => self.config.sends_per_endpoint_per_second,
+            };
+            self.targets.insert(target.endpoint, Arc::new(Ready { target, keys, url, adapter, rate }));
         }
         let interest = Arc::new(interest);
         self.interest = interest.clone();
@@ -606,6 +646,18 @@ impl Engine {
             let Some(head) = lane.queue.front() else { continue };
             if lane.busy || head.due != due {
                 continue; // a stale heap entry
+            }
+            let rate = self.targets.get(&key.0).map_or(0, |t| t.rate);
+            if rate > 0 {
+                let bucket = self.buckets.entry(key.0).or_insert(Bucket { milli_tokens: i64::from(rate) * 1_000, at: now });
+                if let Err(next) = bucket.take(rate, now) {
+                    // Over the endpoint's rate: the lane waits for its turn, its order kept.
+                    if let Some(head) = lane.queue.front_mut() {
+                        head.due = next;
+                    }
+                    self.push_head(key, next);
+                    continue;
+                }
             }
             lane.busy = true;
             self.in_flight += 1;
