@@ -1,4 +1,4 @@
-// The admin pages: what the organization is configured with, section by section (channels, workstreams and their
+// The admin pages: what the organization is configured with, section by section (channels, messaging accounts, workstreams and their
 // routing rules, queues, presences, capacity profiles, users and agents, quick replies, API access, webhooks). The section is in
 // the address (`/admin?section=queues`), so reload, links and back all land on it.
 import { t } from './text.js';
@@ -6,9 +6,11 @@ import { html, useState } from './view.js';
 import { Channels, Queues, Workstreams } from './admin/setup.js';
 import { Presences, Profiles, QuickReplies, Users } from './admin/people.js';
 import { Access, Webhooks } from './admin/webhooks.js';
+import { MessagingAccounts } from './admin/accounts.js';
 
 const SECTIONS = [
   ['channels', Channels],
+  ['accounts', MessagingAccounts],
   ['workstreams', Workstreams],
   ['queues', Queues],
   ['presences', Presences],

@@ -51,6 +51,7 @@ const ASSET_FILES: &[(&str, &str, &[u8])] = assets! {
     "workspace/admin/setup.js" => "text/javascript",
     "workspace/admin/people.js" => "text/javascript",
     "workspace/admin/webhooks.js" => "text/javascript",
+    "workspace/admin/accounts.js" => "text/javascript",
     "workspace/supervisor.js" => "text/javascript",
     "workspace/supervisor.css" => "text/css",
     "workspace/shell.js" => "text/javascript",

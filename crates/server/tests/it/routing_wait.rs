@@ -214,6 +214,28 @@ async fn wait_updates_can_be_turned_off_per_workstream() {
 }
 
 #[tokio::test]
+async fn a_channel_whose_customers_are_not_told_their_wait_tells_them_nothing() {
+    let app = TestApp::spawn().await;
+    let setup = routed(&app, json!({})).await;
+    let body = json!({ "name": "Quiet", "channel_type": "messaging_api", "workstream_id": setup.workstream,
+                       "behaviours": { "wait_time_message": false } });
+    let quiet = id(&app.post_ok("/v1/channels", &app.admin_key, body, StatusCode::CREATED).await);
+    let (key, agent) = agent(&app, &setup.queue, 1, "available").await;
+    let first = create(&app, &setup.channel, json!({ "customer_id": "c1" })).await;
+    accept_offer(&app, &agent, &key).await;
+    timeline_with(&app, &first, "routing.assigned", 1).await;
+
+    // Both wait behind the first; only the customer of the channel that tells waits hears of it.
+    let hushed = create(&app, &quiet, json!({ "customer_id": "c2" })).await;
+    let told = create(&app, &setup.channel, json!({ "customer_id": "c3" })).await;
+    timeline_with(&app, &told, "routing.wait_estimate_changed", 1).await;
+    assert!(system_messages(&app, &told).await[0].starts_with("You are number 2 in the queue."));
+    let t = timeline_with(&app, &hushed, "routing.queued", 1).await;
+    assert!(events_of(&t, "routing.wait_estimate_changed").is_empty(), "{t}");
+    assert!(system_messages(&app, &hushed).await.is_empty());
+}
+
+#[tokio::test]
 async fn out_of_hours_transfers_to_another_queue_or_assigns_anyway() {
     let app = TestApp::spawn().await;
     let setup = routed(&app, json!({})).await;

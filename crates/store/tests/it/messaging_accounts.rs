@@ -84,9 +84,7 @@ async fn channels_made_before_accounts_get_one_of_their_own_kind(store: &Store) 
     }
     // Run again, the statements touch no channel that has its account.
     let count = store
-        .read(move |tx| {
-            Ok(tx.query_one("SELECT COUNT(*) FROM messaging_accounts WHERE org_id = $1", params![org])?.i64(0)?)
-        })
+        .read(move |tx| tx.query_one("SELECT COUNT(*) FROM messaging_accounts WHERE org_id = $1", params![org])?.i64(0))
         .await
         .unwrap();
     assert_eq!(count, 2);
