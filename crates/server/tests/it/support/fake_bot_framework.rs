@@ -106,6 +106,7 @@ impl FakeBotFramework {
             issuer: ISSUER.into(),
             token_url: format!("{}/botframework.com/oauth2/v2.0/token", self.base),
             token_scope: SCOPE.into(),
+            sends_per_second: 0,
         }
     }
 
