@@ -37,7 +37,11 @@ pub enum Thread {
 /// What the activity does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Act {
-    Message { text: Option<String>, attachments: Vec<Attachment>, automated: bool },
+    Message {
+        text: Option<String>,
+        attachments: Vec<Attachment>,
+        automated: bool,
+    },
     /// The customer is typing: not stored, shown to the agent.
     Typing,
     /// The customer (or the bot speaking for them) ended the conversation.
@@ -46,7 +50,9 @@ pub enum Act {
     Context(ContextPatch),
     /// A bot hands the conversation to people (`handoff.initiate`, the `Escalate` tag): it goes to a queue, with the
     /// bot's transcript kept. `context` is what the bot passed along.
-    Escalate { context: ContextPatch },
+    Escalate {
+        context: ContextPatch,
+    },
 }
 
 /// A file the customer sent: a link the provider serves, or the bytes themselves.

@@ -4,4 +4,5 @@
 //!
 //! A channel adapter is the pair of a parser here and its transport in `switchboard_server::channels`.
 
+pub mod direct_line;
 pub mod inbound;
