@@ -12,6 +12,7 @@ pub mod config;
 pub mod connections;
 pub mod delivery;
 pub mod demo;
+pub mod direct_line;
 mod docs;
 pub mod error;
 pub mod extract;
@@ -59,6 +60,8 @@ pub struct AppInner {
     pub stream: Arc<stream::Hub>,
     /// Customer chats started per client address (`POST /v1/chat/{channel}/conversations`).
     pub chat_starts: rate::Windows,
+    /// This node's open Direct Line streams, one per conversation.
+    pub direct_line: direct_line::Sockets,
 }
 
 impl Deref for AppState {
@@ -135,6 +138,7 @@ pub async fn build_state(
         log,
         stream,
         chat_starts: rate::Windows::new(rate::CHAT_STARTS_PER_WINDOW, rate::CHAT_START_WINDOW_SECONDS),
+        direct_line: direct_line::Sockets::default(),
     })))
 }
 

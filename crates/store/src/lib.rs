@@ -8,6 +8,7 @@ pub mod access;
 pub mod analytics;
 pub mod attachments;
 pub mod contacts;
+pub mod direct_line;
 pub mod conversations;
 pub mod events;
 pub mod idempotency;

@@ -111,6 +111,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0017_quick_replies.sql"),
         postgres: include_str!("../migrations/postgres/0017_quick_replies.sql"),
     },
+    Migration {
+        version: 20,
+        name: "direct_line",
+        sqlite: include_str!("../migrations/sqlite/0020_direct_line.sql"),
+        postgres: include_str!("../migrations/postgres/0020_direct_line.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

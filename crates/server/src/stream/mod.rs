@@ -24,7 +24,7 @@ use axum::{
         sse::{Event as SseEvent, Sse},
     },
 };
-pub use hub::{Frame, Hub, Signal, SignalKind, Signals};
+pub use hub::{Frame, Hub, Registration, Signal, SignalKind, Signals};
 use serde::Deserialize;
 use switchboard_domain::{
     Code, Error, Timestamp,
