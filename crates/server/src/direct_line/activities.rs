@@ -7,14 +7,20 @@ use switchboard_store::direct_line as store;
 use super::{ActivitySet, Grant, activity_id};
 use crate::{AppState, attachments::Links};
 
-/// The conversation's activities after the watermark `at`, at most `limit` of them, and the watermark they reach.
-pub(super) async fn after(app: &AppState, grant: &Grant, at: i64, limit: usize) -> Result<ActivitySet, Error> {
+/// The conversation's activities after the watermark `at`, at most `limit` of them, and the watermark they reach,
+/// rendered by `render` (which goes on to render what follows them).
+pub(super) async fn after(
+    app: &AppState,
+    grant: &Grant,
+    at: i64,
+    limit: usize,
+    render: &mut Renderer,
+) -> Result<ActivitySet, Error> {
     let (org, id) = (grant.org, grant.conversation);
     let (rows, clients) = app
         .store
         .read(move |tx| Ok((store::shown_after(tx, org, id, at, limit)?, store::client_activities(tx, id, at)?)))
         .await?;
-    let mut render = Renderer::new(grant, app.links.clone());
     let activities = rows
         .iter()
         .filter_map(|r| render.entry(&r.event_type, r.seq, &r.payload, r.created_at, clients.get(&r.seq).cloned()))

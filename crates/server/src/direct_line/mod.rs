@@ -707,5 +707,6 @@ async fn get_activities(
 ) -> DlResult<Json<ActivitySet>> {
     let grant = caller.on(&app, &raw).await?;
     let at = watermark(&app, &grant, query.watermark.as_deref()).await?;
-    Ok(Json(activities::after(&app, &grant, at, PAGE).await?))
+    let mut render = activities::Renderer::new(&grant, app.links.clone());
+    Ok(Json(activities::after(&app, &grant, at, PAGE, &mut render).await?))
 }

@@ -194,8 +194,9 @@ async fn run(
     let Registration { mut rx, lagging, .. } = registration;
     // The log after the watermark first, a page a frame.
     let mut sent = at;
+    let mut render = activities::Renderer::new(grant, app.links.clone());
     loop {
-        let set = match activities::after(app, grant, sent, PAGE).await {
+        let set = match activities::after(app, grant, sent, PAGE, &mut render).await {
             Ok(set) => set,
             Err(_) => return Some((CLOSE_GOING_AWAY, "the log could not be read; reconnect")),
         };
@@ -208,7 +209,6 @@ async fn run(
         }
         sent = reached;
     }
-    let mut render = activities::Renderer::new(grant, app.links.clone());
     let heartbeat = Duration::from_secs(app.stream.config.heartbeat_seconds);
     let clock = app.clock.clone();
     let mut beat_at = later(clock.now(), heartbeat);
