@@ -114,8 +114,15 @@ fn direct_line_channel(
     secrets: &crate::direct_line::NewSecrets,
     now: switchboard_domain::Timestamp,
 ) -> Result<ChannelId, switchboard_domain::Error> {
-    let channel =
-        setup::create_channel(tx, org, ChannelType::DirectLine, "Demo Direct Line", workstream, Default::default(), now)?;
+    let channel = setup::create_channel(
+        tx,
+        org,
+        ChannelType::DirectLine,
+        "Demo Direct Line",
+        workstream,
+        Default::default(),
+        now,
+    )?;
     secrets.store(tx, org, channel.id, now)?;
     Ok(channel.id)
 }

@@ -88,8 +88,7 @@ pub fn client_activities(
 
 /// The sequence of the conversation's newest event, 0 when it has none: the Direct Line watermark it has reached.
 pub fn last_seq(tx: &mut Tx<'_>, conversation: ConversationId) -> Result<i64, Error> {
-    let row =
-        tx.query_opt("SELECT MAX(seq) FROM events WHERE conversation_id = $1", params![conversation])?;
+    let row = tx.query_opt("SELECT MAX(seq) FROM events WHERE conversation_id = $1", params![conversation])?;
     Ok(row.map(|r| r.opt_i64(0)).transpose()?.flatten().unwrap_or(0))
 }
 
@@ -119,4 +118,27 @@ pub fn shown_after(
     .iter()
     .map(|r| Ok(Shown { event_type: r.string(0)?, seq: r.i64(1)?, payload: r.json(2)?, created_at: r.ts(3)? }))
     .collect()
+}
+
+/// The sequence of the customer's newest message at or before `at_seq`, among the last few messages there (what an
+/// agent's reply after it answers).
+pub fn last_customer_message(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    conversation: ConversationId,
+    at_seq: i64,
+) -> Result<Option<i64>, Error> {
+    let rows = tx.query(
+        "SELECT seq, payload FROM events WHERE conversation_id = $1 AND org_id = $2 AND seq <= $3
+           AND event_type = 'message.created'
+         ORDER BY seq DESC LIMIT 20",
+        params![conversation, org, at_seq],
+    )?;
+    for r in &rows {
+        let payload: serde_json::Value = r.json(1)?;
+        if payload.pointer("/sender/kind").and_then(serde_json::Value::as_str) == Some("customer") {
+            return Ok(Some(r.i64(0)?));
+        }
+    }
+    Ok(None)
 }

@@ -17,10 +17,18 @@ pub(super) async fn after(
     render: &mut Renderer,
 ) -> Result<ActivitySet, Error> {
     let (org, id) = (grant.org, grant.conversation);
-    let (rows, clients) = app
+    // What the customer last said before the watermark, which the first reply after it answers.
+    let seed = at > 0 && render.last_from_user.is_none();
+    let (rows, clients, before) = app
         .store
-        .read(move |tx| Ok((store::shown_after(tx, org, id, at, limit)?, store::client_activities(tx, id, at)?)))
+        .read(move |tx| {
+            let before = if seed { store::last_customer_message(tx, org, id, at)? } else { None };
+            Ok((store::shown_after(tx, org, id, at, limit)?, store::client_activities(tx, id, at)?, before))
+        })
         .await?;
+    if let Some(seq) = before {
+        render.last_from_user = Some(activity_id(id, seq));
+    }
     let activities = rows
         .iter()
         .filter_map(|r| render.entry(&r.event_type, r.seq, &r.payload, r.created_at, clients.get(&r.seq).cloned()))

@@ -282,6 +282,8 @@ fn user_of(input: ConversationIn) -> Result<(Option<String>, Option<String>), Er
 pub struct ConversationOut {
     pub conversation_id: String,
     pub token: String,
+    /// Seconds the token works (snake_case, as the service writes it).
+    #[serde(rename = "expires_in")]
     pub expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_url: Option<String>,
@@ -382,11 +384,10 @@ pub struct WatermarkQuery {
 async fn watermark(app: &AppState, grant: &Grant, raw: Option<&str>) -> Result<i64, Error> {
     let raw = raw.map(str::trim).filter(|w| !w.is_empty() && *w != "null" && *w != "undefined");
     let Some(raw) = raw else { return Ok(0) };
-    let at: i64 = raw
-        .parse()
-        .ok()
-        .filter(|w| *w >= 0)
-        .ok_or_else(|| Error::field(Code::InvalidQuery, "watermark", "the watermark is a number this server gave"))?;
+    let at: i64 =
+        raw.parse().ok().filter(|w| *w >= 0).ok_or_else(|| {
+            Error::field(Code::InvalidQuery, "watermark", "the watermark is a number this server gave")
+        })?;
     let id = grant.conversation;
     let newest = app.store.read(move |tx| store::last_seq(tx, id)).await?;
     if at > newest {
@@ -482,8 +483,8 @@ async fn upload(
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> DlResult<Response> {
     let grant = caller.on(&app, &raw).await?;
-    let mut multipart = multipart
-        .map_err(|e| Error::new(Code::InvalidBody, format!("send the files as multipart/form-data: {e}")))?;
+    let mut multipart =
+        multipart.map_err(|e| Error::new(Code::InvalidBody, format!("send the files as multipart/form-data: {e}")))?;
     let mut parts = Vec::new();
     loop {
         let field = multipart.next_field().await.map_err(multipart_error)?;
@@ -495,9 +496,9 @@ async fn upload(
         parts.push(Part { name, content_type, file_name, bytes });
     }
     let user = query.user_id.filter(|u| !u.trim().is_empty());
-    let activity = parts.iter().position(|p| {
-        p.name == "activity" || p.content_type.as_deref() == Some("application/vnd.microsoft.activity")
-    });
+    let activity = parts
+        .iter()
+        .position(|p| p.name == "activity" || p.content_type.as_deref() == Some("application/vnd.microsoft.activity"));
     let activity = activity.map(|i| parts.remove(i));
     let posted = match activity {
         Some(part) => parser::parse(&raw, &part.bytes, grant.user.as_deref(), true)?,
@@ -569,11 +570,7 @@ pub async fn inbound(
             crate::stream::customer_typing(app, org, id).await?;
             let seq = app.store.read(move |tx| store::last_seq(tx, id)).await?;
             let body = serde_json::to_value(ResourceResponse { id: activity_id(id, seq) }).map_err(Error::internal)?;
-            Ok(switchboard_store::Outcome {
-                status: 200,
-                body: switchboard_store::Body::Value(body),
-                replayed: false,
-            })
+            Ok(switchboard_store::Outcome { status: 200, body: switchboard_store::Body::Value(body), replayed: false })
         }
         Act::Message { text, attachments, automated } => {
             let mut all = Vec::new();
@@ -662,9 +659,7 @@ fn link(i: usize, content_type: String, url: String, name: Option<String>) -> Re
     Ok(Attachment {
         content_type: ShortText::parse(content_type).map_err(|e| field_error(&format!("{field}.contentType"), &e))?,
         url: HttpUrl::parse(url).map_err(|e| field_error(&format!("{field}.contentUrl"), &e))?,
-        name: name
-            .map(|n| ShortText::parse(n).map_err(|e| field_error(&format!("{field}.name"), &e)))
-            .transpose()?,
+        name: name.map(|n| ShortText::parse(n).map_err(|e| field_error(&format!("{field}.name"), &e))).transpose()?,
         id: None,
         size: None,
     })

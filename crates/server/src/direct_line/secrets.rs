@@ -128,10 +128,9 @@ async fn regenerate(
     Path((raw, slot)): Path<(String, String)>,
 ) -> ApiResult<Json<DirectLineSecrets>> {
     let id = direct_line_channel(&app, &who, &raw).await?;
-    let slot = SLOTS
-        .into_iter()
-        .find(|s| *s == slot)
-        .ok_or_else(|| Error::new(Code::RouteNotFound, "a Direct Line channel's secrets are `primary` and `secondary`"))?;
+    let slot = SLOTS.into_iter().find(|s| *s == slot).ok_or_else(|| {
+        Error::new(Code::RouteNotFound, "a Direct Line channel's secrets are `primary` and `secondary`")
+    })?;
     let (org, now) = (who.org_id, app.clock.now());
     let secret = NewSecret::generate(&app.auth.secrets)?;
     let stored = app
