@@ -15,13 +15,13 @@ use std::{
 use axum::{
     extract::{
         Path, Query, State,
-        ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
+        ws::{Message as WsMessage, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection},
     },
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use switchboard_domain::{Code, Error, Timestamp, ids::ConversationId};
+use switchboard_domain::{Code, Error, ids::ConversationId};
 use switchboard_store::direct_line as store;
 use tokio::sync::oneshot;
 
@@ -29,7 +29,7 @@ use super::{DlResult, Grant, PAGE, activities, forbidden};
 use crate::{
     AppState,
     stream::{
-        Frame, Registration,
+        Frame, Registration, close, later,
         visibility::{CUSTOMER_EVENT_TYPES, Filter, Viewer},
     },
 };
@@ -42,8 +42,6 @@ const STREAM_TOKEN_SECONDS: i64 = 60;
 pub const CLOSE_COLLISION: u16 = 1008;
 /// The close code when the connection fell behind or the server stops: the client reconnects from its watermark.
 const CLOSE_GOING_AWAY: u16 = 1001;
-/// How long a closing frame may take to reach a client that has stopped reading.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Serialize, Deserialize)]
 struct StreamClaims {
@@ -161,15 +159,6 @@ pub(super) async fn stream(
 async fn send_set(socket: &mut WebSocket, activities: Vec<Value>, watermark: i64) -> bool {
     let frame = json!({ "activities": activities, "watermark": watermark.to_string() });
     socket.send(WsMessage::Text(frame.to_string().into())).await.is_ok()
-}
-
-async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
-    let frame = CloseFrame { code, reason: reason.into() };
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(WsMessage::Close(Some(frame)))).await;
-}
-
-fn later(now: Timestamp, by: Duration) -> Timestamp {
-    Timestamp::from_millis(now.millis().saturating_add(i64::try_from(by.as_millis()).unwrap_or(i64::MAX)))
 }
 
 async fn drive(mut socket: WebSocket, app: AppState, grant: Grant, at: i64, registration: Registration) {

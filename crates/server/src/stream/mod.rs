@@ -388,11 +388,11 @@ async fn drive_websocket(mut socket: WebSocket, mut session: Session, app: AppSt
     }
 }
 
-fn later(now: Timestamp, by: Duration) -> Timestamp {
+pub(crate) fn later(now: Timestamp, by: Duration) -> Timestamp {
     Timestamp::from_millis(now.millis().saturating_add(i64::try_from(by.as_millis()).unwrap_or(i64::MAX)))
 }
 
-async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
+pub(crate) async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
     let frame = CloseFrame { code, reason: reason.into() };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
 }
