@@ -87,7 +87,7 @@ async fn receive_activity(
         return Ok(StatusCode::OK.into_response());
     };
     let ingest_request = Ingest { channel: (&channel).into(), idempotency: None, inbound };
-    match ingest(&app, ingest_request, |_| (StatusCode::OK, serde_json::json!({}))).await {
+    match ingest(&app, ingest_request, |_, _| Ok((StatusCode::OK, serde_json::json!({})))).await {
         Ok(out) => Ok(Written(out).into_response()),
         // The end, or typing, of a thread whose conversation is over: nothing to do, and nothing to retry.
         Err(e) if e.code == Code::ConversationNotFound || e.code == Code::ConversationClosed => {

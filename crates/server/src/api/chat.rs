@@ -404,9 +404,9 @@ async fn ingest_message(
     };
     let on = On { org: who.org, channel: who.channel };
     let links = app.links.clone();
-    ingest(app, Ingest { channel: on, idempotency: None, inbound }, move |stored| {
+    ingest(app, Ingest { channel: on, idempotency: None, inbound }, move |_, stored| {
         let shown = stored.message.map(|m| shown(&links, m));
-        (StatusCode::CREATED, serde_json::to_value(shown).unwrap_or_default())
+        Ok((StatusCode::CREATED, serde_json::to_value(shown).map_err(Error::internal)?))
     })
     .await
 }

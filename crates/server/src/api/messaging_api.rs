@@ -582,9 +582,9 @@ async fn send_activity(
     let idempotency = idem.scoped(&caller.who, route, &(caller.channel.id, id, &input));
     let inbound = check_activity(&caller, id, input)?;
     let ingest = Ingest { channel: (&caller.channel).into(), idempotency, inbound };
-    let out = channels::ingest::ingest(&app, ingest, |stored| {
+    let out = channels::ingest::ingest(&app, ingest, |_, stored| {
         let out = SendOut { message_id: stored.at.map(|at| at.millis().to_string()) };
-        (StatusCode::OK, serde_json::to_value(out).unwrap_or_default())
+        Ok((StatusCode::OK, serde_json::to_value(out).map_err(Error::internal)?))
     })
     .await?;
     Ok(Written(out).into_response())

@@ -65,11 +65,13 @@ pub struct Stored {
     pub message: Option<Message>,
 }
 
-/// Stores `ingest` and answers with what `answer` makes of it. The answer is kept with the provider's message id
-/// (and the idempotency key), so a repeat of the same activity stores nothing and gets the first answer again.
+/// Stores `ingest` and answers with what `answer` makes of it, inside the same transaction (where an adapter may
+/// also keep rows of its own; for typing, which stores nothing, a read). The answer is kept with the provider's
+/// message id (and the idempotency key), so a repeat of the same activity stores nothing and gets the first answer
+/// again.
 pub async fn ingest<A>(app: &AppState, ingest: Ingest, answer: A) -> Result<Outcome<Value>, Error>
 where
-    A: FnOnce(Stored) -> (StatusCode, Value) + Send + 'static,
+    A: FnOnce(&mut Tx<'_>, Stored) -> Result<(StatusCode, Value), Error> + Send + 'static,
 {
     let Ingest { channel, idempotency, inbound } = ingest;
     let Inbound { provider_message_id, thread, customer, sender_id, sender_name, act, reply_to } = inbound;
@@ -91,7 +93,7 @@ where
             }
             crate::stream::customer_typing(app, org, conversation.id).await?;
             let stored = Stored { conversation: conversation.id, is_new: false, at: None, message: None };
-            let (status, body) = answer(stored);
+            let (status, body) = app.store.read(move |tx| answer(tx, stored)).await?;
             Ok(Outcome { status: status.as_u16(), body: Body::Value(body), replayed: false })
         }
         Act::Message { text, attachments, automated } => {
@@ -155,7 +157,7 @@ where
                         stored_attachments::insert(tx, row, now)?;
                     }
                     let (status, body) =
-                        answer(Stored { conversation: id, is_new, at: Some(m.created_at), message: Some(m) });
+                        answer(tx, Stored { conversation: id, is_new, at: Some(m.created_at), message: Some(m) })?;
                     Ok((status.as_u16(), body))
                 })
                 .await
@@ -169,7 +171,7 @@ where
                     conversations::apply(tx, org, id, &actor, request, now)?;
                     let at = events::last_time(tx, id)?;
                     let (status, body) =
-                        answer(Stored { conversation: id, is_new: false, at: Some(at), message: None });
+                        answer(tx, Stored { conversation: id, is_new: false, at: Some(at), message: None })?;
                     Ok((status.as_u16(), body))
                 })
                 .await
@@ -181,7 +183,7 @@ where
                     conversations::patch_context(tx, org, id, &patch, now)?;
                     let at = events::last_time(tx, id)?;
                     let (status, body) =
-                        answer(Stored { conversation: id, is_new: false, at: Some(at), message: None });
+                        answer(tx, Stored { conversation: id, is_new: false, at: Some(at), message: None })?;
                     Ok((status.as_u16(), body))
                 })
                 .await
@@ -194,7 +196,7 @@ where
                         conversations::patch_context(tx, org, id, &context, now)?;
                     }
                     let at = events::last_time(tx, id)?;
-                    let (status, body) = answer(Stored { conversation: id, is_new, at: Some(at), message: None });
+                    let (status, body) = answer(tx, Stored { conversation: id, is_new, at: Some(at), message: None })?;
                     Ok((status.as_u16(), body))
                 })
                 .await

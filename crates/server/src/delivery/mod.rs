@@ -649,7 +649,8 @@ impl Engine {
             }
             let rate = self.targets.get(&key.0).map_or(0, |t| t.rate);
             if rate > 0 {
-                let bucket = self.buckets.entry(key.0).or_insert(Bucket { milli_tokens: i64::from(rate) * 1_000, at: now });
+                let bucket =
+                    self.buckets.entry(key.0).or_insert(Bucket { milli_tokens: i64::from(rate) * 1_000, at: now });
                 if let Err(next) = bucket.take(rate, now) {
                     // Over the endpoint's rate: the lane waits for its turn, its order kept.
                     if let Some(head) = lane.queue.front_mut() {
