@@ -25,7 +25,7 @@ use switchboard_domain::{
 use switchboard_store::{
     messaging_accounts::{self as accounts, AccountChange, NewAccount},
     model::Page,
-    setup::{self as store_setup, NewChannel},
+    setup::NewChannel,
 };
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -34,7 +34,7 @@ use super::setup::{CONFIGURERS, READERS, SETTINGS_READERS, shown};
 use crate::{
     AppState,
     auth::Principal,
-    channels::accounts::{self as service, channel_view},
+    channels::accounts::{self as service},
     error::{ApiError, ApiResult},
     extract::{ApiJson, ApiQuery, IdemKey, PageQuery, Patch, Written, body, path_id},
 };
@@ -293,26 +293,16 @@ async fn create_account_channel(
     who.require(CONFIGURERS)?;
     let (id, org) = (account_id(&id)?, who.org_id);
     let key = idem.scoped(&who, "POST /v1/messaging-accounts/{id}/channels", &(id, &input));
-    let now = app.clock.now();
-    let state = app.clone();
-    let out = app
-        .store
-        .write_once(org, key, now, move |tx| {
-            let kind = accounts::get_account(tx, org, id)?.kind;
-            let new = NewChannel {
-                account_id: Some(id),
-                channel_type: kind,
-                name: input.name.into_inner(),
-                workstream_id: input.workstream_id,
-                settings: input.settings,
-                language: input.language,
-                behaviours: input.behaviours,
-                attachments: input.attachments,
-            };
-            let channel = store_setup::create_channel_in(tx, org, new, now)?;
-            body(StatusCode::CREATED, channel_view(&state, &channel, true))
-        })
-        .await?;
-    app.deliveries.targets_changed();
-    Ok(Written(out).into_response())
+    let kind = app.store.read(move |tx| accounts::get_account(tx, org, id)).await?.kind;
+    let new = NewChannel {
+        account_id: Some(id),
+        channel_type: kind,
+        name: input.name.into_inner(),
+        workstream_id: input.workstream_id,
+        settings: input.settings,
+        language: input.language,
+        behaviours: input.behaviours,
+        attachments: input.attachments,
+    };
+    super::setup::create_and_answer(&app, org, key, new).await
 }

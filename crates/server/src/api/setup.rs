@@ -295,32 +295,41 @@ async fn create_channel(
     who.require(CONFIGURERS)?;
     let org = who.org_id;
     let key = idem.scoped(&who, "POST /v1/channels", &input);
-    let now = app.clock.now();
-    // A Direct Line channel's secrets, made with it; shown in this answer (never in a replay).
-    let secrets = match input.channel_type {
+    let new = NewChannel {
+        account_id: input.account_id,
+        channel_type: input.channel_type,
+        name: input.name.into_inner(),
+        workstream_id: input.workstream_id,
+        settings: input.settings,
+        language: input.language,
+        behaviours: input.behaviours,
+        attachments: input.attachments,
+    };
+    create_and_answer(&app, org, key, new).await
+}
+
+/// Creates a channel and answers it: a Direct Line channel with its two secrets, made with it and shown in this
+/// answer only (never in a replay, whose stored answer holds no credential).
+pub(crate) async fn create_and_answer(
+    app: &AppState,
+    org: OrgId,
+    key: Option<switchboard_store::IdempotencyKey>,
+    new: NewChannel,
+) -> ApiResult<Response> {
+    let secrets = match new.channel_type {
         ChannelType::DirectLine => Some(crate::direct_line::NewSecrets::generate(&app.auth.secrets)?),
         _ => None,
     };
     let shown = secrets.as_ref().map(crate::direct_line::NewSecrets::shown);
+    let now = app.clock.now();
     let state = app.clone();
     let out = app
         .store
         .write_once(org, key, now, move |tx| {
-            let new = NewChannel {
-                account_id: input.account_id,
-                channel_type: input.channel_type,
-                name: input.name.into_inner(),
-                workstream_id: input.workstream_id,
-                settings: input.settings,
-                language: input.language,
-                behaviours: input.behaviours,
-                attachments: input.attachments,
-            };
             let channel = setup::create_channel_in(tx, org, new, now)?;
             if let Some(secrets) = &secrets {
                 secrets.store(tx, org, channel.id, now)?;
             }
-            // Also what an idempotent retry gets back, so the stored answer holds no credential either.
             body(StatusCode::CREATED, channel_view(&state, &channel, true))
         })
         .await?;

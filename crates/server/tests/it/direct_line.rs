@@ -425,3 +425,32 @@ async fn the_stream_pushes_activities_typing_and_keep_alives_one_socket_a_conver
     assert_eq!(people(&frame)[0]["text"], "after", "nothing before the watermark again: {frame}");
     assert_eq!(people(&frame)[0]["channelData"]["clientActivityID"], "c-2");
 }
+
+#[tokio::test]
+async fn a_direct_line_channel_added_to_an_account_gets_its_secrets_and_they_work() {
+    let app = TestApp::spawn().await;
+    let (_, workstream, _, _) = direct_line_channel(&app).await;
+    let account = app
+        .post_ok(
+            "/v1/messaging-accounts",
+            &app.admin_key,
+            json!({ "name": "Website", "kind": "direct_line" }),
+            StatusCode::CREATED,
+        )
+        .await;
+    let channel = app
+        .post_ok(
+            &format!("/v1/messaging-accounts/{}/channels", account["id"].as_str().unwrap()),
+            &app.admin_key,
+            json!({ "name": "Web Chat 2", "workstream_id": workstream }),
+            StatusCode::CREATED,
+        )
+        .await;
+    assert_eq!(channel["account_id"], account["id"]);
+    let secret = channel["direct_line_secrets"]["primary"].as_str().expect("secrets shown once").to_string();
+    let (id, _, _) = started(&app, &secret, "dl_user-7").await;
+    assert!(!id.is_empty());
+    // A read of the channel never shows them again.
+    let (_, read) = app.get(&format!("/v1/channels/{}", channel["id"].as_str().unwrap()), &app.admin_key).await;
+    assert!(read.get("direct_line_secrets").is_none(), "{read}");
+}
