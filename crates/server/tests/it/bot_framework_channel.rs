@@ -29,13 +29,18 @@ struct Channel {
 async fn bot_channel() -> Channel {
     let fake = FakeBotFramework::start().await;
     fake.register_app(APP, SECRET);
-    let clock = ManualClock::new(Timestamp::now());
-    let app = TestApp::spawn_with(Options {
-        clock: Some(clock.clone()),
-        bot_framework: Some(fake.config()),
-        ..Options::default()
-    })
-    .await;
+    let config = fake.config();
+    bot_channel_with(fake, ManualClock::new(Timestamp::now()), config).await
+}
+
+async fn bot_channel_with(
+    fake: FakeBotFramework,
+    clock: ManualClock,
+    config: switchboard_server::config::BotFrameworkConfig,
+) -> Channel {
+    let app =
+        TestApp::spawn_with(Options { clock: Some(clock.clone()), bot_framework: Some(config), ..Options::default() })
+            .await;
     let key = app.admin_key.clone();
     let queue = app.post_ok("/v1/queues", &key, json!({ "name": "Bots" }), StatusCode::CREATED).await;
     let ws = app
@@ -268,4 +273,58 @@ async fn a_reply_the_connector_refuses_for_a_while_is_retried_and_delivered_in_o
     .await;
     let texts: Vec<&str> = posted.iter().map(|p| p.activity["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["first", "second"], "in order, none lost");
+}
+
+#[tokio::test]
+async fn replies_over_the_channels_send_rate_wait_their_turn_in_order() {
+    let fake = FakeBotFramework::start().await;
+    fake.register_app(APP, SECRET);
+    let clock = ManualClock::new(Timestamp::now());
+    let mut config = fake.config();
+    config.sends_per_second = 2;
+    let c = bot_channel_with(fake, clock, config).await;
+    let (key, agent_id) = agent(&c.app, &[&c.queue], "available").await;
+    assert_eq!(c.send(activity("act-1", "conv-rate", "hello")).await, StatusCode::OK);
+    let offers = pending_offers(&c.app, &agent_id, &key, 1).await;
+    let id = offers[0]["conversation_id"].as_str().unwrap().to_string();
+    let offer = offers[0]["id"].as_str().unwrap();
+    c.app.post_ok(&format!("/v1/offers/{offer}/accept"), &key, json!({}), StatusCode::OK).await;
+    let started = c.clock.now();
+
+    let texts = ["one", "two", "three", "four"];
+    for text in texts {
+        c.app
+            .post_ok(&format!("/v1/conversations/{id}/messages"), &key, json!({ "text": text }), StatusCode::CREATED)
+            .await;
+    }
+    // A second's burst goes at once; the rest wait for the clock, which moves only when told.
+    until("the burst", || (c.fake.posted().len() == 2).then_some(())).await;
+    c.clock.advance(std::time::Duration::from_secs(1));
+    let posted = until("the rest", || {
+        let posted = c.fake.posted();
+        (posted.len() == 4).then_some(posted)
+    })
+    .await;
+    let sent: Vec<&str> = posted.iter().map(|p| p.activity["text"].as_str().unwrap()).collect();
+    assert_eq!(sent, texts);
+    // The delivery log says when each went: the last two no sooner than half a second after the first two.
+    let delivered = |d: &&Value| d["event_type"] == "message.created" && d["state"] == "delivered";
+    let deliveries = c
+        .app
+        .eventually(&format!("/v1/webhook-deliveries?channel_id={}&limit=100", c.channel), &c.app.admin_key, |page| {
+            page["data"].as_array().unwrap().iter().filter(delivered).count() == 4
+        })
+        .await;
+    let mut times = Vec::new();
+    for d in deliveries["data"].as_array().unwrap().iter().filter(delivered) {
+        let (_, attempts) = c
+            .app
+            .get(&format!("/v1/webhook-deliveries/{}/attempts", d["id"].as_str().unwrap()), &c.app.admin_key)
+            .await;
+        let at = attempts[0]["at"].as_str().unwrap_or_else(|| panic!("{attempts}")).to_string();
+        times.push(Timestamp::parse_rfc3339(&at).unwrap().millis() - started.millis());
+    }
+    times.sort_unstable();
+    assert_eq!(times.len(), 4, "{deliveries}");
+    assert!(times[1] < 500 && times[2] >= 500, "attempts at {times:?} ms");
 }
