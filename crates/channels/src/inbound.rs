@@ -61,3 +61,27 @@ pub enum Attachment {
     Link { content_type: String, url: String, name: Option<String> },
     Embedded { content_type: String, name: Option<String>, bytes: Vec<u8> },
 }
+
+/// Decodes `data:<type>;base64,<data>` or bare base64 (the documented `contentUrl` "URL or embedded base64"): the
+/// file and its type (the URL's, else `content_type`); `None` for an http(s) URL, which is a link.
+pub fn decode_embedded(content_url: &str, content_type: &str) -> Option<Result<(String, Vec<u8>), String>> {
+    use base64::Engine as _;
+    if content_url.starts_with("https://") || content_url.starts_with("http://") {
+        return None;
+    }
+    let (declared, data) = match content_url.strip_prefix("data:") {
+        Some(rest) => match rest.split_once(',') {
+            Some((meta, data)) if meta.ends_with(";base64") => (meta.trim_end_matches(";base64").to_string(), data),
+            _ => return Some(Err("a data URL must be `data:<type>;base64,<data>`".into())),
+        },
+        None => (content_type.to_string(), content_url),
+    };
+    let cleaned: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    Some(match base64::engine::general_purpose::STANDARD.decode(cleaned.as_bytes()) {
+        Ok(bytes) if !bytes.is_empty() => {
+            Ok((if declared.is_empty() { content_type.to_string() } else { declared }, bytes))
+        }
+        Ok(_) => Err("the attachment is empty".into()),
+        Err(_) => Err("`contentUrl` is neither an http(s) URL nor valid base64".into()),
+    })
+}

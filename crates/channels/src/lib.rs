@@ -7,3 +7,4 @@
 pub mod bot_framework;
 pub mod direct_line;
 pub mod inbound;
+pub mod messaging_api;
