@@ -19,6 +19,9 @@ use switchboard_domain::{Code, limits};
 
 /// The OAuth2 token endpoint answers its client errors in RFC 6749's shape, not as problems.
 const OAUTH_TOKEN: &str = "/oauth2/token";
+/// Direct Line 3.0's paths: their client errors are the service's own `{"error": {"code", "message"}}` bodies, which
+/// `botframework-directlinejs` reads (see `direct_line::DlError`).
+const DIRECT_LINE: &str = "/v3/directline/";
 
 /// Operations every role may call: no role check can refuse them.
 const ANY_ROLE: &[(&str, &str)] = &[("get", "/v1/org")];
@@ -149,6 +152,7 @@ fn complete_operation(path: &str, method: &str, op: &mut Map<String, Value>, nam
         }
     }
     let oauth = path == OAUTH_TOKEN;
+    let direct_line = path.starts_with(DIRECT_LINE);
     let responses = op.entry("responses").or_insert_with(|| json!({}));
     let Some(responses) = responses.as_object_mut() else { return };
     for status in statuses {
@@ -165,10 +169,18 @@ fn complete_operation(path: &str, method: &str, op: &mut Map<String, Value>, nam
         if !described {
             response.insert("description".into(), default_description(status).into());
         }
-        response.insert(
-            "content".into(),
-            json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}),
-        );
+        let content = if direct_line && status.starts_with('4') {
+            json!({"application/json": {"schema": {
+                "type": "object", "required": ["error"],
+                "properties": {"error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                }},
+            }}})
+        } else {
+            json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}})
+        };
+        response.insert("content".into(), content);
     }
 }
 
