@@ -91,6 +91,7 @@ codes! {
     AttachmentNotFound => ("attachment_not_found", 404, "Attachment not found or its link expired"),
     InvalidStateTransition => ("invalid_state_transition", 409, "The conversation's state does not allow this"),
     ConversationClosed => ("conversation_closed", 409, "The conversation is closed"),
+    BotNotInConversation => ("bot_not_in_conversation", 409, "The bot has escalated or ended this conversation"),
     NotAssignedAgent => ("not_assigned_agent", 403, "Only the assigned agent may do this"),
     AlreadyExists => ("already_exists", 409, "An object with that key already exists"),
     IdempotencyKeyReused => ("idempotency_key_reused", 422, "The Idempotency-Key was used with a different request"),

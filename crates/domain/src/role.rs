@@ -14,6 +14,8 @@ pub enum Role {
     Agent,
     /// A system integrating with Switchboard: starts conversations, sends customer messages.
     Integration,
+    /// A channel's bot calling back through Switchboard's Connector API (`/bot-connector`); nothing under `/v1`.
+    Bot,
 }
 
 impl Role {
@@ -23,6 +25,7 @@ impl Role {
             Role::Supervisor => "supervisor",
             Role::Agent => "agent",
             Role::Integration => "integration",
+            Role::Bot => "bot",
         }
     }
 }
@@ -41,7 +44,8 @@ impl FromStr for Role {
             "supervisor" => Ok(Role::Supervisor),
             "agent" => Ok(Role::Agent),
             "integration" => Ok(Role::Integration),
-            other => Err(format!("unknown role `{other}` (expected admin, supervisor, agent or integration)")),
+            "bot" => Ok(Role::Bot),
+            other => Err(format!("unknown role `{other}` (expected admin, supervisor, agent, integration or bot)")),
         }
     }
 }

@@ -85,6 +85,10 @@ pub const ON_LEADER: &[(&str, &str)] = &[
     ("POST", "/v1/webhook-deliveries/{id}/replay"),
     ("POST", "/v1/channels"),
     ("PATCH", "/v1/channels/{id}"),
+    // Bots: a new bot is a delivery endpoint; a bot's escalation routes its conversation.
+    ("POST", "/v1/bots"),
+    ("POST", "/bot-connector/v3/conversations/{id}/activities"),
+    ("POST", "/bot-connector/v3/conversations/{id}/activities/{reply_to}"),
 ];
 
 fn on_leader(method: &str, route: &str) -> bool {

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod analytics;
 pub mod attachments;
+pub mod bots;
 pub mod contacts;
 pub mod conversations;
 pub mod direct_line;

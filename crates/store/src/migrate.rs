@@ -129,6 +129,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0020_direct_line.sql"),
         postgres: include_str!("../migrations/postgres/0020_direct_line.sql"),
     },
+    Migration {
+        version: 22,
+        name: "bots",
+        sqlite: include_str!("../migrations/sqlite/0022_bots.sql"),
+        postgres: include_str!("../migrations/postgres/0022_bots.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

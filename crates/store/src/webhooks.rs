@@ -157,6 +157,8 @@ pub enum Endpoint {
     Subscription(SubscriptionId),
     /// A Messaging API channel's webhook, sent as Bot Framework activities.
     Channel(ChannelId),
+    /// A channel's bot (its OAuth2 client id), sent the customer's activities while it holds a conversation.
+    Bot(ClientId),
 }
 
 impl Endpoint {
@@ -164,6 +166,7 @@ impl Endpoint {
         match self {
             Endpoint::Subscription(id) => format!("subscription:{id}"),
             Endpoint::Channel(id) => format!("channel:{id}"),
+            Endpoint::Bot(id) => format!("bot:{id}"),
         }
     }
 
@@ -172,6 +175,7 @@ impl Endpoint {
         match kind {
             "subscription" => id.parse().ok().map(Endpoint::Subscription),
             "channel" => id.parse().ok().map(Endpoint::Channel),
+            "bot" => id.parse().ok().map(Endpoint::Bot),
             _ => None,
         }
     }
@@ -263,6 +267,20 @@ pub fn targets(tx: &mut Tx<'_>, now: Timestamp) -> Result<Vec<Target>, Error> {
             tenant_id: settings.tenant_id.map(|t| t.as_str().to_string()),
         });
     }
+    // A bot hears the customers of the conversations it holds, at its messaging endpoint, for its app id.
+    for (org_id, bot) in crate::bots::all(tx)? {
+        out.push(Target {
+            endpoint: Endpoint::Bot(bot.client_id),
+            org_id,
+            url: bot.messaging_endpoint,
+            event_types: Vec::new(),
+            sealed_secrets: Vec::new(),
+            app_id: Some(bot.app_id),
+            channel_type: None,
+            sealed_credentials: None,
+            tenant_id: None,
+        });
+    }
     Ok(out)
 }
 
@@ -322,6 +340,10 @@ pub struct Delivery {
     pub subscription_id: Option<SubscriptionId>,
     /// The Messaging API channel, when the endpoint is its webhook.
     pub channel_id: Option<ChannelId>,
+    /// The bot (its OAuth2 client id), when the endpoint is a channel's bot's messaging endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub bot_id: Option<ClientId>,
     pub event_id: i64,
     pub event_type: String,
     pub conversation_id: Option<ConversationId>,
@@ -341,7 +363,7 @@ impl Delivery {
         match (self.subscription_id, self.channel_id) {
             (Some(s), _) => Some(Endpoint::Subscription(s)),
             (None, Some(c)) => Some(Endpoint::Channel(c)),
-            _ => None,
+            _ => self.bot_id.map(Endpoint::Bot),
         }
     }
 }
@@ -356,11 +378,15 @@ fn delivery_from_row(r: &Row) -> Result<Delivery, Error> {
         org_id: r.parse(1)?,
         subscription_id: match endpoint {
             Endpoint::Subscription(s) => Some(s),
-            Endpoint::Channel(_) => None,
+            Endpoint::Channel(_) | Endpoint::Bot(_) => None,
         },
         channel_id: match endpoint {
             Endpoint::Channel(c) => Some(c),
-            Endpoint::Subscription(_) => None,
+            Endpoint::Subscription(_) | Endpoint::Bot(_) => None,
+        },
+        bot_id: match endpoint {
+            Endpoint::Bot(b) => Some(b),
+            Endpoint::Subscription(_) | Endpoint::Channel(_) => None,
         },
         event_id: r.i64(3)?,
         event_type: r.string(4)?,

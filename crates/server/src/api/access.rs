@@ -242,6 +242,11 @@ async fn create_client(
             switchboard_domain::Error::field(Code::InvalidField, "role", "a client cannot act as an agent").into()
         );
     }
+    if input.role == Role::Bot {
+        return Err(
+            switchboard_domain::Error::field(Code::InvalidField, "role", "bots are added at POST /v1/bots").into()
+        );
+    }
     let org = who.org_id;
     let key = idem.scoped(&who, "POST /v1/clients", &input);
     let secret = secrets::random_token(CLIENT_SECRET_PREFIX);

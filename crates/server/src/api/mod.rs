@@ -4,6 +4,7 @@
 mod access;
 mod analytics;
 mod bot_framework;
+mod bots;
 mod chat;
 mod contacts;
 mod contract;
@@ -153,6 +154,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(chat::router())
         .merge(bot_framework::router())
         .merge(crate::direct_line::router())
+        .merge(bots::router())
         .merge(messaging_api::router().layer(DefaultBodyLimit::max(messaging_api::MAX_SEND_BODY_BYTES)))
         .merge(conversations::file_router().layer(DefaultBodyLimit::max(conversations::MAX_FILE_BODY_BYTES)))
         .split_for_parts()

@@ -81,7 +81,7 @@ impl Principal {
     pub fn conversations(&self) -> Scope {
         match (self.role, self.agent()) {
             (Role::Agent, Some(agent)) => Scope::Agent(agent),
-            (Role::Agent, None) => Scope::Nothing,
+            (Role::Agent, None) | (Role::Bot, _) => Scope::Nothing,
             _ => Scope::All,
         }
     }

@@ -14,7 +14,12 @@ use switchboard_domain::{
     message::SenderKind,
     setup::ChannelType,
 };
-use switchboard_store::{Store, model::Event, reply_addresses, webhooks::Target};
+use switchboard_store::{
+    Store,
+    model::Event,
+    reply_addresses,
+    webhooks::{Endpoint, Target},
+};
 
 use super::{Request, payload};
 use crate::{attachments::Links, auth::secrets::SecretBox, channels::bot_framework::token::BotTokens};
@@ -22,13 +27,22 @@ use crate::{attachments::Links, auth::secrets::SecretBox, channels::bot_framewor
 /// The adapter of a channel endpoint.
 pub(super) enum Adapter {
     MessagingApi,
-    BotFramework { app_id: String, tenant: Option<String>, secret: String },
+    BotFramework {
+        app_id: String,
+        tenant: Option<String>,
+        secret: String,
+    },
+    /// A channel's bot in front of agents: it hears the customer of each conversation it holds.
+    Bot,
 }
 
 impl Adapter {
     /// The adapter for a channel target, its credentials opened; `None` for a subscription. A Bot Framework channel
     /// whose account lacks an app id or a secret cannot be answered: it is an error, and the target is skipped.
     pub(super) fn of(target: &Target, secrets: &SecretBox) -> Result<Option<Adapter>, String> {
+        if matches!(target.endpoint, Endpoint::Bot(_)) {
+            return Ok(Some(Adapter::Bot));
+        }
         match target.channel_type {
             None => Ok(None),
             Some(ChannelType::BotFramework) => {
@@ -48,6 +62,7 @@ impl Adapter {
     pub(super) fn wants(&self, event: &Event) -> bool {
         match self {
             Adapter::MessagingApi => payload::is_activity(event),
+            Adapter::Bot => customer_message(event),
             Adapter::BotFramework { .. } => match event.kind() {
                 Some(EventType::MessageCreated | EventType::ConversationStateChanged) => {
                     outgoing(event, None).is_some()
@@ -145,4 +160,44 @@ impl Connector {
                 .map_err(|e| Refusal { reason: Error::internal(e).to_string(), permanent: true })?,
         })
     }
+}
+
+/// Whether `event` is a customer's message: what a bot holding the conversation is sent.
+pub(super) fn customer_message(event: &Event) -> bool {
+    event.kind() == Some(EventType::MessageCreated)
+        && matches!(event.typed(), Ok(TypedEvent::MessageCreated(m)) if m.sender.kind == SenderKind::Customer)
+}
+
+/// The Bot Framework activity a bot is sent for its customer's message: addressed as the Bot Framework Service
+/// would (`from` the customer, `recipient` the bot's app), with Switchboard's Connector API as the service URL the
+/// bot answers on.
+pub(super) fn bot_activity(event: &Event, app_id: &str, service_url: &str, links: &Links) -> Option<serde_json::Value> {
+    let TypedEvent::MessageCreated(mut m) = event.typed().ok()? else { return None };
+    if m.sender.kind != SenderKind::Customer {
+        return None;
+    }
+    links.sign_attachments(&mut m.attachments);
+    let attachments: Vec<serde_json::Value> = m
+        .attachments
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "contentType": a.content_type.as_str(),
+                "contentUrl": a.url.as_str(),
+                "name": a.name.as_ref().map(|n| n.as_str()),
+            })
+        })
+        .collect();
+    Some(serde_json::json!({
+        "type": "message",
+        "id": m.id.to_string(),
+        "timestamp": event.created_at,
+        "channelId": "switchboard",
+        "serviceUrl": service_url,
+        "conversation": { "id": m.conversation_id.to_string() },
+        "from": { "id": m.sender.id, "name": m.sender.name, "role": "user" },
+        "recipient": { "id": app_id, "role": "bot" },
+        "text": m.text.unwrap_or_default(),
+        "attachments": attachments,
+    }))
 }

@@ -196,6 +196,10 @@ struct Engine {
     targets: HashMap<Endpoint, Arc<Ready>>,
     subscriptions_by_org: HashMap<OrgId, Vec<Endpoint>>,
     channel_of: quick_cache::unsync::Cache<ConversationId, ChannelId>,
+    /// Organizations with a bot, and the bot holding each conversation of the batch being fanned out (not kept
+    /// across batches: a bot lets go when it escalates).
+    bot_orgs: HashSet<OrgId>,
+    bot_of: HashMap<ConversationId, ClientId>,
     lanes: HashMap<LaneKey, Lane>,
     heads: BinaryHeap<Reverse<(i64, u64, LaneKey)>>,
     tiebreak: u64,
@@ -298,6 +302,8 @@ async fn run(parts: Delivery) -> Result<(), Error> {
         targets: HashMap::new(),
         subscriptions_by_org: HashMap::new(),
         channel_of: quick_cache::unsync::Cache::new(100_000),
+        bot_orgs: HashSet::new(),
+        bot_of: HashMap::new(),
         lanes: HashMap::new(),
         heads: BinaryHeap::new(),
         tiebreak: 0,
@@ -391,6 +397,7 @@ impl Engine {
         // A channel's token is minted for its app id: after a change of app id, the next call needs a new one.
         self.tokens.clear();
         self.subscriptions_by_org.clear();
+        self.bot_orgs.clear();
         let mut interest: HashMap<OrgId, Interest> = HashMap::new();
         for target in targets {
             let adapter = match channel::Adapter::of(&target, &self.secrets) {
@@ -422,6 +429,10 @@ impl Engine {
                     self.subscriptions_by_org.entry(target.org_id).or_default().push(target.endpoint);
                 }
                 Endpoint::Channel(_) => org.channels = true,
+                Endpoint::Bot(_) => {
+                    org.channels = true;
+                    self.bot_orgs.insert(target.org_id);
+                }
             }
             let rate = match adapter {
                 Some(channel::Adapter::BotFramework { .. }) => self.bot_sends_per_second,
@@ -525,6 +536,7 @@ impl Engine {
             }
             let stored_cursor = log.safe_cursor();
             self.learn_channels(&events).await?;
+            self.learn_bots(&events).await?;
             let mut deliveries = Vec::new();
             let mut jobs = HashMap::new();
             for event in events {
@@ -587,6 +599,24 @@ impl Engine {
         Ok(())
     }
 
+    /// Finds the bots holding the conversations of the customers' messages read.
+    async fn learn_bots(&mut self, events: &[Event]) -> Result<(), Error> {
+        self.bot_of.clear();
+        let asked: Vec<ConversationId> = events
+            .iter()
+            .filter(|e| self.bot_orgs.contains(&e.org_id) && channel::customer_message(e))
+            .filter_map(|e| e.conversation_id)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if asked.is_empty() {
+            return Ok(());
+        }
+        let found = self.store.read(move |tx| switchboard_store::bots::holders(tx, &asked)).await?;
+        self.bot_of.extend(found);
+        Ok(())
+    }
+
     fn endpoints_for(&self, event: &Event) -> Vec<Endpoint> {
         let mut out = Vec::new();
         if let Some(subs) = self.subscriptions_by_org.get(&event.org_id) {
@@ -602,6 +632,12 @@ impl Engine {
             && let Some(channel) = event.conversation_id.and_then(|c| self.channel_of.get(&c))
         {
             let endpoint = Endpoint::Channel(*channel);
+            if self.targets.get(&endpoint).and_then(|t| t.adapter.as_ref()).is_some_and(|a| a.wants(event)) {
+                out.push(endpoint);
+            }
+        }
+        if let Some(bot) = event.conversation_id.and_then(|c| self.bot_of.get(&c)) {
+            let endpoint = Endpoint::Bot(*bot);
             if self.targets.get(&endpoint).and_then(|t| t.adapter.as_ref()).is_some_and(|a| a.wants(event)) {
                 out.push(endpoint);
             }
@@ -857,7 +893,37 @@ impl Engine {
                     body: serde_json::to_vec(&activity).unwrap_or_default(),
                 }))
             }
+            Endpoint::Bot(bot) => {
+                let app_id = ready.target.app_id.clone().unwrap_or_default();
+                let service_url = format!("{}/bot-connector/", self.signer.issuer().trim_end_matches('/'));
+                let activity = channel::bot_activity(event, &app_id, &service_url, &self.links)
+                    .ok_or_else(|| "not a customer's message".to_string())?;
+                let token = self.bot_token(bot, &app_id).map_err(|e| e.to_string())?;
+                Ok(Prepared::Now(Request {
+                    url,
+                    headers: vec![("authorization", format!("Bearer {token}")), ("webhook-id", webhook_id)],
+                    body: serde_json::to_vec(&activity).unwrap_or_default(),
+                }))
+            }
         }
+    }
+
+    /// The bearer token on a call to a bot's messaging endpoint: signed by this server (the bot verifies it with
+    /// its JWKS) for the bot's app id, as the Bot Framework Service signs for a bot's. Signed per call: bots are
+    /// few and signing is cheap next to the call.
+    fn bot_token(&self, bot: ClientId, app_id: &str) -> Result<String, Error> {
+        let now = Timestamp::now().millis() / 1000;
+        let ttl = i64::try_from(self.config.token_ttl_seconds).unwrap_or(300);
+        let claims = BotClaims {
+            iss: self.signer.issuer().to_string(),
+            sub: format!("bot:{bot}"),
+            aud: app_id.to_string(),
+            iat: now,
+            nbf: now - 30,
+            exp: now + ttl,
+            serviceurl: format!("{}/bot-connector/", self.signer.issuer().trim_end_matches('/')),
+        };
+        self.signer.sign(&claims)
     }
 
     /// The bearer token on a Messaging API webhook call: signed by this server (verify with its JWKS), for the
@@ -895,6 +961,18 @@ struct WebhookClaims {
     nbf: i64,
     exp: i64,
     channel_id: String,
+}
+
+#[derive(Serialize)]
+struct BotClaims {
+    iss: String,
+    sub: String,
+    aud: String,
+    iat: i64,
+    nbf: i64,
+    exp: i64,
+    /// The Bot Framework Service's claim naming where the bot answers.
+    serviceurl: String,
 }
 
 /// A delivery's request: ready, or (Bot Framework) finished when it is attempted.

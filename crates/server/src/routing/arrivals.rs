@@ -13,10 +13,18 @@ use switchboard_domain::{
         rules::{Facts, Value},
     },
 };
-use switchboard_store::{conversations, model::Conversation, routing::Classified, setup};
+use switchboard_store::{bots::Hold, conversations, model::Conversation, routing::Classified, setup};
 use uuid::Uuid;
 
 use super::{Deps, OrgRouting, catalogue, overflow};
+
+impl super::Routing {
+    /// Routes a conversation its bot escalated (reference §4.2): classified with the context the bot set, and
+    /// queued like a new arrival. Its bot session is no longer active, so it is not given back to the bot.
+    pub async fn route_escalated(&self, deps: &Deps, org: OrgId, id: ConversationId) -> Result<(), Error> {
+        self.org(deps, org).await?.lock().await.route_new(deps, id).await
+    }
+}
 
 impl OrgRouting {
     /// Classifies a new conversation with its workstream's rules and puts it in its queue.
@@ -36,20 +44,41 @@ impl OrgRouting {
             .store
             .read(move |tx| {
                 let mut out = Vec::with_capacity(ids.len());
+                let mut to_bots = Vec::new();
                 for id in ids {
                     let c = conversations::get(tx, org, id)?;
                     if c.state != ConversationState::Open {
                         continue;
+                    }
+                    match switchboard_store::bots::hold(tx, org, id, c.channel_id)? {
+                        Hold::Free => {}
+                        Hold::Held => continue,
+                        Hold::Due(bot) => {
+                            to_bots.push((id, bot));
+                            continue;
+                        }
                     }
                     let context = conversations::context(tx, org, id)?;
                     let contact = c.contact_id.map(|k| switchboard_store::contacts::get(tx, org, k)).transpose()?;
                     let channel = setup::get_channel(tx, org, c.channel_id)?;
                     out.push((c, context, contact, channel.channel_type));
                 }
-                Ok(out)
+                Ok((out, to_bots))
             })
             .await?;
+        let (loaded, to_bots) = loaded;
         let now = deps.clock.now();
+        if !to_bots.is_empty() {
+            // A channel's bot answers first (reference §4.2): the conversation waits unrouted until it escalates.
+            deps.store
+                .write(move |tx| {
+                    for (id, bot) in to_bots {
+                        switchboard_store::bots::start(tx, org, id, bot, now)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
         let mut classified = Vec::with_capacity(loaded.len());
         let mut items = Vec::with_capacity(loaded.len());
         // Conversations of this batch already placed in each queue, for overflow's work item limits.

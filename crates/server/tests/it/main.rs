@@ -10,6 +10,7 @@ mod auth;
 mod bad_input;
 mod bot_framework;
 mod bot_framework_channel;
+mod bots;
 mod chat;
 mod clock;
 mod cluster;
