@@ -5,4 +5,5 @@
 //! A channel adapter is the pair of a parser here and its transport in `switchboard_server::channels`.
 
 pub mod bot_framework;
+pub mod direct_line;
 pub mod inbound;

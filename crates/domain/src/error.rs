@@ -73,6 +73,7 @@ codes! {
     OriginNotAllowed => ("origin_not_allowed", 403, "The request's Origin is not one this server allows"),
     NotAcceptable => ("not_acceptable", 406, "This endpoint cannot answer in the media type the Accept header asks for"),
     ResumeIdAhead => ("resume_id_ahead", 400, "The resume id is newer than every event in the log"),
+    WatermarkAhead => ("watermark_ahead", 400, "The Direct Line watermark is newer than the conversation's log"),
     RouteNotFound => ("route_not_found", 404, "No such endpoint"),
     MethodNotAllowed => ("method_not_allowed", 405, "This endpoint does not accept that method"),
     OrganizationNotFound => ("organization_not_found", 404, "Organization not found"),

@@ -64,6 +64,12 @@ pub struct Demo {
     /// The live chat channel on the same workstream: its chat page is `/chat/<id>` (see docs/chat.md).
     #[serde(default)]
     pub chat_channel_id: Option<ChannelId>,
+    /// The Direct Line channel on the same workstream, and its primary secret: point `botframework-directlinejs`
+    /// or Web Chat at `<server>/v3/directline` with it (see docs/direct-line.md).
+    #[serde(default)]
+    pub directline_channel_id: Option<ChannelId>,
+    #[serde(default)]
+    pub directline_secret: Option<String>,
     pub agents: Vec<DemoAgent>,
     /// Absent from a `demo.json` written before the demo routed; such a file is replaced by a new organization.
     #[serde(default)]
@@ -100,6 +106,27 @@ fn chat_channel(
     Ok(setup::create_channel(tx, org, ChannelType::LiveChat, "Demo chat", workstream, settings, now)?.id)
 }
 
+/// The demo's Direct Line channel, on its routed workstream, with its secrets; answers it and the primary secret.
+fn direct_line_channel(
+    tx: &mut switchboard_store::Tx<'_>,
+    org: OrgId,
+    workstream: WorkstreamId,
+    secrets: &crate::direct_line::NewSecrets,
+    now: switchboard_domain::Timestamp,
+) -> Result<ChannelId, switchboard_domain::Error> {
+    let channel = setup::create_channel(
+        tx,
+        org,
+        ChannelType::DirectLine,
+        "Demo Direct Line",
+        workstream,
+        Default::default(),
+        now,
+    )?;
+    secrets.store(tx, org, channel.id, now)?;
+    Ok(channel.id)
+}
+
 pub fn demo_path(data_dir: &Path) -> PathBuf {
     data_dir.join("demo.json")
 }
@@ -115,21 +142,34 @@ pub async fn ensure(app: &AppState, data_dir: &Path) -> anyhow::Result<Demo> {
     let now = app.clock.now();
     let path = demo_path(data_dir);
     if path.exists() {
-        let demo: Demo = serde_json::from_slice(&std::fs::read(&path)?).context("reading demo.json")?;
+        let mut demo: Demo = serde_json::from_slice(&std::fs::read(&path)?).context("reading demo.json")?;
         let org = demo.org_id;
         if demo.admin.is_none() {
             tracing::warn!("demo.json was written by a version whose demo did not route; seeding a new one");
         } else if store.read(move |tx| access::get_org(tx, org)).await.is_ok() {
-            if demo.chat_channel_id.is_some() {
+            if demo.chat_channel_id.is_some() && demo.directline_channel_id.is_some() {
                 return Ok(demo);
             }
-            // Written before the demo had a chat page: the chat channel is added to the same organization.
+            // Written before the demo had a chat page or a Direct Line channel: they are added to the same
+            // organization.
             let workstream = demo.workstream_id;
-            let channel = store
-                .write(move |tx| chat_channel(tx, org, workstream, now))
-                .await
-                .map_err(|e| anyhow::anyhow!("adding the demo's chat channel: {e}"))?;
-            let demo = Demo { chat_channel_id: Some(channel), ..demo };
+            if demo.chat_channel_id.is_none() {
+                let channel = store
+                    .write(move |tx| chat_channel(tx, org, workstream, now))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("adding the demo's chat channel: {e}"))?;
+                demo.chat_channel_id = Some(channel);
+            }
+            if demo.directline_channel_id.is_none() {
+                let secrets = crate::direct_line::NewSecrets::generate(&app.auth.secrets)?;
+                let secret = secrets.shown().primary;
+                let channel = store
+                    .write(move |tx| direct_line_channel(tx, org, workstream, &secrets, now))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("adding the demo's Direct Line channel: {e}"))?;
+                demo.directline_channel_id = Some(channel);
+                demo.directline_secret = secret;
+            }
             std::fs::write(&path, serde_json::to_vec_pretty(&demo)?)
                 .with_context(|| format!("writing {}", path.display()))?;
             return Ok(demo);
@@ -140,7 +180,9 @@ pub async fn ensure(app: &AppState, data_dir: &Path) -> anyhow::Result<Demo> {
     let err = |e: switchboard_domain::Error| anyhow::anyhow!("seeding the demo: {e}");
     let (_, created) = admin::create_org(store, DEMO_ORG, now).await.map_err(err)?;
     let org = created.org_id;
-    let (queue, workstream, channel, chat) = store
+    let direct_line_secrets = crate::direct_line::NewSecrets::generate(&app.auth.secrets)?;
+    let directline_secret = direct_line_secrets.shown().primary;
+    let (queue, workstream, channel, chat, direct_line) = store
         .write(move |tx| {
             let queue = setup::create_queue(tx, org, "General", QueueType::Messaging, 100, now)?;
             let workstream = setup::create_workstream(
@@ -168,7 +210,8 @@ pub async fn ensure(app: &AppState, data_dir: &Path) -> anyhow::Result<Demo> {
                 now,
             )?;
             let chat = chat_channel(tx, org, workstream.id, now)?;
-            Ok((queue, workstream, channel, chat))
+            let direct_line = direct_line_channel(tx, org, workstream.id, &direct_line_secrets, now)?;
+            Ok((queue, workstream, channel, chat, direct_line))
         })
         .await
         .map_err(err)?;
@@ -222,6 +265,8 @@ pub async fn ensure(app: &AppState, data_dir: &Path) -> anyhow::Result<Demo> {
         channel_id: channel.id,
         messaging_channel_id: Some(channel.id),
         chat_channel_id: Some(chat),
+        directline_channel_id: Some(direct_line),
+        directline_secret,
         agents,
         admin,
         supervisor,

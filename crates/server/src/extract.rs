@@ -287,7 +287,11 @@ pub fn body<R>(status: StatusCode, value: R) -> Result<(u16, R), Error> {
 }
 
 /// Adds a secret to a written object's response, unless it is a replay (secrets are never saved for replays).
-pub fn reveal<R: Serialize>(out: Outcome<R>, field: &str, secret: String) -> Result<Outcome<serde_json::Value>, Error> {
+pub fn reveal<R: Serialize>(
+    out: Outcome<R>,
+    field: &str,
+    secret: impl Into<serde_json::Value>,
+) -> Result<Outcome<serde_json::Value>, Error> {
     let mut value: serde_json::Value = match out.body {
         Body::Value(v) => serde_json::to_value(v).map_err(Error::internal)?,
         Body::Json(s) => serde_json::from_str(&s).map_err(Error::internal)?,

@@ -13,6 +13,7 @@ pub mod config;
 pub mod connections;
 pub mod delivery;
 pub mod demo;
+pub mod direct_line;
 mod docs;
 pub mod error;
 pub mod extract;
@@ -62,6 +63,8 @@ pub struct AppInner {
     pub chat_starts: rate::Windows,
     /// The Bot Framework channel's keys, tokens and channels.
     pub bot_framework: Arc<channels::bot_framework::BotFramework>,
+    /// This node's open Direct Line streams, one per conversation.
+    pub direct_line: direct_line::Sockets,
 }
 
 impl Deref for AppState {
@@ -141,6 +144,7 @@ pub async fn build_state(
         stream,
         chat_starts: rate::Windows::new(rate::CHAT_STARTS_PER_WINDOW, rate::CHAT_START_WINDOW_SECONDS),
         bot_framework,
+        direct_line: direct_line::Sockets::default(),
     })))
 }
 

@@ -85,6 +85,18 @@ pub struct Created {
 }
 
 pub fn create(tx: &mut Tx<'_>, org: OrgId, new: NewConversation, now: Timestamp) -> Result<Created, Error> {
+    create_with_id(tx, org, ConversationId::new(), new, now)
+}
+
+/// [`create`], with the id the new conversation gets chosen by the caller (a Direct Line token names its
+/// conversation before the client starts it).
+pub fn create_with_id(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    id: ConversationId,
+    new: NewConversation,
+    now: Timestamp,
+) -> Result<Created, Error> {
     let channel = setup::get_channel(tx, org, new.channel_id).map_err(|e| e.at("channel_id"))?;
     let workstream = setup::get_workstream(tx, org, channel.workstream_id)?;
     let customer_key = new.key.clone().or_else(|| new.customer.customer_id.as_ref().map(|k| k.as_str().to_string()));
@@ -99,7 +111,7 @@ pub fn create(tx: &mut Tx<'_>, org: OrgId, new: NewConversation, now: Timestamp)
         None => None,
     };
     let conversation = Conversation {
-        id: ConversationId::new(),
+        id,
         org_id: org,
         channel_id: channel.id,
         workstream_id: workstream.id,

@@ -9,6 +9,7 @@ pub mod analytics;
 pub mod attachments;
 pub mod contacts;
 pub mod conversations;
+pub mod direct_line;
 pub mod events;
 pub mod idempotency;
 pub mod leases;

@@ -123,6 +123,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0019_reply_addresses.sql"),
         postgres: include_str!("../migrations/postgres/0019_reply_addresses.sql"),
     },
+    Migration {
+        version: 20,
+        name: "direct_line",
+        sqlite: include_str!("../migrations/sqlite/0020_direct_line.sql"),
+        postgres: include_str!("../migrations/postgres/0020_direct_line.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

@@ -71,6 +71,8 @@ use crate::{AppState, docs, error::ApiError, ops};
         (name = "webhooks", description = "Webhook subscriptions (Standard Webhooks) and the delivery log"),
         (name = "chat", description = "The customer chat of live_chat channels, for the chat page a website embeds: \
             start a chat (no credentials), then its chat token; see docs/chat.md"),
+        (name = "direct-line", description = "Direct Line 3.0 for direct_line channels, as \
+            `botframework-directlinejs` and Web Chat call it (`/v3/directline`); see docs/direct-line.md"),
         (name = "quick-replies", description = "Texts agents insert into a reply instead of typing them"),
         (name = "messaging-accounts", description = "Messaging accounts (a Bot Framework registration, ...) and the \
             channels added to them, with their messaging endpoint URLs"),
@@ -102,6 +104,15 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some("A chat token from `POST /v1/chat/{channel}/conversations`: one conversation"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "direct_line",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A Direct Line channel's secret, or a token from `tokens/generate`"))
                     .build(),
             ),
         );
@@ -141,6 +152,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::stream::router())
         .merge(chat::router())
         .merge(bot_framework::router())
+        .merge(crate::direct_line::router())
         .merge(messaging_api::router().layer(DefaultBodyLimit::max(messaging_api::MAX_SEND_BODY_BYTES)))
         .merge(conversations::file_router().layer(DefaultBodyLimit::max(conversations::MAX_FILE_BODY_BYTES)))
         .split_for_parts()

@@ -28,7 +28,7 @@ use crate::{
     auth::Principal,
     channels::accounts::channel_view,
     error::ApiResult,
-    extract::{ApiJson, ApiQuery, IdemKey, PageQuery, Patch, Written, body, path_id},
+    extract::{ApiJson, ApiQuery, IdemKey, PageQuery, Patch, Written, body, path_id, reveal},
 };
 
 /// A merge patch's settings object, merged into the current settings.
@@ -296,6 +296,12 @@ async fn create_channel(
     let org = who.org_id;
     let key = idem.scoped(&who, "POST /v1/channels", &input);
     let now = app.clock.now();
+    // A Direct Line channel's secrets, made with it; shown in this answer (never in a replay).
+    let secrets = match input.channel_type {
+        ChannelType::DirectLine => Some(crate::direct_line::NewSecrets::generate(&app.auth.secrets)?),
+        _ => None,
+    };
+    let shown = secrets.as_ref().map(crate::direct_line::NewSecrets::shown);
     let state = app.clone();
     let out = app
         .store
@@ -311,12 +317,21 @@ async fn create_channel(
                 attachments: input.attachments,
             };
             let channel = setup::create_channel_in(tx, org, new, now)?;
+            if let Some(secrets) = &secrets {
+                secrets.store(tx, org, channel.id, now)?;
+            }
             // Also what an idempotent retry gets back, so the stored answer holds no credential either.
             body(StatusCode::CREATED, channel_view(&state, &channel, true))
         })
         .await?;
     app.deliveries.targets_changed();
-    Ok(Written(out).into_response())
+    match shown {
+        Some(shown) => {
+            let value = serde_json::to_value(shown).map_err(Error::internal)?;
+            Ok(Written(reveal(out, "direct_line_secrets", value)?).into_response())
+        }
+        None => Ok(Written(out).into_response()),
+    }
 }
 
 #[utoipa::path(get, path = "/v1/channels", tag = "setup", security(("bearer" = [])), params(PageQuery),

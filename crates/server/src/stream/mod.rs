@@ -24,7 +24,7 @@ use axum::{
         sse::{Event as SseEvent, Sse},
     },
 };
-pub use hub::{Frame, Hub, Signal, SignalKind, Signals};
+pub use hub::{Frame, Hub, Registration, Signal, SignalKind, Signals};
 use serde::Deserialize;
 use switchboard_domain::{
     Code, Error, Timestamp,
@@ -388,11 +388,11 @@ async fn drive_websocket(mut socket: WebSocket, mut session: Session, app: AppSt
     }
 }
 
-fn later(now: Timestamp, by: Duration) -> Timestamp {
+pub(crate) fn later(now: Timestamp, by: Duration) -> Timestamp {
     Timestamp::from_millis(now.millis().saturating_add(i64::try_from(by.as_millis()).unwrap_or(i64::MAX)))
 }
 
-async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
+pub(crate) async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
     let frame = CloseFrame { code, reason: reason.into() };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
 }

@@ -15,6 +15,7 @@ mod clock;
 mod cluster;
 mod connections;
 mod contract;
+mod direct_line;
 mod event_types;
 mod lifecycle;
 mod messaging;
