@@ -46,7 +46,8 @@ pub enum Scenario {
     /// see `stream/bench.rs`).
     Stream,
     /// The custom channels' inbound paths: Bot Framework activities (token check, dedupe, store, route) from a
-    /// fake Bot Framework service in this process (see `channels/bench.rs`).
+    /// fake Bot Framework service in this process; Direct Line conversations on WebSockets, both ways (`--channel`; see
+    /// `channels/bench.rs`).
     Channels,
     /// `--slow-clients` connections that trickle header lines and reconnect when cut off (a slowloris attack):
     /// `/healthz` latency on new connections, and `messages` throughput beside a run without them.

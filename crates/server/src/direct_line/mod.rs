@@ -22,6 +22,7 @@ use switchboard_channels::{
 };
 use switchboard_domain::{
     Code, Error,
+    account::Uploader,
     contact::CustomerIn,
     conversation::Action,
     ids::{ChannelId, ConversationId, OrgId},
@@ -362,6 +363,7 @@ async fn start(app: &AppState, grant: &Grant) -> Result<bool, Error> {
             let new = NewConversation {
                 channel_id: channel,
                 customer,
+                key: None,
                 contact_id: None,
                 context: Default::default(),
                 subject: None,
@@ -596,7 +598,9 @@ pub async fn inbound(
             if !all.is_empty() {
                 let workstream = app.store.read(move |tx| Ok(conversations::get(tx, org, id)?.workstream_id)).await?;
                 let indexed = all.into_iter().enumerate().collect();
-                for (_, attachment, row) in keep_uploads(app, org, id, workstream, indexed, upload_field).await? {
+                for (_, attachment, row) in
+                    keep_uploads(app, org, id, workstream, Some(Uploader::Customer), indexed, upload_field).await?
+                {
                     kept.push(attachment);
                     rows.push(row);
                 }

@@ -114,9 +114,15 @@ fn rss_kb() -> Option<f64> {
 }
 
 /// A WebSocket client with small buffers: 10,000 of them with tungstenite's defaults would take gigabytes.
-pub(crate) async fn open(url: &str, key: &str) -> anyhow::Result<tokio_tungstenite::WebSocketStream<TcpStream>> {
+/// (`key` is the bearer key; a Direct Line stream URL carries its own, and has none.)
+pub(crate) async fn open(
+    url: &str,
+    key: Option<&str>,
+) -> anyhow::Result<tokio_tungstenite::WebSocketStream<TcpStream>> {
     let mut request = url.into_client_request()?;
-    request.headers_mut().insert("authorization", format!("Bearer {key}").parse()?);
+    if let Some(key) = key {
+        request.headers_mut().insert("authorization", format!("Bearer {key}").parse()?);
+    }
     let host = request.uri().authority().context("the URL has no host")?.as_str().to_string();
     let tcp = TcpStream::connect(host).await?;
     let config = WebSocketConfig::default().read_buffer_size(4_096).write_buffer_size(0);
@@ -194,7 +200,7 @@ async fn child(args: &[String]) -> anyhow::Result<()> {
         let (url, key, semaphore) = (url.clone(), key.clone(), semaphore.clone());
         opening.push(tokio::spawn(async move {
             let permit = semaphore.acquire_owned().await?;
-            let mut ws = open(&url, &key).await?;
+            let mut ws = open(&url, Some(&key)).await?;
             drop(permit);
             anyhow::Ok(tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} }))
         }));
@@ -378,7 +384,7 @@ async fn latency(args: &BenchArgs, server: &InProcess, stream_base: &str) -> any
         let created = post("/v1/conversations".into(), integration.clone(), body).await?;
         let id = created["conversation"]["id"].as_str().context("conversation id")?.to_string();
         post(format!("/v1/conversations/{id}/accept"), admin_key.clone(), json!({ "agent_id": user.user_id })).await?;
-        let ws = open(&url, &user.api_key).await?;
+        let ws = open(&url, Some(&user.api_key)).await?;
         readers.push(tokio::spawn(receive(ws, stopping.clone(), arrived.clone())));
         conversations.push(id);
     }
