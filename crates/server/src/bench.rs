@@ -45,6 +45,10 @@ pub enum Scenario {
     /// `--rate` events per second fan out to `--agents` connected agents, on one node or across two (`--nodes`;
     /// see `stream/bench.rs`).
     Stream,
+    /// The custom channels' inbound paths: Bot Framework activities (token check, dedupe, store, route) from a
+    /// fake Bot Framework service in this process; Direct Line conversations on WebSockets, both ways (`--channel`; see
+    /// `channels/bench.rs`).
+    Channels,
     /// `--slow-clients` connections that trickle header lines and reconnect when cut off (a slowloris attack):
     /// `/healthz` latency on new connections, and `messages` throughput beside a run without them.
     Slowloris,
@@ -89,6 +93,9 @@ pub struct BenchArgs {
     /// events are written through the first and the agents connect to the second.
     #[arg(long, default_value_t = 1)]
     pub nodes: usize,
+    /// The channel `channels` measures.
+    #[arg(long, value_enum, default_value = "bot-framework")]
+    pub channel: crate::channels::bench::ChannelBench,
     /// Inside a child process of `stream`: open this many WebSockets to this URL with this key, and hold them.
     #[arg(long, hide = true, num_args = 3)]
     pub stream_child: Option<Vec<String>>,
@@ -101,9 +108,9 @@ pub struct BenchArgs {
     pub slow_child: Option<Vec<String>>,
 }
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-fn client(connections: usize) -> HttpClient {
+pub(crate) fn client(connections: usize) -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     Client::builder(TokioExecutor::new()).pool_max_idle_per_host(connections).build(connector)
@@ -931,6 +938,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Scenario::Slowloris => slowloris(&args).await?,
         Scenario::Stream => crate::stream::bench::run(&args).await?,
         Scenario::Routing => crate::routing::bench::run(&args).await?,
+        Scenario::Channels => crate::channels::bench::run(&args).await?,
         Scenario::RoutingEngine => tokio::task::spawn_blocking(crate::routing::engine_bench::run).await??,
     };
     println!("{line}");

@@ -166,6 +166,18 @@ fn record_stored(
     )
 }
 
+/// How many events of `event_type` the organization has (for `switchboard bench channels`, which checks that every
+/// activity it sent was stored once).
+pub fn count_of_type(tx: &mut Tx<'_>, org: OrgId, event_type: EventType) -> Result<u64, Error> {
+    let n = tx
+        .query_one(
+            "SELECT COUNT(*) FROM events WHERE org_id = $1 AND event_type = $2",
+            params![org, event_type.as_str()],
+        )?
+        .i64(0)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 const COLUMNS: &str = "id, event_type, conversation_id, seq, payload, created_at, org_id";
 
 fn from_row(r: &Row) -> Result<Event, Error> {

@@ -5,5 +5,6 @@
 //! ([`accounts`]) hold each provider's credentials for the channels added to them.
 
 pub mod accounts;
+pub mod bench;
 pub mod bot_framework;
 pub mod ingest;

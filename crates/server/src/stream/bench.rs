@@ -50,12 +50,13 @@ fn store_config(config: &Config, schema: Option<&str>) -> StoreConfig {
     store
 }
 
-/// An in-process server on a runtime of its own, with what the benchmark needs of it.
-struct InProcess {
-    base: String,
-    key: String,
-    state: AppState,
-    org: switchboard_domain::ids::OrgId,
+/// An in-process server on a runtime of its own, with what the benchmark needs of it (also the channels
+/// benchmark's).
+pub(crate) struct InProcess {
+    pub(crate) base: String,
+    pub(crate) key: String,
+    pub(crate) state: AppState,
+    pub(crate) org: switchboard_domain::ids::OrgId,
     runtime: tokio::runtime::Runtime,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -63,10 +64,15 @@ struct InProcess {
 }
 
 impl InProcess {
-    async fn start(args: &BenchArgs, schema: Option<&str>) -> anyhow::Result<Self> {
+    pub(crate) async fn start(
+        args: &BenchArgs,
+        schema: Option<&str>,
+        configure: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let mut config = Config::for_data_dir(dir.path().to_path_buf())?;
         config.database_url = args.database_url.clone();
+        configure(&mut config);
         let store_config = store_config(&config, schema);
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
         type Ready = (String, String, AppState, switchboard_domain::ids::OrgId);
@@ -93,7 +99,7 @@ impl InProcess {
         Ok(Self { base, key, state, org, runtime, stop, task, dir })
     }
 
-    async fn stop(self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
         self.task.await??;
         tokio::task::spawn_blocking(move || drop(self.runtime)).await?;
@@ -108,9 +114,15 @@ fn rss_kb() -> Option<f64> {
 }
 
 /// A WebSocket client with small buffers: 10,000 of them with tungstenite's defaults would take gigabytes.
-async fn open(url: &str, key: &str) -> anyhow::Result<tokio_tungstenite::WebSocketStream<TcpStream>> {
+/// (`key` is the bearer key; a Direct Line stream URL carries its own, and has none.)
+pub(crate) async fn open(
+    url: &str,
+    key: Option<&str>,
+) -> anyhow::Result<tokio_tungstenite::WebSocketStream<TcpStream>> {
     let mut request = url.into_client_request()?;
-    request.headers_mut().insert("authorization", format!("Bearer {key}").parse()?);
+    if let Some(key) = key {
+        request.headers_mut().insert("authorization", format!("Bearer {key}").parse()?);
+    }
     let host = request.uri().authority().context("the URL has no host")?.as_str().to_string();
     let tcp = TcpStream::connect(host).await?;
     let config = WebSocketConfig::default().read_buffer_size(4_096).write_buffer_size(0);
@@ -188,7 +200,7 @@ async fn child(args: &[String]) -> anyhow::Result<()> {
         let (url, key, semaphore) = (url.clone(), key.clone(), semaphore.clone());
         opening.push(tokio::spawn(async move {
             let permit = semaphore.acquire_owned().await?;
-            let mut ws = open(&url, &key).await?;
+            let mut ws = open(&url, Some(&key)).await?;
             drop(permit);
             anyhow::Ok(tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} }))
         }));
@@ -372,7 +384,7 @@ async fn latency(args: &BenchArgs, server: &InProcess, stream_base: &str) -> any
         let created = post("/v1/conversations".into(), integration.clone(), body).await?;
         let id = created["conversation"]["id"].as_str().context("conversation id")?.to_string();
         post(format!("/v1/conversations/{id}/accept"), admin_key.clone(), json!({ "agent_id": user.user_id })).await?;
-        let ws = open(&url, &user.api_key).await?;
+        let ws = open(&url, Some(&user.api_key)).await?;
         readers.push(tokio::spawn(receive(ws, stopping.clone(), arrived.clone())));
         conversations.push(id);
     }
@@ -511,7 +523,7 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Value> {
 }
 
 async fn measure(args: &BenchArgs, schema: Option<&str>, open_files: Option<u64>) -> anyhow::Result<Value> {
-    let server = InProcess::start(args, schema).await?;
+    let server = InProcess::start(args, schema, |_| {}).await?;
     let backend = if args.database_url.is_some() { "postgres" } else { "sqlite" };
     let measured = async {
         match (args.nodes, &args.database_url, schema) {

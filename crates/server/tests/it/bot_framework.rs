@@ -301,3 +301,36 @@ async fn the_fake_connector_takes_rendered_replies_with_the_bots_token() {
     assert_eq!(post(token).await.unwrap().status(), 200);
     assert_eq!(fake.posted().len(), 2);
 }
+
+#[tokio::test]
+async fn a_verified_token_is_remembered_for_what_it_was_checked_against_until_it_expires() {
+    let (fake, clock, keys) = setup().await;
+    let (good, body) = fake.signed_activity(APP, activity("conv-1"));
+    for _ in 0..5 {
+        assert_eq!(check(&keys, Some(&good), &body, APP).await, Ok(()));
+    }
+    assert_eq!(keys.verified_len(), 1, "one token, checked once");
+
+    // The same token for another app, service URL or channel is checked in full, and refused where it must be.
+    assert_eq!(check(&keys, Some(&good), &body, "another-bot").await, Err(Some(AuthError::WrongAudience)));
+    let mut tampered: Value = serde_json::from_slice(&body).unwrap();
+    tampered["serviceUrl"] = json!("https://evil.example/");
+    let tampered = serde_json::to_vec(&tampered).unwrap();
+    assert_eq!(check(&keys, Some(&good), &tampered, APP).await, Err(Some(AuthError::ServiceUrlMismatch)));
+    let mut skype: Value = serde_json::from_slice(&body).unwrap();
+    skype["channelId"] = json!("skype");
+    let skype = serde_json::to_vec(&skype).unwrap();
+    assert_eq!(check(&keys, Some(&good), &skype, APP).await, Err(Some(AuthError::NotEndorsed)));
+    assert_eq!(keys.verified_len(), 1, "refused checks are not remembered");
+    let mut teams: Value = serde_json::from_slice(&body).unwrap();
+    teams["channelId"] = json!("msteams");
+    let teams = serde_json::to_vec(&teams).unwrap();
+    assert_eq!(check(&keys, Some(&good), &teams, APP).await, Ok(()));
+    assert_eq!(keys.verified_len(), 2);
+
+    // A remembered token expires as any other: good until an hour and five minutes, refused after.
+    clock.advance(Duration::from_secs(64 * 60));
+    assert_eq!(check(&keys, Some(&good), &body, APP).await, Ok(()));
+    clock.advance(Duration::from_secs(2 * 60));
+    assert_eq!(check(&keys, Some(&good), &body, APP).await, Err(Some(AuthError::Expired)));
+}

@@ -17,6 +17,10 @@ pub const KEYS_TTL_MILLIS: i64 = 24 * 60 * 60 * 1_000;
 /// The least time between two fetches caused by a key not seen yet.
 pub const UNKNOWN_KEY_REFETCH_MILLIS: i64 = 60 * 1_000;
 
+/// Tokens remembered as verified: the service reuses one token for its hour, for every activity, so most requests
+/// would otherwise repeat the same RS256 check (the SDK keeps verified tokens too).
+const VERIFIED_CAPACITY: usize = 10_000;
+
 /// Why an activity's token was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum KeysError {
@@ -26,6 +30,18 @@ pub enum KeysError {
     /// The service's keys could not be fetched and none are cached: answered 503, so that the service retries.
     #[error("the Bot Framework signing keys are unavailable: {0}")]
     Unavailable(String),
+}
+
+/// What a verified token is remembered by: the token and everything it was checked against, each ended by a 0 byte
+/// (none of them holds one), so that no two different checks share a key.
+fn verified_key(token: &str, expected: &Expected<'_>) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for part in [token, expected.issuer, expected.app_id, expected.channel_id, expected.service_url] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    hash.finalize().into()
 }
 
 impl From<KeysError> for Error {
@@ -56,6 +72,9 @@ pub struct BotKeys {
     state: tokio::sync::Mutex<State>,
     /// How many times the keys were fetched (for tests and metrics).
     fetches: std::sync::atomic::AtomicU64,
+    /// Verified tokens by the hash of the token and of what it was checked against (app, channel, service URL):
+    /// the same token for another channel or service URL is checked afresh.
+    verified: quick_cache::sync::Cache<[u8; 32], Claims>,
 }
 
 impl BotKeys {
@@ -66,6 +85,7 @@ impl BotKeys {
             clock,
             state: tokio::sync::Mutex::new(State::default()),
             fetches: std::sync::atomic::AtomicU64::new(0),
+            verified: quick_cache::sync::Cache::new(VERIFIED_CAPACITY),
         })
     }
 
@@ -82,8 +102,6 @@ impl BotKeys {
         app_id: &str,
     ) -> Result<Claims, KeysError> {
         let token = auth::bearer(authorization).map_err(KeysError::Refused)?;
-        let kid = auth::key_id(token).map_err(KeysError::Refused)?;
-        let keys = self.keys_for(&kid).await?;
         let expected = Expected {
             issuer: &self.config.issuer,
             app_id,
@@ -91,7 +109,23 @@ impl BotKeys {
             service_url: activity.service_url.as_deref().unwrap_or_default(),
         };
         let now = self.clock.now().millis().div_euclid(1_000);
-        auth::verify(token, &keys, &expected, now).map_err(KeysError::Refused)
+        let hash = verified_key(token, &expected);
+        // A remembered token is good until it expires, with the same leeway the full check allows.
+        if let Some(claims) = self.verified.get(&hash)
+            && now <= claims.expires_at.saturating_add(auth::LEEWAY_SECONDS)
+        {
+            return Ok(claims);
+        }
+        let kid = auth::key_id(token).map_err(KeysError::Refused)?;
+        let keys = self.keys_for(&kid).await?;
+        let claims = auth::verify(token, &keys, &expected, now).map_err(KeysError::Refused)?;
+        self.verified.insert(hash, claims.clone());
+        Ok(claims)
+    }
+
+    /// How many verified tokens are remembered.
+    pub fn verified_len(&self) -> usize {
+        self.verified.len()
     }
 
     /// The key set to check a token naming `kid` against: the cached one while it is under a day old and knows the
