@@ -11,6 +11,7 @@ use crate::{
     Options, TestApp, assert_problem,
     routing::{agent, pending_offers},
     support::fake_bot_framework::FakeBotFramework,
+    until,
 };
 
 const APP: &str = "6fcd0c7e-0000-4000-8000-00000000b07a";
@@ -90,19 +91,6 @@ fn activity(id: &str, conversation: &str, text: &str) -> Value {
         "conversation": { "id": conversation },
         "text": text,
     })
-}
-
-/// Polls `found` until it gives something, in real time (the delivery engine works in the background); panics
-/// after 30 s.
-async fn until<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        if let Some(t) = found() {
-            return t;
-        }
-        assert!(std::time::Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
 }
 
 impl Channel {

@@ -186,19 +186,13 @@ impl Setup {
 
 /// Waits until the bot has had `n` answers from the Connector API, all successes.
 async fn wait_answers(state: &Shared, n: usize) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        {
-            let st = state.lock().unwrap();
-            if st.answers.len() >= n {
-                for (status, body) in &st.answers {
-                    assert_eq!(*status, StatusCode::OK, "{body}");
-                }
-                return;
-            }
-        }
-        assert!(std::time::Instant::now() < deadline, "the bot's answers never came");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let answers = crate::until("the bot's answers", || {
+        let st = state.lock().unwrap();
+        (st.answers.len() >= n).then(|| st.answers.clone())
+    })
+    .await;
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
     }
 }
 

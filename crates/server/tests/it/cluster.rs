@@ -44,11 +44,7 @@ fn leads(app: &TestApp) -> bool {
 
 /// Polls `check` until it holds, in real time (leases run on it); panics after 30 s.
 async fn until(what: &str, check: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !check() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    crate::until(what, || check().then_some(())).await
 }
 
 /// Notes whether the two nodes ever lead at the same moment, for as long as both run.

@@ -337,6 +337,19 @@ impl TestApp {
 }
 
 /// Asserts a problem+json error with this status and code; returns the body.
+/// Polls `found` until it gives something, in real time (for what the server's background work, or a fake it
+/// calls, does apart from the request); panics after 30 s naming `what`.
+pub async fn until<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(t) = found() {
+            return t;
+        }
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 pub fn assert_problem(status: StatusCode, body: &Value, expect_status: StatusCode, code: &str) {
     assert_eq!(status, expect_status, "{body}");
     assert_eq!(body["code"], code, "{body}");
