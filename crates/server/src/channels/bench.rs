@@ -119,21 +119,7 @@ async fn bot_channel(server: &InProcess, threads: usize) -> anyhow::Result<Strin
     let channel = channel["id"].as_str().context("channel id")?;
     let (app, org) = (&server.state, server.org);
     let capacity = i64::try_from(threads.div_ceil(AGENTS) + 1)?;
-    let mut agents = Vec::with_capacity(AGENTS);
-    for i in 0..AGENTS {
-        let (_, user) =
-            admin::create_user(&app.store, org, &format!("Agent {i}"), None, Role::Agent, None, app.clock.now())
-                .await
-                .map_err(anyhow::Error::from)?;
-        app.routing
-            .update_agent(&app.routing_deps, org, user.user_id, move |a| {
-                a.capacity_units = capacity;
-                a.presence = PresenceName::Available;
-            })
-            .await
-            .map_err(anyhow::Error::from)?;
-        agents.push(user.user_id);
-    }
+    let agents = available_agents(app, org, AGENTS, capacity).await?.into_iter().map(|u| u.user_id).collect();
     let queue: QueueId = queue["id"].as_str().context("queue id")?.parse()?;
     app.routing.set_members(&app.routing_deps, org, queue, agents).await.map_err(anyhow::Error::from)?;
     Ok(format!("{base}/channels/bot-framework/{channel}/messages"))
@@ -411,21 +397,7 @@ async fn direct_line(args: &BenchArgs) -> anyhow::Result<Value> {
     let (app, org) = (&server.state, server.org);
     let count = args.conversations.max(1);
     let capacity = i64::try_from(count.div_ceil(DL_AGENTS) + 1)?;
-    let mut agents = Vec::with_capacity(DL_AGENTS);
-    for i in 0..DL_AGENTS {
-        let (_, user) =
-            admin::create_user(&app.store, org, &format!("Agent {i}"), None, Role::Agent, None, app.clock.now())
-                .await
-                .map_err(anyhow::Error::from)?;
-        app.routing
-            .update_agent(&app.routing_deps, org, user.user_id, move |a| {
-                a.capacity_units = capacity;
-                a.presence = PresenceName::Available;
-            })
-            .await
-            .map_err(anyhow::Error::from)?;
-        agents.push(user);
-    }
+    let agents = available_agents(app, org, DL_AGENTS, capacity).await?;
 
     let epoch = Instant::now();
     let ready = epoch + Duration::from_secs(3_600);
@@ -601,4 +573,30 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Value> {
         ChannelBench::BotFramework => bot_framework(args).await,
         ChannelBench::DirectLine => direct_line(args).await,
     }
+}
+
+/// `n` agents of `org`, each available with `capacity` units, made directly (not over the API, which is not what
+/// these scenarios measure).
+async fn available_agents(
+    app: &crate::AppState,
+    org: switchboard_domain::ids::OrgId,
+    n: usize,
+    capacity: i64,
+) -> anyhow::Result<Vec<admin::CreatedUser>> {
+    let mut agents = Vec::with_capacity(n);
+    for i in 0..n {
+        let (_, user) =
+            admin::create_user(&app.store, org, &format!("Agent {i}"), None, Role::Agent, None, app.clock.now())
+                .await
+                .map_err(anyhow::Error::from)?;
+        app.routing
+            .update_agent(&app.routing_deps, org, user.user_id, move |a| {
+                a.capacity_units = capacity;
+                a.presence = PresenceName::Available;
+            })
+            .await
+            .map_err(anyhow::Error::from)?;
+        agents.push(user);
+    }
+    Ok(agents)
 }
