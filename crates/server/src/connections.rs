@@ -304,6 +304,11 @@ pub async fn serve(
             tracing::info!(open = registry.len(), "accepting connections again");
             accept_failing = false;
         }
+        // Small writes go out at once: a stream frame or a short answer held back by Nagle's algorithm waits for
+        // the peer's delayed ACK, up to 40 ms on Linux.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
         if registry.len() >= registry.max {
             registry.reached();
             if !registry.evict_one() {

@@ -63,8 +63,10 @@ pub struct AppInner {
     pub chat_starts: rate::Windows,
     /// The Bot Framework channel's keys, tokens and channels.
     pub bot_framework: Arc<channels::bot_framework::BotFramework>,
-    /// This node's open Direct Line streams, one per conversation.
-    pub direct_line: direct_line::Sockets,
+    /// This node's Direct Line streams (one per conversation) and the tokens it verified.
+    pub direct_line: direct_line::DirectLine,
+    /// Agents' typing, sent to the channels that show it.
+    pub typing: delivery::typing::Typing,
 }
 
 impl Deref for AppState {
@@ -128,6 +130,14 @@ pub async fn build_state(
     let bot_framework =
         Arc::new(channels::bot_framework::BotFramework::new(&config.channels.bot_framework, clock.clone())?);
     let log = outbox::EventLog::new(store.clone(), Duration::try_from_secs_f64(config.cluster.log_poll_seconds)?);
+    let typing = delivery::typing::Typing::new(
+        store.clone(),
+        clock.clone(),
+        &config.webhooks,
+        auth.secrets.clone(),
+        bot_framework.tokens.clone(),
+    )
+    .map_err(|e| anyhow::anyhow!("the typing client: {e}"))?;
     Ok(AppState(Arc::new(AppInner {
         store,
         auth,
@@ -144,7 +154,8 @@ pub async fn build_state(
         stream,
         chat_starts: rate::Windows::new(rate::CHAT_STARTS_PER_WINDOW, rate::CHAT_START_WINDOW_SECONDS),
         bot_framework,
-        direct_line: direct_line::Sockets::default(),
+        direct_line: direct_line::DirectLine::default(),
+        typing,
     })))
 }
 

@@ -254,18 +254,7 @@ pub fn targets(tx: &mut Tx<'_>, now: Timestamp) -> Result<Vec<Target>, Error> {
          WHERE c.channel_type = 'bot_framework' ORDER BY c.id",
         params![],
     )? {
-        let settings: AccountSettings = r.json(2)?;
-        out.push(Target {
-            endpoint: Endpoint::Channel(r.parse(0)?),
-            org_id: r.parse(1)?,
-            url: String::new(),
-            event_types: Vec::new(),
-            sealed_secrets: Vec::new(),
-            app_id: settings.app_id.map(|a| a.as_str().to_string()),
-            channel_type: Some(ChannelType::BotFramework),
-            sealed_credentials: r.opt_string(3)?,
-            tenant_id: settings.tenant_id.map(|t| t.as_str().to_string()),
-        });
+        out.push(bot_framework_target(&r)?);
     }
     // A bot hears the customers of the conversations it holds, at its messaging endpoint, for its app id.
     for (org_id, bot) in crate::bots::all(tx)? {
@@ -282,6 +271,40 @@ pub fn targets(tx: &mut Tx<'_>, now: Timestamp) -> Result<Vec<Target>, Error> {
         });
     }
     Ok(out)
+}
+
+/// A Bot Framework channel's target from `c.id, c.org_id, a.settings, a.credentials` (channel, then account).
+fn bot_framework_target(r: &Row) -> Result<Target, Error> {
+    let settings: AccountSettings = r.json(2)?;
+    Ok(Target {
+        endpoint: Endpoint::Channel(r.parse(0)?),
+        org_id: r.parse(1)?,
+        url: String::new(),
+        event_types: Vec::new(),
+        sealed_secrets: Vec::new(),
+        app_id: settings.app_id.map(|a| a.as_str().to_string()),
+        channel_type: Some(ChannelType::BotFramework),
+        sealed_credentials: r.opt_string(3)?,
+        tenant_id: settings.tenant_id.map(|t| t.as_str().to_string()),
+    })
+}
+
+/// The target of a conversation's channel when the channel is Bot Framework's (where an agent's typing goes);
+/// `None` for other channels and unknown conversations.
+pub fn bot_framework_target_of(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    conversation: ConversationId,
+) -> Result<Option<Target>, Error> {
+    tx.query_opt(
+        "SELECT c.id, c.org_id, a.settings, a.credentials FROM conversations v
+         JOIN channels c ON c.id = v.channel_id
+         JOIN messaging_accounts a ON a.id = c.account_id
+         WHERE v.id = $1 AND v.org_id = $2 AND c.channel_type = 'bot_framework'",
+        params![conversation, org],
+    )?
+    .map(|r| bot_framework_target(&r))
+    .transpose()
 }
 
 /// Stops deliveries to a subscription whose receiver said it is gone (410).

@@ -35,6 +35,7 @@ pub fn to_inbound(a: Activity) -> Result<Option<Inbound>, ParseError> {
         _ => None,
     };
     let act = match (a.kind.as_str(), command) {
+        (_, Some(Act::Escalate { context })) => Act::Escalate { context: with_summary(context, a.text.as_deref())? },
         (_, Some(act)) => act,
         ("message", None) => message(&a)?,
         ("typing", None) => Act::Typing,
@@ -48,7 +49,7 @@ pub fn to_inbound(a: Activity) -> Result<Option<Inbound>, ParseError> {
                 Some(Value::Object(map)) => context_patch(map, "value")?,
                 _ => ContextPatch::default(),
             };
-            Act::Escalate { context }
+            Act::Escalate { context: with_summary(context, a.text.as_deref())? }
         }
         _ => return Ok(None),
     };
@@ -106,6 +107,19 @@ fn tag_command(channel_data: Option<&Value>) -> Result<Option<Act>, ParseError> 
         Some("EndConversation") => Ok(Some(Act::End)),
         _ => Ok(None),
     }
+}
+
+/// The context variable an escalation's text is kept in: §4.2 makes it a summary only the agent sees, and the
+/// conversation's context is shown to agents, never to the customer.
+pub const ESCALATION_SUMMARY: &str = "EscalationSummary";
+
+/// An escalation's context with the activity's text as its summary, when it has one.
+fn with_summary(mut context: ContextPatch, text: Option<&str>) -> Result<ContextPatch, ParseError> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(context) };
+    let value = switchboard_domain::text::VariableValue::parse(text).map_err(|m| ParseError::coded("text", &m))?;
+    let name = VariableName::parse(ESCALATION_SUMMARY).map_err(|m| ParseError::coded("text", &m))?;
+    context.0.insert(name, Some(ContextVariableIn { value: ContextValue::Text(value), displayable: true }));
+    ContextPatch::try_from(context.0).map_err(|m| ParseError::coded("channelData.tags.context", &m))
 }
 
 fn context_patch(map: &Map<String, Value>, field: &str) -> Result<ContextPatch, ParseError> {
@@ -368,7 +382,9 @@ mod tests {
 
         let serialized = json!({"type": "Escalate", "context": {"Skill": "billing"}}).to_string();
         let tag = with(base("message"), json!({"text": "Summary for the agent", "channelData": {"tags": serialized}}));
-        assert_eq!(act(tag), Act::Escalate { context: ContextPatch(expected.clone()) });
+        let mut summarized = expected.clone();
+        summarized.extend([var(ESCALATION_SUMMARY, text("Summary for the agent"))]);
+        assert_eq!(act(tag), Act::Escalate { context: ContextPatch(summarized) });
         let object = with(
             base("message"),
             json!({"channelData": {"tags": {"type": "Escalate", "context": {"Skill": "billing"}}}}),

@@ -15,12 +15,15 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
-use switchboard_channels::{bot_framework as protocol, inbound::Act};
+use switchboard_channels::{
+    bot_framework as protocol,
+    inbound::{self, Act},
+};
 use switchboard_domain::{
     Code, Error,
     conversation::Action,
     ids::*,
-    message::SenderKind,
+    message::{Attachment, SenderKind},
     role::Role,
     text::{HttpUrl, Name, ShortText},
 };
@@ -174,7 +177,7 @@ async fn activity(app: &AppState, who: &Principal, id: &str, raw: &[u8]) -> ApiR
     let actor = Actor { label: who.label(), agent: None };
     match inbound.act {
         Act::Typing => Ok(Json(ResourceResponse { id: activity_id.unwrap_or_default() })),
-        Act::Message { text, automated, .. } => {
+        Act::Message { text, attachments, automated } => {
             if !active {
                 return Err(ApiError(Error::new(
                     Code::BotNotInConversation,
@@ -186,7 +189,7 @@ async fn activity(app: &AppState, who: &Principal, id: &str, raw: &[u8]) -> ApiR
                 sender_id: Some(client.to_string()),
                 sender_name: Some(bot.name),
                 text,
-                attachments: Vec::new(),
+                attachments: bot_attachments(attachments)?,
                 automated,
             };
             let sent =
@@ -227,4 +230,23 @@ async fn activity(app: &AppState, who: &Principal, id: &str, raw: &[u8]) -> ApiR
             Ok(Json(ResourceResponse { id: activity_id.unwrap_or_default() }))
         }
     }
+}
+
+/// A bot's attachments, kept as the links it sent (a card's content arrives as text already). A file inside the
+/// activity (a `data:` URL) is refused: a bot shares files by URL, as the Connector API expects of it.
+fn bot_attachments(attachments: Vec<inbound::Attachment>) -> Result<Vec<Attachment>, Error> {
+    attachments
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| match a {
+            inbound::Attachment::Link { content_type, url, name } => {
+                crate::channels::ingest::link(i, content_type, url, name)
+            }
+            inbound::Attachment::Embedded { .. } => Err(Error::field(
+                Code::InvalidField,
+                format!("attachments[{i}].contentUrl"),
+                "a bot sends files as links (https URLs), not inside the activity",
+            )),
+        })
+        .collect()
 }

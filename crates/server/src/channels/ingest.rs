@@ -101,18 +101,9 @@ where
             let mut uploads = Vec::new();
             for (i, attachment) in attachments.into_iter().enumerate() {
                 match attachment {
-                    inbound::Attachment::Link { content_type, url, name } => links.push((
-                        i,
-                        Attachment {
-                            content_type: ShortText::parse(content_type)
-                                .map_err(|e| field_error(&format!("attachments[{i}].contentType"), &e))?,
-                            url: HttpUrl::parse(url)
-                                .map_err(|e| field_error(&format!("attachments[{i}].contentUrl"), &e))?,
-                            name: name.map(ShortText::from_stored),
-                            id: None,
-                            size: None,
-                        },
-                    )),
+                    inbound::Attachment::Link { content_type, url, name } => {
+                        links.push((i, link(i, content_type, url, name)?))
+                    }
                     inbound::Attachment::Embedded { content_type, name, bytes } => {
                         uploads.push((i, Upload { content_type, name, bytes }))
                     }
@@ -202,6 +193,18 @@ where
                 .await
         }
     }
+}
+
+/// The `i`th attachment of an inbound message, a link the sender gave: its type and URL checked.
+pub fn link(i: usize, content_type: String, url: String, name: Option<String>) -> Result<Attachment, Error> {
+    Ok(Attachment {
+        content_type: ShortText::parse(content_type)
+            .map_err(|e| field_error(&format!("attachments[{i}].contentType"), &e))?,
+        url: HttpUrl::parse(url).map_err(|e| field_error(&format!("attachments[{i}].contentUrl"), &e))?,
+        name: name.map(ShortText::from_stored),
+        id: None,
+        size: None,
+    })
 }
 
 /// Where a conversation starts when an inbound finds none: its channel, the customer as the provider told, and

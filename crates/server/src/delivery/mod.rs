@@ -17,6 +17,7 @@ mod channel;
 pub mod guard;
 mod payload;
 pub mod sign;
+pub mod typing;
 
 use std::{
     cmp::Reverse,

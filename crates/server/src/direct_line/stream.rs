@@ -163,9 +163,9 @@ async fn send_set(socket: &mut WebSocket, activities: Vec<Value>, watermark: i64
 
 async fn drive(mut socket: WebSocket, app: AppState, grant: Grant, at: i64, registration: Registration) {
     let id = grant.conversation;
-    let (number, mut replaced) = app.direct_line.claim(id);
+    let (number, mut replaced) = app.direct_line.sockets.claim(id);
     let reason = run(&mut socket, &app, &grant, at, registration, &mut replaced).await;
-    app.direct_line.release(id, number);
+    app.direct_line.sockets.release(id, number);
     if let Some((code, reason)) = reason {
         close(socket, code, reason).await;
     }

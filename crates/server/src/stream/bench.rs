@@ -125,6 +125,8 @@ pub(crate) async fn open(
     }
     let host = request.uri().authority().context("the URL has no host")?.as_str().to_string();
     let tcp = TcpStream::connect(host).await?;
+    // As browsers open WebSockets.
+    tcp.set_nodelay(true)?;
     let config = WebSocketConfig::default().read_buffer_size(4_096).write_buffer_size(0);
     let (ws, _) = tokio_tungstenite::client_async_with_config(request, tcp, Some(config)).await?;
     Ok(ws)

@@ -135,9 +135,20 @@ struct Subscriber {
 }
 
 /// One organization's connections and the table that decides what each sees.
+#[derive(Default)]
 struct Org {
     table: Ownership,
+    /// Connections that may see more than one conversation.
     subscribers: Vec<Subscriber>,
+    /// Customers' connections (chat pages, Direct Line clients) by their one conversation: an event is offered to
+    /// its conversation's customers only, not to each of the thousands connected.
+    customers: HashMap<ConversationId, Vec<Subscriber>>,
+}
+
+impl Org {
+    fn is_empty(&self) -> bool {
+        self.subscribers.is_empty() && self.customers.is_empty()
+    }
 }
 
 #[derive(Default)]
@@ -218,7 +229,7 @@ impl Hub {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => {
                 let table = load_ownership(&self.store, org).await?;
-                entry.insert(Org { table, subscribers: Vec::new() })
+                entry.insert(Org { table, ..Org::default() })
             }
         };
         let (tx, rx) = mpsc::channel(self.config.send_buffer);
@@ -228,7 +239,11 @@ impl Hub {
             other => other,
         };
         let table = entry.table.for_viewer(&viewer);
-        entry.subscribers.push(Subscriber { viewer: viewer.clone(), filter, tx, lagging: lagging.clone() });
+        let subscriber = Subscriber { viewer: viewer.clone(), filter, tx, lagging: lagging.clone() };
+        match viewer {
+            Viewer::Customer { conversation } => entry.customers.entry(conversation).or_default().push(subscriber),
+            _ => entry.subscribers.push(subscriber),
+        }
         metrics::gauge!("stream_connections").increment(1.0);
         Ok(Registration { rx, lagging, cursor, awaited, table, viewer })
     }
@@ -236,7 +251,8 @@ impl Hub {
     /// The connections the hub serves now (those that ended are counted until the hub's next read).
     pub async fn connections(&self) -> usize {
         let state = self.state.lock().await;
-        state.orgs.values().map(|org| org.subscribers.iter().filter(|s| !s.tx.is_closed()).count()).sum()
+        let open = |list: &Vec<Subscriber>| list.iter().filter(|s| !s.tx.is_closed()).count();
+        state.orgs.values().map(|org| open(&org.subscribers) + org.customers.values().map(open).sum::<usize>()).sum()
     }
 
     /// Fans out the log's events as the follower takes them (it wakes on this node's commits and, on PostgreSQL,
@@ -294,7 +310,8 @@ impl Hub {
         let Some(org) = state.orgs.get_mut(&signal.org_id) else { return };
         let seen = Seen::now(&org.table, signal.conversation_id);
         let frame = signal.frame();
-        for s in &org.subscribers {
+        let customers = org.customers.get(&signal.conversation_id).into_iter().flatten();
+        for s in org.subscribers.iter().chain(customers) {
             if s.filter.admits(signal.kind.event_type(), Some(signal.conversation_id))
                 && seen.visible_to(&s.viewer, &serde_json::Value::Null)
             {
@@ -308,12 +325,17 @@ impl Hub {
 impl State {
     /// Forgets the connections that have ended, and the organizations left without any.
     fn sweep(&mut self) {
+        let sweep = |list: &mut Vec<Subscriber>| {
+            let before = list.len();
+            list.retain(|s| !s.tx.is_closed());
+            metrics::gauge!("stream_connections").decrement((before - list.len()) as f64);
+        };
         for org in self.orgs.values_mut() {
-            let before = org.subscribers.len();
-            org.subscribers.retain(|s| !s.tx.is_closed());
-            metrics::gauge!("stream_connections").decrement((before - org.subscribers.len()) as f64);
+            sweep(&mut org.subscribers);
+            org.customers.values_mut().for_each(sweep);
+            org.customers.retain(|_, list| !list.is_empty());
         }
-        self.orgs.retain(|_, org| !org.subscribers.is_empty());
+        self.orgs.retain(|_, org| !org.is_empty());
     }
 
     fn fan_out(&mut self, event: &Event, links: &Links) {
@@ -333,12 +355,16 @@ impl State {
         }
         let seen = org.table.observe(event);
         let mut frame = None;
-        org.subscribers.retain(|s| {
+        let mut offer = |s: &Subscriber| {
             if !s.filter.admits(&event.event_type, event.conversation_id) || !seen.visible_to(&s.viewer, &event.data) {
                 return true;
             }
             s.send(frame.get_or_insert_with(|| Frame::event(event, links)).clone())
-        });
+        };
+        org.subscribers.retain(&mut offer);
+        if let Some(customers) = event.conversation_id.and_then(|c| org.customers.get_mut(&c)) {
+            customers.retain(offer);
+        }
     }
 }
 

@@ -522,7 +522,11 @@ async fn publish_signal(app: &AppState, who: &Principal, id: ConversationId, kin
             agent_id: who.agent(),
             at: app.clock.now(),
         })
-        .await
+        .await?;
+    if kind == SignalKind::Typing {
+        app.typing.agent_typing(org, id).await?;
+    }
+    Ok(())
 }
 
 fn drive_sse(session: Session, app: AppState) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {

@@ -53,9 +53,11 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// The conversation first: most connections follow one conversation (a customer's, a Direct Line client's), and
+    /// each event is asked of every connection of its organization.
     pub fn admits(&self, event_type: &str, conversation: Option<ConversationId>) -> bool {
-        crate::delivery::wants(&self.types, event_type)
-            && (self.conversations.is_empty() || conversation.is_some_and(|c| self.conversations.contains(&c)))
+        (self.conversations.is_empty() || conversation.is_some_and(|c| self.conversations.contains(&c)))
+            && crate::delivery::wants(&self.types, event_type)
     }
 }
 

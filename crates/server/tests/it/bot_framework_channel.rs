@@ -316,3 +316,50 @@ async fn replies_over_the_channels_send_rate_wait_their_turn_in_order() {
     assert_eq!(times.len(), 4, "{deliveries}");
     assert!(times[1] < 500 && times[2] >= 500, "attempts at {times:?} ms");
 }
+
+#[tokio::test]
+async fn an_agents_typing_reaches_the_customer_once_in_a_typing_indicators_time() {
+    let c = bot_channel().await;
+    let (key, agent_id) = agent(&c.app, &[&c.queue], "available").await;
+    assert_eq!(c.send(activity("act-1", "conv-typing", "hello")).await, StatusCode::OK);
+    let offers = pending_offers(&c.app, &agent_id, &key, 1).await;
+    let id = offers[0]["conversation_id"].as_str().unwrap().to_string();
+    let offer = offers[0]["id"].as_str().unwrap();
+    c.app.post_ok(&format!("/v1/offers/{offer}/accept"), &key, json!({}), StatusCode::OK).await;
+    // The customer's own typing is shown to the agent, never echoed back to the channel.
+    let mut typing = activity("act-2", "conv-typing", "");
+    typing["type"] = json!("typing");
+    assert_eq!(c.send(typing).await, StatusCode::OK);
+
+    let typed = |app: &TestApp| {
+        let (app, url, key) = (app.http.clone(), format!("{}/v1/conversations/{id}/typing", app.base), key.clone());
+        async move {
+            let response = app.post(url).bearer_auth(key).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        }
+    };
+    // Keystrokes a second apart send one typing activity; Web Chat shows it for three seconds.
+    typed(&c.app).await;
+    c.clock.advance(std::time::Duration::from_secs(1));
+    typed(&c.app).await;
+    typed(&c.app).await;
+    until("the typing reaches the Connector", || (c.fake.posted().len() == 1).then_some(())).await;
+    c.clock.advance(std::time::Duration::from_secs(2));
+    typed(&c.app).await;
+    until("the next typing", || (c.fake.posted().len() == 2).then_some(())).await;
+    c.app
+        .post_ok(&format!("/v1/conversations/{id}/messages"), &key, json!({ "text": "Found it" }), StatusCode::CREATED)
+        .await;
+    let posted = until("the reply", || {
+        let posted = c.fake.posted();
+        (posted.len() == 3).then_some(posted)
+    })
+    .await;
+    let kinds: Vec<&str> = posted.iter().map(|p| p.activity["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["typing", "typing", "message"]);
+    let typing = &posted[0];
+    assert_eq!(typing.conversation_id, "conv-typing");
+    assert_eq!(typing.app_id, APP, "sent with the channel's app token");
+    assert_eq!(typing.activity["recipient"]["id"], "29:user-ada");
+    assert_eq!(typing.activity["from"]["id"], "28:contoso-bot");
+}

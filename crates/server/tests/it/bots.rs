@@ -248,6 +248,9 @@ async fn the_bot_answers_first_then_escalates_to_an_agent_who_sees_its_transcrip
     assert_eq!(messages["data"][1]["sender"]["name"], "Helpdesk bot");
     let (_, context) = s.app.get(&format!("/v1/conversations/{id}/context"), &agent_key).await;
     assert!(context.to_string().contains("CreditCard"), "{context}");
+    // The escalation's text is the agent's summary (§4.2), kept where only agents read it.
+    assert!(context.to_string().contains("\"EscalationSummary\""), "{context}");
+    assert!(context.to_string().contains("Let me get someone for you."), "{context}");
 
     // After escalating, the bot's messages are refused, and a second escalation re-routes nothing.
     let token = s.bot_token().await;
@@ -340,4 +343,36 @@ async fn bots_are_added_by_admins_one_a_channel() {
     // A client of role bot is made only here.
     let (status, out) = s.app.post("/v1/clients", &s.app.admin_key, json!({ "name": "b", "role": "bot" })).await;
     assert_problem(status, &out, StatusCode::BAD_REQUEST, "invalid_field");
+}
+
+#[tokio::test]
+async fn a_bots_files_are_kept_in_its_transcript_as_links() {
+    let s = setup().await;
+    let id = s.app.conversation(&s.integration, &s.channel, "c-files").await;
+    s.say(&id, "my invoice please").await;
+    s.transcript(&id, 2).await;
+    let token = s.bot_token().await;
+    let invoice = bot_activity(
+        &id,
+        json!({ "text": "Here it is", "attachments": [{ "contentType": "application/pdf",
+            "contentUrl": "https://files.example.com/invoices/4411.pdf", "name": "invoice-4411.pdf" }] }),
+    );
+    let (status, body) = s.connector(&id, Some(&token), invoice).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A file inside the activity is not how a bot shares one: refused, and nothing is written.
+    let inline = bot_activity(
+        &id,
+        json!({ "text": "inline", "attachments": [{ "contentType": "text/plain", "contentUrl": "data:text/plain;base64,aGk=" }] }),
+    );
+    let (status, body) = s.connector(&id, Some(&token), inline).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_field");
+    let (_, messages) = s.app.get(&format!("/v1/conversations/{id}/messages"), &s.app.admin_key).await;
+    let messages = messages["data"].as_array().unwrap();
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert_eq!(messages[2]["text"], "Here it is");
+    assert_eq!(
+        messages[2]["attachments"],
+        json!([{ "content_type": "application/pdf", "url": "https://files.example.com/invoices/4411.pdf",
+            "name": "invoice-4411.pdf" }])
+    );
 }

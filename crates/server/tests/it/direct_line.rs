@@ -454,3 +454,24 @@ async fn a_direct_line_channel_added_to_an_account_gets_its_secrets_and_they_wor
     let (_, read) = app.get(&format!("/v1/channels/{}", channel["id"].as_str().unwrap()), &app.admin_key).await;
     assert!(read.get("direct_line_secrets").is_none(), "{read}");
 }
+
+#[tokio::test]
+async fn a_token_started_twice_at_once_makes_one_conversation() {
+    let app = TestApp::spawn().await;
+    let (channel, _, secret, _) = direct_line_channel(&app).await;
+    let body = json!({ "user": { "id": "dl_twice", "name": "Wendy" } });
+    let (status, generated) = dl(&app, Method::POST, "/tokens/generate", Some(&secret), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{generated}");
+    let token = generated["token"].as_str().unwrap();
+    // A page that starts its client twice (two tabs restoring one token) sends both at once.
+    let starts = (0..8).map(|_| dl(&app, Method::POST, "/conversations", Some(token), None));
+    let answers = futures_util::future::join_all(starts).await;
+    let mut statuses: Vec<u16> = answers.iter().map(|(s, _)| s.as_u16()).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 200, 201], "{answers:?}");
+    for (_, started) in &answers {
+        assert_eq!(started["conversationId"], generated["conversationId"]);
+    }
+    let (_, page) = app.get(&format!("/v1/conversations?channel_id={channel}&limit=100"), &app.admin_key).await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 1, "{page}");
+}
