@@ -227,6 +227,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::workspace::router())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(crate::direct_line::cors))
         .layer(axum::middleware::from_fn(ops::track))
         .layer(DefaultBodyLimit::max(limits::MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(move |req, next| time_limit(timeout, req, next)))

@@ -70,6 +70,39 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(secrets::router())
 }
 
+/// How long a browser may reuse a preflight answer.
+const CORS_MAX_AGE_SECONDS: u64 = 600;
+
+/// Web Chat runs on the organization's own site and calls Direct Line from there, as it calls Azure's service: any
+/// origin may, since every call carries its secret or token and no cookie is read. Only Direct Line's paths, and
+/// ahead of routing, since a browser's preflight is an `OPTIONS` no route has; the rest of the API stays closed to
+/// other sites.
+pub async fn cors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use tower::{Service as _, ServiceExt as _};
+    static CORS: std::sync::LazyLock<tower_http::cors::CorsLayer> = std::sync::LazyLock::new(|| {
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(tower_http::cors::Any)
+            .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+            .allow_headers(tower_http::cors::Any)
+            .max_age(std::time::Duration::from_secs(CORS_MAX_AGE_SECONDS))
+    });
+    if !request.uri().path().starts_with("/v3/directline/") {
+        return next.run(request).await;
+    }
+    let inner = tower::service_fn(move |request| {
+        let next = next.clone();
+        async move { Ok::<_, std::convert::Infallible>(next.run(request).await) }
+    });
+    let mut service = tower::Layer::layer(&*CORS, inner);
+    match service.ready().await {
+        Ok(service) => match service.call(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        },
+        Err(never) => match never {},
+    }
+}
+
 /// An error as the Direct Line service answers it: `{"error": {"code", "message"}}` with its status. An expired
 /// token is a 403, which is how the client tells it apart from other refusals.
 #[derive(Debug)]

@@ -475,3 +475,54 @@ async fn a_token_started_twice_at_once_makes_one_conversation() {
     let (_, page) = app.get(&format!("/v1/conversations?channel_id={channel}&limit=100"), &app.admin_key).await;
     assert_eq!(page["data"].as_array().unwrap().len(), 1, "{page}");
 }
+
+#[tokio::test]
+async fn web_chat_on_another_site_may_call_direct_line_and_nothing_else() {
+    let app = TestApp::spawn().await;
+    let (_, _, secret, _) = direct_line_channel(&app).await;
+    let site = "https://www.contoso.example";
+    // The browser's preflight for Web Chat's first call, with the headers botframework-directlinejs sends.
+    let preflight = app
+        .http
+        .request(Method::OPTIONS, format!("{}/v3/directline/conversations", app.base))
+        .header("origin", site)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization,content-type,x-ms-bot-agent")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let headers = preflight.headers();
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    assert!(headers["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    assert!(headers.contains_key("access-control-allow-headers"));
+    let started = app
+        .http
+        .post(format!("{}/v3/directline/conversations", app.base))
+        .header("origin", site)
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), StatusCode::CREATED);
+    assert_eq!(started.headers()["access-control-allow-origin"], "*");
+    // The rest of the API is not opened to other sites: no CORS answer there.
+    let other = app
+        .http
+        .get(format!("{}/v1/queues", app.base))
+        .header("origin", site)
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert!(!other.headers().contains_key("access-control-allow-origin"));
+    let secrets = app
+        .http
+        .request(Method::OPTIONS, format!("{}/v1/queues", app.base))
+        .header("origin", site)
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert!(!secrets.headers().contains_key("access-control-allow-origin"));
+}
