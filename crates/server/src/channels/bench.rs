@@ -449,14 +449,18 @@ async fn direct_line(args: &BenchArgs) -> anyhow::Result<Value> {
     let per_sender = Duration::from_secs_f64(senders as f64 * 2.0 / args.rate.max(2) as f64);
     let hyper = client(senders * 2);
     let mut tasks = Vec::with_capacity(senders * 2);
-    for side in ['c', 'a'] {
+    // Each sender starts at its own point of the period, so that the messages arrive spread over it, as people
+    // write, rather than all senders' at the same instant (which measured each burst's queue instead).
+    let first_tick = tokio::time::Instant::now();
+    for (s, side) in ['c', 'a'].into_iter().enumerate() {
         for worker in 0..senders {
             let (http, base, conversations) = (hyper.clone(), base.clone(), conversations.clone());
+            let phase = per_sender.mul_f64((worker * 2 + s) as f64 / (senders * 2) as f64);
             tasks.push(tokio::spawn(async move {
                 let mine: Vec<usize> = (worker..conversations.len()).step_by(senders).collect();
                 let (mut sent, mut failed) = (0u64, 0u64);
                 let mut write_us = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-                let mut tick = tokio::time::interval(per_sender);
+                let mut tick = tokio::time::interval_at(first_tick + phase, per_sender);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 let mut n = 0usize;
                 while Instant::now() < until {
