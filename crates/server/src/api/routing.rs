@@ -847,7 +847,7 @@ fn presence_answer(agent: UserId, r: PresenceReport) -> PresenceAnswer {
 #[utoipa::path(post, path = "/api/data/v9.2/CCaaS_GetPresence", tag = "routing", security(("bearer" = [])),
     params(("MSCRMCallerID" = Option<String>, Header, description = "The user the request acts for")),
     request_body = GetPresenceIn,
-    responses((status = 200, body = PresenceAnswer), (status = 400, description = "`invalid_body`, `invalid_field`, \
+    responses((status = 200, body = PresenceAnswer), (status = 400, description = "`invalid_json`, `unknown_field`, `invalid_field`, \
         `missing_field`"), (status = 403, description = "`forbidden`: another agent's presence"),
         (status = 404, description = "`agent_not_found`")))]
 async fn get_presence_action(
@@ -867,7 +867,7 @@ async fn get_presence_action(
 #[utoipa::path(post, path = "/api/data/v9.2/CCaaS_ModifyAgentPresence", tag = "routing", security(("bearer" = [])),
     params(("MSCRMCallerID" = Option<String>, Header, description = "The user the request acts for")),
     request_body = ModifyPresenceIn,
-    responses((status = 200, body = PresenceAnswer), (status = 400, description = "`invalid_body`, `invalid_field`, \
+    responses((status = 200, body = PresenceAnswer), (status = 400, description = "`invalid_json`, `unknown_field`, `invalid_field`, \
         `invalid_presence` (an unknown presence, another organization's, or `inactive`)"),
         (status = 403, description = "`forbidden`: an agent setting someone else's presence"),
         (status = 404, description = "`agent_not_found`")))]
