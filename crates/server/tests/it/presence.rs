@@ -31,6 +31,9 @@ async fn ok(app: &TestApp, path: &str, key: &str, caller: Option<&str>, body: Va
     answer
 }
 
+/// A refused request: path, key, `MSCRMCallerID`, body, and the answer's status and code.
+type Refused<'a> = (&'a str, &'a str, Option<&'a str>, Value, StatusCode, &'a str);
+
 fn channel_ids(answer: &Value) -> Vec<&str> {
     answer["AllowedChannels"].as_array().unwrap().iter().map(|c| c["ChannelId"].as_str().unwrap()).collect()
 }
@@ -109,7 +112,7 @@ async fn presence_actions_refuse_bad_input_and_change_nothing() {
     let foreign_id = foreign.user_id.to_string();
     let before = app.event_count().await;
 
-    let cases: Vec<(&str, &str, Option<&str>, Value, StatusCode, &str)> = vec![
+    let cases: Vec<Refused<'_>> = vec![
         (MODIFY, &app.admin_key, None, set(&unknown, "busy"), StatusCode::NOT_FOUND, "agent_not_found"),
         (MODIFY, &app.admin_key, None, set(&foreign_id, "busy"), StatusCode::NOT_FOUND, "agent_not_found"),
         (GET, &supervisor, None, json!({ "AgentId": foreign_id }), StatusCode::NOT_FOUND, "agent_not_found"),
