@@ -211,6 +211,8 @@ catalogue! {
     AgentRoutingChanged = "agent.routing_changed", Organization, Record, AgentRouting;
     /// An agent's presence changed (set by the agent, or by routing).
     AgentPresenceChanged = "agent.presence_changed", Organization, Sorted, PresenceChanged;
+    /// An agent signed in (a new web session); routing puts them in their default presence.
+    AgentSignedIn = "agent.signed_in", Organization, Sorted, AgentSignedIn;
     /// A webhook subscription was created.
     WebhookSubscriptionCreated = "webhook_subscription.created", Organization, Record, Subscription;
     /// A webhook subscription changed.
@@ -628,8 +630,18 @@ str_enum!(
         MissedOffer = "missed_offer",
         /// They turned an offer down.
         RejectedOffer = "rejected_offer",
+        /// A conversation of theirs entered wrap-up on a workstream with an after conversation work presence, or
+        /// the last such one closed and their presence before came back.
+        AfterConversationWork = "after_conversation_work",
     }
 );
+
+/// `agent.signed_in`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentSignedIn {
+    pub agent_id: UserId,
+    pub session_id: SessionId,
+}
 
 /// `agent.presence_changed`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

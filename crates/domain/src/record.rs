@@ -318,6 +318,10 @@ pub struct AgentRouting {
     /// When the agent works, for `is_working` rules; `None`: always.
     #[serde(default)]
     pub calendar: Option<CalendarSpec>,
+    /// The presence the agent is put in when they sign in (reference §6.5): a built-in presence's id or a custom
+    /// one's; `None`: Available.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_presence: Option<String>,
 }
 
 impl AgentRouting {
@@ -331,6 +335,7 @@ impl AgentRouting {
             custom_presence_id: None,
             attributes: BTreeMap::new(),
             calendar: None,
+            default_presence: None,
         }
     }
 }

@@ -440,6 +440,17 @@ pub struct RoutingSettings {
     /// A revived conversation goes back to the agent who parked it first.
     #[serde(default)]
     pub affinity: bool,
+    /// On a push workstream (reference §6.1 "allow selecting from push work streams"): agents who are members of
+    /// the queue may also pick its Open conversations themselves (`POST /v1/conversations/{id}/pick`, and they are
+    /// listed in the queue's work items), regardless of their capacity and presence. Only for push distribution.
+    #[serde(default)]
+    pub allow_pick_from_push: bool,
+    /// The presence an agent is put in while a conversation of this workstream is in wrap-up (reference §6.5,
+    /// "after conversation work"): a built-in presence (`busy`, `busy_dnd`, …) or a custom one's id, such as a
+    /// "Busy - After conversation work" based on Busy-DND. Their presence before comes back when the conversation
+    /// closes, unless they chose another meanwhile. Absent: the presence does not change at wrap-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_conversation_work_presence: Option<String>,
     #[serde(default)]
     pub missed_offer_sets_inactive: bool,
     #[serde(default)]
@@ -514,9 +525,16 @@ impl RoutingSettings {
                 PresenceName::Offline => BasePresence::Offline,
             });
         }
+        if self.allow_pick_from_push && distribution != Distribution::Push {
+            return Err(crate::Error::field(
+                crate::Code::InvalidField,
+                "settings.routing.allow_pick_from_push",
+                "picking regardless of capacity and presence is for push workstreams; a pick workstream is picked anyway",
+            ));
+        }
         let routing = WorkstreamRouting {
             distribution,
-            pick_regardless: false,
+            pick_regardless: self.allow_pick_from_push,
             capacity: CapacityDemand {
                 units: self.capacity_units,
                 profile: self.capacity_profile_id.map(crate::routing::engine::CapacityProfileId),
@@ -552,6 +570,8 @@ impl Default for RoutingSettings {
             offer_timeout_seconds: Self::default_offer_timeout(),
             reoffer_cooldown_seconds: Self::default_cooldown(),
             affinity: false,
+            allow_pick_from_push: false,
+            after_conversation_work_presence: None,
             missed_offer_sets_inactive: false,
             rejected_offer_sets_busy_dnd: false,
             wrap_up_blocking: Self::default_wrap_up(),

@@ -9,8 +9,9 @@
 //!   node tries to take or renew it every `cluster.renew_seconds`, on real time (never `app.clock`, which tests
 //!   drive by hand). A leader whose renewals have failed for `lease_seconds - renew_seconds` stops leading, so it has
 //!   stopped before its lease can expire and another node can take it: two leaders never overlap while the clocks
-//!   run at the same rate. A node that stops leading stops its workers and drops every organization's engine; the
-//!   next leader rebuilds them from the store (pending offers are withdrawn and made again).
+//!   run at the same rate. A node that stops leading asks its workers to finish what they hold (for half a renewal
+//!   interval, after which they are aborted), then drops every organization's engine; the next leader rebuilds them
+//!   from the store (pending offers are withdrawn and made again).
 //! - **Requests that need the engines** (see [`ON_LEADER`]) are forwarded by the other nodes to the leader's
 //!   address (`cluster.advertise_url`) and its answer is passed back unchanged; with no leader known they are
 //!   answered 503 `no_routing_leader` with `Retry-After`. Everything else is served by whichever node gets it.
@@ -61,6 +62,8 @@ pub const ON_LEADER: &[(&str, &str)] = &[
     ("GET", "/v1/chat/conversations/{id}/queue-position"),
     ("POST", "/api/data/v9.2/CCaaS_GetRepresentativeAvailabilityBeforeConversation"),
     ("POST", "/api/data/v9.2/CCaaS_GetRepresentativeAvailabilityForConversation"),
+    ("POST", "/api/data/v9.2/CCaaS_GetPresence"),
+    ("POST", "/api/data/v9.2/CCaaS_ModifyAgentPresence"),
     // Routing configuration that the engines hold.
     ("POST", "/v1/presences"),
     ("PATCH", "/v1/presences/{id}"),
@@ -324,19 +327,56 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// The leader's work: routing (followers, timers, auto-close) and webhook delivery. Dropping it stops them.
+/// Tells a leader's workers to finish what they hold and stop: the node is stopping or no longer leads. A worker
+/// checks it between units of work (a batch of the log, a pass of its timer), never in the middle of one, so what
+/// it started is written down before it stops; whatever is still running at the hand-over deadline is aborted.
+#[derive(Clone)]
+pub struct Stop(watch::Receiver<bool>);
+
+impl Stop {
+    /// Resolves once the workers are asked to stop.
+    pub async fn requested(&mut self) {
+        // A dropped sender is no request: its workers are aborted with it instead.
+        if self.0.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    pub fn is_requested(&self) -> bool {
+        *self.0.borrow()
+    }
+}
+
+/// The leader's workers: routing's follower and timers, the auto-close timers and webhook delivery.
 struct Workers {
-    /// Held for their `Drop`.
-    _tasks: Vec<AbortOnDrop>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Workers {
     fn start(app: &AppState) -> Self {
-        let mut tasks = vec![AbortOnDrop(delivery::start(app).abort_handle())];
-        tasks.extend(routing::start(app.clone()).iter().map(|t| AbortOnDrop(t.abort_handle())));
-        Self { _tasks: tasks }
+        let (stop, asked) = watch::channel(false);
+        let mut tasks = vec![delivery::start(app, Stop(asked.clone()))];
+        tasks.extend(routing::start(app.clone(), Stop(asked)));
+        Self { stop, tasks }
+    }
+
+    /// Asks the workers to stop after what they hold and waits for them up to `grace`; any still running then is
+    /// aborted. Finishing keeps a routing decision from being cut between the engine and its write, and a webhook
+    /// sent from being sent again by the next leader for want of its record.
+    async fn finish(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let aborts: Vec<AbortOnDrop> = self.tasks.iter().map(|t| AbortOnDrop(t.abort_handle())).collect();
+        let all = futures_util::future::join_all(self.tasks);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!(?grace, "workers did not finish in time after leadership ended; aborted");
+        }
+        drop(aborts);
     }
 }
+
+/// How long a stopping single node (SQLite) gives its workers to finish what they hold.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Leadership while the server runs; [`Running::stop`] ends it.
 pub struct Running {
@@ -364,7 +404,9 @@ pub async fn start(app: &AppState) -> Running {
 impl Running {
     /// Stops the workers and, on PostgreSQL, gives the lease up so that another node takes over at once.
     pub async fn stop(self) {
-        drop(self.workers);
+        if let Some(workers) = self.workers {
+            workers.finish(SHUTDOWN_GRACE).await;
+        }
         if let Some((stop, task)) = self.lease {
             let _ = stop.send(());
             if let Err(e) = task.await {
@@ -407,7 +449,8 @@ async fn hold_lease(app: AppState, mut stop: oneshot::Receiver<()>, tried: onesh
             // The database set the expiry after `started`, so the lease outlives this term by `renew_every`.
             Ok(Ok(Renewal::Held)) => term.lead_until(started + lease.saturating_sub(renew_every)),
             Ok(Ok(Renewal::Refused(holder))) => {
-                term.step_down("another node holds the lease");
+                // Another node leads already: nothing may be finished here any more.
+                term.step_down("another node holds the lease", Duration::ZERO).await;
                 app.leadership.set_leader_url(holder.map(|h| h.address));
             }
             Ok(Err(e)) => tracing::warn!(error = %e, source = ?e.source, "renewing the routing lease failed"),
@@ -421,7 +464,7 @@ async fn hold_lease(app: AppState, mut stop: oneshot::Receiver<()>, tried: onesh
             _ = &mut stop => break,
         }
     }
-    term.step_down("the server is stopping");
+    term.step_down("the server is stopping", term.grace()).await;
     let holder = app.leadership.node_id.clone();
     let released = tokio::time::timeout(renew_every, app.store.write(move |tx| leases::release(tx, LEASE, &holder)));
     match released.await {
@@ -454,12 +497,18 @@ impl Term {
         tracing::info!(node = %self.app.leadership.node_id, "this node now leads routing and webhook delivery");
     }
 
-    fn step_down(&mut self, why: &str) {
+    /// How long workers may finish what they hold once the term ends: the lease outlives the term by a renewal
+    /// interval (see `hold_lease`), so half of it leaves a margin before another node can lead.
+    fn grace(&self) -> Duration {
+        self.app.leadership.renew / 2
+    }
+
+    async fn step_down(&mut self, why: &str, grace: Duration) {
         self.ends = None;
         // First stop sending requests to the engines, then stop the workers, then drop the engines.
         self.app.leadership.leader.send_if_modified(|leads| std::mem::replace(leads, false));
         if let Some(workers) = self.workers.take() {
-            drop(workers);
+            workers.finish(grace).await;
             metrics::gauge!("switchboard_routing_leader").set(0.0);
             tracing::warn!(node = %self.app.leadership.node_id, why, "this node no longer leads routing");
         }
@@ -475,7 +524,10 @@ impl Term {
             let Some(ends) = self.ends else { return work.await };
             tokio::select! {
                 out = &mut work => return out,
-                () = tokio::time::sleep_until(ends) => self.step_down("the lease was not renewed in time"),
+                () = tokio::time::sleep_until(ends) => {
+                    let grace = self.grace();
+                    self.step_down("the lease was not renewed in time", grace).await;
+                }
             }
         }
     }

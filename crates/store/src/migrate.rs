@@ -135,6 +135,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0022_bots.sql"),
         postgres: include_str!("../migrations/postgres/0022_bots.sql"),
     },
+    Migration {
+        version: 23,
+        name: "default_presence",
+        sqlite: include_str!("../migrations/sqlite/0023_default_presence.sql"),
+        postgres: include_str!("../migrations/postgres/0023_default_presence.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

@@ -154,13 +154,14 @@ fn agent_from_row(r: &Row) -> Result<AgentRouting, Error> {
             custom_presence_id: r.opt_parse(4)?,
             attributes: r.json(5)?,
             calendar: r.opt_string(6)?.map(|c| serde_json::from_str(&c)).transpose().map_err(Error::internal)?,
+            default_presence: r.opt_string(7)?,
         },
         None => AgentRouting::unset(user_id),
     })
 }
 
 const AGENT_SELECT: &str = "SELECT u.id, a.presence, a.capacity_units, a.skills, a.custom_presence_id, a.attributes,
-       a.calendar FROM users u
+       a.calendar, a.default_presence FROM users u
      LEFT JOIN agent_routing a ON a.user_id = u.id";
 
 /// Every agent of the organization with their routing state.
@@ -195,10 +196,11 @@ pub fn save_agent(tx: &mut Tx<'_>, org: OrgId, agent: &AgentRouting, now: Timest
     let calendar = agent.calendar.as_ref().map(serde_json::to_string).transpose().map_err(Error::internal)?;
     tx.execute_later(
         "INSERT INTO agent_routing
-           (user_id, org_id, presence, capacity_units, skills, updated_at, custom_presence_id, attributes, calendar)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           (user_id, org_id, presence, capacity_units, skills, updated_at, custom_presence_id, attributes, calendar,
+            default_presence)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (user_id) DO UPDATE SET presence = $3, capacity_units = $4, skills = $5, updated_at = $6,
-           custom_presence_id = $7, attributes = $8, calendar = $9",
+           custom_presence_id = $7, attributes = $8, calendar = $9, default_presence = $10",
         params![
             agent.user_id,
             org,
@@ -208,7 +210,8 @@ pub fn save_agent(tx: &mut Tx<'_>, org: OrgId, agent: &AgentRouting, now: Timest
             now,
             agent.custom_presence_id.map(|id| id.to_string()),
             attributes,
-            calendar
+            calendar,
+            agent.default_presence.as_deref()
         ],
     )?;
     events::record_event(tx, org, None, &TypedEvent::AgentRoutingChanged(agent.clone()), now)

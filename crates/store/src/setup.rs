@@ -4,7 +4,7 @@ use switchboard_domain::{
     Code, Error, Timestamp,
     account::{AttachmentPermissions, ChannelBehaviours, Language},
     ids::*,
-    setup::{ChannelSettings, ChannelType, Distribution, QueueType, WorkstreamSettings, WorkstreamType},
+    setup::{ChannelSettings, ChannelType, Distribution, PresenceName, QueueType, WorkstreamSettings, WorkstreamType},
 };
 
 use crate::{
@@ -134,10 +134,33 @@ fn check_workstream(
     if let Some(p) = settings.routing.capacity_profile_id {
         crate::routing_config::get_profile(tx, org, p).map_err(|e| e.at("settings.routing.capacity_profile_id"))?;
     }
+    if let Some(p) = &settings.routing.after_conversation_work_presence {
+        check_presence_id(tx, org, p, "settings.routing.after_conversation_work_presence")?;
+    }
     if let Some(q) = fallback_queue_id {
         get_queue(tx, org, q).map_err(|e| e.at("fallback_queue_id"))?;
     }
     Ok(())
+}
+
+/// A presence an agent may be put in, by its id in the catalogue: a built-in one's name other than routing's own
+/// `inactive`, or a custom presence of the organization. Anything else is 400 `invalid_presence` at `field`.
+fn check_presence_id(tx: &mut Tx<'_>, org: OrgId, raw: &str, field: &str) -> Result<(), Error> {
+    let refused = || {
+        Error::field(
+            Code::InvalidPresence,
+            field,
+            format!("`{raw}` is not a presence of the catalogue (see /v1/presences; `inactive` is routing's own)"),
+        )
+    };
+    match PresenceName::parse(raw) {
+        Some(PresenceName::Inactive) => Err(refused()),
+        Some(_) => Ok(()),
+        None => {
+            let id = raw.parse::<uuid::Uuid>().map_err(|_| refused())?;
+            crate::routing_config::get_presence(tx, org, id).map(drop).map_err(|_| refused())
+        }
+    }
 }
 
 /// A workstream but its type: what it is created with, and what may change after. Its type may not: its

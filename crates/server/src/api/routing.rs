@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use axum::{
     Json,
     extract::{Path, State},
+    http::HeaderMap,
 };
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{
@@ -32,7 +33,9 @@ use crate::{
     auth::Principal,
     error::{ApiError, ApiResult},
     extract::{ApiJson, OptionalJson, path_id},
-    routing::{AgentStatus, QueueAvailability, QueuePosition, catalogue::PresenceChoice},
+    routing::{
+        AgentStatus, OverflowAnswer, PresenceReport, QueueAvailability, QueuePosition, catalogue::PresenceChoice,
+    },
 };
 
 const ADMINS: &[Role] = &[Role::Admin, Role::Supervisor];
@@ -54,6 +57,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(availability_before))
         .routes(routes!(availability_for))
         .routes(routes!(callback_requests))
+        .routes(routes!(get_presence_action))
+        .routes(routes!(modify_presence_action))
 }
 
 /// An agent may read and change their own routing state; admins and supervisors anyone's.
@@ -109,18 +114,7 @@ async fn put_presence(
 ) -> ApiResult<Json<PresenceOut>> {
     let id = agent_in_path(&who, &id, STAFF)?;
     let choice = app.routing.resolve_presence(&app.routing_deps, who.org_id, &input.presence).await?;
-    let org = who.org_id;
-    let base = match choice {
-        PresenceChoice::BuiltIn(p) => (p, None),
-        PresenceChoice::Custom(custom, base) => (base, Some(custom)),
-    };
-    let status = app
-        .routing
-        .update_agent(&app.routing_deps, org, id, move |a| {
-            a.presence = base.0;
-            a.custom_presence_id = base.1;
-        })
-        .await?;
+    let status = app.routing.set_presence(&app.routing_deps, who.org_id, id, choice).await?;
     Ok(Json(PresenceOut { user_id: id, presence: status.presence, custom_presence: status.custom_presence }))
 }
 
@@ -143,6 +137,11 @@ pub struct AgentRoutingIn {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<CalendarSpec>)]
     pub calendar: Option<Option<CalendarSpec>>,
+    /// The presence the agent is put in when they sign in: a built-in presence (`available`, `busy`, `busy_dnd`,
+    /// `away`, `offline`) or a custom one's id or name; `null`: Available.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, example = "busy")]
+    pub default_presence: Option<Option<String>>,
 }
 
 #[utoipa::path(get, path = "/v1/agents/{id}/routing", tag = "routing", security(("bearer" = [])),
@@ -161,7 +160,8 @@ async fn get_agent_routing(
 #[utoipa::path(put, path = "/v1/agents/{id}/routing", tag = "routing", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = AgentRoutingIn,
     responses((status = 200, body = AgentStatus), (status = 400, description = "`invalid_capacity`, `invalid_field` \
-        (`field` names the skill or `attributes.<Name>`), `invalid_calendar`"), (status = 404)))]
+        (`field` names the skill or `attributes.<Name>`), `invalid_calendar`, `invalid_presence` (`default_presence`)"),
+        (status = 404)))]
 async fn put_agent_routing(
     State(app): State<AppState>,
     who: Principal,
@@ -200,6 +200,21 @@ async fn put_agent_routing(
     if let Some(calendar) = &input.calendar {
         crate::routing::checked_calendar(calendar.as_ref())?;
     }
+    let default_presence = match &input.default_presence {
+        Some(Some(raw)) => {
+            let choice = app
+                .routing
+                .resolve_presence(&app.routing_deps, who.org_id, raw)
+                .await
+                .map_err(|e| Error { field: Some("default_presence".to_string()), ..e })?;
+            Some(Some(match choice {
+                PresenceChoice::BuiltIn(p) => p.as_str().to_string(),
+                PresenceChoice::Custom(id, _) => id.to_string(),
+            }))
+        }
+        Some(None) => Some(None),
+        None => None,
+    };
     let status = app
         .routing
         .update_agent(&app.routing_deps, who.org_id, id, move |a| {
@@ -214,6 +229,9 @@ async fn put_agent_routing(
             }
             if let Some(calendar) = input.calendar {
                 a.calendar = calendar;
+            }
+            if let Some(default) = default_presence {
+                a.default_presence = default;
             }
         })
         .await?;
@@ -507,6 +525,7 @@ pub struct AvailabilityForIn {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct AvailabilityOut {
+    /// The queue the workstream's rules pick (before a conversation), or the conversation's queue.
     pub queue_id: QueueId,
     pub is_queue_available: bool,
     pub start_time_of_next_operating_hour: String,
@@ -521,6 +540,15 @@ pub struct AvailabilityOut {
     /// Not in the documented response: the estimator's wait for a customer at `PositionInQueue`, from the queue's
     /// live staffing and recent history (see docs/routing.md); null when nobody staffs the queue.
     pub estimated_wait_time_in_seconds: Option<f64>,
+    /// Not in the documented response (before a conversation only): what `QueueId`'s overflow rules would do with
+    /// a customer arriving now, when they would not wait in `QueueId` — `transfer_to_queue` (to
+    /// `OverflowQueueId`), `end_conversation` or `offer_callback`; null when the customer would wait in `QueueId`.
+    /// Every other field still describes `QueueId`, so a closed queue answers `IsQueueAvailable: false`.
+    #[schema(example = "transfer_to_queue")]
+    pub overflow_action: Option<&'static str>,
+    /// Not in the documented response: the queue overflow would move the customer to (with `OverflowAction`
+    /// `transfer_to_queue`), else null.
+    pub overflow_queue_id: Option<QueueId>,
 }
 
 const NO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -541,6 +569,12 @@ fn availability_out(a: QueueAvailability, now: Timestamp) -> AvailabilityOut {
         }
     };
     let seconds = a.average_wait_ms.map(|ms| (ms / 1000.0).round());
+    let (overflow_action, overflow_queue_id) = match a.overflow {
+        None => (None, None),
+        Some(OverflowAnswer::Transfer(q)) => (Some("transfer_to_queue"), Some(q)),
+        Some(OverflowAnswer::End { callback: false }) => (Some("end_conversation"), None),
+        Some(OverflowAnswer::End { callback: true }) => (Some("offer_callback"), None),
+    };
     AvailabilityOut {
         queue_id: a.queue,
         is_queue_available: open,
@@ -554,6 +588,8 @@ fn availability_out(a: QueueAvailability, now: Timestamp) -> AvailabilityOut {
         average_wait_time_in_seconds: seconds.unwrap_or(0.0),
         number_of_experts_available_in_queue: a.agents,
         estimated_wait_time_in_seconds: a.estimated_wait_ms.map(|ms| (ms / 1000.0).round()),
+        overflow_action,
+        overflow_queue_id,
     }
 }
 
@@ -651,4 +687,203 @@ async fn callback_requests(
     let org = who.org_id;
     let data = app.store.read(move |tx| switchboard_store::overflow::list_callbacks(tx, org, queue, limit)).await?;
     Ok(Json(CallbacksOut { data }))
+}
+
+/// The header through which a supervisor acts for another user (reference §6.5): its value is that user's id.
+const CALLER_ID: &str = "mscrmcallerid";
+
+/// The agent a presence action is about, and whether the caller may act on them. Without `MSCRMCallerID` an agent
+/// acts on themselves only, and admins and supervisors on any agent. With it, the caller acts as the user it names
+/// (an agent of the organization), which only admins and supervisors may do for someone else; the action then
+/// follows that agent's own rule.
+fn presence_subject(who: &Principal, headers: &HeaderMap, agent_id: Option<&str>) -> Result<UserId, ApiError> {
+    who.require(STAFF)?;
+    let acting_for = match headers.get(CALLER_ID) {
+        Some(raw) => {
+            let id =
+                raw.to_str().ok().and_then(|v| v.trim().parse::<UserId>().ok()).ok_or_else(|| {
+                    Error::field(Code::InvalidField, "MSCRMCallerID", "`MSCRMCallerID` is not a user id")
+                })?;
+            if who.role == Role::Agent && who.agent() != Some(id) {
+                return Err(Error::new(Code::Forbidden, "only admins and supervisors act for another user").into());
+            }
+            Some(id)
+        }
+        None => None,
+    };
+    let agent = match agent_id {
+        Some(raw) => Some(
+            raw.trim()
+                .parse::<UserId>()
+                .map_err(|_| Error::field(Code::InvalidField, "AgentId", "`AgentId` is not a user id"))?,
+        ),
+        None => None,
+    };
+    // Whoever the request acts as: the user named by the header, else the caller (an agent).
+    let actor = acting_for.or_else(|| who.agent().filter(|_| who.role == Role::Agent));
+    match (actor, agent) {
+        (Some(actor), Some(agent)) if actor != agent => {
+            Err(Error::new(Code::Forbidden, "an agent sets and reads only their own presence").into())
+        }
+        (_, Some(agent)) => Ok(agent),
+        (Some(actor), None) => Ok(actor),
+        (None, None) => Err(Error::field(Code::MissingField, "AgentId", "`AgentId` names the agent").into()),
+    }
+}
+
+/// `CCaaS_GetPresence`'s request.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct GetPresenceIn {
+    #[serde(default)]
+    #[schema(example = "1.0")]
+    pub api_version: Option<String>,
+    /// The agent (their user id); with an agent's key, or `MSCRMCallerID`, it may be left out.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+}
+
+/// `CCaaS_ModifyAgentPresence`'s request (reference §6.5).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ModifyPresenceIn {
+    #[serde(default)]
+    #[schema(example = "1.0")]
+    pub api_version: Option<String>,
+    /// The agent (their user id).
+    pub agent_id: String,
+    /// A presence of `/v1/presences`: a built-in one's id (`available`, `busy`, `busy_dnd`, `away`, `offline`) or a
+    /// custom one's id; `inactive` is routing's own.
+    #[schema(example = "busy")]
+    pub presence_id: String,
+}
+
+/// A conversation the agent holds.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct HeldConversation {
+    pub conversation_id: ConversationId,
+    /// `active`, `waiting` or `wrap_up`.
+    pub state: switchboard_domain::conversation::ConversationState,
+    pub channel_id: ChannelId,
+}
+
+/// The agent's session as routing sees it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct PresenceSessionOut {
+    pub capacity_units: i64,
+    /// Units held by offers, active conversations and blocking wrap-ups.
+    pub used_units: u32,
+    pub queue_ids: Vec<QueueId>,
+    pub pending_offers: usize,
+    /// Active, waiting (parked) and wrap-up conversations, up to 100 of each.
+    pub conversations: Vec<HeldConversation>,
+}
+
+/// A channel the agent can be offered work from in their presence now.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct AllowedChannel {
+    pub channel_id: ChannelId,
+    pub name: String,
+    pub channel_type: switchboard_domain::setup::ChannelType,
+    pub workstream_id: WorkstreamId,
+}
+
+/// The answer of both presence actions.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct PresenceAnswer {
+    pub agent_id: UserId,
+    /// The presence's id in `/v1/presences`: a built-in one's (`available`, …, `inactive`) or a custom one's.
+    pub presence_id: String,
+    /// Its text: `Available`, `Busy - DND`, a custom presence's name…
+    pub presence_text: String,
+    /// The base presence routing uses.
+    pub base_presence: switchboard_domain::setup::PresenceName,
+    pub session: PresenceSessionOut,
+    /// Channels whose routed workstream allows this presence: where the agent can be offered work now.
+    pub allowed_channels: Vec<AllowedChannel>,
+}
+
+fn presence_answer(agent: UserId, r: PresenceReport) -> PresenceAnswer {
+    let (presence_id, presence_text) = match &r.status.custom_presence {
+        Some(custom) => (custom.id.to_string(), custom.name.clone()),
+        None => (r.status.presence.as_str().to_string(), super::routing_config::presence_text(r.status.presence)),
+    };
+    PresenceAnswer {
+        agent_id: agent,
+        presence_id,
+        presence_text,
+        base_presence: r.status.presence,
+        session: PresenceSessionOut {
+            capacity_units: r.status.capacity_units,
+            used_units: r.status.used_units,
+            queue_ids: r.status.queue_ids,
+            pending_offers: r.pending_offers,
+            conversations: r
+                .conversations
+                .into_iter()
+                .map(|(conversation_id, state, channel_id)| HeldConversation { conversation_id, state, channel_id })
+                .collect(),
+        },
+        allowed_channels: r
+            .allowed_channels
+            .into_iter()
+            .map(|(channel_id, name, channel_type, workstream_id)| AllowedChannel {
+                channel_id,
+                name,
+                channel_type,
+                workstream_id,
+            })
+            .collect(),
+    }
+}
+
+/// The agent's presence now, with their session (capacity, offers, the conversations they hold) and the channels
+/// their presence lets them be offered work from (reference §6.5). An agent reads their own; admins and
+/// supervisors anyone's, also acting for an agent with `MSCRMCallerID`.
+#[utoipa::path(post, path = "/api/data/v9.2/CCaaS_GetPresence", tag = "routing", security(("bearer" = [])),
+    params(("MSCRMCallerID" = Option<String>, Header, description = "The user the request acts for")),
+    request_body = GetPresenceIn,
+    responses((status = 200, body = PresenceAnswer), (status = 400, description = "`invalid_json`, `unknown_field`, `invalid_field`, \
+        `missing_field`"), (status = 403, description = "`forbidden`: another agent's presence"),
+        (status = 404, description = "`agent_not_found`")))]
+async fn get_presence_action(
+    State(app): State<AppState>,
+    who: Principal,
+    headers: HeaderMap,
+    ApiJson(input): ApiJson<GetPresenceIn>,
+) -> ApiResult<Json<PresenceAnswer>> {
+    let agent = presence_subject(&who, &headers, input.agent_id.as_deref())?;
+    let report = app.routing.presence_report(&app.routing_deps, who.org_id, agent).await?;
+    Ok(Json(presence_answer(agent, report)))
+}
+
+/// Sets an agent's presence (reference §6.5), as `PUT /v1/agents/{id}/presence` does: an agent their own;
+/// admins and supervisors any agent's, or act for an agent with `MSCRMCallerID`. Answers the presence as
+/// `CCaaS_GetPresence` does.
+#[utoipa::path(post, path = "/api/data/v9.2/CCaaS_ModifyAgentPresence", tag = "routing", security(("bearer" = [])),
+    params(("MSCRMCallerID" = Option<String>, Header, description = "The user the request acts for")),
+    request_body = ModifyPresenceIn,
+    responses((status = 200, body = PresenceAnswer), (status = 400, description = "`invalid_json`, `unknown_field`, `invalid_field`, \
+        `invalid_presence` (an unknown presence, another organization's, or `inactive`)"),
+        (status = 403, description = "`forbidden`: an agent setting someone else's presence"),
+        (status = 404, description = "`agent_not_found`")))]
+async fn modify_presence_action(
+    State(app): State<AppState>,
+    who: Principal,
+    headers: HeaderMap,
+    ApiJson(input): ApiJson<ModifyPresenceIn>,
+) -> ApiResult<Json<PresenceAnswer>> {
+    let agent = presence_subject(&who, &headers, Some(&input.agent_id))?;
+    let choice = app
+        .routing
+        .resolve_presence(&app.routing_deps, who.org_id, &input.presence_id)
+        .await
+        .map_err(|e| Error { field: e.field.as_ref().map(|_| "PresenceId".to_string()), ..e })?;
+    app.routing.set_presence(&app.routing_deps, who.org_id, agent, choice).await?;
+    let report = app.routing.presence_report(&app.routing_deps, who.org_id, agent).await?;
+    Ok(Json(presence_answer(agent, report)))
 }

@@ -70,6 +70,11 @@ const BUILT_IN: [(PresenceName, &str); 6] = [
     (PresenceName::Inactive, "Inactive"),
 ];
 
+/// A built-in presence's text, as the catalogue lists it.
+pub(crate) fn presence_text(p: PresenceName) -> String {
+    BUILT_IN.iter().find(|(b, _)| *b == p).map_or_else(|| p.as_str().to_string(), |(_, name)| (*name).to_string())
+}
+
 /// The presence catalogue: the out-of-the-box presences, then the organization's custom ones by name.
 #[utoipa::path(get, path = "/v1/presences", tag = "routing", security(("bearer" = [])),
     responses((status = 200, body = PresencesOut)))]

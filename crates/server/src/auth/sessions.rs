@@ -6,8 +6,15 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use subtle::ConstantTimeEq;
-use switchboard_domain::{Code, Error, Timestamp, ids::*, role::Role, text::Email};
+use switchboard_domain::{
+    Code, Error, Timestamp,
+    event::{AgentSignedIn, TypedEvent},
+    ids::*,
+    role::Role,
+    text::Email,
+};
 use switchboard_store::{
+    events,
     model::User,
     sign_in::{self, NewSession, Session, SignInMethod},
 };
@@ -82,7 +89,7 @@ pub async fn open(
             if let Some(account) = &account {
                 sign_in::clear_failures(tx, account)?;
             }
-            sign_in::create_session(
+            let session = sign_in::create_session(
                 tx,
                 NewSession {
                     org,
@@ -96,7 +103,13 @@ pub async fn open(
                 },
                 now,
                 idle,
-            )
+            )?;
+            if role == Role::Agent {
+                // Routing follows it and puts the agent in their default presence (reference §6.5).
+                let signed_in = AgentSignedIn { agent_id: user_id, session_id: session.id };
+                events::record_event(tx, org, None, &TypedEvent::AgentSignedIn(signed_in), now)?;
+            }
+            Ok(session)
         })
         .await?;
     let current =

@@ -47,6 +47,7 @@ use crate::{
     channels::bot_framework::token::BotTokens,
     clock::Clock,
     config::WebhookConfig,
+    leadership::Stop,
     outbox::{Batch, EventLog, Filter, Follower, Start},
 };
 
@@ -230,8 +231,9 @@ impl Interest {
     }
 }
 
-/// Starts the engine; it runs until the returned task is aborted or the process ends.
-pub fn start(app: &AppState) -> tokio::task::JoinHandle<()> {
+/// Starts the engine; it runs until `stop` is requested (then it finishes the sends in flight and records them),
+/// the returned task is aborted, or the process ends.
+pub fn start(app: &AppState, stop: Stop) -> tokio::task::JoinHandle<()> {
     Delivery {
         store: app.store.clone(),
         clock: app.clock.clone(),
@@ -244,14 +246,14 @@ pub fn start(app: &AppState) -> tokio::task::JoinHandle<()> {
         bot_tokens: app.bot_framework.tokens.clone(),
         bot_sends_per_second: app.config.channels.bot_framework.sends_per_second,
     }
-    .start()
+    .start(stop)
 }
 
 impl Delivery {
-    pub fn start(self) -> tokio::task::JoinHandle<()> {
+    pub fn start(self, mut stop: Stop) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             loop {
-                let mut run = tokio::spawn(run(self.clone()));
+                let mut run = tokio::spawn(run(self.clone(), stop.clone()));
                 // Aborting this task (the node stopped leading) must stop the engine too, not leave it running
                 // detached.
                 let _stop_with_this = crate::leadership::AbortOnDrop(run.abort_handle());
@@ -262,7 +264,10 @@ impl Delivery {
                     }
                     Err(e) => tracing::error!(error = %e, "webhook delivery panicked; restarting"),
                 }
-                self.clock.sleep_until(self.clock.now().plus_millis(1_000)).await;
+                tokio::select! {
+                    () = stop.requested() => return,
+                    () = self.clock.sleep_until(self.clock.now().plus_millis(1_000)) => {}
+                }
             }
         })
     }
@@ -281,7 +286,7 @@ fn http_client(config: &WebhookConfig) -> Result<reqwest::Client, Error> {
         .map_err(Error::internal)
 }
 
-async fn run(parts: Delivery) -> Result<(), Error> {
+async fn run(parts: Delivery, mut stop: Stop) -> Result<(), Error> {
     let Delivery { store, clock, log, handle, secrets, signer, links, config, bot_tokens, bot_sends_per_second } =
         parts;
     let (finished_tx, mut finished_rx) = mpsc::unbounded_channel();
@@ -319,14 +324,22 @@ async fn run(parts: Delivery) -> Result<(), Error> {
     engine.load_targets(&mut log).await?;
     engine.resume_pending().await?;
     let result = loop {
-        if let Err(e) = engine.step(&mut log).await {
+        // Asked to stop: no new sends; those in flight are finished and recorded, so that the next leader does not
+        // send them again.
+        if stop.is_requested() {
+            if engine.in_flight == 0 {
+                break Ok(());
+            }
+        } else if let Err(e) = engine.step(&mut log).await {
             break Err(e);
         }
-        let next_due = engine.next_due();
+        let stopping = stop.is_requested();
+        let next_due = engine.next_due().filter(|_| !stopping);
         let handle = engine.handle.clone();
         let clock = engine.clock.clone();
         tokio::select! {
-            open = log.wait() => if !open { break Ok(()) },
+            () = stop.requested(), if !stopping => {}
+            open = log.wait(), if !stopping => if !open { break Ok(()) },
             Some(done) = finished_rx.recv() => {
                 engine.finish(done);
                 while let Ok(done) = finished_rx.try_recv() {

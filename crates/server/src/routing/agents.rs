@@ -68,6 +68,8 @@ pub struct AgentStatus {
     pub attributes: BTreeMap<String, AgentAttribute>,
     /// When the agent works, for `is_working` rules; null: always.
     pub calendar: Option<CalendarSpec>,
+    /// The presence the agent is put in when they sign in (a presence id of `/v1/presences`); null: Available.
+    pub default_presence: Option<String>,
 }
 
 /// The routing API's agent operations: each writes the store, then moves the engine, under the organization's lock.
@@ -161,10 +163,13 @@ impl Routing {
         // A refusal after the engine began to change (skills after capacity), or a commit that failed, leaves the
         // engine ahead of the store: it is rebuilt from the store on next use.
         let (view, saved) = match committing {
-            Ok((commit, view, saved)) => commit.await.map(|()| (view, saved)),
-            Err(e) => Err(e),
-        }
-        .inspect_err(|_| self.forget(org))?;
+            // A commit that fails has the organization rebuilt where it is awaited (`submit`).
+            Ok((commit, view, saved)) => commit.await.map(|()| (view, saved))?,
+            Err(e) => {
+                self.forget(org);
+                return Err(e);
+            }
+        };
         let read = saved.clone();
         let (custom, profiles) = deps.store.read(move |tx| catalogue::presence_and_profiles(tx, org, &read)).await?;
         Ok(agent_status(saved, custom, &profiles, view))
@@ -194,5 +199,6 @@ fn agent_status(
         capacity_profiles,
         attributes: saved.attributes,
         calendar: saved.calendar,
+        default_presence: saved.default_presence,
     }
 }

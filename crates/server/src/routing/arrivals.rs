@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use switchboard_domain::{
-    Error, Timestamp,
+    Error,
     conversation::ConversationState,
     ids::*,
     routing::{
@@ -167,11 +167,5 @@ impl OrgRouting {
             }
         };
         Some(queue)
-    }
-
-    /// The queue a new conversation for `queue` would wait in after overflow (the last one reached, when
-    /// overflow would end the conversation).
-    pub(super) fn overflow(&self, queue: QueueId, workstream: WorkstreamId, now: Timestamp) -> QueueId {
-        self.place(queue, workstream, now, &HashMap::new()).queue()
     }
 }

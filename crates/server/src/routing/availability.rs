@@ -15,7 +15,7 @@ use switchboard_domain::{
 };
 use switchboard_store::{conversations, routing as store, setup};
 
-use super::{Deps, Routing};
+use super::{Deps, Routing, overflow::Placement};
 
 /// The window the average wait is computed over (reference §1.8: the previous 48 hours).
 const AVERAGE_WINDOW_MS: i64 = 48 * 3_600_000;
@@ -51,6 +51,19 @@ pub struct QueueAvailability {
     /// The estimated wait at `position` (or behind everyone waiting); `None` when nobody staffs the queue, 0 for
     /// a conversation no longer waiting.
     pub estimated_wait_ms: Option<f64>,
+    /// Before a conversation: what the queue's overflow rules would do with a newcomer now, when they would not
+    /// leave it in `queue` (the rest of the answer still describes `queue`, the one asked about).
+    pub overflow: Option<OverflowAnswer>,
+}
+
+/// Where overflow would send a conversation that arrived now for the queue the rules pick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OverflowAnswer {
+    /// It would wait in this other queue.
+    Transfer(QueueId),
+    /// It would not be queued: the customer is told and the conversation ends (`offer_callback` takes a callback
+    /// request first).
+    End { callback: bool },
 }
 
 fn routing_state(s: RoutingState) -> &'static str {
@@ -102,7 +115,7 @@ impl Routing {
     ) -> Result<QueueAvailability, Error> {
         let ws = deps.store.read(move |tx| setup::get_workstream(tx, org, workstream)).await?;
         let o = self.org(deps, org).await?;
-        let (queue, calendar, agents, waiting, estimate) = {
+        let (queue, calendar, agents, waiting, estimate, overflow) = {
             let st = o.lock().await;
             let info = st.workstreams.get(&workstream);
             let mut facts = Facts { channel: None, workstream: Some(ws.name.clone()), context, ..Facts::default() };
@@ -113,7 +126,14 @@ impl Routing {
                 Some(w) => w.rules.run(&mut facts, ConversationId::new(), fallback).route.queue,
                 None => fallback,
             };
-            let queue = st.overflow(routed, workstream, deps.clock.now());
+            // The answer describes the queue the rules pick, open or not, so that a caller can tell it is closed;
+            // where overflow would take the customer instead is said beside it.
+            let queue = routed;
+            let overflow = match st.place(routed, workstream, deps.clock.now(), &Default::default()) {
+                Placement::Queue(q, _) if q == routed => None,
+                Placement::Queue(q, _) => Some(OverflowAnswer::Transfer(q)),
+                Placement::End { callback, .. } => Some(OverflowAnswer::End { callback }),
+            };
             let calendar = st.queues.get(&queue).map_or_else(Calendar::always_open, |q| q.calendar.clone());
             let (agents, waiting) = match st.engine.availability(queue, workstream) {
                 Ok(a) => (a.agents, a.waiting),
@@ -121,11 +141,20 @@ impl Routing {
                 Err(_) => (0, 0),
             };
             let estimate = st.estimate_wait(queue, workstream, waiting + 1, deps.clock.now());
-            (queue, calendar, agents, waiting, estimate)
+            (queue, calendar, agents, waiting, estimate, overflow)
         };
         let average_wait_ms = average_wait(deps, org, queue).await?;
         let estimated_wait_ms = estimate.map(|d| d.as_secs_f64() * 1000.0);
-        Ok(QueueAvailability { queue, calendar, agents, waiting, position: None, average_wait_ms, estimated_wait_ms })
+        Ok(QueueAvailability {
+            queue,
+            calendar,
+            agents,
+            waiting,
+            position: None,
+            average_wait_ms,
+            estimated_wait_ms,
+            overflow,
+        })
     }
 
     /// The conversation's queue and its place in it (during a conversation).
@@ -164,7 +193,16 @@ impl Routing {
         };
         let average_wait_ms = average_wait(deps, org, queue).await?;
         let estimated_wait_ms = estimate.map(|d| d.as_secs_f64() * 1000.0);
-        Ok(QueueAvailability { queue, calendar, agents, waiting, position, average_wait_ms, estimated_wait_ms })
+        Ok(QueueAvailability {
+            queue,
+            calendar,
+            agents,
+            waiting,
+            position,
+            average_wait_ms,
+            estimated_wait_ms,
+            overflow: None,
+        })
     }
 }
 

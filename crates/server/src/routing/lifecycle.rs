@@ -39,6 +39,7 @@ use super::{Deps, Routing};
 use crate::{
     AppState,
     clock::Clock,
+    leadership::Stop,
     outbox::{EventLog, Filter, Start},
 };
 
@@ -63,34 +64,37 @@ pub struct AutoClose {
     pub log: EventLog,
 }
 
-/// Starts the timer follower and the auto-close scheduler.
-pub fn start(app: AppState) -> Vec<tokio::task::JoinHandle<()>> {
-    AutoClose { store: app.store.clone(), clock: app.clock.clone(), log: app.log.clone() }.start()
+/// Starts the timer follower and the auto-close scheduler; they end when `stop` is requested, between batches.
+pub fn start(app: AppState, stop: Stop) -> Vec<tokio::task::JoinHandle<()>> {
+    AutoClose { store: app.store.clone(), clock: app.clock.clone(), log: app.log.clone() }.start(stop)
 }
 
 impl AutoClose {
-    pub fn start(self) -> Vec<tokio::task::JoinHandle<()>> {
+    pub fn start(self, stop: Stop) -> Vec<tokio::task::JoinHandle<()>> {
         let wake = Arc::new(Notify::new());
         let follower = tokio::spawn({
-            let (this, wake) = (self.clone(), wake.clone());
+            let (this, wake, mut stop) = (self.clone(), wake.clone(), stop.clone());
             async move {
                 loop {
-                    match this.follow(&wake).await {
+                    match this.follow(&wake, stop.clone()).await {
                         Ok(()) => return,
                         Err(e) => {
                             tracing::error!(error = %e, source = ?e.source, "auto-close follower stopped; restarting")
                         }
                     }
-                    tokio::time::sleep(POLL).await;
+                    tokio::select! {
+                        () = stop.requested() => return,
+                        () = tokio::time::sleep(POLL) => {}
+                    }
                 }
             }
         });
-        let scheduler = tokio::spawn(self.schedule(wake));
+        let scheduler = tokio::spawn(self.schedule(wake, stop));
         vec![follower, scheduler]
     }
 
     /// Starts and restarts timers as the log says.
-    async fn follow(&self, wake: &Notify) -> Result<(), Error> {
+    async fn follow(&self, wake: &Notify, mut stop: Stop) -> Result<(), Error> {
         let mut log =
             self.log.follow(Start::End, Filter::everything().types(TIMER_EVENTS.map(EventType::as_str)), BATCH).await?;
         let now = self.clock.now();
@@ -100,7 +104,13 @@ impl AutoClose {
             tracing::info!(started, "auto-close timers started for conversations that had none");
         }
         wake.notify_one();
-        while let Some(events) = log.next().await? {
+        loop {
+            let events = tokio::select! {
+                biased;
+                () = stop.requested() => return Ok(()),
+                events = log.next() => events?,
+            };
+            let Some(events) = events else { return Ok(()) };
             // Taken after the read, so that it is not before any activity read: a timer restarts late, never early.
             let now = self.clock.now();
             let changes: Vec<TimerChange> = events.iter().filter_map(timer_change).collect();
@@ -122,12 +132,14 @@ impl AutoClose {
                 .await?;
             wake.notify_one();
         }
-        Ok(())
     }
 
     /// Fires timers when they fall due on the app's clock.
-    async fn schedule(self, wake: Arc<Notify>) {
+    async fn schedule(self, wake: Arc<Notify>, mut stop: Stop) {
         loop {
+            if stop.is_requested() {
+                return;
+            }
             let next = match self.store.read(timers::next_due).await {
                 Ok(next) => next,
                 Err(e) => {
@@ -141,6 +153,7 @@ impl AutoClose {
                 () = async { match next { Some(at) => clock.sleep_until(at).await, None => std::future::pending().await } } => {}
                 () = wake.notified() => continue,
                 () = tokio::time::sleep(POLL) => continue,
+                () = stop.requested() => return,
             }
             if let Err(e) = self.fire_due().await {
                 tracing::error!(error = %e, source = ?e.source, "auto-close failed");
@@ -362,7 +375,8 @@ impl Routing {
     }
 
     /// The agent takes an Open conversation of a pick workstream from its queue: they must be a member with an
-    /// allowed presence and room for it. Under concurrent picks of one conversation exactly one wins; the others
+    /// allowed presence and room for it (on a push workstream that allows picking: a member, whatever their
+    /// presence and capacity). Under concurrent picks of one conversation exactly one wins; the others
     /// hear 409.
     pub async fn pick(
         &self,
@@ -402,8 +416,8 @@ impl Routing {
             && conversation.state == ConversationState::Open)
     }
 
-    /// The queue's Open conversations of pick workstreams, in the order routing would serve them. An agent sees
-    /// only the queues they are a member of.
+    /// The queue's Open conversations of pick workstreams (and of push workstreams that allow picking), in the
+    /// order routing would serve them. An agent sees only the queues they are a member of.
     pub async fn work_items(
         &self,
         deps: &Deps,
@@ -438,8 +452,12 @@ impl Routing {
                 Ok((out, setup::list_workstreams(tx, org, None, 100_000)?))
             })
             .await?;
-        let pick: std::collections::HashSet<WorkstreamId> =
-            workstreams.iter().filter(|w| w.distribution == Distribution::Pick).map(|w| w.id).collect();
+        // Push workstreams that allow picking list their waiting conversations too (reference §6.1).
+        let pick: std::collections::HashSet<WorkstreamId> = workstreams
+            .iter()
+            .filter(|w| w.distribution == Distribution::Pick || w.settings.routing.allow_pick_from_push)
+            .map(|w| w.id)
+            .collect();
         Ok(conversations
             .into_iter()
             .filter(|c| pick.contains(&c.workstream_id) && c.state == ConversationState::Open)

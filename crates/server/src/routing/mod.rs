@@ -39,12 +39,15 @@
 //! | `timer.rs` | the deadline timer: offer expiry, held positions, wait updates, overflow after a wait |
 //! | `overflow.rs`, `wait.rs`, `position_log.rs` | overflow, wait estimates for customers, throttled position entries |
 //! | `catalogue.rs` | custom presences and capacity profiles |
+//! | `presence.rs` | the presence actions (`CCaaS_GetPresence`, `CCaaS_ModifyAgentPresence`), sign-in presence |
+//! | `after_work.rs` | the after conversation work presence during wrap-up |
 //! | `snapshot.rs` | what the supervisor dashboard shows live of queues and agents |
 //! | `lifecycle.rs` | auto-close timers, transfers and picks |
 //!
 //! [`Engine`]: switchboard_domain::routing::engine::Engine
 //! [`RoutingEvent`]: switchboard_domain::routing::engine::RoutingEvent
 
+mod after_work;
 mod agents;
 mod arrivals;
 mod availability;
@@ -57,17 +60,23 @@ mod org;
 pub mod overflow;
 mod persist;
 pub mod position_log;
+mod presence;
 mod setup;
 mod snapshot;
 mod state_changes;
 mod timer;
 pub mod wait;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 pub use agents::{AgentStatus, presence_name};
-pub use availability::{QueueAvailability, QueuePosition};
+pub use availability::{OverflowAnswer, QueueAvailability, QueuePosition};
 pub use org::OrgRouting;
+pub use presence::PresenceReport;
 pub use setup::{calendar, check_rules, checked_calendar};
 pub use snapshot::{AgentLive, PresenceCounts, QueueLive, Snapshot};
 use switchboard_domain::{Error, event::EventType, ids::*};
@@ -77,6 +86,7 @@ use tokio::sync::{Mutex, Notify};
 use crate::{
     AppState,
     clock::Clock,
+    leadership::Stop,
     outbox::{EventLog, Filter, Start},
 };
 
@@ -106,28 +116,37 @@ const BATCH: usize = 500;
 #[derive(Default)]
 pub struct Routing {
     orgs: std::sync::Mutex<HashMap<OrgId, Arc<Mutex<OrgRouting>>>>,
-    /// A deadline may have moved earlier.
+    /// Organizations whose engine was dropped after a write failed, for the timer to rebuild at once: their new
+    /// conversations must not wait for the next event of the organization to be routed.
+    rebuild: std::sync::Mutex<HashSet<OrgId>>,
+    /// A deadline may have moved earlier, or an organization waits to be rebuilt.
     wake: Notify,
+    /// Routing writes that did not commit since start.
+    failed_writes: std::sync::atomic::AtomicU64,
 }
 
-/// Starts the follower and the timer; the returned tasks end with the server.
-pub fn start(app: AppState) -> Vec<tokio::task::JoinHandle<()>> {
+/// Starts the follower and the timer. The returned tasks end when `stop` is requested, after what they hold (a
+/// batch of the log, a pass of the timer), or when aborted.
+pub fn start(app: AppState, stop: Stop) -> Vec<tokio::task::JoinHandle<()>> {
     let deps = app.routing_deps.clone();
     let follower = tokio::spawn({
-        let (deps, log) = (deps.clone(), app.log.clone());
+        let (deps, log, mut stop) = (deps.clone(), app.log.clone(), stop.clone());
         async move {
             loop {
-                match follow(deps.clone(), log.clone()).await {
+                match follow(deps.clone(), log.clone(), stop.clone()).await {
                     Ok(()) => return,
                     Err(e) => tracing::error!(error = %e, source = ?e.source, "routing stopped; restarting"),
                 }
-                tokio::time::sleep(POLL).await;
+                tokio::select! {
+                    () = stop.requested() => return,
+                    () = tokio::time::sleep(POLL) => {}
+                }
             }
         }
     });
-    let timer = tokio::spawn(timer::timer(deps));
+    let timer = tokio::spawn(timer::timer(deps, stop.clone()));
     let mut tasks = vec![follower, timer];
-    tasks.extend(lifecycle::start(app));
+    tasks.extend(lifecycle::start(app, stop));
     tasks
 }
 
@@ -158,13 +177,35 @@ impl Routing {
         Ok(loaded)
     }
 
-    /// Drops an organization's engine after a routing write failed to commit, so that the next use rebuilds it
-    /// from the store instead of acting on decisions that were never written.
+    /// Drops an organization's engine after a routing write failed to commit (or new conversations could not be
+    /// routed), and has the timer rebuild it from the store at once, instead of acting on decisions that were never
+    /// written or leaving conversations unrouted until the organization's next event.
     fn forget(&self, org: OrgId) {
-        tracing::error!(%org, "a routing write did not commit; the organization's routing is rebuilt from the store");
+        tracing::error!(%org, "the organization's routing is dropped and rebuilt from the store");
         if let Ok(mut orgs) = self.orgs.lock() {
             orgs.remove(&org);
         }
+        if let Ok(mut rebuild) = self.rebuild.lock() {
+            rebuild.insert(org);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Rebuilds the organizations dropped after a failed write (see [`Routing::forget`]); those that fail to load
+    /// again are kept for the next try. True when some are left.
+    async fn rebuild(&self, deps: &Deps) -> bool {
+        let due: Vec<OrgId> = self.rebuild.lock().map(|mut r| r.drain().collect()).unwrap_or_default();
+        let mut left = false;
+        for org in due {
+            if let Err(e) = self.org(deps, org).await {
+                tracing::error!(%org, error = %e, "rebuilding the organization's routing failed; trying again");
+                if let Ok(mut rebuild) = self.rebuild.lock() {
+                    rebuild.insert(org);
+                }
+                left = true;
+            }
+        }
+        left
     }
 
     /// Drops every organization's engine: this node stopped leading, and the next leader rebuilds them from the
@@ -173,6 +214,20 @@ impl Routing {
         if let Ok(mut orgs) = self.orgs.lock() {
             orgs.clear();
         }
+        if let Ok(mut rebuild) = self.rebuild.lock() {
+            rebuild.clear();
+        }
+    }
+
+    /// How many routing writes failed to commit since start (each rebuilt its organization's routing).
+    pub fn failed_writes(&self) -> u64 {
+        self.failed_writes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn write_failed(&self, org: OrgId) {
+        self.failed_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics::counter!("switchboard_routing_failed_writes_total").increment(1);
+        self.forget(org);
     }
 
     fn loaded(&self) -> Vec<Arc<Mutex<OrgRouting>>> {
@@ -180,8 +235,8 @@ impl Routing {
     }
 }
 
-/// Reads the log after each commit and routes what changed.
-async fn follow(app: Deps, log: EventLog) -> Result<(), Error> {
+/// Reads the log after each commit and routes what changed, until asked to stop (between batches).
+async fn follow(app: Deps, log: EventLog, mut stop: Stop) -> Result<(), Error> {
     // Routing acts on new conversations, state changes and setup; messages, the bulk of the log, are passed over
     // without being parsed.
     let filter = Filter::everything().wanted_by(Arc::new(|_, event_type| relevant(event_type)));
@@ -192,10 +247,15 @@ async fn follow(app: Deps, log: EventLog) -> Result<(), Error> {
     for org in orgs {
         app.routing.org(&app, org).await?;
     }
-    while let Some(events) = log.next().await? {
+    loop {
+        let events = tokio::select! {
+            biased;
+            () = stop.requested() => return Ok(()),
+            events = log.next() => events?,
+        };
+        let Some(events) = events else { return Ok(()) };
         handle(&app, events).await;
     }
-    Ok(())
 }
 
 /// Routes what a batch of events changed. Runs of new conversations of one organization are routed together;
@@ -239,7 +299,10 @@ async fn route_batch(deps: &Deps, org: OrgId, ids: Vec<ConversationId>) {
         Err(e) => Err(e),
     };
     if let Err(e) = result {
-        tracing::warn!(error = %e, count, "routing skipped new conversations");
+        // The conversations are committed and Open; rebuilding the organization from the store routes them (its
+        // load routes every Open conversation that has no classification yet).
+        tracing::warn!(error = %e, count, "routing new conversations failed; rebuilding the organization's routing");
+        deps.routing.forget(org);
     }
 }
 
@@ -256,6 +319,7 @@ fn follows(kind: EventType) -> bool {
             | EventType::QueueCreated
             | EventType::WorkstreamCreated
             | EventType::WorkstreamUpdated
+            | EventType::AgentSignedIn
     )
 }
 
@@ -263,6 +327,12 @@ async fn on_event(deps: &Deps, event: &Event) -> Result<(), Error> {
     let Some(kind) = event.kind().filter(|k| follows(*k)) else {
         return Ok(());
     };
+    if kind == EventType::AgentSignedIn {
+        // Through the agent API's own path, which takes the organization's lock itself.
+        let agent = event.data["agent_id"].as_str().and_then(|a| a.parse().ok());
+        let agent = agent.ok_or_else(|| Error::internal("agent.signed_in without an agent"))?;
+        return deps.routing.signed_in(deps, event.org_id, agent).await;
+    }
     let org = deps.routing.org(deps, event.org_id).await?;
     let mut st = org.lock().await;
     match (kind, event.conversation_id) {

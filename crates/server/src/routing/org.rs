@@ -23,7 +23,7 @@ use switchboard_store::routing::{self as store, AgentRouting};
 use uuid::Uuid;
 
 use super::{
-    Deps,
+    Deps, after_work,
     agents::{agent_calendar, engine_presence},
     overflow, position_log, wait,
 };
@@ -34,6 +34,8 @@ pub(super) struct WorkstreamInfo {
     pub(super) fallback: Option<QueueId>,
     pub(super) rules: WorkstreamRules,
     pub(super) wait_notifications: switchboard_domain::setup::WaitNotifications,
+    /// The presence its agents are put in during wrap-up (`after_conversation_work`).
+    pub(super) after_work_presence: Option<String>,
 }
 
 pub(super) struct QueueInfo {
@@ -63,6 +65,8 @@ pub struct OrgRouting {
     pub(super) saved_agents: HashMap<UserId, AgentRouting>,
     /// How often each waiting conversation's log records its position (`position_log`).
     pub(super) positions: position_log::PositionLog,
+    /// Agents put in an after-work presence during wrap-up (`after_work`).
+    pub(super) after_work: after_work::AfterWork,
 }
 
 impl OrgRouting {
@@ -81,6 +85,7 @@ impl OrgRouting {
             queue_waits: overflow::QueueWaits::default(),
             saved_agents: HashMap::new(),
             positions: position_log::PositionLog::default(),
+            after_work: after_work::AfterWork::default(),
         }
     }
 

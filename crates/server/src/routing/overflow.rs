@@ -70,15 +70,6 @@ pub(super) enum Placement {
     End { queue: QueueId, steps: Vec<Overflowed>, message: String, callback: bool, reason: &'static str },
 }
 
-impl Placement {
-    /// The queue the conversation waits in, or the last one it reached.
-    pub(super) fn queue(&self) -> QueueId {
-        match self {
-            Placement::Queue(q, _) | Placement::End { queue: q, .. } => *q,
-        }
-    }
-}
-
 /// Overflow's writes waiting for the next persist: the steps of conversations it moved, those it ended, and waits
 /// in queue that started without another write recording them.
 #[derive(Debug, Default)]
@@ -317,6 +308,11 @@ impl OrgRouting {
         for conversation in self.engine.waiting(queue).unwrap_or_default() {
             self.wait_in(conversation, queue, now);
         }
+    }
+
+    /// When the conversation's wait in its queue runs out, if its queue has the rule and it waits there now.
+    pub(super) fn overflow_due(&self, conversation: ConversationId) -> Option<Timestamp> {
+        self.queue_waits.due_of.get(&conversation).copied()
     }
 
     /// When the next wait in queue runs out.

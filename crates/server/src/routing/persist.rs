@@ -69,31 +69,42 @@ impl OrgRouting {
         // After describing: a wait that starts with these events is written with them.
         let overflowed = std::mem::take(&mut self.overflow);
         deps.routing.wake.notify_one();
-        deps.store
-            .submit(move |tx| {
-                if let Some(first) = first {
-                    first(tx)?;
-                }
-                for c in &classified {
-                    store::classify(tx, org, c)?;
-                }
-                overflowed.write(tx, org, now)?;
-                for w in writes {
-                    match w.offer {
-                        Some(OfferWrite::Insert(offer)) => store::insert_offer(tx, org, &offer)?,
-                        Some(OfferWrite::Finish(id, state, waited)) => {
-                            store::finish_offer(tx, org, id, state, waited, now)?;
-                        }
-                        None => {}
+        let commit = deps.store.submit(move |tx| {
+            if let Some(first) = first {
+                first(tx)?;
+            }
+            for c in &classified {
+                store::classify(tx, org, c)?;
+            }
+            overflowed.write(tx, org, now)?;
+            for w in writes {
+                match w.offer {
+                    Some(OfferWrite::Insert(offer)) => store::insert_offer(tx, org, &offer)?,
+                    Some(OfferWrite::Finish(id, state, waited)) => {
+                        store::finish_offer(tx, org, id, state, waited, now)?;
                     }
-                    if let Some((agent, presence)) = w.presence {
-                        store::set_presence(tx, org, agent, presence.as_str(), now)?;
-                    }
-                    events::record_event(tx, org, w.conversation, &w.event, now)?;
+                    None => {}
                 }
-                wait::write(tx, org, &notices, now)
+                if let Some((agent, presence)) = w.presence {
+                    store::set_presence(tx, org, agent, presence.as_str(), now)?;
+                }
+                events::record_event(tx, org, w.conversation, &w.event, now)?;
+            }
+            wait::write(tx, org, &notices, now)
+        });
+        // Whoever wrote this, a write that does not commit leaves the engine ahead of the store: every caller (the
+        // follower, the timer, the API) has the organization rebuilt, rather than only the one that looks.
+        let routing = deps.routing.clone();
+        let commit = commit.await.inspect_err(|e| {
+            tracing::error!(%org, error = %e, "a routing write could not be queued");
+            routing.write_failed(org);
+        })?;
+        Ok(Box::pin(async move {
+            commit.await.inspect_err(|e| {
+                tracing::error!(%org, error = %e, "a routing write did not commit");
+                routing.write_failed(org);
             })
-            .await
+        }))
     }
 
     fn describe(&mut self, event: RoutingEvent, now: Timestamp) -> Write {
@@ -181,6 +192,7 @@ impl OrgRouting {
                     PresenceReason::CapacityFreed => PresenceChangeReason::CapacityFreed,
                     PresenceReason::MissedOffer => PresenceChangeReason::MissedOffer,
                     PresenceReason::RejectedOffer => PresenceChangeReason::RejectedOffer,
+                    PresenceReason::AfterConversationWork => PresenceChangeReason::AfterConversationWork,
                 };
                 let (name, custom) = match presence {
                     Presence::Custom(id) => (

@@ -94,6 +94,7 @@ impl OrgRouting {
                     fallback: w.fallback_queue_id,
                     rules,
                     wait_notifications: w.settings.wait_notifications.clone(),
+                    after_work_presence: w.settings.routing.after_conversation_work_presence.clone(),
                 },
             );
         }

@@ -77,7 +77,7 @@ impl OrgRouting {
             Follow::End => self.engine.end(id, now),
             Follow::Revive => self.engine.revive(id, now),
         };
-        let events = match result {
+        let mut events = match result {
             Ok(events) => events,
             Err(e) => {
                 // The store has committed the change; routing must not keep offering the conversation.
@@ -85,7 +85,17 @@ impl OrgRouting {
                 self.engine.close(id, now).unwrap_or_default()
             }
         };
-        self.persist(deps, events).await
+        // The after conversation work presence: into it as wrap-up starts, out of it as the conversation closes.
+        let after_work = match (op, view.agent) {
+            (Follow::End, Some(agent)) => self.after_work_begins(deps, id, view.workstream, agent, now).await?,
+            (Follow::Close, _) => self.after_work_ends(id, now)?,
+            _ => None,
+        };
+        let first = after_work.map(|change| {
+            events.extend(change.events);
+            change.write
+        });
+        self.submit(deps, Vec::new(), events, first).await?.await
     }
 
     /// Someone accepted the conversation for `agent` without an offer to them (the conversations API): the engine

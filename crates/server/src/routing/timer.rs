@@ -4,11 +4,23 @@
 
 use switchboard_domain::Timestamp;
 
-use super::Deps;
+use super::{Deps, POLL};
+use crate::leadership::Stop;
 
-/// Runs the engines' deadlines on routing's clock.
-pub(super) async fn timer(deps: Deps) {
+/// Runs the engines' deadlines on routing's clock, and rebuilds organizations whose write failed, until asked to
+/// stop (between passes).
+pub(super) async fn timer(deps: Deps, mut stop: Stop) {
+    // After a rebuild failed, when to try again: on real time, since the store, not routing's clock, has to recover,
+    // and not at every wake-up (the failed load itself asks for a rebuild again).
+    let mut retry_at: Option<tokio::time::Instant> = None;
     loop {
+        if stop.is_requested() {
+            return;
+        }
+        // Before the deadlines, so that a rebuilt organization's are among them.
+        if retry_at.is_none_or(|at| at <= tokio::time::Instant::now()) {
+            retry_at = deps.routing.rebuild(&deps).await.then(|| tokio::time::Instant::now() + POLL);
+        }
         let mut next: Option<Timestamp> = None;
         for org in deps.routing.loaded() {
             let st = org.lock().await;
@@ -22,6 +34,8 @@ pub(super) async fn timer(deps: Deps) {
         tokio::select! {
             () = async { match next { Some(at) => clock.sleep_until(at).await, None => std::future::pending().await } } => {}
             () = deps.routing.wake.notified() => continue,
+            () = async { match retry_at { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => continue,
+            () = stop.requested() => return,
         }
         let now = deps.clock.now();
         for org in deps.routing.loaded() {

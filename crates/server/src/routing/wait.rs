@@ -50,10 +50,13 @@ const HISTORY_MS: i64 = 48 * 3_600_000;
 const HISTORY_LIMIT: usize = 20_000;
 /// How often waiting customers' estimates are looked at again for changes the engine does not report.
 pub const SWEEP: Duration = Duration::from_secs(10);
+/// A customer whose wait in queue overflows within this long hears nothing more of the queue they are leaving.
+const OVERFLOW_SOON_MS: i64 = 10_000;
 
 /// What a customer was last told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Told {
+    queue: QueueId,
     position: usize,
     step: Option<u64>,
     seconds: Option<u64>,
@@ -330,14 +333,22 @@ impl OrgRouting {
         if !settings.enabled {
             return;
         }
+        // A place in a queue the conversation is about to leave by overflow would be contradicted at once ("You
+        // are next", then number 2 elsewhere): it hears of the queue it moves to instead (the sweep tells it here
+        // if overflow leaves it after all).
+        if self.overflow_due(conversation).is_some_and(|at| at.millis() - now.millis() <= OVERFLOW_SOON_MS) {
+            return;
+        }
         let seconds = self.estimate_wait(queue, workstream, position, now).map(|d| d.as_secs());
-        let current = Told { position, step: seconds.map(step), seconds, at: now };
+        let current = Told { queue, position, step: seconds.map(step), seconds, at: now };
         let previous = self.waits.told.get(&conversation).copied();
         if let Some(p) = previous {
-            if (p.position, p.step) == (current.position, current.step) {
+            if (p.queue, p.position, p.step) == (current.queue, current.position, current.step) {
                 return;
             }
-            if elapsed(p.at, now) < Duration::from_secs(u64::from(settings.min_interval_seconds)) {
+            // The interval keeps a customer from hearing every small move in one queue; a move to another queue
+            // (overflow, a transfer) makes what they last heard wrong, so it is told at once.
+            if p.queue == queue && elapsed(p.at, now) < Duration::from_secs(u64::from(settings.min_interval_seconds)) {
                 return;
             }
         }

@@ -191,6 +191,7 @@ async fn availability_requests_require_the_id_the_server_requires() {
     for (path, field) in [
         ("/api/data/v9.2/CCaaS_GetRepresentativeAvailabilityBeforeConversation", "LiveWorkStreamId"),
         ("/api/data/v9.2/CCaaS_GetRepresentativeAvailabilityForConversation", "ConversationId"),
+        ("/api/data/v9.2/CCaaS_ModifyAgentPresence", "AgentId"),
     ] {
         let body = &doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"];
         let name = body["$ref"].as_str().unwrap().rsplit('/').next().unwrap();

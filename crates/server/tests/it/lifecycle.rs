@@ -572,6 +572,77 @@ async fn a_push_workstream_cannot_be_picked() {
     assert_eq!(items["data"], json!([]));
 }
 
+/// Issue 18, finding 7: a push workstream that allows picking (`allow_pick_from_push`) lists its waiting
+/// conversations and lets a member pick one whatever their presence and capacity; a pick workstream refuses the
+/// setting.
+#[tokio::test]
+async fn a_push_workstream_that_allows_picking_can_be_picked_regardless_of_presence_and_capacity() {
+    let (app, _clock) = manual().await;
+    let settings = json!({ "routing": { "enabled": true, "allow_pick_from_push": true } });
+    let s = setup(&app, "messaging_api", "push", settings.clone()).await;
+    // Busy-DND is not allowed and there is no capacity: nothing is offered, yet the member may pick.
+    let (key, id) = agent(&app, &[&s.queue], "busy_dnd", 0).await;
+    let (outsider_key, _) = agent(&app, &[], "available", 1).await;
+    let c = create(&app, &s.channel, "c1").await;
+    eventually(&app, &format!("/v1/conversations/{c}/queue-position"), &app.admin_key, |p| p["position"] == 1).await;
+    let items = app.get(&format!("/v1/queues/{}/work-items", s.queue), &key).await.1;
+    assert_eq!(items["data"][0]["conversation"]["id"], c.as_str(), "{items}");
+
+    let (status, body) = app.post(&format!("/v1/conversations/{c}/pick"), &outsider_key, json!({})).await;
+    assert_problem(status, &body, StatusCode::CONFLICT, "agent_unavailable");
+    let picked = app.post_ok(&format!("/v1/conversations/{c}/pick"), &key, json!({}), StatusCode::OK).await;
+    assert_eq!((picked["state"].as_str(), picked["agent_id"].as_str()), (Some("active"), Some(id.as_str())));
+
+    let (_, ws) = app.get("/v1/workstreams", &app.admin_key).await;
+    assert_eq!(ws["data"][0]["settings"]["routing"]["allow_pick_from_push"], true, "{ws}");
+    let body = json!({ "name": "Picked", "distribution": "pick", "settings": settings });
+    let (status, body) = app.post("/v1/workstreams", &app.admin_key, body).await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(body["field"], "settings.routing.allow_pick_from_push");
+}
+
+/// Reference §6.5: a workstream with an after conversation work presence puts its agent in it during wrap-up, and
+/// gives back the presence before when the conversation closes; a presence that is not one is refused.
+#[tokio::test]
+async fn wrap_up_puts_the_agent_in_the_after_conversation_work_presence_until_close() {
+    let (app, _clock) = manual().await;
+    let after = json!({ "name": "Busy - After conversation work", "base": "busy_dnd" });
+    let after = app.post_ok("/v1/presences", &app.admin_key, after, StatusCode::CREATED).await;
+    let after = after["id"].as_str().unwrap().to_string();
+    let routing = json!({ "routing": { "enabled": true, "after_conversation_work_presence": after } });
+    let s = setup(&app, "messaging_api", "push", routing).await;
+    let (key, id) = agent(&app, &[&s.queue], "available", 2).await;
+    let c = create(&app, &s.channel, "c1").await;
+    accept_offer(&app, &id, &key).await;
+    let presence = format!("/v1/agents/{id}/presence");
+
+    app.post_ok(&format!("/v1/conversations/{c}/end"), &key, json!({}), StatusCode::OK).await;
+    // The presence routing sees and the custom one saved with it (committed just after) both follow.
+    let during = eventually(&app, &presence, &key, |p| p["custom_presence"]["id"] == after.as_str()).await;
+    assert_eq!(during["presence"], "busy_dnd", "{during}");
+    app.post_ok(&format!("/v1/conversations/{c}/close"), &key, json!({}), StatusCode::OK).await;
+    let back = eventually(&app, &presence, &key, |p| p["presence"] == "available").await;
+    assert!(back["custom_presence"].is_null(), "{back}");
+
+    let (_, log) = app.get("/v1/events?limit=200", &app.admin_key).await;
+    let reasons: Vec<&str> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "agent.presence_changed" && e["data"]["agent_id"] == id.as_str())
+        .filter_map(|e| e["data"]["reason"].as_str())
+        .collect();
+    assert_eq!(reasons.iter().filter(|r| **r == "after_conversation_work").count(), 2, "{reasons:?}");
+
+    for bad in ["inactive", "nope"] {
+        let body = json!({ "name": "Bad", "fallback_queue_id": s.queue,
+                           "settings": { "routing": { "enabled": true, "after_conversation_work_presence": bad } } });
+        let (status, problem) = app.post("/v1/workstreams", &app.admin_key, body).await;
+        assert_problem(status, &problem, StatusCode::BAD_REQUEST, "invalid_presence");
+        assert_eq!(problem["field"], "settings.routing.after_conversation_work_presence", "{problem}");
+    }
+}
+
 #[tokio::test]
 async fn concurrent_picks_of_one_item_give_it_to_exactly_one_agent() {
     let (app, _clock) = manual().await;

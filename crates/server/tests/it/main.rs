@@ -23,6 +23,7 @@ mod messaging;
 mod messaging_accounts;
 mod ops;
 mod outbox;
+mod presence;
 mod receiver;
 mod routing;
 mod routing_attributes;

@@ -30,6 +30,10 @@ struct Inner {
     received: Vec<Received>,
     /// Answered instead of 200 while set, with an optional Retry-After.
     failing: Option<(u16, Option<String>)>,
+    /// While set, each request is recorded and then waits for the gate to open before it is answered.
+    gate: Option<Arc<tokio::sync::Semaphore>>,
+    /// Requests waiting at the gate now.
+    held: usize,
 }
 
 #[derive(Clone)]
@@ -47,19 +51,29 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> impl IntoResponse {
-    let _wake = Wake(arrived);
-    let mut inner = inner.lock().unwrap();
-    let (status, retry_after) = inner.failing.clone().unwrap_or((200, None));
-    inner.received.push(Received {
-        path: uri.path().to_string(),
-        headers: headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
-            .collect(),
-        body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
-        raw: String::from_utf8_lossy(&body).into_owned(),
-        status,
-    });
+    let (status, retry_after, gate) = {
+        let _wake = Wake(arrived);
+        let mut inner = inner.lock().unwrap();
+        let (status, retry_after) = inner.failing.clone().unwrap_or((200, None));
+        inner.received.push(Received {
+            path: uri.path().to_string(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
+                .collect(),
+            body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+            raw: String::from_utf8_lossy(&body).into_owned(),
+            status,
+        });
+        let gate = inner.gate.clone();
+        inner.held += usize::from(gate.is_some());
+        (status, retry_after, gate)
+    };
+    if let Some(gate) = gate {
+        // Recorded as received, and answered only once the gate opens: a test acts while it is in flight.
+        let _open = gate.acquire().await.unwrap();
+        inner.lock().unwrap().held -= 1;
+    }
     let mut response = (StatusCode::from_u16(status).unwrap(), "ok").into_response();
     if let Some(after) = retry_after {
         response.headers_mut().insert("retry-after", after.parse().unwrap());
@@ -90,6 +104,23 @@ impl Receiver {
     /// Answer `status` (and `Retry-After`) from now on, or 200 again with `None`.
     pub fn fail_with(&self, failing: Option<(u16, Option<&str>)>) {
         self.inner.lock().unwrap().failing = failing.map(|(s, r)| (s, r.map(str::to_string)));
+    }
+
+    /// Holds every request unanswered until [`Receiver::open`].
+    pub fn hold(&self) {
+        self.inner.lock().unwrap().gate = Some(Arc::new(tokio::sync::Semaphore::new(0)));
+    }
+
+    /// Answers the requests held, and those after them, at once.
+    pub fn open(&self) {
+        if let Some(gate) = self.inner.lock().unwrap().gate.take() {
+            gate.add_permits(tokio::sync::Semaphore::MAX_PERMITS >> 1);
+        }
+    }
+
+    /// How many requests are held unanswered now.
+    pub fn held(&self) -> usize {
+        self.inner.lock().unwrap().held
     }
 
     pub fn received(&self) -> Vec<Received> {

@@ -686,3 +686,50 @@ async fn a_queues_routing_reads_back_as_saved_for_admins_and_supervisors_only() 
         assert_problem(status, &body, StatusCode::NOT_FOUND, "queue_not_found");
     }
 }
+
+/// Makes every offer written from now on fail to commit (a trigger on the offers table), or stops that.
+async fn offers_fail(app: &TestApp, fail: bool) {
+    app.state
+        .store
+        .write(move |tx| {
+            let statements: &[&str] = match (tx.backend(), fail) {
+                (switchboard_store::Backend::Sqlite, true) => {
+                    &["CREATE TRIGGER offers_fail BEFORE INSERT ON offers BEGIN SELECT RAISE(ABORT, 'injected'); END"]
+                }
+                (switchboard_store::Backend::Sqlite, false) => &["DROP TRIGGER offers_fail"],
+                (switchboard_store::Backend::Postgres, true) => &[
+                    "CREATE FUNCTION offers_fail() RETURNS trigger LANGUAGE plpgsql AS \
+                     'BEGIN RAISE EXCEPTION ''injected''; END'",
+                    "CREATE TRIGGER offers_fail BEFORE INSERT ON offers FOR EACH ROW EXECUTE FUNCTION offers_fail()",
+                ],
+                (switchboard_store::Backend::Postgres, false) => &["DROP TRIGGER offers_fail ON offers"],
+            };
+            for sql in statements {
+                tx.execute(sql, switchboard_store::params![])?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+/// Issue 18, finding 8: a routing write that fails outside the API (here the follower's: a new conversation's
+/// classification and offer) has the organization's routing rebuilt from the store at once, so the conversation is
+/// offered without a restart or another event. The clock stands still: no offer expiry routes it again.
+#[tokio::test]
+async fn a_failed_routing_write_rebuilds_routing_and_the_new_conversation_is_offered() {
+    let options = Options { clock: Some(ManualClock::new(Timestamp::now())), ..Options::default() };
+    let app = TestApp::spawn_with(options).await;
+    let setup = routed(&app, json!({})).await;
+    let (key, id) = agent(&app, &[&setup.queue], "available").await;
+    let failed = app.state.routing.failed_writes();
+    offers_fail(&app, true).await;
+    let conversation = create(&app, &setup.channel, "c1", json!({})).await;
+    crate::until("the routing write failed", || (app.state.routing.failed_writes() > failed).then_some(())).await;
+    offers_fail(&app, false).await;
+
+    let offers = pending_offers(&app, &id, &key, 1).await;
+    assert_eq!(offers[0]["conversation_id"], conversation.as_str());
+    let t = timeline_has(&app, &conversation, "routing.offer_issued").await;
+    assert_eq!(kinds(&t).iter().filter(|k| *k == "routing.queued").count(), 1, "{t}");
+}

@@ -273,6 +273,92 @@ async fn out_of_hours_transfers_to_another_queue_or_assigns_anyway() {
     assert_eq!(body["routing"]["overflow"], rules);
 }
 
+/// Issue 18, finding 5: the availability answer before a conversation describes the queue the rules pick, closed
+/// or not, and names the overflow target only in fields of its own.
+#[tokio::test]
+async fn availability_before_a_conversation_says_the_queue_is_closed_and_where_overflow_goes() {
+    let app = TestApp::spawn().await;
+    let setup = routed(&app, json!({})).await;
+    let (integration, _) = app.key(Role::Integration).await;
+    let request = json!({ "ApiVersion": "1.0", "LiveWorkStreamId": setup.workstream });
+    let open = app.post_ok(BEFORE, &integration, request.clone(), StatusCode::OK).await;
+    assert_eq!((open["OverflowAction"].clone(), open["OverflowQueueId"].clone()), (Value::Null, Value::Null));
+
+    let night = queue(&app, "Night").await;
+    agent(&app, &night, 1, "available").await;
+    let closed = json!({ "time_zone": "UTC", "weekly": {} });
+    let rules = json!({ "rules": [{ "condition": { "type": "out_of_operating_hours" },
+                                     "action": { "type": "transfer_to_queue", "queue_id": night } }] });
+    let (status, body) = patch_queue(&app, &setup.queue, json!({ "calendar": closed, "overflow": rules })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let shut = app.post_ok(BEFORE, &integration, request.clone(), StatusCode::OK).await;
+    assert_eq!(shut["QueueId"], setup.queue.as_str(), "{shut}");
+    assert_eq!(shut["IsQueueAvailable"], false, "{shut}");
+    // A calendar with no hours never opens.
+    assert_eq!(shut["StartTimeOfNextOperatingHour"], "9999-12-31T23:59:59Z", "{shut}");
+    // The night queue's free agent is not this queue's.
+    assert_eq!(
+        (shut["IsAgentAvailable"].clone(), shut["NumberOfExpertsAvailableInQueue"].clone()),
+        (json!(false), json!(0))
+    );
+    assert_eq!(
+        (shut["OverflowAction"].as_str(), shut["OverflowQueueId"].as_str()),
+        (Some("transfer_to_queue"), Some(night.as_str()))
+    );
+
+    let ends = json!({ "rules": [{ "condition": { "type": "out_of_operating_hours" },
+                                    "action": { "type": "end_conversation" } }] });
+    assert_eq!(patch_queue(&app, &setup.queue, json!({ "overflow": ends })).await.0, StatusCode::OK);
+    let shut = app.post_ok(BEFORE, &integration, request, StatusCode::OK).await;
+    assert_eq!(
+        (shut["QueueId"].as_str(), shut["IsQueueAvailable"].clone()),
+        (Some(setup.queue.as_str()), json!(false))
+    );
+    assert_eq!(
+        (shut["OverflowAction"].as_str(), shut["OverflowQueueId"].clone()),
+        (Some("end_conversation"), Value::Null)
+    );
+}
+
+/// Issue 18, finding 6: a customer about to overflow is not told their place in the queue they are leaving, and
+/// hears their place in the new queue at once, not after the interval.
+#[tokio::test]
+async fn a_customer_moved_by_overflow_hears_the_new_queue_at_once_and_not_the_old_place_first() {
+    let (clock, options) = manual();
+    let app = TestApp::spawn_with(options).await;
+    let setup = routed(&app, json!({ "wait_notifications": { "min_interval_seconds": 30 } })).await;
+    let backup = queue(&app, "Backup").await;
+    let rules = json!({ "rules": [{ "condition": { "type": "wait_in_queue_exceeds", "seconds": 60 },
+                                     "action": { "type": "transfer_to_queue", "queue_id": backup } }] });
+    assert_eq!(patch_queue(&app, &setup.queue, json!({ "overflow": rules })).await.0, StatusCode::OK);
+    let start = clock.now();
+    let first = create(&app, &setup.channel, json!({ "customer_id": "c1" })).await;
+    timeline_with(&app, &first, "routing.wait_estimate_changed", 1).await;
+    clock.advance(Duration::from_millis(1));
+    let second = create(&app, &setup.channel, json!({ "customer_id": "c2" })).await;
+    timeline_with(&app, &second, "routing.wait_estimate_changed", 1).await;
+    assert_eq!(system_messages(&app, &second).await, ["You are number 2 in the queue."]);
+
+    // The first overflows; the second is first in line for a millisecond before it overflows too.
+    clock.advance_to(start.plus_millis(60_000));
+    timeline_with(&app, &first, "conversation.transferred", 1).await;
+    clock.advance_to(start.plus_millis(60_001));
+    let t = timeline_with(&app, &second, "routing.wait_estimate_changed", 2).await;
+    let told = events_of(&t, "routing.wait_estimate_changed");
+    assert_eq!(told.len(), 2, "{t}");
+    assert_eq!(
+        (told[1]["data"]["queue_id"].as_str(), told[1]["data"]["position"].clone()),
+        (Some(backup.as_str()), json!(2))
+    );
+    assert_eq!(
+        system_messages(&app, &second).await,
+        ["You are number 2 in the queue.", "You are number 2 in the queue."]
+    );
+    let moved = events_of(&t, "conversation.transferred");
+    assert_eq!(moved[0]["data"]["queue_id"], backup.as_str());
+}
+
 #[tokio::test]
 async fn a_full_queue_ends_the_conversation_with_a_message() {
     let app = TestApp::spawn().await;

@@ -737,3 +737,34 @@ async fn a_provider_answer_that_does_not_verify_signs_no_one_in() {
     }
     assert_eq!(session_count(&app).await, 0, "no session was made");
 }
+
+/// Reference §6.5: an agent who signs in is put in their default presence (a custom one here), or Available without
+/// one; a default that is no presence is refused.
+#[tokio::test]
+async fn an_agent_who_signs_in_is_put_in_their_default_presence() {
+    let app = TestApp::spawn().await;
+    let ada = user_with_password(&app, Role::Agent, "ada@example.com").await;
+    let bo = user_with_password(&app, Role::Agent, "bo@example.com").await;
+    let custom = json!({ "name": "Getting ready", "base": "busy_dnd" });
+    let custom = app.post_ok("/v1/presences", &app.admin_key, custom, StatusCode::CREATED).await;
+    let routing = format!("/v1/agents/{bo}/routing");
+    let (status, body) = app
+        .call(Method::PUT, &routing, Some(&app.admin_key), Some(json!({ "default_presence": "getting ready" })))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["default_presence"], custom["id"], "{body}");
+    for bad in ["nope", "inactive"] {
+        let (status, problem) =
+            app.call(Method::PUT, &routing, Some(&app.admin_key), Some(json!({ "default_presence": bad }))).await;
+        assert_problem(status, &problem, StatusCode::BAD_REQUEST, "invalid_presence");
+        assert_eq!(problem["field"], "default_presence", "{problem}");
+    }
+    let presence = |id: &str| format!("/v1/agents/{id}/presence");
+    assert_eq!(app.get(&presence(&ada), &app.admin_key).await.1["presence"], "offline");
+
+    signed_in(&app, "ada@example.com", PASSWORD).await;
+    signed_in(&app, "bo@example.com", PASSWORD).await;
+    app.eventually(&presence(&ada), &app.admin_key, |p| p["presence"] == "available").await;
+    let p = app.eventually(&presence(&bo), &app.admin_key, |p| p["custom_presence"]["id"] == custom["id"]).await;
+    assert_eq!(p["presence"], "busy_dnd", "{p}");
+}

@@ -581,3 +581,34 @@ async fn subscribe_by_ip_and_by_name_then_start_a_conversation(app: &TestApp, re
     let (integration, _) = app.key(Role::Integration).await;
     app.conversation(&integration, &channel, "c-1").await;
 }
+
+/// Issue 18, finding 8: a node that stops leading (here, stops) lets webhook delivery finish the send it has in
+/// flight and record it, instead of aborting it, so the next leader does not send it again.
+#[tokio::test]
+async fn a_stopping_node_finishes_the_webhook_in_flight_and_the_next_one_does_not_send_it_again() {
+    let mut app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let body = json!({ "url": format!("{}/hooks", receiver.base), "event_types": ["conversation.created"] });
+    app.post_ok("/v1/webhook-subscriptions", &app.admin_key, body, StatusCode::CREATED).await;
+    let channel = app.channel().await;
+    receiver.hold();
+    app.conversation(&app.admin_key, &channel, "c1").await;
+    crate::until("the webhook in flight", || (receiver.held() == 1).then_some(())).await;
+
+    // The server stops listening first and then asks its workers to stop; the receiver answers only after that,
+    // while the send is still in flight.
+    let address = app.base.trim_start_matches("http://").to_string();
+    let answer_once_stopping = async {
+        crate::until("the server stopped listening", || std::net::TcpStream::connect(&address).is_err().then_some(()))
+            .await;
+        receiver.open();
+    };
+    tokio::join!(app.restart(), answer_once_stopping);
+
+    // The restarted node delivers what was pending first; a new event after it shows it has run.
+    app.conversation(&app.admin_key, &channel, "c2").await;
+    let received = receiver.until("both conversations", |r| r.len() >= 2).await;
+    let ids: Vec<&str> = received.iter().map(|r| r.headers["webhook-id"].as_str()).collect();
+    let distinct: HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!(ids.len(), distinct.len(), "a webhook was sent twice: {ids:?}");
+}

@@ -41,6 +41,9 @@ pub enum PresenceReason {
     CapacityFreed,
     MissedOffer,
     RejectedOffer,
+    /// The runtime put the agent in their workstream's after conversation work presence during wrap-up, or gave
+    /// back the one before (the engine itself never reports it).
+    AfterConversationWork,
 }
 
 /// Something that happened in routing, in the order it happened.
