@@ -36,6 +36,7 @@ const SUBSCRIPTION: &str = "01900000-0000-7000-8000-00000000000b";
 const PROFILE: &str = "01900000-0000-7000-8000-00000000000c";
 const ATTACHMENT: &str = "01900000-0000-7000-8000-00000000000d";
 const ACCOUNT: &str = "01900000-0000-7000-8000-00000000000f";
+const SESSION: &str = "01900000-0000-7000-8000-000000000010";
 const T0: i64 = 1_767_225_600_000;
 
 fn id<T: FromStr>(s: &str) -> T
@@ -435,6 +436,11 @@ fn pins() -> Vec<Pin> {
         reason: PresenceChangeReason::MissedOffer,
     };
     pin("agent.presence_changed", false, TypedEvent::AgentPresenceChanged(changed), object(legacy));
+
+    let session: SessionId = id(SESSION);
+    let signed_in = AgentSignedIn { agent_id: agent, session_id: session };
+    let legacy = json!({ "agent_id": agent, "session_id": session });
+    pin("agent.signed_in", false, TypedEvent::AgentSignedIn(signed_in), object(legacy));
 
     let s = subscription();
     for (name, event) in [
