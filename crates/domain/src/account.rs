@@ -264,7 +264,11 @@ fn check_provider_fields(
                     ));
                 }
             }
-            need_credential(key.map(|k| k.is_some_and(|k| !k.is_empty())), "api_key", "a TeleSign account needs its API key")?;
+            need_credential(
+                key.map(|k| k.is_some_and(|k| !k.is_empty())),
+                "api_key",
+                "a TeleSign account needs its API key",
+            )?;
         }
         _ => {}
     }
@@ -564,9 +568,13 @@ mod tests {
 
     #[test]
     fn accounts_take_what_their_kind_uses() {
-        let bot =
-            AccountSettings { app_id: Some(ShortText::from_stored("app".into())), tenant_id: None, ..Default::default() };
-        let secret = AccountCredentials { client_secret: Some(ShortText::from_stored("s".into())), ..Default::default() };
+        let bot = AccountSettings {
+            app_id: Some(ShortText::from_stored("app".into())),
+            tenant_id: None,
+            ..Default::default()
+        };
+        let secret =
+            AccountCredentials { client_secret: Some(ShortText::from_stored("s".into())), ..Default::default() };
         let m = Some(AccountMethod::AzureBotFramework);
         assert!(check_account(ChannelType::BotFramework, m, &bot, false, Some(&secret)).is_ok());
         assert!(check_account(ChannelType::BotFramework, m, &bot, true, None).is_ok());
@@ -600,7 +608,10 @@ mod tests {
         assert_eq!(field(&settings, Some(&creds), false), None);
         assert_eq!(field(&settings, None, true), None);
         assert_eq!(field(&settings, None, false).as_deref(), Some("credentials.access_token"));
-        assert_eq!(field(&AccountSettings::default(), Some(&creds), false).as_deref(), Some("settings.phone_number_id"));
+        assert_eq!(
+            field(&AccountSettings::default(), Some(&creds), false).as_deref(),
+            Some("settings.phone_number_id")
+        );
         let number = AccountSettings { phone_number_id: t("+1 555 0100"), ..Default::default() };
         assert_eq!(field(&number, Some(&creds), false).as_deref(), Some("settings.phone_number_id"));
         for (i, name) in ["access_token", "app_secret", "verify_token"].into_iter().enumerate() {

@@ -63,6 +63,10 @@ pub struct AppInner {
     pub chat_starts: rate::Windows,
     /// The Bot Framework channel's keys, tokens and channels.
     pub bot_framework: Arc<channels::bot_framework::BotFramework>,
+    /// WhatsApp through Meta's Cloud API: its channels and the Graph API calls made outside deliveries.
+    pub meta: Arc<channels::meta::Meta>,
+    /// SMS through TeleSign: its channels and validation's calls.
+    pub telesign: Arc<channels::telesign::Telesign>,
     /// This node's open Direct Line streams, one per conversation.
     pub direct_line: direct_line::Sockets,
 }
@@ -127,6 +131,8 @@ pub async fn build_state(
     let messaging_channels = quick_cache::sync::Cache::new(10_000);
     let bot_framework =
         Arc::new(channels::bot_framework::BotFramework::new(&config.channels.bot_framework, clock.clone())?);
+    let meta = Arc::new(channels::meta::Meta::new(&config.channels.meta)?);
+    let telesign = Arc::new(channels::telesign::Telesign::new(&config.channels.telesign)?);
     let log = outbox::EventLog::new(store.clone(), Duration::try_from_secs_f64(config.cluster.log_poll_seconds)?);
     Ok(AppState(Arc::new(AppInner {
         store,
@@ -144,6 +150,8 @@ pub async fn build_state(
         stream,
         chat_starts: rate::Windows::new(rate::CHAT_STARTS_PER_WINDOW, rate::CHAT_START_WINDOW_SECONDS),
         bot_framework,
+        meta,
+        telesign,
         direct_line: direct_line::Sockets::default(),
     })))
 }

@@ -321,7 +321,9 @@ pub struct MediaInfo {
 }
 
 pub fn parse_media_info(body: &[u8]) -> Option<MediaInfo> {
-    serde_json::from_slice::<MediaInfo>(body).ok().filter(|m| m.url.starts_with("https://") || m.url.starts_with("http://"))
+    serde_json::from_slice::<MediaInfo>(body)
+        .ok()
+        .filter(|m| m.url.starts_with("https://") || m.url.starts_with("http://"))
 }
 
 #[cfg(test)]
@@ -337,7 +339,10 @@ mod tests {
                    "type": "text", "text": {"preview_url": false, "body": "Hello https://x.example"},
                    "context": {"message_id": "wamid.in"}})
         );
-        assert_eq!(messages_url("https://graph.facebook.com/", "v21.0", "1065"), "https://graph.facebook.com/v21.0/1065/messages");
+        assert_eq!(
+            messages_url("https://graph.facebook.com/", "v21.0", "1065"),
+            "https://graph.facebook.com/v21.0/1065/messages"
+        );
         assert_eq!(media_url("http://127.0.0.1:9/", "/v21.0/", "77"), "http://127.0.0.1:9/v21.0/77");
     }
 
@@ -353,7 +358,12 @@ mod tests {
             render("1", &doc, None)["document"],
             json!({"link": "https://cc.example/f/1", "caption": "your invoice", "filename": "invoice.pdf"})
         );
-        let audio = Outgoing::Media { kind: MediaKind::for_content_type("audio/ogg"), link: "https://a/1".into(), caption: Some("c".into()), filename: Some("n".into()) };
+        let audio = Outgoing::Media {
+            kind: MediaKind::for_content_type("audio/ogg"),
+            link: "https://a/1".into(),
+            caption: Some("c".into()),
+            filename: Some("n".into()),
+        };
         let body = render("1", &audio, None);
         assert_eq!((body["type"].as_str(), &body["audio"]), (Some("audio"), &json!({"link": "https://a/1"})));
         assert_eq!(MediaKind::for_content_type("IMAGE/PNG"), MediaKind::Image);
@@ -385,10 +395,19 @@ mod tests {
         assert_eq!(body["template"]["name"], "order_update");
         assert_eq!(body["template"]["language"], json!({"code": "en_US"}));
         assert_eq!(body["template"]["components"][1]["parameters"][1]["currency"]["amount_1000"], 12500);
-        assert_eq!(body["template"]["components"][2], json!({"type": "button", "sub_type": "quick_reply", "index": "0", "parameters": [{"type": "payload", "payload": "TRACK"}]}));
-        assert_eq!(body["template"]["components"][0]["parameters"][0], json!({"type": "image", "image": {"link": "https://cc.example/logo.png"}}));
+        assert_eq!(
+            body["template"]["components"][2],
+            json!({"type": "button", "sub_type": "quick_reply", "index": "0", "parameters": [{"type": "payload", "payload": "TRACK"}]})
+        );
+        assert_eq!(
+            body["template"]["components"][0]["parameters"][0],
+            json!({"type": "image", "image": {"link": "https://cc.example/logo.png"}})
+        );
         let bare = Template { name: "hello_world".into(), language: "en_US".into(), components: vec![] };
-        assert_eq!(render("1", &Outgoing::Template(bare), None)["template"], json!({"name": "hello_world", "language": {"code": "en_US"}}));
+        assert_eq!(
+            render("1", &Outgoing::Template(bare), None)["template"],
+            json!({"name": "hello_world", "language": {"code": "en_US"}})
+        );
     }
 
     #[test]

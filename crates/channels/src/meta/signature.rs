@@ -49,10 +49,8 @@ pub fn sign(app_secret: &[u8], body: &[u8]) -> String {
 /// (`verify_slice`), so the time it takes tells nothing about how much of a forged signature was right.
 pub fn verify_signature(app_secret: &[u8], header: Option<&str>, body: &[u8]) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?.trim();
-    let hex_sig = header
-        .strip_prefix("sha256=")
-        .or_else(|| header.strip_prefix("SHA256="))
-        .ok_or(SignatureError::Malformed)?;
+    let hex_sig =
+        header.strip_prefix("sha256=").or_else(|| header.strip_prefix("SHA256=")).ok_or(SignatureError::Malformed)?;
     if hex_sig.len() != 64 {
         return Err(SignatureError::Malformed);
     }
@@ -119,7 +117,14 @@ mod tests {
         // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
         let header = sign(b"Jefe", b"what do ya want for nothing?");
         assert_eq!(header, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-        assert_eq!(verify_signature(b"Jefe", Some(&header.to_uppercase().replace("SHA256", "sha256")), b"what do ya want for nothing?"), Ok(()));
+        assert_eq!(
+            verify_signature(
+                b"Jefe",
+                Some(&header.to_uppercase().replace("SHA256", "sha256")),
+                b"what do ya want for nothing?"
+            ),
+            Ok(())
+        );
     }
 
     #[test]
@@ -134,10 +139,19 @@ mod tests {
             verify_subscription(Some("subscribe"), Some("tok2"), Some("1"), "tok"),
             Err(SignatureError::WrongVerifyToken)
         );
-        assert_eq!(verify_subscription(Some("subscribe"), None, Some("1"), "tok"), Err(SignatureError::WrongVerifyToken));
-        assert_eq!(verify_subscription(Some("subscribe"), Some(""), Some("1"), ""), Err(SignatureError::WrongVerifyToken));
+        assert_eq!(
+            verify_subscription(Some("subscribe"), None, Some("1"), "tok"),
+            Err(SignatureError::WrongVerifyToken)
+        );
+        assert_eq!(
+            verify_subscription(Some("subscribe"), Some(""), Some("1"), ""),
+            Err(SignatureError::WrongVerifyToken)
+        );
         assert_eq!(verify_subscription(Some("subscribe"), Some("tok"), None, "tok"), Err(SignatureError::BadChallenge));
         let long = "9".repeat(MAX_CHALLENGE + 1);
-        assert_eq!(verify_subscription(Some("subscribe"), Some("tok"), Some(&long), "tok"), Err(SignatureError::BadChallenge));
+        assert_eq!(
+            verify_subscription(Some("subscribe"), Some("tok"), Some(&long), "tok"),
+            Err(SignatureError::BadChallenge)
+        );
     }
 }

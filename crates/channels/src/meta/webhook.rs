@@ -4,7 +4,12 @@
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchboard_domain::{Code, contact::CustomerIn, limits, text::{CustomerField, Phone}};
+use switchboard_domain::{
+    Code,
+    contact::CustomerIn,
+    limits,
+    text::{CustomerField, Phone},
+};
 
 use crate::{
     bot_framework::ParseError,
@@ -291,11 +296,9 @@ fn missing(field: &str) -> ParseError {
 
 fn bounded<'a>(field: &str, value: Option<&'a str>, max: usize) -> Result<Option<&'a str>, ParseError> {
     match value {
-        Some(v) if v.chars().count() > max => Err(ParseError::new(
-            Code::FieldTooLong,
-            Some(field),
-            format!("`{field}` must be at most {max} characters"),
-        )),
+        Some(v) if v.chars().count() > max => {
+            Err(ParseError::new(Code::FieldTooLong, Some(field), format!("`{field}` must be at most {max} characters")))
+        }
         Some(v) if v.is_empty() => Ok(None),
         other => Ok(other),
     }
@@ -387,7 +390,8 @@ fn status_in(field: &str, phone_number_id: &str, s: &WireStatus) -> Result<Statu
         "failed" => StatusState::Failed,
         _ => StatusState::Other,
     };
-    let recipient_id = bounded(&format!("{field}.recipient_id"), s.recipient_id.as_deref(), MAX_ID)?.map(str::to_string);
+    let recipient_id =
+        bounded(&format!("{field}.recipient_id"), s.recipient_id.as_deref(), MAX_ID)?.map(str::to_string);
     let errors = s
         .errors
         .iter()
@@ -623,7 +627,10 @@ mod tests {
         }
         let no_id = with_messages(json!([{"from": "16505551234", "id": "wamid.x", "type": "image", "image": {}}]));
         let e = parse_notification(&no_id).unwrap_err();
-        assert_eq!((e.reason(), e.field.as_deref()), ("missing_field", Some("entry[0].changes[0].value.messages[0].image.id")));
+        assert_eq!(
+            (e.reason(), e.field.as_deref()),
+            ("missing_field", Some("entry[0].changes[0].value.messages[0].image.id"))
+        );
     }
 
     #[test]
@@ -633,18 +640,30 @@ mod tests {
                 json!({"type": "location", "location": {"latitude": 37.483, "longitude": -122.148, "name": "Philz", "address": "1 Hacker Way"}}),
                 Some("Location: Philz, 1 Hacker Way https://maps.google.com/?q=37.483,-122.148"),
             ),
-            (json!({"type": "interactive", "interactive": {"type": "button_reply", "button_reply": {"id": "yes-1", "title": "Yes"}}}), Some("Yes")),
+            (
+                json!({"type": "interactive", "interactive": {"type": "button_reply", "button_reply": {"id": "yes-1", "title": "Yes"}}}),
+                Some("Yes"),
+            ),
             (
                 json!({"type": "interactive", "interactive": {"type": "list_reply", "list_reply": {"id": "r2", "title": "Refund", "description": "Money back"}}}),
                 Some("Refund (Money back)"),
             ),
-            (json!({"type": "button", "button": {"payload": "STOP_PROMOS", "text": "Stop promotions"}}), Some("Stop promotions")),
-            (json!({"type": "reaction", "reaction": {"message_id": "wamid.out", "emoji": "👍"}}), Some("Reacted 👍 to a message")),
+            (
+                json!({"type": "button", "button": {"payload": "STOP_PROMOS", "text": "Stop promotions"}}),
+                Some("Stop promotions"),
+            ),
+            (
+                json!({"type": "reaction", "reaction": {"message_id": "wamid.out", "emoji": "👍"}}),
+                Some("Reacted 👍 to a message"),
+            ),
             (
                 json!({"type": "contacts", "contacts": [{"name": {"formatted_name": "Ada L"}, "phones": [{"phone": "+44 20 7946 0000"}]}]}),
                 Some("Shared contact: Ada L +44 20 7946 0000"),
             ),
-            (json!({"type": "unsupported", "errors": [{"code": 131051}]}), Some("(a WhatsApp unsupported message, which Switchboard does not show)")),
+            (
+                json!({"type": "unsupported", "errors": [{"code": 131051}]}),
+                Some("(a WhatsApp unsupported message, which Switchboard does not show)"),
+            ),
         ];
         for (extra, want) in cases {
             let mut msg = json!({"from": "16505551234", "id": "wamid.1", "timestamp": "1749416383"});
@@ -715,13 +734,17 @@ mod tests {
         let no_metadata = notification(json!({"messages": []}));
         assert_eq!(refused(&no_metadata).0, "missing_field");
         let no_from = with_messages(json!([{"id": "wamid.1", "type": "text", "text": {"body": "hi"}}]));
-        assert_eq!(refused(&no_from), ("missing_field".into(), Some("entry[0].changes[0].value.messages[0].from".into())));
+        assert_eq!(
+            refused(&no_from),
+            ("missing_field".into(), Some("entry[0].changes[0].value.messages[0].from".into()))
+        );
         let bad_from = with_messages(json!([{"from": "abc", "id": "wamid.1", "type": "text", "text": {"body": "hi"}}]));
         assert_eq!(refused(&bad_from).0, "invalid_field");
         let long_id = with_messages(json!([{"from": "16505551234", "id": "w".repeat(MAX_ID + 1), "type": "text"}]));
         assert_eq!(refused(&long_id).0, "field_too_long");
-        let long_text =
-            with_messages(json!([{"from": "16505551234", "id": "w", "type": "text", "text": {"body": "a".repeat(6_001)}}]));
+        let long_text = with_messages(
+            json!([{"from": "16505551234", "id": "w", "type": "text", "text": {"body": "a".repeat(6_001)}}]),
+        );
         assert_eq!(refused(&long_text).0, "message_too_long");
         let bad_ts = with_messages(json!([{"from": "16505551234", "id": "w", "timestamp": "soon", "type": "text"}]));
         assert_eq!(refused(&bad_ts).0, "invalid_field");

@@ -193,8 +193,8 @@ pub fn parse_callback(body: &[u8]) -> Result<Callback, ParseError> {
             .filter(|p| !p.is_empty())
             .ok_or_else(|| missing("user_response.phone_number"))?;
         let plus = if from.starts_with('+') { "" } else { "+" };
-        let phone = Phone::parse(format!("{plus}{from}"))
-            .map_err(|e| ParseError::coded("user_response.phone_number", &e))?;
+        let phone =
+            Phone::parse(format!("{plus}{from}")).map_err(|e| ParseError::coded("user_response.phone_number", &e))?;
         let text = user.mo_message.clone().filter(|t| !t.trim().is_empty());
         if let Some(t) = &text
             && t.chars().count() > limits::MAX_MESSAGE_TEXT
@@ -276,9 +276,8 @@ mod tests {
         // RFC 4231 test case 2 ("Jefe" / "what do ya want for nothing?"), with the key as TeleSign gives keys: Base64.
         let key = STANDARD.encode(b"Jefe");
         let header = sign_callback("C", &key, b"what do ya want for nothing?").unwrap();
-        let expected = STANDARD.encode(
-            hex::decode("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843").unwrap(),
-        );
+        let expected =
+            STANDARD.encode(hex::decode("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843").unwrap());
         assert_eq!(header, format!("TSA C:{expected}"));
     }
 
@@ -289,14 +288,20 @@ mod tests {
         assert_eq!(inbound.provider_message_id.as_deref(), Some("F1A2B3C4D5E6F7A8B9C0D1E2F3A4B5C6"));
         assert_eq!(inbound.thread, Thread::External("+15555551212".into()));
         assert_eq!(inbound.customer.phone.as_ref().map(Phone::as_str), Some("+15555551212"));
-        assert_eq!(inbound.act, Act::Message { text: Some("Where is my order?".into()), attachments: vec![], automated: false });
+        assert_eq!(
+            inbound.act,
+            Act::Message { text: Some("Where is my order?".into()), attachments: vec![], automated: false }
+        );
         assert_eq!(inbound.reply_to, Some(json!({"phone_number": "15555551212", "sender_id": "12345"})));
     }
 
     #[test]
     fn delivery_reports_say_delivered_pending_or_failed_with_the_code() {
         let Callback::Delivery(r) = parse_callback(DELIVERED.as_bytes()).unwrap() else { panic!("not a report") };
-        assert_eq!((r.reference_id.as_str(), r.code, r.outcome), ("0123456789ABCDEF0123456789ABCDEF", 200, DeliveryOutcome::Delivered));
+        assert_eq!(
+            (r.reference_id.as_str(), r.code, r.outcome),
+            ("0123456789ABCDEF0123456789ABCDEF", 200, DeliveryOutcome::Delivered)
+        );
         assert_eq!(r.description.as_deref(), Some("Delivered to handset"));
         let failed = r#"{"status":{"code":238,"description":"Destination blocked by end user","updated_on":"2016-10-21T14:05:36.181346Z"},"reference_id":"0123456789ABCDEF0123456789ABCDEF","external_id":"msg-1"}"#;
         let Callback::Delivery(r) = parse_callback(failed.as_bytes()).unwrap() else { panic!("not a report") };
@@ -319,7 +324,10 @@ mod tests {
         assert_eq!(refused("[1]").0, "invalid_body");
         assert_eq!(refused(r#"{"status":{"code":200}}"#), ("missing_field".into(), Some("reference_id".into())));
         assert_eq!(refused(r#"{"reference_id":"A"}"#), ("missing_field".into(), Some("status.code".into())));
-        assert_eq!(refused(&format!(r#"{{"reference_id":"{}","status":{{"code":200}}}}"#, "A".repeat(65))).0, "field_too_long");
+        assert_eq!(
+            refused(&format!(r#"{{"reference_id":"{}","status":{{"code":200}}}}"#, "A".repeat(65))).0,
+            "field_too_long"
+        );
         assert_eq!(
             refused(r#"{"reference_id":"A","sub_resource":"mo_sms"}"#),
             ("missing_field".into(), Some("user_response".into()))
@@ -328,7 +336,10 @@ mod tests {
             refused(r#"{"reference_id":"A","user_response":{"phone_number":"not a number","mo_message":"x"}}"#).0,
             "invalid_field"
         );
-        let long = format!(r#"{{"reference_id":"A","user_response":{{"phone_number":"15555551212","mo_message":"{}"}}}}"#, "a".repeat(6_001));
+        let long = format!(
+            r#"{{"reference_id":"A","user_response":{{"phone_number":"15555551212","mo_message":"{}"}}}}"#,
+            "a".repeat(6_001)
+        );
         assert_eq!(refused(&long).0, "message_too_long");
         assert_eq!(parse_callback(&vec![b' '; MAX_CALLBACK_BYTES + 1]).unwrap_err().reason(), "payload_too_large");
     }

@@ -5,4 +5,6 @@
 pub mod callback;
 pub mod outbound;
 
-pub use callback::{Callback, DeliveryOutcome, DeliveryReport, SignatureError, parse_callback, sign_callback, verify_callback};
+pub use callback::{
+    Callback, DeliveryOutcome, DeliveryReport, SignatureError, parse_callback, sign_callback, verify_callback,
+};

@@ -48,7 +48,6 @@ pub fn render(sms: &Sms<'_>) -> String {
     form.finish()
 }
 
-
 /// `application/x-www-form-urlencoded`, as browsers and TeleSign's SDKs write it (space as `+`).
 struct Form(String);
 
@@ -143,7 +142,13 @@ mod tests {
         );
         let pairs: Vec<(String, String)> = url_pairs(&body);
         assert_eq!(pairs[1], ("message".into(), "Your order #12 ships today & arrives Friday".into()));
-        let bare = render(&Sms { phone_number: "15555551212", message: "é", sender_id: None, external_id: None, callback_url: None });
+        let bare = render(&Sms {
+            phone_number: "15555551212",
+            message: "é",
+            sender_id: None,
+            external_id: None,
+            callback_url: None,
+        });
         assert_eq!(bare, "phone_number=15555551212&message=%C3%A9&message_type=ARN");
         assert_eq!(messaging_url("https://rest-ww.telesign.com/"), "https://rest-ww.telesign.com/v1/messaging");
         assert_eq!(basic_auth("CID", "KEY"), format!("Basic {}", STANDARD.encode("CID:KEY")));
