@@ -33,7 +33,7 @@ pub struct Notification {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A customer wrote.
-    Message(MessageIn),
+    Message(Box<MessageIn>),
     /// What became of a message the business sent.
     Status(StatusIn),
 }
@@ -299,7 +299,7 @@ fn bounded<'a>(field: &str, value: Option<&'a str>, max: usize) -> Result<Option
         Some(v) if v.chars().count() > max => {
             Err(ParseError::new(Code::FieldTooLong, Some(field), format!("`{field}` must be at most {max} characters")))
         }
-        Some(v) if v.is_empty() => Ok(None),
+        Some("") => Ok(None),
         other => Ok(other),
     }
 }
@@ -360,7 +360,7 @@ pub fn parse_notification(body: &[u8]) -> Result<Notification, ParseError> {
             for (m, message) in value.messages.iter().enumerate() {
                 let field = format!("{at}.messages[{m}]");
                 if let Some(msg) = message_in(&field, &phone_number_id, &value.contacts, message)? {
-                    events.push(Event::Message(msg));
+                    events.push(Event::Message(Box::new(msg)));
                 }
             }
             for (s, status) in value.statuses.iter().enumerate() {
@@ -576,7 +576,7 @@ mod tests {
     fn one(body: &[u8]) -> MessageIn {
         let n = parse_notification(body).unwrap();
         match n.events.as_slice() {
-            [Event::Message(m)] => m.clone(),
+            [Event::Message(m)] => (**m).clone(),
             other => panic!("expected one message, got {other:?}"),
         }
     }

@@ -82,7 +82,7 @@ pub fn verify_callback(
 #[derive(Debug, Clone, PartialEq)]
 pub enum Callback {
     /// A customer's text (`sub_resource: mo_sms`), to the business number `to`.
-    Inbound { inbound: Inbound, to: Option<String> },
+    Inbound { inbound: Box<Inbound>, to: Option<String> },
     /// What became of a message Switchboard sent.
     Delivery(DeliveryReport),
 }
@@ -215,7 +215,7 @@ pub fn parse_callback(body: &[u8]) -> Result<Callback, ParseError> {
         }
         let reply_to = json!({"phone_number": phone.as_str().trim_start_matches('+'), "sender_id": to});
         return Ok(Callback::Inbound {
-            inbound: Inbound {
+            inbound: Box::new(Inbound {
                 provider_message_id: Some(reference_id.to_string()),
                 thread: Thread::External(phone.as_str().to_string()),
                 customer: CustomerIn { phone: Some(phone.clone()), ..CustomerIn::default() },
@@ -223,7 +223,7 @@ pub fn parse_callback(body: &[u8]) -> Result<Callback, ParseError> {
                 sender_name: None,
                 act: Act::Message { text, attachments: Vec::new(), automated: false },
                 reply_to: Some(reply_to),
-            },
+            }),
             to: to.map(str::to_string),
         });
     }

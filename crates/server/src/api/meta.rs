@@ -94,7 +94,7 @@ async fn receive_notification(
     for event in notification.events {
         match event {
             Event::Message(m) if m.phone_number_id == account.phone_number_id => {
-                message(&app, &channel, &account, m).await?;
+                message(&app, &channel, &account, *m).await?;
             }
             Event::Status(s) if s.phone_number_id == account.phone_number_id => {
                 receipts::meta_status(&app, &channel, s).await?;

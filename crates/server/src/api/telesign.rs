@@ -55,7 +55,7 @@ async fn receive_callback(
     })?;
     match callback {
         Callback::Inbound { inbound, .. } => {
-            let request = Ingest { channel: (&channel).into(), idempotency: None, inbound };
+            let request = Ingest { channel: (&channel).into(), idempotency: None, inbound: *inbound };
             ingest(&app, request, |_, _| Ok((StatusCode::OK, serde_json::json!({})))).await?;
         }
         Callback::Delivery(report) => receipts::telesign_report(&app, &channel, report).await?,
