@@ -16,6 +16,11 @@ str_enum!(
     AccountMethod {
         /// An Azure Bot resource: the Microsoft app id and a client secret of its app registration.
         AzureBotFramework = "azure_bot_framework",
+        /// WhatsApp through Meta's Cloud API: a business phone number id, a system user's access token, the app's
+        /// secret (which signs the webhook) and the verify token of the webhook handshake.
+        Meta = "meta",
+        /// SMS through TeleSign: the customer id and API key (Basic auth out, the key signs callbacks in).
+        Telesign = "telesign",
     }
 );
 
@@ -28,6 +33,8 @@ impl AccountMethod {
     fn allowed(kind: ChannelType) -> &'static [AccountMethod] {
         match kind {
             ChannelType::BotFramework => &[AccountMethod::AzureBotFramework],
+            ChannelType::Sms => &[AccountMethod::Telesign],
+            ChannelType::Whatsapp => &[AccountMethod::Meta],
             _ => &[],
         }
     }
@@ -43,6 +50,18 @@ pub struct AccountSettings {
     /// Bot Framework: the Entra tenant of a single-tenant bot; absent for a multi-tenant one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_id: Option<ShortText>,
+    /// Meta: the WhatsApp business phone number's id (digits, from WhatsApp Manager → API Setup), required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number_id: Option<ShortText>,
+    /// Meta: the WhatsApp Business Account id, for reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_account_id: Option<ShortText>,
+    /// TeleSign: the customer id (a UUID), required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<ShortText>,
+    /// TeleSign: the number or sender id replies go from; without one, TeleSign picks the account's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_id: Option<ShortText>,
 }
 
 /// An account's credentials. Write-only: sealed at rest, and a read says `credentials_set`, never what they are.
@@ -52,18 +71,41 @@ pub struct AccountCredentials {
     /// Bot Framework: a client secret of the bot's app registration, required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<ShortText>,
+    /// Meta: a system user's access token with `whatsapp_business_messaging`, required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<ShortText>,
+    /// Meta: the app secret, required: Meta signs every notification with it (`X-Hub-Signature-256`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_secret: Option<ShortText>,
+    /// Meta: the verify token typed into the app's webhook settings, required: the handshake echoes only to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_token: Option<ShortText>,
+    /// TeleSign: the API key (Base64, as the portal shows it), required: it authorizes sends and signs callbacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<ShortText>,
 }
 
 impl std::fmt::Debug for AccountCredentials {
     // A credential in a log line is a leaked credential.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccountCredentials").field("client_secret", &self.client_secret.as_ref().map(|_| "…")).finish()
+        let hide = |v: &Option<ShortText>| v.as_ref().map(|_| "…");
+        f.debug_struct("AccountCredentials")
+            .field("client_secret", &hide(&self.client_secret))
+            .field("access_token", &hide(&self.access_token))
+            .field("app_secret", &hide(&self.app_secret))
+            .field("verify_token", &hide(&self.verify_token))
+            .field("api_key", &hide(&self.api_key))
+            .finish()
     }
 }
 
 impl AccountCredentials {
     pub fn is_empty(&self) -> bool {
         self.client_secret.is_none()
+            && self.access_token.is_none()
+            && self.app_secret.is_none()
+            && self.verify_token.is_none()
+            && self.api_key.is_none()
     }
 }
 
@@ -105,6 +147,7 @@ pub fn check_account(
             format!("`client_secret` is a credential of bot_framework accounts, not {kind}"),
         ));
     }
+    check_provider_fields(kind, method, settings, credentials_set, credentials)?;
     if bot {
         if settings.app_id.as_ref().is_none_or(|a| a.as_str().trim().is_empty()) {
             return Err(Error::field(
@@ -124,6 +167,110 @@ pub fn check_account(
                 "a Bot Framework account needs a client secret",
             ));
         }
+    }
+    Ok(())
+}
+
+/// The settings and credentials of the Meta (WhatsApp Cloud API) and TeleSign methods: each only on its own
+/// method's accounts, and the ones it needs present.
+fn check_provider_fields(
+    kind: ChannelType,
+    method: Option<AccountMethod>,
+    settings: &AccountSettings,
+    credentials_set: bool,
+    credentials: Option<&AccountCredentials>,
+) -> crate::Result<()> {
+    use AccountMethod::{Meta, Telesign};
+    let settings_of = [
+        (settings.phone_number_id.is_some(), "phone_number_id", Meta),
+        (settings.business_account_id.is_some(), "business_account_id", Meta),
+        (settings.customer_id.is_some(), "customer_id", Telesign),
+        (settings.sender_id.is_some(), "sender_id", Telesign),
+    ];
+    for (set, name, owner) in settings_of {
+        if set && method != Some(owner) {
+            return Err(Error::field(
+                Code::InvalidField,
+                format!("settings.{name}"),
+                format!("`{name}` is a setting of {owner} accounts, not {kind}"),
+            ));
+        }
+    }
+    if let Some(c) = credentials {
+        let credentials_of = [
+            (c.access_token.is_some(), "access_token", Meta),
+            (c.app_secret.is_some(), "app_secret", Meta),
+            (c.verify_token.is_some(), "verify_token", Meta),
+            (c.api_key.is_some(), "api_key", Telesign),
+        ];
+        for (set, name, owner) in credentials_of {
+            if set && method != Some(owner) {
+                return Err(Error::field(
+                    Code::InvalidField,
+                    format!("credentials.{name}"),
+                    format!("`{name}` is a credential of {owner} accounts, not {kind}"),
+                ));
+            }
+        }
+    }
+    let present = |v: &Option<ShortText>| v.as_ref().is_some_and(|t| !t.as_str().trim().is_empty());
+    let need_setting = |ok: bool, name: &str, what: &str| {
+        if ok { Ok(()) } else { Err(Error::field(Code::MissingField, format!("settings.{name}"), what.to_string())) }
+    };
+    // On a change that keeps the credentials (`None`), what was stored stands.
+    let need_credential = |ok: Option<bool>, name: &str, what: &str| {
+        if ok.unwrap_or(credentials_set) {
+            Ok(())
+        } else {
+            Err(Error::field(Code::MissingField, format!("credentials.{name}"), what.to_string()))
+        }
+    };
+    match method {
+        Some(Meta) => {
+            let id = settings.phone_number_id.as_ref().map(|t| t.as_str()).unwrap_or_default();
+            need_setting(!id.is_empty(), "phone_number_id", "a Meta WhatsApp account needs its phone number id")?;
+            if !id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Error::field(
+                    Code::InvalidField,
+                    "settings.phone_number_id",
+                    "a phone number id is the digits WhatsApp Manager shows, not the phone number",
+                ));
+            }
+            for (name, what) in [
+                ("access_token", "a Meta WhatsApp account needs its access token"),
+                ("app_secret", "a Meta WhatsApp account needs its app secret: Meta signs its webhook with it"),
+                ("verify_token", "a Meta WhatsApp account needs the verify token of its webhook"),
+            ] {
+                let ok = credentials.map(|c| match name {
+                    "access_token" => present(&c.access_token),
+                    "app_secret" => present(&c.app_secret),
+                    _ => present(&c.verify_token),
+                });
+                need_credential(ok, name, what)?;
+            }
+        }
+        Some(Telesign) => {
+            need_setting(present(&settings.customer_id), "customer_id", "a TeleSign account needs its customer id")?;
+            let key = credentials.map(|c| c.api_key.as_ref().map(|k| k.as_str().trim().to_string()));
+            if let Some(Some(k)) = &key {
+                let base64 = !k.is_empty()
+                    && k.len() % 4 == 0
+                    && k.trim_end_matches('=').bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+                if !base64 {
+                    return Err(Error::field(
+                        Code::InvalidField,
+                        "credentials.api_key",
+                        "a TeleSign API key is Base64, as the portal shows it",
+                    ));
+                }
+            }
+            need_credential(
+                key.map(|k| k.is_some_and(|k| !k.is_empty())),
+                "api_key",
+                "a TeleSign account needs its API key",
+            )?;
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -421,8 +568,13 @@ mod tests {
 
     #[test]
     fn accounts_take_what_their_kind_uses() {
-        let bot = AccountSettings { app_id: Some(ShortText::from_stored("app".into())), tenant_id: None };
-        let secret = AccountCredentials { client_secret: Some(ShortText::from_stored("s".into())) };
+        let bot = AccountSettings {
+            app_id: Some(ShortText::from_stored("app".into())),
+            tenant_id: None,
+            ..Default::default()
+        };
+        let secret =
+            AccountCredentials { client_secret: Some(ShortText::from_stored("s".into())), ..Default::default() };
         let m = Some(AccountMethod::AzureBotFramework);
         assert!(check_account(ChannelType::BotFramework, m, &bot, false, Some(&secret)).is_ok());
         assert!(check_account(ChannelType::BotFramework, m, &bot, true, None).is_ok());
@@ -434,7 +586,73 @@ mod tests {
         assert!(check_account(ChannelType::MessagingApi, None, &none, false, None).is_ok());
         assert!(check_account(ChannelType::MessagingApi, m, &none, false, None).is_err());
         assert!(check_account(ChannelType::MessagingApi, None, &bot, false, None).is_err());
-        assert!(check_account(ChannelType::Sms, None, &none, false, None).is_ok());
+        assert!(check_account(ChannelType::LiveChat, None, &none, false, None).is_ok());
+        assert!(check_account(ChannelType::Sms, None, &none, false, None).is_err());
         assert!(format!("{secret:?}").contains('…') && !format!("{secret:?}").contains("\"s\""));
+    }
+
+    #[test]
+    fn meta_accounts_need_a_phone_number_id_a_token_a_secret_and_a_verify_token() {
+        let t = |s: &str| Some(ShortText::from_stored(s.into()));
+        let meta = Some(AccountMethod::Meta);
+        let settings = AccountSettings { phone_number_id: t("106540352242922"), ..Default::default() };
+        let creds = AccountCredentials {
+            access_token: t("EAAG…"),
+            app_secret: t("s3cret"),
+            verify_token: t("my-verify-token"),
+            ..Default::default()
+        };
+        let field = |s: &AccountSettings, c: Option<&AccountCredentials>, set: bool| {
+            check_account(ChannelType::Whatsapp, meta, s, set, c).err().and_then(|e| e.field)
+        };
+        assert_eq!(field(&settings, Some(&creds), false), None);
+        assert_eq!(field(&settings, None, true), None);
+        assert_eq!(field(&settings, None, false).as_deref(), Some("credentials.access_token"));
+        assert_eq!(
+            field(&AccountSettings::default(), Some(&creds), false).as_deref(),
+            Some("settings.phone_number_id")
+        );
+        let number = AccountSettings { phone_number_id: t("+1 555 0100"), ..Default::default() };
+        assert_eq!(field(&number, Some(&creds), false).as_deref(), Some("settings.phone_number_id"));
+        for (i, name) in ["access_token", "app_secret", "verify_token"].into_iter().enumerate() {
+            let mut c = creds.clone();
+            match i {
+                0 => c.access_token = None,
+                1 => c.app_secret = t(" "),
+                _ => c.verify_token = None,
+            }
+            assert_eq!(field(&settings, Some(&c), false), Some(format!("credentials.{name}")));
+        }
+        // Another method's fields are refused, and these are refused elsewhere.
+        let telesign = AccountSettings { customer_id: t("FFFFFFFF-EEEE"), ..settings.clone() };
+        assert_eq!(field(&telesign, Some(&creds), false).as_deref(), Some("settings.customer_id"));
+        let bot = Some(AccountMethod::AzureBotFramework);
+        let e = check_account(ChannelType::BotFramework, bot, &settings, true, None).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("settings.phone_number_id"));
+        assert!(check_account(ChannelType::Sms, meta, &settings, false, Some(&creds)).is_err());
+        let shown = format!("{creds:?}");
+        assert!(!shown.contains("s3cret") && !shown.contains("my-verify-token"));
+    }
+
+    #[test]
+    fn telesign_accounts_need_a_customer_id_and_a_base64_api_key() {
+        let t = |s: &str| Some(ShortText::from_stored(s.into()));
+        let telesign = Some(AccountMethod::Telesign);
+        let settings = AccountSettings { customer_id: t("FFFFFFFF-EEEE-DDDD-1234-AB1234567890"), ..Default::default() };
+        let key = AccountCredentials { api_key: t("QUJDMTIzNDU="), ..Default::default() };
+        let field = |s: &AccountSettings, c: Option<&AccountCredentials>, set: bool| {
+            check_account(ChannelType::Sms, telesign, s, set, c).err().and_then(|e| e.field)
+        };
+        assert_eq!(field(&settings, Some(&key), false), None);
+        let with_sender = AccountSettings { sender_id: t("12345"), ..settings.clone() };
+        assert_eq!(field(&with_sender, Some(&key), false), None);
+        assert_eq!(field(&settings, None, true), None);
+        assert_eq!(field(&settings, None, false).as_deref(), Some("credentials.api_key"));
+        assert_eq!(field(&AccountSettings::default(), Some(&key), false).as_deref(), Some("settings.customer_id"));
+        let not_base64 = AccountCredentials { api_key: t("not base64!"), ..Default::default() };
+        assert_eq!(field(&settings, Some(&not_base64), false).as_deref(), Some("credentials.api_key"));
+        let meta_token = AccountCredentials { access_token: t("x"), ..key.clone() };
+        assert_eq!(field(&settings, Some(&meta_token), false).as_deref(), Some("credentials.access_token"));
+        assert!(check_account(ChannelType::Whatsapp, telesign, &settings, false, Some(&key)).is_err());
     }
 }

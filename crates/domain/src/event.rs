@@ -506,6 +506,10 @@ pub struct MessageDelivered {
     /// The provider's id for the message (the Connector's `ResourceResponse.id`), when its answer named one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_message_id: Option<String>,
+    /// What the provider reported later, for providers that report more than acceptance: `delivered` (on the
+    /// customer's device) or `read` (WhatsApp). Absent on the receipt of acceptance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
 }
 
 /// `routing.offer_rejected`, `routing.offer_expired` and `routing.offer_withdrawn`.

@@ -186,6 +186,32 @@ pub struct StreamConfig {
 #[serde(deny_unknown_fields)]
 pub struct ChannelsConfig {
     pub bot_framework: BotFrameworkConfig,
+    pub meta: MetaConfig,
+    pub telesign: TelesignConfig,
+}
+
+/// Where Meta's Graph API is (WhatsApp Cloud API sends, media downloads, validation). The default is Meta's; tests
+/// point it at a fake.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaConfig {
+    /// `{graph_url}/{graph_version}/{phone number id}/messages`, `…/{media id}`.
+    pub graph_url: String,
+    pub graph_version: String,
+    /// Messages a second one WhatsApp channel sends at most (Meta's default throughput is 80 a second a number);
+    /// 0: no limit.
+    pub sends_per_second: u32,
+    /// The largest file a customer sends that is downloaded and kept; a larger one is named in the message instead.
+    pub max_media_bytes: u64,
+}
+
+/// Where TeleSign's REST API is (`{api_url}/v1/messaging`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelesignConfig {
+    pub api_url: String,
+    /// Messages a second one TeleSign channel sends at most; 0: no limit.
+    pub sends_per_second: u32,
 }
 
 /// Where the Bot Framework service publishes its signing keys and issues the bot's tokens (§4.4). The defaults are
@@ -378,6 +404,15 @@ impl Config {
         }
         if b.issuer.is_empty() || b.token_scope.is_empty() {
             bail!("channels.bot_framework: issuer and token_scope must not be empty");
+        }
+        let (m, t) = (&self.channels.meta, &self.channels.telesign);
+        for (name, url) in [("meta.graph_url", &m.graph_url), ("telesign.api_url", &t.api_url)] {
+            if switchboard_domain::text::HttpUrl::parse(url.as_str()).is_err() {
+                bail!("channels.{name} must be an absolute http or https URL");
+            }
+        }
+        if m.graph_version.is_empty() || m.graph_version.contains('/') {
+            bail!("channels.meta.graph_version must be a version such as v21.0");
         }
         if self.request_timeout_seconds == 0 {
             bail!("request_timeout_seconds must be at least 1");

@@ -63,6 +63,10 @@ pub struct AppInner {
     pub chat_starts: rate::Windows,
     /// The Bot Framework channel's keys, tokens and channels.
     pub bot_framework: Arc<channels::bot_framework::BotFramework>,
+    /// WhatsApp through Meta's Cloud API: its channels and the Graph API calls made outside deliveries.
+    pub meta: Arc<channels::meta::Meta>,
+    /// SMS through TeleSign: its channels and validation's calls.
+    pub telesign: Arc<channels::telesign::Telesign>,
     /// This node's Direct Line streams (one per conversation) and the tokens it verified.
     pub direct_line: direct_line::DirectLine,
     /// Agents' typing, sent to the channels that show it.
@@ -129,11 +133,14 @@ pub async fn build_state(
     let messaging_channels = quick_cache::sync::Cache::new(10_000);
     let bot_framework =
         Arc::new(channels::bot_framework::BotFramework::new(&config.channels.bot_framework, clock.clone())?);
+    let meta = Arc::new(channels::meta::Meta::new(&config.channels.meta)?);
+    let telesign = Arc::new(channels::telesign::Telesign::new(&config.channels.telesign)?);
     let log = outbox::EventLog::new(store.clone(), Duration::try_from_secs_f64(config.cluster.log_poll_seconds)?);
     let typing = delivery::typing::Typing::new(
         store.clone(),
         clock.clone(),
-        &config.webhooks,
+        &config,
+        auth.signer.issuer(),
         auth.secrets.clone(),
         bot_framework.tokens.clone(),
     )
@@ -154,6 +161,8 @@ pub async fn build_state(
         stream,
         chat_starts: rate::Windows::new(rate::CHAT_STARTS_PER_WINDOW, rate::CHAT_START_WINDOW_SECONDS),
         bot_framework,
+        meta,
+        telesign,
         direct_line: direct_line::DirectLine::default(),
         typing,
     })))

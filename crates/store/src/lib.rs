@@ -21,6 +21,7 @@ pub mod overflow;
 mod pg_listen;
 mod pg_tls;
 mod postgres;
+pub mod provider_messages;
 mod queued;
 pub mod quick_replies;
 pub mod reply_addresses;

@@ -141,6 +141,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0023_default_presence.sql"),
         postgres: include_str!("../migrations/postgres/0023_default_presence.sql"),
     },
+    Migration {
+        version: 27,
+        name: "provider_messages",
+        sqlite: include_str!("../migrations/sqlite/0027_provider_messages.sql"),
+        postgres: include_str!("../migrations/postgres/0027_provider_messages.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

@@ -17,6 +17,7 @@ use crate::{
     events,
     model::Event,
     params,
+    provider_messages::ProviderMessage,
     sql::{Row, Tx},
 };
 use switchboard_domain::{
@@ -255,6 +256,34 @@ pub fn targets(tx: &mut Tx<'_>, now: Timestamp) -> Result<Vec<Target>, Error> {
         params![],
     )? {
         out.push(bot_framework_target(&r)?);
+    }
+    // A WhatsApp channel on Meta's Cloud API sends as its account's phone number; a TeleSign SMS channel as its
+    // account's customer id (and sender id). Each answers the number its conversation's reply address names.
+    for r in tx.query(
+        "SELECT c.id, c.org_id, c.channel_type, a.settings, a.credentials FROM channels c
+         JOIN messaging_accounts a ON a.id = c.account_id
+         WHERE (c.channel_type = 'whatsapp' AND a.method = 'meta') OR (c.channel_type = 'sms' AND a.method = 'telesign')
+         ORDER BY c.id",
+        params![],
+    )? {
+        let settings: AccountSettings = r.json(3)?;
+        // The query takes these two kinds only.
+        let kind = if r.string(2)? == "whatsapp" { ChannelType::Whatsapp } else { ChannelType::Sms };
+        let (account, sender) = match kind {
+            ChannelType::Whatsapp => (settings.phone_number_id, None),
+            _ => (settings.customer_id, settings.sender_id),
+        };
+        out.push(Target {
+            endpoint: Endpoint::Channel(r.parse(0)?),
+            org_id: r.parse(1)?,
+            url: String::new(),
+            event_types: Vec::new(),
+            sealed_secrets: Vec::new(),
+            app_id: account.map(|a| a.as_str().to_string()),
+            channel_type: Some(kind),
+            sealed_credentials: r.opt_string(4)?,
+            tenant_id: sender.map(|s| s.as_str().to_string()),
+        });
     }
     // A bot hears the customers of the conversations it holds, at its messaging endpoint, for its app id.
     for (org_id, bot) in crate::bots::all(tx)? {
@@ -559,12 +588,32 @@ pub fn tell_delivered_message(tx: &mut Tx<'_>, a: &Attempt, now: Timestamp) -> R
         .response
         .as_deref()
         .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
-        .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_string))
+        .and_then(|v| v.get("id").and_then(|id| id.as_str()).or_else(|| provider_id(&v)).map(str::to_string))
         .filter(|id| !id.is_empty() && id.chars().count() <= 256);
-    let delivered =
-        MessageDelivered { message_id: message.id, channel_id, delivery_id: a.delivery_id, provider_message_id };
+    if let Some(id) = &provider_message_id {
+        let kept = ProviderMessage {
+            org_id: org,
+            conversation_id: conversation,
+            message_id: message.id,
+            delivery_id: a.delivery_id,
+        };
+        crate::provider_messages::keep(tx, channel_id, id, &kept, now)?;
+    }
+    let delivered = MessageDelivered {
+        message_id: message.id,
+        channel_id,
+        delivery_id: a.delivery_id,
+        provider_message_id,
+        status: None,
+    };
     events::append_event(tx, org, Some(conversation), &TypedEvent::MessageDelivered(delivered), now)?;
     Ok(())
+}
+
+/// The id a provider that does not answer `{"id": …}` names its message with: the WhatsApp Cloud API's
+/// `messages[0].id`, TeleSign's `reference_id`.
+fn provider_id(answer: &serde_json::Value) -> Option<&str> {
+    answer.pointer("/messages/0/id").or_else(|| answer.get("reference_id")).and_then(|id| id.as_str())
 }
 
 /// The message a channel delivery carried, with its organization, channel and conversation; `None` for any other

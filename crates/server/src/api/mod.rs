@@ -13,6 +13,7 @@ mod events;
 mod lifecycle;
 mod messaging_accounts;
 mod messaging_api;
+mod meta;
 mod oauth;
 mod org;
 mod quick_replies;
@@ -20,6 +21,7 @@ mod routing;
 mod routing_config;
 mod sessions;
 mod setup;
+mod telesign;
 mod webhooks;
 
 pub(crate) use chat::live_chat_channel;
@@ -153,6 +155,8 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::stream::router())
         .merge(chat::router())
         .merge(bot_framework::router())
+        .merge(meta::router())
+        .merge(telesign::router())
         .merge(crate::direct_line::router())
         .merge(bots::router())
         .merge(messaging_api::router().layer(DefaultBodyLimit::max(messaging_api::MAX_SEND_BODY_BYTES)))

@@ -3,7 +3,7 @@
 
 use switchboard_domain::{
     Error, Timestamp,
-    account::{AccountCredentials, AccountValidation, MessagingAccount, ValidationState, check_account},
+    account::{AccountCredentials, AccountMethod, AccountValidation, MessagingAccount, ValidationState, check_account},
     record::{Channel, ChannelView},
     setup::ChannelType,
 };
@@ -42,8 +42,28 @@ pub async fn validate(app: &AppState, account: &MessagingAccount, credentials: A
     if let Err(e) = check_account(account.kind, account.method, &account.settings, false, Some(&credentials)) {
         return Validation::Invalid(e.detail);
     }
-    match account.kind {
-        ChannelType::BotFramework => bot_framework_token(app, account, &credentials).await,
+    match (account.kind, account.method) {
+        (ChannelType::BotFramework, _) => bot_framework_token(app, account, &credentials).await,
+        (_, Some(AccountMethod::Meta)) => {
+            let (Some(id), Some(token)) = (&account.settings.phone_number_id, &credentials.access_token) else {
+                return Validation::Invalid(
+                    "a Meta WhatsApp account needs its phone number id and access token".into(),
+                );
+            };
+            match app.meta.check_number(id.as_str(), token.as_str()).await {
+                Ok(()) => Validation::Valid,
+                Err(why) => Validation::Invalid(clip(&why)),
+            }
+        }
+        (_, Some(AccountMethod::Telesign)) => {
+            let (Some(customer), Some(key)) = (&account.settings.customer_id, &credentials.api_key) else {
+                return Validation::Invalid("a TeleSign account needs its customer id and API key".into());
+            };
+            match app.telesign.check_credentials(customer.as_str(), key.as_str()).await {
+                Ok(()) => Validation::Valid,
+                Err(why) => Validation::Invalid(clip(&why)),
+            }
+        }
         _ => Validation::Valid,
     }
 }

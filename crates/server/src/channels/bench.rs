@@ -49,6 +49,10 @@ pub enum ChannelBench {
     BotFramework,
     /// Direct Line conversations on WebSockets, customers and agents writing both ways.
     DirectLine,
+    /// WhatsApp notifications (Meta's Cloud API) posted to a WhatsApp channel's webhook.
+    WhatsappMeta,
+    /// TeleSign's inbound-SMS callbacks posted to a TeleSign channel.
+    SmsTelesign,
 }
 
 /// The fake Bot Framework service's key endpoints: the OpenID metadata, and the JWKS it names, with the key
@@ -79,7 +83,7 @@ async fn fake_service() -> anyhow::Result<(String, tokio::task::JoinHandle<()>)>
     Ok((base, task))
 }
 
-async fn post(http: &reqwest::Client, url: &str, key: &str, body: Value) -> anyhow::Result<Value> {
+pub(super) async fn post(http: &reqwest::Client, url: &str, key: &str, body: Value) -> anyhow::Result<Value> {
     let response = http.post(url).bearer_auth(key).json(&body).send().await?;
     let status = response.status();
     let value: Value = response.json().await?;
@@ -576,12 +580,14 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Value> {
     match args.channel {
         ChannelBench::BotFramework => bot_framework(args).await,
         ChannelBench::DirectLine => direct_line(args).await,
+        ChannelBench::WhatsappMeta => super::bench_phone::run(args, super::bench_phone::Provider::Meta).await,
+        ChannelBench::SmsTelesign => super::bench_phone::run(args, super::bench_phone::Provider::Telesign).await,
     }
 }
 
 /// `n` agents of `org`, each available with `capacity` units, made directly (not over the API, which is not what
 /// these scenarios measure).
-async fn available_agents(
+pub(super) async fn available_agents(
     app: &crate::AppState,
     org: switchboard_domain::ids::OrgId,
     n: usize,

@@ -6,5 +6,9 @@
 
 pub mod accounts;
 pub mod bench;
+mod bench_phone;
 pub mod bot_framework;
 pub mod ingest;
+pub mod meta;
+pub mod receipts;
+pub mod telesign;

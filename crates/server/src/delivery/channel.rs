@@ -10,7 +10,7 @@ use switchboard_domain::{
     account::AccountCredentials,
     conversation::{Action, ConversationState},
     event::{EventType, TypedEvent},
-    ids::ConversationId,
+    ids::{ChannelId, ConversationId},
     message::SenderKind,
     setup::ChannelType,
 };
@@ -34,6 +34,17 @@ pub(super) enum Adapter {
     },
     /// A channel's bot in front of agents: it hears the customer of each conversation it holds.
     Bot,
+    /// WhatsApp through Meta's Cloud API, as the business phone number, with the account's access token.
+    Meta {
+        phone_number_id: String,
+        token: String,
+    },
+    /// SMS through TeleSign, with the account's customer id and API key.
+    Telesign {
+        customer_id: String,
+        api_key: String,
+        sender_id: Option<String>,
+    },
 }
 
 impl Adapter {
@@ -54,8 +65,32 @@ impl Adapter {
                 let tenant = target.tenant_id.clone();
                 Ok(Some(Adapter::BotFramework { app_id, tenant, secret: secret.into_inner() }))
             }
+            // A phone channel's provider is its account's method, told here by the credentials only that method
+            // has (`check_account` refuses another method's): Meta's access token, TeleSign's API key.
+            Some(kind @ (ChannelType::Whatsapp | ChannelType::Sms)) => {
+                let Some(sealed) = target.sealed_credentials.as_deref() else { return Ok(None) };
+                let opened = secrets.open(sealed).map_err(|e| e.to_string())?;
+                let credentials: AccountCredentials = serde_json::from_slice(&opened).map_err(|e| e.to_string())?;
+                let account = target.app_id.clone().ok_or("its account has no phone number id or customer id")?;
+                match (kind, credentials.access_token, credentials.api_key) {
+                    (ChannelType::Whatsapp, Some(token), _) => {
+                        Ok(Some(Adapter::Meta { phone_number_id: account, token: token.into_inner() }))
+                    }
+                    (ChannelType::Sms, _, Some(key)) => Ok(Some(Adapter::Telesign {
+                        customer_id: account,
+                        api_key: key.into_inner(),
+                        sender_id: target.tenant_id.clone(),
+                    })),
+                    _ => Ok(None),
+                }
+            }
             Some(_) => Ok(Some(Adapter::MessagingApi)),
         }
+    }
+
+    /// Whether the adapter finds its own address for each send (the conversation's), rather than the target's URL.
+    pub(super) fn addresses_itself(&self) -> bool {
+        matches!(self, Adapter::BotFramework { .. } | Adapter::Meta { .. } | Adapter::Telesign { .. })
     }
 
     /// Whether the channel's customer side hears of `event`.
@@ -63,6 +98,7 @@ impl Adapter {
         match self {
             Adapter::MessagingApi => payload::is_activity(event),
             Adapter::Bot => customer_message(event),
+            Adapter::Meta { .. } | Adapter::Telesign { .. } => phone_message(event),
             Adapter::BotFramework { .. } => match event.kind() {
                 Some(EventType::MessageCreated | EventType::ConversationStateChanged) => {
                     outgoing(event, None).is_some()
@@ -130,6 +166,7 @@ pub(super) struct Refusal {
 pub(super) struct Connector {
     pub store: Arc<Store>,
     pub tokens: Arc<BotTokens>,
+    pub phone: PhoneApis,
 }
 
 impl Connector {
@@ -200,4 +237,188 @@ pub(super) fn bot_activity(event: &Event, app_id: &str, service_url: &str, links
         "text": m.text.unwrap_or_default(),
         "attachments": attachments,
     }))
+}
+
+/// Whether `event` is a message a phone customer is sent: an agent's, a bot's or the system's. A phone channel
+/// shows messages only; the end of a conversation is not a message there.
+fn phone_message(event: &Event) -> bool {
+    event.kind() == Some(EventType::MessageCreated)
+        && matches!(event.typed(), Ok(TypedEvent::MessageCreated(m)) if m.sender.kind != SenderKind::Customer)
+}
+
+/// A message to a phone customer, finished when it is attempted: the customer's address is read then.
+pub(super) struct PhoneSend {
+    pub channel: ChannelId,
+    pub conversation: ConversationId,
+    pub provider: PhoneProvider,
+    pub text: String,
+    /// Signed links to the files, with their types and names.
+    pub files: Vec<OutAttachment>,
+    pub webhook_id: String,
+}
+
+#[derive(Clone)]
+pub(super) enum PhoneProvider {
+    Meta { phone_number_id: String, token: String },
+    Telesign { customer_id: String, api_key: String, sender_id: Option<String> },
+}
+
+/// Where phone sends go, what they ask providers to call back, and how fast a channel sends.
+#[derive(Debug, Clone)]
+pub struct PhoneApis {
+    pub graph_url: String,
+    pub graph_version: String,
+    pub telesign_url: String,
+    /// This server's `public_url`, for TeleSign's `callback_url`.
+    pub public_url: String,
+    pub meta_sends_per_second: u32,
+    pub telesign_sends_per_second: u32,
+}
+
+impl PhoneApis {
+    pub fn of(config: &crate::Config, public_url: &str) -> Self {
+        let (meta, telesign) = (&config.channels.meta, &config.channels.telesign);
+        PhoneApis {
+            graph_url: meta.graph_url.clone(),
+            graph_version: meta.graph_version.clone(),
+            telesign_url: telesign.api_url.clone(),
+            public_url: public_url.to_string(),
+            meta_sends_per_second: meta.sends_per_second,
+            telesign_sends_per_second: telesign.sends_per_second,
+        }
+    }
+}
+
+/// The message for `event`, as a phone provider sends it; `None` for anything else.
+pub(super) fn phone_send(
+    channel: ChannelId,
+    event: &Event,
+    provider: PhoneProvider,
+    links: &Links,
+    webhook_id: String,
+) -> Option<PhoneSend> {
+    let TypedEvent::MessageCreated(mut m) = event.typed().ok()? else { return None };
+    if m.sender.kind == SenderKind::Customer {
+        return None;
+    }
+    links.sign_attachments(&mut m.attachments);
+    let files = m
+        .attachments
+        .into_iter()
+        .map(|a| OutAttachment {
+            content_type: a.content_type.into_inner(),
+            url: a.url.as_str().to_string(),
+            name: a.name.map(|n| n.into_inner()),
+        })
+        .collect();
+    Some(PhoneSend {
+        channel,
+        conversation: m.conversation_id,
+        provider,
+        text: m.text.unwrap_or_default(),
+        files,
+        webhook_id,
+    })
+}
+
+impl Connector {
+    /// The provider's request for `send`, to the customer its conversation's reply address names.
+    ///
+    /// WhatsApp carries one file a message: the first goes as media with the text as its caption, and the links
+    /// of any others follow the text. SMS carries none: every file goes as its link after the text.
+    pub(super) async fn phone_request(&self, send: PhoneSend) -> Result<Request, Refusal> {
+        let apis = &self.phone;
+        use switchboard_channels::{meta::outbound as meta, telesign::outbound as telesign};
+        let conversation = send.conversation;
+        let address = self
+            .store
+            .read(move |tx| reply_addresses::get(tx, conversation))
+            .await
+            .map_err(|e| Refusal { reason: e.to_string(), permanent: false })?
+            .ok_or_else(|| Refusal {
+                reason: "the conversation has no customer number to answer".into(),
+                permanent: true,
+            })?;
+        let field = |name: &str| address.get(name).and_then(serde_json::Value::as_str).map(str::to_string);
+        let bad_url =
+            |e: url::ParseError| Refusal { reason: format!("the provider URL is not a URL: {e}"), permanent: true };
+        let mut text = send.text;
+        match send.provider {
+            PhoneProvider::Meta { phone_number_id, token } => {
+                let to = field("wa_id").ok_or_else(|| Refusal {
+                    reason: "the conversation has no WhatsApp number to answer".into(),
+                    permanent: true,
+                })?;
+                let mut files = send.files.into_iter();
+                let first = files.next();
+                for rest in files {
+                    text = join_line(text, &rest.url);
+                }
+                let what = match first {
+                    Some(f) => meta::Outgoing::Media {
+                        kind: meta::MediaKind::for_content_type(&f.content_type),
+                        link: f.url,
+                        caption: Some(text).filter(|t| !t.is_empty()),
+                        filename: f.name,
+                    },
+                    None => meta::Outgoing::Text { body: text },
+                };
+                let body = meta::render(&to, &what, None);
+                let url = meta::messages_url(&apis.graph_url, &apis.graph_version, &phone_number_id);
+                Ok(Request {
+                    url: reqwest::Url::parse(&url).map_err(bad_url)?,
+                    headers: vec![("authorization", format!("Bearer {token}")), ("webhook-id", send.webhook_id)],
+                    body: serde_json::to_vec(&body).unwrap_or_default(),
+                })
+            }
+            PhoneProvider::Telesign { customer_id, api_key, sender_id } => {
+                let to = field("phone_number").ok_or_else(|| Refusal {
+                    reason: "the conversation has no phone number to answer".into(),
+                    permanent: true,
+                })?;
+                for f in &send.files {
+                    text = join_line(text, &f.url);
+                }
+                let callback =
+                    format!("{}/channels/telesign/{}/callbacks", apis.public_url.trim_end_matches('/'), send.channel);
+                let body = telesign::render(&telesign::Sms {
+                    phone_number: &to,
+                    message: &text,
+                    sender_id: sender_id.as_deref().or(field("sender_id").as_deref()),
+                    external_id: Some(&send.webhook_id),
+                    callback_url: Some(&callback),
+                });
+                Ok(Request {
+                    url: reqwest::Url::parse(&telesign::messaging_url(&apis.telesign_url)).map_err(bad_url)?,
+                    headers: vec![
+                        ("authorization", telesign::basic_auth(&customer_id, &api_key)),
+                        ("content-type", "application/x-www-form-urlencoded".into()),
+                    ],
+                    body: body.into_bytes(),
+                })
+            }
+        }
+    }
+}
+
+fn join_line(text: String, line: &str) -> String {
+    if text.is_empty() { line.to_string() } else { format!("{text}\n{line}") }
+}
+
+/// The provider's own words for a refused send, with its code, from the body it answered: what the message's
+/// failure shows instead of the bare HTTP status.
+pub(super) fn phone_refusal(provider: &PhoneProvider, status: u16, body: &str) -> Option<String> {
+    use switchboard_channels::{meta::outbound as meta, telesign::outbound as telesign};
+    match provider {
+        PhoneProvider::Meta { .. } => {
+            meta::parse_error(body.as_bytes()).map(|e| format!("the Graph API answered {status}: {}", e.describe()))
+        }
+        PhoneProvider::Telesign { .. } => telesign::SendAnswer::parse(body.as_bytes()).map(|a| {
+            let (code, words) = a.describe();
+            match code {
+                Some(c) => format!("TeleSign answered {status}: {c} {words}"),
+                None => format!("TeleSign answered {status}: {words}"),
+            }
+        }),
+    }
 }

@@ -14,6 +14,7 @@
 //!   the process died is made again: receivers deduplicate by `webhook-id`.
 
 mod channel;
+pub use channel::PhoneApis;
 pub mod guard;
 mod payload;
 pub mod sign;
@@ -180,6 +181,8 @@ pub struct Delivery {
     pub bot_tokens: Arc<BotTokens>,
     /// Replies a second one Bot Framework channel sends at most; 0: no limit.
     pub bot_sends_per_second: u32,
+    /// Where WhatsApp (Meta) and TeleSign sends go, and their rates.
+    pub phone: channel::PhoneApis,
 }
 
 struct Engine {
@@ -245,6 +248,7 @@ pub fn start(app: &AppState, stop: Stop) -> tokio::task::JoinHandle<()> {
         config: app.config.webhooks.clone(),
         bot_tokens: app.bot_framework.tokens.clone(),
         bot_sends_per_second: app.config.channels.bot_framework.sends_per_second,
+        phone: channel::PhoneApis::of(&app.config, app.auth.signer.issuer()),
     }
     .start(stop)
 }
@@ -287,14 +291,14 @@ fn http_client(config: &WebhookConfig) -> Result<reqwest::Client, Error> {
 }
 
 async fn run(parts: Delivery, mut stop: Stop) -> Result<(), Error> {
-    let Delivery { store, clock, log, handle, secrets, signer, links, config, bot_tokens, bot_sends_per_second } =
+    let Delivery { store, clock, log, handle, secrets, signer, links, config, bot_tokens, bot_sends_per_second, phone } =
         parts;
     let (finished_tx, mut finished_rx) = mpsc::unbounded_channel();
     let (record_tx, record_rx) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record(store.clone(), clock.clone(), record_rx));
     let mut log = log.follow(Start::Kept(CURSOR), Filter::everything(), FAN_OUT_BATCH).await?;
     let mut engine = Engine {
-        connector: channel::Connector { store: store.clone(), tokens: bot_tokens },
+        connector: channel::Connector { store: store.clone(), tokens: bot_tokens, phone },
         bot_sends_per_second,
         buckets: HashMap::new(),
         store,
@@ -423,7 +427,7 @@ impl Engine {
             };
             let url = match reqwest::Url::parse(&target.url) {
                 Ok(u) => Some(u),
-                Err(_) if matches!(adapter, Some(channel::Adapter::BotFramework { .. })) => None,
+                Err(_) if adapter.as_ref().is_some_and(channel::Adapter::addresses_itself) => None,
                 Err(e) => {
                     tracing::warn!(endpoint = %target.endpoint.key(), error = %e, "skipping a webhook with a bad URL");
                     continue;
@@ -450,6 +454,8 @@ impl Engine {
             }
             let rate = match adapter {
                 Some(channel::Adapter::BotFramework { .. }) => self.bot_sends_per_second,
+                Some(channel::Adapter::Meta { .. }) => self.connector.phone.meta_sends_per_second,
+                Some(channel::Adapter::Telesign { .. }) => self.connector.phone.telesign_sends_per_second,
                 _ => self.config.sends_per_endpoint_per_second,
             };
             self.targets.insert(target.endpoint, Arc::new(Ready { target, keys, url, adapter, rate }));
@@ -731,19 +737,31 @@ impl Engine {
                     Ok(Prepared::Bot(reply)) => Some(reply.app_id.clone()),
                     _ => None,
                 };
+                let phone_provider = match &request {
+                    Ok(Prepared::Phone(send)) => Some(send.provider.clone()),
+                    _ => None,
+                };
                 let request = match request {
                     Ok(Prepared::Now(request)) => Ok(request),
                     Ok(Prepared::Bot(reply)) => connector.request(reply).await,
+                    Ok(Prepared::Phone(send)) => connector.phone_request(send).await,
                     // A request that cannot be built (the endpoint is gone, nothing to send) will not get better.
                     Err(reason) => Err(channel::Refusal { reason, permanent: true }),
                 };
                 let permanent = request.as_ref().is_err_and(|r| r.permanent);
-                let outcome = match request {
+                let mut outcome = match request {
                     Ok(request) => send(&http, request, allow, &hosts).await,
                     Err(refusal) => {
                         Outcome { status: None, error: Some(refusal.reason), response: None, retry_after: None }
                     }
                 };
+                // A provider's refusal is recorded in its own words, with its code: what the message's failure shows.
+                if let (Some(provider), Some(status), Some(body)) = (&phone_provider, outcome.status, &outcome.response)
+                    && !(200..300).contains(&status)
+                    && let Some(words) = channel::phone_refusal(provider, status, body)
+                {
+                    outcome.error = Some(words);
+                }
                 if outcome.status == Some(401)
                     && let Some(app) = &bot_app
                 {
@@ -864,6 +882,24 @@ impl Engine {
         let ready =
             self.targets.get(&endpoint).cloned().ok_or_else(|| "the endpoint is disabled or gone".to_string())?;
         let webhook_id = format!("msg_{}", id.to_string().replace('-', ""));
+        let phone = match &ready.adapter {
+            Some(channel::Adapter::Meta { phone_number_id, token }) => {
+                Some(channel::PhoneProvider::Meta { phone_number_id: phone_number_id.clone(), token: token.clone() })
+            }
+            Some(channel::Adapter::Telesign { customer_id, api_key, sender_id }) => {
+                Some(channel::PhoneProvider::Telesign {
+                    customer_id: customer_id.clone(),
+                    api_key: api_key.clone(),
+                    sender_id: sender_id.clone(),
+                })
+            }
+            _ => None,
+        };
+        if let (Some(provider), Endpoint::Channel(channel_id)) = (phone, endpoint) {
+            return channel::phone_send(channel_id, event, provider, &self.links, webhook_id)
+                .map(Prepared::Phone)
+                .ok_or_else(|| "nothing for the customer's side in this event".to_string());
+        }
         if let Some(channel::Adapter::BotFramework { app_id, tenant, secret }) = &ready.adapter {
             let outgoing = channel::outgoing(event, Some(&self.links))
                 .ok_or_else(|| "nothing for the customer's side in this event".to_string())?;
@@ -993,6 +1029,8 @@ struct BotClaims {
 enum Prepared {
     Now(Request),
     Bot(channel::BotReply),
+    /// A WhatsApp or SMS message: the customer's number is read when it is attempted.
+    Phone(channel::PhoneSend),
 }
 
 struct Request {
@@ -1012,7 +1050,11 @@ async fn send(http: &reqwest::Client, request: Request, allow: guard::Allow, hos
     if let Err(e) = guard::listed(&request.url, hosts).and_then(|()| guard::check_url(&request.url, allow)) {
         return Outcome { status: None, error: Some(e), response: None, retry_after: None };
     }
-    let mut builder = http.post(request.url).header("content-type", "application/json").body(request.body);
+    let typed = request.headers.iter().any(|(name, _)| *name == "content-type");
+    let mut builder = http.post(request.url).body(request.body);
+    if !typed {
+        builder = builder.header("content-type", "application/json");
+    }
     for (name, value) in request.headers {
         builder = builder.header(name, value);
     }

@@ -264,6 +264,7 @@ fn pins() -> Vec<Pin> {
         channel_id: id(CHANNEL),
         delivery_id: delivery,
         provider_message_id: Some("1234567890".into()),
+        status: None,
     };
     pin("message.delivered", true, TypedEvent::MessageDelivered(delivered), legacy);
 

@@ -16,7 +16,7 @@ use super::{
     channel::{Adapter, BotReply, Connector},
     guard, http_client, send,
 };
-use crate::{auth::secrets::SecretBox, channels::bot_framework::BotTokens, clock::Clock, config::WebhookConfig};
+use crate::{auth::secrets::SecretBox, channels::bot_framework::BotTokens, clock::Clock};
 
 /// How long a channel's client shows a typing indicator (Web Chat and Teams: about three seconds).
 pub const EVERY_MILLIS: i64 = 3_000;
@@ -40,12 +40,15 @@ impl Typing {
     pub fn new(
         store: Arc<Store>,
         clock: Clock,
-        config: &WebhookConfig,
+        config: &crate::Config,
+        public_url: &str,
         secrets: SecretBox,
         tokens: Arc<BotTokens>,
     ) -> Result<Self, Error> {
+        let phone = super::channel::PhoneApis::of(config, public_url);
+        let config = &config.webhooks;
         Ok(Self {
-            connector: Connector { store: store.clone(), tokens },
+            connector: Connector { store: store.clone(), tokens, phone },
             store,
             clock,
             http: http_client(config)?,

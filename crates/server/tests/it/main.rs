@@ -21,6 +21,7 @@ mod event_types;
 mod lifecycle;
 mod messaging;
 mod messaging_accounts;
+mod meta_channel;
 mod ops;
 mod outbox;
 mod presence;
@@ -36,6 +37,7 @@ mod sessions;
 mod setup_patch;
 mod stream;
 mod support;
+mod telesign_channel;
 mod visibility;
 mod webhooks;
 mod workspace;
@@ -99,6 +101,10 @@ pub struct Options {
     pub oidc: Option<OidcProvider>,
     /// Where the Bot Framework service is (a fake one's URLs).
     pub bot_framework: Option<switchboard_server::config::BotFrameworkConfig>,
+    /// Where Meta's Graph API is (a fake one's URL).
+    pub meta: Option<switchboard_server::config::MetaConfig>,
+    /// Where TeleSign's API is (a fake one's URL).
+    pub telesign: Option<switchboard_server::config::TelesignConfig>,
 }
 
 impl TestApp {
@@ -124,6 +130,12 @@ impl TestApp {
         }
         if let Some(bot_framework) = options.bot_framework {
             config.channels.bot_framework = bot_framework;
+        }
+        if let Some(meta) = options.meta {
+            config.channels.meta = meta;
+        }
+        if let Some(telesign) = options.telesign {
+            config.channels.telesign = telesign;
         }
         let store_config = match std::env::var("SWITCHBOARD_TEST_BACKEND").as_deref() {
             Ok("postgres") => StoreConfig::Postgres {
