@@ -186,6 +186,21 @@ pub struct StreamConfig {
 #[serde(deny_unknown_fields)]
 pub struct ChannelsConfig {
     pub bot_framework: BotFrameworkConfig,
+    pub google_business_messages: GoogleBusinessMessagesConfig,
+}
+
+/// Where Google's Business Messages API and the token endpoint of its service accounts are. The defaults are
+/// Google's; tests point them at a fake.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleBusinessMessagesConfig {
+    /// The Business Messages API: `{api_url}/v1/conversations/{id}/messages` and `…/events`.
+    pub api_url: String,
+    /// Where a service account's signed JWT is exchanged for an access token (the JWT bearer grant); also the
+    /// JWT's audience.
+    pub token_url: String,
+    /// Messages and events a second one channel sends at most; 0: no limit.
+    pub sends_per_second: u32,
 }
 
 /// Where the Bot Framework service publishes its signing keys and issues the bot's tokens (§4.4). The defaults are
@@ -378,6 +393,12 @@ impl Config {
         }
         if b.issuer.is_empty() || b.token_scope.is_empty() {
             bail!("channels.bot_framework: issuer and token_scope must not be empty");
+        }
+        let g = &self.channels.google_business_messages;
+        for (name, url) in [("api_url", &g.api_url), ("token_url", &g.token_url)] {
+            if switchboard_domain::text::HttpUrl::parse(url.as_str()).is_err() {
+                bail!("channels.google_business_messages.{name} must be an absolute http or https URL");
+            }
         }
         if self.request_timeout_seconds == 0 {
             bail!("request_timeout_seconds must be at least 1");

@@ -334,6 +334,7 @@ impl Workers {
     fn start(app: &AppState) -> Self {
         let mut tasks = vec![AbortOnDrop(delivery::start(app).abort_handle())];
         tasks.extend(routing::start(app.clone()).iter().map(|t| AbortOnDrop(t.abort_handle())));
+        tasks.push(AbortOnDrop(crate::channels::google_bm::start_typing(app).abort_handle()));
         Self { _tasks: tasks }
     }
 }

@@ -63,6 +63,8 @@ pub struct AppInner {
     pub chat_starts: rate::Windows,
     /// The Bot Framework channel's keys, tokens and channels.
     pub bot_framework: Arc<channels::bot_framework::BotFramework>,
+    /// Google's Business Messages channel: its service accounts' tokens and its channels.
+    pub google_bm: Arc<channels::google_bm::GoogleBusinessMessages>,
     /// This node's open Direct Line streams, one per conversation.
     pub direct_line: direct_line::Sockets,
 }
@@ -127,6 +129,10 @@ pub async fn build_state(
     let messaging_channels = quick_cache::sync::Cache::new(10_000);
     let bot_framework =
         Arc::new(channels::bot_framework::BotFramework::new(&config.channels.bot_framework, clock.clone())?);
+    let google_bm = Arc::new(channels::google_bm::GoogleBusinessMessages::new(
+        &config.channels.google_business_messages,
+        clock.clone(),
+    )?);
     let log = outbox::EventLog::new(store.clone(), Duration::try_from_secs_f64(config.cluster.log_poll_seconds)?);
     Ok(AppState(Arc::new(AppInner {
         store,
@@ -144,6 +150,7 @@ pub async fn build_state(
         stream,
         chat_starts: rate::Windows::new(rate::CHAT_STARTS_PER_WINDOW, rate::CHAT_START_WINDOW_SECONDS),
         bot_framework,
+        google_bm,
         direct_line: direct_line::Sockets::default(),
     })))
 }

@@ -49,6 +49,8 @@ pub enum ChannelBench {
     BotFramework,
     /// Direct Line conversations on WebSockets, customers and agents writing both ways.
     DirectLine,
+    /// Google's Business Messages: signed user messages to the webhook, then agents' messages to a fake Google.
+    GoogleBusinessMessages,
 }
 
 /// The fake Bot Framework service's key endpoints: the OpenID metadata, and the JWKS it names, with the key
@@ -572,12 +574,13 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Value> {
     match args.channel {
         ChannelBench::BotFramework => bot_framework(args).await,
         ChannelBench::DirectLine => direct_line(args).await,
+        ChannelBench::GoogleBusinessMessages => super::google_bm_bench::run(args).await,
     }
 }
 
 /// `n` agents of `org`, each available with `capacity` units, made directly (not over the API, which is not what
 /// these scenarios measure).
-async fn available_agents(
+pub(crate) async fn available_agents(
     app: &crate::AppState,
     org: switchboard_domain::ids::OrgId,
     n: usize,

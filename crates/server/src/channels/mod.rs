@@ -7,4 +7,6 @@
 pub mod accounts;
 pub mod bench;
 pub mod bot_framework;
+pub mod google_bm;
+mod google_bm_bench;
 pub mod ingest;

@@ -43,7 +43,7 @@ use crate::{
     AppState,
     attachments::Links,
     auth::{secrets::SecretBox, tokens::Signer},
-    channels::bot_framework::token::BotTokens,
+    channels::{bot_framework::token::BotTokens, google_bm::GoogleTokens},
     clock::Clock,
     config::WebhookConfig,
     outbox::{Batch, EventLog, Filter, Follower, Start},
@@ -178,12 +178,16 @@ pub struct Delivery {
     pub bot_tokens: Arc<BotTokens>,
     /// Replies a second one Bot Framework channel sends at most; 0: no limit.
     pub bot_sends_per_second: u32,
+    /// Google's Business Messages: service accounts' tokens, the API, and sends a second per channel.
+    pub google_tokens: Arc<GoogleTokens>,
+    pub google: crate::config::GoogleBusinessMessagesConfig,
 }
 
 struct Engine {
     store: Arc<Store>,
     connector: channel::Connector,
     bot_sends_per_second: u32,
+    google_sends_per_second: u32,
     /// Each rate-limited endpoint's bucket.
     buckets: HashMap<Endpoint, Bucket>,
     handle: Arc<Handle>,
@@ -242,6 +246,8 @@ pub fn start(app: &AppState) -> tokio::task::JoinHandle<()> {
         config: app.config.webhooks.clone(),
         bot_tokens: app.bot_framework.tokens.clone(),
         bot_sends_per_second: app.config.channels.bot_framework.sends_per_second,
+        google_tokens: app.google_bm.tokens.clone(),
+        google: app.config.channels.google_business_messages.clone(),
     }
     .start()
 }
@@ -281,15 +287,33 @@ fn http_client(config: &WebhookConfig) -> Result<reqwest::Client, Error> {
 }
 
 async fn run(parts: Delivery) -> Result<(), Error> {
-    let Delivery { store, clock, log, handle, secrets, signer, links, config, bot_tokens, bot_sends_per_second } =
-        parts;
+    let Delivery {
+        store,
+        clock,
+        log,
+        handle,
+        secrets,
+        signer,
+        links,
+        config,
+        bot_tokens,
+        bot_sends_per_second,
+        google_tokens,
+        google,
+    } = parts;
     let (finished_tx, mut finished_rx) = mpsc::unbounded_channel();
     let (record_tx, record_rx) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record(store.clone(), clock.clone(), record_rx));
     let mut log = log.follow(Start::Kept(CURSOR), Filter::everything(), FAN_OUT_BATCH).await?;
     let mut engine = Engine {
-        connector: channel::Connector { store: store.clone(), tokens: bot_tokens },
+        connector: channel::Connector {
+            store: store.clone(),
+            tokens: bot_tokens,
+            google_tokens,
+            google_api: google.api_url.clone(),
+        },
         bot_sends_per_second,
+        google_sends_per_second: google.sends_per_second,
         buckets: HashMap::new(),
         store,
         handle,
@@ -409,7 +433,14 @@ impl Engine {
             };
             let url = match reqwest::Url::parse(&target.url) {
                 Ok(u) => Some(u),
-                Err(_) if matches!(adapter, Some(channel::Adapter::BotFramework { .. })) => None,
+                Err(_)
+                    if matches!(
+                        adapter,
+                        Some(channel::Adapter::BotFramework { .. } | channel::Adapter::Google { .. })
+                    ) =>
+                {
+                    None
+                }
                 Err(e) => {
                     tracing::warn!(endpoint = %target.endpoint.key(), error = %e, "skipping a webhook with a bad URL");
                     continue;
@@ -436,6 +467,7 @@ impl Engine {
             }
             let rate = match adapter {
                 Some(channel::Adapter::BotFramework { .. }) => self.bot_sends_per_second,
+                Some(channel::Adapter::Google { .. }) => self.google_sends_per_second,
                 _ => self.config.sends_per_endpoint_per_second,
             };
             self.targets.insert(target.endpoint, Arc::new(Ready { target, keys, url, adapter, rate }));
@@ -717,9 +749,15 @@ impl Engine {
                     Ok(Prepared::Bot(reply)) => Some(reply.app_id.clone()),
                     _ => None,
                 };
+                // So does a Business Messages API that refuses the service account's.
+                let google_account = match &request {
+                    Ok(Prepared::Google(call)) => Some(call.account.clone()),
+                    _ => None,
+                };
                 let request = match request {
                     Ok(Prepared::Now(request)) => Ok(request),
                     Ok(Prepared::Bot(reply)) => connector.request(reply).await,
+                    Ok(Prepared::Google(call)) => connector.google_request(call).await,
                     // A request that cannot be built (the endpoint is gone, nothing to send) will not get better.
                     Err(reason) => Err(channel::Refusal { reason, permanent: true }),
                 };
@@ -734,6 +772,11 @@ impl Engine {
                     && let Some(app) = &bot_app
                 {
                     connector.tokens.forget(app).await;
+                }
+                if outcome.status == Some(401)
+                    && let Some(account) = &google_account
+                {
+                    connector.google_tokens.forget(account).await;
                 }
                 let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
                 let gone = outcome.status == Some(410);
@@ -850,6 +893,12 @@ impl Engine {
         let ready =
             self.targets.get(&endpoint).cloned().ok_or_else(|| "the endpoint is disabled or gone".to_string())?;
         let webhook_id = format!("msg_{}", id.to_string().replace('-', ""));
+        if let Some(channel::Adapter::Google { account }) = &ready.adapter {
+            let outgoing = channel::google_outgoing(event, Some(&self.links), &webhook_id)
+                .ok_or_else(|| "nothing for the customer's side in this event".to_string())?;
+            let conversation = event.conversation_id.ok_or_else(|| "not a conversation's event".to_string())?;
+            return Ok(Prepared::Google(channel::GoogleCall { conversation, outgoing, account: account.clone() }));
+        }
         if let Some(channel::Adapter::BotFramework { app_id, tenant, secret }) = &ready.adapter {
             let outgoing = channel::outgoing(event, Some(&self.links))
                 .ok_or_else(|| "nothing for the customer's side in this event".to_string())?;
@@ -979,6 +1028,7 @@ struct BotClaims {
 enum Prepared {
     Now(Request),
     Bot(channel::BotReply),
+    Google(channel::GoogleCall),
 }
 
 struct Request {
@@ -1009,7 +1059,11 @@ async fn send(http: &reqwest::Client, request: Request, allow: guard::Allow, hos
                 response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
             let text = response.text().await.unwrap_or_default();
             let excerpt: String = text.chars().take(RESPONSE_EXCERPT).collect();
-            let error = (!(200..300).contains(&status)).then(|| format!("the receiver answered {status}"));
+            // The provider's own code for a refusal, where its answer has one, is what an administrator looks up.
+            let error = (!(200..300).contains(&status)).then(|| match channel::provider_error(&text) {
+                Some(said) => format!("the receiver answered {status}: {said}"),
+                None => format!("the receiver answered {status}"),
+            });
             Outcome { status: Some(status), error, response: Some(excerpt), retry_after }
         }
         Err(e) => {

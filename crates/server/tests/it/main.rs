@@ -18,6 +18,7 @@ mod connections;
 mod contract;
 mod direct_line;
 mod event_types;
+mod google_bm_channel;
 mod lifecycle;
 mod messaging;
 mod messaging_accounts;
@@ -98,6 +99,8 @@ pub struct Options {
     pub oidc: Option<OidcProvider>,
     /// Where the Bot Framework service is (a fake one's URLs).
     pub bot_framework: Option<switchboard_server::config::BotFrameworkConfig>,
+    /// Where Google's Business Messages is (a fake one's URLs).
+    pub google_business_messages: Option<switchboard_server::config::GoogleBusinessMessagesConfig>,
 }
 
 impl TestApp {
@@ -123,6 +126,9 @@ impl TestApp {
         }
         if let Some(bot_framework) = options.bot_framework {
             config.channels.bot_framework = bot_framework;
+        }
+        if let Some(google) = options.google_business_messages {
+            config.channels.google_business_messages = google;
         }
         let store_config = match std::env::var("SWITCHBOARD_TEST_BACKEND").as_deref() {
             Ok("postgres") => StoreConfig::Postgres {
