@@ -237,7 +237,8 @@ pub fn parse(body: &[u8]) -> Result<Webhook, ParseError> {
             format!("a webhook body is at most {MAX_WEBHOOK_BYTES} bytes, got {}", body.len()),
         ));
     }
-    let value: Value = serde_json::from_slice(body).map_err(|e| ParseError::new(Code::InvalidJson, None, e.to_string()))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ParseError::new(Code::InvalidJson, None, e.to_string()))?;
     if value.get("clientToken").is_some() && value.get("secret").is_some() {
         let v: VerificationRequest = serde_json::from_value(value)
             .map_err(|e| ParseError::new(Code::InvalidBody, None, format!("a verification request: {e}")))?;
@@ -313,8 +314,7 @@ pub fn to_inbound(e: &UserEvent) -> Result<Option<Inbound>, ParseError> {
     let (act, provider_id) = if let Some(m) = &e.message {
         let text = m.text.clone().filter(|t| !t.trim().is_empty());
         let mut attachments = Vec::new();
-        if let Some(url) = m.image.as_ref().and_then(|i| i.content_info.as_ref()).and_then(|c| c.file_url.as_deref())
-        {
+        if let Some(url) = m.image.as_ref().and_then(|i| i.content_info.as_ref()).and_then(|c| c.file_url.as_deref()) {
             let field = "message.image.contentInfo.fileUrl";
             let url = HttpUrl::parse(url).map_err(|msg| ParseError::coded(field, &msg))?;
             attachments.push(Attachment::Link {
@@ -348,11 +348,9 @@ pub fn to_inbound(e: &UserEvent) -> Result<Option<Inbound>, ParseError> {
     } else {
         return Ok(None);
     };
-    let conversation_id = e
-        .conversation_id
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| ParseError::new(Code::MissingField, Some("conversationId"), "the event has no `conversationId`"))?;
+    let conversation_id = e.conversation_id.as_deref().filter(|c| !c.is_empty()).ok_or_else(|| {
+        ParseError::new(Code::MissingField, Some("conversationId"), "the event has no `conversationId`")
+    })?;
     let customer_id = CustomerField::parse(conversation_id).map_err(|m| ParseError::coded("conversationId", &m))?;
     let display_name = e
         .context
@@ -665,7 +663,9 @@ mod tests {
             Act::Message { text: Some("Hello, I'm World!".into()), attachments: vec![], automated: false }
         );
         assert_eq!(i.reply_to, Some(json!({"conversationId": "3333-aaaa", "agent": "brands/1111/agents/2222"})));
-        let photo = with(json!({"message": {"messageId": "5", "image": {"contentInfo": {"fileUrl": "https://lh3.googleusercontent.com/p/1"}}}}));
+        let photo = with(
+            json!({"message": {"messageId": "5", "image": {"contentInfo": {"fileUrl": "https://lh3.googleusercontent.com/p/1"}}}}),
+        );
         let Act::Message { text, attachments, .. } = to_inbound(&photo).unwrap().unwrap().act else { panic!() };
         assert_eq!(text, None);
         assert_eq!(
@@ -714,12 +714,16 @@ mod tests {
         assert_eq!(refused("[1]").0, "invalid_body");
         assert_eq!(refused(r#"{"message": "hi"}"#).0, "invalid_body");
         assert_eq!(refused(r#"{"message": {"text": "hi"}}"#), ("missing_field", "conversationId".into()));
-        assert_eq!(refused(r#"{"conversationId": "c", "message": {"text": " "}}"#), ("missing_field", "message.text".into()));
+        assert_eq!(
+            refused(r#"{"conversationId": "c", "message": {"text": " "}}"#),
+            ("missing_field", "message.text".into())
+        );
         let long = json!({"conversationId": "c", "message": {"text": "é".repeat(6_001)}}).to_string();
         assert_eq!(refused(&long), ("message_too_long", "message.text".into()));
         let long = json!({"conversationId": "c".repeat(1_025), "message": {"text": "x"}}).to_string();
         assert_eq!(refused(&long), ("field_too_long", "conversationId".into()));
-        let bad_url = json!({"conversationId": "c", "message": {"image": {"contentInfo": {"fileUrl": "javascript:x"}}}});
+        let bad_url =
+            json!({"conversationId": "c", "message": {"image": {"contentInfo": {"fileUrl": "javascript:x"}}}});
         assert_eq!(refused(&bad_url.to_string()), ("invalid_field", "message.image.contentInfo.fileUrl".into()));
         let big = format!(r#"{{"conversationId":"c","message":{{"text":"{}"}}}}"#, "a".repeat(MAX_WEBHOOK_BYTES));
         assert_eq!(refused(&big).0, "payload_too_large");
@@ -762,7 +766,11 @@ mod tests {
             json!({"messageId": "m2", "representative": {"representativeType": "BOT"},
                    "image": {"contentInfo": {"fileUrl": "https://sb/f/1?sig=x", "forceRefresh": false}}})
         );
-        let pdf = OutFile { content_type: "application/pdf".into(), url: "https://sb/f/2".into(), name: Some("a.pdf".into()) };
+        let pdf = OutFile {
+            content_type: "application/pdf".into(),
+            url: "https://sb/f/2".into(),
+            name: Some("a.pdf".into()),
+        };
         let m = Outgoing::Message {
             id: "m3".into(),
             text: Some("Here".into()),
@@ -770,15 +778,25 @@ mod tests {
             suggestions: vec![],
             representative: human("G"),
         };
-        assert_eq!(render("https://x", &to, &m).unwrap().body["text"], "Here\nhttps://sb/f/1?sig=x\na.pdf: https://sb/f/2");
-        let e = Outgoing::Event { id: "e-1".into(), kind: EventType::RepresentativeJoined, representative: human("Grace") };
+        assert_eq!(
+            render("https://x", &to, &m).unwrap().body["text"],
+            "Here\nhttps://sb/f/1?sig=x\na.pdf: https://sb/f/2"
+        );
+        let e =
+            Outgoing::Event { id: "e-1".into(), kind: EventType::RepresentativeJoined, representative: human("Grace") };
         let r = render("https://x", &to, &e).unwrap();
         assert_eq!(r.url, "https://x/v1/conversations/3333%2Faaaa/events?eventId=e%2D1");
         assert_eq!(
             r.body,
             json!({"eventType": "REPRESENTATIVE_JOINED", "representative": {"representativeType": "HUMAN", "displayName": "Grace"}})
         );
-        let empty = Outgoing::Message { id: "m".into(), text: None, files: vec![], suggestions: vec![], representative: human("G") };
+        let empty = Outgoing::Message {
+            id: "m".into(),
+            text: None,
+            files: vec![],
+            suggestions: vec![],
+            representative: human("G"),
+        };
         assert_eq!(render("https://x", &to, &empty), Err(OutboundError::Empty));
         assert!(matches!(render("https://x", &json!({"serviceUrl": 1}), &e), Err(OutboundError::BadReplyTo(_))));
     }
@@ -819,7 +837,8 @@ mod tests {
         let bad_key = json!({"type": "service_account", "private_key": "x", "client_email": "a@b"}).to_string();
         assert!(ServiceAccount::parse(&bad_key).unwrap_err().contains("private_key"));
         assert_eq!(
-            error_of(r#"{"error":{"code":400,"message":"Invalid conversation","status":"INVALID_ARGUMENT"}}"#).as_deref(),
+            error_of(r#"{"error":{"code":400,"message":"Invalid conversation","status":"INVALID_ARGUMENT"}}"#)
+                .as_deref(),
             Some("INVALID_ARGUMENT: Invalid conversation")
         );
         assert_eq!(error_of("not json"), None);

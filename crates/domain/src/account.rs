@@ -207,7 +207,8 @@ fn check_google(
         }
         return Ok(());
     };
-    for (present, name) in [(c.client_token.is_some(), "client_token"), (c.service_account.is_some(), "service_account")]
+    for (present, name) in
+        [(c.client_token.is_some(), "client_token"), (c.service_account.is_some(), "service_account")]
     {
         if present && !google {
             return Err(Error::field(
@@ -552,8 +553,10 @@ mod tests {
     #[test]
     fn accounts_take_what_their_kind_uses() {
         let bot = AccountSettings { app_id: Some(ShortText::from_stored("app".into())), ..AccountSettings::default() };
-        let secret =
-            AccountCredentials { client_secret: Some(ShortText::from_stored("s".into())), ..AccountCredentials::default() };
+        let secret = AccountCredentials {
+            client_secret: Some(ShortText::from_stored("s".into())),
+            ..AccountCredentials::default()
+        };
         let m = Some(AccountMethod::AzureBotFramework);
         assert!(check_account(ChannelType::BotFramework, m, &bot, false, Some(&secret)).is_ok());
         assert!(check_account(ChannelType::BotFramework, m, &bot, true, None).is_ok());
@@ -598,7 +601,8 @@ mod tests {
         assert_eq!(field(check_account(kind, m, &slashed, true, None)), "settings.brand_id");
         let no_file = AccountCredentials { service_account: None, ..creds.clone() };
         assert_eq!(field(check_account(kind, m, &settings, false, Some(&no_file))), "credentials.service_account");
-        let not_a_key = AccountCredentials { service_account: Some(serde_json::json!({"type": "user"})), ..creds.clone() };
+        let not_a_key =
+            AccountCredentials { service_account: Some(serde_json::json!({"type": "user"})), ..creds.clone() };
         assert_eq!(field(check_account(kind, m, &settings, false, Some(&not_a_key))), "credentials.service_account");
         let bot = Some(AccountMethod::AzureBotFramework);
         assert_eq!(field(check_account(kind, bot, &settings, true, None)), "method");

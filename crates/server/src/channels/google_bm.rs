@@ -17,7 +17,9 @@ use switchboard_domain::{Timestamp, ids::ChannelId};
 use switchboard_store::model::Channel;
 
 use super::bot_framework::TokenError;
-use crate::{channels::bot_framework::token::REFRESH_BEFORE_EXPIRY_MILLIS, clock::Clock, config::GoogleBusinessMessagesConfig};
+use crate::{
+    channels::bot_framework::token::REFRESH_BEFORE_EXPIRY_MILLIS, clock::Clock, config::GoogleBusinessMessagesConfig,
+};
 
 /// One service account's cached token and when it expires.
 type Slot = Arc<tokio::sync::Mutex<Option<(String, Timestamp)>>>;
@@ -32,7 +34,10 @@ pub struct GoogleBusinessMessages {
 
 impl GoogleBusinessMessages {
     pub fn new(config: &GoogleBusinessMessagesConfig, clock: Clock) -> anyhow::Result<Self> {
-        Ok(Self { tokens: Arc::new(GoogleTokens::new(config, clock)?), channels: quick_cache::sync::Cache::new(10_000) })
+        Ok(Self {
+            tokens: Arc::new(GoogleTokens::new(config, clock)?),
+            channels: quick_cache::sync::Cache::new(10_000),
+        })
     }
 }
 
@@ -224,8 +229,8 @@ async fn send_typing(
         kind: EventType::TypingStarted,
         representative: Representative { human: true, display_name: None },
     };
-    let rendered = render(&app.config.channels.google_business_messages.api_url, &address, &what)
-        .map_err(|e| e.to_string())?;
+    let rendered =
+        render(&app.config.channels.google_business_messages.api_url, &address, &what).map_err(|e| e.to_string())?;
     let token = app.google_bm.tokens.token(&service_account).await.map_err(|e| e.to_string())?;
     let response = app
         .google_bm

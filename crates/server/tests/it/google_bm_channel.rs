@@ -156,8 +156,10 @@ async fn the_console_verifies_the_webhook_with_the_client_token() {
     assert_problem(status, &problem, StatusCode::UNAUTHORIZED, "unauthenticated");
     assert!(c.conversations().await.is_empty());
     // Validating the account asks Google's token endpoint for a token with the service account: it is good.
-    let account =
-        c.app.post_ok(&format!("/v1/messaging-accounts/{}/validate", c.account), &c.app.admin_key, json!({}), StatusCode::OK).await;
+    let account = c
+        .app
+        .post_ok(&format!("/v1/messaging-accounts/{}/validate", c.account), &c.app.admin_key, json!({}), StatusCode::OK)
+        .await;
     assert_eq!(account["validation"]["state"], "valid", "{account}");
     assert_eq!(c.fake.token_calls(), 1);
 }
@@ -167,9 +169,15 @@ async fn a_google_user_reaches_an_agent_who_joins_types_answers_and_leaves() {
     let c = google_channel(None).await;
     let (key, agent_id) = agent(&c.app, &[&c.queue], "available").await;
 
-    assert_eq!(c.send(c.fake.message(CLIENT_TOKEN, "conv-ada", "m-1", "My order has not arrived")).await, StatusCode::OK);
+    assert_eq!(
+        c.send(c.fake.message(CLIENT_TOKEN, "conv-ada", "m-1", "My order has not arrived")).await,
+        StatusCode::OK
+    );
     // Google retries a message it did not hear back about: stored once.
-    assert_eq!(c.send(c.fake.message(CLIENT_TOKEN, "conv-ada", "m-1", "My order has not arrived")).await, StatusCode::OK);
+    assert_eq!(
+        c.send(c.fake.message(CLIENT_TOKEN, "conv-ada", "m-1", "My order has not arrived")).await,
+        StatusCode::OK
+    );
     let tapped = json!({ "suggestionResponse": { "message": "conversations/conv-ada/messages/m-2",
         "postbackData": "order-status", "text": "Where is my order?", "suggestionType": "REPLY",
         "createTime": "2026-12-07T10:00:05Z" } });
@@ -217,6 +225,7 @@ async fn a_google_user_reaches_an_agent_who_joins_types_answers_and_leaves() {
     assert_eq!(sent["representative"]["representativeType"], "HUMAN");
     assert_eq!(sent["representative"]["displayName"], agent_message["sender"]["name"]);
     assert_eq!(calls[0].body["representative"]["representativeType"], "HUMAN");
+    assert!(calls[0].event_id.as_deref().is_some_and(|id| !id.is_empty()), "every event names itself");
     // The conversation hears that Google took the message, under Google's id for it.
     let timeline = c
         .app
@@ -259,7 +268,8 @@ async fn unsigned_forged_and_malformed_webhooks_store_nothing() {
     let not_json = b"{\"message\":".to_vec();
     let signature = switchboard_channels::google_bm::sign(CLIENT_TOKEN, &not_json);
     refused(c.post(Some(&signature), not_json).await, StatusCode::BAD_REQUEST, "invalid_json");
-    let no_conversation = serde_json::to_vec(&json!({ "requestId": "r-9", "message": { "messageId": "m", "text": "x" } })).unwrap();
+    let no_conversation =
+        serde_json::to_vec(&json!({ "requestId": "r-9", "message": { "messageId": "m", "text": "x" } })).unwrap();
     let signature = switchboard_channels::google_bm::sign(CLIENT_TOKEN, &no_conversation);
     let (status, body_text) = c.post(Some(&signature), no_conversation).await;
     refused((status, body_text.clone()), StatusCode::BAD_REQUEST, "missing_field");
@@ -271,7 +281,8 @@ async fn unsigned_forged_and_malformed_webhooks_store_nothing() {
     // Another channel id, or not a Business Messages channel: not found.
     let (signature, body) = c.fake.message(CLIENT_TOKEN, "conv-x", "m-1", "hi");
     let elsewhere = c.endpoint.replace(&c.channel, "01900000-0000-7000-8000-0000000000ff");
-    let response = c.app.http.post(elsewhere).header("x-goog-signature", &signature).body(body.clone()).send().await.unwrap();
+    let response =
+        c.app.http.post(elsewhere).header("x-goog-signature", &signature).body(body.clone()).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let (_, channels) = c.app.get("/v1/channels?limit=100", &c.app.admin_key).await;
     let other = channels["data"].as_array().unwrap().iter().find(|ch| ch["id"] != c.channel.as_str());
@@ -328,19 +339,40 @@ async fn sends_google_refuses_are_retried_in_order_and_a_final_refusal_shows_goo
 async fn accounts_need_their_ids_token_and_a_service_account_google_accepts() {
     let c = google_channel(None).await;
     let key = c.app.admin_key.clone();
-    let account = |settings: Value, credentials: Value| {
-        json!({ "name": "G", "kind": "google_business_messages", "settings": settings, "credentials": credentials })
-    };
+    let account = |settings: Value, credentials: Value| json!({ "name": "G", "kind": "google_business_messages", "settings": settings, "credentials": credentials });
     let ids = json!({ "partner_id": "p", "brand_id": BRAND, "agent_id": AGENT });
     let file = c.fake.service_account(SERVICE_ACCOUNT);
     for (body, code, field) in [
-        (account(json!({ "partner_id": "p", "brand_id": BRAND }), json!({ "client_token": "t", "service_account": file })), "missing_field", "settings.agent_id"),
+        (
+            account(
+                json!({ "partner_id": "p", "brand_id": BRAND }),
+                json!({ "client_token": "t", "service_account": file }),
+            ),
+            "missing_field",
+            "settings.agent_id",
+        ),
         (account(ids.clone(), json!({ "service_account": file })), "missing_field", "credentials.client_token"),
         (account(ids.clone(), json!({ "client_token": "t" })), "missing_field", "credentials.service_account"),
-        (account(ids.clone(), json!({ "client_token": "t", "service_account": { "type": "authorized_user" } })), "invalid_field", "credentials.service_account"),
-        (account(ids.clone(), json!({ "client_token": "t", "client_secret": "s", "service_account": file })), "invalid_field", "credentials.client_secret"),
+        (
+            account(ids.clone(), json!({ "client_token": "t", "service_account": { "type": "authorized_user" } })),
+            "invalid_field",
+            "credentials.service_account",
+        ),
+        (
+            account(ids.clone(), json!({ "client_token": "t", "client_secret": "s", "service_account": file })),
+            "invalid_field",
+            "credentials.client_secret",
+        ),
     ] {
-        let response = c.app.http.post(format!("{}/v1/messaging-accounts", c.app.base)).bearer_auth(&key).json(&body).send().await.unwrap();
+        let response = c
+            .app
+            .http
+            .post(format!("{}/v1/messaging-accounts", c.app.base))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = response.status();
         let problem: Value = response.json().await.unwrap();
         assert_problem(status, &problem, StatusCode::BAD_REQUEST, code);
@@ -351,11 +383,21 @@ async fn accounts_need_their_ids_token_and_a_service_account_google_accepts() {
     unknown["client_email"] = json!("stranger@elsewhere.iam.gserviceaccount.com");
     let created = c
         .app
-        .post_ok("/v1/messaging-accounts", &key, account(ids, json!({ "client_token": "t", "service_account": unknown })), StatusCode::CREATED)
+        .post_ok(
+            "/v1/messaging-accounts",
+            &key,
+            account(ids, json!({ "client_token": "t", "service_account": unknown })),
+            StatusCode::CREATED,
+        )
         .await;
     let checked = c
         .app
-        .post_ok(&format!("/v1/messaging-accounts/{}/validate", created["id"].as_str().unwrap()), &key, json!({}), StatusCode::OK)
+        .post_ok(
+            &format!("/v1/messaging-accounts/{}/validate", created["id"].as_str().unwrap()),
+            &key,
+            json!({}),
+            StatusCode::OK,
+        )
         .await;
     assert_eq!(checked["validation"]["state"], "invalid");
     assert!(checked["validation"]["reason"].as_str().unwrap().contains("Invalid JWT Signature"), "{checked}");

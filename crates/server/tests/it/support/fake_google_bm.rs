@@ -134,7 +134,13 @@ impl FakeGoogle {
 
     /// A user event on `conversation` with `payload` (`{"message": …}`, `{"userStatus": …}`, …), as Google sends
     /// it, and its `X-Goog-Signature` with `client_token`. The agent may then call the API on the conversation.
-    pub fn signed(&self, client_token: &str, conversation: &str, request_id: &str, payload: Value) -> (String, Vec<u8>) {
+    pub fn signed(
+        &self,
+        client_token: &str,
+        conversation: &str,
+        request_id: &str,
+        payload: Value,
+    ) -> (String, Vec<u8>) {
         self.inner.lock().unwrap().conversations.insert(conversation.into());
         let mut event = json!({
             "agent": format!("brands/{BRAND}/agents/{AGENT}"),
@@ -288,7 +294,13 @@ async fn create_message(
         return google_error(StatusCode::CONFLICT, "ALREADY_EXISTS", "A message with this messageId exists.");
     }
     let id = id.to_string();
-    inner.calls.push(Call { conversation_id: conversation.clone(), kind: "messages", event_id: None, client_email: email, body: body.clone() });
+    inner.calls.push(Call {
+        conversation_id: conversation.clone(),
+        kind: "messages",
+        event_id: None,
+        client_email: email,
+        body: body.clone(),
+    });
     let mut answer = body;
     answer["name"] = json!(format!("conversations/{conversation}/messages/{id}"));
     (StatusCode::OK, Json(answer)).into_response()
@@ -316,7 +328,13 @@ async fn create_event(
         return google_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "eventType and representative");
     }
     let name = format!("conversations/{conversation}/events/{event_id}");
-    inner.calls.push(Call { conversation_id: conversation, kind: "events", event_id: Some(event_id), client_email: email, body: body.clone() });
+    inner.calls.push(Call {
+        conversation_id: conversation,
+        kind: "events",
+        event_id: Some(event_id),
+        client_email: email,
+        body: body.clone(),
+    });
     let mut answer = body;
     answer["name"] = json!(name);
     (StatusCode::OK, Json(answer)).into_response()
