@@ -188,6 +188,7 @@ pub struct ChannelsConfig {
     pub bot_framework: BotFrameworkConfig,
     pub meta: MetaConfig,
     pub telesign: TelesignConfig,
+    pub google_business_messages: GoogleBusinessMessagesConfig,
 }
 
 /// Where Meta's Graph API is (WhatsApp Cloud API sends, media downloads, validation). The default is Meta's; tests
@@ -211,6 +212,20 @@ pub struct MetaConfig {
 pub struct TelesignConfig {
     pub api_url: String,
     /// Messages a second one TeleSign channel sends at most; 0: no limit.
+    pub sends_per_second: u32,
+}
+
+/// Where Google's Business Messages API and the token endpoint of its service accounts are. The defaults are
+/// Google's; tests point them at a fake.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleBusinessMessagesConfig {
+    /// The Business Messages API: `{api_url}/v1/conversations/{id}/messages` and `…/events`.
+    pub api_url: String,
+    /// Where a service account's signed JWT is exchanged for an access token (the JWT bearer grant); also the
+    /// JWT's audience.
+    pub token_url: String,
+    /// Messages and events a second one channel sends at most; 0: no limit.
     pub sends_per_second: u32,
 }
 
@@ -413,6 +428,12 @@ impl Config {
         }
         if m.graph_version.is_empty() || m.graph_version.contains('/') {
             bail!("channels.meta.graph_version must be a version such as v21.0");
+        }
+        let g = &self.channels.google_business_messages;
+        for (name, url) in [("api_url", &g.api_url), ("token_url", &g.token_url)] {
+            if switchboard_domain::text::HttpUrl::parse(url.as_str()).is_err() {
+                bail!("channels.google_business_messages.{name} must be an absolute http or https URL");
+            }
         }
         if self.request_timeout_seconds == 0 {
             bail!("request_timeout_seconds must be at least 1");

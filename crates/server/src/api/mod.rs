@@ -10,6 +10,7 @@ mod contacts;
 mod contract;
 mod conversations;
 mod events;
+mod google_bm;
 mod lifecycle;
 mod messaging_accounts;
 mod messaging_api;
@@ -157,6 +158,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(bot_framework::router())
         .merge(meta::router())
         .merge(telesign::router())
+        .merge(google_bm::router())
         .merge(crate::direct_line::router())
         .merge(bots::router())
         .merge(messaging_api::router().layer(DefaultBodyLimit::max(messaging_api::MAX_SEND_BODY_BYTES)))

@@ -18,6 +18,7 @@ mod connections;
 mod contract;
 mod direct_line;
 mod event_types;
+mod google_bm_channel;
 mod lifecycle;
 mod messaging;
 mod messaging_accounts;
@@ -105,6 +106,8 @@ pub struct Options {
     pub meta: Option<switchboard_server::config::MetaConfig>,
     /// Where TeleSign's API is (a fake one's URL).
     pub telesign: Option<switchboard_server::config::TelesignConfig>,
+    /// Where Google's Business Messages is (a fake one's URLs).
+    pub google_business_messages: Option<switchboard_server::config::GoogleBusinessMessagesConfig>,
 }
 
 impl TestApp {
@@ -136,6 +139,9 @@ impl TestApp {
         }
         if let Some(telesign) = options.telesign {
             config.channels.telesign = telesign;
+        }
+        if let Some(google) = options.google_business_messages {
+            config.channels.google_business_messages = google;
         }
         let store_config = match std::env::var("SWITCHBOARD_TEST_BACKEND").as_deref() {
             Ok("postgres") => StoreConfig::Postgres {
