@@ -279,7 +279,7 @@ impl Agent {
         if !self.fits(demand) {
             return 0;
         }
-        let by_units = if demand.units > 0 { self.free_units() / demand.units } else { u32::MAX };
+        let by_units = self.free_units().checked_div(demand.units).unwrap_or(u32::MAX);
         let by_profile = demand.profile.map_or(u32::MAX, |p| self.free_profile(p));
         by_units.min(by_profile).max(1)
     }
