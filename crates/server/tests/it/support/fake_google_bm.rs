@@ -230,7 +230,7 @@ async fn token(State(inner): State<Shared>, headers: HeaderMap, Form(form): Form
 }
 
 /// Checks a call's token and conversation; the service account it was made as.
-fn authorize(inner: &mut Inner, headers: &HeaderMap, conversation: &str) -> Result<String, Response> {
+fn authorize(inner: &mut Inner, headers: &HeaderMap, conversation: &str) -> Result<String, Box<Response>> {
     let bearer = headers
         .get("authorization")
         .and_then(|h| h.to_str().ok())
@@ -238,18 +238,22 @@ fn authorize(inner: &mut Inner, headers: &HeaderMap, conversation: &str) -> Resu
         .unwrap_or_default();
     let Some(email) = inner.issued.get(bearer).cloned() else {
         inner.refusals.push("unauthenticated".into());
-        return Err(google_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "Request had invalid credentials."));
+        return Err(Box::new(google_error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "Request had invalid credentials.",
+        )));
     };
     if !inner.conversations.contains(conversation) {
         inner.refusals.push(format!("unknown conversation {conversation}"));
-        return Err(google_error(StatusCode::NOT_FOUND, "NOT_FOUND", "Requested entity was not found."));
+        return Err(Box::new(google_error(StatusCode::NOT_FOUND, "NOT_FOUND", "Requested entity was not found.")));
     }
     if let Some((status, code, retry_after)) = inner.failures.pop_front() {
         let mut response = google_error(StatusCode::from_u16(status).unwrap(), code, "told to fail");
         if let Some(after) = retry_after {
             response.headers_mut().insert("retry-after", after.to_string().parse().unwrap());
         }
-        return Err(response);
+        return Err(Box::new(response));
     }
     Ok(email)
 }
@@ -267,7 +271,7 @@ async fn create_message(
     let mut inner = inner.lock().unwrap();
     let email = match authorize(&mut inner, &headers, &conversation) {
         Ok(email) => email,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let invalid = |inner: &mut Inner, why: &str| {
         inner.refusals.push(why.to_string());
@@ -316,7 +320,7 @@ async fn create_event(
     let mut inner = inner.lock().unwrap();
     let email = match authorize(&mut inner, &headers, &conversation) {
         Ok(email) => email,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(event_id) = query.get("eventId").filter(|i| !i.is_empty()).cloned() else {
         inner.refusals.push("eventId is required".into());
