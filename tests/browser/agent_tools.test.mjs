@@ -124,9 +124,10 @@ test('a customer\'s markup shows as text, and a reply the channel refused says s
 test('transfer to a colleague, who accepts; wrap-up records the closing reason', async () => {
   const [ada, bo] = server.demo.agents;
   const first = await signedInAgent(ada);
-  const second = await signedInAgent(bo);
-  // Bo becomes available once Ada holds the conversation, so that routing offers it to her.
+  // Bo signs in, which makes him available (his default presence), once Ada holds the conversation, so that
+  // routing offers it to her.
   const conversation = await takeNew(first.page, 'Upgrade');
+  const second = await signedInAgent(bo);
   await server.api('PUT', `/v1/agents/${bo.id}/presence`, { presence: 'available' });
   await first.page.getByLabel('Transfer to').selectOption({ label: bo.name });
   await first.page.getByRole('button', { name: 'Transfer', exact: true }).click();
