@@ -8,3 +8,5 @@ pub mod bot_framework;
 pub mod direct_line;
 pub mod inbound;
 pub mod messaging_api;
+pub mod phone;
+pub mod twilio;

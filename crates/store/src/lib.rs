@@ -18,6 +18,7 @@ pub mod messaging_accounts;
 mod migrate;
 pub mod model;
 pub mod overflow;
+pub mod phone;
 mod pg_listen;
 mod pg_tls;
 mod postgres;

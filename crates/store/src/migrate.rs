@@ -135,6 +135,18 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0022_bots.sql"),
         postgres: include_str!("../migrations/postgres/0022_bots.sql"),
     },
+    Migration {
+        version: 24,
+        name: "phone",
+        sqlite: include_str!("../migrations/sqlite/0024_phone.sql"),
+        postgres: include_str!("../migrations/postgres/0024_phone.sql"),
+    },
+    Migration {
+        version: 25,
+        name: "provider_messages",
+        sqlite: include_str!("../migrations/sqlite/0025_provider_messages.sql"),
+        postgres: include_str!("../migrations/postgres/0025_provider_messages.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

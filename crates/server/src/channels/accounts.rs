@@ -44,6 +44,14 @@ pub async fn validate(app: &AppState, account: &MessagingAccount, credentials: A
     }
     match account.kind {
         ChannelType::BotFramework => bot_framework_token(app, account, &credentials).await,
+        ChannelType::Sms | ChannelType::Whatsapp
+            if account.method == Some(switchboard_domain::account::AccountMethod::Twilio) =>
+        {
+            match crate::channels::twilio::check_account(app, account, &credentials).await {
+                Ok(()) => Validation::Valid,
+                Err(why) => Validation::Invalid(clip(&why)),
+            }
+        }
         _ => Validation::Valid,
     }
 }

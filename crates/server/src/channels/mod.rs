@@ -8,3 +8,5 @@ pub mod accounts;
 pub mod bench;
 pub mod bot_framework;
 pub mod ingest;
+pub mod phone;
+pub mod twilio;

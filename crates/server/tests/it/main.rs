@@ -35,6 +35,7 @@ mod sessions;
 mod setup_patch;
 mod stream;
 mod support;
+mod twilio_channel;
 mod visibility;
 mod webhooks;
 mod workspace;
@@ -98,6 +99,8 @@ pub struct Options {
     pub oidc: Option<OidcProvider>,
     /// Where the Bot Framework service is (a fake one's URLs).
     pub bot_framework: Option<switchboard_server::config::BotFrameworkConfig>,
+    /// Where Twilio is (a fake one's URL), and the server's public URL.
+    pub twilio: Option<(switchboard_server::config::TwilioConfig, String)>,
 }
 
 impl TestApp {
@@ -123,6 +126,10 @@ impl TestApp {
         }
         if let Some(bot_framework) = options.bot_framework {
             config.channels.bot_framework = bot_framework;
+        }
+        if let Some((twilio, public_url)) = options.twilio {
+            config.channels.twilio = twilio;
+            config.public_url = Some(public_url);
         }
         let store_config = match std::env::var("SWITCHBOARD_TEST_BACKEND").as_deref() {
             Ok("postgres") => StoreConfig::Postgres {

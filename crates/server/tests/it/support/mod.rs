@@ -1,3 +1,4 @@
 //! Fake providers for the tests: local servers speaking each provider's real wire format.
 
 pub mod fake_bot_framework;
+pub mod fake_twilio;
