@@ -139,7 +139,9 @@ pub fn check_account(
             return Err(Error::field(Code::InvalidField, "method", format!("{kind} accounts have no method {m}")));
         }
         // SMS and WhatsApp may have no provider: their conversations then come and go through the API only.
-        None if !AccountMethod::allowed(kind).is_empty() && !matches!(kind, ChannelType::Sms | ChannelType::Whatsapp) => {
+        None if !AccountMethod::allowed(kind).is_empty()
+            && !matches!(kind, ChannelType::Sms | ChannelType::Whatsapp) =>
+        {
             return Err(Error::field(Code::MissingField, "method", format!("{kind} accounts need a `method`")));
         }
         _ => {}
@@ -215,7 +217,8 @@ fn check_twilio(
             return not_ours(format!("settings.{name}"), name);
         }
         if let Some(c) = credentials {
-            for (set, name) in [(c.auth_token.is_some(), "auth_token"), (c.api_key_secret.is_some(), "api_key_secret")] {
+            for (set, name) in [(c.auth_token.is_some(), "auth_token"), (c.api_key_secret.is_some(), "api_key_secret")]
+            {
                 if set {
                     return not_ours(format!("credentials.{name}"), name);
                 }
@@ -243,9 +246,16 @@ fn check_twilio(
     sid(&settings.api_key_sid, "SK", "api_key_sid", false)?;
     sid(&settings.messaging_service_sid, "MG", "messaging_service_sid", false)?;
     if let Some(n) = &settings.from_number {
-        let digits = n.as_str().strip_prefix('+').filter(|d| (4..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()));
+        let digits = n
+            .as_str()
+            .strip_prefix('+')
+            .filter(|d| (4..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()));
         if digits.is_none() {
-            return Err(Error::field(Code::InvalidField, "settings.from_number", "must be an E.164 number (`+14255550100`)"));
+            return Err(Error::field(
+                Code::InvalidField,
+                "settings.from_number",
+                "must be an E.164 number (`+14255550100`)",
+            ));
         }
     }
     if let Some(c) = credentials {
@@ -267,7 +277,11 @@ fn check_twilio(
             ));
         }
     } else if !credentials_set {
-        return Err(Error::field(Code::MissingField, "credentials.auth_token", "a Twilio account needs its auth token"));
+        return Err(Error::field(
+            Code::MissingField,
+            "credentials.auth_token",
+            "a Twilio account needs its auth token",
+        ));
     }
     Ok(())
 }
@@ -570,9 +584,13 @@ mod tests {
 
     #[test]
     fn accounts_take_what_their_kind_uses() {
-        let bot =
-            AccountSettings { app_id: Some(ShortText::from_stored("app".into())), tenant_id: None, ..Default::default() };
-        let secret = AccountCredentials { client_secret: Some(ShortText::from_stored("s".into())), ..Default::default() };
+        let bot = AccountSettings {
+            app_id: Some(ShortText::from_stored("app".into())),
+            tenant_id: None,
+            ..Default::default()
+        };
+        let secret =
+            AccountCredentials { client_secret: Some(ShortText::from_stored("s".into())), ..Default::default() };
         let m = Some(AccountMethod::AzureBotFramework);
         assert!(check_account(ChannelType::BotFramework, m, &bot, false, Some(&secret)).is_ok());
         assert!(check_account(ChannelType::BotFramework, m, &bot, true, None).is_ok());

@@ -54,7 +54,7 @@ fn from_row(r: &Row) -> Result<Suppression, Error> {
     })
 }
 
-/// Puts `phone` on the list; a number already there keeps how and when it got there.
+/// Puts `phone` on the list; a number already there keeps how and when it got there. `true` when it was added now.
 pub fn suppress(
     tx: &mut Tx<'_>,
     org: OrgId,
@@ -63,13 +63,13 @@ pub fn suppress(
     channel: Option<ChannelId>,
     reason: Option<&str>,
     now: Timestamp,
-) -> Result<Suppression, Error> {
-    tx.execute(
+) -> Result<(Suppression, bool), Error> {
+    let added = tx.execute(
         "INSERT INTO suppressions (org_id, phone, source, channel_id, reason, created_at)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org_id, phone) DO NOTHING",
         params![org, phone, source.as_str(), channel, reason, now],
-    )?;
-    get_suppression(tx, org, phone)
+    )? > 0;
+    Ok((get_suppression(tx, org, phone)?, added))
 }
 
 /// Takes `phone` off the list; `false` when it was not on it.
@@ -79,7 +79,10 @@ pub fn unsuppress(tx: &mut Tx<'_>, org: OrgId, phone: &str) -> Result<bool, Erro
 
 pub fn get_suppression(tx: &mut Tx<'_>, org: OrgId, phone: &str) -> Result<Suppression, Error> {
     let row = tx
-        .query_opt(&format!("SELECT {COLUMNS} FROM suppressions WHERE org_id = $1 AND phone = $2"), params![org, phone])?
+        .query_opt(
+            &format!("SELECT {COLUMNS} FROM suppressions WHERE org_id = $1 AND phone = $2"),
+            params![org, phone],
+        )?
         .ok_or_else(|| Error::not_found(Code::SuppressionNotFound))?;
     from_row(&row)
 }
@@ -150,7 +153,11 @@ pub fn thread(tx: &mut Tx<'_>, org: OrgId, conversation: ConversationId) -> Resu
         params![conversation, org],
     )?
     .map(|r| {
-        Ok(PhoneThread { channel_type: r.enumeration(0, ChannelType::parse)?, phone: r.string(1)?, last_inbound_at: r.ts(2)? })
+        Ok(PhoneThread {
+            channel_type: r.enumeration(0, ChannelType::parse)?,
+            phone: r.string(1)?,
+            last_inbound_at: r.ts(2)?,
+        })
     })
     .transpose()
 }
@@ -220,7 +227,8 @@ pub fn report_status(
     else {
         return Ok(None);
     };
-    let (org, conversation, message): (OrgId, ConversationId, MessageId) = (row.parse(0)?, row.parse(1)?, row.parse(2)?);
+    let (org, conversation, message): (OrgId, ConversationId, MessageId) =
+        (row.parse(0)?, row.parse(1)?, row.parse(2)?);
     let before = row.opt_string(3)?.as_deref().and_then(ProviderStatus::parse);
     if before.is_some_and(|b| b.rank() >= status.rank()) {
         return Ok(None);

@@ -30,7 +30,9 @@ impl E164 {
         }
         let raw = raw.strip_prefix("tel:").unwrap_or(raw);
         let country = match region {
-            Some(r) => Some(r.to_ascii_uppercase().parse::<phonenumber::country::Id>().map_err(|_| PhoneError::NoCountry)?),
+            Some(r) => {
+                Some(r.to_ascii_uppercase().parse::<phonenumber::country::Id>().map_err(|_| PhoneError::NoCountry)?)
+            }
             None if !raw.starts_with('+') => return Err(PhoneError::NoCountry),
             None => None,
         };

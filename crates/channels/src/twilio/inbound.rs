@@ -123,8 +123,16 @@ pub fn parse_message(params: &[(String, String)]) -> Result<TwilioMessage, Parse
             .ok_or_else(|| ParseError::Invalid("NumMedia", format!("must be 0 to {MAX_MEDIA}")))?,
     };
     const URL: [&str; MAX_MEDIA] = [
-        "MediaUrl0", "MediaUrl1", "MediaUrl2", "MediaUrl3", "MediaUrl4", "MediaUrl5", "MediaUrl6", "MediaUrl7",
-        "MediaUrl8", "MediaUrl9",
+        "MediaUrl0",
+        "MediaUrl1",
+        "MediaUrl2",
+        "MediaUrl3",
+        "MediaUrl4",
+        "MediaUrl5",
+        "MediaUrl6",
+        "MediaUrl7",
+        "MediaUrl8",
+        "MediaUrl9",
     ];
     let mut media = Vec::with_capacity(count);
     for (i, name) in URL.iter().enumerate().take(count) {
@@ -192,14 +200,21 @@ pub fn parse_status(params: &[(String, String)]) -> Result<StatusCallback, Parse
         None => sid(params, "SmsSid")?,
     };
     let account_sid = sid(params, "AccountSid")?;
-    let raw = get(params, "MessageStatus").or_else(|| get(params, "SmsStatus")).ok_or(ParseError::Missing("MessageStatus"))?;
-    let status =
-        MessageStatus::parse(raw).ok_or_else(|| ParseError::Invalid("MessageStatus", format!("unknown status `{raw}`")))?;
+    let raw = get(params, "MessageStatus")
+        .or_else(|| get(params, "SmsStatus"))
+        .ok_or(ParseError::Missing("MessageStatus"))?;
+    let status = MessageStatus::parse(raw)
+        .ok_or_else(|| ParseError::Invalid("MessageStatus", format!("unknown status `{raw}`")))?;
     let error_code = match get(params, "ErrorCode") {
         None => None,
         Some(c) => Some(c.parse::<u32>().map_err(|_| ParseError::Invalid("ErrorCode", "not a number".into()))?),
     };
-    Ok(StatusCallback { message_sid: message_sid.to_string(), account_sid: account_sid.to_string(), status, error_code })
+    Ok(StatusCallback {
+        message_sid: message_sid.to_string(),
+        account_sid: account_sid.to_string(),
+        status,
+        error_code,
+    })
 }
 
 #[cfg(test)]
@@ -242,7 +257,8 @@ mod tests {
 
     #[test]
     fn what_twilio_would_not_send_is_refused() {
-        let base = [("MessageSid", SM), ("AccountSid", AC), ("From", "+14255550100"), ("To", "+14255550199"), ("Body", "x")];
+        let base =
+            [("MessageSid", SM), ("AccountSid", AC), ("From", "+14255550100"), ("To", "+14255550199"), ("Body", "x")];
         let with = |k: &str, v: &str| {
             let mut p = form(&base);
             p.retain(|(n, _)| n != k);
@@ -266,7 +282,8 @@ mod tests {
 
     #[test]
     fn status_callbacks_parse() {
-        let p = form(&[("MessageSid", SM), ("AccountSid", AC), ("MessageStatus", "undelivered"), ("ErrorCode", "30003")]);
+        let p =
+            form(&[("MessageSid", SM), ("AccountSid", AC), ("MessageStatus", "undelivered"), ("ErrorCode", "30003")]);
         let s = parse_status(&p).unwrap();
         assert_eq!((s.status, s.error_code), (MessageStatus::Undelivered, Some(30003)));
         assert!(s.status.is_failure());

@@ -49,7 +49,11 @@ pub fn messages_url(api_base: &str, account_sid: &str) -> String {
 }
 
 fn address(number: &str, whatsapp: bool) -> String {
-    if whatsapp && !number.starts_with(WHATSAPP_PREFIX) { format!("{WHATSAPP_PREFIX}{number}") } else { number.to_string() }
+    if whatsapp && !number.starts_with(WHATSAPP_PREFIX) {
+        format!("{WHATSAPP_PREFIX}{number}")
+    } else {
+        number.to_string()
+    }
 }
 
 /// The form parameters of `out`, in the order given.
@@ -159,7 +163,10 @@ mod tests {
              &MediaUrl=https%3A%2F%2Ffiles.test%2Fa.png%3Fsig%3D1%26x%3D2\
              &StatusCallback=https%3A%2F%2Fsb.test%2Fchannels%2Ftwilio%2Fc%2Fstatus"
         );
-        assert_eq!(messages_url("https://api.twilio.com/", "AC1"), "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json");
+        assert_eq!(
+            messages_url("https://api.twilio.com/", "AC1"),
+            "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json"
+        );
     }
 
     #[test]

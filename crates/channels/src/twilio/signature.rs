@@ -27,7 +27,9 @@ pub fn verify(auth_token: &str, url: &str, params: &[(String, String)], signatur
     if signature.is_empty() || auth_token.is_empty() {
         return false;
     }
-    spellings(url).iter().any(|u| constant_time_eq(expected_signature(auth_token, u, params).as_bytes(), signature.as_bytes()))
+    spellings(url)
+        .iter()
+        .any(|u| constant_time_eq(expected_signature(auth_token, u, params).as_bytes(), signature.as_bytes()))
 }
 
 /// `url`, and `url` with its default port added or removed.
@@ -85,10 +87,20 @@ mod tests {
         let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
         assert_eq!(expected_signature("12345", url, &params()), "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
         assert!(verify("12345", url, &params(), "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
-        assert!(verify("12345", "https://mycompany.com:443/myapp.php?foo=1&bar=2", &params(), "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
+        assert!(verify(
+            "12345",
+            "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+            &params(),
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+        ));
         assert!(!verify("12345", url, &params(), "0/KCTR6DLpKmkAf8muzZqo1nDgQ"));
         assert!(!verify("54321", url, &params(), "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
-        assert!(!verify("12345", "https://mycompany.com/myapp.php?foo=1&bar=3", &params(), "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
+        assert!(!verify(
+            "12345",
+            "https://mycompany.com/myapp.php?foo=1&bar=3",
+            &params(),
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+        ));
         let mut changed = params();
         changed[2].1 = "1235".into();
         assert!(!verify("12345", url, &changed, "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));

@@ -11,7 +11,9 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use switchboard_channels::phone::E164;
-use switchboard_domain::{Code, Error, Timestamp, ids::ConversationId, role::Role, setup::ChannelType, text::ShortText};
+use switchboard_domain::{
+    Code, Error, Timestamp, ids::ConversationId, role::Role, setup::ChannelType, text::ShortText,
+};
 use switchboard_store::{
     conversations::{self, Access},
     model::Page,
@@ -91,8 +93,9 @@ async fn add_suppression(
     let out = app
         .store
         .write_once(org, key, now, move |tx| {
-            let s = phone::suppress(tx, org, e164.as_str(), SuppressionSource::Api, None, reason.as_deref(), now)?;
-            body(if s.created_at == now { StatusCode::CREATED } else { StatusCode::OK }, s)
+            let (s, added) =
+                phone::suppress(tx, org, e164.as_str(), SuppressionSource::Api, None, reason.as_deref(), now)?;
+            body(if added { StatusCode::CREATED } else { StatusCode::OK }, s)
         })
         .await?;
     Ok(Written(out).into_response())

@@ -80,12 +80,15 @@ async fn receive_message(
     }
     if message.whatsapp != twilio.whatsapp() {
         let expected = if twilio.whatsapp() { "a WhatsApp address (`whatsapp:+…`)" } else { "a phone number" };
-        return Err(Error::field(Code::InvalidBody, "From", format!("this channel's customers write from {expected}")).into());
+        return Err(
+            Error::field(Code::InvalidBody, "From", format!("this channel's customers write from {expected}")).into()
+        );
     }
     let (org, channel, channel_type) = (twilio.channel.org_id, twilio.channel.id, twilio.channel.channel_type);
     let replies = twilio.account.settings.keyword_replies.as_ref();
     if message.media.is_empty()
-        && let Some((_, answer)) = phone::keyword(&app, org, channel, &message.from, message.body.as_deref(), replies).await?
+        && let Some((_, answer)) =
+            phone::keyword(&app, org, channel, &message.from, message.body.as_deref(), replies).await?
     {
         return Ok(xml(StatusCode::OK, twilio::twiml(Some(&answer))));
     }

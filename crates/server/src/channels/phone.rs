@@ -134,8 +134,9 @@ pub fn deliverable(
     match rows::check_reply(tx, org, conversation, now) {
         Ok(()) => Ok(Ok(())),
         Err(e) if e.code == switchboard_domain::Code::WhatsappWindowClosed && template => Ok(Ok(())),
-        Err(e) if e.code == switchboard_domain::Code::WhatsappWindowClosed
-            || e.code == switchboard_domain::Code::RecipientOptedOut =>
+        Err(e)
+            if e.code == switchboard_domain::Code::WhatsappWindowClosed
+                || e.code == switchboard_domain::Code::RecipientOptedOut =>
         {
             Ok(Err(e.detail))
         }

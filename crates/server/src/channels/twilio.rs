@@ -170,7 +170,8 @@ pub async fn check_account(
     credentials: &AccountCredentials,
 ) -> Result<(), String> {
     let sid = account.settings.account_sid.as_ref().map(|s| s.as_str()).unwrap_or_default();
-    let url = format!("{}/2010-04-01/Accounts/{sid}.json", app.config.channels.twilio.api_base_url.trim_end_matches('/'));
+    let url =
+        format!("{}/2010-04-01/Accounts/{sid}.json", app.config.channels.twilio.api_base_url.trim_end_matches('/'));
     let (user, password) = login(account, credentials);
     let client = media_client().map_err(|e| e.detail)?;
     let response = client

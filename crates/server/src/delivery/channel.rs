@@ -299,7 +299,10 @@ impl PhoneSender {
             .await
             .map_err(|e| Refusal { reason: e.to_string(), permanent: false })?;
         let Some((to, deliverable)) = thread else {
-            return Err(Refusal { reason: "the conversation has no customer number to answer".into(), permanent: true });
+            return Err(Refusal {
+                reason: "the conversation has no customer number to answer".into(),
+                permanent: true,
+            });
         };
         deliverable.map_err(|reason| Refusal { reason, permanent: true })?;
         // The number the customer wrote to answers them, unless a messaging service picks one.

@@ -286,7 +286,17 @@ fn http_client(config: &WebhookConfig) -> Result<reqwest::Client, Error> {
 
 async fn run(parts: Delivery) -> Result<(), Error> {
     let Delivery {
-        store, clock, log, handle, secrets, signer, links, config, bot_tokens, bot_sends_per_second, twilio,
+        store,
+        clock,
+        log,
+        handle,
+        secrets,
+        signer,
+        links,
+        config,
+        bot_tokens,
+        bot_sends_per_second,
+        twilio,
     } = parts;
     let (finished_tx, mut finished_rx) = mpsc::unbounded_channel();
     let (record_tx, record_rx) = mpsc::unbounded_channel();
@@ -421,7 +431,9 @@ impl Engine {
             };
             let url = match reqwest::Url::parse(&target.url) {
                 Ok(u) => Some(u),
-                Err(_) if matches!(adapter, Some(channel::Adapter::BotFramework { .. } | channel::Adapter::Twilio(_))) => {
+                Err(_)
+                    if matches!(adapter, Some(channel::Adapter::BotFramework { .. } | channel::Adapter::Twilio(_))) =>
+                {
                     None
                 }
                 Err(e) => {

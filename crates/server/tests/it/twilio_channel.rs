@@ -70,8 +70,12 @@ async fn twilio_channel_with(kind: &str, settings: Value) -> Twilio {
         .await;
     // Validation asks Twilio for the account with its credentials, as sends will.
     let validated = app
-        .post_ok(&format!("/v1/messaging-accounts/{}/validate", account["id"].as_str().unwrap()), &key, json!({}),
-            StatusCode::OK)
+        .post_ok(
+            &format!("/v1/messaging-accounts/{}/validate", account["id"].as_str().unwrap()),
+            &key,
+            json!({}),
+            StatusCode::OK,
+        )
         .await;
     assert_eq!(validated["validation"]["state"], "valid", "{validated}");
     let channel = app
@@ -148,9 +152,10 @@ impl Twilio {
         page["data"].as_array().unwrap().clone()
     }
 
+    /// The conversation's messages but the server's own (queue notices).
     async fn messages(&self, conversation: &str) -> Vec<Value> {
         let (_, page) = self.app.get(&format!("/v1/conversations/{conversation}/messages"), &self.app.admin_key).await;
-        page["data"].as_array().unwrap().clone()
+        page["data"].as_array().unwrap().iter().filter(|m| m["sender"]["kind"] != "system").cloned().collect()
     }
 
     /// The conversation's events of `kind`, once there are `n`.
@@ -241,8 +246,8 @@ async fn a_numbers_open_conversation_is_resumed_and_a_closed_one_starts_anew() {
 async fn webhooks_not_signed_by_the_accounts_token_for_the_public_url_store_nothing() {
     let t = twilio_channel("sms").await;
     let sid = t.sid();
-    let params = [("MessageSid", sid.as_str()), ("AccountSid", ACCOUNT_SID), ("From", ADA), ("To", OUR_NUMBER),
-        ("Body", "hi")];
+    let params =
+        [("MessageSid", sid.as_str()), ("AccountSid", ACCOUNT_SID), ("From", ADA), ("To", OUR_NUMBER), ("Body", "hi")];
     let (status, body) = t.post("messages", &params, None).await;
     assert_problem(status, &serde_json::from_str(&body).unwrap(), StatusCode::UNAUTHORIZED, "unauthenticated");
     let public = format!("{PUBLIC_URL}{}", t.path("messages"));
@@ -270,25 +275,60 @@ async fn bad_webhooks_and_unknown_channels_are_refused() {
     // Signed, but not a message Twilio would send: no sender, a number no country has, media it does not list.
     for (params, field) in [
         (vec![("MessageSid", sid.as_str()), ("AccountSid", ACCOUNT_SID), ("To", OUR_NUMBER), ("Body", "x")], "From"),
-        (vec![("MessageSid", "SM1"), ("AccountSid", ACCOUNT_SID), ("From", ADA), ("To", OUR_NUMBER), ("Body", "x")],
-            "MessageSid"),
-        (vec![("MessageSid", sid.as_str()), ("AccountSid", ACCOUNT_SID), ("From", "+1 000"), ("To", OUR_NUMBER),
-            ("Body", "x")], "From"),
-        (vec![("MessageSid", sid.as_str()), ("AccountSid", ACCOUNT_SID), ("From", ADA), ("To", OUR_NUMBER),
-            ("NumMedia", "1")], "MediaUrl0"),
-        (vec![("MessageSid", sid.as_str()), ("AccountSid", "AC0123456789abcdef0123456789abcdee"), ("From", ADA),
-            ("To", OUR_NUMBER), ("Body", "x")], "AccountSid"),
+        (
+            vec![("MessageSid", "SM1"), ("AccountSid", ACCOUNT_SID), ("From", ADA), ("To", OUR_NUMBER), ("Body", "x")],
+            "MessageSid",
+        ),
+        (
+            vec![
+                ("MessageSid", sid.as_str()),
+                ("AccountSid", ACCOUNT_SID),
+                ("From", "+1 000"),
+                ("To", OUR_NUMBER),
+                ("Body", "x"),
+            ],
+            "From",
+        ),
+        (
+            vec![
+                ("MessageSid", sid.as_str()),
+                ("AccountSid", ACCOUNT_SID),
+                ("From", ADA),
+                ("To", OUR_NUMBER),
+                ("NumMedia", "1"),
+            ],
+            "MediaUrl0",
+        ),
+        (
+            vec![
+                ("MessageSid", sid.as_str()),
+                ("AccountSid", "AC0123456789abcdef0123456789abcdee"),
+                ("From", ADA),
+                ("To", OUR_NUMBER),
+                ("Body", "x"),
+            ],
+            "AccountSid",
+        ),
         // A WhatsApp message on an SMS channel.
-        (vec![("MessageSid", sid.as_str()), ("AccountSid", ACCOUNT_SID), ("From", "whatsapp:+14255550100"),
-            ("To", "whatsapp:+14255550199"), ("Body", "x")], "From"),
+        (
+            vec![
+                ("MessageSid", sid.as_str()),
+                ("AccountSid", ACCOUNT_SID),
+                ("From", "whatsapp:+14255550100"),
+                ("To", "whatsapp:+14255550199"),
+                ("Body", "x"),
+            ],
+            "From",
+        ),
     ] {
         let (status, body) = t.signed("messages", &params).await;
         let problem: Value = serde_json::from_str(&body).unwrap();
         assert_problem(status, &problem, StatusCode::BAD_REQUEST, "invalid_body");
         assert_eq!(problem["field"], field, "{problem}");
     }
-    let (status, _) = t.signed("status", &[("MessageSid", sid.as_str()), ("AccountSid", ACCOUNT_SID),
-        ("MessageStatus", "exploded")]).await;
+    let (status, _) = t
+        .signed("status", &[("MessageSid", sid.as_str()), ("AccountSid", ACCOUNT_SID), ("MessageStatus", "exploded")])
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(t.conversations().await.is_empty());
 
@@ -307,8 +347,18 @@ async fn media_are_fetched_with_the_accounts_credentials_and_kept_and_oversized_
     let sid = t.sid();
     let url = t.fake.add_media(&sid, "image/png", vec![7; 600]);
     let (status, body) = t
-        .signed("messages", &[("MessageSid", &sid), ("AccountSid", ACCOUNT_SID), ("From", ADA), ("To", OUR_NUMBER),
-            ("NumMedia", "1"), ("MediaUrl0", &url), ("MediaContentType0", "image/png")])
+        .signed(
+            "messages",
+            &[
+                ("MessageSid", &sid),
+                ("AccountSid", ACCOUNT_SID),
+                ("From", ADA),
+                ("To", OUR_NUMBER),
+                ("NumMedia", "1"),
+                ("MediaUrl0", &url),
+                ("MediaContentType0", "image/png"),
+            ],
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.contains("<Response"), "TwiML: {body}");
@@ -316,8 +366,17 @@ async fn media_are_fetched_with_the_accounts_credentials_and_kept_and_oversized_
     let messages = t.messages(&id).await;
     let file = &messages[0]["attachments"][0];
     assert_eq!((file["content_type"].as_str(), file["size"].as_u64()), (Some("image/png"), Some(600)));
-    let bytes = t.app.http.get(file["url"].as_str().unwrap().replace(PUBLIC_URL, &t.app.base))
-        .bearer_auth(&t.app.admin_key).send().await.unwrap().bytes().await.unwrap();
+    let bytes = t
+        .app
+        .http
+        .get(file["url"].as_str().unwrap().replace(PUBLIC_URL, &t.app.base))
+        .bearer_auth(&t.app.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(bytes.to_vec(), vec![7; 600]);
     assert_eq!(t.fake.media_fetches(), 1);
 
@@ -325,14 +384,32 @@ async fn media_are_fetched_with_the_accounts_credentials_and_kept_and_oversized_
     let big_sid = t.sid();
     let big = t.fake.add_media(&big_sid, "image/png", vec![1; MAX_MEDIA as usize + 1]);
     let (status, body) = t
-        .signed("messages", &[("MessageSid", &big_sid), ("AccountSid", ACCOUNT_SID), ("From", ADA), ("To", OUR_NUMBER),
-            ("NumMedia", "1"), ("MediaUrl0", &big)])
+        .signed(
+            "messages",
+            &[
+                ("MessageSid", &big_sid),
+                ("AccountSid", ACCOUNT_SID),
+                ("From", ADA),
+                ("To", OUR_NUMBER),
+                ("NumMedia", "1"),
+                ("MediaUrl0", &big),
+            ],
+        )
         .await;
     assert_problem(status, &serde_json::from_str(&body).unwrap(), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
     // A media URL elsewhere than Twilio's API is never fetched.
     let (status, _) = t
-        .signed("messages", &[("MessageSid", &t.sid()), ("AccountSid", ACCOUNT_SID), ("From", ADA), ("To", OUR_NUMBER),
-            ("NumMedia", "1"), ("MediaUrl0", "http://169.254.169.254/latest/meta-data")])
+        .signed(
+            "messages",
+            &[
+                ("MessageSid", &t.sid()),
+                ("AccountSid", ACCOUNT_SID),
+                ("From", ADA),
+                ("To", OUR_NUMBER),
+                ("NumMedia", "1"),
+                ("MediaUrl0", "http://169.254.169.254/latest/meta-data"),
+            ],
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(t.messages(&id).await.len(), 1);
@@ -341,7 +418,8 @@ async fn media_are_fetched_with_the_accounts_credentials_and_kept_and_oversized_
 
 #[tokio::test]
 async fn stop_start_and_help_are_answered_and_keep_the_suppression_list() {
-    let t = twilio_channel_with("sms", json!({ "keyword_replies": { "help": "Contoso support: call 555-0100." } })).await;
+    let t =
+        twilio_channel_with("sms", json!({ "keyword_replies": { "help": "Contoso support: call 555-0100." } })).await;
     let (id, key) = t.accepted(ADA).await;
 
     let (status, twiml) = t.text(&t.sid(), ADA, "Stop").await;
@@ -373,8 +451,15 @@ async fn stop_start_and_help_are_answered_and_keep_the_suppression_list() {
 async fn administrators_keep_the_suppression_list() {
     let t = twilio_channel("sms").await;
     let key = &t.app.admin_key;
-    let added = t.app.post_ok("/v1/suppressions", key, json!({ "phone": "+44 7400 123456", "reason": "asked by mail" }),
-        StatusCode::CREATED).await;
+    let added = t
+        .app
+        .post_ok(
+            "/v1/suppressions",
+            key,
+            json!({ "phone": "+44 7400 123456", "reason": "asked by mail" }),
+            StatusCode::CREATED,
+        )
+        .await;
     assert_eq!((added["phone"].as_str(), added["source"].as_str()), (Some("+447400123456"), Some("api")));
     // Again: the number is on the list already, as it was.
     let again = t.app.post_ok("/v1/suppressions", key, json!({ "phone": "+447400123456" }), StatusCode::OK).await;
@@ -408,8 +493,8 @@ async fn whatsapp_replies_go_to_whatsapp_addresses_until_the_window_closes() {
     let t = twilio_channel("whatsapp").await;
     let (id, key) = t.accepted("whatsapp:+14255550100").await;
     let conversation = &t.conversations().await[0];
-    let (_, contact) = t.app.get(&format!("/v1/contacts/{}", conversation["contact_id"].as_str().unwrap()),
-        &t.app.admin_key).await;
+    let (_, contact) =
+        t.app.get(&format!("/v1/contacts/{}", conversation["contact_id"].as_str().unwrap()), &t.app.admin_key).await;
     assert_eq!((contact["phone"].as_str(), contact["preferred_name"].as_str()), (Some(ADA), Some("Ada")));
 
     assert_eq!(t.reply(&id, &key, "Hello from WhatsApp").await.0, StatusCode::CREATED);
@@ -430,7 +515,7 @@ async fn whatsapp_replies_go_to_whatsapp_addresses_until_the_window_closes() {
     let (_, phone) = t.app.get(&format!("/v1/conversations/{id}/phone"), &key).await;
     assert_eq!(phone["window_closed"], true);
     // The customer writes again: the window opens anew.
-    assert_eq!(t.text(&t.sid(), "whatsapp:+14255550100", "yes").await.0, StatusCode::OK);
+    assert_eq!(t.text(&t.sid(), "whatsapp:+14255550100", "I am here").await.0, StatusCode::OK);
     assert_eq!(t.reply(&id, &key, "Great").await.0, StatusCode::CREATED);
     until("the second reply", || (t.fake.sent().len() == 2).then_some(())).await;
 }
@@ -461,12 +546,18 @@ async fn twilio_refusals_fail_at_once_with_its_error_code_and_throttling_is_retr
     t.events(&id, "message.delivered", 1).await;
     assert_eq!(t.events(&id, "message.delivery_failed", 1).await.len(), 1);
     // Twilio's failure reports reach the message too, with its code.
-    let params = [("MessageSid", sent.sid.as_str()), ("AccountSid", ACCOUNT_SID), ("MessageStatus", "undelivered"),
-        ("ErrorCode", "30003")];
+    let params = [
+        ("MessageSid", sent.sid.as_str()),
+        ("AccountSid", ACCOUNT_SID),
+        ("MessageStatus", "undelivered"),
+        ("ErrorCode", "30003"),
+    ];
     assert_eq!(t.signed("status", &params).await.0, StatusCode::NO_CONTENT);
     let status = &t.events(&id, "message.status_changed", 1).await[0];
-    assert_eq!((status["data"]["status"].as_str(), status["data"]["error_code"].as_str()),
-        (Some("undelivered"), Some("30003")));
+    assert_eq!(
+        (status["data"]["status"].as_str(), status["data"]["error_code"].as_str()),
+        (Some("undelivered"), Some("30003"))
+    );
     assert!(t.fake.refused().is_empty(), "{:?}", t.fake.refused());
 }
 
@@ -475,18 +566,35 @@ async fn twilio_accounts_are_checked_when_created() {
     let app = TestApp::spawn().await;
     let key = &app.admin_key;
     for (body, code, field) in [
-        (json!({ "name": "t", "kind": "sms", "method": "twilio", "settings": {}, "credentials": { "auth_token": "x" } }),
-            "missing_field", "settings.account_sid"),
-        (json!({ "name": "t", "kind": "sms", "method": "twilio", "settings": { "account_sid": "AC12" },
-            "credentials": { "auth_token": "x" } }), "invalid_field", "settings.account_sid"),
-        (json!({ "name": "t", "kind": "whatsapp", "method": "twilio", "settings": { "account_sid": ACCOUNT_SID } }),
-            "missing_field", "credentials.auth_token"),
+        (
+            json!({ "name": "t", "kind": "sms", "method": "twilio", "settings": {}, "credentials": { "auth_token": "x" } }),
+            "missing_field",
+            "settings.account_sid",
+        ),
+        (
+            json!({ "name": "t", "kind": "sms", "method": "twilio", "settings": { "account_sid": "AC12" },
+            "credentials": { "auth_token": "x" } }),
+            "invalid_field",
+            "settings.account_sid",
+        ),
+        (
+            json!({ "name": "t", "kind": "whatsapp", "method": "twilio", "settings": { "account_sid": ACCOUNT_SID } }),
+            "missing_field",
+            "credentials.auth_token",
+        ),
         // Without a method an SMS account has no provider: Twilio's settings are not for it.
-        (json!({ "name": "t", "kind": "sms", "settings": { "account_sid": ACCOUNT_SID },
-            "credentials": { "auth_token": "x" } }), "invalid_field", "settings.account_sid"),
+        (
+            json!({ "name": "t", "kind": "sms", "settings": { "account_sid": ACCOUNT_SID },
+            "credentials": { "auth_token": "x" } }),
+            "invalid_field",
+            "settings.account_sid",
+        ),
         (json!({ "name": "t", "kind": "sms", "method": "azure_bot_framework" }), "invalid_field", "method"),
-        (json!({ "name": "t", "kind": "live_chat", "settings": { "account_sid": ACCOUNT_SID } }),
-            "invalid_field", "settings.account_sid"),
+        (
+            json!({ "name": "t", "kind": "live_chat", "settings": { "account_sid": ACCOUNT_SID } }),
+            "invalid_field",
+            "settings.account_sid",
+        ),
     ] {
         let (status, problem) = app.post("/v1/messaging-accounts", key, body).await;
         assert_problem(status, &problem, StatusCode::BAD_REQUEST, code);

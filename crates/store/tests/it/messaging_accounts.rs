@@ -98,7 +98,11 @@ async fn an_account_holds_channels_of_its_kind_up_to_the_limit(store: &Store) {
                 name: "Contoso bot".into(),
                 kind: ChannelType::BotFramework,
                 method: Some(AccountMethod::AzureBotFramework),
-                settings: AccountSettings { app_id: Some(ShortText::from_stored("app".into())), tenant_id: None, ..Default::default() },
+                settings: AccountSettings {
+                    app_id: Some(ShortText::from_stored("app".into())),
+                    tenant_id: None,
+                    ..Default::default()
+                },
                 sealed_credentials: Some("sealed".into()),
             };
             accounts::create_account(tx, org, new, Timestamp::now())

@@ -35,10 +35,6 @@ impl Sent {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
-
-    pub fn all(&self, name: &str) -> Vec<&str> {
-        self.params.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
-    }
 }
 
 struct Inner {
@@ -85,11 +81,6 @@ impl FakeTwilio {
             .with_state(inner.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self { base, inner }
-    }
-
-    /// An API key (`SK…`) and its secret the API accepts as well.
-    pub fn add_api_key(&self, sid: &str, secret: &str) {
-        self.inner.lock().unwrap().logins.insert(sid.into(), secret.into());
     }
 
     /// The next `n` sends are answered `status` (with `Retry-After` and Twilio's error `code` when given).
@@ -169,11 +160,21 @@ async fn create_message(
         n.len() > 4 && n.starts_with('+') && n[1..].bytes().all(|b| b.is_ascii_digit())
     };
     if !number(&to) {
-        return refuse(inner, format!("The 'To' number {to} is not a valid phone number."), StatusCode::BAD_REQUEST, 21211);
+        return refuse(
+            inner,
+            format!("The 'To' number {to} is not a valid phone number."),
+            StatusCode::BAD_REQUEST,
+            21211,
+        );
     }
     match (get("From"), get("MessagingServiceSid")) {
         (None, None) => {
-            return refuse(inner, "a 'From' or 'MessagingServiceSid' is required".into(), StatusCode::BAD_REQUEST, 21603);
+            return refuse(
+                inner,
+                "a 'From' or 'MessagingServiceSid' is required".into(),
+                StatusCode::BAD_REQUEST,
+                21603,
+            );
         }
         (Some(from), None) if !number(&from) || from.starts_with("whatsapp:") != to.starts_with("whatsapp:") => {
             return refuse(inner, format!("'From' {from} does not match 'To' {to}"), StatusCode::BAD_REQUEST, 21212);
@@ -227,9 +228,7 @@ async fn media(State(inner): State<Shared>, uri: axum::http::Uri, headers: Heade
     }
     inner.media_fetches += 1;
     match inner.media.get(uri.path()) {
-        Some((content_type, bytes)) => {
-            ([(header::CONTENT_TYPE, content_type.clone())], bytes.clone()).into_response()
-        }
+        Some((content_type, bytes)) => ([(header::CONTENT_TYPE, content_type.clone())], bytes.clone()).into_response(),
         None => twilio_error(StatusCode::NOT_FOUND, 20404, "not found"),
     }
 }
