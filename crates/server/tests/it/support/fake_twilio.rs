@@ -141,7 +141,7 @@ async fn create_message(
 ) -> Response {
     let mut guard = inner.lock().unwrap();
     let inner = &mut *guard;
-    if !authorized(&inner, &headers) {
+    if !authorized(inner, &headers) {
         return refuse(inner, "authenticate: bad Basic credentials".into(), StatusCode::UNAUTHORIZED, 20003);
     }
     if sid != ACCOUNT_SID {
