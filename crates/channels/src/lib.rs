@@ -9,4 +9,6 @@ pub mod direct_line;
 pub mod inbound;
 pub mod messaging_api;
 pub mod meta;
+pub mod phone;
 pub mod telesign;
+pub mod twilio;

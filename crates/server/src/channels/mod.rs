@@ -10,5 +10,7 @@ mod bench_phone;
 pub mod bot_framework;
 pub mod ingest;
 pub mod meta;
+pub mod phone;
 pub mod receipts;
 pub mod telesign;
+pub mod twilio;

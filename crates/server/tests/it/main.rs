@@ -38,6 +38,7 @@ mod setup_patch;
 mod stream;
 mod support;
 mod telesign_channel;
+mod twilio_channel;
 mod visibility;
 mod webhooks;
 mod workspace;
@@ -105,6 +106,8 @@ pub struct Options {
     pub meta: Option<switchboard_server::config::MetaConfig>,
     /// Where TeleSign's API is (a fake one's URL).
     pub telesign: Option<switchboard_server::config::TelesignConfig>,
+    /// Where Twilio is (a fake one's URL), and the server's public URL.
+    pub twilio: Option<(switchboard_server::config::TwilioConfig, String)>,
 }
 
 impl TestApp {
@@ -136,6 +139,10 @@ impl TestApp {
         }
         if let Some(telesign) = options.telesign {
             config.channels.telesign = telesign;
+        }
+        if let Some((twilio, public_url)) = options.twilio {
+            config.channels.twilio = twilio;
+            config.public_url = Some(public_url);
         }
         let store_config = match std::env::var("SWITCHBOARD_TEST_BACKEND").as_deref() {
             Ok("postgres") => StoreConfig::Postgres {

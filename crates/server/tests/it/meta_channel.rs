@@ -230,13 +230,16 @@ async fn a_whatsapp_customer_reaches_an_agent_and_the_reply_and_its_statuses_go_
     assert_eq!(accepted[0]["data"]["provider_message_id"], sent.id.as_str());
     assert!(accepted[0]["data"].get("status").is_none(), "acceptance: {}", accepted[0]);
 
-    for status in ["sent", "delivered", "read", "read"] {
+    // Each status once; a `delivered` crossing a `read` changes nothing.
+    for status in ["sent", "delivered", "read", "read", "delivered"] {
         assert_eq!(w.notify(FakeMeta::status(NUMBER, &sent.id, status, CUSTOMER, Value::Null)).await, StatusCode::OK);
     }
-    let receipts = w.events(&id, "message.delivered", 3).await;
+    let receipts = w.events(&id, "message.status_changed", 3).await;
     let statuses: Vec<&Value> = receipts.iter().map(|e| &e["data"]["status"]).collect();
-    assert_eq!(statuses, [&Value::Null, &json!("delivered"), &json!("read")], "each status once");
+    assert_eq!(statuses, [&json!("sent"), &json!("delivered"), &json!("read")], "each status once");
     assert!(receipts.iter().all(|e| e["data"]["message_id"] == accepted[0]["data"]["message_id"]));
+    assert!(receipts.iter().all(|e| e["data"]["provider_message_id"] == sent.id.as_str()));
+    assert_eq!(w.events(&id, "message.delivered", 1).await.len(), 1, "acceptance is the only receipt");
 }
 
 #[tokio::test]
@@ -252,6 +255,8 @@ async fn a_failed_status_puts_metas_error_code_on_the_message() {
     let failed = w.events(&id, "message.delivery_failed", 1).await;
     let error = failed[0]["data"]["error"].as_str().unwrap();
     assert!(error.starts_with("(#131047) Re-engagement message: Message failed"), "{error}");
+    let status = &w.events(&id, "message.status_changed", 1).await[0];
+    assert_eq!((&status["data"]["status"], &status["data"]["error_code"]), (&json!("failed"), &json!("131047")));
 }
 
 #[tokio::test]

@@ -3,3 +3,4 @@
 pub mod fake_bot_framework;
 pub mod fake_meta;
 pub mod fake_telesign;
+pub mod fake_twilio;
