@@ -107,6 +107,23 @@ pub fn inbound(
     }
 }
 
+/// The number a message from an adapter that parses its own webhook (Meta, TeleSign) is on: the E.164 its thread
+/// is keyed by, normalized by libphonenumber where it knows the number, else kept as the provider wrote it (the
+/// provider's own international digits: a number it delivered from is real to it, whatever a numbering plan
+/// says); `None` for a message not on a number's thread.
+pub fn number_of(inbound: &Inbound) -> Option<E164> {
+    let Thread::External(key) = &inbound.thread else { return None };
+    Some(E164::parse(key, None).unwrap_or_else(|_| E164::from_stored(key.clone())))
+}
+
+/// The text of a customer's message, for [`keyword`]: a message with files is never a keyword.
+pub fn keyword_text(inbound: &Inbound) -> Option<&str> {
+    match &inbound.act {
+        Act::Message { text, attachments, .. } if attachments.is_empty() => text.as_deref(),
+        _ => None,
+    }
+}
+
 /// Notes, inside the ingest's transaction, that the customer at `from` wrote at `now` in `conversation`: WhatsApp's
 /// window restarts, and the conversation's replies know their number.
 pub fn note_inbound(

@@ -205,6 +205,7 @@ pub(super) struct Refusal {
 #[derive(Clone)]
 pub(super) struct Connector {
     pub store: Arc<Store>,
+    pub clock: crate::clock::Clock,
     pub tokens: Arc<BotTokens>,
     pub phone: PhoneApis,
 }
@@ -290,6 +291,7 @@ fn phone_message(event: &Event) -> bool {
 
 /// A message to a phone customer, finished when it is attempted: the customer's address is read then.
 pub(super) struct PhoneSend {
+    pub org: switchboard_domain::ids::OrgId,
     pub channel: ChannelId,
     pub conversation: ConversationId,
     pub provider: PhoneProvider,
@@ -354,6 +356,7 @@ pub(super) fn phone_send(
         })
         .collect();
     Some(PhoneSend {
+        org: event.org_id,
         channel,
         conversation: m.conversation_id,
         provider,
@@ -371,16 +374,21 @@ impl Connector {
     pub(super) async fn phone_request(&self, send: PhoneSend) -> Result<Request, Refusal> {
         let apis = &self.phone;
         use switchboard_channels::{meta::outbound as meta, telesign::outbound as telesign};
-        let conversation = send.conversation;
-        let address = self
+        let (org, conversation, now) = (send.org, send.conversation, self.clock.now());
+        // What was queued before a STOP, or a notice after WhatsApp's window closed, is not sent (as on Twilio).
+        let (deliverable, address) = self
             .store
-            .read(move |tx| reply_addresses::get(tx, conversation))
+            .read(move |tx| {
+                let deliverable = crate::channels::phone::deliverable(tx, org, conversation, false, now)?;
+                Ok((deliverable, reply_addresses::get(tx, conversation)?))
+            })
             .await
-            .map_err(|e| Refusal { reason: e.to_string(), permanent: false })?
-            .ok_or_else(|| Refusal {
-                reason: "the conversation has no customer number to answer".into(),
-                permanent: true,
-            })?;
+            .map_err(|e| Refusal { reason: e.to_string(), permanent: false })?;
+        deliverable.map_err(|reason| Refusal { reason, permanent: true })?;
+        let address = address.ok_or_else(|| Refusal {
+            reason: "the conversation has no customer number to answer".into(),
+            permanent: true,
+        })?;
         let field = |name: &str| address.get(name).and_then(serde_json::Value::as_str).map(str::to_string);
         let bad_url =
             |e: url::ParseError| Refusal { reason: format!("the provider URL is not a URL: {e}"), permanent: true };

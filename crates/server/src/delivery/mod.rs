@@ -314,7 +314,7 @@ async fn run(parts: Delivery, mut stop: Stop) -> Result<(), Error> {
     let recorder = tokio::spawn(record(store.clone(), clock.clone(), record_rx));
     let mut log = log.follow(Start::Kept(CURSOR), Filter::everything(), FAN_OUT_BATCH).await?;
     let mut engine = Engine {
-        connector: channel::Connector { store: store.clone(), tokens: bot_tokens, phone },
+        connector: channel::Connector { store: store.clone(), clock: clock.clone(), tokens: bot_tokens, phone },
         phone: channel::PhoneSender {
             store: store.clone(),
             clock: clock.clone(),

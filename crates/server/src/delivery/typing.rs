@@ -48,7 +48,7 @@ impl Typing {
         let phone = super::channel::PhoneApis::of(config, public_url);
         let config = &config.webhooks;
         Ok(Self {
-            connector: Connector { store: store.clone(), tokens, phone },
+            connector: Connector { store: store.clone(), clock: clock.clone(), tokens, phone },
             store,
             clock,
             http: http_client(config)?,

@@ -287,3 +287,25 @@ async fn an_api_key_telesign_does_not_know_makes_the_account_invalid() {
     assert_problem(status, &problem, StatusCode::BAD_REQUEST, "invalid_field");
     assert_eq!(problem["field"], "credentials.api_key");
 }
+
+#[tokio::test]
+async fn stop_is_answered_through_telesign_and_suppresses_the_number() {
+    let s = sms(None).await;
+    let (id, key) = s.taken().await;
+
+    assert_eq!(s.text("B1B2C3D4E5F6A7B8C9D0E1F2A3B4C5D6", "STOP").await, StatusCode::OK);
+    let answer = until("the STOP is answered through TeleSign", || s.fake.sent().into_iter().next()).await;
+    assert_eq!(answer.form["phone_number"], FROM);
+    assert_eq!(answer.form["sender_id"], SHORT_CODE, "from the number the customer wrote to");
+    assert!(answer.form["message"].starts_with("You have been unsubscribed"), "{:?}", answer.form);
+    let (_, list) = s.app.get("/v1/suppressions", &s.app.admin_key).await;
+    assert_eq!(list["data"][0]["phone"], format!("+{FROM}"));
+    let path = format!("/v1/conversations/{id}/messages");
+    let (status, problem) = s.app.post(&path, &key, json!({ "text": "Hello?" })).await;
+    assert_problem(status, &problem, StatusCode::CONFLICT, "recipient_opted_out");
+    let texts: Vec<Value> = {
+        let (_, page) = s.app.get(&path, &s.app.admin_key).await;
+        page["data"].as_array().unwrap().iter().map(|m| m["text"].clone()).collect()
+    };
+    assert_eq!(texts, [json!("Where is my order?")], "the keyword is not a message for the agent");
+}
