@@ -105,4 +105,4 @@ echo "== the web workspace in chromium (playwright-core)"
 ./scripts/browser-tests.sh
 
 echo "== fuzzing each channel's inbound parser for a bounded time (cargo-fuzz on stable)"
-FUZZ_SECONDS="${FUZZ_SECONDS:-45}" ./scripts/fuzz.sh
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}" ./scripts/fuzz.sh

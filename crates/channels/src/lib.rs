@@ -6,6 +6,7 @@
 
 pub mod bot_framework;
 pub mod direct_line;
+pub mod google_bm;
 pub mod inbound;
 pub mod messaging_api;
 pub mod meta;

@@ -11,6 +11,10 @@ pub struct SimulateArgs {
     /// The random seed; the same seed gives the same report.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Runs every seed from 1 to this one instead of `--seed`, and ends with the rows pooled over the seeds (a
+    /// Markdown table).
+    #[arg(long)]
+    seeds: Option<u64>,
     /// Hours of arrivals [default: each scenario's own, 8].
     #[arg(long)]
     hours: Option<f64>,
@@ -32,20 +36,35 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     if args.hours.is_some_and(|h| !(h > 0.0 && h <= 24.0 * 14.0)) {
         anyhow::bail!("--hours is more than 0 and at most two weeks");
     }
-    let mut reports = Vec::new();
-    for scenario in scenarios {
-        let scenario = match args.hours {
-            Some(hours) => scenario.with_hours(hours),
-            None => scenario,
-        };
-        let report = simulate::run(&scenario, args.seed).map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
-        if args.json {
-            println!("{}", simulate::json_line(&report));
-        }
-        reports.push(report);
+    if args.seeds.is_some_and(|n| n == 0 || n > 100) {
+        anyhow::bail!("--seeds is from 1 to 100");
     }
-    if !args.json {
-        print!("{}", simulate::table(&reports));
+    let seeds: Vec<u64> = match args.seeds {
+        Some(n) => (1..=n).collect(),
+        None => vec![args.seed],
+    };
+    let mut all = Vec::new();
+    for &seed in &seeds {
+        let mut reports = Vec::new();
+        for scenario in &scenarios {
+            let scenario = match args.hours {
+                Some(hours) => scenario.clone().with_hours(hours),
+                None => scenario.clone(),
+            };
+            let report = simulate::run(&scenario, seed).map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.detail))?;
+            if args.json {
+                println!("{}", simulate::json_line(&report));
+            }
+            reports.push(report);
+        }
+        if !args.json {
+            print!("{}", simulate::table(&reports));
+        }
+        all.extend(reports);
+    }
+    if args.seeds.is_some() && !args.json {
+        println!();
+        print!("{}", simulate::pooled(&all));
     }
     Ok(())
 }

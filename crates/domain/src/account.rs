@@ -24,13 +24,19 @@ str_enum!(
         /// Twilio's Programmable Messaging (SMS) or its WhatsApp sender: the account SID and auth token (or an API key
         /// and secret), with a messaging service or the numbers customers write to.
         Twilio = "twilio",
+        /// Google's Business Messages: a partner's client token and service account, for a brand's agent.
+        Google = "google",
     }
 );
 
 impl AccountMethod {
     /// The method an account of `kind` has when its creator names none; `None` for kinds with a single way in.
     pub fn default_for(kind: ChannelType) -> Option<AccountMethod> {
-        (kind == ChannelType::BotFramework).then_some(AccountMethod::AzureBotFramework)
+        match kind {
+            ChannelType::BotFramework => Some(AccountMethod::AzureBotFramework),
+            ChannelType::GoogleBusinessMessages => Some(AccountMethod::Google),
+            _ => None,
+        }
     }
 
     fn allowed(kind: ChannelType) -> &'static [AccountMethod] {
@@ -38,6 +44,7 @@ impl AccountMethod {
             ChannelType::BotFramework => &[AccountMethod::AzureBotFramework],
             ChannelType::Sms => &[AccountMethod::Twilio, AccountMethod::Telesign],
             ChannelType::Whatsapp => &[AccountMethod::Twilio, AccountMethod::Meta],
+            ChannelType::GoogleBusinessMessages => &[AccountMethod::Google],
             _ => &[],
         }
     }
@@ -65,6 +72,15 @@ pub struct AccountSettings {
     /// TeleSign: the number or sender id replies go from; without one, TeleSign picks the account's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender_id: Option<ShortText>,
+    /// Google's Business Messages: the partner id (the console's Settings page), required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_id: Option<ShortText>,
+    /// Google's Business Messages: the brand id (`brands/{brand_id}`), required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand_id: Option<ShortText>,
+    /// Google's Business Messages: the agent id (`brands/{brand_id}/agents/{agent_id}`), required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<ShortText>,
     /// Twilio: the account SID (`AC` and 32 hex digits), required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_sid: Option<ShortText>,
@@ -134,6 +150,14 @@ pub struct AccountCredentials {
     /// Twilio: the secret of `settings.api_key_sid`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_secret: Option<ShortText>,
+    /// Google's Business Messages: the client token of the partner's webhook (it signs every message Google
+    /// posts), required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<ShortText>,
+    /// Google's Business Messages: the service account key file (its JSON, as downloaded), required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub service_account: Option<serde_json::Value>,
 }
 
 impl std::fmt::Debug for AccountCredentials {
@@ -148,6 +172,8 @@ impl std::fmt::Debug for AccountCredentials {
             .field("api_key", &hide(&self.api_key))
             .field("auth_token", &hide(&self.auth_token))
             .field("api_key_secret", &hide(&self.api_key_secret))
+            .field("client_token", &hide(&self.client_token))
+            .field("service_account", &self.service_account.as_ref().map(|_| "…"))
             .finish()
     }
 }
@@ -161,6 +187,8 @@ impl AccountCredentials {
             && self.api_key.is_none()
             && self.auth_token.is_none()
             && self.api_key_secret.is_none()
+            && self.client_token.is_none()
+            && self.service_account.is_none()
     }
 }
 
@@ -207,6 +235,7 @@ pub fn check_account(
     }
     check_provider_fields(kind, method, settings, credentials_set, credentials)?;
     check_twilio(kind, method == Some(AccountMethod::Twilio), settings, credentials_set, credentials)?;
+    check_google(kind, settings, credentials_set, credentials)?;
     if bot {
         if settings.app_id.as_ref().is_none_or(|a| a.as_str().trim().is_empty()) {
             return Err(Error::field(
@@ -229,6 +258,108 @@ pub fn check_account(
     }
     Ok(())
 }
+
+/// What a Google's Business Messages account uses (partner, brand and agent ids; client token and service account),
+/// and what no other kind does.
+fn check_google(
+    kind: ChannelType,
+    settings: &AccountSettings,
+    credentials_set: bool,
+    credentials: Option<&AccountCredentials>,
+) -> crate::Result<()> {
+    let google = kind == ChannelType::GoogleBusinessMessages;
+    let set = [
+        (settings.partner_id.as_ref(), "partner_id"),
+        (settings.brand_id.as_ref(), "brand_id"),
+        (settings.agent_id.as_ref(), "agent_id"),
+    ];
+    for (value, name) in set {
+        match value {
+            Some(_) if !google => {
+                return Err(Error::field(
+                    Code::InvalidField,
+                    format!("settings.{name}"),
+                    format!("`{name}` is a setting of google_business_messages accounts, not {kind}"),
+                ));
+            }
+            None if google => {
+                return Err(Error::field(
+                    Code::MissingField,
+                    format!("settings.{name}"),
+                    format!("a Google's Business Messages account needs its `{name}`"),
+                ));
+            }
+            Some(v) if v.as_str().trim().is_empty() || v.as_str().contains('/') => {
+                return Err(Error::field(
+                    Code::InvalidField,
+                    format!("settings.{name}"),
+                    "an id, without spaces alone or slashes (the console shows it)",
+                ));
+            }
+            _ => {}
+        }
+    }
+    let Some(c) = credentials else {
+        if google && !credentials_set {
+            return Err(Error::field(
+                Code::MissingField,
+                "credentials.client_token",
+                "a Google's Business Messages account needs its client token",
+            ));
+        }
+        return Ok(());
+    };
+    for (present, name) in
+        [(c.client_token.is_some(), "client_token"), (c.service_account.is_some(), "service_account")]
+    {
+        if present && !google {
+            return Err(Error::field(
+                Code::InvalidField,
+                format!("credentials.{name}"),
+                format!("`{name}` is a credential of google_business_messages accounts, not {kind}"),
+            ));
+        }
+    }
+    if !google {
+        return Ok(());
+    }
+    if c.client_token.as_ref().is_none_or(|t| t.as_str().is_empty()) {
+        return Err(Error::field(
+            Code::MissingField,
+            "credentials.client_token",
+            "a Google's Business Messages account needs its client token",
+        ));
+    }
+    let Some(file) = &c.service_account else {
+        return Err(Error::field(
+            Code::MissingField,
+            "credentials.service_account",
+            "a Google's Business Messages account needs its service account key file",
+        ));
+    };
+    let text = |k: &str| file.get(k).and_then(serde_json::Value::as_str).filter(|s| !s.trim().is_empty());
+    let complete = text("type") == Some("service_account")
+        && text("client_email").is_some()
+        && text("private_key").is_some_and(|k| k.contains("PRIVATE KEY"));
+    if !complete {
+        return Err(Error::field(
+            Code::InvalidField,
+            "credentials.service_account",
+            "a service account key file: JSON with `type` \"service_account\", `client_email` and a PEM `private_key`",
+        ));
+    }
+    if file.to_string().len() > MAX_SERVICE_ACCOUNT_BYTES {
+        return Err(Error::field(
+            Code::FieldTooLong,
+            "credentials.service_account",
+            format!("a service account key file is at most {MAX_SERVICE_ACCOUNT_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// The largest service account key file accepted (Google's are about 2.4 KB).
+pub const MAX_SERVICE_ACCOUNT_BYTES: usize = 16 * 1024;
 
 /// The settings and credentials of the Meta (WhatsApp Cloud API) and TeleSign methods: each only on its own
 /// method's accounts, and the ones it needs present.
@@ -847,5 +978,52 @@ mod tests {
         let replies = AccountSettings { keyword_replies: Some(KeywordReplies::default()), ..Default::default() };
         assert!(check_account(ChannelType::LiveChat, None, &replies, false, None).is_err());
         assert!(format!("{token:?}").contains('…') && !format!("{token:?}").contains("token\""));
+    }
+
+    #[test]
+    fn google_accounts_take_their_ids_token_and_service_account() {
+        let id = |s: &str| Some(ShortText::from_stored(s.into()));
+        let settings = AccountSettings {
+            partner_id: id("p-1"),
+            brand_id: id("b-1"),
+            agent_id: id("a-1"),
+            ..AccountSettings::default()
+        };
+        let file = serde_json::json!({"type": "service_account", "client_email": "sb@p.iam.gserviceaccount.com",
+            "private_key": "-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n"});
+        let creds = AccountCredentials {
+            client_token: id("ct"),
+            service_account: Some(file.clone()),
+            ..AccountCredentials::default()
+        };
+        let kind = ChannelType::GoogleBusinessMessages;
+        let m = AccountMethod::default_for(kind);
+        assert_eq!(m, Some(AccountMethod::Google));
+        assert!(check_account(kind, m, &settings, false, Some(&creds)).is_ok());
+        assert!(check_account(kind, m, &settings, true, None).is_ok());
+        let field = |r: crate::Result<()>| r.unwrap_err().field.unwrap_or_default();
+        assert_eq!(field(check_account(kind, m, &settings, false, None)), "credentials.client_token");
+        let no_agent = AccountSettings { agent_id: None, ..settings.clone() };
+        assert_eq!(field(check_account(kind, m, &no_agent, true, None)), "settings.agent_id");
+        let slashed = AccountSettings { brand_id: id("brands/b-1"), ..settings.clone() };
+        assert_eq!(field(check_account(kind, m, &slashed, true, None)), "settings.brand_id");
+        let no_file = AccountCredentials { service_account: None, ..creds.clone() };
+        assert_eq!(field(check_account(kind, m, &settings, false, Some(&no_file))), "credentials.service_account");
+        let not_a_key =
+            AccountCredentials { service_account: Some(serde_json::json!({"type": "user"})), ..creds.clone() };
+        assert_eq!(field(check_account(kind, m, &settings, false, Some(&not_a_key))), "credentials.service_account");
+        let bot = Some(AccountMethod::AzureBotFramework);
+        assert_eq!(field(check_account(kind, bot, &settings, true, None)), "method");
+        assert_eq!(
+            field(check_account(ChannelType::MessagingApi, None, &settings, false, None)),
+            "settings.partner_id"
+        );
+        let token_only = AccountCredentials { client_token: id("ct"), ..AccountCredentials::default() };
+        let none = AccountSettings::default();
+        assert_eq!(
+            field(check_account(ChannelType::MessagingApi, None, &none, false, Some(&token_only))),
+            "credentials.client_token"
+        );
+        assert!(!format!("{creds:?}").contains("ct\""), "credentials are not in Debug");
     }
 }

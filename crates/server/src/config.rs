@@ -189,6 +189,7 @@ pub struct ChannelsConfig {
     pub meta: MetaConfig,
     pub telesign: TelesignConfig,
     pub twilio: TwilioConfig,
+    pub google_business_messages: GoogleBusinessMessagesConfig,
 }
 
 /// Where Meta's Graph API is (WhatsApp Cloud API sends, media downloads, validation). The default is Meta's; tests
@@ -226,6 +227,20 @@ pub struct TwilioConfig {
     /// The largest file a customer's message may carry (bytes): a larger one is refused and the message with it.
     pub max_media_bytes: u64,
     /// Messages a second one Twilio channel sends at most (a long code takes about 1); 0: no limit.
+    pub sends_per_second: u32,
+}
+
+/// Where Google's Business Messages API and the token endpoint of its service accounts are. The defaults are
+/// Google's; tests point them at a fake.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleBusinessMessagesConfig {
+    /// The Business Messages API: `{api_url}/v1/conversations/{id}/messages` and `…/events`.
+    pub api_url: String,
+    /// Where a service account's signed JWT is exchanged for an access token (the JWT bearer grant); also the
+    /// JWT's audience.
+    pub token_url: String,
+    /// Messages and events a second one channel sends at most; 0: no limit.
     pub sends_per_second: u32,
 }
 
@@ -432,6 +447,12 @@ impl Config {
         let t = &self.channels.twilio;
         if switchboard_domain::text::HttpUrl::parse(t.api_base_url.as_str()).is_err() || t.max_media_bytes == 0 {
             bail!("channels.twilio: api_base_url must be an absolute http or https URL, max_media_bytes at least 1");
+        }
+        let g = &self.channels.google_business_messages;
+        for (name, url) in [("api_url", &g.api_url), ("token_url", &g.token_url)] {
+            if switchboard_domain::text::HttpUrl::parse(url.as_str()).is_err() {
+                bail!("channels.google_business_messages.{name} must be an absolute http or https URL");
+            }
         }
         if self.request_timeout_seconds == 0 {
             bail!("request_timeout_seconds must be at least 1");

@@ -351,6 +351,8 @@ impl Stop {
 struct Workers {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Google's Business Messages typing relay.
+    _relays: Vec<AbortOnDrop>,
 }
 
 impl Workers {
@@ -358,7 +360,9 @@ impl Workers {
         let (stop, asked) = watch::channel(false);
         let mut tasks = vec![delivery::start(app, Stop(asked.clone()))];
         tasks.extend(routing::start(app.clone(), Stop(asked)));
-        Self { stop, tasks }
+        // Best effort and holding nothing: stopped with the workers, not waited for.
+        let relays = vec![AbortOnDrop(crate::channels::google_bm::start_typing(app).abort_handle())];
+        Self { stop, tasks, _relays: relays }
     }
 
     /// Asks the workers to stop after what they hold and waits for them up to `grace`; any still running then is

@@ -63,6 +63,8 @@ pub struct AppInner {
     pub chat_starts: rate::Windows,
     /// The Bot Framework channel's keys, tokens and channels.
     pub bot_framework: Arc<channels::bot_framework::BotFramework>,
+    /// Google's Business Messages channel: its service accounts' tokens and its channels.
+    pub google_bm: Arc<channels::google_bm::GoogleBusinessMessages>,
     /// WhatsApp through Meta's Cloud API: its channels and the Graph API calls made outside deliveries.
     pub meta: Arc<channels::meta::Meta>,
     /// SMS through TeleSign: its channels and validation's calls.
@@ -135,6 +137,10 @@ pub async fn build_state(
         Arc::new(channels::bot_framework::BotFramework::new(&config.channels.bot_framework, clock.clone())?);
     let meta = Arc::new(channels::meta::Meta::new(&config.channels.meta)?);
     let telesign = Arc::new(channels::telesign::Telesign::new(&config.channels.telesign)?);
+    let google_bm = Arc::new(channels::google_bm::GoogleBusinessMessages::new(
+        &config.channels.google_business_messages,
+        clock.clone(),
+    )?);
     let log = outbox::EventLog::new(store.clone(), Duration::try_from_secs_f64(config.cluster.log_poll_seconds)?);
     let typing = delivery::typing::Typing::new(
         store.clone(),
@@ -143,6 +149,7 @@ pub async fn build_state(
         auth.signer.issuer(),
         auth.secrets.clone(),
         bot_framework.tokens.clone(),
+        google_bm.tokens.clone(),
     )
     .map_err(|e| anyhow::anyhow!("the typing client: {e}"))?;
     Ok(AppState(Arc::new(AppInner {
@@ -163,6 +170,7 @@ pub async fn build_state(
         bot_framework,
         meta,
         telesign,
+        google_bm,
         direct_line: direct_line::DirectLine::default(),
         typing,
     })))

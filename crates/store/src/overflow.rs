@@ -103,8 +103,9 @@ pub fn claim_waiting(
 /// One finished stay in a queue, for rebuilding wait estimates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueStay {
-    /// An agent accepted it at `at` after `waited_ms`; `closed_at` when the conversation has since closed.
-    Assigned { queue: QueueId, at: Timestamp, waited_ms: i64, closed_at: Option<Timestamp> },
+    /// An agent accepted it at `at` after `waited_ms`, on an offer made at `offered_at`; `closed_at` when the
+    /// conversation has since closed.
+    Assigned { queue: QueueId, at: Timestamp, waited_ms: i64, offered_at: Timestamp, closed_at: Option<Timestamp> },
     /// It was closed at `at` while waiting, having joined the queue at `enqueued_at`.
     Abandoned { queue: QueueId, at: Timestamp, enqueued_at: Timestamp },
 }
@@ -113,7 +114,7 @@ pub enum QueueStay {
 pub fn queue_history(tx: &mut Tx<'_>, org: OrgId, since: Timestamp, limit: usize) -> Result<Vec<QueueStay>, Error> {
     let mut out = Vec::new();
     for r in tx.query(
-        "SELECT o.queue_id, o.answered_at, o.waited_ms, c.closed_at FROM offers o
+        "SELECT o.queue_id, o.answered_at, o.waited_ms, c.closed_at, o.created_at FROM offers o
          JOIN conversations c ON c.id = o.conversation_id
          WHERE o.org_id = $1 AND o.state = 'accepted' AND o.answered_at >= $2 AND o.waited_ms IS NOT NULL
          ORDER BY o.answered_at DESC LIMIT $3",
@@ -123,6 +124,7 @@ pub fn queue_history(tx: &mut Tx<'_>, org: OrgId, since: Timestamp, limit: usize
             queue: r.parse(0)?,
             at: r.ts(1)?,
             waited_ms: r.i64(2)?,
+            offered_at: r.ts(4)?,
             closed_at: r.opt_ts(3)?,
         });
     }

@@ -311,6 +311,27 @@ pub fn targets(tx: &mut Tx<'_>, now: Timestamp) -> Result<Vec<Target>, Error> {
             account: Some(r.json(3)?),
         });
     }
+    // A Google's Business Messages channel answers each conversation at Google's API (its reply address names the
+    // conversation), as its account's service account.
+    for r in tx.query(
+        "SELECT c.id, c.org_id, a.credentials FROM channels c
+         JOIN messaging_accounts a ON a.id = c.account_id
+         WHERE c.channel_type = 'google_business_messages' ORDER BY c.id",
+        params![],
+    )? {
+        out.push(Target {
+            endpoint: Endpoint::Channel(r.parse(0)?),
+            org_id: r.parse(1)?,
+            url: String::new(),
+            event_types: Vec::new(),
+            sealed_secrets: Vec::new(),
+            app_id: None,
+            channel_type: Some(ChannelType::GoogleBusinessMessages),
+            sealed_credentials: r.opt_string(2)?,
+            tenant_id: None,
+            account: None,
+        });
+    }
     // A bot hears the customers of the conversations it holds, at its messaging endpoint, for its app id.
     for (org_id, bot) in crate::bots::all(tx)? {
         out.push(Target {
@@ -613,10 +634,17 @@ pub fn tell_undelivered_message(tx: &mut Tx<'_>, a: &Attempt, now: Timestamp) ->
 pub fn tell_delivered_message(tx: &mut Tx<'_>, a: &Attempt, now: Timestamp) -> Result<(), Error> {
     let Some((org, channel_id, conversation, message)) = channel_message(tx, a)? else { return Ok(()) };
     let answer = a.response.as_deref().and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
-    // `id` for the Connector's ResourceResponse, `sid` for Twilio's message resource, else Meta's or TeleSign's.
+    // The Connector names its message `id`; Twilio `sid`; Google's Business Messages `messageId`; Meta and TeleSign
+    // theirs.
     let provider_message_id = answer
         .as_ref()
-        .and_then(|v| v.get("id").or_else(|| v.get("sid")).and_then(|id| id.as_str()).or_else(|| provider_id(v)))
+        .and_then(|v| {
+            v.get("id")
+                .or_else(|| v.get("sid"))
+                .or_else(|| v.get("messageId"))
+                .and_then(|id| id.as_str())
+                .or_else(|| provider_id(v))
+        })
         .map(str::to_string)
         .filter(|id| !id.is_empty() && id.chars().count() <= 256);
     // Twilio writes the count as a string of digits.

@@ -12,3 +12,4 @@ pub mod overflow;
 pub mod rules;
 pub mod simulate;
 pub mod wait;
+pub mod wait_tracker;

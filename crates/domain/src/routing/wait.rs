@@ -3,21 +3,28 @@
 //!
 //! # Method
 //!
-//! A customer at 1-based `position` with `free` agents able to take work needs `n = position - free` service
-//! completions in the queue before an agent is theirs; `n = 0` means they are answered at once. While the queue has
-//! a backlog, its items leave at the **service rate** `s` (per second) and each customer ahead gives up at the
-//! **abandonment rate** `θ`, so with `j` customers still ahead the next step comes after an exponential time of
-//! rate `s + jθ`. The wait is the sum of those steps, `Σ_{j<n} 1/(s + jθ)`, whose mean and variance have closed
-//! forms (integral approximations of the sums), which keeps [`WaitEstimator::estimate`] O(1) at any position.
+//! A customer at 1-based `position` with `free` agents able to take their conversation now needs `n = position −
+//! free` service completions in the queue before an agent is theirs. While the queue has a backlog, its items leave
+//! at the **service rate** `s` (per second) and each customer ahead gives up at the **abandonment rate** `θ`, so
+//! with `j` customers still ahead the next step comes after an exponential time of rate `s + jθ`. That part of the
+//! wait is the sum of those steps, `Σ_{j<n} 1/(s + jθ)`, whose mean and variance have closed forms (integral
+//! approximations of the sums), which keeps [`WaitEstimator::estimate`] O(1) at any position.
 //!
 //! - `s = staffed × p`, where `p` is the per-agent productivity of this queue: backlog departures per agent-second
-//!   of backlog observed in an exponentially decayed window (departures only count while the queue had someone
-//!   waiting, since an idle queue says nothing about how fast it can be served), blended with the staffing model
-//!   `1 / AHT` while that history is thin. Learning `p` rather than `s` lets staffing changes (shifts) apply at
-//!   once, and it captures what a staffing model cannot, such as agents shared with a higher-priority queue.
+//!   of backlog observed in an exponentially decayed window (a customer counts as a departure only if they spent
+//!   time in the backlog, since an idle queue says nothing about how fast it can be served), blended with the
+//!   staffing model `1 / AHT` while that history is thin. Learning `p` rather than `s` lets staffing changes
+//!   (shifts) apply at once, and it captures what a staffing model cannot, such as agents shared with a
+//!   higher-priority queue or agents with room for several conversations.
 //! - `θ` = abandonments ÷ customer-seconds of waiting in the window: the maximum-likelihood rate for exponential
 //!   patience.
-//! - The value returned is the **median** of that wait (a gamma distribution matched to its mean and variance,
+//! - **Offer time.** Once an agent is theirs, the customer still waits for the agent to accept, and for any offers
+//!   declined before. That time is not service (it is learned apart, as the decayed mean and variance of the time
+//!   assigned customers spent in offers) and is added to the wait: a customer with an agent free waits only that.
+//! - **Cooldowns.** An agent with room who declined this customer recently is not free for them until their
+//!   cooldown ends; the server passes those ends (see [`Staffing`]), and each is one more way for the customer's
+//!   turn to come (the median is then `min_k max(r_k, median(T_{n−k}))`, see [`WaitEstimator::estimate`]).
+//! - The value returned is the **median** of the wait (a gamma distribution matched to its mean and variance,
 //!   Wilson-Hilferty), not its mean: the median is what minimises absolute error, and for short queues the wait is
 //!   skewed enough (one exponential step has its median at 69% of its mean) for this to matter.
 //!
@@ -28,11 +35,15 @@
 //!
 //! Every update is O(1): each queue keeps a handful of decayed sums, brought up to date lazily on each call.
 //!
-//! [`naive_wait`] and [`erlang_c_wait`] are the two baselines the simulator compares against.
+//! [`naive_wait`], [`erlang_c_wait`] and [`erlang_a_wait`] are the baselines the simulator compares against.
 
 use std::{collections::BTreeMap, time::Duration};
 
-use crate::{Timestamp, ids::QueueId};
+use super::engine::Engine;
+use crate::{
+    Timestamp,
+    ids::{ConversationId, QueueId, WorkstreamId},
+};
 
 /// Tuning for a [`WaitEstimator`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,6 +85,10 @@ struct QueueHistory {
     waiting_secs: f64,
     handle_sum: f64,
     handle_count: f64,
+    /// Decayed sums of the time assigned conversations spent in offers (accepted or declined) and its square.
+    offer_sum: f64,
+    offer_sq: f64,
+    offer_count: f64,
 }
 
 /// Estimates wait times per queue; see the module documentation for the method.
@@ -117,6 +132,9 @@ impl WaitEstimator {
         h.waiting_secs = h.waiting_secs * keep + h.waiting as f64 * span;
         h.handle_sum *= keep;
         h.handle_count *= keep;
+        h.offer_sum *= keep;
+        h.offer_sq *= keep;
+        h.offer_count *= keep;
         h.last = Some(h.last.map_or(now, |last| last.max(now)));
         h
     }
@@ -126,28 +144,48 @@ impl WaitEstimator {
         self.advance(queue, at).staffed = staffed as f64;
     }
 
-    /// A customer joined the queue.
+    /// A customer joined the queue (arrived, or moved in from another queue): one more waiting, one more arrival.
     pub fn on_enqueue(&mut self, queue: QueueId, at: Timestamp) {
         let h = self.advance(queue, at);
         h.arrivals += 1.0;
         h.waiting += 1;
     }
 
-    /// A customer of the queue got an agent after `waited`.
-    pub fn on_assigned(&mut self, queue: QueueId, waited: Duration, at: Timestamp) {
+    /// A waiting customer left the queue's backlog: offered to an agent, picked, moved away or gone. What it means
+    /// is told apart by [`WaitEstimator::on_assigned`] and [`WaitEstimator::on_abandoned`].
+    pub fn on_dequeued(&mut self, queue: QueueId, at: Timestamp) {
         let h = self.advance(queue, at);
         h.waiting = h.waiting.saturating_sub(1);
-        // Someone answered at once left no backlog behind them: their departure says nothing about service speed.
-        if !waited.is_zero() {
-            h.backlog_departures += 1.0;
-        }
     }
 
-    /// A waiting customer of the queue gave up after `waited`.
-    pub fn on_abandoned(&mut self, queue: QueueId, _waited: Duration, at: Timestamp) {
+    /// A customer came back to the queue's backlog from a declined offer (rejected, missed, withdrawn): waiting
+    /// again, but no new arrival.
+    pub fn on_requeued(&mut self, queue: QueueId, at: Timestamp) {
+        self.advance(queue, at).waiting += 1;
+    }
+
+    /// A customer of the queue got an agent after `queued` in the backlog and `offered` in offers (the accepted
+    /// one and any declined before it).
+    ///
+    /// Only time in the backlog says how fast the queue is served: a customer offered at once (`queued` zero)
+    /// left no backlog behind, and the seconds an agent takes to accept are not service (counting them as such
+    /// made a fresh queue look several times faster than its staffing). The offer time is learned apart and added
+    /// to every estimate. A departure is counted only while someone staffs the queue, since productivity is
+    /// departures per staffed second (history replayed at start has no staffing to measure against).
+    pub fn on_assigned(&mut self, queue: QueueId, queued: Duration, offered: Duration, at: Timestamp) {
         let h = self.advance(queue, at);
-        h.waiting = h.waiting.saturating_sub(1);
-        h.abandons += 1.0;
+        if !queued.is_zero() && h.staffed > 0.0 {
+            h.backlog_departures += 1.0;
+        }
+        let o = offered.as_secs_f64();
+        h.offer_sum += o;
+        h.offer_sq += o * o;
+        h.offer_count += 1.0;
+    }
+
+    /// A customer of the queue gave up after `waited` (in the backlog or in an offer).
+    pub fn on_abandoned(&mut self, queue: QueueId, _waited: Duration, at: Timestamp) {
+        self.advance(queue, at).abandons += 1.0;
     }
 
     /// A conversation of the queue was handled in `duration` (assignment to end).
@@ -183,23 +221,39 @@ impl WaitEstimator {
         (observed * keep + (1.0 - keep) / self.decay, other * keep)
     }
 
-    /// The estimated wait for a customer joining the queue now at 1-based `position`, with `staffed` agents
-    /// serving the queue and `free` of them able to take a conversation now. `None` when nobody is staffed, since
-    /// no honest number exists then.
-    pub fn estimate(
-        &self,
-        queue: QueueId,
-        position: usize,
-        staffed: usize,
-        free: usize,
-        _at: Timestamp,
-    ) -> Option<Duration> {
-        if staffed == 0 {
+    /// The queue's recent abandonment rate per waiting customer, per second (zero before any history).
+    pub fn abandonment_rate(&self, queue: QueueId) -> f64 {
+        self.queues.get(&queue).map_or(0.0, |h| if h.waiting_secs > 0.0 { h.abandons / h.waiting_secs } else { 0.0 })
+    }
+
+    /// Mean and variance, in seconds, of the time an assigned customer spends in offers; zero before any.
+    pub fn offer_time(&self, queue: QueueId) -> (f64, f64) {
+        match self.queues.get(&queue) {
+            Some(h) if h.offer_count > 0.0 => {
+                let mean = h.offer_sum / h.offer_count;
+                (mean, (h.offer_sq / h.offer_count - mean * mean).max(0.0))
+            }
+            _ => (0.0, 0.0),
+        }
+    }
+
+    /// The estimated wait for a customer at 1-based `position` in the queue now, given its [`Staffing`]. `None` when
+    /// nobody is staffed, since no honest number exists then.
+    ///
+    /// `n = position − free` agents must finish before one is theirs (the queue model), unless an agent cooling
+    /// down for this customer becomes free first; then they wait for the offer to be accepted. Agents in
+    /// cooldown end theirs at known times `r_1 ≤ r_2 ≤ …`, so with `k` of them over the customer needs `n − k`
+    /// completions, and the median wait is exactly `min_k max(r_k, median(T_{n−k}))` (the survival function
+    /// depends on `t` only through which `r_k` it has passed). Offer time is added to each term.
+    pub fn estimate(&self, queue: QueueId, position: usize, staffing: &Staffing, _at: Timestamp) -> Option<Duration> {
+        if staffing.staffed == 0 {
             return None;
         }
-        let needed = position.saturating_sub(free);
+        let (offer_mean, offer_var) = self.offer_time(queue);
+        let offer_median = gamma_median(offer_mean, offer_var);
+        let needed = position.saturating_sub(staffing.free);
         if needed == 0 {
-            return Some(Duration::ZERO);
+            return Some(Duration::from_secs_f64(offer_median));
         }
         let model = 1.0 / self.handle_time(queue).as_secs_f64().max(1.0);
         let (productivity, abandon_rate) = match self.queues.get(&queue) {
@@ -212,13 +266,61 @@ impl WaitEstimator {
             }
             None => (model, 0.0),
         };
-        let rate = staffed as f64 * productivity;
+        let rate = staffing.staffed as f64 * productivity;
         if rate <= 0.0 || !rate.is_finite() {
             return None;
         }
-        let (mean, variance) = wait_moments(needed as f64, rate, abandon_rate);
-        let wait = gamma_median(mean, variance);
-        if wait.is_finite() { Some(Duration::from_secs_f64(wait.max(0.0))) } else { None }
+        let mut cooldowns = staffing.cooldowns.clone();
+        cooldowns.sort();
+        let mut best = f64::INFINITY;
+        for k in 0..=cooldowns.len().min(needed) {
+            let ready = if k == 0 { 0.0 } else { cooldowns[k - 1].as_secs_f64() + offer_median };
+            let rest = needed - k;
+            let median = if rest == 0 {
+                offer_median
+            } else {
+                let (mean, variance) = wait_moments(rest as f64, rate, abandon_rate);
+                gamma_median(mean + offer_mean, variance + offer_var)
+            };
+            best = best.min(ready.max(median));
+        }
+        if best.is_finite() { Some(Duration::from_secs_f64(best.max(0.0))) } else { None }
+    }
+}
+
+/// What the estimator needs to know of a queue's agents at the moment of an estimate, from the engine. Counted in
+/// conversations, not agents: an agent with room for three is three servers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Staffing {
+    /// Conversations the agents at work for the queue can hold together, with room now or not.
+    pub staffed: usize,
+    /// Conversations that could be offered now, to agents free for this customer.
+    pub free: usize,
+    /// For agents with room who declined this customer's conversation recently: how long until they may be
+    /// offered it again. Their room is not in `free`.
+    pub cooldowns: Vec<Duration>,
+}
+
+impl Staffing {
+    /// The staffing of `queue` for a conversation of `workstream` as the engine has it now; `conversation` (a
+    /// customer already in routing) brings its cooldowns. What the server and the simulator both estimate with.
+    pub fn of(
+        engine: &Engine,
+        queue: QueueId,
+        workstream: WorkstreamId,
+        conversation: Option<ConversationId>,
+        now: Timestamp,
+    ) -> Option<Staffing> {
+        let staffed = engine.staffed_slots(queue).ok()?;
+        let room = engine.room(queue, workstream).unwrap_or(0);
+        let cooling = conversation.map(|c| engine.cooldowns(c, now)).unwrap_or_default();
+        let blocked: usize = cooling.iter().map(|(_, room)| room).sum();
+        let left = |end: Timestamp| Duration::from_millis(u64::try_from(end.millis() - now.millis()).unwrap_or(0));
+        Some(Staffing {
+            staffed: staffed.max(room),
+            free: room.saturating_sub(blocked),
+            cooldowns: cooling.iter().map(|&(end, _)| left(end)).collect(),
+        })
     }
 }
 
@@ -260,13 +362,13 @@ fn gamma_median(mean: f64, variance: f64) -> f64 {
     (mean * factor * factor * factor).max(0.0)
 }
 
-/// The naive baseline: `position × AHT ÷ staffed`, as if every agent finished one conversation per AHT and free
-/// agents did not exist. `None` when nobody is staffed.
-pub fn naive_wait(position: usize, handle_time: Duration, staffed: usize) -> Option<Duration> {
+/// The position baseline: `(position − free) × AHT ÷ staffed`, as if every agent finished one conversation per AHT;
+/// a customer with an agent free waits nothing. `None` when nobody is staffed.
+pub fn naive_wait(position: usize, free: usize, handle_time: Duration, staffed: usize) -> Option<Duration> {
     if staffed == 0 {
         return None;
     }
-    Some(handle_time.mul_f64(position as f64 / staffed as f64))
+    Some(handle_time.mul_f64(position.saturating_sub(free) as f64 / staffed as f64))
 }
 
 /// The Erlang C baseline (M/M/c): the expected wait of a random arrival, `P_wait × AHT ÷ (N − A)` with traffic
@@ -286,6 +388,51 @@ pub fn erlang_c_wait(arrivals_per_sec: f64, handle_time: Duration, agents: usize
     }
     let p_wait = servers * b / (servers - traffic * (1.0 - b));
     let wait = p_wait * aht / (servers - traffic);
+    wait.is_finite().then(|| Duration::from_secs_f64(wait.max(0.0)))
+}
+
+/// The Erlang A baseline (M/M/c+M, Palm's model with exponential patience): the expected wait of a random arrival
+/// who is served, with traffic `λ × AHT`, `agents` servers and each waiting customer abandoning at
+/// `abandon_per_sec`. Unlike Erlang C it has a steady state under overload. `None` with no agents, or without
+/// abandonment where Erlang C has no steady state either.
+pub fn erlang_a_wait(
+    arrivals_per_sec: f64,
+    handle_time: Duration,
+    agents: usize,
+    abandon_per_sec: f64,
+) -> Option<Duration> {
+    let aht = handle_time.as_secs_f64();
+    if agents == 0 || aht <= 0.0 || !arrivals_per_sec.is_finite() || arrivals_per_sec < 0.0 {
+        return None;
+    }
+    let (lambda, mu, theta, c) = (arrivals_per_sec, 1.0 / aht, abandon_per_sec.max(0.0), agents as f64);
+    if theta <= 0.0 {
+        return erlang_c_wait(arrivals_per_sec, handle_time, agents);
+    }
+    // The birth-death chain in unnormalised weights, walked until the states left weigh nothing. An arrival
+    // finding j customers waiting is served only if it outlasts its turn: with i ahead, the next event is a
+    // service or one of them leaving (rate cμ + iθ) or itself leaving (θ), and the step lasts 1/(cμ + (i+1)θ)
+    // whichever ends it.
+    let (mut weight, mut total, mut served, mut waited) = (1.0_f64, 0.0_f64, 0.0_f64, 0.0_f64);
+    for k in 0..agents {
+        total += weight;
+        served += weight;
+        weight *= lambda / ((k + 1) as f64 * mu);
+    }
+    let (mut p_served, mut mean_wait) = (1.0_f64, 0.0_f64);
+    for j in 0..1_000_000usize {
+        let i = j as f64;
+        p_served *= (c * mu + i * theta) / (c * mu + (i + 1.0) * theta);
+        mean_wait += 1.0 / (c * mu + (i + 1.0) * theta);
+        total += weight;
+        served += weight * p_served;
+        waited += weight * p_served * mean_wait;
+        weight *= lambda / (c * mu + (i + 1.0) * theta);
+        if weight < total * 1e-12 && (i + 1.0) * theta > lambda {
+            break;
+        }
+    }
+    let wait = if served > 0.0 { waited / served } else { 0.0 };
     wait.is_finite().then(|| Duration::from_secs_f64(wait.max(0.0)))
 }
 

@@ -10,6 +10,7 @@ mod contacts;
 mod contract;
 mod conversations;
 mod events;
+mod google_bm;
 mod lifecycle;
 mod messaging_accounts;
 mod messaging_api;
@@ -163,6 +164,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(meta::router())
         .merge(telesign::router())
         .merge(twilio::router())
+        .merge(google_bm::router())
         .merge(crate::direct_line::router())
         .merge(bots::router())
         .merge(messaging_api::router().layer(DefaultBodyLimit::max(messaging_api::MAX_SEND_BODY_BYTES)))

@@ -70,6 +70,7 @@ pub async fn validate(app: &AppState, account: &MessagingAccount, credentials: A
                 Err(why) => Validation::Invalid(clip(&why)),
             }
         }
+        (ChannelType::GoogleBusinessMessages, _) => google_token(app, &credentials).await,
         _ => Validation::Valid,
     }
 }
@@ -99,6 +100,33 @@ async fn bot_framework_token(
         }
         Err(TokenError::Unavailable(why)) => {
             Validation::Invalid(clip(&format!("the token service did not answer: {why}")))
+        }
+    }
+}
+
+/// Asks Google's token endpoint for an access token with the account's service account (a JWT it signs, the grant
+/// the API's calls use): a token means the key file is good and the account is known.
+async fn google_token(app: &AppState, credentials: &AccountCredentials) -> Validation {
+    let Some(file) = &credentials.service_account else {
+        return Validation::Invalid("a Google's Business Messages account needs its service account key file".into());
+    };
+    let account = match switchboard_channels::google_bm::ServiceAccount::parse(&file.to_string()) {
+        Ok(a) => a,
+        Err(e) => return Validation::Invalid(clip(&e)),
+    };
+    match app.google_bm.tokens.fetch_once(&account).await {
+        Ok(_) => Validation::Valid,
+        Err(TokenError::Rejected { status, error, description }) => {
+            let said = match (error, description) {
+                (Some(e), Some(d)) => format!("{e}: {d}"),
+                (Some(e), None) => e,
+                (None, Some(d)) => d,
+                (None, None) => format!("HTTP {status}"),
+            };
+            Validation::Invalid(format!("the token endpoint refused the service account: {}", clip(&said)))
+        }
+        Err(TokenError::Unavailable(why)) => {
+            Validation::Invalid(clip(&format!("the token endpoint did not answer: {why}")))
         }
     }
 }
@@ -139,7 +167,8 @@ pub fn messaging_endpoint_url(public_url: &str, channel: &Channel) -> Option<Str
         ChannelType::MessagingApi => Some(format!("{base}/api/v1.0/consumer")),
         ChannelType::DirectLine => Some(format!("{base}/v3/directline")),
         ChannelType::LiveChat => Some(format!("{base}/chat/{id}")),
-        ChannelType::GoogleBusinessMessages | ChannelType::Sms | ChannelType::Whatsapp | ChannelType::Voice => None,
+        ChannelType::GoogleBusinessMessages => Some(format!("{base}/channels/google-business-messages/{id}/webhook")),
+        ChannelType::Sms | ChannelType::Whatsapp | ChannelType::Voice => None,
     }
 }
 

@@ -53,6 +53,8 @@ pub enum ChannelBench {
     WhatsappMeta,
     /// TeleSign's inbound-SMS callbacks posted to a TeleSign channel.
     SmsTelesign,
+    /// Google's Business Messages: signed user messages to the webhook, then agents' messages to a fake Google.
+    GoogleBusinessMessages,
 }
 
 /// The fake Bot Framework service's key endpoints: the OpenID metadata, and the JWKS it names, with the key
@@ -582,12 +584,13 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Value> {
         ChannelBench::DirectLine => direct_line(args).await,
         ChannelBench::WhatsappMeta => super::bench_phone::run(args, super::bench_phone::Provider::Meta).await,
         ChannelBench::SmsTelesign => super::bench_phone::run(args, super::bench_phone::Provider::Telesign).await,
+        ChannelBench::GoogleBusinessMessages => super::google_bm_bench::run(args).await,
     }
 }
 
 /// `n` agents of `org`, each available with `capacity` units, made directly (not over the API, which is not what
 /// these scenarios measure).
-pub(super) async fn available_agents(
+pub(crate) async fn available_agents(
     app: &crate::AppState,
     org: switchboard_domain::ids::OrgId,
     n: usize,

@@ -8,6 +8,8 @@ pub mod accounts;
 pub mod bench;
 mod bench_phone;
 pub mod bot_framework;
+pub mod google_bm;
+mod google_bm_bench;
 pub mod ingest;
 pub mod meta;
 pub mod phone;

@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use switchboard_channels::bot_framework::outbound::{self, OutAttachment, Outgoing};
+use switchboard_channels::{
+    bot_framework::outbound::{self, OutAttachment, Outgoing},
+    google_bm::{self, ServiceAccount},
+};
 use switchboard_domain::{
     Error,
     account::AccountCredentials,
@@ -22,7 +25,11 @@ use switchboard_store::{
 };
 
 use super::{Request, payload};
-use crate::{attachments::Links, auth::secrets::SecretBox, channels::bot_framework::token::BotTokens};
+use crate::{
+    attachments::Links,
+    auth::secrets::SecretBox,
+    channels::{bot_framework::token::BotTokens, google_bm::GoogleTokens},
+};
 
 /// The adapter of a channel endpoint.
 pub(super) enum Adapter {
@@ -47,6 +54,10 @@ pub(super) enum Adapter {
     },
     /// An SMS or WhatsApp channel of a Twilio account: replies go through its Messages API.
     Twilio(TwilioAccount),
+    /// Google's Business Messages: each conversation answered at the API, as the account's service account.
+    Google {
+        account: Box<ServiceAccount>,
+    },
 }
 
 /// What sending through a Twilio account needs.
@@ -120,6 +131,14 @@ impl Adapter {
                     _ => Ok(None),
                 }
             }
+            Some(ChannelType::GoogleBusinessMessages) => {
+                let sealed = target.sealed_credentials.as_deref().ok_or("its account has no credentials")?;
+                let opened = secrets.open(sealed).map_err(|e| e.to_string())?;
+                let credentials: AccountCredentials = serde_json::from_slice(&opened).map_err(|e| e.to_string())?;
+                let file = credentials.service_account.ok_or("its account has no service account")?;
+                let account = ServiceAccount::parse(&file.to_string())?;
+                Ok(Some(Adapter::Google { account: Box::new(account) }))
+            }
             Some(_) => Ok(Some(Adapter::MessagingApi)),
         }
     }
@@ -128,7 +147,11 @@ impl Adapter {
     pub(super) fn addresses_itself(&self) -> bool {
         matches!(
             self,
-            Adapter::BotFramework { .. } | Adapter::Meta { .. } | Adapter::Telesign { .. } | Adapter::Twilio(_)
+            Adapter::BotFramework { .. }
+                | Adapter::Meta { .. }
+                | Adapter::Telesign { .. }
+                | Adapter::Google { .. }
+                | Adapter::Twilio(_)
         )
     }
 
@@ -145,8 +168,68 @@ impl Adapter {
                 }
                 _ => false,
             },
+            Adapter::Google { .. } => match event.kind() {
+                Some(EventType::MessageCreated | EventType::ConversationStateChanged) => {
+                    google_outgoing(event, None, "").is_some()
+                }
+                _ => false,
+            },
         }
     }
+}
+
+/// What a Business Messages user is sent for `event`: agents' (as `HUMAN`), bots' and the system's (as `BOT`)
+/// messages; `REPRESENTATIVE_JOINED` when an agent takes the conversation, `REPRESENTATIVE_LEFT` when it ends
+/// while they have it. `event_id` names the event call (the delivery's stable id, so a retry is the same event).
+pub(super) fn google_outgoing(event: &Event, links: Option<&Links>, event_id: &str) -> Option<google_bm::Outgoing> {
+    use google_bm::{EventType as GoogleEvent, OutFile, Outgoing as Out, Representative};
+    match event.typed().ok()? {
+        TypedEvent::MessageCreated(mut m) if m.sender.kind != SenderKind::Customer => {
+            if let Some(links) = links {
+                links.sign_attachments(&mut m.attachments);
+            }
+            Some(Out::Message {
+                id: m.id.to_string(),
+                text: m.text,
+                files: m
+                    .attachments
+                    .into_iter()
+                    .map(|a| OutFile {
+                        content_type: a.content_type.into_inner(),
+                        url: a.url.as_str().to_string(),
+                        name: a.name.map(|n| n.into_inner()),
+                    })
+                    .collect(),
+                suggestions: Vec::new(),
+                representative: Representative {
+                    human: m.sender.kind == SenderKind::Agent,
+                    display_name: Some(m.sender.name).filter(|n| !n.is_empty()),
+                },
+            })
+        }
+        TypedEvent::ConversationStateChanged(change) => {
+            let agent = change.agent.as_ref()?;
+            let representative = Representative { human: true, display_name: agent.name.clone() };
+            let ended = |s: ConversationState| matches!(s, ConversationState::Closed | ConversationState::WrapUp);
+            let kind = if change.to == ConversationState::Active && change.from == ConversationState::Open {
+                GoogleEvent::RepresentativeJoined
+            } else if ended(change.to) && !ended(change.from) && change.from != ConversationState::Open {
+                GoogleEvent::RepresentativeLeft
+            } else {
+                return None;
+            };
+            Some(Out::Event { id: event_id.to_string(), kind, representative })
+        }
+        _ => None,
+    }
+}
+
+/// A Business Messages call the attempt finishes: its address read and its token fetched (or reused) when it is
+/// attempted.
+pub(super) struct GoogleCall {
+    pub conversation: ConversationId,
+    pub outgoing: google_bm::Outgoing,
+    pub account: Box<ServiceAccount>,
 }
 
 /// What a Bot Framework customer is sent for `event`: agents' and the system's messages, and the end of the
@@ -201,16 +284,50 @@ pub(super) struct Refusal {
     pub permanent: bool,
 }
 
-/// What the Connector API calls need: where replies go, and the app's tokens.
+/// What the Connector API calls need: where replies go, and the app's tokens; and the same for Google's Business
+/// Messages API (`google_api` its base URL).
 #[derive(Clone)]
 pub(super) struct Connector {
     pub store: Arc<Store>,
     pub clock: crate::clock::Clock,
     pub tokens: Arc<BotTokens>,
     pub phone: PhoneApis,
+    pub google_tokens: Arc<GoogleTokens>,
+    pub google_api: String,
 }
 
 impl Connector {
+    /// A Business Messages call: `POST` the rendered body to the API, with the service account's token.
+    pub(super) async fn google_request(&self, call: GoogleCall) -> Result<Request, Refusal> {
+        let conversation = call.conversation;
+        let address = self
+            .store
+            .read(move |tx| reply_addresses::get(tx, conversation))
+            .await
+            .map_err(|e| Refusal { reason: e.to_string(), permanent: false })?
+            .ok_or_else(|| Refusal {
+                reason: "the conversation has no Business Messages conversation to answer on".into(),
+                permanent: true,
+            })?;
+        let rendered = google_bm::render(&self.google_api, &address, &call.outgoing)
+            .map_err(|e| Refusal { reason: e.to_string(), permanent: true })?;
+        let url = reqwest::Url::parse(&rendered.url)
+            .map_err(|e| Refusal { reason: format!("the API URL is not a URL: {e}"), permanent: true })?;
+        let token = self
+            .google_tokens
+            .token(&call.account)
+            .await
+            .map_err(|e| Refusal { permanent: e.is_permanent(), reason: format!("no Business Messages token: {e}") })?;
+        Ok(Request {
+            url,
+            headers: vec![("authorization", format!("Bearer {token}"))],
+            content_type: "application/json",
+            client_errors_final: false,
+            body: serde_json::to_vec(&rendered.body)
+                .map_err(|e| Refusal { reason: Error::internal(e).to_string(), permanent: true })?,
+        })
+    }
+
     pub(super) async fn request(&self, reply: BotReply) -> Result<Request, Refusal> {
         let conversation = reply.conversation;
         let address = self
@@ -240,6 +357,11 @@ impl Connector {
                 .map_err(|e| Refusal { reason: Error::internal(e).to_string(), permanent: true })?,
         })
     }
+}
+
+/// What a provider said about a refused call, from its answer: Google's `{"error": {"status", "message"}}`.
+pub(super) fn provider_error(response: &str) -> Option<String> {
+    google_bm::error_of(response)
 }
 
 /// Whether `event` is a customer's message: what a bot holding the conversation is sent.

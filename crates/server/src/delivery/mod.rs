@@ -45,7 +45,7 @@ use crate::{
     AppState,
     attachments::Links,
     auth::{secrets::SecretBox, tokens::Signer},
-    channels::bot_framework::token::BotTokens,
+    channels::{bot_framework::token::BotTokens, google_bm::GoogleTokens},
     clock::Clock,
     config::WebhookConfig,
     leadership::Stop,
@@ -184,6 +184,9 @@ pub struct Delivery {
     /// Where WhatsApp (Meta) and TeleSign sends go, and their rates.
     pub phone: channel::PhoneApis,
     pub twilio: crate::config::TwilioConfig,
+    /// Google's Business Messages: service accounts' tokens, the API, and sends a second per channel.
+    pub google_tokens: Arc<GoogleTokens>,
+    pub google: crate::config::GoogleBusinessMessagesConfig,
 }
 
 struct Engine {
@@ -192,6 +195,7 @@ struct Engine {
     phone: channel::PhoneSender,
     bot_sends_per_second: u32,
     twilio_sends_per_second: u32,
+    google_sends_per_second: u32,
     /// Each rate-limited endpoint's bucket.
     buckets: HashMap<Endpoint, Bucket>,
     handle: Arc<Handle>,
@@ -253,6 +257,8 @@ pub fn start(app: &AppState, stop: Stop) -> tokio::task::JoinHandle<()> {
         bot_sends_per_second: app.config.channels.bot_framework.sends_per_second,
         phone: channel::PhoneApis::of(&app.config, app.auth.signer.issuer()),
         twilio: app.config.channels.twilio.clone(),
+        google_tokens: app.google_bm.tokens.clone(),
+        google: app.config.channels.google_business_messages.clone(),
     }
     .start(stop)
 }
@@ -308,13 +314,22 @@ async fn run(parts: Delivery, mut stop: Stop) -> Result<(), Error> {
         bot_sends_per_second,
         phone,
         twilio,
+        google_tokens,
+        google,
     } = parts;
     let (finished_tx, mut finished_rx) = mpsc::unbounded_channel();
     let (record_tx, record_rx) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record(store.clone(), clock.clone(), record_rx));
     let mut log = log.follow(Start::Kept(CURSOR), Filter::everything(), FAN_OUT_BATCH).await?;
     let mut engine = Engine {
-        connector: channel::Connector { store: store.clone(), clock: clock.clone(), tokens: bot_tokens, phone },
+        connector: channel::Connector {
+            store: store.clone(),
+            clock: clock.clone(),
+            tokens: bot_tokens,
+            phone,
+            google_tokens,
+            google_api: google.api_url.clone(),
+        },
         phone: channel::PhoneSender {
             store: store.clone(),
             clock: clock.clone(),
@@ -323,6 +338,7 @@ async fn run(parts: Delivery, mut stop: Stop) -> Result<(), Error> {
         },
         bot_sends_per_second,
         twilio_sends_per_second: twilio.sends_per_second,
+        google_sends_per_second: google.sends_per_second,
         buckets: HashMap::new(),
         store,
         handle,
@@ -480,6 +496,7 @@ impl Engine {
                 Some(channel::Adapter::Meta { .. }) => self.connector.phone.meta_sends_per_second,
                 Some(channel::Adapter::Telesign { .. }) => self.connector.phone.telesign_sends_per_second,
                 Some(channel::Adapter::Twilio(_)) => self.twilio_sends_per_second,
+                Some(channel::Adapter::Google { .. }) => self.google_sends_per_second,
                 _ => self.config.sends_per_endpoint_per_second,
             };
             self.targets.insert(target.endpoint, Arc::new(Ready { target, keys, url, adapter, rate }));
@@ -766,11 +783,17 @@ impl Engine {
                     Ok(Prepared::Phone(send)) => Some(send.provider.clone()),
                     _ => None,
                 };
+                // So does a Business Messages API that refuses the service account's.
+                let google_account = match &request {
+                    Ok(Prepared::Google(call)) => Some(call.account.clone()),
+                    _ => None,
+                };
                 let request = match request {
                     Ok(Prepared::Now(request)) => Ok(request),
                     Ok(Prepared::Bot(reply)) => connector.request(reply).await,
                     Ok(Prepared::Phone(send)) => connector.phone_request(send).await,
                     Ok(Prepared::Twilio(reply)) => phone.twilio(reply).await,
+                    Ok(Prepared::Google(call)) => connector.google_request(call).await,
                     // A request that cannot be built (the endpoint is gone, nothing to send) will not get better.
                     Err(reason) => Err(channel::Refusal { reason, permanent: true }),
                 };
@@ -793,6 +816,11 @@ impl Engine {
                     && let Some(app) = &bot_app
                 {
                     connector.tokens.forget(app).await;
+                }
+                if outcome.status == Some(401)
+                    && let Some(account) = &google_account
+                {
+                    connector.google_tokens.forget(account).await;
                 }
                 let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
                 let gone = outcome.status == Some(410);
@@ -931,6 +959,12 @@ impl Engine {
             return channel::phone_send(channel_id, event, provider, &self.links, webhook_id)
                 .map(Prepared::Phone)
                 .ok_or_else(|| "nothing for the customer's side in this event".to_string());
+        }
+        if let Some(channel::Adapter::Google { account }) = &ready.adapter {
+            let outgoing = channel::google_outgoing(event, Some(&self.links), &webhook_id)
+                .ok_or_else(|| "nothing for the customer's side in this event".to_string())?;
+            let conversation = event.conversation_id.ok_or_else(|| "not a conversation's event".to_string())?;
+            return Ok(Prepared::Google(channel::GoogleCall { conversation, outgoing, account: account.clone() }));
         }
         if let Some(channel::Adapter::BotFramework { app_id, tenant, secret }) = &ready.adapter {
             let outgoing = channel::outgoing(event, Some(&self.links))
@@ -1082,6 +1116,7 @@ enum Prepared {
     /// A WhatsApp or SMS message: the customer's number is read when it is attempted.
     Phone(channel::PhoneSend),
     Twilio(channel::TwilioReply),
+    Google(channel::GoogleCall),
 }
 
 const JSON: &str = "application/json";
@@ -1119,9 +1154,13 @@ async fn send(http: &reqwest::Client, request: Request, allow: guard::Allow, hos
                 response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
             let text = response.text().await.unwrap_or_default();
             let excerpt: String = text.chars().take(RESPONSE_EXCERPT).collect();
-            let error = (!(200..300).contains(&status)).then(|| match provider_error(&text) {
-                Some(said) => format!("the receiver answered {status}: {said}"),
-                None => format!("the receiver answered {status}"),
+            // The provider's own code for a refusal, where its answer has one, is what an administrator looks up:
+            // Google's `{"error": {…}}`, else Twilio's `{"code", "message"}` and its like.
+            let error = (!(200..300).contains(&status)).then(|| {
+                match channel::provider_error(&text).or_else(|| provider_error(&text)) {
+                    Some(said) => format!("the receiver answered {status}: {said}"),
+                    None => format!("the receiver answered {status}"),
+                }
             });
             Outcome { status: Some(status), error, response: Some(excerpt), retry_after }
         }

@@ -44,11 +44,20 @@ impl Typing {
         public_url: &str,
         secrets: SecretBox,
         tokens: Arc<BotTokens>,
+        google_tokens: Arc<crate::channels::google_bm::GoogleTokens>,
     ) -> Result<Self, Error> {
         let phone = super::channel::PhoneApis::of(config, public_url);
+        let google_api = config.channels.google_business_messages.api_url.clone();
         let config = &config.webhooks;
         Ok(Self {
-            connector: Connector { store: store.clone(), clock: clock.clone(), tokens, phone },
+            connector: Connector {
+                store: store.clone(),
+                clock: clock.clone(),
+                tokens,
+                phone,
+                google_tokens,
+                google_api,
+            },
             store,
             clock,
             http: http_client(config)?,

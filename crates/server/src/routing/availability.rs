@@ -85,7 +85,7 @@ impl Routing {
             let view = st.engine.conversation(id);
             let position = st.engine.position(id).map(|p| p.1);
             let estimate = match (&view, position) {
-                (Some(v), Some(p)) => st.estimate_wait(v.queue, v.workstream, p, deps.clock.now()),
+                (Some(v), Some(p)) => st.estimate_wait(v.queue, v.workstream, p, Some(id), deps.clock.now()),
                 _ => None,
             };
             (view, position, estimate)
@@ -140,7 +140,7 @@ impl Routing {
                 // A workstream routing does not run (routing off) has no agents offered work.
                 Err(_) => (0, 0),
             };
-            let estimate = st.estimate_wait(queue, workstream, waiting + 1, deps.clock.now());
+            let estimate = st.estimate_wait(queue, workstream, waiting + 1, None, deps.clock.now());
             (queue, calendar, agents, waiting, estimate, overflow)
         };
         let average_wait_ms = average_wait(deps, org, queue).await?;
@@ -185,7 +185,7 @@ impl Routing {
             };
             let (position, estimate) = if in_queue {
                 let at = st.engine.position(id).map_or(waiting + 1, |p| p.1);
-                (at, st.estimate_wait(queue, conversation.workstream_id, at, deps.clock.now()))
+                (at, st.estimate_wait(queue, conversation.workstream_id, at, Some(id), deps.clock.now()))
             } else {
                 (0, Some(std::time::Duration::ZERO))
             };

@@ -208,7 +208,7 @@ impl OrgRouting {
                 }
                 // Nobody staffing the queue means no end to the wait: the threshold is exceeded.
                 OverflowCondition::EstimatedWaitExceeds { seconds } => self
-                    .estimate_wait(at, workstream, waiting + 1, now)
+                    .estimate_wait(at, workstream, waiting + 1, None, now)
                     .is_none_or(|d| d.as_secs_f64() > seconds as f64),
                 // A newcomer has not waited yet; the wait in queue is watched once it is queued.
                 OverflowCondition::WaitInQueueExceeds { .. } => false,

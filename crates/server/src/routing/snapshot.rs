@@ -129,7 +129,7 @@ impl Routing {
             let open = live.waiting - live.offered;
             live.estimated_wait_seconds = workstream_of
                 .get(queue)
-                .and_then(|&ws| st.estimate_wait(*queue, ws, open + 1, now))
+                .and_then(|&ws| st.estimate_wait(*queue, ws, open + 1, None, now))
                 .map(|d| d.as_secs_f64().round());
         }
         let mut agents = Vec::new();

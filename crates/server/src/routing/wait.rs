@@ -1,15 +1,17 @@
 //! Estimated waits in the running server (reference §1.8, §6.7), and telling waiting customers about them.
 //!
-//! Each organization keeps a [`WaitEstimator`] (crates/domain/src/routing/wait.rs) beside its engine and feeds it
-//! from what routing decides, as it is persisted: a conversation joining a queue, leaving it for an agent (with how
-//! long it waited), leaving it unanswered (closed while waiting: an abandonment), moving to another queue, and
-//! giving its agent's capacity back (the handle time, assignment to release). Staffing (members at work for the
-//! queue) is refreshed on every change. At start the history of the last 48 hours is replayed from the store
+//! Each organization keeps a [`WaitTracker`] (crates/domain/src/routing/wait_tracker.rs, the same one `switchboard
+//! simulate` drives) beside its engine and feeds it what routing decides, as it is persisted: a conversation
+//! joining a queue, being offered (time in offers is kept apart from time in the backlog), declined and back,
+//! assigned, leaving unanswered (closed while waiting: an abandonment), moving to another queue, and giving its
+//! agent's capacity back (the handle time, acceptance to release). Staffing (members at work for the queue) is
+//! refreshed on every change. At start the history of the last 48 hours is replayed from the store
 //! (accepted offers with their waits and, once closed, handle times; conversations closed while waiting), so a
 //! restart does not forget how fast a queue moves.
 //!
-//! The estimate for position `p` uses the queue's staffing and the members with room now; see the estimator for
-//! the method. It is `None` when nobody staffs the queue: no honest number exists then.
+//! The estimate for position `p` uses the queue's staffing, the members with room now and, for a conversation
+//! already waiting, the members cooling down after declining it (not available to it until their cooldown ends);
+//! see the estimator for the method. It is `None` when nobody staffs the queue: no honest number exists then.
 //!
 //! **Telling customers.** For a workstream with `settings.wait_notifications.enabled` (the default), a waiting
 //! customer gets a system message in the conversation ("You are number 3 in the queue. Estimated wait: about 4
@@ -30,7 +32,8 @@ use switchboard_domain::{
     message::SenderKind,
     routing::{
         engine::{RoutingEvent, RoutingState},
-        wait::{WaitConfig, WaitEstimator},
+        wait::WaitConfig,
+        wait_tracker::WaitTracker,
     },
 };
 use switchboard_store::{
@@ -76,12 +79,7 @@ pub(super) struct Notice {
 
 /// The estimator and what the server keeps to feed it and to throttle updates.
 pub(super) struct Waits {
-    estimator: WaitEstimator,
-    /// Conversations waiting for an agent (Open or offered), with their queue and since when.
-    waiting: HashMap<ConversationId, (QueueId, Timestamp)>,
-    /// Conversations holding an agent's capacity, with the queue they came from and since when.
-    serving: HashMap<ConversationId, (QueueId, Timestamp)>,
-    staffed: HashMap<QueueId, usize>,
+    tracker: WaitTracker,
     told: HashMap<ConversationId, Told>,
     notices: Vec<Notice>,
     next_sweep: Option<Timestamp>,
@@ -92,10 +90,7 @@ pub(super) struct Waits {
 impl Default for Waits {
     fn default() -> Self {
         Self {
-            estimator: WaitEstimator::new(WaitConfig::default()),
-            waiting: HashMap::new(),
-            serving: HashMap::new(),
-            staffed: HashMap::new(),
+            tracker: WaitTracker::new(WaitConfig::default()),
             told: HashMap::new(),
             notices: Vec::new(),
             next_sweep: None,
@@ -112,7 +107,7 @@ impl Waits {
 
     /// The conversations waiting for an agent (Open or offered), with their queue and since when they wait.
     pub(super) fn waiting(&self) -> impl Iterator<Item = (ConversationId, QueueId, Timestamp)> + '_ {
-        self.waiting.iter().map(|(&c, &(q, since))| (c, q, since))
+        self.tracker.waiting()
     }
 
     /// When the sweep is due next.
@@ -160,22 +155,21 @@ fn elapsed(from: Timestamp, to: Timestamp) -> Duration {
 }
 
 impl OrgRouting {
-    /// The estimated wait at `position` in `queue` for a conversation of `workstream`; `None` when nobody staffs
-    /// the queue.
+    /// The estimated wait at `position` in `queue` for a conversation of `workstream`: `conversation` when it is
+    /// already in routing (its cooldowns count), `None` for a newcomer. `None` when nobody staffs the queue.
     pub(super) fn estimate_wait(
         &self,
         queue: QueueId,
         workstream: WorkstreamId,
         position: usize,
+        conversation: Option<ConversationId>,
         now: Timestamp,
     ) -> Option<Duration> {
         // A workstream routing does not run offers nobody work, so there is no wait to estimate.
         if !self.workstreams.get(&workstream).is_some_and(|w| w.enabled) {
             return None;
         }
-        let staffed = self.engine.staffed(queue).ok()?;
-        let free = self.engine.availability(queue, workstream).map_or(0, |a| a.agents);
-        self.waits.estimator.estimate(queue, position, staffed.max(free), free, now)
+        self.waits.tracker.estimate(&self.engine, queue, workstream, position, conversation, now)
     }
 
     /// Replays the last 48 hours of the organization's queues into the estimator (at start, before the engine's
@@ -186,17 +180,20 @@ impl OrgRouting {
         let stays = deps.store.read(move |tx| store::queue_history(tx, org, since, HISTORY_LIMIT)).await?;
         enum Step {
             Join(QueueId),
-            Assigned(QueueId, Duration),
+            Assigned(QueueId, Duration, Duration),
             Abandoned(QueueId, Duration),
             Handled(QueueId, Duration),
         }
         let mut steps: Vec<(i64, Step)> = Vec::with_capacity(stays.len() * 3);
         for stay in stays {
             match stay {
-                QueueStay::Assigned { queue, at, waited_ms, closed_at } => {
+                QueueStay::Assigned { queue, at, waited_ms, offered_at, closed_at } => {
+                    // The accepted offer's time is offer time; the rest of the wait is taken for the backlog (the
+                    // store keeps no record of declined offers' share).
+                    let offered = elapsed(offered_at, at);
                     let waited = Duration::from_millis(u64::try_from(waited_ms).unwrap_or(0));
                     steps.push((at.millis() - waited_ms.max(0), Step::Join(queue)));
-                    steps.push((at.millis(), Step::Assigned(queue, waited)));
+                    steps.push((at.millis(), Step::Assigned(queue, waited.saturating_sub(offered), offered)));
                     if let Some(closed) = closed_at {
                         steps.push((closed.millis(), Step::Handled(queue, elapsed(at, closed))));
                     }
@@ -208,13 +205,21 @@ impl OrgRouting {
             }
         }
         steps.sort_by_key(|(at, _)| *at);
-        let e = &mut self.waits.estimator;
+        // Nobody is staffed in the replay, so it teaches arrivals, abandonment, handle and offer times but no
+        // productivity, which needs staffed time to be measured against.
+        let e = self.waits.tracker.estimator_mut();
         for (at, step) in steps {
             let at = Timestamp::from_millis(at);
             match step {
                 Step::Join(q) => e.on_enqueue(q, at),
-                Step::Assigned(q, waited) => e.on_assigned(q, waited, at),
-                Step::Abandoned(q, waited) => e.on_abandoned(q, waited, at),
+                Step::Assigned(q, queued, offered) => {
+                    e.on_dequeued(q, at);
+                    e.on_assigned(q, queued, offered, at);
+                }
+                Step::Abandoned(q, waited) => {
+                    e.on_dequeued(q, at);
+                    e.on_abandoned(q, waited, at);
+                }
                 Step::Handled(q, d) => e.on_handle_time(q, d, at),
             }
         }
@@ -226,39 +231,19 @@ impl OrgRouting {
     /// persist, before the events are written.
     pub(super) fn observe_waits(&mut self, events: &[RoutingEvent], now: Timestamp) {
         self.refresh_staffing(now);
+        let enqueued_at = &self.enqueued_at;
+        self.waits.tracker.observe(&self.engine, events, now, |c| enqueued_at.get(&c).copied());
         let mut touched: HashSet<ConversationId> = HashSet::new();
         for (i, event) in events.iter().enumerate() {
             let w = &mut self.waits;
             match *event {
-                RoutingEvent::Queued { conversation, queue } => {
-                    match w.waiting.get(&conversation).copied() {
-                        // Back from an offer to the same queue: it never stopped waiting.
-                        Some((q, _)) if q == queue => {}
-                        Some((q, since)) => {
-                            // Left for another queue: not served here, so no departure (a zero wait says so).
-                            w.estimator.on_assigned(q, Duration::ZERO, now);
-                            w.estimator.on_enqueue(queue, now);
-                            w.waiting.insert(conversation, (queue, since));
-                        }
-                        None => {
-                            w.estimator.on_enqueue(queue, now);
-                            let since = self.enqueued_at.get(&conversation).copied().unwrap_or(now);
-                            w.waiting.insert(conversation, (queue, since.min(now)));
-                        }
-                    }
+                RoutingEvent::Queued { conversation, .. } | RoutingEvent::PositionChanged { conversation, .. } => {
                     touched.insert(conversation);
                 }
-                RoutingEvent::Dequeued { conversation, queue } => {
+                RoutingEvent::Dequeued { conversation, .. } => {
                     let moved = events[i + 1..]
                         .iter()
                         .any(|e| matches!(e, RoutingEvent::Queued { conversation: c, .. } if *c == conversation));
-                    if let Some((_, since)) = w.waiting.remove(&conversation) {
-                        if moved {
-                            w.estimator.on_assigned(queue, Duration::ZERO, now);
-                        } else {
-                            w.estimator.on_abandoned(queue, elapsed(since, now), now);
-                        }
-                    }
                     if !moved {
                         w.told.remove(&conversation);
                     }
@@ -266,26 +251,10 @@ impl OrgRouting {
                 RoutingEvent::OfferWithdrawn { conversation, .. }
                     if self.engine.conversation(conversation).is_none() =>
                 {
-                    // Closed while offered: the customer left before anyone answered.
-                    if let Some((q, since)) = w.waiting.remove(&conversation) {
-                        w.estimator.on_abandoned(q, elapsed(since, now), now);
-                    }
                     w.told.remove(&conversation);
                 }
-                RoutingEvent::Assigned { conversation, queue, .. } => {
-                    if let Some((q, since)) = w.waiting.remove(&conversation) {
-                        w.estimator.on_assigned(q, elapsed(since, now), now);
-                    }
-                    w.serving.insert(conversation, (queue, now));
+                RoutingEvent::Assigned { conversation, .. } => {
                     w.told.remove(&conversation);
-                }
-                RoutingEvent::CapacityReleased { conversation, .. } => {
-                    if let Some((q, since)) = w.serving.remove(&conversation) {
-                        w.estimator.on_handle_time(q, elapsed(since, now), now);
-                    }
-                }
-                RoutingEvent::PositionChanged { conversation, .. } => {
-                    touched.insert(conversation);
                 }
                 _ => {}
             }
@@ -294,20 +263,14 @@ impl OrgRouting {
         for conversation in touched {
             self.consider(conversation, now, quiet);
         }
-        if self.waits.next_sweep.is_none() && !self.waits.waiting.is_empty() {
+        if self.waits.next_sweep.is_none() && self.waits.tracker.anyone_waiting() {
             self.waits.next_sweep = Some(now.plus_millis(i64::try_from(SWEEP.as_millis()).unwrap_or(10_000)));
         }
     }
 
     /// Tells the estimator how many agents staff each queue whose staffing changed.
     fn refresh_staffing(&mut self, now: Timestamp) {
-        for &queue in self.queues.keys() {
-            let staffed = self.engine.staffed(queue).unwrap_or(0);
-            if self.waits.staffed.get(&queue) != Some(&staffed) {
-                self.waits.staffed.insert(queue, staffed);
-                self.waits.estimator.on_staffing(queue, staffed, now);
-            }
-        }
+        self.waits.tracker.refresh_staffing(&self.engine, self.queues.keys().copied(), now);
     }
 
     /// Queues an update for a waiting conversation if its position or estimate step changed and its workstream
@@ -339,7 +302,7 @@ impl OrgRouting {
         if self.overflow_due(conversation).is_some_and(|at| at.millis() - now.millis() <= OVERFLOW_SOON_MS) {
             return;
         }
-        let seconds = self.estimate_wait(queue, workstream, position, now).map(|d| d.as_secs());
+        let seconds = self.estimate_wait(queue, workstream, position, Some(conversation), now).map(|d| d.as_secs());
         let current = Told { queue, position, step: seconds.map(step), seconds, at: now };
         let previous = self.waits.told.get(&conversation).copied();
         if let Some(p) = previous {
@@ -372,8 +335,7 @@ impl OrgRouting {
         self.waits.next_sweep = None;
         self.refresh_staffing(now);
         let engine = &self.engine;
-        self.waits.waiting.retain(|c, _| engine.conversation(*c).is_some());
-        self.waits.serving.retain(|c, _| engine.conversation(*c).is_some());
+        self.waits.tracker.retain(engine);
         self.waits.told.retain(|c, _| engine.conversation(*c).is_some_and(|v| v.state == RoutingState::Open));
         let queues: Vec<QueueId> = self.queues.keys().copied().collect();
         for queue in queues {
@@ -382,7 +344,7 @@ impl OrgRouting {
                 self.consider_at(conversation, view.workstream, queue, position, now, false);
             }
         }
-        if !self.waits.waiting.is_empty() {
+        if self.waits.tracker.anyone_waiting() {
             self.waits.next_sweep = Some(now.plus_millis(i64::try_from(SWEEP.as_millis()).unwrap_or(10_000)));
         }
     }

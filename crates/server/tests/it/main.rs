@@ -18,6 +18,7 @@ mod connections;
 mod contract;
 mod direct_line;
 mod event_types;
+mod google_bm_channel;
 mod lifecycle;
 mod messaging;
 mod messaging_accounts;
@@ -108,6 +109,8 @@ pub struct Options {
     pub telesign: Option<switchboard_server::config::TelesignConfig>,
     /// Where Twilio is (a fake one's URL), and the server's public URL.
     pub twilio: Option<(switchboard_server::config::TwilioConfig, String)>,
+    /// Where Google's Business Messages is (a fake one's URLs).
+    pub google_business_messages: Option<switchboard_server::config::GoogleBusinessMessagesConfig>,
 }
 
 impl TestApp {
@@ -143,6 +146,9 @@ impl TestApp {
         if let Some((twilio, public_url)) = options.twilio {
             config.channels.twilio = twilio;
             config.public_url = Some(public_url);
+        }
+        if let Some(google) = options.google_business_messages {
+            config.channels.google_business_messages = google;
         }
         let store_config = match std::env::var("SWITCHBOARD_TEST_BACKEND").as_deref() {
             Ok("postgres") => StoreConfig::Postgres {

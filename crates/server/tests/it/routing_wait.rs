@@ -509,3 +509,89 @@ async fn a_restart_keeps_estimates_and_does_not_repeat_updates() {
     assert!(pos["estimated_wait_seconds"].as_f64().is_some_and(|s| s > 0.0), "{pos}");
     assert_eq!(system_messages(&app, &waiting).await.len(), 1);
 }
+
+/// Waits for the conversation's `n`th offer; returns it and the key of its agent, found in `keys` (key, id).
+async fn nth_offer(app: &TestApp, conversation: &str, n: usize, keys: &[(String, String)]) -> (String, String) {
+    let t = timeline_with(app, conversation, "routing.offer_issued", n).await;
+    let issued = events_of(&t, "routing.offer_issued")[n - 1]["data"].clone();
+    let agent = issued["agent_id"].as_str().unwrap();
+    let key = keys.iter().find(|(_, id)| id == agent).unwrap().0.clone();
+    (issued["offer_id"].as_str().unwrap().to_string(), key)
+}
+
+/// The conversation's first offer, answered `verb` (accept or reject) 5 s after it was made; returns the agent's key.
+async fn answer_after_5s(
+    app: &TestApp,
+    clock: &ManualClock,
+    conversation: &str,
+    keys: &[(String, String)],
+    verb: &str,
+) -> String {
+    let (offer, key) = nth_offer(app, conversation, 1, keys).await;
+    clock.advance(Duration::from_secs(5));
+    app.post_ok(&format!("/v1/offers/{offer}/{verb}"), &key, json!({}), StatusCode::OK).await;
+    key
+}
+
+#[tokio::test]
+async fn the_seconds_before_an_agent_accepts_are_not_taken_for_service() {
+    // Issue 18, finding 3: offers accepted a few seconds after they were made counted as completed service, so a
+    // fresh queue with two busy agents promised position 1 about 20 s where staffing alone gives about 105 s.
+    let (clock, options) = manual();
+    let app = TestApp::spawn_with(options).await;
+    let setup = routed(&app, json!({})).await;
+    let keys = [agent(&app, &setup.queue, 1, "available").await, agent(&app, &setup.queue, 1, "available").await];
+    // The queue's members are set as a whole: both of them.
+    let members = json!({ "user_ids": [keys[0].1, keys[1].1] });
+    let (status, v) = app
+        .call(Method::PUT, &format!("/v1/queues/{}/members", setup.queue), Some(&app.admin_key), Some(members))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    // Eight conversations, each offered to a free agent at once and accepted 5 s later, then handled for the
+    // default five minutes, so that the handle time learned stays what the staffing model assumes.
+    for i in 0..8 {
+        let conversation = create(&app, &setup.channel, json!({ "customer_id": format!("early{i}") })).await;
+        let key = answer_after_5s(&app, &clock, &conversation, &keys, "accept").await;
+        clock.advance(Duration::from_secs(300));
+        app.post_ok(&format!("/v1/conversations/{conversation}/end"), &key, json!({}), StatusCode::OK).await;
+        app.post_ok(&format!("/v1/conversations/{conversation}/close"), &key, json!({}), StatusCode::OK).await;
+    }
+    // Both agents busy, one customer first in line.
+    for i in 0..2 {
+        let conversation = create(&app, &setup.channel, json!({ "customer_id": format!("busy{i}") })).await;
+        answer_after_5s(&app, &clock, &conversation, &keys, "accept").await;
+    }
+    let waiting = create(&app, &setup.channel, json!({ "customer_id": "waiting" })).await;
+    let pos = eventually(&app, &format!("/v1/conversations/{waiting}/queue-position"), |p| p["position"] == 1).await;
+    let estimate = pos["estimated_wait_seconds"].as_f64().unwrap();
+    // One of two agents finishing a five-minute conversation: an exponential wait of mean 150 s, median 104 s,
+    // plus the 5 s they take to accept.
+    assert!((95.0..=125.0).contains(&estimate), "{pos}");
+}
+
+#[tokio::test]
+async fn an_agent_cooling_down_after_declining_is_not_free_for_that_customer() {
+    // Issue 18, finding 2: a customer whose every agent with room was in cooldown for them was told "less than a
+    // minute" for as long as the cooldown lasted.
+    let (clock, options) = manual();
+    let app = TestApp::spawn_with(options).await;
+    let setup = routed(&app, json!({})).await;
+    let keys = [agent(&app, &setup.queue, 1, "available").await];
+    let conversation = create(&app, &setup.channel, json!({ "customer_id": "c1" })).await;
+    answer_after_5s(&app, &clock, &conversation, &keys, "reject").await;
+    let path = format!("/v1/conversations/{conversation}/queue-position");
+    let pos = eventually(&app, &path, |p| p["routing_state"] == "open").await;
+    // The agent has room but may not be offered it for the five-minute cooldown; their only way to this
+    // customer is the cooldown's end (or finishing a conversation they do not have): minutes, not zero.
+    let estimate = pos["estimated_wait_seconds"].as_f64().unwrap();
+    assert!((150.0..=310.0).contains(&estimate), "{pos}");
+    let (integration, _) = app.key(Role::Integration).await;
+    let during = app.post_ok(DURING, &integration, json!({ "ConversationId": conversation }), StatusCode::OK).await;
+    assert_eq!(during["EstimatedWaitTimeInSeconds"].as_f64(), Some(estimate), "{during}");
+
+    // Four minutes on, a minute of cooldown is left, and the estimate says so.
+    clock.advance(Duration::from_secs(240));
+    let later = app.get(&path, &app.admin_key).await.1;
+    let estimate = later["estimated_wait_seconds"].as_f64().unwrap();
+    assert!((55.0..=70.0).contains(&estimate), "{later}");
+}

@@ -274,6 +274,23 @@ impl Agent {
         })
     }
 
+    /// How many more conversations with this demand fit now, counting offers as reservations.
+    pub(super) fn room_for(&self, demand: CapacityDemand) -> u32 {
+        if !self.fits(demand) {
+            return 0;
+        }
+        let by_units = self.free_units().checked_div(demand.units).unwrap_or(u32::MAX);
+        let by_profile = demand.profile.map_or(u32::MAX, |p| self.free_profile(p));
+        by_units.min(by_profile).max(1)
+    }
+
+    /// How many one-unit conversations the agent holds at most: their units, or without units their largest
+    /// profile's limit; at least one.
+    pub(super) fn slots(&self) -> u32 {
+        let profiles = self.profiles.iter().map(|p| p.limit.max_items).max().unwrap_or(0);
+        (if self.total_units > 0 { self.total_units } else { profiles }).max(1)
+    }
+
     /// Whether the agent can take nothing more at all: no free units and no free profile slot.
     pub(super) fn is_full(&self) -> bool {
         self.free_units() == 0 && self.profiles.iter().all(|p| p.used() >= p.limit.max_items)

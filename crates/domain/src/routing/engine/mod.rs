@@ -170,6 +170,13 @@ struct Offer {
     kind: OfferKind,
 }
 
+/// Whether an agent is at work (signed in as Available, Busy or Busy-DND, with some capacity), whether or not they
+/// have room now.
+fn working(a: &Agent) -> bool {
+    matches!(a.base, BasePresence::Available | BasePresence::Busy | BasePresence::BusyDnd)
+        && (a.total_units > 0 || !a.profiles.is_empty())
+}
+
 /// The routing state of one organization. See the module documentation.
 #[derive(Debug, Default)]
 pub struct Engine {
@@ -964,14 +971,52 @@ impl Engine {
         Ok(Availability { agents, waiting })
     }
 
+    /// How many conversations of the workstream the queue's members could be offered now (allowed presence,
+    /// summing each member's room: an agent with three free units has room for three one-unit conversations).
+    pub fn room(&self, queue: QueueId, workstream: WorkstreamId) -> Result<usize> {
+        let q = &self.queues[self.queue_idx(queue)?];
+        let ws = self.workstream(workstream)?;
+        Ok(q.members
+            .iter()
+            .map(|m| &self.agents[m.agent])
+            .filter(|a| a.base != BasePresence::Offline && ws.allowed_presences.contains(a.base))
+            .map(|a| a.room_for(ws.capacity) as usize)
+            .sum())
+    }
+
+    /// How many one-unit conversations the queue's members at work for it (as in [`Engine::staffed`]) hold at
+    /// most together: the servers of the queue, for a wait estimate.
+    pub fn staffed_slots(&self, queue: QueueId) -> Result<usize> {
+        let q = &self.queues[self.queue_idx(queue)?];
+        Ok(q.members.iter().map(|m| &self.agents[m.agent]).filter(|a| working(a)).map(|a| a.slots() as usize).sum())
+    }
+
+    /// The queue's members who could be offered this conversation now (allowed presence and room for it) but
+    /// declined it recently: when each one's cooldown ends, and their room. [`Engine::room`] counts them, yet they
+    /// are not offered it before then. Sorted by end; empty for a conversation routing does not hold.
+    pub fn cooldowns(&self, conversation: ConversationId, now: Timestamp) -> Vec<(Timestamp, usize)> {
+        let Some(item) = self.items.get(&conversation) else { return Vec::new() };
+        let Some(ws) = self.workstreams.get(&item.work.workstream) else { return Vec::new() };
+        let queue = &self.queues[item.queue];
+        let mut ends: Vec<(Timestamp, usize)> = item
+            .declines
+            .iter()
+            .filter(|d| now < d.until && queue.member(d.agent).is_some())
+            .filter_map(|d| {
+                let a = &self.agents[d.agent];
+                let eligible = a.base != BasePresence::Offline && ws.allowed_presences.contains(a.base);
+                let room = if eligible { a.room_for(ws.capacity) as usize } else { 0 };
+                (room > 0).then_some((d.until, room))
+            })
+            .collect();
+        ends.sort();
+        ends
+    }
+
     /// How many of the queue's members are at work for it (signed in as Available, Busy or Busy-DND, with some
     /// capacity), whether or not they have room now: the staffing a wait estimate divides the queue's work by.
     pub fn staffed(&self, queue: QueueId) -> Result<usize> {
         let q = &self.queues[self.queue_idx(queue)?];
-        let working = |a: &Agent| {
-            matches!(a.base, BasePresence::Available | BasePresence::Busy | BasePresence::BusyDnd)
-                && (a.total_units > 0 || !a.profiles.is_empty())
-        };
         Ok(q.members.iter().filter(|m| working(&self.agents[m.agent])).count())
     }
 

@@ -1,12 +1,16 @@
 //! A deterministic discrete-event simulator of a contact center, driving the real routing [`Engine`] on a virtual
 //! clock (see docs/simulator.md).
 //!
-//! Customers arrive (Poisson or Markov-modulated), are enqueued, and are offered to agents by the engine; agents
-//! accept at once, handle the conversation for a drawn handle time, then end and close it. A customer whose
-//! patience runs out while still waiting is closed (abandoned). Shifts are presence changes. On each arrival the
-//! simulator records what the [`WaitEstimator`] and the two baselines would tell that customer (fixed at arrival,
-//! as reference §1.8 says), and later the wait they actually had, so [`run`] reports how each predictor did
-//! alongside the usual service metrics.
+//! Customers arrive (Poisson or Markov-modulated), overflow to another queue when too many wait, are enqueued,
+//! and are offered to agents by the engine; agents answer after a drawn delay (accept, reject, or let it time out,
+//! after which the engine's cooldown keeps the conversation from them for a while), handle the conversation for a
+//! drawn handle time, then end and close it. A customer whose patience runs out while still waiting is closed
+//! (abandoned). Shifts are presence changes. On each arrival the simulator records what the server's estimator
+//! would tell that customer (fixed at arrival, as reference §1.8 says) and what the baselines would, and later the
+//! wait they actually had, so [`run`] reports how each predictor did alongside the usual service metrics.
+//!
+//! The estimator is fed by the server's own [`WaitTracker`] from the engine's events, and estimates with the
+//! staffing, free agents and cooldowns the engine reports ([`Staffing::of`]), exactly as the server does.
 //!
 //! The same scenario and seed always give the same report: one seeded `StdRng`, events ordered by time then by
 //! scheduling order, and an engine that is deterministic itself.
@@ -19,20 +23,27 @@ use std::{collections::BTreeMap, time::Duration};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use uuid::Uuid;
 
-pub use report::{QueueReport, ScenarioReport, json_line, table};
-pub use scenarios::{AgentGroup, Arrivals, HandleTime, QueueSpec, Scenario, by_name, names, standard};
+pub use report::{QueueReport, ScenarioReport, json_line, pooled, table};
+pub use scenarios::{
+    AgentGroup, Answers, Arrivals, HandleTime, Overflow, QueueSpec, Scenario, by_name, names, standard,
+};
 
 use super::{
     engine::{
-        AgentSettings, Engine, EngineSettings, Presence, QueueSettings, RoutingEvent, WorkItem, WorkstreamRouting,
+        AgentSettings, AgentSkill, Engine, EngineSettings, OfferId, Presence, QueueSettings, RoutingEvent, SkillId,
+        SkillMatching, SkillRequirement, WorkItem, WorkstreamRouting,
     },
-    wait::{WaitConfig, WaitEstimator, erlang_c_wait, naive_wait},
+    wait::{Staffing, WaitConfig, erlang_a_wait, erlang_c_wait, naive_wait},
+    wait_tracker::WaitTracker,
 };
 use crate::{
     Timestamp,
     error::Result,
     ids::{ConversationId, QueueId, UserId, WorkstreamId},
 };
+
+/// The specialist skill of the scenarios with skill requirements.
+const SPECIALIST: u128 = 0x51_0000;
 
 /// What a customer was told on arrival and what happened to them.
 #[derive(Debug, Clone, Default)]
@@ -42,9 +53,22 @@ struct Customer {
     estimate: Option<Duration>,
     naive: Option<Duration>,
     erlang: Option<Duration>,
+    erlang_a: Option<Duration>,
+    /// What the estimator said when an offer to this customer was declined and they waited again (cooldowns in
+    /// play), with when; the last such.
+    after_decline: Option<(i64, Option<Duration>, Option<Duration>)>,
     /// Set once answered.
     answered_after: Option<Duration>,
     abandoned_after: Option<Duration>,
+}
+
+/// What each predictor tells a customer.
+#[derive(Debug, Clone, Copy, Default)]
+struct Predictions {
+    estimate: Option<Duration>,
+    naive: Option<Duration>,
+    erlang: Option<Duration>,
+    erlang_a: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +81,8 @@ enum Event {
     Done(usize),
     ShiftStart(usize),
     ShiftEnd(usize),
+    /// An agent answers an offer: accepts (true) or rejects.
+    Answer(OfferId, usize, bool),
 }
 
 #[derive(Debug, Clone)]
@@ -78,7 +104,6 @@ impl Agent {
 #[derive(Debug, Clone, Default)]
 struct QueueState {
     id: QueueId,
-    staffed: usize,
     bursting: bool,
     /// Agent-milliseconds staffed within the horizon, each agent's time split evenly over their queues.
     staffed_ms: f64,
@@ -90,7 +115,7 @@ struct Sim<'a> {
     scenario: &'a Scenario,
     rng: StdRng,
     engine: Engine,
-    estimator: WaitEstimator,
+    tracker: WaitTracker,
     workstream: WorkstreamId,
     horizon_ms: i64,
     now: i64,
@@ -142,7 +167,15 @@ impl<'a> Sim<'a> {
     fn new(scenario: &'a Scenario, seed: u64, config: WaitConfig) -> Result<Self> {
         let mut engine = Engine::new(EngineSettings::default());
         let workstream = WorkstreamId::from(Uuid::from_u128(0x5_0000));
-        engine.upsert_workstream(workstream, WorkstreamRouting::default())?;
+        let answers = &scenario.answers;
+        let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let routing = WorkstreamRouting {
+            skill_matching: SkillMatching::Exact,
+            offer_timeout_ms: millis(answers.timeout),
+            reoffer_cooldown_ms: millis(answers.cooldown),
+            ..WorkstreamRouting::default()
+        };
+        engine.upsert_workstream(workstream, routing)?;
         let mut queues = Vec::new();
         for (i, spec) in scenario.queues.iter().enumerate() {
             let id = QueueId::from(Uuid::from_u128(0x9_0000 + i as u128));
@@ -153,7 +186,17 @@ impl<'a> Sim<'a> {
         for group in &scenario.agents {
             for _ in 0..group.count {
                 let id = UserId::from(Uuid::from_u128(AGENT_BASE + agents.len() as u128));
-                let settings = AgentSettings { presence: Presence::Offline, units: 1, ..AgentSettings::default() };
+                let skills = if group.skilled {
+                    vec![AgentSkill { skill: SkillId::from(Uuid::from_u128(SPECIALIST)), proficiency: 5 }]
+                } else {
+                    Vec::new()
+                };
+                let settings = AgentSettings {
+                    presence: Presence::Offline,
+                    units: group.units,
+                    skills,
+                    ..AgentSettings::default()
+                };
                 engine.add_agent(id, settings, at(0))?;
                 for &q in &group.queues {
                     if let Some(queue) = queues.get(q) {
@@ -163,13 +206,13 @@ impl<'a> Sim<'a> {
                 agents.push(Agent { id, queues: group.queues.clone(), online_since: None, handling: 0 });
             }
         }
-        let estimator = WaitEstimator::new(config);
+        let tracker = WaitTracker::new(config);
         let horizon_ms = (scenario.hours.max(0.0) * 3_600_000.0) as i64;
         let mut sim = Sim {
             scenario,
             rng: StdRng::seed_from_u64(seed),
             engine,
-            estimator,
+            tracker,
             workstream,
             horizon_ms,
             now: 0,
@@ -268,6 +311,7 @@ impl<'a> Sim<'a> {
                 Event::Done(c) => self.done(c)?,
                 Event::ShiftStart(a) => self.shift(a, true)?,
                 Event::ShiftEnd(a) => self.shift(a, false)?,
+                Event::Answer(offer, a, accept) => self.answer(offer, a, accept)?,
             }
         }
         self.now = self.horizon_ms;
@@ -294,29 +338,62 @@ impl<'a> Sim<'a> {
             return Ok(());
         }
         let now = at(self.now);
+        // The work item limit's overflow: a newcomer who would find too many waiting goes to the other queue.
+        let mut q = q;
+        if let Some(overflow) = &self.scenario.queues[q].overflow {
+            let waiting = self.engine.availability(self.queues[q].id, self.workstream)?.waiting;
+            if waiting >= overflow.waiting && overflow.to < self.queues.len() {
+                q = overflow.to;
+            }
+        }
         let queue = self.queues[q].id;
-        let availability = self.engine.availability(queue, self.workstream)?;
-        let position = availability.waiting + 1;
-        let staffed = self.queues[q].staffed;
-        let aht = self.estimator.handle_time(queue);
-        let naive = naive_wait(position, aht, staffed);
+        let position = self.engine.availability(queue, self.workstream)?.waiting + 1;
         let index = self.customers.len();
+        let told = self.predictions(queue, position, None);
         self.customers.push(Customer {
             queue: q,
             arrived_ms: self.now,
-            estimate: self.estimator.estimate(queue, position, staffed, availability.agents, now),
-            naive,
-            // Where Erlang C has no steady state (traffic at or over the agents), the baseline falls back to naive.
-            erlang: erlang_c_wait(self.estimator.arrival_rate(queue, now), aht, staffed).or(naive),
+            estimate: told.estimate,
+            naive: told.naive,
+            erlang: told.erlang,
+            erlang_a: told.erlang_a,
             ..Customer::default()
         });
         if let Some(patience) = self.scenario.queues[q].patience {
             let gives_up = self.exponential(patience.as_secs_f64());
             self.schedule(gives_up, Event::Patience(index));
         }
-        self.estimator.on_enqueue(queue, now);
-        let events = self.engine.enqueue(WorkItem::new(conversation(index), self.workstream, queue, now), now)?;
+        let skilled = self.scenario.queues[q].skilled;
+        let mut item = WorkItem::new(conversation(index), self.workstream, queue, now);
+        if skilled > 0.0 && self.rng.gen_range(0.0..1.0) < skilled {
+            let skill = SkillId::from(Uuid::from_u128(SPECIALIST));
+            item.skills = vec![SkillRequirement { skill, min_proficiency: None }];
+        }
+        let events = self.engine.enqueue(item, now)?;
         self.apply(events)
+    }
+
+    /// What the estimator and the baselines tell a customer at `position` (`conversation` once in routing, for its
+    /// cooldowns). The baselines get the same staffing, history and offer time as the estimator, so the comparison
+    /// is of the methods; where Erlang C or A has no steady state, it falls back to the position baseline.
+    fn predictions(&self, queue: QueueId, position: usize, conversation: Option<ConversationId>) -> Predictions {
+        let now = at(self.now);
+        let estimator = self.tracker.estimator();
+        let estimate = self.tracker.estimate(&self.engine, queue, self.workstream, position, conversation, now);
+        let Some(staffing) = Staffing::of(&self.engine, queue, self.workstream, conversation, now) else {
+            return Predictions { estimate, ..Predictions::default() };
+        };
+        let aht = estimator.handle_time(queue);
+        let offer = Duration::from_secs_f64(estimator.offer_time(queue).0);
+        // The position baseline does not know cooldowns: an agent cooling down counts as free, as the engine's
+        // availability counts them.
+        let free = staffing.free + staffing.cooldowns.len();
+        let naive = naive_wait(position, free, aht, staffing.staffed);
+        let rate = estimator.arrival_rate(queue, now);
+        let erlang = erlang_c_wait(rate, aht, staffing.staffed).or(naive);
+        let erlang_a = erlang_a_wait(rate, aht, staffing.staffed, estimator.abandonment_rate(queue)).or(naive);
+        let plus = |d: Option<Duration>| d.map(|d| d + offer);
+        Predictions { estimate, naive: plus(naive), erlang: plus(erlang), erlang_a: plus(erlang_a) }
     }
 
     fn patience(&mut self, c: usize) -> Result<()> {
@@ -325,23 +402,20 @@ impl<'a> Sim<'a> {
             return Ok(());
         }
         let waited = since(customer.arrived_ms, self.now);
-        let q = customer.queue;
         self.customers[c].abandoned_after = Some(waited);
-        self.estimator.on_abandoned(self.queues[q].id, waited, at(self.now));
         let events = self.engine.close(conversation(c), at(self.now))?;
         self.apply(events)
     }
 
     fn done(&mut self, c: usize) -> Result<()> {
-        let q = self.customers[c].queue;
-        let (handled, agent) = self.handling.get(&c).copied().unwrap_or((0, usize::MAX));
+        let agent = self.handling.get(&c).map_or(usize::MAX, |h| h.1);
         if let Some(before) = self.agents.get(agent).map(Agent::serving) {
             self.agents[agent].handling = self.agents[agent].handling.saturating_sub(1);
             self.restaff(agent, before);
         }
-        self.estimator.on_handle_time(self.queues[q].id, Duration::from_millis(handled.max(0) as u64), at(self.now));
-        let mut events = self.engine.end(conversation(c), at(self.now))?;
-        events.extend(self.engine.close(conversation(c), at(self.now))?);
+        let events = self.engine.end(conversation(c), at(self.now))?;
+        self.apply(events)?;
+        let events = self.engine.close(conversation(c), at(self.now))?;
         self.apply(events)
     }
 
@@ -357,16 +431,10 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// Counts the agent in or out of their queues' staffing if whether they serve them changed.
+    /// Starts or stops counting the agent's time as staffed (for occupancy) when whether they serve changed.
     fn restaff(&mut self, a: usize, before: bool) {
-        let after = self.agents[a].serving();
-        if before == after {
-            return;
-        }
-        for i in 0..self.agents[a].queues.len() {
-            let state = &mut self.queues[self.agents[a].queues[i]];
-            state.staffed = if after { state.staffed + 1 } else { state.staffed.saturating_sub(1) };
-            self.estimator.on_staffing(state.id, state.staffed, at(self.now));
+        if before != self.agents[a].serving() {
+            self.account_staffing(a);
         }
     }
 
@@ -385,13 +453,65 @@ impl<'a> Sim<'a> {
         self.apply(events)
     }
 
-    /// Plays out the engine's events: every offer is accepted at once, every assignment starts handling.
+    /// An agent's answer to an offer, unless the offer already ended (expired, withdrawn, the customer left).
+    fn answer(&mut self, offer: OfferId, a: usize, accept: bool) -> Result<()> {
+        if self.engine.offer(offer).is_none() {
+            return Ok(());
+        }
+        let (id, now) = (self.agents[a].id, at(self.now));
+        let events = if accept { self.engine.accept(offer, id, now)? } else { self.engine.reject(offer, id, now)? };
+        self.apply(events)
+    }
+
+    /// A lognormal answer delay in milliseconds (zero for a zero mean).
+    fn answer_delay(&mut self) -> i64 {
+        let answers = &self.scenario.answers;
+        let (mean, sigma) = (answers.delay_mean.as_secs_f64(), answers.delay_sigma);
+        if mean <= 0.0 {
+            return 0;
+        }
+        let u1: f64 = self.rng.gen_range(f64::MIN_POSITIVE..1.0);
+        let u2: f64 = self.rng.gen_range(0.0..1.0);
+        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        let mu = mean.ln() - sigma * sigma / 2.0;
+        ((mu + sigma * z).exp() * 1000.0) as i64
+    }
+
+    /// Feeds a batch of the engine's events to the estimator, as the server does on every persist, then plays them
+    /// out: an offer is answered after a drawn delay (or left to time out), an assignment starts handling, and a
+    /// declined offer is an occasion to ask the estimator again with the cooldown in play.
     fn apply(&mut self, events: Vec<RoutingEvent>) -> Result<()> {
-        let mut pending = std::collections::VecDeque::from(events);
-        while let Some(event) = pending.pop_front() {
+        let now = at(self.now);
+        let queue_ids: Vec<QueueId> = self.queues.iter().map(|q| q.id).collect();
+        self.tracker.refresh_staffing(&self.engine, queue_ids, now);
+        self.tracker.observe(&self.engine, &events, now, |_| None);
+        for event in events {
             match event {
                 RoutingEvent::OfferIssued { offer, agent, .. } => {
-                    pending.extend(self.engine.accept(offer, agent, at(self.now))?);
+                    let a = agent_of(agent);
+                    let answers = &self.scenario.answers;
+                    let (reject, ignore) = (answers.reject, answers.ignore);
+                    let draw: f64 = self.rng.gen_range(0.0..1.0);
+                    if draw < ignore {
+                        continue;
+                    }
+                    let delay = self.answer_delay();
+                    let accept = draw >= ignore + reject;
+                    if delay == 0 && accept {
+                        let events = self.engine.accept(offer, agent, now)?;
+                        self.apply(events)?;
+                    } else {
+                        self.schedule(self.now + delay, Event::Answer(offer, a, accept));
+                    }
+                }
+                RoutingEvent::OfferRejected { conversation, .. } | RoutingEvent::OfferExpired { conversation, .. } => {
+                    let c = customer_of(conversation);
+                    if let Some((queue, position)) = self.engine.position(conversation)
+                        && c < self.customers.len()
+                    {
+                        let told = self.predictions(queue, position, Some(conversation));
+                        self.customers[c].after_decline = Some((self.now, told.estimate, told.naive));
+                    }
                 }
                 RoutingEvent::Assigned { conversation, agent, .. } => {
                     let c = customer_of(conversation);
@@ -399,7 +519,6 @@ impl<'a> Sim<'a> {
                     let waited = since(customer.arrived_ms, self.now);
                     customer.answered_after = Some(waited);
                     let q = customer.queue;
-                    self.estimator.on_assigned(self.queues[q].id, waited, at(self.now));
                     let handle = self.handle_time(q);
                     let a = agent_of(agent);
                     if let Some(before) = self.agents.get(a).map(Agent::serving) {
