@@ -355,7 +355,6 @@ impl TestApp {
     }
 }
 
-/// Asserts a problem+json error with this status and code; returns the body.
 /// Polls `found` until it gives something, in real time (for what the server's background work, or a fake it
 /// calls, does apart from the request); panics after 30 s naming `what`.
 pub async fn until<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
@@ -369,6 +368,7 @@ pub async fn until<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Asserts a problem+json error with this status and code; returns the body.
 pub fn assert_problem(status: StatusCode, body: &Value, expect_status: StatusCode, code: &str) {
     assert_eq!(status, expect_status, "{body}");
     assert_eq!(body["code"], code, "{body}");
