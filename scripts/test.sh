@@ -76,8 +76,20 @@ ensure_postgres_tls() {
     fi
 }
 
+# The Twilio channel's tests sign its webhooks with twilio-node's RequestValidator (tests/twilio, pinned by its
+# package-lock.json).
+ensure_node() {
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        echo "installing nodejs and npm (Debian packages)"
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    (cd tests/twilio && npm ci --no-audit --no-fund --silent)
+}
+
 ensure_postgres
 ensure_postgres_tls
+ensure_node
 
 echo "== workspace tests (HTTP suite on SQLite; store conformance on SQLite and PostgreSQL)"
 cargo test --workspace --locked

@@ -10,4 +10,6 @@ pub mod google_bm;
 pub mod inbound;
 pub mod messaging_api;
 pub mod meta;
+pub mod phone;
 pub mod telesign;
+pub mod twilio;

@@ -21,6 +21,9 @@ str_enum!(
         Meta = "meta",
         /// SMS through TeleSign: the customer id and API key (Basic auth out, the key signs callbacks in).
         Telesign = "telesign",
+        /// Twilio's Programmable Messaging (SMS) or its WhatsApp sender: the account SID and auth token (or an API key
+        /// and secret), with a messaging service or the numbers customers write to.
+        Twilio = "twilio",
         /// Google's Business Messages: a partner's client token and service account, for a brand's agent.
         Google = "google",
     }
@@ -39,8 +42,8 @@ impl AccountMethod {
     fn allowed(kind: ChannelType) -> &'static [AccountMethod] {
         match kind {
             ChannelType::BotFramework => &[AccountMethod::AzureBotFramework],
-            ChannelType::Sms => &[AccountMethod::Telesign],
-            ChannelType::Whatsapp => &[AccountMethod::Meta],
+            ChannelType::Sms => &[AccountMethod::Twilio, AccountMethod::Telesign],
+            ChannelType::Whatsapp => &[AccountMethod::Twilio, AccountMethod::Meta],
             ChannelType::GoogleBusinessMessages => &[AccountMethod::Google],
             _ => &[],
         }
@@ -78,6 +81,48 @@ pub struct AccountSettings {
     /// Google's Business Messages: the agent id (`brands/{brand_id}/agents/{agent_id}`), required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<ShortText>,
+    /// Twilio: the account SID (`AC` and 32 hex digits), required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_sid: Option<ShortText>,
+    /// Twilio: an API key's SID (`SK…`) to send with instead of the account SID; its secret is `api_key_secret`.
+    /// Webhooks are still signed with the auth token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_sid: Option<ShortText>,
+    /// Twilio: the messaging service (`MG…`) replies are sent through; without one, replies go from the number the
+    /// customer wrote to, else from `from_number`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messaging_service_sid: Option<ShortText>,
+    /// Twilio: the number (E.164) replies go from when neither a messaging service nor the customer's message names
+    /// one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_number: Option<ShortText>,
+    /// SMS and WhatsApp: what the STOP, START and HELP keywords are answered with; each left out has its default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword_replies: Option<KeywordReplies>,
+}
+
+/// The answers to the carriers' keywords, each at most 256 characters (two SMS segments at worst).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeywordReplies {
+    /// Sent once when a number opts out (STOP, UNSUBSCRIBE, CANCEL, END, QUIT, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<ShortText>,
+    /// Sent when it opts back in (START, YES, UNSTOP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<ShortText>,
+    /// Sent for HELP or INFO: who is writing and how to opt out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help: Option<ShortText>,
+}
+
+impl KeywordReplies {
+    pub const DEFAULT_STOP: &'static str =
+        "You have been unsubscribed and will receive no more messages from us. Reply START to resubscribe.";
+    pub const DEFAULT_START: &'static str =
+        "You have been resubscribed and will receive messages from us again. Reply STOP to unsubscribe.";
+    pub const DEFAULT_HELP: &'static str =
+        "You are writing to our customer service. Reply STOP to unsubscribe. Msg & data rates may apply.";
 }
 
 /// An account's credentials. Write-only: sealed at rest, and a read says `credentials_set`, never what they are.
@@ -99,6 +144,12 @@ pub struct AccountCredentials {
     /// TeleSign: the API key (Base64, as the portal shows it), required: it authorizes sends and signs callbacks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<ShortText>,
+    /// Twilio: the account's auth token, required: Twilio signs its webhooks with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_token: Option<ShortText>,
+    /// Twilio: the secret of `settings.api_key_sid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_secret: Option<ShortText>,
     /// Google's Business Messages: the client token of the partner's webhook (it signs every message Google
     /// posts), required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,6 +170,8 @@ impl std::fmt::Debug for AccountCredentials {
             .field("app_secret", &hide(&self.app_secret))
             .field("verify_token", &hide(&self.verify_token))
             .field("api_key", &hide(&self.api_key))
+            .field("auth_token", &hide(&self.auth_token))
+            .field("api_key_secret", &hide(&self.api_key_secret))
             .field("client_token", &hide(&self.client_token))
             .field("service_account", &self.service_account.as_ref().map(|_| "…"))
             .finish()
@@ -132,6 +185,8 @@ impl AccountCredentials {
             && self.app_secret.is_none()
             && self.verify_token.is_none()
             && self.api_key.is_none()
+            && self.auth_token.is_none()
+            && self.api_key_secret.is_none()
             && self.client_token.is_none()
             && self.service_account.is_none()
     }
@@ -150,7 +205,10 @@ pub fn check_account(
         Some(m) if !AccountMethod::allowed(kind).contains(&m) => {
             return Err(Error::field(Code::InvalidField, "method", format!("{kind} accounts have no method {m}")));
         }
-        None if !AccountMethod::allowed(kind).is_empty() => {
+        // SMS and WhatsApp may have no provider: their conversations then come and go through the API only.
+        None if !AccountMethod::allowed(kind).is_empty()
+            && !matches!(kind, ChannelType::Sms | ChannelType::Whatsapp) =>
+        {
             return Err(Error::field(Code::MissingField, "method", format!("{kind} accounts need a `method`")));
         }
         _ => {}
@@ -176,6 +234,7 @@ pub fn check_account(
         ));
     }
     check_provider_fields(kind, method, settings, credentials_set, credentials)?;
+    check_twilio(kind, method == Some(AccountMethod::Twilio), settings, credentials_set, credentials)?;
     check_google(kind, settings, credentials_set, credentials)?;
     if bot {
         if settings.app_id.as_ref().is_none_or(|a| a.as_str().trim().is_empty()) {
@@ -404,6 +463,107 @@ fn check_provider_fields(
         _ => {}
     }
     Ok(())
+}
+
+/// The settings and credentials of a Twilio account (and only of one): an account SID, an auth token, an API key
+/// only with its secret, and the keyword answers that phone kinds take.
+fn check_twilio(
+    kind: ChannelType,
+    twilio: bool,
+    settings: &AccountSettings,
+    credentials_set: bool,
+    credentials: Option<&AccountCredentials>,
+) -> crate::Result<()> {
+    let twilio_settings = [
+        (settings.account_sid.is_some(), "account_sid"),
+        (settings.api_key_sid.is_some(), "api_key_sid"),
+        (settings.messaging_service_sid.is_some(), "messaging_service_sid"),
+        (settings.from_number.is_some(), "from_number"),
+    ];
+    let phone = matches!(kind, ChannelType::Sms | ChannelType::Whatsapp);
+    let not_ours = |field: String, what: &str| {
+        Err(Error::field(Code::InvalidField, field, format!("`{what}` is not used by {kind} accounts of this method")))
+    };
+    if settings.keyword_replies.is_some() && !phone {
+        return not_ours("settings.keyword_replies".into(), "keyword_replies");
+    }
+    if !twilio {
+        if let Some((_, name)) = twilio_settings.iter().find(|(set, _)| *set) {
+            return not_ours(format!("settings.{name}"), name);
+        }
+        if let Some(c) = credentials {
+            for (set, name) in [(c.auth_token.is_some(), "auth_token"), (c.api_key_secret.is_some(), "api_key_secret")]
+            {
+                if set {
+                    return not_ours(format!("credentials.{name}"), name);
+                }
+            }
+        }
+        return Ok(());
+    }
+    let sid = |v: &Option<ShortText>, prefix: &str, field: &str, required: bool| -> crate::Result<()> {
+        match v {
+            None if required => Err(Error::field(
+                Code::MissingField,
+                format!("settings.{field}"),
+                format!("a Twilio account needs its `{field}`"),
+            )),
+            None => Ok(()),
+            Some(v) if is_sid(v.as_str(), prefix) => Ok(()),
+            Some(_) => Err(Error::field(
+                Code::InvalidField,
+                format!("settings.{field}"),
+                format!("a Twilio `{field}` is `{prefix}` and 32 hexadecimal digits"),
+            )),
+        }
+    };
+    sid(&settings.account_sid, "AC", "account_sid", true)?;
+    sid(&settings.api_key_sid, "SK", "api_key_sid", false)?;
+    sid(&settings.messaging_service_sid, "MG", "messaging_service_sid", false)?;
+    if let Some(n) = &settings.from_number {
+        let digits = n
+            .as_str()
+            .strip_prefix('+')
+            .filter(|d| (4..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()));
+        if digits.is_none() {
+            return Err(Error::field(
+                Code::InvalidField,
+                "settings.from_number",
+                "must be an E.164 number (`+14255550100`)",
+            ));
+        }
+    }
+    if let Some(c) = credentials {
+        if c.client_secret.is_some() {
+            return not_ours("credentials.client_secret".into(), "client_secret");
+        }
+        if c.auth_token.as_ref().is_none_or(|t| t.as_str().is_empty()) {
+            return Err(Error::field(
+                Code::MissingField,
+                "credentials.auth_token",
+                "a Twilio account needs its auth token: Twilio signs its webhooks with it",
+            ));
+        }
+        if settings.api_key_sid.is_some() != c.api_key_secret.is_some() {
+            return Err(Error::field(
+                Code::MissingField,
+                if settings.api_key_sid.is_some() { "credentials.api_key_secret" } else { "settings.api_key_sid" },
+                "an API key needs both its SID and its secret",
+            ));
+        }
+    } else if !credentials_set {
+        return Err(Error::field(
+            Code::MissingField,
+            "credentials.auth_token",
+            "a Twilio account needs its auth token",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `s` is a Twilio SID of the kind `prefix` names: the prefix and 32 hexadecimal digits.
+pub fn is_sid(s: &str, prefix: &str) -> bool {
+    s.len() == 34 && s.starts_with(prefix) && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 str_enum!(
@@ -718,7 +878,7 @@ mod tests {
         assert!(check_account(ChannelType::MessagingApi, m, &none, false, None).is_err());
         assert!(check_account(ChannelType::MessagingApi, None, &bot, false, None).is_err());
         assert!(check_account(ChannelType::LiveChat, None, &none, false, None).is_ok());
-        assert!(check_account(ChannelType::Sms, None, &none, false, None).is_err());
+        assert!(check_account(ChannelType::Sms, None, &none, false, None).is_ok());
         assert!(format!("{secret:?}").contains('…') && !format!("{secret:?}").contains("\"s\""));
     }
 
@@ -785,6 +945,39 @@ mod tests {
         let meta_token = AccountCredentials { access_token: t("x"), ..key.clone() };
         assert_eq!(field(&settings, Some(&meta_token), false).as_deref(), Some("credentials.access_token"));
         assert!(check_account(ChannelType::Whatsapp, telesign, &settings, false, Some(&key)).is_err());
+    }
+
+    #[test]
+    fn twilio_accounts_need_a_sid_and_an_auth_token() {
+        let t = |s: &str| Some(ShortText::from_stored(s.into()));
+        let sid = "AC0123456789abcdef0123456789abcdef";
+        let twilio = Some(AccountMethod::Twilio);
+        let settings = AccountSettings { account_sid: t(sid), ..Default::default() };
+        let token = AccountCredentials { auth_token: t("token"), ..Default::default() };
+        for kind in [ChannelType::Sms, ChannelType::Whatsapp] {
+            assert!(check_account(kind, twilio, &settings, false, Some(&token)).is_ok());
+            assert!(check_account(kind, twilio, &settings, true, None).is_ok());
+            let e = check_account(kind, twilio, &settings, false, None).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("credentials.auth_token"));
+        }
+        let field = |s: AccountSettings, c: &AccountCredentials| {
+            check_account(ChannelType::Sms, twilio, &s, false, Some(c)).unwrap_err().field
+        };
+        assert_eq!(field(AccountSettings::default(), &token).as_deref(), Some("settings.account_sid"));
+        let bad = AccountSettings { account_sid: t("AC123"), ..Default::default() };
+        assert_eq!(field(bad, &token).as_deref(), Some("settings.account_sid"));
+        let key = AccountSettings { api_key_sid: t("SK0123456789abcdef0123456789abcdef"), ..settings.clone() };
+        assert_eq!(field(key.clone(), &token).as_deref(), Some("credentials.api_key_secret"));
+        let both = AccountCredentials { api_key_secret: t("k"), ..token.clone() };
+        assert!(check_account(ChannelType::Sms, twilio, &key, false, Some(&both)).is_ok());
+        let from = AccountSettings { from_number: t("425 555"), ..settings.clone() };
+        assert_eq!(field(from, &token).as_deref(), Some("settings.from_number"));
+        // Twilio's settings belong to Twilio accounts only, and keyword answers to phone kinds.
+        let e = check_account(ChannelType::LiveChat, None, &settings, false, None).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("settings.account_sid"));
+        let replies = AccountSettings { keyword_replies: Some(KeywordReplies::default()), ..Default::default() };
+        assert!(check_account(ChannelType::LiveChat, None, &replies, false, None).is_err());
+        assert!(format!("{token:?}").contains('…') && !format!("{token:?}").contains("token\""));
     }
 
     #[test]

@@ -133,6 +133,8 @@ catalogue! {
     MessageDeliveryFailed = "message.delivery_failed", Conversation, Sorted, MessageDeliveryFailed;
     /// A message reached the customer's channel: its provider accepted it.
     MessageDelivered = "message.delivered", Conversation, Sorted, MessageDelivered;
+    /// The provider reported what became of a message it accepted (SMS and WhatsApp: sent, delivered, read, failed).
+    MessageStatusChanged = "message.status_changed", Conversation, Sorted, MessageStatusChanged;
     /// A conversation started waiting in a queue.
     RoutingQueued = "routing.queued", Conversation, Sorted, QueueWait;
     /// A conversation stopped waiting in a queue (offered, taken, moved or closed).
@@ -506,10 +508,53 @@ pub struct MessageDelivered {
     /// The provider's id for the message (the Connector's `ResourceResponse.id`), when its answer named one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_message_id: Option<String>,
-    /// What the provider reported later, for providers that report more than acceptance: `delivered` (on the
-    /// customer's device) or `read` (WhatsApp). Absent on the receipt of acceptance.
+    /// SMS: the segments the provider sends it as (each billed as one message), when its answer said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub segments: Option<u32>,
+}
+
+crate::str_enum!(
+    /// What became of a message after its provider accepted it, in the order it normally goes.
+    ProviderStatus {
+        /// Waiting at the provider to be sent.
+        Queued = "queued",
+        /// Handed to the carrier (or WhatsApp).
+        Sent = "sent",
+        /// The handset received it.
+        Delivered = "delivered",
+        /// WhatsApp: the customer read it.
+        Read = "read",
+        /// The carrier could not deliver it (`error_code` says why).
+        Undelivered = "undelivered",
+        /// The provider could not send it (`error_code` says why).
+        Failed = "failed",
+    }
+);
+
+impl ProviderStatus {
+    /// How far along a message is: a later report of an earlier status (callbacks cross) changes nothing, and the
+    /// two failures are final.
+    pub fn rank(self) -> u8 {
+        match self {
+            ProviderStatus::Queued => 0,
+            ProviderStatus::Sent => 1,
+            ProviderStatus::Delivered => 2,
+            ProviderStatus::Read => 3,
+            ProviderStatus::Undelivered | ProviderStatus::Failed => 4,
+        }
+    }
+}
+
+/// `message.status_changed`: a message's provider reported its status (a Twilio status callback, …).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MessageStatusChanged {
+    pub message_id: MessageId,
+    pub channel_id: ChannelId,
+    pub provider_message_id: String,
+    pub status: ProviderStatus,
+    /// The provider's error code with `undelivered` and `failed` (Twilio: `30003` unreachable, `30007` filtered, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
 }
 
 /// `routing.offer_rejected`, `routing.offer_expired` and `routing.offer_withdrawn`.

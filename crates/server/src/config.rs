@@ -188,6 +188,7 @@ pub struct ChannelsConfig {
     pub bot_framework: BotFrameworkConfig,
     pub meta: MetaConfig,
     pub telesign: TelesignConfig,
+    pub twilio: TwilioConfig,
     pub google_business_messages: GoogleBusinessMessagesConfig,
 }
 
@@ -212,6 +213,20 @@ pub struct MetaConfig {
 pub struct TelesignConfig {
     pub api_url: String,
     /// Messages a second one TeleSign channel sends at most; 0: no limit.
+    pub sends_per_second: u32,
+}
+
+/// Twilio's Programmable Messaging (SMS and WhatsApp). The default is Twilio's API; tests point it at a fake.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioConfig {
+    /// The REST API's base (`https://api.twilio.com`): messages are sent to
+    /// `{api_base_url}/2010-04-01/Accounts/{sid}/Messages.json`, and customers' media are fetched only from URLs under
+    /// it (with the account's credentials).
+    pub api_base_url: String,
+    /// The largest file a customer's message may carry (bytes): a larger one is refused and the message with it.
+    pub max_media_bytes: u64,
+    /// Messages a second one Twilio channel sends at most (a long code takes about 1); 0: no limit.
     pub sends_per_second: u32,
 }
 
@@ -428,6 +443,10 @@ impl Config {
         }
         if m.graph_version.is_empty() || m.graph_version.contains('/') {
             bail!("channels.meta.graph_version must be a version such as v21.0");
+        }
+        let t = &self.channels.twilio;
+        if switchboard_domain::text::HttpUrl::parse(t.api_base_url.as_str()).is_err() || t.max_media_bytes == 0 {
+            bail!("channels.twilio: api_base_url must be an absolute http or https URL, max_media_bytes at least 1");
         }
         let g = &self.channels.google_business_messages;
         for (name, url) in [("api_url", &g.api_url), ("token_url", &g.token_url)] {

@@ -490,6 +490,11 @@ fn send(
     if let Some(uploader) = Uploader::of(m.sender_kind).filter(|_| !m.attachments.is_empty()) {
         crate::setup::attachment_permissions(tx, org, row.parse(2)?)?.check(uploader, "attachments")?;
     }
+    // A phone customer who opted out, or a WhatsApp window that closed, refuses what a person writes to them here,
+    // whichever edge it came through; the server's own notices are dropped by the channel's delivery instead.
+    if matches!(m.sender_kind, SenderKind::Agent | SenderKind::Bot) {
+        crate::phone::check_reply(tx, org, id, now)?;
+    }
     let known = Known {
         customer_key: row.opt_string(3)?,
         contact: row.opt_parse(4)?,

@@ -20,6 +20,7 @@ pub mod model;
 pub mod overflow;
 mod pg_listen;
 mod pg_tls;
+pub mod phone;
 mod postgres;
 pub mod provider_messages;
 mod queued;

@@ -142,10 +142,16 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0023_default_presence.sql"),
     },
     Migration {
-        version: 27,
+        version: 24,
+        name: "phone",
+        sqlite: include_str!("../migrations/sqlite/0024_phone.sql"),
+        postgres: include_str!("../migrations/postgres/0024_phone.sql"),
+    },
+    Migration {
+        version: 25,
         name: "provider_messages",
-        sqlite: include_str!("../migrations/sqlite/0027_provider_messages.sql"),
-        postgres: include_str!("../migrations/postgres/0027_provider_messages.sql"),
+        sqlite: include_str!("../migrations/sqlite/0025_provider_messages.sql"),
+        postgres: include_str!("../migrations/postgres/0025_provider_messages.sql"),
     },
 ];
 

@@ -199,6 +199,9 @@ pub struct Target {
     /// Bot Framework channels: the account's credentials, sealed; the app's tenant when it is single-tenant.
     pub sealed_credentials: Option<String>,
     pub tenant_id: Option<String>,
+    /// Provider channels (SMS, WhatsApp): their account's settings (sender, account id), read as the adapter
+    /// needs them.
+    pub account: Option<AccountSettings>,
 }
 
 /// Every endpoint that should receive deliveries now: enabled subscriptions, and Messaging API channels with a
@@ -226,6 +229,7 @@ pub fn targets(tx: &mut Tx<'_>, now: Timestamp) -> Result<Vec<Target>, Error> {
             channel_type: None,
             sealed_credentials: None,
             tenant_id: None,
+            account: None,
         });
     }
     for r in tx.query(
@@ -244,6 +248,7 @@ pub fn targets(tx: &mut Tx<'_>, now: Timestamp) -> Result<Vec<Target>, Error> {
                 channel_type: Some(ChannelType::MessagingApi),
                 sealed_credentials: None,
                 tenant_id: None,
+                account: None,
             });
         }
     }
@@ -283,6 +288,27 @@ pub fn targets(tx: &mut Tx<'_>, now: Timestamp) -> Result<Vec<Target>, Error> {
             channel_type: Some(kind),
             sealed_credentials: r.opt_string(4)?,
             tenant_id: sender.map(|s| s.as_str().to_string()),
+            account: None,
+        });
+    }
+    // A Twilio channel (SMS or WhatsApp) sends through its account's Messages API, to each conversation's number.
+    for r in tx.query(
+        "SELECT c.id, c.org_id, c.channel_type, a.settings, a.credentials FROM channels c
+         JOIN messaging_accounts a ON a.id = c.account_id
+         WHERE c.channel_type IN ('sms', 'whatsapp') AND a.method = 'twilio' ORDER BY c.id",
+        params![],
+    )? {
+        out.push(Target {
+            endpoint: Endpoint::Channel(r.parse(0)?),
+            org_id: r.parse(1)?,
+            url: String::new(),
+            event_types: Vec::new(),
+            sealed_secrets: Vec::new(),
+            app_id: None,
+            channel_type: Some(r.enumeration(2, ChannelType::parse)?),
+            sealed_credentials: r.opt_string(4)?,
+            tenant_id: None,
+            account: Some(r.json(3)?),
         });
     }
     // A Google's Business Messages channel answers each conversation at Google's API (its reply address names the
@@ -303,6 +329,7 @@ pub fn targets(tx: &mut Tx<'_>, now: Timestamp) -> Result<Vec<Target>, Error> {
             channel_type: Some(ChannelType::GoogleBusinessMessages),
             sealed_credentials: r.opt_string(2)?,
             tenant_id: None,
+            account: None,
         });
     }
     // A bot hears the customers of the conversations it holds, at its messaging endpoint, for its app id.
@@ -317,6 +344,7 @@ pub fn targets(tx: &mut Tx<'_>, now: Timestamp) -> Result<Vec<Target>, Error> {
             channel_type: None,
             sealed_credentials: None,
             tenant_id: None,
+            account: None,
         });
     }
     Ok(out)
@@ -335,6 +363,7 @@ fn bot_framework_target(r: &Row) -> Result<Target, Error> {
         channel_type: Some(ChannelType::BotFramework),
         sealed_credentials: r.opt_string(3)?,
         tenant_id: settings.tenant_id.map(|t| t.as_str().to_string()),
+        account: None,
     })
 }
 
@@ -604,34 +633,41 @@ pub fn tell_undelivered_message(tx: &mut Tx<'_>, a: &Attempt, now: Timestamp) ->
 /// transaction, one conversation's, as [`tell_undelivered_message`].
 pub fn tell_delivered_message(tx: &mut Tx<'_>, a: &Attempt, now: Timestamp) -> Result<(), Error> {
     let Some((org, channel_id, conversation, message)) = channel_message(tx, a)? else { return Ok(()) };
-    let provider_message_id = a
-        .response
-        .as_deref()
-        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
-        // The Connector names its message `id`; Google's Business Messages `messageId`; the phone providers theirs.
+    let answer = a.response.as_deref().and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
+    // The Connector names its message `id`; Twilio `sid`; Google's Business Messages `messageId`; Meta and TeleSign
+    // theirs.
+    let provider_message_id = answer
+        .as_ref()
         .and_then(|v| {
             v.get("id")
+                .or_else(|| v.get("sid"))
                 .or_else(|| v.get("messageId"))
                 .and_then(|id| id.as_str())
-                .or_else(|| provider_id(&v))
-                .map(str::to_string)
+                .or_else(|| provider_id(v))
         })
+        .map(str::to_string)
         .filter(|id| !id.is_empty() && id.chars().count() <= 256);
-    if let Some(id) = &provider_message_id {
+    // Twilio writes the count as a string of digits.
+    let segments = answer.as_ref().and_then(|v| v.get("num_segments")).and_then(|n| match n {
+        serde_json::Value::String(s) => s.parse::<u32>().ok(),
+        n => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+    });
+    if let Some(provider_id) = &provider_message_id {
         let kept = ProviderMessage {
             org_id: org,
             conversation_id: conversation,
             message_id: message.id,
             delivery_id: a.delivery_id,
+            segments,
         };
-        crate::provider_messages::keep(tx, channel_id, id, &kept, now)?;
+        crate::provider_messages::keep(tx, channel_id, provider_id, &kept, now)?;
     }
     let delivered = MessageDelivered {
         message_id: message.id,
         channel_id,
         delivery_id: a.delivery_id,
         provider_message_id,
-        status: None,
+        segments,
     };
     events::append_event(tx, org, Some(conversation), &TypedEvent::MessageDelivered(delivered), now)?;
     Ok(())

@@ -39,9 +39,14 @@ const TYPING_SENT_EVERY_MS = 3000;
 function Details({ conversation }) {
   const [contact, setContact] = useState(null);
   const [context, setContext] = useState([]);
+  const [phone, setPhone] = useState(null);
   useEffect(() => {
     setContact(null);
     setContext([]);
+    setPhone(null);
+    // SMS and WhatsApp conversations: whether the number opted out, and when WhatsApp stops taking free-form
+    // replies (404 for other channels).
+    api('GET', `/v1/conversations/${conversation.id}/phone`).then(setPhone).catch(() => {});
     if (conversation.contact_id) {
       api('GET', `/v1/contacts/${conversation.contact_id}`).then(setContact).catch(() => {});
     }
@@ -55,6 +60,9 @@ function Details({ conversation }) {
     [t('agent.customer_email'), contact?.email],
     [t('agent.customer_phone'), contact?.phone],
     [t('agent.customer_id'), contact?.customer_id],
+    [t('agent.opted_out'), phone?.opted_out ? t('agent.opted_out_yes') : null],
+    [t('agent.whatsapp_window'), phone?.window_ends_at && t(phone.window_closed ? 'agent.window_closed' : 'agent.window_open',
+      { time: new Date(phone.window_ends_at).toLocaleString() })],
     ...context.map((v) => [v.name, typeof v.value === 'string' ? v.value : JSON.stringify(v.value)]),
   ].filter(([, value]) => value !== undefined && value !== null && value !== '');
   return html`<section class="details" aria-labelledby="details-title">

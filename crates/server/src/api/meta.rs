@@ -13,7 +13,7 @@ use switchboard_channels::{
     inbound::{Act, Attachment},
     meta::{self as protocol, Event, MessageIn, signature::SIGNATURE_HEADER},
 };
-use switchboard_domain::{Code, Error};
+use switchboard_domain::{Code, Error, setup::ChannelType};
 use switchboard_store::model::Channel;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -22,7 +22,7 @@ use crate::{
     channels::{
         ingest::{Ingest, ingest},
         meta::{MediaError, MetaAccount},
-        receipts,
+        phone, receipts,
     },
     error::ApiResult,
 };
@@ -111,6 +111,21 @@ async fn receive_notification(
 async fn message(app: &AppState, channel: &Channel, account: &MetaAccount, m: MessageIn) -> Result<(), Error> {
     let MessageIn { mut inbound, media, .. } = m;
     let provider_id = inbound.provider_message_id.clone().unwrap_or_default();
+    let (org, from) = (channel.org_id, phone::number_of(&inbound));
+    // STOP, START and HELP are acted on and answered, not stored in a conversation, as on every phone channel.
+    if let Some(from) = &from
+        && media.is_empty()
+        && let Some((_, answer)) =
+            phone::keyword(app, org, channel.id, from, phone::keyword_text(&inbound), account.keyword_replies.as_ref())
+                .await?
+    {
+        let wa_id = inbound.reply_to.as_ref().and_then(|r| r["wa_id"].as_str()).map(str::to_string);
+        let to = wa_id.unwrap_or_else(|| from.as_str().trim_start_matches('+').to_string());
+        if let Err(why) = app.meta.send_text(account, &to, &answer).await {
+            tracing::warn!(channel = %channel.id, message = %provider_id, error = %why, "a keyword's answer not sent");
+        }
+        return Ok(());
+    }
     if let Act::Message { text, attachments, .. } = &mut inbound.act {
         for file in media {
             match app.meta.fetch_media(&account.access_token, &file).await {
@@ -135,7 +150,15 @@ async fn message(app: &AppState, channel: &Channel, account: &MetaAccount, m: Me
         }
     }
     let request = Ingest { channel: channel.into(), idempotency: None, inbound };
-    match ingest(app, request, |_, _| Ok((StatusCode::OK, serde_json::json!({})))).await {
+    let now = app.clock.now();
+    // The 24-hour window moves, and the conversation's replies learn their number, with the message.
+    let noted = ingest(app, request, move |tx, stored| {
+        if let Some(from) = &from {
+            phone::note_inbound(tx, org, stored.conversation, ChannelType::Whatsapp, from, now)?;
+        }
+        Ok((StatusCode::OK, serde_json::json!({})))
+    });
+    match noted.await {
         Ok(_) => Ok(()),
         Err(e) if e.code.status() < 500 => {
             tracing::warn!(channel = %channel.id, message = %provider_id, error = %e, "a WhatsApp message not stored");

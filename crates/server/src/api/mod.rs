@@ -22,7 +22,9 @@ mod routing;
 mod routing_config;
 mod sessions;
 mod setup;
+mod suppressions;
 mod telesign;
+mod twilio;
 mod webhooks;
 
 pub(crate) use chat::live_chat_channel;
@@ -78,6 +80,8 @@ use crate::{AppState, docs, error::ApiError, ops};
         (name = "direct-line", description = "Direct Line 3.0 for direct_line channels, as \
             `botframework-directlinejs` and Web Chat call it (`/v3/directline`); see docs/direct-line.md"),
         (name = "quick-replies", description = "Texts agents insert into a reply instead of typing them"),
+        (name = "phone", description = "SMS and WhatsApp: the suppression list (STOP), and a phone conversation's \
+            customer and WhatsApp window; see docs/channels.md"),
         (name = "messaging-accounts", description = "Messaging accounts (a Bot Framework registration, ...) and the \
             channels added to them, with their messaging endpoint URLs"),
         (name = "messaging-api", description = "The Messaging API, compatible with the documented \
@@ -151,6 +155,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(lifecycle::router())
         .merge(analytics::router())
         .merge(quick_replies::router())
+        .merge(suppressions::router())
         .merge(messaging_accounts::router())
         // Not in `leadership::ON_LEADER`: every node serves the stream from its own hub.
         .merge(crate::stream::router())
@@ -158,6 +163,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(bot_framework::router())
         .merge(meta::router())
         .merge(telesign::router())
+        .merge(twilio::router())
         .merge(google_bm::router())
         .merge(crate::direct_line::router())
         .merge(bots::router())

@@ -10,14 +10,14 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use switchboard_channels::telesign::{self as protocol, Callback};
-use switchboard_domain::{Code, Error};
+use switchboard_domain::{Code, Error, setup::ChannelType};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     AppState,
     channels::{
         ingest::{Ingest, ingest},
-        receipts,
+        phone, receipts,
     },
     error::ApiResult,
 };
@@ -54,9 +54,28 @@ async fn receive_callback(
         Error::from(e)
     })?;
     match callback {
-        Callback::Inbound { inbound, .. } => {
+        Callback::Inbound { inbound, to } => {
+            let (org, from) = (channel.org_id, phone::number_of(&inbound));
+            let replies = account.keyword_replies.as_ref();
+            // STOP, START and HELP are acted on and answered, not stored in a conversation.
+            if let Some(from) = &from
+                && let Some((_, answer)) =
+                    phone::keyword(&app, org, channel.id, from, phone::keyword_text(&inbound), replies).await?
+            {
+                if let Err(why) = app.telesign.send_text(&account, from.as_str(), to.as_deref(), &answer).await {
+                    tracing::warn!(channel = %channel.id, error = %why, "a keyword's answer not sent");
+                }
+                return Ok(StatusCode::OK.into_response());
+            }
             let request = Ingest { channel: (&channel).into(), idempotency: None, inbound: *inbound };
-            ingest(&app, request, |_, _| Ok((StatusCode::OK, serde_json::json!({})))).await?;
+            let now = app.clock.now();
+            ingest(&app, request, move |tx, stored| {
+                if let Some(from) = &from {
+                    phone::note_inbound(tx, org, stored.conversation, ChannelType::Sms, from, now)?;
+                }
+                Ok((StatusCode::OK, serde_json::json!({})))
+            })
+            .await?;
         }
         Callback::Delivery(report) => receipts::telesign_report(&app, &channel, report).await?,
     }

@@ -64,6 +64,12 @@ pub async fn validate(app: &AppState, account: &MessagingAccount, credentials: A
                 Err(why) => Validation::Invalid(clip(&why)),
             }
         }
+        (_, Some(AccountMethod::Twilio)) => {
+            match crate::channels::twilio::check_account(app, account, &credentials).await {
+                Ok(()) => Validation::Valid,
+                Err(why) => Validation::Invalid(clip(&why)),
+            }
+        }
         (ChannelType::GoogleBusinessMessages, _) => google_token(app, &credentials).await,
         _ => Validation::Valid,
     }

@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 use switchboard_channels::meta::{MediaRef, outbound};
 use switchboard_domain::{
     Code, Error, Timestamp,
-    account::{AccountCredentials, AccountMethod, MessagingAccount},
+    account::{AccountCredentials, AccountMethod, KeywordReplies, MessagingAccount},
     ids::ChannelId,
     setup::ChannelType,
     text::ShortText,
@@ -28,6 +28,8 @@ pub struct MetaAccount {
     pub access_token: String,
     pub app_secret: String,
     pub verify_token: String,
+    /// What STOP, START and HELP are answered with.
+    pub keyword_replies: Option<KeywordReplies>,
 }
 
 /// What the channel keeps while the server runs.
@@ -80,6 +82,7 @@ impl Meta {
             access_token: text(credentials.access_token),
             app_secret: text(credentials.app_secret),
             verify_token: text(credentials.verify_token),
+            keyword_replies: account.settings.keyword_replies,
         });
         self.channels.insert(id, (channel.clone(), opened.clone(), now + CHANNEL_CACHE_MS));
         Ok((channel, opened))
@@ -138,6 +141,28 @@ impl Meta {
             }
         }
         Ok(Answer { content_type, bytes })
+    }
+
+    /// Sends `text` to the WhatsApp user `to` (their `wa_id`) at once, outside the delivery engine: the answer to a
+    /// STOP, START or HELP, which belongs to no conversation. It follows the customer's own message, so the 24-hour
+    /// window is open.
+    pub async fn send_text(&self, account: &MetaAccount, to: &str, text: &str) -> Result<(), String> {
+        let url = outbound::messages_url(&self.config.graph_url, &self.config.graph_version, &account.phone_number_id);
+        let body = outbound::render(to, &outbound::Outgoing::Text { body: text.to_string() }, None);
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(&account.access_token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| format!("the Graph API did not answer: {}", e.without_url()))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = response.bytes().await.unwrap_or_default();
+        Err(outbound::parse_error(&body).map_or_else(|| format!("HTTP {status}"), |e| e.describe()))
     }
 
     /// Validation: reads the account's phone number with its token. The number answering means the token is good

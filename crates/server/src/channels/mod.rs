@@ -12,5 +12,7 @@ pub mod google_bm;
 mod google_bm_bench;
 pub mod ingest;
 pub mod meta;
+pub mod phone;
 pub mod receipts;
 pub mod telesign;
+pub mod twilio;

@@ -1,80 +1,39 @@
-//! What providers report about the messages they accepted, put on those messages: a WhatsApp status (delivered,
-//! read, failed with Meta's error code) or a TeleSign delivery report (delivered, or failed with TeleSign's status
-//! code). The message is found by the id the provider answered its send with (`provider_messages`). Each report is
-//! applied once: a provider sending it again changes nothing.
+//! What Meta and TeleSign report about the messages they accepted, put on those messages the way Twilio's status
+//! callbacks are (`store::provider_messages::report_status`): a WhatsApp status (sent, delivered, read, failed with
+//! Meta's error code) or a TeleSign delivery report (in progress, delivered, or failed with TeleSign's status code)
+//! becomes `message.status_changed`, and a failure also `message.delivery_failed` in the provider's words. The
+//! message is found by the id the provider answered its send with. Each status is applied once: a provider sending
+//! it again, or an earlier one after a later, changes nothing.
 
 use switchboard_channels::{
     meta::{StatusIn, StatusState},
     telesign::{DeliveryOutcome, DeliveryReport},
 };
-use switchboard_domain::{
-    Error,
-    event::{MessageDelivered, MessageDeliveryFailed, TypedEvent},
+use switchboard_domain::{Error, event::ProviderStatus};
+use switchboard_store::{
+    model::Channel,
+    provider_messages::{self, StatusReport},
 };
-use switchboard_store::{IdempotencyKey, events, model::Channel, provider_messages};
 
 use crate::AppState;
 
-/// What a report says became of a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Receipt {
-    /// `delivered` or `read`.
-    Reached(&'static str),
-    /// The provider gave up: its code and words, as the message shows them.
-    Failed(String),
-}
-
-/// Puts `receipt` on the message `provider_id` names on `channel`. A report of a message the provider accepted
+/// Puts `report` on the message `provider_id` names on `channel`. A report of a message the provider accepted
 /// from someone else (the same number used by another system) names no message here and is dropped.
-pub async fn apply(app: &AppState, channel: &Channel, provider_id: &str, receipt: Receipt) -> Result<(), Error> {
-    let (org, channel_id, provider_id) = (channel.org_id, channel.id, provider_id.to_string());
-    let label = match &receipt {
-        Receipt::Reached(status) => *status,
-        Receipt::Failed(_) => "failed",
-    };
-    let once = IdempotencyKey {
-        principal: format!("channel:{channel_id}"),
-        key: format!("receipt:{provider_id}:{label}"),
-        fingerprint: String::new(),
-    };
-    let now = app.clock.now();
-    app.store
-        .write_once_identified(org, None, Some(once), now, move |tx| {
-            let Some(m) = provider_messages::find(tx, channel_id, &provider_id)? else {
-                return Ok((200, serde_json::json!({})));
-            };
-            let event = match receipt {
-                Receipt::Reached(status) => TypedEvent::MessageDelivered(MessageDelivered {
-                    message_id: m.message_id,
-                    channel_id,
-                    delivery_id: m.delivery_id,
-                    provider_message_id: Some(provider_id),
-                    status: Some(status.to_string()),
-                }),
-                Receipt::Failed(error) => TypedEvent::MessageDeliveryFailed(MessageDeliveryFailed {
-                    message_id: m.message_id,
-                    channel_id,
-                    delivery_id: m.delivery_id,
-                    attempts: 1,
-                    status: None,
-                    error: Some(error),
-                }),
-            };
-            events::append_event(tx, m.org_id, Some(m.conversation_id), &event, now)?;
-            Ok((200, serde_json::json!({})))
-        })
-        .await?;
+async fn apply(app: &AppState, channel: &Channel, provider_id: String, report: StatusReport) -> Result<(), Error> {
+    let (channel_id, now) = (channel.id, app.clock.now());
+    app.store.write(move |tx| provider_messages::report_status(tx, channel_id, &provider_id, report, now)).await?;
     Ok(())
 }
 
-/// A WhatsApp status: `sent` is what the Graph API's answer already said; `delivered`, `read` and `failed` go on
-/// the message (a failure with Meta's code, `(#131047) Re-engagement message: …`).
+/// A WhatsApp status; a failure with Meta's code and words (`(#131047) Re-engagement message: …`).
 pub async fn meta_status(app: &AppState, channel: &Channel, s: StatusIn) -> Result<(), Error> {
-    let receipt = match s.state {
-        StatusState::Delivered => Receipt::Reached("delivered"),
-        StatusState::Read => Receipt::Reached("read"),
+    let report = match s.state {
+        StatusState::Sent => StatusReport { status: ProviderStatus::Sent, error_code: None, error: None },
+        StatusState::Delivered => StatusReport { status: ProviderStatus::Delivered, error_code: None, error: None },
+        StatusState::Read => StatusReport { status: ProviderStatus::Read, error_code: None, error: None },
         StatusState::Failed => {
-            let words = s.errors.first().map_or_else(
+            let first = s.errors.first();
+            let words = first.map_or_else(
                 || "WhatsApp could not deliver the message".to_string(),
                 |e| {
                     let what = e.title.as_deref().or(e.message.as_deref()).unwrap_or("failed");
@@ -84,23 +43,35 @@ pub async fn meta_status(app: &AppState, channel: &Channel, s: StatusIn) -> Resu
                     }
                 },
             );
-            Receipt::Failed(words)
+            StatusReport {
+                status: ProviderStatus::Failed,
+                error_code: first.map(|e| e.code.to_string()),
+                error: Some(words),
+            }
         }
-        StatusState::Sent | StatusState::Other => return Ok(()),
+        StatusState::Other => return Ok(()),
     };
-    apply(app, channel, &s.message_id, receipt).await
+    apply(app, channel, s.message_id, report).await
 }
 
-/// A TeleSign delivery report: 200 delivered, a final failure with TeleSign's code, intermediate states nothing.
+/// A TeleSign delivery report: 203 (delivered to the gateway) and 295 (sent) read as `sent`, the other codes in
+/// progress as `queued`, 200 as `delivered`, any other code as a failure with TeleSign's code.
 pub async fn telesign_report(app: &AppState, channel: &Channel, r: DeliveryReport) -> Result<(), Error> {
-    let receipt = match r.outcome {
-        DeliveryOutcome::Delivered => Receipt::Reached("delivered"),
-        DeliveryOutcome::Failed => Receipt::Failed(format!(
-            "TeleSign {}: {}",
-            r.code,
-            r.description.as_deref().unwrap_or("the message was not delivered")
-        )),
-        DeliveryOutcome::Pending => return Ok(()),
+    let report = match r.outcome {
+        DeliveryOutcome::Delivered => StatusReport { status: ProviderStatus::Delivered, error_code: None, error: None },
+        DeliveryOutcome::Pending => {
+            let status = if matches!(r.code, 203 | 295) { ProviderStatus::Sent } else { ProviderStatus::Queued };
+            StatusReport { status, error_code: None, error: None }
+        }
+        DeliveryOutcome::Failed => StatusReport {
+            status: ProviderStatus::Failed,
+            error_code: Some(r.code.to_string()),
+            error: Some(format!(
+                "TeleSign {}: {}",
+                r.code,
+                r.description.as_deref().unwrap_or("the message was not delivered")
+            )),
+        },
     };
-    apply(app, channel, &r.reference_id, receipt).await
+    apply(app, channel, r.reference_id, report).await
 }

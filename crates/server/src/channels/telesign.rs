@@ -4,7 +4,12 @@
 use std::sync::Arc;
 
 use switchboard_channels::telesign::outbound;
-use switchboard_domain::{Code, Error, Timestamp, account::AccountMethod, ids::ChannelId, setup::ChannelType};
+use switchboard_domain::{
+    Code, Error, Timestamp,
+    account::{AccountMethod, KeywordReplies},
+    ids::ChannelId,
+    setup::ChannelType,
+};
 use switchboard_store::model::Channel;
 
 use crate::{
@@ -20,6 +25,8 @@ pub struct TelesignAccount {
     pub customer_id: String,
     pub api_key: String,
     pub sender_id: Option<String>,
+    /// What STOP, START and HELP are answered with.
+    pub keyword_replies: Option<KeywordReplies>,
 }
 
 pub struct Telesign {
@@ -52,9 +59,43 @@ impl Telesign {
             customer_id: text(account.settings.customer_id),
             api_key: text(credentials.api_key),
             sender_id: account.settings.sender_id.map(|s| s.into_inner()),
+            keyword_replies: account.settings.keyword_replies,
         });
         self.channels.insert(id, (channel.clone(), opened.clone(), now + CHANNEL_CACHE_MS));
         Ok((channel, opened))
+    }
+
+    /// Sends `text` to `to` at once, outside the delivery engine, from `sender` (the number the customer wrote to)
+    /// or the account's: the answer to a STOP, START or HELP, which belongs to no conversation.
+    pub async fn send_text(
+        &self,
+        account: &TelesignAccount,
+        to: &str,
+        sender: Option<&str>,
+        text: &str,
+    ) -> Result<(), String> {
+        let body = outbound::render(&outbound::Sms {
+            phone_number: to,
+            message: text,
+            sender_id: account.sender_id.as_deref().or(sender),
+            external_id: None,
+            callback_url: None,
+        });
+        let response = self
+            .http
+            .post(outbound::messaging_url(&self.config.api_url))
+            .header(reqwest::header::AUTHORIZATION, outbound::basic_auth(&account.customer_id, &account.api_key))
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("TeleSign did not answer: {}", e.without_url()))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = response.bytes().await.unwrap_or_default();
+        Err(outbound::SendAnswer::parse(&body).map_or_else(|| format!("HTTP {status}"), |a| a.describe().1))
     }
 
     /// Validation: TeleSign has no call that checks credentials and sends nothing, so a send is made to no one:

@@ -52,10 +52,24 @@ pub(super) enum Adapter {
         api_key: String,
         sender_id: Option<String>,
     },
+    /// An SMS or WhatsApp channel of a Twilio account: replies go through its Messages API.
+    Twilio(TwilioAccount),
     /// Google's Business Messages: each conversation answered at the API, as the account's service account.
     Google {
         account: Box<ServiceAccount>,
     },
+}
+
+/// What sending through a Twilio account needs.
+#[derive(Clone)]
+pub(super) struct TwilioAccount {
+    pub account_sid: String,
+    /// Basic auth: the API key and its secret, or the account SID and auth token.
+    pub user: String,
+    pub password: String,
+    pub messaging_service_sid: Option<String>,
+    pub from_number: Option<String>,
+    pub whatsapp: bool,
 }
 
 impl Adapter {
@@ -75,6 +89,28 @@ impl Adapter {
                 let secret = credentials.client_secret.ok_or("its account has no client secret")?;
                 let tenant = target.tenant_id.clone();
                 Ok(Some(Adapter::BotFramework { app_id, tenant, secret: secret.into_inner() }))
+            }
+            Some(kind @ (ChannelType::Sms | ChannelType::Whatsapp)) if target.account.is_some() => {
+                let settings = target.account.as_ref().ok_or("its account has no settings")?;
+                let sealed = target.sealed_credentials.as_deref().ok_or("its account has no auth token")?;
+                let opened = secrets.open(sealed).map_err(|e| e.to_string())?;
+                let credentials: AccountCredentials = serde_json::from_slice(&opened).map_err(|e| e.to_string())?;
+                let account_sid = settings.account_sid.as_ref().ok_or("its account has no account SID")?.as_str();
+                let (user, password) = match (&settings.api_key_sid, &credentials.api_key_secret) {
+                    (Some(key), Some(secret)) => (key.as_str().to_string(), secret.as_str().to_string()),
+                    _ => (
+                        account_sid.to_string(),
+                        credentials.auth_token.ok_or("its account has no auth token")?.into_inner(),
+                    ),
+                };
+                Ok(Some(Adapter::Twilio(TwilioAccount {
+                    account_sid: account_sid.to_string(),
+                    user,
+                    password,
+                    messaging_service_sid: settings.messaging_service_sid.as_ref().map(|s| s.as_str().to_string()),
+                    from_number: settings.from_number.as_ref().map(|s| s.as_str().to_string()),
+                    whatsapp: kind == ChannelType::Whatsapp,
+                })))
             }
             // A phone channel's provider is its account's method, told here by the credentials only that method
             // has (`check_account` refuses another method's): Meta's access token, TeleSign's API key.
@@ -111,7 +147,11 @@ impl Adapter {
     pub(super) fn addresses_itself(&self) -> bool {
         matches!(
             self,
-            Adapter::BotFramework { .. } | Adapter::Meta { .. } | Adapter::Telesign { .. } | Adapter::Google { .. }
+            Adapter::BotFramework { .. }
+                | Adapter::Meta { .. }
+                | Adapter::Telesign { .. }
+                | Adapter::Google { .. }
+                | Adapter::Twilio(_)
         )
     }
 
@@ -121,6 +161,7 @@ impl Adapter {
             Adapter::MessagingApi => payload::is_activity(event),
             Adapter::Bot => customer_message(event),
             Adapter::Meta { .. } | Adapter::Telesign { .. } => phone_message(event),
+            Adapter::Twilio(_) => phone_outgoing(event, None).is_some(),
             Adapter::BotFramework { .. } => match event.kind() {
                 Some(EventType::MessageCreated | EventType::ConversationStateChanged) => {
                     outgoing(event, None).is_some()
@@ -248,6 +289,7 @@ pub(super) struct Refusal {
 #[derive(Clone)]
 pub(super) struct Connector {
     pub store: Arc<Store>,
+    pub clock: crate::clock::Clock,
     pub tokens: Arc<BotTokens>,
     pub phone: PhoneApis,
     pub google_tokens: Arc<GoogleTokens>,
@@ -279,6 +321,8 @@ impl Connector {
         Ok(Request {
             url,
             headers: vec![("authorization", format!("Bearer {token}"))],
+            content_type: "application/json",
+            client_errors_final: false,
             body: serde_json::to_vec(&rendered.body)
                 .map_err(|e| Refusal { reason: Error::internal(e).to_string(), permanent: true })?,
         })
@@ -307,6 +351,8 @@ impl Connector {
         Ok(Request {
             url,
             headers: vec![("authorization", format!("Bearer {token}")), ("webhook-id", reply.webhook_id)],
+            content_type: "application/json",
+            client_errors_final: false,
             body: serde_json::to_vec(&rendered.activity)
                 .map_err(|e| Refusal { reason: Error::internal(e).to_string(), permanent: true })?,
         })
@@ -367,6 +413,7 @@ fn phone_message(event: &Event) -> bool {
 
 /// A message to a phone customer, finished when it is attempted: the customer's address is read then.
 pub(super) struct PhoneSend {
+    pub org: switchboard_domain::ids::OrgId,
     pub channel: ChannelId,
     pub conversation: ConversationId,
     pub provider: PhoneProvider,
@@ -431,6 +478,7 @@ pub(super) fn phone_send(
         })
         .collect();
     Some(PhoneSend {
+        org: event.org_id,
         channel,
         conversation: m.conversation_id,
         provider,
@@ -448,16 +496,21 @@ impl Connector {
     pub(super) async fn phone_request(&self, send: PhoneSend) -> Result<Request, Refusal> {
         let apis = &self.phone;
         use switchboard_channels::{meta::outbound as meta, telesign::outbound as telesign};
-        let conversation = send.conversation;
-        let address = self
+        let (org, conversation, now) = (send.org, send.conversation, self.clock.now());
+        // What was queued before a STOP, or a notice after WhatsApp's window closed, is not sent (as on Twilio).
+        let (deliverable, address) = self
             .store
-            .read(move |tx| reply_addresses::get(tx, conversation))
+            .read(move |tx| {
+                let deliverable = crate::channels::phone::deliverable(tx, org, conversation, false, now)?;
+                Ok((deliverable, reply_addresses::get(tx, conversation)?))
+            })
             .await
-            .map_err(|e| Refusal { reason: e.to_string(), permanent: false })?
-            .ok_or_else(|| Refusal {
-                reason: "the conversation has no customer number to answer".into(),
-                permanent: true,
-            })?;
+            .map_err(|e| Refusal { reason: e.to_string(), permanent: false })?;
+        deliverable.map_err(|reason| Refusal { reason, permanent: true })?;
+        let address = address.ok_or_else(|| Refusal {
+            reason: "the conversation has no customer number to answer".into(),
+            permanent: true,
+        })?;
         let field = |name: &str| address.get(name).and_then(serde_json::Value::as_str).map(str::to_string);
         let bad_url =
             |e: url::ParseError| Refusal { reason: format!("the provider URL is not a URL: {e}"), permanent: true };
@@ -487,6 +540,8 @@ impl Connector {
                 Ok(Request {
                     url: reqwest::Url::parse(&url).map_err(bad_url)?,
                     headers: vec![("authorization", format!("Bearer {token}")), ("webhook-id", send.webhook_id)],
+                    content_type: "application/json",
+                    client_errors_final: false,
                     body: serde_json::to_vec(&body).unwrap_or_default(),
                 })
             }
@@ -509,10 +564,9 @@ impl Connector {
                 });
                 Ok(Request {
                     url: reqwest::Url::parse(&telesign::messaging_url(&apis.telesign_url)).map_err(bad_url)?,
-                    headers: vec![
-                        ("authorization", telesign::basic_auth(&customer_id, &api_key)),
-                        ("content-type", "application/x-www-form-urlencoded".into()),
-                    ],
+                    headers: vec![("authorization", telesign::basic_auth(&customer_id, &api_key))],
+                    content_type: "application/x-www-form-urlencoded",
+                    client_errors_final: false,
                     body: body.into_bytes(),
                 })
             }
@@ -539,5 +593,108 @@ pub(super) fn phone_refusal(provider: &PhoneProvider, status: u16, body: &str) -
                 None => format!("TeleSign answered {status}: {words}"),
             }
         }),
+    }
+}
+
+/// What a phone customer is sent for `event`: agents', bots' and the system's messages (a phone has no "ended"
+/// notice: the conversation simply stops). Attachment links are signed with `links` (`None` when only asking).
+pub(super) fn phone_outgoing(event: &Event, links: Option<&Links>) -> Option<PhoneMessage> {
+    let TypedEvent::MessageCreated(mut m) = event.typed().ok()? else { return None };
+    if m.sender.kind == SenderKind::Customer {
+        return None;
+    }
+    if let Some(links) = links {
+        links.sign_attachments(&mut m.attachments);
+    }
+    Some(PhoneMessage {
+        text: m.text,
+        media_urls: m.attachments.into_iter().map(|a| a.url.as_str().to_string()).collect(),
+    })
+}
+
+/// A message for a phone customer.
+pub(super) struct PhoneMessage {
+    pub text: Option<String>,
+    pub media_urls: Vec<String>,
+}
+
+/// A Twilio send the attempt finishes building: the conversation's number and sender are read, and whether the
+/// number may still be written to checked, when it is attempted.
+pub(super) struct TwilioReply {
+    pub org: switchboard_domain::ids::OrgId,
+    pub conversation: ConversationId,
+    pub channel: switchboard_domain::ids::ChannelId,
+    pub account: TwilioAccount,
+    pub message: PhoneMessage,
+}
+
+/// What Twilio sends need: the conversations' numbers, the API's base and where status callbacks go.
+#[derive(Clone)]
+pub(super) struct PhoneSender {
+    pub store: Arc<Store>,
+    pub clock: crate::clock::Clock,
+    pub twilio_api: String,
+    /// The server's public URL, which status callbacks are sent to.
+    pub public_url: String,
+}
+
+impl PhoneSender {
+    pub(super) async fn twilio(&self, reply: TwilioReply) -> Result<Request, Refusal> {
+        use switchboard_channels::twilio::outbound::{self as twilio, Outgoing, Sender};
+        let TwilioReply { org, conversation, channel, account, message } = reply;
+        let now = self.clock.now();
+        let template = false;
+        let (thread, address) = self
+            .store
+            .read(move |tx| {
+                let thread = switchboard_store::phone::thread(tx, org, conversation)?;
+                let deliverable = crate::channels::phone::deliverable(tx, org, conversation, template, now)?;
+                Ok((thread.map(|t| (t.phone, deliverable)), reply_addresses::get(tx, conversation)?))
+            })
+            .await
+            .map_err(|e| Refusal { reason: e.to_string(), permanent: false })?;
+        let Some((to, deliverable)) = thread else {
+            return Err(Refusal {
+                reason: "the conversation has no customer number to answer".into(),
+                permanent: true,
+            });
+        };
+        deliverable.map_err(|reason| Refusal { reason, permanent: true })?;
+        // The number the customer wrote to answers them, unless a messaging service picks one.
+        let wrote_to = address.as_ref().and_then(|a| a.get("from")).and_then(|f| f.as_str()).map(str::to_string);
+        let from = match (account.messaging_service_sid, wrote_to, account.from_number) {
+            (Some(service), _, _) => Sender::MessagingService(service),
+            (None, Some(number), _) | (None, None, Some(number)) => Sender::Number(number),
+            (None, None, None) => {
+                return Err(Refusal {
+                    reason: "the account has no messaging service or number to send from".into(),
+                    permanent: true,
+                });
+            }
+        };
+        let outgoing = Outgoing {
+            to,
+            whatsapp: account.whatsapp,
+            from,
+            body: message.text,
+            media_urls: message.media_urls,
+            content: None,
+            status_callback: Some(format!(
+                "{}/channels/twilio/{channel}/status",
+                self.public_url.trim_end_matches('/')
+            )),
+        };
+        let body = twilio::encode(&outgoing).map_err(|e| Refusal { reason: e.to_string(), permanent: true })?;
+        let url = reqwest::Url::parse(&twilio::messages_url(&self.twilio_api, &account.account_sid))
+            .map_err(|e| Refusal { reason: format!("the Twilio API URL is not a URL: {e}"), permanent: true })?;
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", account.user, account.password));
+        Ok(Request {
+            url,
+            headers: vec![("authorization", format!("Basic {basic}"))],
+            content_type: "application/x-www-form-urlencoded",
+            client_errors_final: true,
+            body: body.into_bytes(),
+        })
     }
 }

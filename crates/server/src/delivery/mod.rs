@@ -183,6 +183,7 @@ pub struct Delivery {
     pub bot_sends_per_second: u32,
     /// Where WhatsApp (Meta) and TeleSign sends go, and their rates.
     pub phone: channel::PhoneApis,
+    pub twilio: crate::config::TwilioConfig,
     /// Google's Business Messages: service accounts' tokens, the API, and sends a second per channel.
     pub google_tokens: Arc<GoogleTokens>,
     pub google: crate::config::GoogleBusinessMessagesConfig,
@@ -191,7 +192,9 @@ pub struct Delivery {
 struct Engine {
     store: Arc<Store>,
     connector: channel::Connector,
+    phone: channel::PhoneSender,
     bot_sends_per_second: u32,
+    twilio_sends_per_second: u32,
     google_sends_per_second: u32,
     /// Each rate-limited endpoint's bucket.
     buckets: HashMap<Endpoint, Bucket>,
@@ -253,6 +256,7 @@ pub fn start(app: &AppState, stop: Stop) -> tokio::task::JoinHandle<()> {
         bot_tokens: app.bot_framework.tokens.clone(),
         bot_sends_per_second: app.config.channels.bot_framework.sends_per_second,
         phone: channel::PhoneApis::of(&app.config, app.auth.signer.issuer()),
+        twilio: app.config.channels.twilio.clone(),
         google_tokens: app.google_bm.tokens.clone(),
         google: app.config.channels.google_business_messages.clone(),
     }
@@ -309,6 +313,7 @@ async fn run(parts: Delivery, mut stop: Stop) -> Result<(), Error> {
         bot_tokens,
         bot_sends_per_second,
         phone,
+        twilio,
         google_tokens,
         google,
     } = parts;
@@ -319,12 +324,20 @@ async fn run(parts: Delivery, mut stop: Stop) -> Result<(), Error> {
     let mut engine = Engine {
         connector: channel::Connector {
             store: store.clone(),
+            clock: clock.clone(),
             tokens: bot_tokens,
             phone,
             google_tokens,
             google_api: google.api_url.clone(),
         },
+        phone: channel::PhoneSender {
+            store: store.clone(),
+            clock: clock.clone(),
+            twilio_api: twilio.api_base_url.clone(),
+            public_url: signer.issuer().to_string(),
+        },
         bot_sends_per_second,
+        twilio_sends_per_second: twilio.sends_per_second,
         google_sends_per_second: google.sends_per_second,
         buckets: HashMap::new(),
         store,
@@ -482,6 +495,7 @@ impl Engine {
                 Some(channel::Adapter::BotFramework { .. }) => self.bot_sends_per_second,
                 Some(channel::Adapter::Meta { .. }) => self.connector.phone.meta_sends_per_second,
                 Some(channel::Adapter::Telesign { .. }) => self.connector.phone.telesign_sends_per_second,
+                Some(channel::Adapter::Twilio(_)) => self.twilio_sends_per_second,
                 Some(channel::Adapter::Google { .. }) => self.google_sends_per_second,
                 _ => self.config.sends_per_endpoint_per_second,
             };
@@ -750,6 +764,7 @@ impl Engine {
             let channel_message =
                 matches!(endpoint, Endpoint::Channel(_)) && event.kind() == Some(EventType::MessageCreated);
             let connector = self.connector.clone();
+            let phone = self.phone.clone();
             let finished = self.finished_tx.clone();
             let (clock, http) = (self.clock.clone(), self.http.clone());
             let schedule = self.config.retry_schedule_seconds.clone();
@@ -777,11 +792,13 @@ impl Engine {
                     Ok(Prepared::Now(request)) => Ok(request),
                     Ok(Prepared::Bot(reply)) => connector.request(reply).await,
                     Ok(Prepared::Phone(send)) => connector.phone_request(send).await,
+                    Ok(Prepared::Twilio(reply)) => phone.twilio(reply).await,
                     Ok(Prepared::Google(call)) => connector.google_request(call).await,
                     // A request that cannot be built (the endpoint is gone, nothing to send) will not get better.
                     Err(reason) => Err(channel::Refusal { reason, permanent: true }),
                 };
                 let permanent = request.as_ref().is_err_and(|r| r.permanent);
+                let client_errors_final = request.as_ref().is_ok_and(|r| r.client_errors_final);
                 let mut outcome = match request {
                     Ok(request) => send(&http, request, allow, &hosts).await,
                     Err(refusal) => {
@@ -810,7 +827,12 @@ impl Engine {
                 let delivered = outcome.status.is_some_and(|s| (200..300).contains(&s));
                 let (state, next) = if delivered {
                     (DeliveryState::Delivered, None)
-                } else if gone || permanent || usize::try_from(number).map_or(true, |n| n > schedule.len()) {
+                } else if gone
+                    || permanent
+                    || (client_errors_final
+                        && outcome.status.is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429))
+                    || usize::try_from(number).map_or(true, |n| n > schedule.len())
+                {
                     (DeliveryState::Failed, None)
                 } else {
                     let wait = retry_wait(&schedule, number, jitter, outcome.retry_after);
@@ -957,6 +979,18 @@ impl Engine {
                 webhook_id,
             }));
         }
+        if let (Some(channel::Adapter::Twilio(account)), Endpoint::Channel(channel)) = (&ready.adapter, endpoint) {
+            let message = channel::phone_outgoing(event, Some(&self.links))
+                .ok_or_else(|| "nothing for the customer's side in this event".to_string())?;
+            let conversation = event.conversation_id.ok_or_else(|| "not a conversation's event".to_string())?;
+            return Ok(Prepared::Twilio(channel::TwilioReply {
+                org: event.org_id,
+                conversation,
+                channel,
+                account: account.clone(),
+                message,
+            }));
+        }
         let url = ready.url.clone().ok_or_else(|| "the endpoint has no URL".to_string())?;
         match endpoint {
             Endpoint::Subscription(_) => {
@@ -970,6 +1004,8 @@ impl Engine {
                         ("webhook-timestamp", timestamp.to_string()),
                         ("webhook-signature", signature),
                     ],
+                    content_type: JSON,
+                    client_errors_final: false,
                     body,
                 }))
             }
@@ -984,6 +1020,8 @@ impl Engine {
                 Ok(Prepared::Now(Request {
                     url,
                     headers: vec![("authorization", format!("Bearer {token}")), ("webhook-id", webhook_id)],
+                    content_type: JSON,
+                    client_errors_final: false,
                     body: serde_json::to_vec(&activity).unwrap_or_default(),
                 }))
             }
@@ -996,6 +1034,8 @@ impl Engine {
                 Ok(Prepared::Now(Request {
                     url,
                     headers: vec![("authorization", format!("Bearer {token}")), ("webhook-id", webhook_id)],
+                    content_type: JSON,
+                    client_errors_final: false,
                     body: serde_json::to_vec(&activity).unwrap_or_default(),
                 }))
             }
@@ -1075,12 +1115,20 @@ enum Prepared {
     Bot(channel::BotReply),
     /// A WhatsApp or SMS message: the customer's number is read when it is attempted.
     Phone(channel::PhoneSend),
+    Twilio(channel::TwilioReply),
     Google(channel::GoogleCall),
 }
+
+const JSON: &str = "application/json";
 
 struct Request {
     url: reqwest::Url,
     headers: Vec<(&'static str, String)>,
+    /// `application/json` but for form-encoded provider APIs (Twilio's).
+    content_type: &'static str,
+    /// A 4xx other than 408 and 429 is final: a provider API that refuses a send (a bad number, an opted-out
+    /// recipient) refuses it again.
+    client_errors_final: bool,
     body: Vec<u8>,
 }
 
@@ -1095,11 +1143,7 @@ async fn send(http: &reqwest::Client, request: Request, allow: guard::Allow, hos
     if let Err(e) = guard::listed(&request.url, hosts).and_then(|()| guard::check_url(&request.url, allow)) {
         return Outcome { status: None, error: Some(e), response: None, retry_after: None };
     }
-    let typed = request.headers.iter().any(|(name, _)| *name == "content-type");
-    let mut builder = http.post(request.url).body(request.body);
-    if !typed {
-        builder = builder.header("content-type", "application/json");
-    }
+    let mut builder = http.post(request.url).header("content-type", request.content_type).body(request.body);
     for (name, value) in request.headers {
         builder = builder.header(name, value);
     }
@@ -1110,10 +1154,13 @@ async fn send(http: &reqwest::Client, request: Request, allow: guard::Allow, hos
                 response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
             let text = response.text().await.unwrap_or_default();
             let excerpt: String = text.chars().take(RESPONSE_EXCERPT).collect();
-            // The provider's own code for a refusal, where its answer has one, is what an administrator looks up.
-            let error = (!(200..300).contains(&status)).then(|| match channel::provider_error(&text) {
-                Some(said) => format!("the receiver answered {status}: {said}"),
-                None => format!("the receiver answered {status}"),
+            // The provider's own code for a refusal, where its answer has one, is what an administrator looks up:
+            // Google's `{"error": {…}}`, else Twilio's `{"code", "message"}` and its like.
+            let error = (!(200..300).contains(&status)).then(|| {
+                match channel::provider_error(&text).or_else(|| provider_error(&text)) {
+                    Some(said) => format!("the receiver answered {status}: {said}"),
+                    None => format!("the receiver answered {status}"),
+                }
             });
             Outcome { status: Some(status), error, response: Some(excerpt), retry_after }
         }
@@ -1122,6 +1169,18 @@ async fn send(http: &reqwest::Client, request: Request, allow: guard::Allow, hos
             Outcome { status: None, error: Some(reason), response: None, retry_after: None }
         }
     }
+}
+
+/// A provider's own error in its answer (Twilio's `{"code": 21211, "message": …}`, Meta's `{"error": {…}}`), so that
+/// the failure shown on the message names the provider's code.
+fn provider_error(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let e = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
+    let code = e.get("code").filter(|c| c.is_number() || c.is_string())?;
+    let code = code.as_str().map_or_else(|| code.to_string(), str::to_string);
+    let message = e.get("message").and_then(|m| m.as_str()).unwrap_or_default();
+    let said: String = format!("error {code} {message}").trim().chars().take(300).collect();
+    Some(said)
 }
 
 /// An error with its causes, innermost last: the guard's refusal is several layers down a connect error.

@@ -264,9 +264,19 @@ fn pins() -> Vec<Pin> {
         channel_id: id(CHANNEL),
         delivery_id: delivery,
         provider_message_id: Some("1234567890".into()),
-        status: None,
+        segments: None,
     };
     pin("message.delivered", true, TypedEvent::MessageDelivered(delivered), legacy);
+    let legacy = object(json!({ "channel_id": CHANNEL, "error_code": "30003", "message_id": MESSAGE,
+        "provider_message_id": "SM0123456789abcdef0123456789abcdef", "status": "undelivered" }));
+    let status = MessageStatusChanged {
+        message_id: m.id,
+        channel_id: id(CHANNEL),
+        provider_message_id: "SM0123456789abcdef0123456789abcdef".into(),
+        status: ProviderStatus::Undelivered,
+        error_code: Some("30003".into()),
+    };
+    pin("message.status_changed", true, TypedEvent::MessageStatusChanged(status), legacy);
 
     let legacy = object(json!({ "queue_id": queue }));
     pin("routing.queued", true, TypedEvent::RoutingQueued(QueueWait { queue_id: queue }), legacy.clone());

@@ -50,7 +50,14 @@ impl Typing {
         let google_api = config.channels.google_business_messages.api_url.clone();
         let config = &config.webhooks;
         Ok(Self {
-            connector: Connector { store: store.clone(), tokens, phone, google_tokens, google_api },
+            connector: Connector {
+                store: store.clone(),
+                clock: clock.clone(),
+                tokens,
+                phone,
+                google_tokens,
+                google_api,
+            },
             store,
             clock,
             http: http_client(config)?,

@@ -39,6 +39,7 @@ mod setup_patch;
 mod stream;
 mod support;
 mod telesign_channel;
+mod twilio_channel;
 mod visibility;
 mod webhooks;
 mod workspace;
@@ -106,6 +107,8 @@ pub struct Options {
     pub meta: Option<switchboard_server::config::MetaConfig>,
     /// Where TeleSign's API is (a fake one's URL).
     pub telesign: Option<switchboard_server::config::TelesignConfig>,
+    /// Where Twilio is (a fake one's URL), and the server's public URL.
+    pub twilio: Option<(switchboard_server::config::TwilioConfig, String)>,
     /// Where Google's Business Messages is (a fake one's URLs).
     pub google_business_messages: Option<switchboard_server::config::GoogleBusinessMessagesConfig>,
 }
@@ -139,6 +142,10 @@ impl TestApp {
         }
         if let Some(telesign) = options.telesign {
             config.channels.telesign = telesign;
+        }
+        if let Some((twilio, public_url)) = options.twilio {
+            config.channels.twilio = twilio;
+            config.public_url = Some(public_url);
         }
         if let Some(google) = options.google_business_messages {
             config.channels.google_business_messages = google;

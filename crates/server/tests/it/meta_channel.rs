@@ -230,13 +230,16 @@ async fn a_whatsapp_customer_reaches_an_agent_and_the_reply_and_its_statuses_go_
     assert_eq!(accepted[0]["data"]["provider_message_id"], sent.id.as_str());
     assert!(accepted[0]["data"].get("status").is_none(), "acceptance: {}", accepted[0]);
 
-    for status in ["sent", "delivered", "read", "read"] {
+    // Each status once; a `delivered` crossing a `read` changes nothing.
+    for status in ["sent", "delivered", "read", "read", "delivered"] {
         assert_eq!(w.notify(FakeMeta::status(NUMBER, &sent.id, status, CUSTOMER, Value::Null)).await, StatusCode::OK);
     }
-    let receipts = w.events(&id, "message.delivered", 3).await;
+    let receipts = w.events(&id, "message.status_changed", 3).await;
     let statuses: Vec<&Value> = receipts.iter().map(|e| &e["data"]["status"]).collect();
-    assert_eq!(statuses, [&Value::Null, &json!("delivered"), &json!("read")], "each status once");
+    assert_eq!(statuses, [&json!("sent"), &json!("delivered"), &json!("read")], "each status once");
     assert!(receipts.iter().all(|e| e["data"]["message_id"] == accepted[0]["data"]["message_id"]));
+    assert!(receipts.iter().all(|e| e["data"]["provider_message_id"] == sent.id.as_str()));
+    assert_eq!(w.events(&id, "message.delivered", 1).await.len(), 1, "acceptance is the only receipt");
 }
 
 #[tokio::test]
@@ -252,6 +255,8 @@ async fn a_failed_status_puts_metas_error_code_on_the_message() {
     let failed = w.events(&id, "message.delivery_failed", 1).await;
     let error = failed[0]["data"]["error"].as_str().unwrap();
     assert!(error.starts_with("(#131047) Re-engagement message: Message failed"), "{error}");
+    let status = &w.events(&id, "message.status_changed", 1).await[0];
+    assert_eq!((&status["data"]["status"], &status["data"]["error_code"]), (&json!("failed"), &json!("131047")));
 }
 
 #[tokio::test]
@@ -366,4 +371,49 @@ async fn an_account_meta_does_not_know_is_invalid_with_metas_reason() {
         .await;
     assert_problem(status, &problem, StatusCode::BAD_REQUEST, "missing_field");
     assert_eq!(problem["field"], "credentials.app_secret");
+}
+
+#[tokio::test]
+async fn stop_and_start_on_whatsapp_are_answered_and_keep_the_suppression_list() {
+    let w = whatsapp(None, None).await;
+    let (id, key) = w.taken().await;
+
+    assert_eq!(w.notify(text("wamid.STOP", "Stop")).await, StatusCode::OK);
+    let answer = until("the STOP is answered through the Graph API", || w.fake.sent().into_iter().next()).await;
+    assert_eq!(answer.body["to"], CUSTOMER);
+    assert!(answer.body["text"]["body"].as_str().unwrap().starts_with("You have been unsubscribed"), "{}", answer.body);
+    let (_, list) = w.app.get("/v1/suppressions", &w.app.admin_key).await;
+    assert_eq!(list["data"][0]["phone"], format!("+{CUSTOMER}"));
+    assert_eq!(list["data"][0]["channel_id"], w.channel.as_str());
+    // The agent hears why a reply cannot go, before it is sent.
+    let path = format!("/v1/conversations/{id}/messages");
+    let (status, problem) = w.app.post(&path, &key, json!({ "text": "Still there?" })).await;
+    assert_problem(status, &problem, StatusCode::CONFLICT, "recipient_opted_out");
+
+    assert_eq!(w.notify(text("wamid.START", "start")).await, StatusCode::OK);
+    until("the START is answered", || (w.fake.sent().len() == 2).then_some(())).await;
+    let (_, list) = w.app.get("/v1/suppressions", &w.app.admin_key).await;
+    assert_eq!(list["data"], json!([]));
+    w.reply(&id, &key, "Welcome back").await;
+    // The keywords are not messages for the agent.
+    let texts: Vec<Value> = w.messages(&id).await.iter().map(|m| m["text"].clone()).collect();
+    assert_eq!(texts, [json!("Where is my parcel?"), json!("Welcome back")]);
+}
+
+#[tokio::test]
+async fn a_reply_after_the_24_hour_window_is_refused_until_the_customer_writes_again() {
+    let w = whatsapp(None, None).await;
+    let (id, key) = w.taken().await;
+    let (_, phone) = w.app.get(&format!("/v1/conversations/{id}/phone"), &key).await;
+    assert_eq!((phone["phone"].as_str(), phone["window_closed"].as_bool()), (Some("+16505551234"), Some(false)));
+
+    w.clock.advance(std::time::Duration::from_secs(24 * 3_600));
+    let path = format!("/v1/conversations/{id}/messages");
+    let (status, problem) = w.app.post(&path, &key, json!({ "text": "Still there?" })).await;
+    assert_problem(status, &problem, StatusCode::CONFLICT, "whatsapp_window_closed");
+    assert!(w.fake.sent().is_empty(), "nothing went to the Graph API");
+
+    assert_eq!(w.notify(text("wamid.IN2", "Yes, here")).await, StatusCode::OK);
+    w.reply(&id, &key, "Great").await;
+    until("the reply in the new window reaches the Graph API", || w.fake.sent().into_iter().next()).await;
 }

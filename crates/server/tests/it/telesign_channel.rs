@@ -167,20 +167,30 @@ async fn a_texting_customer_reaches_an_agent_and_telesigns_delivery_report_goes_
     let accepted = s.events(&id, "message.delivered", 1).await;
     assert_eq!(accepted[0]["data"]["provider_message_id"], sent.reference_id.as_str());
 
-    // Delivered to the gateway (intermediate), then to the handset (final), then the same report again.
-    assert_eq!(s.fake.report(&sent, 203, "Delivered to gateway", &s.app.base).await, 200);
-    assert_eq!(s.fake.report(&sent, 200, "Delivered to handset", &s.app.base).await, 200);
-    assert_eq!(s.fake.report(&sent, 200, "Delivered to handset", &s.app.base).await, 200);
-    let receipts = s.events(&id, "message.delivered", 2).await;
-    let statuses: Vec<&Value> = receipts.iter().map(|e| &e["data"]["status"]).collect();
-    assert_eq!(statuses, [&Value::Null, &json!("delivered")]);
+    // Delivered to the gateway (intermediate), then to the handset (final), then the same report again, then the
+    // intermediate one late: each status once, and none goes back.
+    for (code, words) in [
+        (203, "Delivered to gateway"),
+        (200, "Delivered to handset"),
+        (200, "Delivered to handset"),
+        (203, "Delivered to gateway"),
+    ] {
+        assert_eq!(s.fake.report(&sent, code, words, &s.app.base).await, 200);
+    }
+    let statuses = s.events(&id, "message.status_changed", 2).await;
+    let seen: Vec<&Value> = statuses.iter().map(|e| &e["data"]["status"]).collect();
+    assert_eq!(seen, [&json!("sent"), &json!("delivered")]);
+    assert!(statuses.iter().all(|e| e["data"]["provider_message_id"] == sent.reference_id.as_str()));
+    assert_eq!(s.events(&id, "message.delivered", 1).await.len(), 1, "acceptance is the only receipt");
 
     s.reply(&id, &key, "Hello?").await;
     let second = until("the second reply", || s.fake.sent().get(1).cloned()).await;
-    s.events(&id, "message.delivered", 3).await;
+    s.events(&id, "message.delivered", 2).await;
     assert_eq!(s.fake.report(&second, 238, "Destination blocked by end user", &s.app.base).await, 200);
     let failed = s.events(&id, "message.delivery_failed", 1).await;
     assert_eq!(failed[0]["data"]["error"], "TeleSign 238: Destination blocked by end user");
+    let status = s.events(&id, "message.status_changed", 3).await.pop().unwrap();
+    assert_eq!((&status["data"]["status"], &status["data"]["error_code"]), (&json!("failed"), &json!("238")));
 }
 
 #[tokio::test]
@@ -276,4 +286,26 @@ async fn an_api_key_telesign_does_not_know_makes_the_account_invalid() {
         .await;
     assert_problem(status, &problem, StatusCode::BAD_REQUEST, "invalid_field");
     assert_eq!(problem["field"], "credentials.api_key");
+}
+
+#[tokio::test]
+async fn stop_is_answered_through_telesign_and_suppresses_the_number() {
+    let s = sms(None).await;
+    let (id, key) = s.taken().await;
+
+    assert_eq!(s.text("B1B2C3D4E5F6A7B8C9D0E1F2A3B4C5D6", "STOP").await, StatusCode::OK);
+    let answer = until("the STOP is answered through TeleSign", || s.fake.sent().into_iter().next()).await;
+    assert_eq!(answer.form["phone_number"], FROM);
+    assert_eq!(answer.form["sender_id"], SHORT_CODE, "from the number the customer wrote to");
+    assert!(answer.form["message"].starts_with("You have been unsubscribed"), "{:?}", answer.form);
+    let (_, list) = s.app.get("/v1/suppressions", &s.app.admin_key).await;
+    assert_eq!(list["data"][0]["phone"], format!("+{FROM}"));
+    let path = format!("/v1/conversations/{id}/messages");
+    let (status, problem) = s.app.post(&path, &key, json!({ "text": "Hello?" })).await;
+    assert_problem(status, &problem, StatusCode::CONFLICT, "recipient_opted_out");
+    let texts: Vec<Value> = {
+        let (_, page) = s.app.get(&path, &s.app.admin_key).await;
+        page["data"].as_array().unwrap().iter().map(|m| m["text"].clone()).collect()
+    };
+    assert_eq!(texts, [json!("Where is my order?")], "the keyword is not a message for the agent");
 }

@@ -4,3 +4,4 @@ pub mod fake_bot_framework;
 pub mod fake_google_bm;
 pub mod fake_meta;
 pub mod fake_telesign;
+pub mod fake_twilio;
