@@ -273,6 +273,10 @@ pub struct Message {
     pub attachments: Vec<Attachment>,
     /// Sent by automation rather than typed by a person.
     pub automated: bool,
+    /// WhatsApp: the template the message is sent as (what the customer receives; `text` is what the transcript
+    /// shows of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<crate::message::MessageTemplate>,
     pub created_at: Timestamp,
 }
 

@@ -119,7 +119,16 @@ pub struct ChannelSettings {
     /// every other key becomes a displayable context variable.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pre_chat_fields: Vec<PreChatField>,
+    /// SMS, WhatsApp, Bot Framework and Google's Business Messages: the most messages a second the channel sends
+    /// its provider (1 to 10,000), instead of the server's default for the provider. A provider's limit is the
+    /// sender's: a US long code takes about 1 SMS a second, a short code 100, a WhatsApp number 80 by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 10000)]
+    pub sends_per_second: Option<u32>,
 }
+
+/// The highest `sends_per_second` a channel may be given.
+pub const MAX_SENDS_PER_SECOND: u32 = 10_000;
 
 /// Origins a live chat channel may list.
 pub const MAX_ALLOWED_ORIGINS: usize = 20;
@@ -232,6 +241,8 @@ pub struct ChannelSettingsView {
     pub allowed_origins: Vec<WebOrigin>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pre_chat_fields: Vec<PreChatField>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sends_per_second: Option<u32>,
 }
 
 /// The organization's key for customer tokens: a PEM public key (RS256 or ES256), or a JWKS URL.
@@ -256,6 +267,7 @@ impl ChannelSettings {
             customer_token_set: self.customer_token.is_some(),
             allowed_origins: self.allowed_origins.clone(),
             pre_chat_fields: self.pre_chat_fields.clone(),
+            sends_per_second: self.sends_per_second,
         }
     }
 
@@ -286,6 +298,31 @@ impl ChannelSettings {
                     Code::InvalidField,
                     format!("settings.{name}"),
                     format!("`{name}` is a setting of live_chat channels, not {channel_type}"),
+                ));
+            }
+        }
+        if let Some(rate) = self.sends_per_second {
+            let provider = matches!(
+                channel_type,
+                ChannelType::Sms
+                    | ChannelType::Whatsapp
+                    | ChannelType::BotFramework
+                    | ChannelType::GoogleBusinessMessages
+            );
+            if !provider {
+                return Err(Error::field(
+                    Code::InvalidField,
+                    "settings.sends_per_second",
+                    format!(
+                        "`sends_per_second` is a setting of channels that send through a provider, not {channel_type}"
+                    ),
+                ));
+            }
+            if !(1..=MAX_SENDS_PER_SECOND).contains(&rate) {
+                return Err(Error::field(
+                    Code::InvalidField,
+                    "settings.sends_per_second",
+                    format!("must be from 1 to {MAX_SENDS_PER_SECOND}"),
                 ));
             }
         }

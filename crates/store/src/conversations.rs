@@ -56,6 +56,8 @@ pub struct NewMessage {
     pub text: Option<String>,
     pub attachments: Vec<Attachment>,
     pub automated: bool,
+    /// WhatsApp: the template the message is sent as, which may go after the 24-hour window has closed.
+    pub template: Option<switchboard_domain::message::MessageTemplate>,
 }
 
 #[derive(Debug, Clone)]
@@ -457,8 +459,8 @@ fn send(
     m: NewMessage,
     now: Timestamp,
 ) -> Result<Option<Message>, Error> {
-    if m.text.as_deref().is_none_or(str::is_empty) && m.attachments.is_empty() {
-        return Err(Error::new(Code::EmptyMessage, "a message needs `text` or at least one attachment"));
+    if m.text.as_deref().is_none_or(str::is_empty) && m.attachments.is_empty() && m.template.is_none() {
+        return Err(Error::new(Code::EmptyMessage, "a message needs `text`, a `template` or at least one attachment"));
     }
     let row = tx
         .query_opt(
@@ -492,8 +494,11 @@ fn send(
     }
     // A phone customer who opted out, or a WhatsApp window that closed, refuses what a person writes to them here,
     // whichever edge it came through; the server's own notices are dropped by the channel's delivery instead.
+    if let Some(template) = &m.template {
+        crate::phone::check_template(tx, row.parse(2)?, m.sender_kind, template)?;
+    }
     if matches!(m.sender_kind, SenderKind::Agent | SenderKind::Bot) {
-        crate::phone::check_reply(tx, org, id, now)?;
+        crate::phone::check_reply(tx, org, id, m.template.is_some(), now)?;
     }
     let known = Known {
         customer_key: row.opt_string(3)?,
@@ -518,6 +523,7 @@ fn send(
         text: m.text,
         attachments: m.attachments,
         automated: m.automated,
+        template: m.template,
         created_at: at.at,
     };
     events::insert_event(tx, org, Some((id, at)), &TypedEvent::MessageCreated(message.clone()), now)?;

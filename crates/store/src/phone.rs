@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{
     Code, Error, Timestamp,
+    account::AccountMethod,
     ids::{ChannelId, ConversationId, OrgId},
+    message::{MessageTemplate, SenderKind},
     setup::ChannelType,
 };
 use utoipa::ToSchema;
@@ -161,10 +163,51 @@ pub fn thread(tx: &mut Tx<'_>, org: OrgId, conversation: ConversationId) -> Resu
     .transpose()
 }
 
+/// Refuses a template a message cannot be sent as: one on a channel other than WhatsApp, one written as the
+/// customer, or one named the way the other provider names templates (a Meta account's channel takes `name` and
+/// `language`, a Twilio account's `content_sid`).
+pub fn check_template(
+    tx: &mut Tx<'_>,
+    channel: ChannelId,
+    sender: SenderKind,
+    template: &MessageTemplate,
+) -> Result<(), Error> {
+    template.check()?;
+    if sender == SenderKind::Customer {
+        return Err(Error::field(Code::InvalidField, "template", "templates are sent to customers, not by them"));
+    }
+    let row = tx.query_opt(
+        "SELECT c.channel_type, a.method FROM channels c JOIN messaging_accounts a ON a.id = c.account_id
+         WHERE c.id = $1",
+        params![channel],
+    )?;
+    let (kind, method) = match row {
+        Some(r) => (r.enumeration(0, ChannelType::parse)?, r.opt_string(1)?.as_deref().and_then(AccountMethod::parse)),
+        None => return Err(Error::not_found(Code::ChannelNotFound)),
+    };
+    let refuse = |detail: &str| Err(Error::field(Code::InvalidField, "template", detail));
+    match (kind, method) {
+        (ChannelType::Whatsapp, Some(AccountMethod::Twilio)) if !template.is_twilio() => {
+            refuse("this WhatsApp channel sends through Twilio: name the template by its `content_sid`")
+        }
+        (ChannelType::Whatsapp, Some(AccountMethod::Meta)) if template.is_twilio() => {
+            refuse("this WhatsApp channel sends through Meta's Cloud API: name the template by `name` and `language`")
+        }
+        (ChannelType::Whatsapp, _) => Ok(()),
+        (other, _) => refuse(&format!("templates are sent on WhatsApp channels; this conversation is on {other}")),
+    }
+}
+
 /// Refuses a message a person (an agent, or a bot) writes to a phone conversation's customer when it cannot be
-/// sent: their number opted out, or (WhatsApp) the 24-hour window is over. Checked where the message is written,
-/// so the agent hears why at once rather than from a failed delivery later.
-pub fn check_reply(tx: &mut Tx<'_>, org: OrgId, conversation: ConversationId, now: Timestamp) -> Result<(), Error> {
+/// sent: their number opted out, or (WhatsApp) the 24-hour window is over and the message is not a `template`.
+/// Checked where the message is written, so the agent hears why at once rather than from a failed delivery later.
+pub fn check_reply(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    conversation: ConversationId,
+    template: bool,
+    now: Timestamp,
+) -> Result<(), Error> {
     let Some(thread) = thread(tx, org, conversation)? else { return Ok(()) };
     if is_suppressed(tx, org, &thread.phone)? {
         return Err(Error::new(
@@ -174,6 +217,7 @@ pub fn check_reply(tx: &mut Tx<'_>, org: OrgId, conversation: ConversationId, no
     }
     if let Some(end) = thread.window_ends_at()
         && now >= end
+        && !template
     {
         return Err(Error::new(
             Code::WhatsappWindowClosed,

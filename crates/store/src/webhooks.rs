@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{
     Code, Error, Timestamp,
-    account::AccountSettings,
+    account::{AccountMethod, AccountSettings},
     ids::*,
     setup::{ChannelSettings, ChannelType},
 };
@@ -199,9 +199,12 @@ pub struct Target {
     /// Bot Framework channels: the account's credentials, sealed; the app's tenant when it is single-tenant.
     pub sealed_credentials: Option<String>,
     pub tenant_id: Option<String>,
-    /// Provider channels (SMS, WhatsApp): their account's settings (sender, account id), read as the adapter
-    /// needs them.
+    /// SMS and WhatsApp channels: their account's settings (sender, account id), read as the adapter needs them.
     pub account: Option<AccountSettings>,
+    /// Channels of an account: its method, which names the provider an SMS or WhatsApp channel sends through.
+    pub method: Option<AccountMethod>,
+    /// Provider channels: the channel's own limit on sends a second, over the server's default for the provider.
+    pub sends_per_second: Option<u32>,
 }
 
 /// Every endpoint that should receive deliveries now: enabled subscriptions, and Messaging API channels with a
@@ -230,6 +233,8 @@ pub fn targets(tx: &mut Tx<'_>, now: Timestamp) -> Result<Vec<Target>, Error> {
             sealed_credentials: None,
             tenant_id: None,
             account: None,
+            method: None,
+            sends_per_second: None,
         });
     }
     for r in tx.query(
@@ -249,55 +254,30 @@ pub fn targets(tx: &mut Tx<'_>, now: Timestamp) -> Result<Vec<Target>, Error> {
                 sealed_credentials: None,
                 tenant_id: None,
                 account: None,
+                method: None,
+                sends_per_second: None,
             });
         }
     }
     // A Bot Framework channel answers wherever each conversation's activities came from (its reply address),
     // with a token for its account's app.
     for r in tx.query(
-        "SELECT c.id, c.org_id, a.settings, a.credentials FROM channels c
+        "SELECT c.id, c.org_id, a.settings, a.credentials, c.settings FROM channels c
          JOIN messaging_accounts a ON a.id = c.account_id
          WHERE c.channel_type = 'bot_framework' ORDER BY c.id",
         params![],
     )? {
         out.push(bot_framework_target(&r)?);
     }
-    // A WhatsApp channel on Meta's Cloud API sends as its account's phone number; a TeleSign SMS channel as its
-    // account's customer id (and sender id). Each answers the number its conversation's reply address names.
+    // An SMS or WhatsApp channel sends through its account's provider (the account's method: Twilio, Meta's Cloud
+    // API, TeleSign), as the account's sender, to the number each conversation's reply address names.
     for r in tx.query(
-        "SELECT c.id, c.org_id, c.channel_type, a.settings, a.credentials FROM channels c
+        "SELECT c.id, c.org_id, c.channel_type, c.settings, a.method, a.settings, a.credentials FROM channels c
          JOIN messaging_accounts a ON a.id = c.account_id
-         WHERE (c.channel_type = 'whatsapp' AND a.method = 'meta') OR (c.channel_type = 'sms' AND a.method = 'telesign')
-         ORDER BY c.id",
+         WHERE c.channel_type IN ('sms', 'whatsapp') ORDER BY c.id",
         params![],
     )? {
-        let settings: AccountSettings = r.json(3)?;
-        // The query takes these two kinds only.
-        let kind = if r.string(2)? == "whatsapp" { ChannelType::Whatsapp } else { ChannelType::Sms };
-        let (account, sender) = match kind {
-            ChannelType::Whatsapp => (settings.phone_number_id, None),
-            _ => (settings.customer_id, settings.sender_id),
-        };
-        out.push(Target {
-            endpoint: Endpoint::Channel(r.parse(0)?),
-            org_id: r.parse(1)?,
-            url: String::new(),
-            event_types: Vec::new(),
-            sealed_secrets: Vec::new(),
-            app_id: account.map(|a| a.as_str().to_string()),
-            channel_type: Some(kind),
-            sealed_credentials: r.opt_string(4)?,
-            tenant_id: sender.map(|s| s.as_str().to_string()),
-            account: None,
-        });
-    }
-    // A Twilio channel (SMS or WhatsApp) sends through its account's Messages API, to each conversation's number.
-    for r in tx.query(
-        "SELECT c.id, c.org_id, c.channel_type, a.settings, a.credentials FROM channels c
-         JOIN messaging_accounts a ON a.id = c.account_id
-         WHERE c.channel_type IN ('sms', 'whatsapp') AND a.method = 'twilio' ORDER BY c.id",
-        params![],
-    )? {
+        let channel: ChannelSettings = r.json(3)?;
         out.push(Target {
             endpoint: Endpoint::Channel(r.parse(0)?),
             org_id: r.parse(1)?,
@@ -306,15 +286,17 @@ pub fn targets(tx: &mut Tx<'_>, now: Timestamp) -> Result<Vec<Target>, Error> {
             sealed_secrets: Vec::new(),
             app_id: None,
             channel_type: Some(r.enumeration(2, ChannelType::parse)?),
-            sealed_credentials: r.opt_string(4)?,
+            sealed_credentials: r.opt_string(6)?,
             tenant_id: None,
-            account: Some(r.json(3)?),
+            account: Some(r.json(5)?),
+            method: r.opt_string(4)?.as_deref().and_then(AccountMethod::parse),
+            sends_per_second: channel.sends_per_second,
         });
     }
     // A Google's Business Messages channel answers each conversation at Google's API (its reply address names the
     // conversation), as its account's service account.
     for r in tx.query(
-        "SELECT c.id, c.org_id, a.credentials FROM channels c
+        "SELECT c.id, c.org_id, a.credentials, c.settings FROM channels c
          JOIN messaging_accounts a ON a.id = c.account_id
          WHERE c.channel_type = 'google_business_messages' ORDER BY c.id",
         params![],
@@ -330,6 +312,8 @@ pub fn targets(tx: &mut Tx<'_>, now: Timestamp) -> Result<Vec<Target>, Error> {
             sealed_credentials: r.opt_string(2)?,
             tenant_id: None,
             account: None,
+            method: Some(AccountMethod::Google),
+            sends_per_second: r.json::<ChannelSettings>(3)?.sends_per_second,
         });
     }
     // A bot hears the customers of the conversations it holds, at its messaging endpoint, for its app id.
@@ -345,14 +329,18 @@ pub fn targets(tx: &mut Tx<'_>, now: Timestamp) -> Result<Vec<Target>, Error> {
             sealed_credentials: None,
             tenant_id: None,
             account: None,
+            method: None,
+            sends_per_second: None,
         });
     }
     Ok(out)
 }
 
-/// A Bot Framework channel's target from `c.id, c.org_id, a.settings, a.credentials` (channel, then account).
+/// A Bot Framework channel's target from `c.id, c.org_id, a.settings, a.credentials, c.settings` (channel, then
+/// account).
 fn bot_framework_target(r: &Row) -> Result<Target, Error> {
     let settings: AccountSettings = r.json(2)?;
+    let channel: ChannelSettings = r.json(4)?;
     Ok(Target {
         endpoint: Endpoint::Channel(r.parse(0)?),
         org_id: r.parse(1)?,
@@ -364,6 +352,8 @@ fn bot_framework_target(r: &Row) -> Result<Target, Error> {
         sealed_credentials: r.opt_string(3)?,
         tenant_id: settings.tenant_id.map(|t| t.as_str().to_string()),
         account: None,
+        method: Some(AccountMethod::AzureBotFramework),
+        sends_per_second: channel.sends_per_second,
     })
 }
 
@@ -375,7 +365,7 @@ pub fn bot_framework_target_of(
     conversation: ConversationId,
 ) -> Result<Option<Target>, Error> {
     tx.query_opt(
-        "SELECT c.id, c.org_id, a.settings, a.credentials FROM conversations v
+        "SELECT c.id, c.org_id, a.settings, a.credentials, c.settings FROM conversations v
          JOIN channels c ON c.id = v.channel_id
          JOIN messaging_accounts a ON a.id = c.account_id
          WHERE v.id = $1 AND v.org_id = $2 AND c.channel_type = 'bot_framework'",

@@ -191,6 +191,7 @@ async fn activity(app: &AppState, who: &Principal, id: &str, raw: &[u8]) -> ApiR
                 text,
                 attachments: bot_attachments(attachments)?,
                 automated,
+                template: None,
             };
             let sent =
                 app.store.write(move |tx| conversations::send_message(tx, org, conversation, message, now)).await?;

@@ -165,6 +165,7 @@ async fn create_conversation(
                 text: m.text.as_ref().map(|t| t.as_str().to_string()),
                 attachments: m.attachments.clone(),
                 automated: false,
+                template: None,
             })
         }
         None => None,
@@ -412,6 +413,11 @@ pub struct MessageIn {
     /// Sent by automation rather than typed by a person.
     #[serde(default)]
     pub automated: bool,
+    /// WhatsApp: send the message as this approved template, which may go after the 24-hour customer-service
+    /// window has closed (a message without one is refused then with `whatsapp_window_closed`). `text`, when
+    /// given, is what the transcript shows of it.
+    #[serde(default)]
+    pub template: Option<switchboard_domain::message::MessageTemplate>,
 }
 
 /// Who a message is from, given who sends it: agents write as themselves; others never as an agent.
@@ -451,6 +457,9 @@ async fn send_message(
 ) -> ApiResult<Response> {
     who.require(EVERYONE)?;
     check_attachments(&input.attachments, "attachments")?;
+    if let Some(template) = &input.template {
+        crate::channels::phone::check_template(template)?;
+    }
     let (id, org) = (conversation_id(&id)?, who.org_id);
     let key = idem.scoped(&who, "POST /v1/conversations/{id}/messages", &(id, &input));
     let (sender_kind, sender_id, sender_name) = sender(&who, input.sender)?;
@@ -461,6 +470,7 @@ async fn send_message(
         text: input.text.map(MessageText::into_inner),
         attachments: input.attachments,
         automated: input.automated,
+        template: input.template,
     };
     let now = app.clock.now();
     let scope = who.conversations();
@@ -524,7 +534,8 @@ async fn send_file(
         keep_uploads(&app, org, id, workstream, Uploader::of(sender_kind), vec![(0, upload)], |_| "body".to_string())
             .await?;
     let (attachments, rows): (Vec<_>, Vec<_>) = kept.into_iter().map(|(_, a, row)| (a, row)).unzip();
-    let new = NewMessage { sender_kind, sender_id, sender_name, text: None, attachments, automated: false };
+    let new =
+        NewMessage { sender_kind, sender_id, sender_name, text: None, attachments, automated: false, template: None };
     let now = app.clock.now();
     let out = app
         .store

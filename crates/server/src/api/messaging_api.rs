@@ -280,6 +280,7 @@ async fn create(
                 text: Some(text),
                 attachments: Vec::new(),
                 automated: false,
+                template: None,
             })
         }
         _ => None,

@@ -116,6 +116,7 @@ where
                 text,
                 attachments: links.into_iter().map(|(_, a)| a).collect(),
                 automated,
+                template: None,
             };
             let mut rows = Vec::new();
             let mut thread = thread;

@@ -148,9 +148,8 @@ pub fn deliverable(
     template: bool,
     now: Timestamp,
 ) -> Result<Result<(), String>, Error> {
-    match rows::check_reply(tx, org, conversation, now) {
+    match rows::check_reply(tx, org, conversation, template, now) {
         Ok(()) => Ok(Ok(())),
-        Err(e) if e.code == switchboard_domain::Code::WhatsappWindowClosed && template => Ok(Ok(())),
         Err(e)
             if e.code == switchboard_domain::Code::WhatsappWindowClosed
                 || e.code == switchboard_domain::Code::RecipientOptedOut =>
@@ -159,6 +158,32 @@ pub fn deliverable(
         }
         Err(e) => Err(e),
     }
+}
+
+/// Holds a message's template to what its provider takes, at the edge: the shape (`MessageTemplate::check`), and
+/// Meta's components read and checked as the Cloud API would, so that a send it would refuse is refused with a
+/// 400 naming the field rather than failing later at the provider. Which provider the conversation's channel uses
+/// is checked where the message is written.
+pub fn check_template(template: &switchboard_domain::message::MessageTemplate) -> Result<(), Error> {
+    use switchboard_channels::meta::outbound::{Template, TemplateComponent};
+    template.check()?;
+    if template.components.is_empty() {
+        return Ok(());
+    }
+    let invalid = |detail: String| Error::field(switchboard_domain::Code::InvalidField, "template.components", detail);
+    let components = template
+        .components
+        .iter()
+        .cloned()
+        .map(serde_json::from_value)
+        .collect::<Result<Vec<TemplateComponent>, _>>()
+        .map_err(|e| invalid(format!("not a Cloud API template component: {e}")))?;
+    let whole = Template {
+        name: template.name.clone().unwrap_or_default(),
+        language: template.language.clone().unwrap_or_default(),
+        components,
+    };
+    whole.check().map_err(|e| invalid(e.to_string()))
 }
 
 #[cfg(test)]

@@ -10,11 +10,11 @@ use switchboard_channels::{
 };
 use switchboard_domain::{
     Error,
-    account::AccountCredentials,
+    account::{AccountCredentials, AccountMethod},
     conversation::{Action, ConversationState},
     event::{EventType, TypedEvent},
     ids::{ChannelId, ConversationId},
-    message::SenderKind,
+    message::{MessageTemplate, SenderKind},
     setup::ChannelType,
 };
 use switchboard_store::{
@@ -41,35 +41,12 @@ pub(super) enum Adapter {
     },
     /// A channel's bot in front of agents: it hears the customer of each conversation it holds.
     Bot,
-    /// WhatsApp through Meta's Cloud API, as the business phone number, with the account's access token.
-    Meta {
-        phone_number_id: String,
-        token: String,
-    },
-    /// SMS through TeleSign, with the account's customer id and API key.
-    Telesign {
-        customer_id: String,
-        api_key: String,
-        sender_id: Option<String>,
-    },
-    /// An SMS or WhatsApp channel of a Twilio account: replies go through its Messages API.
-    Twilio(TwilioAccount),
+    /// An SMS or WhatsApp channel: replies go through its account's provider.
+    Phone(PhoneProvider),
     /// Google's Business Messages: each conversation answered at the API, as the account's service account.
     Google {
         account: Box<ServiceAccount>,
     },
-}
-
-/// What sending through a Twilio account needs.
-#[derive(Clone)]
-pub(super) struct TwilioAccount {
-    pub account_sid: String,
-    /// Basic auth: the API key and its secret, or the account SID and auth token.
-    pub user: String,
-    pub password: String,
-    pub messaging_service_sid: Option<String>,
-    pub from_number: Option<String>,
-    pub whatsapp: bool,
 }
 
 impl Adapter {
@@ -90,46 +67,8 @@ impl Adapter {
                 let tenant = target.tenant_id.clone();
                 Ok(Some(Adapter::BotFramework { app_id, tenant, secret: secret.into_inner() }))
             }
-            Some(kind @ (ChannelType::Sms | ChannelType::Whatsapp)) if target.account.is_some() => {
-                let settings = target.account.as_ref().ok_or("its account has no settings")?;
-                let sealed = target.sealed_credentials.as_deref().ok_or("its account has no auth token")?;
-                let opened = secrets.open(sealed).map_err(|e| e.to_string())?;
-                let credentials: AccountCredentials = serde_json::from_slice(&opened).map_err(|e| e.to_string())?;
-                let account_sid = settings.account_sid.as_ref().ok_or("its account has no account SID")?.as_str();
-                let (user, password) = match (&settings.api_key_sid, &credentials.api_key_secret) {
-                    (Some(key), Some(secret)) => (key.as_str().to_string(), secret.as_str().to_string()),
-                    _ => (
-                        account_sid.to_string(),
-                        credentials.auth_token.ok_or("its account has no auth token")?.into_inner(),
-                    ),
-                };
-                Ok(Some(Adapter::Twilio(TwilioAccount {
-                    account_sid: account_sid.to_string(),
-                    user,
-                    password,
-                    messaging_service_sid: settings.messaging_service_sid.as_ref().map(|s| s.as_str().to_string()),
-                    from_number: settings.from_number.as_ref().map(|s| s.as_str().to_string()),
-                    whatsapp: kind == ChannelType::Whatsapp,
-                })))
-            }
-            // A phone channel's provider is its account's method, told here by the credentials only that method
-            // has (`check_account` refuses another method's): Meta's access token, TeleSign's API key.
-            Some(kind @ (ChannelType::Whatsapp | ChannelType::Sms)) => {
-                let Some(sealed) = target.sealed_credentials.as_deref() else { return Ok(None) };
-                let opened = secrets.open(sealed).map_err(|e| e.to_string())?;
-                let credentials: AccountCredentials = serde_json::from_slice(&opened).map_err(|e| e.to_string())?;
-                let account = target.app_id.clone().ok_or("its account has no phone number id or customer id")?;
-                match (kind, credentials.access_token, credentials.api_key) {
-                    (ChannelType::Whatsapp, Some(token), _) => {
-                        Ok(Some(Adapter::Meta { phone_number_id: account, token: token.into_inner() }))
-                    }
-                    (ChannelType::Sms, _, Some(key)) => Ok(Some(Adapter::Telesign {
-                        customer_id: account,
-                        api_key: key.into_inner(),
-                        sender_id: target.tenant_id.clone(),
-                    })),
-                    _ => Ok(None),
-                }
+            Some(kind @ (ChannelType::Sms | ChannelType::Whatsapp)) => {
+                PhoneProvider::of(kind, target, secrets).map(|p| Some(Adapter::Phone(p)))
             }
             Some(ChannelType::GoogleBusinessMessages) => {
                 let sealed = target.sealed_credentials.as_deref().ok_or("its account has no credentials")?;
@@ -145,14 +84,7 @@ impl Adapter {
 
     /// Whether the adapter finds its own address for each send (the conversation's), rather than the target's URL.
     pub(super) fn addresses_itself(&self) -> bool {
-        matches!(
-            self,
-            Adapter::BotFramework { .. }
-                | Adapter::Meta { .. }
-                | Adapter::Telesign { .. }
-                | Adapter::Google { .. }
-                | Adapter::Twilio(_)
-        )
+        matches!(self, Adapter::BotFramework { .. } | Adapter::Phone(_) | Adapter::Google { .. })
     }
 
     /// Whether the channel's customer side hears of `event`.
@@ -160,8 +92,7 @@ impl Adapter {
         match self {
             Adapter::MessagingApi => payload::is_activity(event),
             Adapter::Bot => customer_message(event),
-            Adapter::Meta { .. } | Adapter::Telesign { .. } => phone_message(event),
-            Adapter::Twilio(_) => phone_outgoing(event, None).is_some(),
+            Adapter::Phone(_) => phone_message(event),
             Adapter::BotFramework { .. } => match event.kind() {
                 Some(EventType::MessageCreated | EventType::ConversationStateChanged) => {
                     outgoing(event, None).is_some()
@@ -420,13 +351,74 @@ pub(super) struct PhoneSend {
     pub text: String,
     /// Signed links to the files, with their types and names.
     pub files: Vec<OutAttachment>,
+    /// WhatsApp: the template the message goes as.
+    pub template: Option<MessageTemplate>,
     pub webhook_id: String,
 }
 
+/// The provider an SMS or WhatsApp channel sends through, with its account's credentials.
 #[derive(Clone)]
 pub(super) enum PhoneProvider {
     Meta { phone_number_id: String, token: String },
     Telesign { customer_id: String, api_key: String, sender_id: Option<String> },
+    Twilio(TwilioAccount),
+}
+
+/// What sending through a Twilio account needs.
+#[derive(Clone)]
+pub(super) struct TwilioAccount {
+    pub account_sid: String,
+    /// Basic auth: the API key and its secret, or the account SID and auth token.
+    pub user: String,
+    pub password: String,
+    pub messaging_service_sid: Option<String>,
+    pub from_number: Option<String>,
+    pub whatsapp: bool,
+}
+
+impl PhoneProvider {
+    /// The provider of an SMS or WhatsApp channel target: its account's method, with the settings and credentials
+    /// that method needs (`check_account` made sure they were given).
+    fn of(kind: ChannelType, target: &Target, secrets: &SecretBox) -> Result<PhoneProvider, String> {
+        let settings = target.account.as_ref().ok_or("its account has no settings")?;
+        let sealed = target.sealed_credentials.as_deref().ok_or("its account has no credentials")?;
+        let opened = secrets.open(sealed).map_err(|e| e.to_string())?;
+        let credentials: AccountCredentials = serde_json::from_slice(&opened).map_err(|e| e.to_string())?;
+        let text = |t: &Option<switchboard_domain::text::ShortText>| t.as_ref().map(|t| t.as_str().to_string());
+        match (kind, target.method) {
+            (_, Some(AccountMethod::Twilio)) => {
+                let account_sid = text(&settings.account_sid).ok_or("its account has no account SID")?;
+                let (user, password) = match (&settings.api_key_sid, &credentials.api_key_secret) {
+                    (Some(key), Some(secret)) => (key.as_str().to_string(), secret.as_str().to_string()),
+                    _ => (
+                        account_sid.clone(),
+                        credentials.auth_token.ok_or("its account has no auth token")?.into_inner(),
+                    ),
+                };
+                Ok(PhoneProvider::Twilio(TwilioAccount {
+                    account_sid,
+                    user,
+                    password,
+                    messaging_service_sid: text(&settings.messaging_service_sid),
+                    from_number: text(&settings.from_number),
+                    whatsapp: kind == ChannelType::Whatsapp,
+                }))
+            }
+            (ChannelType::Whatsapp, Some(AccountMethod::Meta)) => Ok(PhoneProvider::Meta {
+                phone_number_id: text(&settings.phone_number_id).ok_or("its account has no phone number id")?,
+                token: credentials.access_token.ok_or("its account has no access token")?.into_inner(),
+            }),
+            (ChannelType::Sms, Some(AccountMethod::Telesign)) => Ok(PhoneProvider::Telesign {
+                customer_id: text(&settings.customer_id).ok_or("its account has no customer id")?,
+                api_key: credentials.api_key.ok_or("its account has no API key")?.into_inner(),
+                sender_id: text(&settings.sender_id),
+            }),
+            (kind, method) => Err(format!(
+                "its account's method ({}) does not send {kind}",
+                method.map_or("none", AccountMethod::as_str)
+            )),
+        }
+    }
 }
 
 /// Where phone sends go, what they ask providers to call back, and how fast a channel sends.
@@ -435,22 +427,35 @@ pub struct PhoneApis {
     pub graph_url: String,
     pub graph_version: String,
     pub telesign_url: String,
-    /// This server's `public_url`, for TeleSign's `callback_url`.
+    pub twilio_url: String,
+    /// This server's `public_url`, for TeleSign's `callback_url` and Twilio's `StatusCallback`.
     pub public_url: String,
     pub meta_sends_per_second: u32,
     pub telesign_sends_per_second: u32,
+    pub twilio_sends_per_second: u32,
 }
 
 impl PhoneApis {
     pub fn of(config: &crate::Config, public_url: &str) -> Self {
-        let (meta, telesign) = (&config.channels.meta, &config.channels.telesign);
+        let (meta, telesign, twilio) = (&config.channels.meta, &config.channels.telesign, &config.channels.twilio);
         PhoneApis {
             graph_url: meta.graph_url.clone(),
             graph_version: meta.graph_version.clone(),
             telesign_url: telesign.api_url.clone(),
+            twilio_url: twilio.api_base_url.clone(),
             public_url: public_url.to_string(),
             meta_sends_per_second: meta.sends_per_second,
             telesign_sends_per_second: telesign.sends_per_second,
+            twilio_sends_per_second: twilio.sends_per_second,
+        }
+    }
+
+    /// The server's default for a channel of `provider` that sets no rate of its own.
+    pub(super) fn sends_per_second(&self, provider: &PhoneProvider) -> u32 {
+        match provider {
+            PhoneProvider::Meta { .. } => self.meta_sends_per_second,
+            PhoneProvider::Telesign { .. } => self.telesign_sends_per_second,
+            PhoneProvider::Twilio(_) => self.twilio_sends_per_second,
         }
     }
 }
@@ -484,6 +489,7 @@ pub(super) fn phone_send(
         provider,
         text: m.text.unwrap_or_default(),
         files,
+        template: m.template,
         webhook_id,
     })
 }
@@ -491,49 +497,54 @@ pub(super) fn phone_send(
 impl Connector {
     /// The provider's request for `send`, to the customer its conversation's reply address names.
     ///
-    /// WhatsApp carries one file a message: the first goes as media with the text as its caption, and the links
-    /// of any others follow the text. SMS carries none: every file goes as its link after the text.
+    /// WhatsApp through Meta carries one file a message: the first goes as media with the text as its caption, and
+    /// the links of any others follow the text. Twilio takes every file as a `MediaUrl`. SMS through TeleSign
+    /// carries none: every file goes as its link after the text. A template goes as the template alone.
     pub(super) async fn phone_request(&self, send: PhoneSend) -> Result<Request, Refusal> {
         let apis = &self.phone;
-        use switchboard_channels::{meta::outbound as meta, telesign::outbound as telesign};
+        use switchboard_channels::{
+            meta::outbound as meta, telesign::outbound as telesign, twilio::outbound as twilio,
+        };
         let (org, conversation, now) = (send.org, send.conversation, self.clock.now());
-        // What was queued before a STOP, or a notice after WhatsApp's window closed, is not sent (as on Twilio).
-        let (deliverable, address) = self
+        let template = send.template.is_some();
+        // What was queued before a STOP, or a notice after WhatsApp's window closed, is not sent.
+        let (deliverable, thread, address) = self
             .store
             .read(move |tx| {
-                let deliverable = crate::channels::phone::deliverable(tx, org, conversation, false, now)?;
-                Ok((deliverable, reply_addresses::get(tx, conversation)?))
+                let deliverable = crate::channels::phone::deliverable(tx, org, conversation, template, now)?;
+                let thread = switchboard_store::phone::thread(tx, org, conversation)?;
+                Ok((deliverable, thread, reply_addresses::get(tx, conversation)?))
             })
             .await
             .map_err(|e| Refusal { reason: e.to_string(), permanent: false })?;
         deliverable.map_err(|reason| Refusal { reason, permanent: true })?;
-        let address = address.ok_or_else(|| Refusal {
-            reason: "the conversation has no customer number to answer".into(),
-            permanent: true,
-        })?;
-        let field = |name: &str| address.get(name).and_then(serde_json::Value::as_str).map(str::to_string);
+        let field = |name: &str| address.as_ref()?.get(name).and_then(serde_json::Value::as_str).map(str::to_string);
+        let no_number =
+            || Refusal { reason: "the conversation has no customer number to answer".into(), permanent: true };
         let bad_url =
             |e: url::ParseError| Refusal { reason: format!("the provider URL is not a URL: {e}"), permanent: true };
         let mut text = send.text;
         match send.provider {
             PhoneProvider::Meta { phone_number_id, token } => {
-                let to = field("wa_id").ok_or_else(|| Refusal {
-                    reason: "the conversation has no WhatsApp number to answer".into(),
-                    permanent: true,
-                })?;
-                let mut files = send.files.into_iter();
-                let first = files.next();
-                for rest in files {
-                    text = join_line(text, &rest.url);
-                }
-                let what = match first {
-                    Some(f) => meta::Outgoing::Media {
-                        kind: meta::MediaKind::for_content_type(&f.content_type),
-                        link: f.url,
-                        caption: Some(text).filter(|t| !t.is_empty()),
-                        filename: f.name,
-                    },
-                    None => meta::Outgoing::Text { body: text },
+                let to = field("wa_id").ok_or_else(no_number)?;
+                let what = match send.template {
+                    Some(t) => meta::Outgoing::Template(meta_template(t)?),
+                    None => {
+                        let mut files = send.files.into_iter();
+                        let first = files.next();
+                        for rest in files {
+                            text = join_line(text, &rest.url);
+                        }
+                        match first {
+                            Some(f) => meta::Outgoing::Media {
+                                kind: meta::MediaKind::for_content_type(&f.content_type),
+                                link: f.url,
+                                caption: Some(text).filter(|t| !t.is_empty()),
+                                filename: f.name,
+                            },
+                            None => meta::Outgoing::Text { body: text },
+                        }
+                    }
                 };
                 let body = meta::render(&to, &what, None);
                 let url = meta::messages_url(&apis.graph_url, &apis.graph_version, &phone_number_id);
@@ -546,10 +557,7 @@ impl Connector {
                 })
             }
             PhoneProvider::Telesign { customer_id, api_key, sender_id } => {
-                let to = field("phone_number").ok_or_else(|| Refusal {
-                    reason: "the conversation has no phone number to answer".into(),
-                    permanent: true,
-                })?;
+                let to = field("phone_number").ok_or_else(no_number)?;
                 for f in &send.files {
                     text = join_line(text, &f.url);
                 }
@@ -570,8 +578,104 @@ impl Connector {
                     body: body.into_bytes(),
                 })
             }
+            PhoneProvider::Twilio(account) => {
+                let to = thread.map(|t| t.phone).ok_or_else(no_number)?;
+                // The number the customer wrote to answers them, unless a messaging service picks one.
+                let from = match (account.messaging_service_sid, field("from"), account.from_number) {
+                    (Some(service), _, _) => twilio::Sender::MessagingService(service),
+                    (None, Some(number), _) | (None, None, Some(number)) => twilio::Sender::Number(number),
+                    (None, None, None) => {
+                        return Err(Refusal {
+                            reason: "the account has no messaging service or number to send from".into(),
+                            permanent: true,
+                        });
+                    }
+                };
+                let (body, media_urls, content) = match send.template {
+                    Some(t) => (None, Vec::new(), Some(twilio_content(t)?)),
+                    None => {
+                        (Some(text).filter(|t| !t.is_empty()), send.files.into_iter().map(|f| f.url).collect(), None)
+                    }
+                };
+                let outgoing = twilio::Outgoing {
+                    to,
+                    whatsapp: account.whatsapp,
+                    from,
+                    body,
+                    media_urls,
+                    content,
+                    status_callback: Some(format!(
+                        "{}/channels/twilio/{}/status",
+                        apis.public_url.trim_end_matches('/'),
+                        send.channel
+                    )),
+                };
+                let body = twilio::encode(&outgoing).map_err(|e| Refusal { reason: e.to_string(), permanent: true })?;
+                let url = reqwest::Url::parse(&twilio::messages_url(&apis.twilio_url, &account.account_sid))
+                    .map_err(bad_url)?;
+                use base64::Engine as _;
+                let basic =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", account.user, account.password));
+                Ok(Request {
+                    url,
+                    headers: vec![("authorization", format!("Basic {basic}"))],
+                    content_type: "application/x-www-form-urlencoded",
+                    client_errors_final: true,
+                    body: body.into_bytes(),
+                })
+            }
         }
     }
+}
+
+/// A message's template as the Cloud API takes it: `parameters` fill the body's numbered variables; `components`
+/// (checked as Meta checks them) go as they are.
+fn meta_template(t: MessageTemplate) -> Result<switchboard_channels::meta::outbound::Template, Refusal> {
+    use switchboard_channels::meta::outbound::{ComponentKind, Template, TemplateComponent, TemplateParameter};
+    let refuse = |reason: String| Refusal { reason, permanent: true };
+    let components = if t.components.is_empty() {
+        if t.parameters.is_empty() {
+            Vec::new()
+        } else {
+            vec![TemplateComponent {
+                kind: ComponentKind::Body,
+                sub_type: None,
+                index: None,
+                parameters: t
+                    .parameters
+                    .into_iter()
+                    .map(|text| TemplateParameter::Text { text, parameter_name: None })
+                    .collect(),
+            }]
+        }
+    } else {
+        t.components
+            .into_iter()
+            .map(serde_json::from_value)
+            .collect::<Result<Vec<TemplateComponent>, _>>()
+            .map_err(|e| refuse(format!("the template's components are not the Cloud API's: {e}")))?
+    };
+    let template = Template {
+        name: t.name.ok_or_else(|| refuse("a Meta template needs its name".into()))?,
+        language: t.language.ok_or_else(|| refuse("a Meta template needs its language".into()))?,
+        components,
+    };
+    template.check().map_err(|e| refuse(e.to_string()))?;
+    Ok(template)
+}
+
+/// A message's template as Twilio takes it: the content SID, and `parameters` as `ContentVariables` numbered from 1.
+fn twilio_content(t: MessageTemplate) -> Result<(String, serde_json::Value), Refusal> {
+    let sid = t
+        .content_sid
+        .ok_or_else(|| Refusal { reason: "a Twilio content template needs its content SID".into(), permanent: true })?;
+    let variables: serde_json::Map<String, serde_json::Value> = t
+        .parameters
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| ((i + 1).to_string(), serde_json::Value::String(v)))
+        .collect();
+    Ok((sid, serde_json::Value::Object(variables)))
 }
 
 fn join_line(text: String, line: &str) -> String {
@@ -593,108 +697,6 @@ pub(super) fn phone_refusal(provider: &PhoneProvider, status: u16, body: &str) -
                 None => format!("TeleSign answered {status}: {words}"),
             }
         }),
-    }
-}
-
-/// What a phone customer is sent for `event`: agents', bots' and the system's messages (a phone has no "ended"
-/// notice: the conversation simply stops). Attachment links are signed with `links` (`None` when only asking).
-pub(super) fn phone_outgoing(event: &Event, links: Option<&Links>) -> Option<PhoneMessage> {
-    let TypedEvent::MessageCreated(mut m) = event.typed().ok()? else { return None };
-    if m.sender.kind == SenderKind::Customer {
-        return None;
-    }
-    if let Some(links) = links {
-        links.sign_attachments(&mut m.attachments);
-    }
-    Some(PhoneMessage {
-        text: m.text,
-        media_urls: m.attachments.into_iter().map(|a| a.url.as_str().to_string()).collect(),
-    })
-}
-
-/// A message for a phone customer.
-pub(super) struct PhoneMessage {
-    pub text: Option<String>,
-    pub media_urls: Vec<String>,
-}
-
-/// A Twilio send the attempt finishes building: the conversation's number and sender are read, and whether the
-/// number may still be written to checked, when it is attempted.
-pub(super) struct TwilioReply {
-    pub org: switchboard_domain::ids::OrgId,
-    pub conversation: ConversationId,
-    pub channel: switchboard_domain::ids::ChannelId,
-    pub account: TwilioAccount,
-    pub message: PhoneMessage,
-}
-
-/// What Twilio sends need: the conversations' numbers, the API's base and where status callbacks go.
-#[derive(Clone)]
-pub(super) struct PhoneSender {
-    pub store: Arc<Store>,
-    pub clock: crate::clock::Clock,
-    pub twilio_api: String,
-    /// The server's public URL, which status callbacks are sent to.
-    pub public_url: String,
-}
-
-impl PhoneSender {
-    pub(super) async fn twilio(&self, reply: TwilioReply) -> Result<Request, Refusal> {
-        use switchboard_channels::twilio::outbound::{self as twilio, Outgoing, Sender};
-        let TwilioReply { org, conversation, channel, account, message } = reply;
-        let now = self.clock.now();
-        let template = false;
-        let (thread, address) = self
-            .store
-            .read(move |tx| {
-                let thread = switchboard_store::phone::thread(tx, org, conversation)?;
-                let deliverable = crate::channels::phone::deliverable(tx, org, conversation, template, now)?;
-                Ok((thread.map(|t| (t.phone, deliverable)), reply_addresses::get(tx, conversation)?))
-            })
-            .await
-            .map_err(|e| Refusal { reason: e.to_string(), permanent: false })?;
-        let Some((to, deliverable)) = thread else {
-            return Err(Refusal {
-                reason: "the conversation has no customer number to answer".into(),
-                permanent: true,
-            });
-        };
-        deliverable.map_err(|reason| Refusal { reason, permanent: true })?;
-        // The number the customer wrote to answers them, unless a messaging service picks one.
-        let wrote_to = address.as_ref().and_then(|a| a.get("from")).and_then(|f| f.as_str()).map(str::to_string);
-        let from = match (account.messaging_service_sid, wrote_to, account.from_number) {
-            (Some(service), _, _) => Sender::MessagingService(service),
-            (None, Some(number), _) | (None, None, Some(number)) => Sender::Number(number),
-            (None, None, None) => {
-                return Err(Refusal {
-                    reason: "the account has no messaging service or number to send from".into(),
-                    permanent: true,
-                });
-            }
-        };
-        let outgoing = Outgoing {
-            to,
-            whatsapp: account.whatsapp,
-            from,
-            body: message.text,
-            media_urls: message.media_urls,
-            content: None,
-            status_callback: Some(format!(
-                "{}/channels/twilio/{channel}/status",
-                self.public_url.trim_end_matches('/')
-            )),
-        };
-        let body = twilio::encode(&outgoing).map_err(|e| Refusal { reason: e.to_string(), permanent: true })?;
-        let url = reqwest::Url::parse(&twilio::messages_url(&self.twilio_api, &account.account_sid))
-            .map_err(|e| Refusal { reason: format!("the Twilio API URL is not a URL: {e}"), permanent: true })?;
-        use base64::Engine as _;
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", account.user, account.password));
-        Ok(Request {
-            url,
-            headers: vec![("authorization", format!("Basic {basic}"))],
-            content_type: "application/x-www-form-urlencoded",
-            client_errors_final: true,
-            body: body.into_bytes(),
-        })
+        PhoneProvider::Twilio(_) => None,
     }
 }

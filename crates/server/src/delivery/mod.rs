@@ -181,9 +181,8 @@ pub struct Delivery {
     pub bot_tokens: Arc<BotTokens>,
     /// Replies a second one Bot Framework channel sends at most; 0: no limit.
     pub bot_sends_per_second: u32,
-    /// Where WhatsApp (Meta) and TeleSign sends go, and their rates.
+    /// Where SMS and WhatsApp sends go (Twilio, Meta, TeleSign), and their rates.
     pub phone: channel::PhoneApis,
-    pub twilio: crate::config::TwilioConfig,
     /// Google's Business Messages: service accounts' tokens, the API, and sends a second per channel.
     pub google_tokens: Arc<GoogleTokens>,
     pub google: crate::config::GoogleBusinessMessagesConfig,
@@ -192,9 +191,7 @@ pub struct Delivery {
 struct Engine {
     store: Arc<Store>,
     connector: channel::Connector,
-    phone: channel::PhoneSender,
     bot_sends_per_second: u32,
-    twilio_sends_per_second: u32,
     google_sends_per_second: u32,
     /// Each rate-limited endpoint's bucket.
     buckets: HashMap<Endpoint, Bucket>,
@@ -256,7 +253,6 @@ pub fn start(app: &AppState, stop: Stop) -> tokio::task::JoinHandle<()> {
         bot_tokens: app.bot_framework.tokens.clone(),
         bot_sends_per_second: app.config.channels.bot_framework.sends_per_second,
         phone: channel::PhoneApis::of(&app.config, app.auth.signer.issuer()),
-        twilio: app.config.channels.twilio.clone(),
         google_tokens: app.google_bm.tokens.clone(),
         google: app.config.channels.google_business_messages.clone(),
     }
@@ -313,7 +309,6 @@ async fn run(parts: Delivery, mut stop: Stop) -> Result<(), Error> {
         bot_tokens,
         bot_sends_per_second,
         phone,
-        twilio,
         google_tokens,
         google,
     } = parts;
@@ -330,14 +325,7 @@ async fn run(parts: Delivery, mut stop: Stop) -> Result<(), Error> {
             google_tokens,
             google_api: google.api_url.clone(),
         },
-        phone: channel::PhoneSender {
-            store: store.clone(),
-            clock: clock.clone(),
-            twilio_api: twilio.api_base_url.clone(),
-            public_url: signer.issuer().to_string(),
-        },
         bot_sends_per_second,
-        twilio_sends_per_second: twilio.sends_per_second,
         google_sends_per_second: google.sends_per_second,
         buckets: HashMap::new(),
         store,
@@ -491,14 +479,14 @@ impl Engine {
                     self.bot_orgs.insert(target.org_id);
                 }
             }
-            let rate = match adapter {
+            let default_rate = match &adapter {
                 Some(channel::Adapter::BotFramework { .. }) => self.bot_sends_per_second,
-                Some(channel::Adapter::Meta { .. }) => self.connector.phone.meta_sends_per_second,
-                Some(channel::Adapter::Telesign { .. }) => self.connector.phone.telesign_sends_per_second,
-                Some(channel::Adapter::Twilio(_)) => self.twilio_sends_per_second,
+                Some(channel::Adapter::Phone(provider)) => self.connector.phone.sends_per_second(provider),
                 Some(channel::Adapter::Google { .. }) => self.google_sends_per_second,
                 _ => self.config.sends_per_endpoint_per_second,
             };
+            // A channel's own rate is its sender's (a long code's, a short code's), over the provider's default.
+            let rate = target.sends_per_second.unwrap_or(default_rate);
             self.targets.insert(target.endpoint, Arc::new(Ready { target, keys, url, adapter, rate }));
         }
         let interest = Arc::new(interest);
@@ -764,7 +752,6 @@ impl Engine {
             let channel_message =
                 matches!(endpoint, Endpoint::Channel(_)) && event.kind() == Some(EventType::MessageCreated);
             let connector = self.connector.clone();
-            let phone = self.phone.clone();
             let finished = self.finished_tx.clone();
             let (clock, http) = (self.clock.clone(), self.http.clone());
             let schedule = self.config.retry_schedule_seconds.clone();
@@ -792,7 +779,6 @@ impl Engine {
                     Ok(Prepared::Now(request)) => Ok(request),
                     Ok(Prepared::Bot(reply)) => connector.request(reply).await,
                     Ok(Prepared::Phone(send)) => connector.phone_request(send).await,
-                    Ok(Prepared::Twilio(reply)) => phone.twilio(reply).await,
                     Ok(Prepared::Google(call)) => connector.google_request(call).await,
                     // A request that cannot be built (the endpoint is gone, nothing to send) will not get better.
                     Err(reason) => Err(channel::Refusal { reason, permanent: true }),
@@ -942,21 +928,8 @@ impl Engine {
         let ready =
             self.targets.get(&endpoint).cloned().ok_or_else(|| "the endpoint is disabled or gone".to_string())?;
         let webhook_id = format!("msg_{}", id.to_string().replace('-', ""));
-        let phone = match &ready.adapter {
-            Some(channel::Adapter::Meta { phone_number_id, token }) => {
-                Some(channel::PhoneProvider::Meta { phone_number_id: phone_number_id.clone(), token: token.clone() })
-            }
-            Some(channel::Adapter::Telesign { customer_id, api_key, sender_id }) => {
-                Some(channel::PhoneProvider::Telesign {
-                    customer_id: customer_id.clone(),
-                    api_key: api_key.clone(),
-                    sender_id: sender_id.clone(),
-                })
-            }
-            _ => None,
-        };
-        if let (Some(provider), Endpoint::Channel(channel_id)) = (phone, endpoint) {
-            return channel::phone_send(channel_id, event, provider, &self.links, webhook_id)
+        if let (Some(channel::Adapter::Phone(provider)), Endpoint::Channel(channel_id)) = (&ready.adapter, endpoint) {
+            return channel::phone_send(channel_id, event, provider.clone(), &self.links, webhook_id)
                 .map(Prepared::Phone)
                 .ok_or_else(|| "nothing for the customer's side in this event".to_string());
         }
@@ -977,18 +950,6 @@ impl Engine {
                 tenant: tenant.clone(),
                 secret: secret.clone(),
                 webhook_id,
-            }));
-        }
-        if let (Some(channel::Adapter::Twilio(account)), Endpoint::Channel(channel)) = (&ready.adapter, endpoint) {
-            let message = channel::phone_outgoing(event, Some(&self.links))
-                .ok_or_else(|| "nothing for the customer's side in this event".to_string())?;
-            let conversation = event.conversation_id.ok_or_else(|| "not a conversation's event".to_string())?;
-            return Ok(Prepared::Twilio(channel::TwilioReply {
-                org: event.org_id,
-                conversation,
-                channel,
-                account: account.clone(),
-                message,
             }));
         }
         let url = ready.url.clone().ok_or_else(|| "the endpoint has no URL".to_string())?;
@@ -1115,7 +1076,6 @@ enum Prepared {
     Bot(channel::BotReply),
     /// A WhatsApp or SMS message: the customer's number is read when it is attempted.
     Phone(channel::PhoneSend),
-    Twilio(channel::TwilioReply),
     Google(channel::GoogleCall),
 }
 

@@ -509,6 +509,7 @@ fn write_endings(tx: &mut Tx<'_>, org: OrgId, endings: &[Ending], now: Timestamp
                 text: Some(e.message.clone()),
                 attachments: Vec::new(),
                 automated: true,
+                template: None,
             },
             now,
         )?;

@@ -371,6 +371,7 @@ pub(super) fn write(tx: &mut Tx<'_>, org: OrgId, notices: &[Notice], now: Timest
                 text: Some(n.text.clone()),
                 attachments: Vec::new(),
                 automated: true,
+                template: None,
             },
             now,
         )?;

@@ -110,6 +110,7 @@ fn text(t: &str) -> NewMessage {
         text: Some(t.into()),
         attachments: vec![],
         automated: false,
+        template: None,
     }
 }
 
