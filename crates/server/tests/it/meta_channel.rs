@@ -417,3 +417,81 @@ async fn a_reply_after_the_24_hour_window_is_refused_until_the_customer_writes_a
     w.reply(&id, &key, "Great").await;
     until("the reply in the new window reaches the Graph API", || w.fake.sent().into_iter().next()).await;
 }
+
+#[tokio::test]
+async fn after_the_window_an_agent_sends_an_approved_template_and_nothing_else() {
+    let w = whatsapp(None, None).await;
+    let (id, key) = w.taken().await;
+    w.clock.advance(std::time::Duration::from_secs(24 * 3_600));
+    let path = format!("/v1/conversations/{id}/messages");
+
+    // Named as Meta names templates, with the body's values: sent as a template message, the text kept for the
+    // transcript only.
+    let template = json!({ "name": "order_update", "language": "en_US", "parameters": ["Ada", "#1234"] });
+    let message = w
+        .app
+        .post_ok(&path, &key, json!({ "text": "Your order #1234 shipped", "template": template }), StatusCode::CREATED)
+        .await;
+    assert_eq!(message["template"]["name"], "order_update");
+    let sent = until("the template reaches the Graph API", || w.fake.sent().into_iter().next()).await;
+    assert_eq!(sent.body["type"], "template", "{}", sent.body);
+    assert_eq!(sent.body["to"], CUSTOMER);
+    assert_eq!(
+        sent.body["template"],
+        json!({ "name": "order_update", "language": { "code": "en_US" }, "components": [
+            { "type": "body", "parameters": [{ "type": "text", "text": "Ada" }, { "type": "text", "text": "#1234" }] }
+        ] })
+    );
+
+    // Whole components in the Cloud API's shape, a header and a button among them.
+    let components = json!([
+        { "type": "header", "parameters": [{ "type": "text", "text": "Order" }] },
+        { "type": "button", "sub_type": "quick_reply", "index": "0", "parameters": [{ "type": "payload", "payload": "TRACK" }] }
+    ]);
+    let template = json!({ "name": "order_update", "language": "en", "components": components });
+    w.app.post_ok(&path, &key, json!({ "template": template }), StatusCode::CREATED).await;
+    let sent = until("the second template", || w.fake.sent().get(1).cloned()).await;
+    assert_eq!(sent.body["template"]["components"], components);
+
+    // Each refused with the field named, and nothing more sent.
+    for (template, code, field) in [
+        (json!({ "content_sid": "HX0123456789abcdef0123456789abcdef" }), "invalid_field", "template"),
+        (json!({ "name": "Order Update", "language": "en_US" }), "invalid_field", "template.name"),
+        (json!({ "name": "order_update" }), "missing_field", "template.language"),
+        (json!({ "name": "order_update", "language": "english" }), "invalid_field", "template.language"),
+        (json!({ "language": "en" }), "missing_field", "template.name"),
+        (
+            json!({ "name": "order_update", "language": "en", "parameters": [" "] }),
+            "invalid_field",
+            "template.parameters[0]",
+        ),
+        (
+            json!({ "name": "order_update", "language": "en", "components": [{ "type": "button", "parameters": [] }] }),
+            "invalid_field",
+            "template.components",
+        ),
+        (
+            json!({ "name": "order_update", "language": "en", "components": [{ "type": "footer" }] }),
+            "invalid_field",
+            "template.components",
+        ),
+        (json!({ "name": "order_update", "language": "en", "extra": 1 }), "unknown_field", "template"),
+    ] {
+        let (status, problem) = w.app.post(&path, &key, json!({ "template": template })).await;
+        assert_problem(status, &problem, StatusCode::BAD_REQUEST, code);
+        if code != "unknown_field" {
+            assert_eq!(problem["field"], field, "{template}: {problem}");
+        }
+    }
+    // A customer's side does not send templates.
+    let (status, problem) = w
+        .app
+        .post(
+            &path,
+            &w.app.admin_key,
+            json!({ "sender": { "kind": "customer" }, "template": { "name": "order_update", "language": "en" } }),
+        )
+        .await;
+    assert_problem(status, &problem, StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(w.fake.sent().len(), 2, "only the two good templates went out");
+}

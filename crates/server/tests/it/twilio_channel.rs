@@ -616,3 +616,92 @@ async fn twilio_accounts_are_checked_when_created() {
     assert_eq!(created["credentials_set"], true);
     assert!(!created.to_string().contains(AUTH_TOKEN), "the auth token is never read back");
 }
+
+#[tokio::test]
+async fn after_the_window_a_content_template_goes_with_its_variables() {
+    let t = twilio_channel("whatsapp").await;
+    let (id, key) = t.accepted("whatsapp:+14255550100").await;
+    t.clock.advance(std::time::Duration::from_secs(24 * 3_600));
+    let path = format!("/v1/conversations/{id}/messages");
+    let sid = "HX0123456789abcdef0123456789abcdef";
+    let template = json!({ "content_sid": sid, "parameters": ["Ada", "12/1"] });
+    let message = t
+        .app
+        .post_ok(&path, &key, json!({ "text": "Your appointment is 12/1", "template": template }), StatusCode::CREATED)
+        .await;
+    assert_eq!(message["template"]["content_sid"], sid);
+    let sent = until("the template reaches Twilio", || t.fake.sent().pop()).await;
+    assert_eq!(sent.get("To"), Some("whatsapp:+14255550100"));
+    assert_eq!(sent.get("ContentSid"), Some(sid));
+    assert_eq!(sent.get("ContentVariables"), Some(r#"{"1":"Ada","2":"12/1"}"#));
+    assert_eq!(sent.get("Body"), None, "a template goes as the template alone");
+    assert!(t.fake.refused().is_empty(), "{:?}", t.fake.refused());
+
+    // Meta's naming on a Twilio channel, a malformed SID: refused before anything leaves.
+    for (template, field) in [
+        (json!({ "name": "order_update", "language": "en_US" }), "template"),
+        (json!({ "content_sid": "HX123" }), "template.content_sid"),
+        (json!({ "content_sid": sid, "language": "en" }), "template.language"),
+        (json!({ "content_sid": sid, "name": "x", "language": "en" }), "template.content_sid"),
+    ] {
+        let (status, problem) = t.app.post(&path, &key, json!({ "template": template })).await;
+        assert_problem(status, &problem, StatusCode::BAD_REQUEST, "invalid_field");
+        assert_eq!(problem["field"], field, "{template}: {problem}");
+    }
+    assert_eq!(t.fake.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn templates_are_for_whatsapp_and_a_channel_sets_its_own_rate() {
+    let t = twilio_channel("sms").await;
+    let (id, key) = t.accepted(ADA).await;
+    let template = json!({ "content_sid": "HX0123456789abcdef0123456789abcdef" });
+    let (status, problem) =
+        t.app.post(&format!("/v1/conversations/{id}/messages"), &key, json!({ "template": template })).await;
+    assert_problem(status, &problem, StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(problem["field"], "template");
+    assert!(problem["detail"].as_str().unwrap().contains("WhatsApp"), "{problem}");
+
+    // A long code sends about one message a second: the channel says so, and the server holds it to that.
+    let admin = &t.app.admin_key;
+    let path = format!("/v1/channels/{}", t.channel);
+    let (status, channel) = t
+        .app
+        .call(reqwest::Method::PATCH, &path, Some(admin), Some(json!({ "settings": { "sends_per_second": 1 } })))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{channel}");
+    assert_eq!(channel["settings"]["sends_per_second"], 1);
+    for bad in [json!(0), json!(10_001), json!("fast")] {
+        let (status, problem) = t
+            .app
+            .call(reqwest::Method::PATCH, &path, Some(admin), Some(json!({ "settings": { "sends_per_second": bad } })))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {problem}");
+    }
+    for text in ["one", "two", "three"] {
+        assert_eq!(t.reply(&id, &key, text).await.0, StatusCode::CREATED);
+    }
+    until("the first reply", || (t.fake.sent().len() == 1).then_some(())).await;
+    // The next waits for its second: nothing more until the clock moves.
+    assert_eq!(t.fake.sent().len(), 1);
+    t.clock.advance(std::time::Duration::from_secs(1));
+    until("the second reply, a second later", || (t.fake.sent().len() == 2).then_some(())).await;
+    t.clock.advance(std::time::Duration::from_secs(1));
+    until("the third", || (t.fake.sent().len() == 3).then_some(())).await;
+    let bodies: Vec<_> = t.fake.sent().iter().map(|s| s.get("Body").unwrap_or_default().to_string()).collect();
+    assert_eq!(bodies, ["one", "two", "three"]);
+
+    // A live chat channel has no provider to hold a rate for.
+    let (_, channel) = t.app.get(&path, admin).await;
+    let (status, problem) = t
+        .app
+        .post(
+            "/v1/channels",
+            admin,
+            json!({ "name": "Chat", "channel_type": "live_chat", "workstream_id": channel["workstream_id"],
+                    "settings": { "sends_per_second": 5 } }),
+        )
+        .await;
+    assert_problem(status, &problem, StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(problem["field"], "settings.sends_per_second");
+}
