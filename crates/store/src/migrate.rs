@@ -153,6 +153,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0025_provider_messages.sql"),
         postgres: include_str!("../migrations/postgres/0025_provider_messages.sql"),
     },
+    Migration {
+        version: 26,
+        name: "early_statuses",
+        sqlite: include_str!("../migrations/sqlite/0026_early_statuses.sql"),
+        postgres: include_str!("../migrations/postgres/0026_early_statuses.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

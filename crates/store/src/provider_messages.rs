@@ -58,11 +58,16 @@ pub struct StatusReport {
     pub error: Option<String>,
 }
 
+/// How long a status that names no message yet waits for its message's send to be recorded.
+const EARLY_STATUS_KEPT_MS: i64 = 3_600_000;
+
 /// Records what `channel`'s provider reported for its message `provider_id`, once: the message's conversation
 /// hears `message.status_changed`, and when the report is a failure also `message.delivery_failed` (what the agent
 /// sees under the message, as when the provider refused the send). Returns the status event's payload; `None`
-/// when no message of the channel has that id (the same number used by another system), or when the status is not
-/// news (a repeat, or an earlier status arriving after a later one: callbacks cross).
+/// when the status is not news (a repeat, or an earlier status arriving after a later one: callbacks cross), or
+/// when no message of the channel has that id yet: the report is then kept for [`apply_early`], since a provider
+/// may call back before the delivery that sent the message has recorded its answer (and one that never finds its
+/// message, the same number used by another system, is dropped after an hour).
 pub fn report_status(
     tx: &mut Tx<'_>,
     channel: ChannelId,
@@ -77,6 +82,22 @@ pub fn report_status(
         params![channel, provider_id],
     )?
     else {
+        tx.execute(
+            "DELETE FROM early_statuses WHERE received_at < $1",
+            params![now.plus_millis(-EARLY_STATUS_KEPT_MS)],
+        )?;
+        tx.execute(
+            "INSERT INTO early_statuses (channel_id, provider_message_id, status, error_code, error, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (channel_id, provider_message_id, status) DO NOTHING",
+            params![
+                channel,
+                provider_id,
+                report.status.as_str(),
+                report.error_code.as_deref(),
+                report.error.as_deref(),
+                now
+            ],
+        )?;
         return Ok(None);
     };
     let (org, conversation, message, delivery): (OrgId, ConversationId, MessageId, DeliveryId) =
@@ -116,4 +137,30 @@ pub fn report_status(
         crate::events::append_event(tx, org, Some(conversation), &TypedEvent::MessageDeliveryFailed(failed), now)?;
     }
     Ok(Some(changed))
+}
+
+/// Applies the statuses `channel`'s provider reported for `provider_id` before its message was kept, in the order
+/// of the message's life (a `delivered` that overtook its `sent` still ends at `delivered`); called once the
+/// message is kept and its delivery recorded.
+pub fn apply_early(tx: &mut Tx<'_>, channel: ChannelId, provider_id: &str, now: Timestamp) -> Result<(), Error> {
+    let mut early = Vec::new();
+    for r in tx.query(
+        "SELECT status, error_code, error FROM early_statuses WHERE channel_id = $1 AND provider_message_id = $2",
+        params![channel, provider_id],
+    )? {
+        let Some(status) = ProviderStatus::parse(&r.string(0)?) else { continue };
+        early.push(StatusReport { status, error_code: r.opt_string(1)?, error: r.opt_string(2)? });
+    }
+    if early.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "DELETE FROM early_statuses WHERE channel_id = $1 AND provider_message_id = $2",
+        params![channel, provider_id],
+    )?;
+    early.sort_by_key(|r| r.status.rank());
+    for report in early {
+        report_status(tx, channel, provider_id, report, now)?;
+    }
+    Ok(())
 }

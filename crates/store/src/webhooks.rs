@@ -656,10 +656,13 @@ pub fn tell_delivered_message(tx: &mut Tx<'_>, a: &Attempt, now: Timestamp) -> R
         message_id: message.id,
         channel_id,
         delivery_id: a.delivery_id,
-        provider_message_id,
+        provider_message_id: provider_message_id.clone(),
         segments,
     };
     events::append_event(tx, org, Some(conversation), &TypedEvent::MessageDelivered(delivered), now)?;
+    if let Some(provider_id) = &provider_message_id {
+        crate::provider_messages::apply_early(tx, channel_id, provider_id, now)?;
+    }
     Ok(())
 }
 

@@ -705,3 +705,31 @@ async fn templates_are_for_whatsapp_and_a_channel_sets_its_own_rate() {
     assert_problem(status, &problem, StatusCode::BAD_REQUEST, "invalid_field");
     assert_eq!(problem["field"], "settings.sends_per_second");
 }
+
+#[tokio::test]
+async fn statuses_that_overtake_the_sends_answer_wait_for_it() {
+    let t = twilio_channel("sms").await;
+    let (id, key) = t.accepted(ADA).await;
+    // Twilio calls back within milliseconds of accepting a message, which can be before the send's answer is
+    // recorded: here the callbacks for the first message the fake will accept come before it is even written.
+    let first = format!("SM{:032x}", 1);
+    for status in ["delivered", "sent"] {
+        let params = [("MessageSid", first.as_str()), ("AccountSid", ACCOUNT_SID), ("MessageStatus", status)];
+        assert_eq!(t.signed("status", &params).await.0, StatusCode::NO_CONTENT);
+    }
+    assert!(t.events(&id, "message.status_changed", 0).await.is_empty());
+
+    assert_eq!(t.reply(&id, &key, "Your parcel is on its way").await.0, StatusCode::CREATED);
+    let sent = until("the reply reaches Twilio", || t.fake.sent().pop()).await;
+    assert_eq!(sent.sid, first);
+    let delivered = &t.events(&id, "message.delivered", 1).await[0];
+    let changes = t.events(&id, "message.status_changed", 2).await;
+    let statuses: Vec<_> = changes.iter().map(|e| e["data"]["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["sent", "delivered"], "in the message's order, whatever the callbacks' order");
+    assert_eq!(changes[1]["data"]["message_id"], delivered["data"]["message_id"]);
+
+    // Applied once: the same callback again changes nothing.
+    let params = [("MessageSid", first.as_str()), ("AccountSid", ACCOUNT_SID), ("MessageStatus", "delivered")];
+    assert_eq!(t.signed("status", &params).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(t.events(&id, "message.status_changed", 2).await.len(), 2);
+}
