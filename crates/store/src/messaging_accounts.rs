@@ -173,6 +173,23 @@ pub fn account_of_channel(tx: &mut Tx<'_>, org: OrgId, channel_id: ChannelId) ->
     from_row(&tx.query_opt(&sql, params![channel_id, org])?.ok_or_else(|| Error::not_found(Code::ChannelNotFound))?)
 }
 
+/// The method of each of the organization's accounts that has one: how its channels' providers reach them, which
+/// a channel's messaging endpoint depends on.
+pub fn methods(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+) -> Result<std::collections::HashMap<MessagingAccountId, AccountMethod>, Error> {
+    let mut out = std::collections::HashMap::new();
+    for r in
+        tx.query("SELECT id, method FROM messaging_accounts WHERE org_id = $1 AND method IS NOT NULL", params![org])?
+    {
+        if let Some(method) = r.opt_string(1)?.as_deref().and_then(AccountMethod::parse) {
+            out.insert(r.parse(0)?, method);
+        }
+    }
+    Ok(out)
+}
+
 /// A page of an account's channels, in id order.
 pub fn list_account_channels(
     tx: &mut Tx<'_>,

@@ -248,8 +248,13 @@ async fn list_account_channels(
     who.require(READERS)?;
     let (id, org) = (account_id(&id)?, who.org_id);
     let (limit, after) = (page.limit()?, page.cursor::<ChannelId>()?);
-    let rows = app.store.read(move |tx| accounts::list_account_channels(tx, org, id, after, limit + 1)).await?;
-    let rows = rows.iter().map(|c| shown(&app, &who, c)).collect();
+    let (rows, methods) = app
+        .store
+        .read(move |tx| {
+            Ok((accounts::list_account_channels(tx, org, id, after, limit + 1)?, accounts::methods(tx, org)?))
+        })
+        .await?;
+    let rows = rows.iter().map(|c| shown(&app, &who, c, &methods)).collect();
     Ok(Json(Page::from_rows(rows, limit, |c| c.id.to_string())))
 }
 

@@ -10,13 +10,14 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use switchboard_domain::{
     Code, Error,
-    account::{AttachmentPermissions, ChannelBehaviours, Language},
+    account::{AccountMethod, AttachmentPermissions, ChannelBehaviours, Language},
     ids::*,
     role::Role,
     setup::{ChannelSettings, ChannelType, Distribution, QueueType, WorkstreamSettings, WorkstreamType},
     text::Name,
 };
 use switchboard_store::{
+    messaging_accounts,
     model::{Channel, ChannelView, Page, Queue, Workstream},
     setup::{self, NewChannel, WorkstreamChange},
 };
@@ -50,10 +51,14 @@ pub(crate) const CONFIGURERS: &[Role] = &[Role::Admin];
 /// Who reads a channel's settings (never its credentials): agents and integrations have no use for them.
 pub(crate) const SETTINGS_READERS: &[Role] = &[Role::Admin, Role::Supervisor];
 
-/// The channel as `who` may see it.
-pub(crate) fn shown(app: &AppState, who: &Principal, channel: &Channel) -> ChannelView {
-    crate::channels::accounts::channel_view(app, channel, SETTINGS_READERS.contains(&who.role))
+/// The channel as `who` may see it; `methods` are the organization's accounts' (`messaging_accounts::methods`).
+pub(crate) fn shown(app: &AppState, who: &Principal, channel: &Channel, methods: &AccountMethods) -> ChannelView {
+    let method = methods.get(&channel.account_id).copied();
+    crate::channels::accounts::channel_view(app, channel, method, SETTINGS_READERS.contains(&who.role))
 }
+
+/// Each account's method, by account.
+pub(crate) type AccountMethods = std::collections::HashMap<MessagingAccountId, AccountMethod>;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -330,7 +335,8 @@ pub(crate) async fn create_and_answer(
             if let Some(secrets) = &secrets {
                 secrets.store(tx, org, channel.id, now)?;
             }
-            body(StatusCode::CREATED, channel_view(&state, &channel, true))
+            let method = switchboard_store::messaging_accounts::methods(tx, org)?.get(&channel.account_id).copied();
+            body(StatusCode::CREATED, channel_view(&state, &channel, method, true))
         })
         .await?;
     app.deliveries.targets_changed();
@@ -352,8 +358,11 @@ async fn list_channels(
 ) -> ApiResult<Json<Page<ChannelView>>> {
     who.require(READERS)?;
     let (limit, after, org) = (page.limit()?, page.cursor::<ChannelId>()?, who.org_id);
-    let rows = app.store.read(move |tx| setup::list_channels(tx, org, after, limit + 1)).await?;
-    let rows = rows.iter().map(|c| shown(&app, &who, c)).collect();
+    let (rows, methods) = app
+        .store
+        .read(move |tx| Ok((setup::list_channels(tx, org, after, limit + 1)?, messaging_accounts::methods(tx, org)?)))
+        .await?;
+    let rows = rows.iter().map(|c| shown(&app, &who, c, &methods)).collect();
     Ok(Json(Page::from_rows(rows, limit, |c| c.id.to_string())))
 }
 
@@ -366,8 +375,9 @@ async fn get_channel(
 ) -> ApiResult<Json<ChannelView>> {
     who.require(READERS)?;
     let (id, org) = (path_id(&id, Code::ChannelNotFound)?, who.org_id);
-    let channel = app.store.read(move |tx| setup::get_channel(tx, org, id)).await?;
-    Ok(Json(shown(&app, &who, &channel)))
+    let (channel, methods) =
+        app.store.read(move |tx| Ok((setup::get_channel(tx, org, id)?, messaging_accounts::methods(tx, org)?))).await?;
+    Ok(Json(shown(&app, &who, &channel, &methods)))
 }
 
 /// A JSON merge patch (RFC 7396) of a channel: fields left out keep their value, `settings` merges member by
@@ -449,9 +459,15 @@ async fn patch_channel(
     patch.channel_type.fixed("channel_type", "its settings and conversations are those of its type")?;
     patch.account_id.fixed("account_id", "its provider set-up is its account's")?;
     let now = app.clock.now();
-    let channel = app.store.write(move |tx| setup::update_channel(tx, org, id, now, |c| patch.apply(c))).await?;
+    let (channel, methods) = app
+        .store
+        .write(move |tx| {
+            let channel = setup::update_channel(tx, org, id, now, |c| patch.apply(c))?;
+            Ok((channel, messaging_accounts::methods(tx, org)?))
+        })
+        .await?;
     // After the commit, so that the engine's reload sees the new webhook URL and app id; it applies them to every
     // event it has not yet fanned out, and so to every event committed after this answer.
     app.deliveries.targets_changed();
-    Ok(Json(channel_view(&app, &channel, true)))
+    Ok(Json(channel_view(&app, &channel, methods.get(&channel.account_id).copied(), true)))
 }

@@ -156,9 +156,10 @@ pub fn open(app: &AppState, account: &MessagingAccount) -> Result<AccountCredent
 }
 
 /// Where the provider reaches a channel, from the server's `public_url`: what an administrator pastes into the
-/// provider's console (for a Bot Framework channel, the bot registration's messaging endpoint). `None` for
-/// channel types that have no endpoint of their own.
-pub fn messaging_endpoint_url(public_url: &str, channel: &Channel) -> Option<String> {
+/// provider's console (for a Bot Framework channel, the bot registration's messaging endpoint; for an SMS or
+/// WhatsApp channel, where its account's provider posts messages: `method`). `None` for channel types that have
+/// no endpoint of their own.
+pub fn messaging_endpoint_url(public_url: &str, channel: &Channel, method: Option<AccountMethod>) -> Option<String> {
     let base = public_url.trim_end_matches('/');
     let id = channel.id;
     match channel.channel_type {
@@ -168,16 +169,28 @@ pub fn messaging_endpoint_url(public_url: &str, channel: &Channel) -> Option<Str
         ChannelType::DirectLine => Some(format!("{base}/v3/directline")),
         ChannelType::LiveChat => Some(format!("{base}/chat/{id}")),
         ChannelType::GoogleBusinessMessages => Some(format!("{base}/channels/google-business-messages/{id}/webhook")),
-        ChannelType::Sms | ChannelType::Whatsapp | ChannelType::Voice => None,
+        // Twilio's status callbacks go to `/channels/twilio/{id}/status`, named on each send: nothing to paste.
+        ChannelType::Sms | ChannelType::Whatsapp => match method? {
+            AccountMethod::Twilio => Some(format!("{base}/channels/twilio/{id}/messages")),
+            AccountMethod::Meta => Some(format!("{base}/channels/whatsapp/{id}/webhook")),
+            AccountMethod::Telesign => Some(format!("{base}/channels/telesign/{id}/callbacks")),
+            AccountMethod::AzureBotFramework | AccountMethod::Google => None,
+        },
+        ChannelType::Voice => None,
     }
 }
 
 /// A channel as a reader sees it: settings (without credentials) and messaging endpoint URL for those who
 /// configure or oversee channels (`with_settings`).
-pub fn channel_view(app: &AppState, channel: &Channel, with_settings: bool) -> ChannelView {
+pub fn channel_view(
+    app: &AppState,
+    channel: &Channel,
+    method: Option<AccountMethod>,
+    with_settings: bool,
+) -> ChannelView {
     let mut view = channel.view(with_settings);
     if with_settings {
-        view.messaging_endpoint_url = messaging_endpoint_url(app.auth.signer.issuer(), channel);
+        view.messaging_endpoint_url = messaging_endpoint_url(app.auth.signer.issuer(), channel, method);
     }
     view
 }

@@ -77,15 +77,11 @@ async fn whatsapp(configure: Option<fn(&mut Config)>, max_media_bytes: Option<u6
             StatusCode::CREATED,
         )
         .await;
+    // The callback URL of the app's WhatsApp webhook configuration, as the channel shows it.
+    let webhook = channel["messaging_endpoint_url"].as_str().expect("a WhatsApp channel's endpoint").to_string();
     let channel = channel["id"].as_str().unwrap().to_string();
-    WhatsApp {
-        webhook: format!("{}/channels/whatsapp/{channel}/webhook", app.base),
-        queue: queue["id"].as_str().unwrap().to_string(),
-        channel,
-        app,
-        fake,
-        clock,
-    }
+    assert_eq!(webhook, format!("{}/channels/whatsapp/{channel}/webhook", app.base));
+    WhatsApp { webhook, queue: queue["id"].as_str().unwrap().to_string(), channel, app, fake, clock }
 }
 
 fn text(id: &str, body: &str) -> Vec<u8> {

@@ -77,15 +77,11 @@ async fn sms(configure: Option<fn(&mut Config)>) -> Sms {
             StatusCode::CREATED,
         )
         .await;
+    // Where TeleSign posts inbound messages (set on the account at TeleSign), as the channel shows it.
+    let callbacks = channel["messaging_endpoint_url"].as_str().expect("an SMS channel's endpoint").to_string();
     let channel = channel["id"].as_str().unwrap().to_string();
-    Sms {
-        callbacks: format!("{}/channels/telesign/{channel}/callbacks", app.base),
-        queue: queue["id"].as_str().unwrap().to_string(),
-        channel,
-        app,
-        fake,
-        clock,
-    }
+    assert_eq!(callbacks, format!("{}/channels/telesign/{channel}/callbacks", app.base));
+    Sms { callbacks, queue: queue["id"].as_str().unwrap().to_string(), channel, app, fake, clock }
 }
 
 impl Sms {

@@ -86,6 +86,9 @@ async fn twilio_channel_with(kind: &str, settings: Value) -> Twilio {
             StatusCode::CREATED,
         )
         .await;
+    // What the administrator pastes into the number's or messaging service's "A message comes in" webhook.
+    let endpoint = format!("{PUBLIC_URL}/channels/twilio/{}/messages", channel["id"].as_str().unwrap());
+    assert_eq!(channel["messaging_endpoint_url"], endpoint.as_str(), "{channel}");
     Twilio {
         queue: queue["id"].as_str().unwrap().to_string(),
         channel: channel["id"].as_str().unwrap().to_string(),
