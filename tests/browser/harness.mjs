@@ -38,14 +38,15 @@ export async function until(what, check, seconds = 30) {
 }
 
 /// A demo server: `base` URL, `demo` (its demo.json: agents, admin, supervisor with emails and passwords), and
-/// `api(method, path, body, key)` to act as a program would (the admin's API key by default).
-export async function startServer() {
+/// `api(method, path, body, key)` to act as a program would (the admin's API key by default). `env` adds
+/// `SWITCHBOARD_*` settings (a provider's base URL pointed at a local fake, say).
+export async function startServer({ env = {} } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'switchboard-browser-'));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const log = [];
   const child = spawn(BIN, ['serve', '--demo', '--listen', `127.0.0.1:${port}`, '--data-dir', join(dir, 'data')], {
-    env: { ...process.env, SWITCHBOARD_LOG: process.env.SWITCHBOARD_LOG ?? 'warn' },
+    env: { ...process.env, SWITCHBOARD_LOG: process.env.SWITCHBOARD_LOG ?? 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout.on('data', (chunk) => log.push(chunk));

@@ -7,7 +7,8 @@ import { useLiveStream } from './stream.js';
 import { t } from './text.js';
 import { html, useEffect, useRef, useState } from './view.js';
 
-const LIVE_TYPES = ['routing.*', 'conversation.*', 'agent.presence_changed', 'message.created', 'message.delivery_failed'];
+const LIVE_TYPES = ['routing.*', 'conversation.*', 'agent.presence_changed', 'message.created', 'message.delivery_failed',
+  'message.delivered', 'message.status_changed'];
 const STATES = ['active', 'open', 'wrap_up', 'waiting'];
 
 function useNow(ms) {
@@ -36,17 +37,24 @@ export function useStream(onFrame) {
 const TYPING_SHOWN_MS = 6000;
 const TYPING_SENT_EVERY_MS = 3000;
 
-function Details({ conversation }) {
+/// SMS and WhatsApp conversations: the customer's number, whether it opted out, and when WhatsApp stops taking
+/// free-form replies; `null` for other channels (the API answers 404). Asked again when `version` changes (a
+/// message from the customer reopens WhatsApp's window).
+function usePhone(conversationId, version) {
+  const [phone, setPhone] = useState(null);
+  useEffect(() => setPhone(null), [conversationId]);
+  useEffect(() => {
+    api('GET', `/v1/conversations/${conversationId}/phone`).then(setPhone, () => setPhone(null));
+  }, [conversationId, version]);
+  return phone;
+}
+
+function Details({ conversation, phone }) {
   const [contact, setContact] = useState(null);
   const [context, setContext] = useState([]);
-  const [phone, setPhone] = useState(null);
   useEffect(() => {
     setContact(null);
     setContext([]);
-    setPhone(null);
-    // SMS and WhatsApp conversations: whether the number opted out, and when WhatsApp stops taking free-form
-    // replies (404 for other channels).
-    api('GET', `/v1/conversations/${conversation.id}/phone`).then(setPhone).catch(() => {});
     if (conversation.contact_id) {
       api('GET', `/v1/contacts/${conversation.contact_id}`).then(setContact).catch(() => {});
     }
@@ -210,19 +218,31 @@ export function merged(messages, more) {
 
 const SENDER_CLASS = { agent: 'from-agent', customer: 'from-customer', bot: 'from-bot', system: 'from-system' };
 
-export function Transcript({ messages, failures }) {
+/// What a provider last said of a message the customer's side was sent, and the SMS segments it went as.
+function DeliveryStatus({ status }) {
+  if (!status) return null;
+  const words = status.status ? t(`agent.status_${status.status}`) : t('agent.status_accepted');
+  return html`<span class="delivery-status" data-status=${status.status ?? 'accepted'}>${words}${status.segments > 1
+    ? ` · ${t('agent.segments', { count: status.segments })}` : ''}</span>`;
+}
+
+export function Transcript({ messages, failures, statuses = {} }) {
   const end = useRef(null);
   useEffect(() => end.current?.scrollIntoView({ block: 'end' }), [messages.length]);
   return html`<div role="log" aria-live="polite" aria-label=${t('agent.transcript')}><ol class="transcript">
     ${messages.map((m) => html`<li class=${SENDER_CLASS[m.sender.kind] ?? ''}>
       <span class="sender">${m.sender.name ?? t(`sender.${m.sender.kind}`)}</span>
       <span class="text">${m.text}</span>
+      ${m.template && html`<span class="template">${t('agent.sent_as_template', {
+        name: m.template.name ?? m.template.content_sid,
+      })}</span>`}
       ${m.attachments.map((a) => html`<a class="attachment" href=${a.url} target="_blank" rel="noopener noreferrer">
         ${a.content_type.startsWith('image/')
           ? html`<img src=${a.url} alt=${a.name ?? t('agent.attachment')} loading="lazy" />`
           : (a.name ?? t('agent.attachment'))}
       </a>`)}
       <time datetime=${m.created_at}>${new Date(m.created_at).toLocaleTimeString()}</time>
+      ${!failures[m.id] && html`<${DeliveryStatus} status=${statuses[m.id]} />`}
       ${failures[m.id] && html`<span class="undelivered" role="status">${t('agent.undelivered', {
         reason: failures[m.id].error ?? (failures[m.id].status ? `HTTP ${failures[m.id].status}` : ''),
       })}</span>`}
@@ -247,13 +267,57 @@ function QuickReplies({ replies, onInsert }) {
   </label>`;
 }
 
-function ConversationPane({ conversation, messages, failures, onChanged, typing, onTyping, queues, agents, replies }) {
+const CONTENT_SID = /^HX[0-9a-fA-F]{32}$/;
+
+/// A WhatsApp template: what may still reach a customer once WhatsApp's 24-hour window has closed. Named as the
+/// channel's provider names it: an approved template's name and language (Meta), or a content SID (`HX…`, Twilio);
+/// the values of its numbered variables one a line; the text the transcript keeps of it.
+function TemplateForm({ send, busy }) {
+  const [name, setName] = useState('');
+  const [language, setLanguage] = useState('en_US');
+  const [values, setValues] = useState('');
+  const [shown, setShown] = useState('');
+  const sid = CONTENT_SID.test(name.trim());
+  async function submit(event) {
+    event.preventDefault();
+    const parameters = values.split('\n').map((v) => v.trim()).filter(Boolean);
+    const template = sid
+      ? { content_sid: name.trim(), parameters }
+      : { name: name.trim(), language: language.trim(), parameters };
+    if (await send({ template, ...(shown.trim() ? { text: shown.trim() } : {}) })) {
+      setValues('');
+      setShown('');
+    }
+  }
+  return html`<form class="template-form" onSubmit=${submit} aria-label=${t('agent.template')}>
+    <label>${t('agent.template_name')}
+      <input value=${name} required maxlength="512" onInput=${(e) => setName(e.currentTarget.value)} />
+    </label>
+    ${!sid && html`<label>${t('agent.template_language')}
+      <input value=${language} required maxlength="8" onInput=${(e) => setLanguage(e.currentTarget.value)} />
+    </label>`}
+    <label>${t('agent.template_values')}
+      <textarea rows="2" value=${values} onInput=${(e) => setValues(e.currentTarget.value)}></textarea>
+    </label>
+    <label>${t('agent.template_text')}
+      <input value=${shown} maxlength="6000" onInput=${(e) => setShown(e.currentTarget.value)} />
+    </label>
+    <button type="submit" disabled=${busy || !name.trim()}>${t('agent.send_template')}</button>
+  </form>`;
+}
+
+function ConversationPane({ conversation, messages, failures, statuses, onChanged, typing, onTyping, queues, agents,
+  replies }) {
   const [text, setText] = useState('');
   const box = useRef(null);
   const lastTyping = useRef(0);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
   const writable = conversation.state === 'active';
+  const customerWrote = messages.filter((m) => m.sender.kind === 'customer').length;
+  const phone = usePhone(conversation.id, customerWrote);
+  const whatsapp = Boolean(phone?.window_ends_at);
+  const windowClosed = Boolean(phone?.window_closed);
 
   async function act(how, body) {
     setBusy(true);
@@ -274,6 +338,13 @@ function ConversationPane({ conversation, messages, failures, onChanged, typing,
     event?.preventDefault();
     if (!text.trim() || busy) return;
     if (await act('messages', { text })) setText('');
+  }
+
+  const [templateOpen, setTemplateOpen] = useState(false);
+  async function sendTemplate(body) {
+    const sent = await act('messages', body);
+    if (sent) setTemplateOpen(false);
+    return sent;
   }
 
   async function attach(event) {
@@ -321,7 +392,7 @@ function ConversationPane({ conversation, messages, failures, onChanged, typing,
     <p class="meta">${t(`state.${conversation.state}`)}</p>
     <div class="pane-body">
       <div>
-        <${Transcript} messages=${messages} failures=${failures} />
+        <${Transcript} messages=${messages} failures=${failures} statuses=${statuses} />
         <p class="typing" aria-live="polite">${typing ? t('agent.customer_typing') : ''}</p>
     ${writable && html`<form class="composer" onSubmit=${send}>
       <label>${t('agent.message')}
@@ -333,6 +404,10 @@ function ConversationPane({ conversation, messages, failures, onChanged, typing,
       </label>
     </form>`}
     ${writable && html`<${QuickReplies} replies=${replies} onInsert=${insert} />`}
+    ${writable && windowClosed && html`<p class="notice" role="status">${t('agent.window_closed_notice')}</p>`}
+    ${writable && whatsapp && html`<button type="button" class="secondary" aria-expanded=${templateOpen || windowClosed}
+      onClick=${() => setTemplateOpen(!templateOpen)}>${t('agent.template')}</button>`}
+    ${writable && whatsapp && (templateOpen || windowClosed) && html`<${TemplateForm} send=${sendTemplate} busy=${busy} />`}
     ${error && html`<p role="alert" class="error">${error}</p>`}
     <div class="actions">
       ${conversation.state === 'active' && html`<button type="button" class="secondary" disabled=${busy}
@@ -342,7 +417,7 @@ function ConversationPane({ conversation, messages, failures, onChanged, typing,
     ${conversation.state === 'active' && html`<${Transfer} conversation=${conversation} queues=${queues}
       agents=${agents} onDone=${onChanged} />`}
       </div>
-      <${Details} conversation=${conversation} />
+      <${Details} conversation=${conversation} phone=${phone} />
     </div>
   `;
 }
@@ -361,6 +436,7 @@ export function AgentDesktop({ session }) {
   const [openId, setOpenId] = useState(null);
   const [messages, setMessages] = useState([]);
   const [failures, setFailures] = useState({});
+  const [statuses, setStatuses] = useState({});
   const opened = useRef(null);
   opened.current = openId;
   const [typingUntil, setTypingUntil] = useState({});
@@ -377,6 +453,7 @@ export function AgentDesktop({ session }) {
         if (opened.current !== id) return;
         setMessages((now) => merged(now, page.data.filter((e) => e.type === 'message.created').map((e) => e.data)));
         noteFailures(page.data.filter((e) => e.type === 'message.delivery_failed').map((e) => e.data));
+        noteStatuses(page.data);
         cursor = page.next_cursor;
       } while (cursor);
     } catch (failure) {
@@ -386,6 +463,23 @@ export function AgentDesktop({ session }) {
 
   function noteFailures(list) {
     if (list.length > 0) setFailures((all) => ({ ...all, ...Object.fromEntries(list.map((f) => [f.message_id, f])) }));
+  }
+
+  /// What the provider said of each message, from `message.delivered` (accepted, with its SMS segments) and
+  /// `message.status_changed` (sent, delivered, read, …), in the log's order: the latest wins.
+  function noteStatuses(events) {
+    const news = events.filter((e) => e.type === 'message.delivered' || e.type === 'message.status_changed');
+    if (news.length === 0) return;
+    setStatuses((all) => {
+      const next = { ...all };
+      for (const e of news) {
+        const was = next[e.data.message_id] ?? {};
+        next[e.data.message_id] = e.type === 'message.delivered'
+          ? { ...was, segments: e.data.segments ?? was.segments }
+          : { ...was, status: e.data.status };
+      }
+      return next;
+    });
   }
 
   function open(id) {
@@ -469,6 +563,8 @@ export function AgentDesktop({ session }) {
       if (opened.current) loadTranscript(opened.current);
     } else if (frame.type === 'message.delivery_failed') {
       if (frame.conversation_id === opened.current) noteFailures([frame.data]);
+    } else if (frame.type === 'message.delivered' || frame.type === 'message.status_changed') {
+      if (frame.conversation_id === opened.current) noteStatuses([frame]);
     } else if (frame.type === 'message.created') {
       if (frame.conversation_id === opened.current) setMessages((now) => merged(now, [frame.data]));
       // Whoever sent a message has stopped typing it.
@@ -529,7 +625,8 @@ export function AgentDesktop({ session }) {
         <${Conversations} list=${mine} openId=${openId} onOpen=${open} />
       </section>
       ${current && html`<section class="pane" aria-labelledby="pane-title">
-        <${ConversationPane} conversation=${current} messages=${messages} failures=${failures} onChanged=${reload}
+        <${ConversationPane} conversation=${current} messages=${messages} failures=${failures} statuses=${statuses}
+          onChanged=${reload}
           queues=${queues}
           agents=${colleagues} replies=${replies}
           typing=${(typingUntil[current.id] ?? 0) > now}
