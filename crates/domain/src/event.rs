@@ -25,6 +25,7 @@ use crate::{
     context::ContextPatch,
     conversation::{Action, ConversationState},
     ids::*,
+    outbound::MessageTemplate,
     record::{
         AgentProfileEntry, AgentRouting, CallbackRequest, CapacityProfile, ChannelView, Contact, ContextVariable,
         Conversation, CustomPresence, Member, Message, Org, Queue, QuickReply, RulesDocument, Subscription, User,
@@ -201,6 +202,12 @@ catalogue! {
     QuickReplyUpdated = "quick_reply.updated", Organization, Record, QuickReply;
     /// A quick reply was deleted.
     QuickReplyDeleted = "quick_reply.deleted", Organization, Sorted, Deleted;
+    /// An outbound message template was created.
+    MessageTemplateCreated = "message_template.created", Organization, Record, MessageTemplate;
+    /// An outbound message template changed.
+    MessageTemplateUpdated = "message_template.updated", Organization, Record, MessageTemplate;
+    /// An outbound message template was deleted.
+    MessageTemplateDeleted = "message_template.deleted", Organization, Sorted, Deleted;
     /// A capacity profile was created.
     CapacityProfileCreated = "capacity_profile.created", Organization, Record, CapacityProfile;
     /// A capacity profile changed.

@@ -87,4 +87,6 @@ id_type! {
     SessionId,
     /// A messaging account: a provider registration (a Bot Framework app, ...) that channels are added to.
     MessagingAccountId,
+    /// An outbound message template: SMS or WhatsApp text (or a WhatsApp provider template) in several locales.
+    MessageTemplateId,
 }

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod limits;
 pub mod message;
+pub mod outbound;
 pub mod record;
 pub mod role;
 pub mod routing;

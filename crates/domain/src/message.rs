@@ -56,7 +56,7 @@ pub struct Attachment {
 /// parameters). The message's `text`, when given, is what the transcript shows of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct MessageTemplate {
+pub struct WhatsappTemplate {
     /// Meta: the approved template's name (lowercase letters, digits and underscores).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -80,7 +80,7 @@ pub const MAX_TEMPLATE_PARAMETERS: usize = 100;
 /// A variable's longest value.
 pub const MAX_TEMPLATE_PARAMETER_CHARS: usize = 1_024;
 
-impl MessageTemplate {
+impl WhatsappTemplate {
     /// Holds the template to one provider's way of naming it, with values within the providers' limits: a name
     /// and a language, or a content SID, never both; components only with a name, and not with `parameters`.
     pub fn check(&self) -> crate::Result<()> {

@@ -276,7 +276,7 @@ pub struct Message {
     /// WhatsApp: the template the message is sent as (what the customer receives; `text` is what the transcript
     /// shows of it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub template: Option<crate::message::MessageTemplate>,
+    pub template: Option<crate::message::WhatsappTemplate>,
     pub created_at: Timestamp,
 }
 

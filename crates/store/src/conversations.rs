@@ -57,7 +57,7 @@ pub struct NewMessage {
     pub attachments: Vec<Attachment>,
     pub automated: bool,
     /// WhatsApp: the template the message is sent as, which may go after the 24-hour window has closed.
-    pub template: Option<switchboard_domain::message::MessageTemplate>,
+    pub template: Option<switchboard_domain::message::WhatsappTemplate>,
 }
 
 #[derive(Debug, Clone)]

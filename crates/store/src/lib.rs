@@ -14,6 +14,7 @@ pub mod direct_line;
 pub mod events;
 pub mod idempotency;
 pub mod leases;
+pub mod message_templates;
 pub mod messaging_accounts;
 mod migrate;
 pub mod model;

@@ -159,6 +159,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0026_early_statuses.sql"),
         postgres: include_str!("../migrations/postgres/0026_early_statuses.sql"),
     },
+    Migration {
+        version: 28,
+        name: "message_templates",
+        sqlite: include_str!("../migrations/sqlite/0028_message_templates.sql"),
+        postgres: include_str!("../migrations/postgres/0028_message_templates.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

@@ -7,7 +7,7 @@ use switchboard_domain::{
     Code, Error, Timestamp,
     account::AccountMethod,
     ids::{ChannelId, ConversationId, OrgId},
-    message::{MessageTemplate, SenderKind},
+    message::{SenderKind, WhatsappTemplate},
     setup::ChannelType,
 };
 use utoipa::ToSchema;
@@ -170,7 +170,7 @@ pub fn check_template(
     tx: &mut Tx<'_>,
     channel: ChannelId,
     sender: SenderKind,
-    template: &MessageTemplate,
+    template: &WhatsappTemplate,
 ) -> Result<(), Error> {
     template.check()?;
     if sender == SenderKind::Customer {

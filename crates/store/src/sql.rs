@@ -94,7 +94,8 @@ id_values!(
     DeliveryId,
     AttachmentId,
     SessionId,
-    MessagingAccountId
+    MessagingAccountId,
+    MessageTemplateId
 );
 
 /// Builds a parameter list: `params![org_id, name, now]`.

@@ -417,7 +417,7 @@ pub struct MessageIn {
     /// window has closed (a message without one is refused then with `whatsapp_window_closed`). `text`, when
     /// given, is what the transcript shows of it.
     #[serde(default)]
-    pub template: Option<switchboard_domain::message::MessageTemplate>,
+    pub template: Option<switchboard_domain::message::WhatsappTemplate>,
 }
 
 /// Who a message is from, given who sends it: agents write as themselves; others never as an agent.

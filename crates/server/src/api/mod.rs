@@ -12,6 +12,7 @@ mod conversations;
 mod events;
 mod google_bm;
 mod lifecycle;
+mod message_templates;
 mod messaging_accounts;
 mod messaging_api;
 mod meta;
@@ -80,6 +81,7 @@ use crate::{AppState, docs, error::ApiError, ops};
         (name = "direct-line", description = "Direct Line 3.0 for direct_line channels, as \
             `botframework-directlinejs` and Web Chat call it (`/v3/directline`); see docs/direct-line.md"),
         (name = "quick-replies", description = "Texts agents insert into a reply instead of typing them"),
+        (name = "outbound", description = "Messages an organization sends its customers first: templates, and what they render"),
         (name = "phone", description = "SMS and WhatsApp: the suppression list (STOP), and a phone conversation's \
             customer and WhatsApp window; see docs/channels.md"),
         (name = "messaging-accounts", description = "Messaging accounts (a Bot Framework registration, ...) and the \
@@ -155,6 +157,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(lifecycle::router())
         .merge(analytics::router())
         .merge(quick_replies::router())
+        .merge(message_templates::router())
         .merge(suppressions::router())
         .merge(messaging_accounts::router())
         // Not in `leadership::ON_LEADER`: every node serves the stream from its own hub.

@@ -160,11 +160,11 @@ pub fn deliverable(
     }
 }
 
-/// Holds a message's template to what its provider takes, at the edge: the shape (`MessageTemplate::check`), and
+/// Holds a message's template to what its provider takes, at the edge: the shape (`WhatsappTemplate::check`), and
 /// Meta's components read and checked as the Cloud API would, so that a send it would refuse is refused with a
 /// 400 naming the field rather than failing later at the provider. Which provider the conversation's channel uses
 /// is checked where the message is written.
-pub fn check_template(template: &switchboard_domain::message::MessageTemplate) -> Result<(), Error> {
+pub fn check_template(template: &switchboard_domain::message::WhatsappTemplate) -> Result<(), Error> {
     use switchboard_channels::meta::outbound::{Template, TemplateComponent};
     template.check()?;
     if template.components.is_empty() {

@@ -14,7 +14,7 @@ use switchboard_domain::{
     conversation::{Action, ConversationState},
     event::{EventType, TypedEvent},
     ids::{ChannelId, ConversationId},
-    message::{MessageTemplate, SenderKind},
+    message::{SenderKind, WhatsappTemplate},
     setup::ChannelType,
 };
 use switchboard_store::{
@@ -352,7 +352,7 @@ pub(super) struct PhoneSend {
     /// Signed links to the files, with their types and names.
     pub files: Vec<OutAttachment>,
     /// WhatsApp: the template the message goes as.
-    pub template: Option<MessageTemplate>,
+    pub template: Option<WhatsappTemplate>,
     pub webhook_id: String,
 }
 
@@ -630,7 +630,7 @@ impl Connector {
 
 /// A message's template as the Cloud API takes it: `parameters` fill the body's numbered variables; `components`
 /// (checked as Meta checks them) go as they are.
-fn meta_template(t: MessageTemplate) -> Result<switchboard_channels::meta::outbound::Template, Refusal> {
+fn meta_template(t: WhatsappTemplate) -> Result<switchboard_channels::meta::outbound::Template, Refusal> {
     use switchboard_channels::meta::outbound::{ComponentKind, Template, TemplateComponent, TemplateParameter};
     let refuse = |reason: String| Refusal { reason, permanent: true };
     let components = if t.components.is_empty() {
@@ -665,7 +665,7 @@ fn meta_template(t: MessageTemplate) -> Result<switchboard_channels::meta::outbo
 }
 
 /// A message's template as Twilio takes it: the content SID, and `parameters` as `ContentVariables` numbered from 1.
-fn twilio_content(t: MessageTemplate) -> Result<(String, serde_json::Value), Refusal> {
+fn twilio_content(t: WhatsappTemplate) -> Result<(String, serde_json::Value), Refusal> {
     let sid = t
         .content_sid
         .ok_or_else(|| Refusal { reason: "a Twilio content template needs its content SID".into(), permanent: true })?;

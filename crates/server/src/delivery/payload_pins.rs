@@ -13,6 +13,7 @@ use switchboard_domain::{
     conversation::{Action, ConversationState},
     event::*,
     ids::*,
+    outbound::MessageTemplate,
     record::*,
     setup::{PresenceName, QueueRouting},
 };
@@ -421,6 +422,20 @@ fn pins() -> Vec<Pin> {
         false,
         TypedEvent::QuickReplyDeleted(Deleted { id: q.id }),
         object(json!({ "id": q.id })),
+    );
+
+    let t: MessageTemplate = read(json!({ "id": PROFILE, "name": "Case resolved", "channel_type": "sms",
+        "default_locale": "en-US", "versions": [
+            { "locale": "en-US", "text": "Hi {CustomerName}, case {CaseName} is resolved." },
+            { "locale": "fr-FR", "text": "Bonjour {CustomerName}, le dossier {CaseName} est clos." }],
+        "placeholders": ["CaseName", "CustomerName"], "created_at": at(1), "updated_at": at(2) }));
+    pin("message_template.created", false, TypedEvent::MessageTemplateCreated(t.clone()), record(&t));
+    pin("message_template.updated", false, TypedEvent::MessageTemplateUpdated(t.clone()), record(&t));
+    pin(
+        "message_template.deleted",
+        false,
+        TypedEvent::MessageTemplateDeleted(Deleted { id: t.id.uuid() }),
+        object(json!({ "id": t.id })),
     );
 
     let cp = profile();

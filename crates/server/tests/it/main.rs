@@ -20,6 +20,7 @@ mod direct_line;
 mod event_types;
 mod google_bm_channel;
 mod lifecycle;
+mod message_templates;
 mod messaging;
 mod messaging_accounts;
 mod meta_channel;
