@@ -110,6 +110,7 @@ codes! {
     CapacityProfileNotFound => ("capacity_profile_not_found", 404, "Capacity profile not found"),
     SuppressionNotFound => ("suppression_not_found", 404, "The number is not on the suppression list"),
     MessageTemplateNotFound => ("message_template_not_found", 404, "Message template not found"),
+    OutboundConfigNotFound => ("outbound_config_not_found", 404, "Outbound configuration not found"),
     MissingPlaceholder => ("missing_placeholder", 400, "A template's placeholder has no value"),
     ConflictingPlaceholder => ("conflicting_placeholder", 400, "A placeholder was given two different values (names are not case-sensitive)"),
     RecipientOptedOut => ("recipient_opted_out", 409, "The customer's number opted out (STOP): nothing is sent to it until it opts back in"),

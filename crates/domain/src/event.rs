@@ -25,7 +25,7 @@ use crate::{
     context::ContextPatch,
     conversation::{Action, ConversationState},
     ids::*,
-    outbound::MessageTemplate,
+    outbound::{MessageTemplate, OutboundConfig},
     record::{
         AgentProfileEntry, AgentRouting, CallbackRequest, CapacityProfile, ChannelView, Contact, ContextVariable,
         Conversation, CustomPresence, Member, Message, Org, Queue, QuickReply, RulesDocument, Subscription, User,
@@ -208,6 +208,12 @@ catalogue! {
     MessageTemplateUpdated = "message_template.updated", Organization, Record, MessageTemplate;
     /// An outbound message template was deleted.
     MessageTemplateDeleted = "message_template.deleted", Organization, Sorted, Deleted;
+    /// An outbound configuration was created.
+    OutboundConfigCreated = "outbound_config.created", Organization, Record, OutboundConfig;
+    /// An outbound configuration changed.
+    OutboundConfigUpdated = "outbound_config.updated", Organization, Record, OutboundConfig;
+    /// An outbound configuration was deleted.
+    OutboundConfigDeleted = "outbound_config.deleted", Organization, Sorted, Deleted;
     /// A capacity profile was created.
     CapacityProfileCreated = "capacity_profile.created", Organization, Record, CapacityProfile;
     /// A capacity profile changed.

@@ -89,4 +89,6 @@ id_type! {
     MessagingAccountId,
     /// An outbound message template: SMS or WhatsApp text (or a WhatsApp provider template) in several locales.
     MessageTemplateId,
+    /// An outbound configuration: which channel and template a send goes through (`msdyn_ocoutboundconfigurationid`).
+    OutboundConfigId,
 }

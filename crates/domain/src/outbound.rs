@@ -15,7 +15,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    Code, Error, Timestamp, account::Language, ids::MessageTemplateId, message::WhatsappTemplate, setup::ChannelType,
+    Code, Error, Timestamp,
+    account::Language,
+    ids::{ChannelId, MessageTemplateId, OutboundConfigId},
+    message::WhatsappTemplate,
+    setup::ChannelType,
 };
 
 /// Localized versions a template holds at most.
@@ -62,6 +66,24 @@ pub struct MessageTemplate {
     pub versions: Vec<TemplateVersion>,
     /// Every placeholder any version uses, as first written, sorted.
     pub placeholders: Vec<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// An outbound configuration: what a send names instead of a channel and a template. Its id is what Dynamics calls
+/// `msdyn_ocoutboundconfigurationid`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OutboundConfig {
+    pub id: OutboundConfigId,
+    pub name: String,
+    /// Whether each message is recorded as an activity on the record it regards (yes for messages a record's
+    /// event sends, no for bulk sends).
+    pub show_in_timeline: bool,
+    /// `sms` or `whatsapp`: the channel's and the template's.
+    pub channel_type: ChannelType,
+    /// The channel (a number, or a WhatsApp sender) messages go out on, and customers' replies come back to.
+    pub channel_id: ChannelId,
+    pub template_id: MessageTemplateId,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

@@ -18,6 +18,7 @@ pub mod message_templates;
 pub mod messaging_accounts;
 mod migrate;
 pub mod model;
+pub mod outbound_configs;
 pub mod overflow;
 mod pg_listen;
 mod pg_tls;

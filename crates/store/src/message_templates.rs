@@ -147,6 +147,7 @@ pub fn update(
 
 pub fn delete(tx: &mut Tx<'_>, org: OrgId, id: MessageTemplateId, now: Timestamp) -> Result<(), Error> {
     get(tx, org, id)?;
+    crate::outbound_configs::check_template_unused(tx, org, id)?;
     tx.execute("DELETE FROM message_templates WHERE id = $1 AND org_id = $2", params![id, org])?;
     events::append_event(tx, org, None, &TypedEvent::MessageTemplateDeleted(Deleted { id: id.uuid() }), now)?;
     Ok(())

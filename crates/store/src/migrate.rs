@@ -165,6 +165,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0028_message_templates.sql"),
         postgres: include_str!("../migrations/postgres/0028_message_templates.sql"),
     },
+    Migration {
+        version: 29,
+        name: "outbound_configs",
+        sqlite: include_str!("../migrations/sqlite/0029_outbound_configs.sql"),
+        postgres: include_str!("../migrations/postgres/0029_outbound_configs.sql"),
+    },
 ];
 
 pub fn run(tx: &mut Tx<'_>) -> Result<usize, Error> {

@@ -95,7 +95,8 @@ id_values!(
     AttachmentId,
     SessionId,
     MessagingAccountId,
-    MessageTemplateId
+    MessageTemplateId,
+    OutboundConfigId
 );
 
 /// Builds a parameter list: `params![org_id, name, now]`.

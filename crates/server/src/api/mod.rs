@@ -18,6 +18,7 @@ mod messaging_api;
 mod meta;
 mod oauth;
 mod org;
+mod outbound_configs;
 mod quick_replies;
 mod routing;
 mod routing_config;
@@ -158,6 +159,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(analytics::router())
         .merge(quick_replies::router())
         .merge(message_templates::router())
+        .merge(outbound_configs::router())
         .merge(suppressions::router())
         .merge(messaging_accounts::router())
         // Not in `leadership::ON_LEADER`: every node serves the stream from its own hub.

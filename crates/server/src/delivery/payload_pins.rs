@@ -13,7 +13,7 @@ use switchboard_domain::{
     conversation::{Action, ConversationState},
     event::*,
     ids::*,
-    outbound::MessageTemplate,
+    outbound::{MessageTemplate, OutboundConfig},
     record::*,
     setup::{PresenceName, QueueRouting},
 };
@@ -436,6 +436,17 @@ fn pins() -> Vec<Pin> {
         false,
         TypedEvent::MessageTemplateDeleted(Deleted { id: t.id.uuid() }),
         object(json!({ "id": t.id })),
+    );
+
+    let c: OutboundConfig = read(json!({ "id": PROFILE, "name": "Case resolved SMS", "show_in_timeline": true,
+        "channel_type": "sms", "channel_id": CHANNEL, "template_id": PROFILE, "created_at": at(1), "updated_at": at(2) }));
+    pin("outbound_config.created", false, TypedEvent::OutboundConfigCreated(c.clone()), record(&c));
+    pin("outbound_config.updated", false, TypedEvent::OutboundConfigUpdated(c.clone()), record(&c));
+    pin(
+        "outbound_config.deleted",
+        false,
+        TypedEvent::OutboundConfigDeleted(Deleted { id: c.id.uuid() }),
+        object(json!({ "id": c.id })),
     );
 
     let cp = profile();

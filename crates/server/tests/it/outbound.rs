@@ -1,6 +1,6 @@
-//! Outbound message templates: an administrator keeps SMS and WhatsApp templates in several locales with
-//! `{Placeholder}`s; integrations preview what a send renders. Templates that could never be sent are refused when
-//! saved, with the field that is wrong.
+//! Outbound messages: an administrator keeps SMS and WhatsApp templates in several locales with `{Placeholder}`s,
+//! and outbound configurations that name a channel and a template; integrations preview what a send renders.
+//! Templates and configurations that could never be sent are refused when saved, with the field that is wrong.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -156,4 +156,91 @@ async fn templates_that_could_never_be_sent_are_refused_and_change_nothing() {
     let (_, kept) = app.get(&path, key).await;
     assert_eq!(kept["default_locale"], "en-US");
     assert_eq!(app.get("/v1/message-templates/not-an-id", key).await.0, StatusCode::NOT_FOUND);
+}
+
+/// An SMS channel of a TeleSign account, in a workstream of its own; returns its id.
+async fn sms_channel(app: &TestApp, key: &str, name: &str) -> String {
+    let queue = app.post_ok("/v1/queues", key, json!({ "name": name }), StatusCode::CREATED).await;
+    let ws = app
+        .post_ok("/v1/workstreams", key, json!({ "name": name, "fallback_queue_id": queue["id"] }), StatusCode::CREATED)
+        .await;
+    let account = app
+        .post_ok(
+            "/v1/messaging-accounts",
+            key,
+            json!({ "name": name, "kind": "sms", "method": "telesign",
+                "settings": { "customer_id": "FFFFFFFF-EEEE-DDDD-1234-AB1234567890" },
+                "credentials": { "api_key": "YmVuY2gtYXBpLWtleQ==" } }),
+            StatusCode::CREATED,
+        )
+        .await;
+    let channel = app
+        .post_ok(
+            &format!("/v1/messaging-accounts/{}/channels", account["id"].as_str().unwrap()),
+            key,
+            json!({ "name": name, "workstream_id": ws["id"] }),
+            StatusCode::CREATED,
+        )
+        .await;
+    channel["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_configuration_names_a_channel_and_a_template_of_its_type() {
+    let app = TestApp::spawn().await;
+    let key = &app.admin_key;
+    let channel = sms_channel(&app, key, "Texts").await;
+    let template = app.post_ok("/v1/message-templates", key, case_resolved(), StatusCode::CREATED).await;
+    let body = json!({ "name": "Case resolved SMS", "show_in_timeline": true, "channel_type": "sms",
+        "channel_id": channel, "template_id": template["id"] });
+    let config = app.post_ok("/v1/outbound-configs", key, body.clone(), StatusCode::CREATED).await;
+    assert_eq!(
+        (config["show_in_timeline"].as_bool(), config["channel_id"].as_str()),
+        (Some(true), Some(channel.as_str()))
+    );
+    let path = format!("/v1/outbound-configs/{}", config["id"].as_str().unwrap());
+    let (integration, _) = app.key(Role::Integration).await;
+    let (status, read) = app.get(&path, &integration).await;
+    assert_eq!((status, &read), (StatusCode::OK, &config));
+
+    // A WhatsApp template, another organization's channel, an unknown template: each refused with its field.
+    let whatsapp = json!({ "name": "Appointment", "channel_type": "whatsapp", "default_locale": "en-US",
+        "versions": [{ "locale": "en-US", "text": "See you on {Date}." }] });
+    let whatsapp = app.post_ok("/v1/message-templates", key, whatsapp, StatusCode::CREATED).await;
+    let (_, other) = admin::create_org(&app.state.store, "other", app.state.clock.now()).await.unwrap();
+    let other_channel = sms_channel(&app, &other.api_key, "Theirs").await;
+    let with = |k: &str, v: Value| {
+        let mut b = body.clone();
+        b["name"] = json!("Another");
+        b[k] = v;
+        b
+    };
+    for (bad, status, code, field) in [
+        (with("template_id", whatsapp["id"].clone()), StatusCode::BAD_REQUEST, "invalid_field", "template_id"),
+        (with("channel_type", json!("whatsapp")), StatusCode::BAD_REQUEST, "invalid_field", "channel_id"),
+        (with("channel_type", json!("voice")), StatusCode::BAD_REQUEST, "invalid_field", "channel_type"),
+        (with("channel_id", json!(other_channel)), StatusCode::NOT_FOUND, "channel_not_found", "channel_id"),
+        (
+            with("template_id", json!("01900000-0000-7000-8000-0000000000ff")),
+            StatusCode::NOT_FOUND,
+            "message_template_not_found",
+            "template_id",
+        ),
+        (with("name", json!("CASE RESOLVED sms")), StatusCode::CONFLICT, "already_exists", "name"),
+    ] {
+        let (got, problem) = app.post("/v1/outbound-configs", key, bad.clone()).await;
+        assert_problem(got, &problem, status, code);
+        assert_eq!(problem["field"], field, "{bad}: {problem}");
+    }
+
+    // The template cannot go from under it; once the configuration is gone, it can.
+    let template_path = format!("/v1/message-templates/{}", template["id"].as_str().unwrap());
+    let (status, problem) = app.call(Method::DELETE, &template_path, Some(key), None).await;
+    assert_problem(status, &problem, StatusCode::CONFLICT, "in_use");
+    let (status, changed) = app.call(Method::PATCH, &path, Some(key), Some(json!({ "show_in_timeline": false }))).await;
+    assert_eq!((status, changed["show_in_timeline"].as_bool()), (StatusCode::OK, Some(false)), "{changed}");
+    assert_eq!(app.post("/v1/outbound-configs", &integration, body.clone()).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(app.get(&path, &other.api_key).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(app.call(Method::DELETE, &path, Some(key), None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.call(Method::DELETE, &template_path, Some(key), None).await.0, StatusCode::NO_CONTENT);
 }
