@@ -498,6 +498,10 @@ mod tests {
         let mut no_default = sms(&[("en-US", "a")]);
         no_default.default_locale = Locale::parse("fr").unwrap();
         assert_eq!(field(no_default), (Code::InvalidField, "default_locale".into()));
+        // A literal brace is an expression of its own.
+        let t = template(sms(&[("en-US", "Reply with { '{' }CODE} to confirm.")]));
+        assert!(t.placeholders.is_empty());
+        assert_eq!(t.render(None, &values(&[])).unwrap().text.as_deref(), Some("Reply with {CODE} to confirm."));
         // Filters and conditions are the engine's own.
         let t = template(sms(&[("en-US", "Hi {Name|upper}{% if Case %}, case {Case}{% endif %}.")]));
         assert_eq!(t.render(None, &values(&[("Name", "ana"), ("Case", "")])).unwrap().text.as_deref(), Some("Hi ANA."));
