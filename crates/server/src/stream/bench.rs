@@ -398,15 +398,19 @@ async fn latency(args: &BenchArgs, server: &InProcess, stream_base: &str) -> any
     let until = Instant::now() + Duration::from_secs(args.warmup + args.duration);
     let measure_from = Instant::now() + Duration::from_secs(args.warmup);
     let mut tasks = Vec::with_capacity(senders);
+    // Each sender's ticks are offset by its share of the period, so that the writes are spread evenly over it
+    // rather than all sent at each period's start (a burst every period, whose queueing the latencies would show).
+    let first_tick = tokio::time::Instant::now();
     for worker in 0..senders {
         let (http, base, key, conversations) =
             (http.clone(), server.base.clone(), integration.clone(), conversations.clone());
+        let phase = per_sender.mul_f64(worker as f64 / senders as f64);
         tasks.push(tokio::spawn(async move {
             let mine: Vec<usize> = (worker..conversations.len()).step_by(senders).collect();
             let mut written: Vec<Vec<u64>> = vec![Vec::new(); mine.len()];
             let (mut measured, mut failed) = (0u64, 0u64);
             let mut write_us = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-            let mut tick = tokio::time::interval(per_sender);
+            let mut tick = tokio::time::interval_at(first_tick + phase, per_sender);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut n = 0u64;
             while Instant::now() < until {
