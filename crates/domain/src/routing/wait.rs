@@ -39,7 +39,8 @@
 //! consecutive outcomes are strongly correlated (a slow spell delays everyone in it), so the factor chased the last
 //! spell just as the queue left it. The state-based model already sees a spell through the queue length.
 //!
-//! Every update is O(1): each queue keeps a handful of decayed sums, brought up to date lazily on each call.
+//! Every update is O(1) in the queue's size: each queue keeps a handful of decayed sums, and a few more per skill
+//! set its customers needed, brought up to date lazily on each call.
 //!
 //! [`naive_wait`], [`erlang_c_wait`] and [`erlang_a_wait`] are the baselines the simulator compares against.
 

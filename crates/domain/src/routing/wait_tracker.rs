@@ -131,7 +131,7 @@ impl WaitTracker {
                         None => engine.skill_set(conversation).unwrap_or_default(),
                     };
                     if !self.staffed.contains_key(&(queue, skills.clone())) {
-                        self.refresh_one(engine, queue, skills, now);
+                        self.refresh_one(engine, queue, skills.clone(), now);
                     }
                     let e = &mut self.estimator;
                     match self.waiting.get_mut(&conversation) {
@@ -151,7 +151,6 @@ impl WaitTracker {
                             }
                         }
                         None => {
-                            let skills = engine.skill_set(conversation).unwrap_or_default();
                             e.on_enqueue(queue, &skills, now);
                             let since = since(conversation).unwrap_or(now).min(now);
                             let stay = Stay { queue, skills, since, offered_ms: 0, offer_since: None };

@@ -651,7 +651,8 @@ async fn a_customer_needing_a_skill_waits_for_the_agents_who_have_it_not_for_any
 
     // Asked before a conversation: another billing customer would wait behind them for the same specialist;
     // anyone else would be second in the queue, yet served at once by the free generalist.
-    let request = |context: &str| json!({ "ApiVersion": "1.0", "LiveWorkStreamId": setup.workstream, "CustomContextItems": context });
+    let ws = &setup.workstream;
+    let request = |items: &str| json!({ "ApiVersion": "1.0", "LiveWorkStreamId": ws, "CustomContextItems": items });
     let billing_item = "{\"Need\":{\"value\":\"billing\"}}";
     let next_billing = app.post_ok(BEFORE, &integration, request(billing_item), StatusCode::OK).await;
     assert_eq!(next_billing["PositionInQueue"], 2, "{next_billing}");
