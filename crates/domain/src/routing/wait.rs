@@ -4,18 +4,24 @@
 //! # Method
 //!
 //! A customer at 1-based `position` with `free` agents able to take their conversation now needs `n = position −
-//! free` service completions in the queue before an agent is theirs. While the queue has a backlog, its items leave
-//! at the **service rate** `s` (per second) and each customer ahead gives up at the **abandonment rate** `θ`, so
-//! with `j` customers still ahead the next step comes after an exponential time of rate `s + jθ`. That part of the
-//! wait is the sum of those steps, `Σ_{j<n} 1/(s + jθ)`, whose mean and variance have closed forms (integral
-//! approximations of the sums), which keeps [`WaitEstimator::estimate`] O(1) at any position.
+//! others − free` service completions in the queue before an agent is theirs, where `others` are the customers
+//! ahead who need other skills (they wait for other agents) and every count of agents is of those who hold the
+//! skills this customer needs (their **skill set**, see [`SkillSet`]; empty when anyone may serve them). While the
+//! queue has a backlog, its items leave at the **service rate** `s` (per second) and each customer ahead gives up
+//! at the **abandonment rate** `θ`, so with `j` customers still ahead the next step comes after an exponential
+//! time of rate `s + jθ`. That part of the wait is the sum of those steps, `Σ_{j<n} 1/(s + jθ)`, whose mean and
+//! variance have closed forms (integral approximations of the sums), which keeps [`WaitEstimator::estimate`] O(1)
+//! at any position.
 //!
-//! - `s = staffed × p`, where `p` is the per-agent productivity of this queue: backlog departures per agent-second
-//!   of backlog observed in an exponentially decayed window (a customer counts as a departure only if they spent
-//!   time in the backlog, since an idle queue says nothing about how fast it can be served), blended with the
-//!   staffing model `1 / AHT` while that history is thin. Learning `p` rather than `s` lets staffing changes
-//!   (shifts) apply at once, and it captures what a staffing model cannot, such as agents shared with a
-//!   higher-priority queue or agents with room for several conversations.
+//! - `s = staffed × p`, where `staffed` counts the servers holding the customer's skill set and `p` is the
+//!   per-server productivity learned for that set in this queue: departures of customers needing it who spent
+//!   time in the backlog, per server-second while such a customer waited, in an exponentially decayed window (a
+//!   customer offered at once is no departure, since an idle queue says nothing about how fast it can be served),
+//!   blended with the staffing model `1 / AHT` while that history is thin. Learning `p` rather than `s` lets
+//!   staffing changes (shifts) apply at once, and it captures what a staffing model cannot, such as agents shared
+//!   with a higher-priority queue, agents with room for several conversations, or specialists whose time goes to
+//!   customers anyone could serve. In a queue whose customers all need the same skills (most queues: none) there
+//!   is one set and `p` is the queue's.
 //! - `θ` = abandonments ÷ customer-seconds of waiting in the window: the maximum-likelihood rate for exponential
 //!   patience.
 //! - **Offer time.** Once an agent is theirs, the customer still waits for the agent to accept, and for any offers
@@ -33,13 +39,14 @@
 //! consecutive outcomes are strongly correlated (a slow spell delays everyone in it), so the factor chased the last
 //! spell just as the queue left it. The state-based model already sees a spell through the queue length.
 //!
-//! Every update is O(1): each queue keeps a handful of decayed sums, brought up to date lazily on each call.
+//! Every update is O(1) in the queue's size: each queue keeps a handful of decayed sums, and a few more per skill
+//! set its customers needed, brought up to date lazily on each call.
 //!
 //! [`naive_wait`], [`erlang_c_wait`] and [`erlang_a_wait`] are the baselines the simulator compares against.
 
 use std::{collections::BTreeMap, time::Duration};
 
-use super::engine::Engine;
+use super::engine::{Engine, SkillRequirement, SkillSet};
 use crate::{
     Timestamp,
     ids::{ConversationId, QueueId, WorkstreamId},
@@ -73,13 +80,9 @@ struct QueueHistory {
     last: Option<f64>,
     /// Customers waiting, as the estimator counted them.
     waiting: u64,
-    staffed: f64,
     /// Decayed seconds observed, for the arrival rate.
     observed: f64,
     arrivals: f64,
-    backlog_departures: f64,
-    /// Decayed agent-seconds during which the queue had someone waiting.
-    backlog_agent_secs: f64,
     abandons: f64,
     /// Decayed customer-seconds of waiting.
     waiting_secs: f64,
@@ -89,6 +92,25 @@ struct QueueHistory {
     offer_sum: f64,
     offer_sq: f64,
     offer_count: f64,
+    /// The pace of service, for each skill set the queue's customers needed (the empty set: none).
+    skills: BTreeMap<SkillSet, SkillHistory>,
+}
+
+/// The part of a queue's history kept per skill set: the customers needing it who wait, the servers who hold it,
+/// and how fast those customers leave the backlog. A specialist customer waits for the few agents who hold the
+/// skill, who may be serving anyone else, so their pace is their own. It is not pulled toward the queue's: that
+/// would count every member as a server while someone waits, and while only customers needing a few of them wait
+/// the rest are idle, so the queue's pace reads slow.
+#[derive(Debug, Clone, Default)]
+struct SkillHistory {
+    waiting: u64,
+    /// Servers (conversations the agents at work holding the set can hold together).
+    staffed: f64,
+    /// Decayed arrivals needing the set (over the queue's `observed` seconds).
+    arrivals: f64,
+    backlog_departures: f64,
+    /// Decayed server-seconds during which someone needing the set waited in the backlog.
+    backlog_agent_secs: f64,
 }
 
 /// Estimates wait times per queue; see the module documentation for the method.
@@ -123,11 +145,6 @@ impl WaitEstimator {
         let span = (1.0 - keep) / decay;
         h.observed = h.observed * keep + span;
         h.arrivals *= keep;
-        h.backlog_departures *= keep;
-        h.backlog_agent_secs *= keep;
-        if h.waiting > 0 {
-            h.backlog_agent_secs += h.staffed * span;
-        }
         h.abandons *= keep;
         h.waiting_secs = h.waiting_secs * keep + h.waiting as f64 * span;
         h.handle_sum *= keep;
@@ -135,33 +152,56 @@ impl WaitEstimator {
         h.offer_sum *= keep;
         h.offer_sq *= keep;
         h.offer_count *= keep;
+        for k in h.skills.values_mut() {
+            k.arrivals *= keep;
+            k.backlog_departures *= keep;
+            k.backlog_agent_secs *= keep;
+            if k.waiting > 0 {
+                k.backlog_agent_secs += k.staffed * span;
+            }
+        }
         h.last = Some(h.last.map_or(now, |last| last.max(now)));
         h
     }
 
-    /// The number of agents serving the queue changed (shift start or end, queue membership).
-    pub fn on_staffing(&mut self, queue: QueueId, staffed: usize, at: Timestamp) {
-        self.advance(queue, at).staffed = staffed as f64;
+    /// The number of servers for customers of the queue needing `skills` changed (shift start or end, queue
+    /// membership, an agent's skills); for the empty set, the queue's whole staffing.
+    pub fn on_staffing(&mut self, queue: QueueId, skills: &SkillSet, staffed: usize, at: Timestamp) {
+        let h = self.advance(queue, at);
+        skill_history(h, skills).staffed = staffed as f64;
     }
 
-    /// A customer joined the queue (arrived, or moved in from another queue): one more waiting, one more arrival.
-    pub fn on_enqueue(&mut self, queue: QueueId, at: Timestamp) {
+    /// The skill sets the queue's history knows (whose staffing it needs to be told).
+    pub fn skill_sets(&self, queue: QueueId) -> impl Iterator<Item = &SkillSet> + '_ {
+        self.queues.get(&queue).into_iter().flat_map(|h| h.skills.keys())
+    }
+
+    /// A customer needing `skills` joined the queue (arrived, or moved in from another queue): one more waiting,
+    /// one more arrival.
+    pub fn on_enqueue(&mut self, queue: QueueId, skills: &SkillSet, at: Timestamp) {
         let h = self.advance(queue, at);
         h.arrivals += 1.0;
         h.waiting += 1;
+        let k = skill_history(h, skills);
+        k.arrivals += 1.0;
+        k.waiting += 1;
     }
 
     /// A waiting customer left the queue's backlog: offered to an agent, picked, moved away or gone. What it means
     /// is told apart by [`WaitEstimator::on_assigned`] and [`WaitEstimator::on_abandoned`].
-    pub fn on_dequeued(&mut self, queue: QueueId, at: Timestamp) {
+    pub fn on_dequeued(&mut self, queue: QueueId, skills: &SkillSet, at: Timestamp) {
         let h = self.advance(queue, at);
         h.waiting = h.waiting.saturating_sub(1);
+        let k = skill_history(h, skills);
+        k.waiting = k.waiting.saturating_sub(1);
     }
 
     /// A customer came back to the queue's backlog from a declined offer (rejected, missed, withdrawn): waiting
     /// again, but no new arrival.
-    pub fn on_requeued(&mut self, queue: QueueId, at: Timestamp) {
-        self.advance(queue, at).waiting += 1;
+    pub fn on_requeued(&mut self, queue: QueueId, skills: &SkillSet, at: Timestamp) {
+        let h = self.advance(queue, at);
+        h.waiting += 1;
+        skill_history(h, skills).waiting += 1;
     }
 
     /// A customer of the queue got an agent after `queued` in the backlog and `offered` in offers (the accepted
@@ -170,12 +210,21 @@ impl WaitEstimator {
     /// Only time in the backlog says how fast the queue is served: a customer offered at once (`queued` zero)
     /// left no backlog behind, and the seconds an agent takes to accept are not service (counting them as such
     /// made a fresh queue look several times faster than its staffing). The offer time is learned apart and added
-    /// to every estimate. A departure is counted only while someone staffs the queue, since productivity is
-    /// departures per staffed second (history replayed at start has no staffing to measure against).
-    pub fn on_assigned(&mut self, queue: QueueId, queued: Duration, offered: Duration, at: Timestamp) {
+    /// to every estimate. A departure is counted, for the customer's skill set, only while someone holding it
+    /// staffs the queue, since productivity is departures per staffed second (history replayed at start has no
+    /// staffing to measure against).
+    pub fn on_assigned(
+        &mut self,
+        queue: QueueId,
+        skills: &SkillSet,
+        queued: Duration,
+        offered: Duration,
+        at: Timestamp,
+    ) {
         let h = self.advance(queue, at);
-        if !queued.is_zero() && h.staffed > 0.0 {
-            h.backlog_departures += 1.0;
+        let k = skill_history(h, skills);
+        if !queued.is_zero() && k.staffed > 0.0 {
+            k.backlog_departures += 1.0;
         }
         let o = offered.as_secs_f64();
         h.offer_sum += o;
@@ -213,6 +262,18 @@ impl WaitEstimator {
         if observed > 0.0 { arrivals / observed } else { 0.0 }
     }
 
+    /// The recent arrival rate, per second, of the queue's customers who need `skills`: all of the queue's for the
+    /// empty set (every customer of the queue competes for its agents), else those needing exactly that set.
+    pub fn arrival_rate_of(&self, queue: QueueId, skills: &SkillSet, at: Timestamp) -> f64 {
+        if skills.is_empty() {
+            return self.arrival_rate(queue, at);
+        }
+        let Some(h) = self.queues.get(&queue) else { return 0.0 };
+        let arrivals = h.skills.get(skills).map_or(0.0, |k| k.arrivals);
+        let (observed, arrivals) = self.decayed_to(h, at, |h| (h.observed, arrivals));
+        if observed > 0.0 { arrivals / observed } else { 0.0 }
+    }
+
     /// Brings two of the history's sums forward to `at` without changing the history (for read-only queries).
     fn decayed_to(&self, h: &QueueHistory, at: Timestamp, pick: impl Fn(&QueueHistory) -> (f64, f64)) -> (f64, f64) {
         let dt = h.last.map_or(0.0, |last| (secs(at) - last).max(0.0));
@@ -238,10 +299,13 @@ impl WaitEstimator {
     }
 
     /// The estimated wait for a customer at 1-based `position` in the queue now, given its [`Staffing`]. `None` when
-    /// nobody is staffed, since no honest number exists then.
+    /// nobody is staffed (nobody holding the skills the customer needs), since no honest number exists then.
     ///
-    /// `n = position − free` agents must finish before one is theirs (the queue model), unless an agent cooling
-    /// down for this customer becomes free first; then they wait for the offer to be accepted. Agents in
+    /// Customers ahead needing other skills wait for other agents, so they are left out of the customer's place
+    /// (`others_ahead`); the servers, the room free and the pace are those of the customer's skill set.
+    ///
+    /// `n = position − others_ahead − free` agents must finish before one is theirs (the queue model), unless an
+    /// agent cooling down for this customer becomes free first; then they wait for the offer to be accepted. Agents in
     /// cooldown end theirs at known times `r_1 ≤ r_2 ≤ …`, so with `k` of them over the customer needs `n − k`
     /// completions, and the median wait is exactly `min_k max(r_k, median(T_{n−k}))` (the survival function
     /// depends on `t` only through which `r_k` it has passed). Offer time is added to each term.
@@ -251,18 +315,24 @@ impl WaitEstimator {
         }
         let (offer_mean, offer_var) = self.offer_time(queue);
         let offer_median = gamma_median(offer_mean, offer_var);
-        let needed = position.saturating_sub(staffing.free);
+        let needed = position.saturating_sub(staffing.others_ahead).saturating_sub(staffing.free);
         if needed == 0 {
             return Some(Duration::from_secs_f64(offer_median));
         }
         let model = 1.0 / self.handle_time(queue).as_secs_f64().max(1.0);
         let (productivity, abandon_rate) = match self.queues.get(&queue) {
             Some(h) => {
-                let observed =
-                    if h.backlog_agent_secs > 0.0 { h.backlog_departures / h.backlog_agent_secs } else { model };
-                let weight = h.backlog_departures / (h.backlog_departures + self.config.prior_departures.max(0.0));
+                let pace = match h.skills.get(&staffing.skills) {
+                    Some(k) if k.backlog_agent_secs > 0.0 => {
+                        let observed = k.backlog_departures / k.backlog_agent_secs;
+                        let weight =
+                            k.backlog_departures / (k.backlog_departures + self.config.prior_departures.max(0.0));
+                        weight * observed + (1.0 - weight) * model
+                    }
+                    _ => model,
+                };
                 let theta = if h.waiting_secs > 0.0 { h.abandons / h.waiting_secs } else { 0.0 };
-                (weight * observed + (1.0 - weight) * model, theta)
+                (pace, theta)
             }
             None => (model, 0.0),
         };
@@ -288,10 +358,14 @@ impl WaitEstimator {
     }
 }
 
-/// What the estimator needs to know of a queue's agents at the moment of an estimate, from the engine. Counted in
-/// conversations, not agents: an agent with room for three is three servers.
+/// What the estimator needs to know of a queue's agents at the moment of an estimate, from the engine: those who
+/// may take this customer (who hold the skills they need). Counted in conversations, not agents: an agent with
+/// room for three is three servers.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Staffing {
+    /// The skill set the customer needs (empty: any member may take them); the fields below count only agents
+    /// holding it.
+    pub skills: SkillSet,
     /// Conversations the agents at work for the queue can hold together, with room now or not.
     pub staffed: usize,
     /// Conversations that could be offered now, to agents free for this customer.
@@ -299,29 +373,68 @@ pub struct Staffing {
     /// For agents with room who declined this customer's conversation recently: how long until they may be
     /// offered it again. Their room is not in `free`.
     pub cooldowns: Vec<Duration>,
+    /// Customers waiting ahead of this one who need other skills, and so wait for other agents.
+    pub others_ahead: usize,
+}
+
+/// Whose wait is estimated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asker<'a> {
+    /// A conversation already in routing: its own skills, place and cooldowns count (one routing no longer
+    /// holds counts as a newcomer needing no skills).
+    Conversation(ConversationId),
+    /// A customer not in routing yet, needing these skills, who would wait behind everyone.
+    Newcomer(&'a [SkillRequirement]),
+}
+
+impl Asker<'_> {
+    /// A newcomer needing no skills.
+    pub const ANYONE: Asker<'static> = Asker::Newcomer(&[]);
+
+    fn conversation(self) -> Option<ConversationId> {
+        match self {
+            Asker::Conversation(c) => Some(c),
+            Asker::Newcomer(_) => None,
+        }
+    }
 }
 
 impl Staffing {
-    /// The staffing of `queue` for a conversation of `workstream` as the engine has it now; `conversation` (a
-    /// customer already in routing) brings its cooldowns. What the server and the simulator both estimate with.
+    /// The staffing of `queue` for `asker`, a customer of `workstream`, as the engine has it now: what the server
+    /// and the simulator both estimate with.
     pub fn of(
         engine: &Engine,
         queue: QueueId,
         workstream: WorkstreamId,
-        conversation: Option<ConversationId>,
+        asker: Asker<'_>,
         now: Timestamp,
     ) -> Option<Staffing> {
-        let staffed = engine.staffed_slots(queue).ok()?;
-        let room = engine.room(queue, workstream).unwrap_or(0);
+        let conversation = asker.conversation();
+        let skills = match (asker, conversation.and_then(|c| engine.skill_set(c))) {
+            (_, Some(own)) => own,
+            (Asker::Newcomer(required), None) => engine.skill_set_for(workstream, required),
+            (Asker::Conversation(_), None) => SkillSet::default(),
+        };
+        let staffed = engine.staffed_slots_with(queue, &skills).ok()?;
+        let room = engine.room_with(queue, workstream, &skills).unwrap_or(0);
         let cooling = conversation.map(|c| engine.cooldowns(c, now)).unwrap_or_default();
         let blocked: usize = cooling.iter().map(|(_, room)| room).sum();
         let left = |end: Timestamp| Duration::from_millis(u64::try_from(end.millis() - now.millis()).unwrap_or(0));
+        let others_ahead = engine.waiting_with_other_skills(queue, workstream, &skills, conversation).unwrap_or(0);
         Some(Staffing {
             staffed: staffed.max(room),
             free: room.saturating_sub(blocked),
             cooldowns: cooling.iter().map(|&(end, _)| left(end)).collect(),
+            others_ahead,
+            skills,
         })
     }
+}
+
+/// The queue's history for customers needing `skills`, begun if new.
+fn skill_history<'h>(h: &'h mut QueueHistory, skills: &SkillSet) -> &'h mut SkillHistory {
+    // Cloning the empty set, the common case, allocates nothing.
+    h.skills.entry(skills.clone()).or_default()
 }
 
 /// Mean and variance of `Σ_{j<n} X_j` with `X_j ~ Exp(s + jθ)`. Exact sums for short queues; beyond that the

@@ -8,8 +8,8 @@
 use std::{collections::HashMap, time::Duration};
 
 use super::{
-    engine::{Engine, RoutingEvent},
-    wait::{Staffing, WaitConfig, WaitEstimator},
+    engine::{Engine, RoutingEvent, SkillSet},
+    wait::{Asker, Staffing, WaitConfig, WaitEstimator},
 };
 use crate::{
     Timestamp,
@@ -17,9 +17,11 @@ use crate::{
 };
 
 /// A customer waiting for an agent: in the backlog or in an offer.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Stay {
     queue: QueueId,
+    /// The skills they need, as routing saw them when they joined (what their history is kept under).
+    skills: SkillSet,
     since: Timestamp,
     /// Milliseconds spent in offers that ended.
     offered_ms: i64,
@@ -45,13 +47,13 @@ fn ms(millis: i64) -> Duration {
 }
 
 /// The estimator with what it takes to feed it: who waits (and how long in offers), who is served since when, and
-/// each queue's staffing as last told.
+/// each queue's staffing (for each skill set its customers need) as last told.
 #[derive(Debug, Clone)]
 pub struct WaitTracker {
     estimator: WaitEstimator,
     waiting: HashMap<ConversationId, Stay>,
     serving: HashMap<ConversationId, (QueueId, Timestamp)>,
-    staffed: HashMap<QueueId, usize>,
+    staffed: HashMap<(QueueId, SkillSet), usize>,
 }
 
 impl WaitTracker {
@@ -90,14 +92,23 @@ impl WaitTracker {
     }
 
     /// Tells the estimator the staffing (in conversations, as [`Staffing`] counts it) of every queue in `queues`
-    /// whose staffing changed.
+    /// whose staffing changed: the queue's, and that of each skill set its history knows.
     pub fn refresh_staffing(&mut self, engine: &Engine, queues: impl IntoIterator<Item = QueueId>, now: Timestamp) {
         for queue in queues {
-            let staffed = engine.staffed_slots(queue).unwrap_or(0);
-            if self.staffed.get(&queue) != Some(&staffed) {
-                self.staffed.insert(queue, staffed);
-                self.estimator.on_staffing(queue, staffed, now);
+            let mut sets: Vec<SkillSet> = self.estimator.skill_sets(queue).filter(|s| !s.is_empty()).cloned().collect();
+            sets.push(SkillSet::default());
+            for skills in sets {
+                self.refresh_one(engine, queue, skills, now);
             }
+        }
+    }
+
+    fn refresh_one(&mut self, engine: &Engine, queue: QueueId, skills: SkillSet, now: Timestamp) {
+        let staffed = engine.staffed_slots_with(queue, &skills).unwrap_or(0);
+        let key = (queue, skills);
+        if self.staffed.get(&key) != Some(&staffed) {
+            self.estimator.on_staffing(queue, &key.1, staffed, now);
+            self.staffed.insert(key, staffed);
         }
     }
 
@@ -111,36 +122,47 @@ impl WaitTracker {
         now: Timestamp,
         since: impl Fn(ConversationId) -> Option<Timestamp>,
     ) {
-        let e = &mut self.estimator;
         for (i, event) in events.iter().enumerate() {
             match *event {
-                RoutingEvent::Queued { conversation, queue } => match self.waiting.get_mut(&conversation) {
-                    Some(stay) => {
-                        if let Some(at) = stay.offer_since.take() {
-                            stay.offered_ms += now.millis() - at.millis();
-                            if stay.queue == queue {
-                                e.on_requeued(queue, now);
+                RoutingEvent::Queued { conversation, queue } => {
+                    // A skill set new to the queue needs its staffing before its first customer waits.
+                    let skills = match self.waiting.get(&conversation) {
+                        Some(stay) => stay.skills.clone(),
+                        None => engine.skill_set(conversation).unwrap_or_default(),
+                    };
+                    if !self.staffed.contains_key(&(queue, skills.clone())) {
+                        self.refresh_one(engine, queue, skills.clone(), now);
+                    }
+                    let e = &mut self.estimator;
+                    match self.waiting.get_mut(&conversation) {
+                        Some(stay) => {
+                            if let Some(at) = stay.offer_since.take() {
+                                stay.offered_ms += now.millis() - at.millis();
+                                if stay.queue == queue {
+                                    e.on_requeued(queue, &stay.skills, now);
+                                }
+                            } else if stay.queue != queue {
+                                e.on_dequeued(stay.queue, &stay.skills, now);
                             }
-                        } else if stay.queue != queue {
-                            e.on_dequeued(stay.queue, now);
+                            if stay.queue != queue {
+                                // Moved to another queue: an arrival there, not a departure here.
+                                e.on_enqueue(queue, &stay.skills, now);
+                                stay.queue = queue;
+                            }
                         }
-                        if stay.queue != queue {
-                            // Moved to another queue: an arrival there, not a departure here.
-                            e.on_enqueue(queue, now);
-                            stay.queue = queue;
+                        None => {
+                            e.on_enqueue(queue, &skills, now);
+                            let since = since(conversation).unwrap_or(now).min(now);
+                            let stay = Stay { queue, skills, since, offered_ms: 0, offer_since: None };
+                            self.waiting.insert(conversation, stay);
                         }
                     }
-                    None => {
-                        e.on_enqueue(queue, now);
-                        let since = since(conversation).unwrap_or(now).min(now);
-                        self.waiting.insert(conversation, Stay { queue, since, offered_ms: 0, offer_since: None });
-                    }
-                },
+                }
                 RoutingEvent::OfferIssued { conversation, .. } => {
                     if let Some(stay) = self.waiting.get_mut(&conversation)
                         && stay.in_backlog()
                     {
-                        e.on_dequeued(stay.queue, now);
+                        self.estimator.on_dequeued(stay.queue, &stay.skills, now);
                         stay.offer_since = Some(now);
                     }
                 }
@@ -150,8 +172,9 @@ impl WaitTracker {
                         .iter()
                         .any(|e| matches!(e, RoutingEvent::Queued { conversation: c, .. } if *c == conversation));
                     if !moved && let Some(stay) = self.waiting.remove(&conversation) {
+                        let e = &mut self.estimator;
                         if stay.in_backlog() {
-                            e.on_dequeued(stay.queue, now);
+                            e.on_dequeued(stay.queue, &stay.skills, now);
                         }
                         e.on_abandoned(stay.queue, ms(now.millis() - stay.since.millis()), now);
                     }
@@ -163,22 +186,23 @@ impl WaitTracker {
                     if engine.conversation(conversation).is_none()
                         && let Some(stay) = self.waiting.remove(&conversation)
                     {
-                        e.on_abandoned(stay.queue, ms(now.millis() - stay.since.millis()), now);
+                        self.estimator.on_abandoned(stay.queue, ms(now.millis() - stay.since.millis()), now);
                     }
                 }
                 RoutingEvent::Assigned { conversation, queue, .. } => {
                     if let Some(stay) = self.waiting.remove(&conversation) {
+                        let e = &mut self.estimator;
                         if stay.in_backlog() {
-                            e.on_dequeued(stay.queue, now);
+                            e.on_dequeued(stay.queue, &stay.skills, now);
                         }
                         let (queued, offered) = stay.split(now);
-                        e.on_assigned(stay.queue, queued, offered, now);
+                        e.on_assigned(stay.queue, &stay.skills, queued, offered, now);
                     }
                     self.serving.insert(conversation, (queue, now));
                 }
                 RoutingEvent::CapacityReleased { conversation, .. } => {
                     if let Some((q, from)) = self.serving.remove(&conversation) {
-                        e.on_handle_time(q, ms(now.millis() - from.millis()), now);
+                        self.estimator.on_handle_time(q, ms(now.millis() - from.millis()), now);
                     }
                 }
                 _ => {}
@@ -186,18 +210,18 @@ impl WaitTracker {
         }
     }
 
-    /// The estimated wait at `position` in `queue` for a conversation of `workstream`, with the cooldowns of
-    /// `conversation` if it is already in routing. `None` when nobody staffs the queue.
+    /// The estimated wait at `position` in `queue` for `asker`, a customer of `workstream`. `None` when nobody
+    /// who could take them staffs the queue.
     pub fn estimate(
         &self,
         engine: &Engine,
         queue: QueueId,
         workstream: WorkstreamId,
         position: usize,
-        conversation: Option<ConversationId>,
+        asker: Asker<'_>,
         now: Timestamp,
     ) -> Option<Duration> {
-        let staffing = Staffing::of(engine, queue, workstream, conversation, now)?;
+        let staffing = Staffing::of(engine, queue, workstream, asker, now)?;
         self.estimator.estimate(queue, position, &staffing, now)
     }
 }

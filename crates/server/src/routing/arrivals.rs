@@ -109,7 +109,8 @@ impl OrgRouting {
                 tracing::warn!(conversation = %conversation.id, "no rule matched and no fallback queue; not routed");
                 continue;
             };
-            let queue = match self.place(queue, conversation.workstream_id, now, &joining) {
+            let required = self.requirements(&facts.skills);
+            let queue = match self.place(queue, conversation.workstream_id, &required, now, &joining) {
                 overflow::Placement::Queue(q, steps) => {
                     self.overflow.moved(conversation.id, steps);
                     q
@@ -124,7 +125,7 @@ impl OrgRouting {
             let mut work = WorkItem::new(id, conversation.workstream_id, queue, now);
             work.priority = facts.priority.unwrap_or(0);
             work.severity = facts.severity.unwrap_or(0);
-            work.skills = self.requirements(&facts.skills);
+            work.skills = required;
             work.channel = channel_type;
             let attributes = item_attributes(&facts);
             work.attributes = engine_attributes(&attributes);

@@ -11,6 +11,7 @@ use switchboard_domain::{
         calendar::Calendar,
         engine::RoutingState,
         rules::{Facts, Value},
+        wait::Asker,
     },
 };
 use switchboard_store::{conversations, routing as store, setup};
@@ -85,7 +86,9 @@ impl Routing {
             let view = st.engine.conversation(id);
             let position = st.engine.position(id).map(|p| p.1);
             let estimate = match (&view, position) {
-                (Some(v), Some(p)) => st.estimate_wait(v.queue, v.workstream, p, Some(id), deps.clock.now()),
+                (Some(v), Some(p)) => {
+                    st.estimate_wait(v.queue, v.workstream, p, Asker::Conversation(id), deps.clock.now())
+                }
                 _ => None,
             };
             (view, position, estimate)
@@ -116,7 +119,7 @@ impl Routing {
         let ws = deps.store.read(move |tx| setup::get_workstream(tx, org, workstream)).await?;
         let o = self.org(deps, org).await?;
         let (queue, calendar, agents, waiting, estimate, overflow) = {
-            let st = o.lock().await;
+            let mut st = o.lock().await;
             let info = st.workstreams.get(&workstream);
             let mut facts = Facts { channel: None, workstream: Some(ws.name.clone()), context, ..Facts::default() };
             let fallback = ws
@@ -129,7 +132,9 @@ impl Routing {
             // The answer describes the queue the rules pick, open or not, so that a caller can tell it is closed;
             // where overflow would take the customer instead is said beside it.
             let queue = routed;
-            let overflow = match st.place(routed, workstream, deps.clock.now(), &Default::default()) {
+            // The skills the rules would require of this customer decide which agents they wait for.
+            let required = st.requirements(&facts.skills);
+            let overflow = match st.place(routed, workstream, &required, deps.clock.now(), &Default::default()) {
                 Placement::Queue(q, _) if q == routed => None,
                 Placement::Queue(q, _) => Some(OverflowAnswer::Transfer(q)),
                 Placement::End { callback, .. } => Some(OverflowAnswer::End { callback }),
@@ -140,7 +145,8 @@ impl Routing {
                 // A workstream routing does not run (routing off) has no agents offered work.
                 Err(_) => (0, 0),
             };
-            let estimate = st.estimate_wait(queue, workstream, waiting + 1, None, deps.clock.now());
+            let asker = Asker::Newcomer(&required);
+            let estimate = st.estimate_wait(queue, workstream, waiting + 1, asker, deps.clock.now());
             (queue, calendar, agents, waiting, estimate, overflow)
         };
         let average_wait_ms = average_wait(deps, org, queue).await?;
@@ -185,7 +191,8 @@ impl Routing {
             };
             let (position, estimate) = if in_queue {
                 let at = st.engine.position(id).map_or(waiting + 1, |p| p.1);
-                (at, st.estimate_wait(queue, conversation.workstream_id, at, Some(id), deps.clock.now()))
+                let asker = Asker::Conversation(id);
+                (at, st.estimate_wait(queue, conversation.workstream_id, at, asker, deps.clock.now()))
             } else {
                 (0, Some(std::time::Duration::ZERO))
             };

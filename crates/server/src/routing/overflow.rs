@@ -30,8 +30,9 @@ use switchboard_domain::{
     ids::*,
     message::SenderKind,
     routing::{
-        engine::{RoutingState, TransferTarget},
+        engine::{RoutingState, SkillRequirement, TransferTarget},
         overflow::{OverflowAction, OverflowCondition, OverflowSettings},
+        wait::Asker,
     },
 };
 use switchboard_store::{
@@ -185,12 +186,14 @@ fn callback_request(
 }
 
 impl OrgRouting {
-    /// Runs `queue`'s overflow for a new conversation of `workstream`. `joining` counts conversations already
-    /// placed in each queue but not yet in the engine (earlier in the same batch of arrivals).
+    /// Runs `queue`'s overflow for a new conversation of `workstream` needing `required` skills (which its
+    /// estimated wait is for). `joining` counts conversations already placed in each queue but not yet in the
+    /// engine (earlier in the same batch of arrivals).
     pub(super) fn place(
         &self,
         queue: QueueId,
         workstream: WorkstreamId,
+        required: &[SkillRequirement],
         now: Timestamp,
         joining: &HashMap<QueueId, usize>,
     ) -> Placement {
@@ -208,7 +211,7 @@ impl OrgRouting {
                 }
                 // Nobody staffing the queue means no end to the wait: the threshold is exceeded.
                 OverflowCondition::EstimatedWaitExceeds { seconds } => self
-                    .estimate_wait(at, workstream, waiting + 1, None, now)
+                    .estimate_wait(at, workstream, waiting + 1, Asker::Newcomer(required), now)
                     .is_none_or(|d| d.as_secs_f64() > seconds as f64),
                 // A newcomer has not waited yet; the wait in queue is watched once it is queued.
                 OverflowCondition::WaitInQueueExceeds { .. } => false,

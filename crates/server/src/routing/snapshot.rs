@@ -7,7 +7,10 @@ use serde::Serialize;
 use switchboard_domain::{
     Error, Timestamp,
     ids::*,
-    routing::engine::{Presence, RoutingState},
+    routing::{
+        engine::{Presence, RoutingState},
+        wait::Asker,
+    },
     setup::PresenceName,
 };
 use utoipa::ToSchema;
@@ -129,7 +132,7 @@ impl Routing {
             let open = live.waiting - live.offered;
             live.estimated_wait_seconds = workstream_of
                 .get(queue)
-                .and_then(|&ws| st.estimate_wait(*queue, ws, open + 1, None, now))
+                .and_then(|&ws| st.estimate_wait(*queue, ws, open + 1, Asker::ANYONE, now))
                 .map(|d| d.as_secs_f64().round());
         }
         let mut agents = Vec::new();

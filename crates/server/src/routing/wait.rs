@@ -31,8 +31,8 @@ use switchboard_domain::{
     ids::*,
     message::SenderKind,
     routing::{
-        engine::{RoutingEvent, RoutingState},
-        wait::WaitConfig,
+        engine::{RoutingEvent, RoutingState, SkillSet},
+        wait::{Asker, WaitConfig},
         wait_tracker::WaitTracker,
     },
 };
@@ -155,21 +155,22 @@ fn elapsed(from: Timestamp, to: Timestamp) -> Duration {
 }
 
 impl OrgRouting {
-    /// The estimated wait at `position` in `queue` for a conversation of `workstream`: `conversation` when it is
-    /// already in routing (its cooldowns count), `None` for a newcomer. `None` when nobody staffs the queue.
+    /// The estimated wait at `position` in `queue` for `asker`, a customer of `workstream`: a conversation in
+    /// routing (its skills, its place among those needing the same skills, and its cooldowns count) or a newcomer
+    /// with the skills they need. `None` when nobody who could take them staffs the queue.
     pub(super) fn estimate_wait(
         &self,
         queue: QueueId,
         workstream: WorkstreamId,
         position: usize,
-        conversation: Option<ConversationId>,
+        asker: Asker<'_>,
         now: Timestamp,
     ) -> Option<Duration> {
         // A workstream routing does not run offers nobody work, so there is no wait to estimate.
         if !self.workstreams.get(&workstream).is_some_and(|w| w.enabled) {
             return None;
         }
-        self.waits.tracker.estimate(&self.engine, queue, workstream, position, conversation, now)
+        self.waits.tracker.estimate(&self.engine, queue, workstream, position, asker, now)
     }
 
     /// Replays the last 48 hours of the organization's queues into the estimator (at start, before the engine's
@@ -206,18 +207,20 @@ impl OrgRouting {
         }
         steps.sort_by_key(|(at, _)| *at);
         // Nobody is staffed in the replay, so it teaches arrivals, abandonment, handle and offer times but no
-        // productivity, which needs staffed time to be measured against.
+        // productivity, which needs staffed time to be measured against (nor skill sets, which the store does not
+        // keep with the stays: the replay counts everyone under the queue's).
         let e = self.waits.tracker.estimator_mut();
+        let any = SkillSet::default();
         for (at, step) in steps {
             let at = Timestamp::from_millis(at);
             match step {
-                Step::Join(q) => e.on_enqueue(q, at),
+                Step::Join(q) => e.on_enqueue(q, &any, at),
                 Step::Assigned(q, queued, offered) => {
-                    e.on_dequeued(q, at);
-                    e.on_assigned(q, queued, offered, at);
+                    e.on_dequeued(q, &any, at);
+                    e.on_assigned(q, &any, queued, offered, at);
                 }
                 Step::Abandoned(q, waited) => {
-                    e.on_dequeued(q, at);
+                    e.on_dequeued(q, &any, at);
                     e.on_abandoned(q, waited, at);
                 }
                 Step::Handled(q, d) => e.on_handle_time(q, d, at),
@@ -302,7 +305,8 @@ impl OrgRouting {
         if self.overflow_due(conversation).is_some_and(|at| at.millis() - now.millis() <= OVERFLOW_SOON_MS) {
             return;
         }
-        let seconds = self.estimate_wait(queue, workstream, position, Some(conversation), now).map(|d| d.as_secs());
+        let asker = Asker::Conversation(conversation);
+        let seconds = self.estimate_wait(queue, workstream, position, asker, now).map(|d| d.as_secs());
         let current = Told { queue, position, step: seconds.map(step), seconds, at: now };
         let previous = self.waits.told.get(&conversation).copied();
         if let Some(p) = previous {

@@ -61,6 +61,12 @@ async fn create(app: &TestApp, channel: &str, customer: Value) -> String {
     created["conversation"]["id"].as_str().unwrap().to_string()
 }
 
+async fn create_with_context(app: &TestApp, channel: &str, customer: &str, context: Value) -> String {
+    let body = json!({ "channel_id": channel, "customer": { "customer_id": customer }, "context": context });
+    let created = app.post_ok("/v1/conversations", &app.admin_key, body, StatusCode::CREATED).await;
+    created["conversation"]["id"].as_str().unwrap().to_string()
+}
+
 /// Polls (in real time, for the routing follower and timer) until `check` passes.
 async fn eventually(app: &TestApp, path: &str, check: impl Fn(&Value) -> bool) -> Value {
     app.eventually(path, &app.admin_key, check).await
@@ -594,4 +600,67 @@ async fn an_agent_cooling_down_after_declining_is_not_free_for_that_customer() {
     let later = app.get(&path, &app.admin_key).await.1;
     let estimate = later["estimated_wait_seconds"].as_f64().unwrap();
     assert!((55.0..=70.0).contains(&estimate), "{later}");
+}
+
+#[tokio::test]
+async fn a_customer_needing_a_skill_waits_for_the_agents_who_have_it_not_for_anyone_free() {
+    // Issue 18, the `skills` row of docs/simulator.md: the estimate counted every free agent, so a customer only a
+    // busy specialist could serve was told "less than a minute" while a generalist sat idle.
+    let (_clock, options) = manual();
+    let app = TestApp::spawn_with(options).await;
+    let setup = routed(&app, json!({ "routing": { "enabled": true, "skill_matching": "exact" } })).await;
+    let rules = json!({
+        "context_variables": { "Need": "text" },
+        "classification": [{ "name": "Skills", "rules": [
+            { "condition": "context.Need == 'billing'", "actions": { "skills": [{ "name": "Billing" }] } }
+        ] }]
+    });
+    let path = format!("/v1/workstreams/{}/rules", setup.workstream);
+    let (status, body) = app.call(Method::PUT, &path, Some(&app.admin_key), Some(rules)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let billing = json!({ "Need": { "value": "billing" } });
+
+    // The only billing specialist takes a first conversation and is full; then a generalist signs in, free.
+    let (specialist_key, specialist) = agent(&app, &setup.queue, 1, "available").await;
+    let skills = json!({ "skills": [{ "name": "Billing", "proficiency": 5 }] });
+    let (status, body) =
+        app.call(Method::PUT, &format!("/v1/agents/{specialist}/routing"), Some(&app.admin_key), Some(skills)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    create_with_context(&app, &setup.channel, "first", billing.clone()).await;
+    accept_offer(&app, &specialist, &specialist_key).await;
+    let (_, generalist) = agent(&app, &setup.queue, 1, "available").await;
+    // The queue's members are set as a whole: both of them.
+    let members = json!({ "user_ids": [specialist, generalist] });
+    let path = format!("/v1/queues/{}/members", setup.queue);
+    let (status, body) = app.call(Method::PUT, &path, Some(&app.admin_key), Some(members)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // A billing customer waits first in line, with an agent free who may not take them: they wait for the
+    // specialist to finish (one five-minute conversation: minutes), not "less than a minute".
+    let needs = create_with_context(&app, &setup.channel, "needs-billing", billing).await;
+    let pos = eventually(&app, &format!("/v1/conversations/{needs}/queue-position"), |p| p["position"] == 1).await;
+    let estimate = pos["estimated_wait_seconds"].as_f64().unwrap();
+    assert!((60.0..=600.0).contains(&estimate), "{pos}");
+    let (integration, _) = app.key(Role::Integration).await;
+    let during = app.post_ok(DURING, &integration, json!({ "ConversationId": needs }), StatusCode::OK).await;
+    assert_eq!(
+        (during["PositionInQueue"].clone(), during["EstimatedWaitTimeInSeconds"].as_f64()),
+        (json!(1), Some(estimate)),
+        "{during}"
+    );
+
+    // Asked before a conversation: another billing customer would wait behind them for the same specialist;
+    // anyone else would be second in the queue, yet served at once by the free generalist.
+    let ws = &setup.workstream;
+    let request = |items: &str| json!({ "ApiVersion": "1.0", "LiveWorkStreamId": ws, "CustomContextItems": items });
+    let billing_item = "{\"Need\":{\"value\":\"billing\"}}";
+    let next_billing = app.post_ok(BEFORE, &integration, request(billing_item), StatusCode::OK).await;
+    assert_eq!(next_billing["PositionInQueue"], 2, "{next_billing}");
+    assert!(next_billing["EstimatedWaitTimeInSeconds"].as_f64().unwrap() > estimate, "{next_billing}");
+    let anyone = app.post_ok(BEFORE, &integration, request(""), StatusCode::OK).await;
+    assert_eq!(
+        (anyone["PositionInQueue"].clone(), anyone["EstimatedWaitTimeInSeconds"].clone()),
+        (json!(2), json!(0.0)),
+        "{anyone}"
+    );
 }

@@ -256,10 +256,49 @@ pub enum AttributeValue {
 }
 
 /// A skill a conversation needs, with the least proficiency (0-10) that counts as having it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SkillRequirement {
     pub skill: SkillId,
     pub min_proficiency: Option<u8>,
+}
+
+/// What a conversation's required skills come to once its workstream's matching is applied: exactly what decides
+/// which agents may take it. Empty when any member may (no skills, or a workstream that does not match skills);
+/// without minimum proficiencies under closest matching, where any holder of the skills may take it; sorted, one
+/// entry per skill. Conversations with equal sets compete for the same agents, which is what a wait estimate
+/// needs to know (see `routing::wait`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SkillSet(Vec<SkillRequirement>);
+
+impl SkillSet {
+    /// The set `required` comes to under `matching`. A skill required twice keeps its higher minimum, and a
+    /// minimum of zero is no minimum, so that requirements meaning the same agents are one set.
+    pub fn new(required: &[SkillRequirement], matching: SkillMatching) -> Self {
+        if matching == SkillMatching::None || required.is_empty() {
+            return Self::default();
+        }
+        let mut set: Vec<SkillRequirement> = required
+            .iter()
+            .map(|r| SkillRequirement {
+                skill: r.skill,
+                min_proficiency: r.min_proficiency.filter(|&m| m > 0 && matching == SkillMatching::Exact),
+            })
+            .collect();
+        // Highest minimum first within a skill, so that deduplicating keeps it.
+        set.sort_by(|a, b| a.skill.cmp(&b.skill).then(b.min_proficiency.cmp(&a.min_proficiency)));
+        set.dedup_by_key(|r| r.skill);
+        Self(set)
+    }
+
+    /// No skills needed: any member may take the conversation.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The requirements, sorted by skill; matched exactly (a minimum left is one the workstream enforces).
+    pub fn requirements(&self) -> &[SkillRequirement] {
+        &self.0
+    }
 }
 
 /// A conversation waiting to be routed, as classification left it (§6.2).

@@ -30,7 +30,7 @@ pub use config::{
     AgentCondition, AgentOrder, AgentProfile, AgentSettings, AgentSkill, AssignmentMethod, AssignmentRule,
     AttributeValue, BasePresence, CapacityDemand, CapacityProfileId, CustomAssignment, CustomPresence,
     CustomPresenceId, EngineSettings, ItemField, ItemOrder, ItemPredicate, Presence, PresenceCatalogue, PresenceSet,
-    PriorityBucket, QueueSettings, SkillId, SkillMatching, SkillRequirement, WorkItem, WorkstreamRouting,
+    PriorityBucket, QueueSettings, SkillId, SkillMatching, SkillRequirement, SkillSet, WorkItem, WorkstreamRouting,
     WrapUpBlocking,
 };
 pub use event::{AssignedBy, OfferId, OfferKind, PresenceReason, RoutingEvent};
@@ -175,6 +175,12 @@ struct Offer {
 fn working(a: &Agent) -> bool {
     matches!(a.base, BasePresence::Available | BasePresence::Busy | BasePresence::BusyDnd)
         && (a.total_units > 0 || !a.profiles.is_empty())
+}
+
+/// Whether the agent holds every skill of the set (at its minimum, if it has one): may take a conversation that
+/// needs it.
+fn holds(a: &Agent, skills: &SkillSet) -> bool {
+    skills.is_empty() || a.skill_shortfall(skills.requirements(), SkillMatching::Exact).is_some()
 }
 
 /// The routing state of one organization. See the module documentation.
@@ -974,12 +980,19 @@ impl Engine {
     /// How many conversations of the workstream the queue's members could be offered now (allowed presence,
     /// summing each member's room: an agent with three free units has room for three one-unit conversations).
     pub fn room(&self, queue: QueueId, workstream: WorkstreamId) -> Result<usize> {
+        self.room_with(queue, workstream, &SkillSet::default())
+    }
+
+    /// [`Engine::room`] counting only the members who hold `skills`: the room there is for a conversation that
+    /// needs them.
+    pub fn room_with(&self, queue: QueueId, workstream: WorkstreamId, skills: &SkillSet) -> Result<usize> {
         let q = &self.queues[self.queue_idx(queue)?];
         let ws = self.workstream(workstream)?;
         Ok(q.members
             .iter()
             .map(|m| &self.agents[m.agent])
             .filter(|a| a.base != BasePresence::Offline && ws.allowed_presences.contains(a.base))
+            .filter(|a| holds(a, skills))
             .map(|a| a.room_for(ws.capacity) as usize)
             .sum())
     }
@@ -987,8 +1000,66 @@ impl Engine {
     /// How many one-unit conversations the queue's members at work for it (as in [`Engine::staffed`]) hold at
     /// most together: the servers of the queue, for a wait estimate.
     pub fn staffed_slots(&self, queue: QueueId) -> Result<usize> {
+        self.staffed_slots_with(queue, &SkillSet::default())
+    }
+
+    /// [`Engine::staffed_slots`] counting only the members who hold `skills`: the servers of a conversation that
+    /// needs them.
+    pub fn staffed_slots_with(&self, queue: QueueId, skills: &SkillSet) -> Result<usize> {
         let q = &self.queues[self.queue_idx(queue)?];
-        Ok(q.members.iter().map(|m| &self.agents[m.agent]).filter(|a| working(a)).map(|a| a.slots() as usize).sum())
+        Ok(q.members
+            .iter()
+            .map(|m| &self.agents[m.agent])
+            .filter(|a| working(a) && holds(a, skills))
+            .map(|a| a.slots() as usize)
+            .sum())
+    }
+
+    /// The skill set of a conversation routing holds, under its workstream's skill matching.
+    pub fn skill_set(&self, conversation: ConversationId) -> Option<SkillSet> {
+        self.items.get(&conversation).map(|item| self.skill_set_of(item))
+    }
+
+    /// The skill set a new conversation of `workstream` needing `required` would have.
+    pub fn skill_set_for(&self, workstream: WorkstreamId, required: &[SkillRequirement]) -> SkillSet {
+        let matching = self.workstreams.get(&workstream).map_or(SkillMatching::None, |ws| ws.skill_matching);
+        SkillSet::new(required, matching)
+    }
+
+    fn skill_set_of(&self, item: &Item) -> SkillSet {
+        self.skill_set_for(item.work.workstream, &item.work.skills)
+    }
+
+    /// Whether the item's skill set is `skills`, without building it in the common case of no skills.
+    fn needs(&self, item: &Item, skills: &SkillSet) -> bool {
+        if item.work.skills.is_empty() { skills.is_empty() } else { self.skill_set_of(item) == *skills }
+    }
+
+    /// How many Open conversations wait in the queue ahead of `conversation` (all of them for a newcomer of
+    /// `workstream`, or a conversation not Open in this queue) needing skills other than `skills`. Push and pick
+    /// conversations are counted apart, as in [`Engine::position`]. Those conversations do not compete for the
+    /// agents a customer needing `skills` waits for, so a wait estimate leaves them out of the customer's place.
+    pub fn waiting_with_other_skills(
+        &self,
+        queue: QueueId,
+        workstream: WorkstreamId,
+        skills: &SkillSet,
+        conversation: Option<ConversationId>,
+    ) -> Result<usize> {
+        let q_idx = self.queue_idx(queue)?;
+        let q = &self.queues[q_idx];
+        let own =
+            conversation.and_then(|c| self.items.get(&c)).filter(|i| i.status == Status::Open && i.queue == q_idx);
+        let pick = match own {
+            Some(item) => item.pick,
+            None => self.workstream(workstream)?.distribution == Distribution::Pick,
+        };
+        let waiting = if pick { &q.pick } else { &q.push };
+        let other = |c: &ConversationId| self.items.get(c).is_some_and(|item| !self.needs(item, skills));
+        Ok(match own {
+            Some(item) => waiting.range(..item.key).filter(|(_, c)| other(c)).count(),
+            None => waiting.values().filter(|c| other(c)).count(),
+        })
     }
 
     /// The queue's members who could be offered this conversation now (allowed presence and room for it) but
@@ -998,13 +1069,15 @@ impl Engine {
         let Some(item) = self.items.get(&conversation) else { return Vec::new() };
         let Some(ws) = self.workstreams.get(&item.work.workstream) else { return Vec::new() };
         let queue = &self.queues[item.queue];
+        let skills = self.skill_set_of(item);
         let mut ends: Vec<(Timestamp, usize)> = item
             .declines
             .iter()
             .filter(|d| now < d.until && queue.member(d.agent).is_some())
             .filter_map(|d| {
                 let a = &self.agents[d.agent];
-                let eligible = a.base != BasePresence::Offline && ws.allowed_presences.contains(a.base);
+                let eligible =
+                    a.base != BasePresence::Offline && ws.allowed_presences.contains(a.base) && holds(a, &skills);
                 let room = if eligible { a.room_for(ws.capacity) as usize } else { 0 };
                 (room > 0).then_some((d.until, room))
             })

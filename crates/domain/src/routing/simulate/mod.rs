@@ -33,7 +33,7 @@ use super::{
         AgentSettings, AgentSkill, Engine, EngineSettings, OfferId, Presence, QueueSettings, RoutingEvent, SkillId,
         SkillMatching, SkillRequirement, WorkItem, WorkstreamRouting,
     },
-    wait::{Staffing, WaitConfig, erlang_a_wait, erlang_c_wait, naive_wait},
+    wait::{Asker, Staffing, WaitConfig, erlang_a_wait, erlang_c_wait, naive_wait},
     wait_tracker::WaitTracker,
 };
 use crate::{
@@ -349,16 +349,6 @@ impl<'a> Sim<'a> {
         let queue = self.queues[q].id;
         let position = self.engine.availability(queue, self.workstream)?.waiting + 1;
         let index = self.customers.len();
-        let told = self.predictions(queue, position, None);
-        self.customers.push(Customer {
-            queue: q,
-            arrived_ms: self.now,
-            estimate: told.estimate,
-            naive: told.naive,
-            erlang: told.erlang,
-            erlang_a: told.erlang_a,
-            ..Customer::default()
-        });
         if let Some(patience) = self.scenario.queues[q].patience {
             let gives_up = self.exponential(patience.as_secs_f64());
             self.schedule(gives_up, Event::Patience(index));
@@ -369,18 +359,30 @@ impl<'a> Sim<'a> {
             let skill = SkillId::from(Uuid::from_u128(SPECIALIST));
             item.skills = vec![SkillRequirement { skill, min_proficiency: None }];
         }
+        // What the customer is told, with the skills they need, before routing has them.
+        let told = self.predictions(queue, position, Asker::Newcomer(&item.skills));
+        self.customers.push(Customer {
+            queue: q,
+            arrived_ms: self.now,
+            estimate: told.estimate,
+            naive: told.naive,
+            erlang: told.erlang,
+            erlang_a: told.erlang_a,
+            ..Customer::default()
+        });
         let events = self.engine.enqueue(item, now)?;
         self.apply(events)
     }
 
-    /// What the estimator and the baselines tell a customer at `position` (`conversation` once in routing, for its
-    /// cooldowns). The baselines get the same staffing, history and offer time as the estimator, so the comparison
-    /// is of the methods; where Erlang C or A has no steady state, it falls back to the position baseline.
-    fn predictions(&self, queue: QueueId, position: usize, conversation: Option<ConversationId>) -> Predictions {
+    /// What the estimator and the baselines tell a customer at `position` (a newcomer with the skills they need, or
+    /// a conversation in routing, for its cooldowns). The baselines get the same staffing, history and offer time
+    /// as the estimator, so the comparison is of the methods; where Erlang C or A has no steady state, it falls
+    /// back to the position baseline.
+    fn predictions(&self, queue: QueueId, position: usize, asker: Asker<'_>) -> Predictions {
         let now = at(self.now);
         let estimator = self.tracker.estimator();
-        let estimate = self.tracker.estimate(&self.engine, queue, self.workstream, position, conversation, now);
-        let Some(staffing) = Staffing::of(&self.engine, queue, self.workstream, conversation, now) else {
+        let estimate = self.tracker.estimate(&self.engine, queue, self.workstream, position, asker, now);
+        let Some(staffing) = Staffing::of(&self.engine, queue, self.workstream, asker, now) else {
             return Predictions { estimate, ..Predictions::default() };
         };
         let aht = estimator.handle_time(queue);
@@ -389,7 +391,7 @@ impl<'a> Sim<'a> {
         // availability counts them.
         let free = staffing.free + staffing.cooldowns.len();
         let naive = naive_wait(position, free, aht, staffing.staffed);
-        let rate = estimator.arrival_rate(queue, now);
+        let rate = estimator.arrival_rate_of(queue, &staffing.skills, now);
         let erlang = erlang_c_wait(rate, aht, staffing.staffed).or(naive);
         let erlang_a = erlang_a_wait(rate, aht, staffing.staffed, estimator.abandonment_rate(queue)).or(naive);
         let plus = |d: Option<Duration>| d.map(|d| d + offer);
@@ -509,7 +511,7 @@ impl<'a> Sim<'a> {
                     if let Some((queue, position)) = self.engine.position(conversation)
                         && c < self.customers.len()
                     {
-                        let told = self.predictions(queue, position, Some(conversation));
+                        let told = self.predictions(queue, position, Asker::Conversation(conversation));
                         self.customers[c].after_decline = Some((self.now, told.estimate, told.naive));
                     }
                 }
