@@ -211,6 +211,10 @@ pub struct Engine {
     dirty: BTreeSet<(i64, usize)>,
     /// Queues whose waiting order changed, for `PositionChanged`.
     moved: BTreeSet<usize>,
+    /// Conversations held that require skills: while there are none, every customer needs the same agents, and
+    /// [`Engine::waiting_with_other_skills`] answers without a pass over the queue (it is asked for every
+    /// customer who joins one).
+    skilled_items: usize,
 }
 
 impl Engine {
@@ -429,6 +433,7 @@ impl Engine {
         let conversation = item.conversation;
         let seq = self.next_seq();
         let key = self.queues[q].key_for(&item, affinity.is_some(), seq);
+        self.skilled_items += usize::from(!item.skills.is_empty());
         self.items.insert(
             conversation,
             Item {
@@ -485,6 +490,7 @@ impl Engine {
             work.affinity_agent = Some(agent);
         }
         let conversation = work.conversation;
+        self.skilled_items += usize::from(!work.skills.is_empty());
         self.items.insert(
             conversation,
             Item {
@@ -851,7 +857,9 @@ impl Engine {
         self.status(conversation)?;
         let mut events = Vec::new();
         self.detach(conversation, now, &mut events);
-        self.items.remove(&conversation);
+        if self.items.remove(&conversation).is_some_and(|item| !item.work.skills.is_empty()) {
+            self.skilled_items -= 1;
+        }
         self.finish(now, &mut events);
         Ok(events)
     }
@@ -1047,6 +1055,9 @@ impl Engine {
         conversation: Option<ConversationId>,
     ) -> Result<usize> {
         let q_idx = self.queue_idx(queue)?;
+        if self.skilled_items == 0 && skills.is_empty() {
+            return Ok(0);
+        }
         let q = &self.queues[q_idx];
         let own =
             conversation.and_then(|c| self.items.get(&c)).filter(|i| i.status == Status::Open && i.queue == q_idx);
