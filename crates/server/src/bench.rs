@@ -45,9 +45,10 @@ pub enum Scenario {
     /// `--rate` events per second fan out to `--agents` connected agents, on one node or across two (`--nodes`;
     /// see `stream/bench.rs`).
     Stream,
-    /// The custom channels' inbound paths: Bot Framework activities (token check, dedupe, store, route) from a
-    /// fake Bot Framework service in this process; Direct Line conversations on WebSockets, both ways (`--channel`; see
-    /// `channels/bench.rs`).
+    /// The channels: Bot Framework activities (token check, dedupe, store, route) from a fake Bot Framework service
+    /// in this process; Direct Line conversations on WebSockets, both ways; the phone providers' and Google's
+    /// signed webhooks; outbound SMS to a fake Twilio at each channel's rate (`--channel`; see `channels/bench.rs`,
+    /// `channels/bench_phone.rs`, `channels/bench_outbound.rs`).
     Channels,
     /// `--slow-clients` connections that trickle header lines and reconnect when cut off (a slowloris attack):
     /// `/healthz` latency on new connections, and `messages` throughput beside a run without them.
@@ -96,6 +97,14 @@ pub struct BenchArgs {
     /// The channel `channels` measures.
     #[arg(long, value_enum, default_value = "bot-framework")]
     pub channel: crate::channels::bench::ChannelBench,
+    /// Twilio SMS channels sending at once (`channels --channel sms-outbound`); `--conversations` are shared
+    /// among them.
+    #[arg(long, default_value_t = 10)]
+    pub channels: usize,
+    /// Each channel's `settings.sends_per_second` (`channels --channel sms-outbound`): the rate the fake Twilio
+    /// must see from it, within 1%. The backlog is `--channels` × this × (`--warmup` + `--duration` + 3) messages.
+    #[arg(long, default_value_t = 600)]
+    pub sends_per_second: u32,
     /// Inside a child process of `stream`: open this many WebSockets to this URL with this key, and hold them.
     #[arg(long, hide = true, num_args = 3)]
     pub stream_child: Option<Vec<String>>,

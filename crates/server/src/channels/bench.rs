@@ -55,6 +55,13 @@ pub enum ChannelBench {
     SmsTelesign,
     /// Google's Business Messages: signed user messages to the webhook, then agents' messages to a fake Google.
     GoogleBusinessMessages,
+    /// Twilio's SMS webhooks (form-encoded, `X-Twilio-Signature`) posted to a Twilio SMS channel.
+    SmsTwilio,
+    /// Twilio's WhatsApp webhooks (`whatsapp:` addresses) posted to a Twilio WhatsApp channel.
+    WhatsappTwilio,
+    /// Outbound SMS: a backlog of messages on `--channels` Twilio channels, each held to its `sends_per_second`
+    /// (`--sends-per-second`), sent to a fake Twilio Messages API on loopback that times what it receives.
+    SmsOutbound,
 }
 
 /// The fake Bot Framework service's key endpoints: the OpenID metadata, and the JWKS it names, with the key
@@ -585,6 +592,13 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Value> {
         ChannelBench::WhatsappMeta => super::bench_phone::run(args, super::bench_phone::Provider::Meta).await,
         ChannelBench::SmsTelesign => super::bench_phone::run(args, super::bench_phone::Provider::Telesign).await,
         ChannelBench::GoogleBusinessMessages => super::google_bm_bench::run(args).await,
+        ChannelBench::SmsTwilio => {
+            super::bench_phone::run(args, super::bench_phone::Provider::Twilio { whatsapp: false }).await
+        }
+        ChannelBench::WhatsappTwilio => {
+            super::bench_phone::run(args, super::bench_phone::Provider::Twilio { whatsapp: true }).await
+        }
+        ChannelBench::SmsOutbound => super::bench_outbound::run(args).await,
     }
 }
 

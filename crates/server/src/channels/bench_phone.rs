@@ -1,9 +1,11 @@
-//! `switchboard bench channels --channel whatsapp-meta | sms-telesign`: the phone providers' inbound paths under
-//! load, on an in-process server, as `bench.rs` measures the Bot Framework's.
+//! `switchboard bench channels --channel whatsapp-meta | sms-telesign | sms-twilio | whatsapp-twilio`: the phone
+//! providers' inbound paths under load, on an in-process server, as `bench.rs` measures the Bot Framework's.
 //!
 //! `--clients` keep-alive clients post what the provider posts, back to back: WhatsApp notifications signed with
-//! the app secret (`X-Hub-Signature-256`), or TeleSign's inbound-SMS callbacks signed `TSA` with the API key. Each
-//! request's signature is checked, the message deduplicated by the provider's id, stored, and its conversation
+//! the app secret (`X-Hub-Signature-256`), TeleSign's inbound-SMS callbacks signed `TSA` with the API key, or
+//! Twilio's form-encoded message webhooks (SMS, or WhatsApp with `whatsapp:` addresses) signed with
+//! `X-Twilio-Signature` as Twilio computes it (HMAC-SHA1 of the full URL, here the server's `public_url`, and the
+//! sorted parameters, with the auth token). Each request's signature is checked, the message deduplicated by the provider's id, stored, and its conversation
 //! (one per customer number, `--conversations` numbers) routed to `--agents` available agents. Clients sign each
 //! body as the provider does, so their own cost is an HMAC a request. At the end every message answered 200 must
 //! be stored exactly once: the messages are counted, a sample is posted again (the provider's retries) and counted
@@ -31,12 +33,30 @@ const APP_SECRET: &str = "bench-app-secret";
 const CUSTOMER_ID: &str = "FFFFFFFF-EEEE-DDDD-1234-AB1234567890";
 /// Base64, as TeleSign's portal shows keys.
 const API_KEY: &str = "YmVuY2gtYXBpLWtleS1mb3ItdGVsZXNpZ24=";
+/// Twilio's account, and the number customers write to.
+pub(super) const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+pub(super) const AUTH_TOKEN: &str = "bench-twilio-auth-token";
+const OUR_NUMBER: &str = "+14255550199";
+/// Where Twilio reaches the server (a proxy in front of it, as in production): the URL Twilio signs.
+pub(super) const PUBLIC_URL: &str = "https://switchboard.bench.test";
 
 /// Which provider's inbound path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
     Meta,
     Telesign,
+    /// Twilio's message webhook: SMS, or WhatsApp (`whatsapp:` addresses) through the same handler.
+    Twilio {
+        whatsapp: bool,
+    },
+}
+
+/// A webhook as the provider posts it: the body, its content type, and the signature header.
+pub(super) struct Posted {
+    body: Bytes,
+    content_type: &'static str,
+    header: &'static str,
+    signature: String,
 }
 
 impl Provider {
@@ -44,12 +64,21 @@ impl Provider {
         match self {
             Provider::Meta => "whatsapp_meta",
             Provider::Telesign => "sms_telesign",
+            Provider::Twilio { whatsapp: false } => "sms_twilio",
+            Provider::Twilio { whatsapp: true } => "whatsapp_twilio",
         }
     }
 
-    /// The `n`th message of a client, from the customer of `thread`, and the signature header it carries.
-    fn message(self, worker: usize, n: u64, thread: usize) -> (Bytes, &'static str, String) {
+    /// The `n`th message of a client, from the customer of `thread`, with the signature it carries for `signed_url`
+    /// (the URL the provider was given; only Twilio signs it).
+    fn message(self, signed_url: &str, worker: usize, n: u64, thread: usize) -> Posted {
         let from = format!("1650555{thread:04}");
+        let json = |body: String, header, signature| Posted {
+            body: Bytes::from(body),
+            content_type: "application/json",
+            header,
+            signature,
+        };
         match self {
             Provider::Meta => {
                 let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
@@ -62,7 +91,7 @@ impl Provider {
                             "text": {"body": "Hello, I need help with my order."}}]}}]}]})
                 .to_string();
                 let signature = switchboard_channels::meta::sign(APP_SECRET.as_bytes(), body.as_bytes());
-                (Bytes::from(body), "x-hub-signature-256", signature)
+                json(body, "x-hub-signature-256", signature)
             }
             Provider::Telesign => {
                 let body = json!({"reference_id": format!("{worker:08X}{n:024X}"), "sub_resource": "mo_sms",
@@ -72,9 +101,49 @@ impl Provider {
                 let authorization =
                     switchboard_channels::telesign::sign_callback(CUSTOMER_ID, API_KEY, body.as_bytes())
                         .unwrap_or_default();
-                (Bytes::from(body), "authorization", authorization)
+                json(body, "authorization", authorization)
+            }
+            Provider::Twilio { whatsapp } => {
+                let prefix = if whatsapp { switchboard_channels::twilio::WHATSAPP_PREFIX } else { "" };
+                let sid = format!("SM{worker:08x}{n:024x}");
+                twilio_message(signed_url, &sid, &format!("{prefix}+{from}"), &format!("{prefix}{OUR_NUMBER}"))
             }
         }
+    }
+}
+
+/// Twilio's message webhook for a customer's text (no media) from `from` to `to` (`whatsapp:` addresses on
+/// WhatsApp), with the parameters in the order Twilio posts them, signed for `signed_url` with the auth token.
+pub(super) fn twilio_message(signed_url: &str, sid: &str, from: &str, to: &str) -> Posted {
+    let whatsapp = from.starts_with(switchboard_channels::twilio::WHATSAPP_PREFIX);
+    let mut params: Vec<(String, String)> = [
+        ("ToCountry", "US"),
+        ("SmsMessageSid", sid),
+        ("NumMedia", "0"),
+        ("SmsSid", sid),
+        ("SmsStatus", "received"),
+        ("Body", "Hello, I need help with my order."),
+        ("To", to),
+        ("NumSegments", "1"),
+        ("MessageSid", sid),
+        ("AccountSid", ACCOUNT_SID),
+        ("From", from),
+        ("ApiVersion", "2010-04-01"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    if whatsapp {
+        params.push(("ProfileName".into(), "Customer".into()));
+        params.push(("WaId".into(), from.trim_start_matches("whatsapp:+").to_string()));
+    }
+    let signature = switchboard_channels::twilio::expected_signature(AUTH_TOKEN, signed_url, &params);
+    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+    Posted {
+        body: Bytes::from(body),
+        content_type: "application/x-www-form-urlencoded",
+        header: "x-twilio-signature",
+        signature,
     }
 }
 
@@ -95,6 +164,11 @@ async fn phone_channel(server: &InProcess, provider: Provider, threads: usize) -
             "credentials": { "access_token": "bench-token", "app_secret": APP_SECRET, "verify_token": "bench" } }),
         Provider::Telesign => json!({ "name": "Bench SMS", "kind": "sms", "method": "telesign",
             "settings": { "customer_id": CUSTOMER_ID }, "credentials": { "api_key": API_KEY } }),
+        Provider::Twilio { whatsapp } => {
+            json!({ "name": "Bench Twilio", "kind": if whatsapp { "whatsapp" } else { "sms" },
+            "method": "twilio", "settings": { "account_sid": ACCOUNT_SID, "from_number": OUR_NUMBER },
+            "credentials": { "auth_token": AUTH_TOKEN } })
+        }
     };
     let account = post(&http, &format!("{base}/v1/messaging-accounts"), key, account).await?;
     let account = account["id"].as_str().context("account id")?;
@@ -114,17 +188,17 @@ async fn phone_channel(server: &InProcess, provider: Provider, threads: usize) -
     Ok(match provider {
         Provider::Meta => format!("{base}/channels/whatsapp/{channel}/webhook"),
         Provider::Telesign => format!("{base}/channels/telesign/{channel}/callbacks"),
+        Provider::Twilio { .. } => format!("{base}/channels/twilio/{channel}/messages"),
     })
 }
 
-async fn send(http: &HttpClient, url: &str, message: (Bytes, &'static str, String)) -> anyhow::Result<StatusCode> {
-    let (body, header, value) = message;
+pub(super) async fn send(http: &HttpClient, url: &str, message: Posted) -> anyhow::Result<StatusCode> {
     let request = Request::builder()
         .method(Method::POST)
         .uri(url)
-        .header("content-type", "application/json")
-        .header(header, value)
-        .body(Full::new(body))?;
+        .header("content-type", message.content_type)
+        .header(message.header, message.signature)
+        .body(Full::new(message.body))?;
     let response = http.request(request).await?;
     let status = response.status();
     response.into_body().collect().await?;
@@ -132,9 +206,11 @@ async fn send(http: &HttpClient, url: &str, message: (Bytes, &'static str, Strin
 }
 
 pub async fn run(args: &BenchArgs, provider: Provider) -> anyhow::Result<Value> {
-    let server = InProcess::start(args, None, |_| {}).await?;
+    let server = InProcess::start(args, None, |c| c.public_url = Some(PUBLIC_URL.into())).await?;
     let threads = args.conversations.max(1);
     let endpoint = phone_channel(&server, provider, threads).await?;
+    // Twilio signs the URL it was given: the public URL's, with the path the in-process server listens on.
+    let signed_url = endpoint.replacen(&server.base, PUBLIC_URL, 1);
     let http = client(args.clients);
     let started = Instant::now();
     let measure_from = started + Duration::from_secs(args.warmup);
@@ -143,12 +219,12 @@ pub async fn run(args: &BenchArgs, provider: Provider) -> anyhow::Result<Value> 
     let thread_of = move |worker: usize, n: u64| (worker + n as usize * clients) % threads;
     let mut tasks = Vec::with_capacity(clients);
     for worker in 0..clients {
-        let (http, endpoint) = (http.clone(), endpoint.clone());
+        let (http, endpoint, signed_url) = (http.clone(), endpoint.clone(), signed_url.clone());
         tasks.push(tokio::spawn(async move {
             let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
             let (mut ok, mut measured, mut errors, mut sent) = (0u64, 0u64, 0u64, 0u64);
             loop {
-                let message = provider.message(worker, sent, thread_of(worker, sent));
+                let message = provider.message(&signed_url, worker, sent, thread_of(worker, sent));
                 let at = Instant::now();
                 if at >= until {
                     break;
@@ -193,7 +269,9 @@ pub async fn run(args: &BenchArgs, provider: Provider) -> anyhow::Result<Value> 
     for i in 0..REPEATS {
         let worker = (i as usize) % clients;
         let n = (i / clients as u64) % sent[worker].max(1);
-        if send(&http, &endpoint, provider.message(worker, n, thread_of(worker, n))).await? == StatusCode::OK {
+        if send(&http, &endpoint, provider.message(&signed_url, worker, n, thread_of(worker, n))).await?
+            == StatusCode::OK
+        {
             repeated += 1;
         }
     }

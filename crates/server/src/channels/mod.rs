@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod bench;
+mod bench_outbound;
 mod bench_phone;
 pub mod bot_framework;
 pub mod google_bm;
