@@ -57,10 +57,21 @@ pub(crate) struct InProcess {
     pub(crate) key: String,
     pub(crate) state: AppState,
     pub(crate) org: switchboard_domain::ids::OrgId,
-    runtime: tokio::runtime::Runtime,
-    stop: tokio::sync::oneshot::Sender<()>,
+    /// `None` once stopped.
+    runtime: Option<tokio::runtime::Runtime>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     dir: tempfile::TempDir,
+}
+
+/// A scenario that fails before it stops its server drops it inside the load generator's runtime, where a runtime
+/// cannot be dropped (tokio panics, and the panic hides the scenario's error): it is shut down in the background.
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl InProcess {
@@ -96,13 +107,17 @@ impl InProcess {
             task.await??;
             bail!("the in-process server stopped before it was ready");
         };
-        Ok(Self { base, key, state, org, runtime, stop, task, dir })
+        Ok(Self { base, key, state, org, runtime: Some(runtime), stop: Some(stop), task, dir })
     }
 
-    pub(crate) async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        self.task.await??;
-        tokio::task::spawn_blocking(move || drop(self.runtime)).await?;
+    pub(crate) async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await??;
+        if let Some(runtime) = self.runtime.take() {
+            tokio::task::spawn_blocking(move || drop(runtime)).await?;
+        }
         Ok(())
     }
 }
