@@ -104,7 +104,10 @@ impl InProcess {
                 .await
         });
         let Ok((base, key, state, org)) = started.await else {
-            task.await??;
+            // Its error, once its runtime is let go (dropping it here, in the caller's runtime, would panic).
+            let failed = task.await;
+            runtime.shutdown_background();
+            failed??;
             bail!("the in-process server stopped before it was ready");
         };
         Ok(Self { base, key, state, org, runtime: Some(runtime), stop: Some(stop), task, dir })
