@@ -208,7 +208,20 @@ pub fn check_reply(
     template: bool,
     now: Timestamp,
 ) -> Result<(), Error> {
-    let Some(thread) = thread(tx, org, conversation)? else { return Ok(()) };
+    match thread(tx, org, conversation)? {
+        Some(thread) => check_thread(tx, org, &thread, template, now),
+        None => Ok(()),
+    }
+}
+
+/// [`check_reply`] for a conversation's phone thread already read.
+pub fn check_thread(
+    tx: &mut Tx<'_>,
+    org: OrgId,
+    thread: &PhoneThread,
+    template: bool,
+    now: Timestamp,
+) -> Result<(), Error> {
     if is_suppressed(tx, org, &thread.phone)? {
         return Err(Error::new(
             Code::RecipientOptedOut,

@@ -137,18 +137,18 @@ pub fn note_inbound(
     rows::note_inbound(tx, org, conversation, channel_type, from.as_str(), now)
 }
 
-/// Whether a message may still go to `conversation`'s phone customer at `now`: not to an opted-out number, and on
-/// WhatsApp not outside the window (a template aside). The delivery engine asks before each send, so that what was
-/// queued before a STOP, or the server's notices after the window, are not sent; `Err` says why, for the delivery
-/// log.
+/// Whether a message may still go to the phone customer of `thread` (a conversation's, read by the caller, which
+/// needs its number too) at `now`: not to an opted-out number, and on WhatsApp not outside the window (a template
+/// aside). The delivery engine asks before each send, so that what was queued before a STOP, or the server's notices
+/// after the window, are not sent; `Err` says why, for the delivery log.
 pub fn deliverable(
     tx: &mut Tx<'_>,
     org: OrgId,
-    conversation: ConversationId,
+    thread: &rows::PhoneThread,
     template: bool,
     now: Timestamp,
 ) -> Result<Result<(), String>, Error> {
-    match rows::check_reply(tx, org, conversation, template, now) {
+    match rows::check_thread(tx, org, thread, template, now) {
         Ok(()) => Ok(Ok(())),
         Err(e)
             if e.code == switchboard_domain::Code::WhatsappWindowClosed

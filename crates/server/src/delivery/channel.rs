@@ -511,8 +511,11 @@ impl Connector {
         let (deliverable, thread, address) = self
             .store
             .read(move |tx| {
-                let deliverable = crate::channels::phone::deliverable(tx, org, conversation, template, now)?;
                 let thread = switchboard_store::phone::thread(tx, org, conversation)?;
+                let deliverable = match &thread {
+                    Some(t) => crate::channels::phone::deliverable(tx, org, t, template, now)?,
+                    None => Ok(()),
+                };
                 Ok((deliverable, thread, reply_addresses::get(tx, conversation)?))
             })
             .await
